@@ -1,0 +1,433 @@
+"""`tangent.grad` and `tangent.autodiff`: find the source, call the engine, load the result.
+
+The engine (``tangent._engine``, Rust) turns source text into source text and never runs user
+code. This module finds the text of the function and its module, calls the engine, writes the
+generated source to a real file (so tracebacks and ``inspect.getsource`` show it) and executes
+it in a copy of the function's globals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import linecache
+import os
+import re
+import tempfile
+import textwrap
+import threading
+import weakref
+
+from tangent.errors import (
+    FunctionNotFoundError,
+    InvalidWrtError,
+    UnsupportedError,
+    error_from_engine,
+    make_error,
+)
+
+__all__ = ["grad", "autodiff"]
+
+#: Environment variable naming the directory where generated sources are written.
+GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
+
+_MOTIONS = ("joint", "split")
+
+
+def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, verbose=0):
+    """Returns a function computing the gradient of ``f``.
+
+    ``df(*args)`` takes ``f``'s arguments and returns the gradient with respect to the
+    parameter at position ``wrt`` (an int, a parameter name, or a tuple of them; a tuple gives
+    a tuple of gradients). The output seed defaults to ``1.0`` and may be passed as a trailing
+    argument. With ``preserve_result=True`` it returns ``(gradients, value)``.
+
+    ``optimized`` runs the engine's optimization passes on the generated code. ``verbose >= 1``
+    prints the generated source. ``check_dims`` is accepted for compatibility with
+    google/tangent and currently has no effect.
+    """
+    del check_dims  # accepted for API compatibility
+    return _derivative(
+        f,
+        wrt=wrt,
+        optimized=optimized,
+        preserve_result=preserve_result,
+        motion="joint",
+        seed_required=False,
+        verbose=verbose,
+    )
+
+
+def autodiff(
+    f,
+    wrt=(0,),
+    optimized=True,
+    motion="joint",
+    mode="reverse",
+    preserve_result=False,
+    check_dims=True,
+    input_derivative=None,
+    verbose=0,
+):
+    """Returns a function computing a vector-Jacobian product of ``f`` (reverse mode).
+
+    ``df(*args, seed)`` takes ``f``'s arguments followed by the required adjoint of ``f``'s
+    output (a tuple of seeds when ``f`` returns a tuple) and returns the adjoints of the
+    parameters in ``wrt``. ``motion`` is ``'joint'`` or ``'split'`` (split also generates
+    ``<f>_forward`` and ``<f>_backward`` in the same module). Only ``mode='reverse'`` is
+    implemented; ``check_dims`` and ``input_derivative`` are accepted for compatibility with
+    google/tangent and currently have no effect.
+    """
+    del check_dims, input_derivative  # accepted for API compatibility
+    if mode != "reverse":
+        raise NotImplementedError(
+            f"tangent.autodiff: mode={mode!r} is not implemented; only mode='reverse' is"
+        )
+    if motion not in _MOTIONS:
+        raise ValueError(f"tangent.autodiff: motion must be 'joint' or 'split', not {motion!r}")
+    return _derivative(
+        f,
+        wrt=wrt,
+        optimized=optimized,
+        preserve_result=preserve_result,
+        motion=motion,
+        seed_required=True,
+        verbose=verbose,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Implementation
+
+
+class _Generated:
+    """One engine result, compiled: shared by every function object with the same code."""
+
+    __slots__ = ("source", "entry", "filename", "code", "doc")
+
+    def __init__(self, source, entry, filename, code, doc):
+        self.source = source
+        self.entry = entry
+        self.filename = filename
+        self.code = code
+        self.doc = doc
+
+
+_lock = threading.Lock()
+# (code object, module source hash, options) -> _Generated
+_generated = {}
+# function object -> {(module source hash, options): derivative function}
+_derivatives = weakref.WeakKeyDictionary()
+_fallback_dir = None
+
+
+def _engine():
+    try:
+        from tangent import _engine as engine
+    except ImportError as error:
+        raise ImportError(
+            "tangent._engine (the Rust engine) is not built; run ./scripts/test.sh or "
+            "`maturin develop` in pyhooks/ to build it"
+        ) from error
+    return engine
+
+
+def _plain_function(f):
+    fn = inspect.unwrap(f, stop=lambda g: not hasattr(g, "__wrapped__"))
+    if isinstance(fn, (staticmethod, classmethod)):
+        fn = fn.__func__
+    if inspect.ismethod(fn):
+        raise TypeError(
+            "tangent: cannot differentiate a bound method; differentiate the function "
+            f"({type(fn.__self__).__name__}.{fn.__func__.__name__}) and pass self explicitly"
+        )
+    if not inspect.isfunction(fn):
+        raise TypeError(
+            "tangent: can only differentiate a Python function defined with `def`, "
+            f"not {type(fn).__name__} {fn!r}"
+        )
+    if fn.__name__ == "<lambda>":
+        code = fn.__code__
+        raise make_error(
+            UnsupportedError,
+            "cannot differentiate a lambda; define the function with `def`",
+            path=code.co_filename,
+            line=code.co_firstlineno,
+            source_line=linecache.getline(code.co_filename, code.co_firstlineno).rstrip("\r\n"),
+        )
+    return fn
+
+
+class _Source:
+    __slots__ = ("path", "module_source", "module_hash", "function_source", "first_line")
+
+
+def _find_source(fn):
+    code = fn.__code__
+    path = None
+    try:
+        path = inspect.getsourcefile(fn)
+    except TypeError:
+        path = None
+    if path is None and code.co_filename in linecache.cache:
+        path = code.co_filename
+    lines = []
+    if path is not None:
+        linecache.checkcache(path)
+        lines = linecache.getlines(path, fn.__globals__)
+    if not lines:
+        raise make_error(
+            FunctionNotFoundError,
+            f"cannot find the source of `{fn.__qualname__}` (defined in {code.co_filename}); "
+            "Tangent needs functions defined in a file or a notebook cell",
+            path=code.co_filename,
+        )
+    src = _Source()
+    src.path = path
+    src.module_source = "".join(lines)
+    src.module_hash = hashlib.sha256(src.module_source.encode("utf-8", "surrogatepass")).hexdigest()
+    src.first_line = code.co_firstlineno
+    if fn.__qualname__ == fn.__name__:
+        src.function_source = None
+    else:
+        try:
+            src.function_source = textwrap.dedent(inspect.getsource(fn))
+        except OSError as error:
+            raise make_error(
+                FunctionNotFoundError,
+                f"cannot find the source of `{fn.__qualname__}`: {error}",
+                path=path,
+                line=code.co_firstlineno,
+            ) from None
+    return src
+
+
+def _wrt_items(src, wrt):
+    """``wrt`` as a tuple of validated positions (int >= 0) and parameter names (str)."""
+    if isinstance(wrt, (int, str)):
+        items = (wrt,)
+    else:
+        try:
+            items = tuple(wrt)
+        except TypeError:
+            raise make_error(
+                InvalidWrtError,
+                f"wrt must be a parameter position (int), a name (str) or a tuple of them, "
+                f"not {wrt!r}",
+                path=src.path,
+                line=src.first_line,
+            ) from None
+    if not items:
+        raise make_error(
+            InvalidWrtError,
+            "wrt is empty: name at least one parameter",
+            path=src.path,
+            line=src.first_line,
+        )
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise make_error(
+                InvalidWrtError,
+                f"wrt entries must be parameter positions (int) or names (str), not {item!r}",
+                path=src.path,
+                line=src.first_line,
+            )
+        if isinstance(item, int) and item < 0:
+            raise make_error(
+                InvalidWrtError,
+                f"wrt position {item} is negative; positions count parameters from 0",
+                path=src.path,
+                line=src.first_line,
+            )
+    return tuple(item if isinstance(item, str) else int(item) for item in items)
+
+
+def _wrt_positions(fn, src, items):
+    """The parameter positions of validated ``wrt`` items (names are resolved by the engine)."""
+    names = [item for item in items if isinstance(item, str)]
+    if not names:
+        return items
+    engine = _engine()
+    if src.function_source is None:
+        text = src.module_source
+    else:
+        # Pad so that line numbers in diagnostics are those of the file.
+        text = "\n" * (src.first_line - 1) + src.function_source
+    try:
+        positions = engine.parameter_positions(text, src.path, fn.__name__, names)
+    except engine.EngineError as error:
+        raise error_from_engine(error) from None
+    by_name = dict(zip(names, positions))
+    return tuple(by_name[item] if isinstance(item, str) else int(item) for item in items)
+
+
+def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
+    fn = _plain_function(f)
+    src = _find_source(fn)
+    optimized = bool(optimized)
+    preserve_result = bool(preserve_result)
+    wrt_items = _wrt_items(src, wrt)
+    options = (wrt_items, optimized, preserve_result, motion, seed_required)
+    per_function_key = (src.module_hash, options)
+
+    with _lock:
+        cached = _derivatives.get(fn, {}).get(per_function_key)
+    if cached is not None:
+        if verbose:
+            print(_generated_of(cached).source)
+        return cached
+
+    generated_key = (fn.__code__, src.module_hash, src.function_source, options)
+    with _lock:
+        generated = _generated.get(generated_key)
+    if generated is None:
+        positions = _wrt_positions(fn, src, wrt_items)
+        engine = _engine()
+        try:
+            source, entry = engine.generate(
+                src.module_source,
+                src.path,
+                fn.__name__,
+                src.function_source,
+                src.first_line,
+                list(positions),
+                optimized,
+                preserve_result,
+                motion,
+                seed_required,
+            )
+        except engine.EngineError as error:
+            raise error_from_engine(error) from None
+        filename = _write_source(fn, source)
+        code = compile(source, filename, "exec", dont_inherit=True)
+        generated = _Generated(source, entry, filename, code, _docstring(fn, positions, seed_required))
+        with _lock:
+            generated = _generated.setdefault(generated_key, generated)
+
+    df = _load(fn, generated)
+    if verbose:
+        print(generated.source)
+    with _lock:
+        try:
+            _derivatives.setdefault(fn, {})[per_function_key] = df
+        except TypeError:  # not weak-referenceable: no per-function cache
+            pass
+    return df
+
+
+def _generated_of(df):
+    return df.__tangent_generated__
+
+
+def _load(fn, generated):
+    """Executes the generated module in a copy of ``fn``'s globals and closure."""
+    namespace = dict(fn.__globals__)
+    code = fn.__code__
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            namespace[name] = cell.cell_contents
+        except ValueError:  # a cell not yet assigned
+            pass
+    namespace["__file__"] = generated.filename
+    # Make sure tracebacks and inspect.getsource see the text even if the file is gone.
+    _register_lines(generated.filename, generated.source)
+    exec(generated.code, namespace)
+    try:
+        df = namespace[generated.entry]
+    except KeyError:
+        raise make_error(
+            FunctionNotFoundError,
+            f"the generated module has no function `{generated.entry}` (engine bug)",
+            path=generated.filename,
+        ) from None
+    if not df.__doc__:
+        df.__doc__ = generated.doc
+    try:
+        df.__tangent_generated__ = generated
+    except AttributeError:
+        pass
+    return df
+
+
+def _docstring(fn, positions, seed_required):
+    code = fn.__code__
+    params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    names = [params[p] if p < len(params) else f"#{p}" for p in positions]
+    what = "Vector-Jacobian product" if seed_required else "Gradient"
+    where = f"{fn.__module__}.{fn.__qualname__}" if fn.__module__ else fn.__qualname__
+    return (
+        f"{what} of `{where}` with respect to {', '.join(names)}.\n\n"
+        "Generated by Tangent from the source of the function."
+    )
+
+
+def _register_lines(filename, source):
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+# --------------------------------------------------------------------------------------------
+# Generated files
+
+
+def generated_dir():
+    """The directory for generated sources: ``$TANGENT_GENERATED_DIR`` or a per-user temp dir."""
+    global _fallback_dir
+    configured = os.environ.get(GENERATED_DIR_ENV)
+    if configured:
+        path = os.path.abspath(os.path.expanduser(configured))
+        os.makedirs(path, exist_ok=True)
+        return path
+    if _fallback_dir is not None:
+        return _fallback_dir
+    uid = os.getuid() if hasattr(os, "getuid") else _user_name()
+    path = os.path.join(tempfile.gettempdir(), f"tangent-generated-{uid}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if hasattr(os, "getuid") and os.stat(path).st_uid != os.getuid():
+        # Someone else owns the shared name: use a private directory instead.
+        path = tempfile.mkdtemp(prefix="tangent-generated-")
+    _fallback_dir = path
+    return path
+
+
+def _user_name():
+    try:
+        import getpass
+
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", getpass.getuser())
+    except Exception:
+        return "user"
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+
+
+def _write_source(fn, source):
+    """Writes ``source`` atomically to the cache directory; returns the file name to use."""
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    name = f"{_safe(fn.__module__ or 'module')}_{_safe(fn.__name__)}_{digest}.py"
+    data = source.encode("utf-8", "surrogatepass")
+    try:
+        directory = generated_dir()
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as existing:
+                if existing.read() == data:
+                    return path
+        except OSError:
+            pass
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return path
+    except OSError:
+        # Read-only or missing temp dir: keep the text in linecache only.
+        return f"<tangent-generated {name}>"

@@ -1,0 +1,400 @@
+"""Runtime support called by generated gradient code.
+
+Every function here is part of the contract in ARCHITECTURE.md ("Runtime"): the engine emits
+calls to them by name as ``tangent.<name>``. Adjoints are plain Python values: floats, NumPy
+arrays, and lists/tuples/dicts of adjoints. ``None`` always means "zero adjoint".
+
+Rules that generated code relies on:
+
+- no function mutates its arguments; results never alias an argument array, so generated code
+  may update a result in place or push it on a stack safely;
+- a scalar primal (Python or NumPy scalar, 0-d array) has a Python ``float`` adjoint
+  (``complex`` when the values are complex).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy
+
+__all__ = [
+    "Stack",
+    "push",
+    "pop",
+    "init_grad",
+    "add_grad",
+    "unbroadcast",
+    "unreduce",
+    "add_grad_at",
+    "zero_at",
+    "copy",
+    "insert_grad_of",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Stack
+
+
+class Stack(list):
+    """LIFO of values saved by the forward sweep for the backward sweep."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Stack({list.__repr__(self)})"
+
+
+def push(stack, value):
+    """Saves ``value`` on ``stack``."""
+    stack.append(value)
+
+
+def pop(stack):
+    """Removes and returns the value pushed last on ``stack``."""
+    if not stack:
+        raise IndexError(
+            "tangent.pop: the stack is empty; the backward pass popped more values than the "
+            "forward pass pushed (this is a bug in the generated code, please report it)"
+        )
+    return stack.pop()
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+_SEQUENCES = (list, tuple)
+_AxisError = getattr(getattr(numpy, "exceptions", numpy), "AxisError", ValueError)
+
+
+def _is_scalar(x):
+    """Python numbers, NumPy scalars and 0-d arrays."""
+    if isinstance(x, numpy.ndarray):
+        return x.ndim == 0
+    return isinstance(x, (numbers.Number, numpy.generic))
+
+
+def _is_complex(x):
+    if isinstance(x, complex):
+        return True
+    if isinstance(x, (numpy.ndarray, numpy.generic)):
+        return numpy.iscomplexobj(x)
+    return False
+
+
+def _to_scalar(value):
+    """A Python float (complex when the value is complex) from a number or 0-d array."""
+    if _is_complex(value):
+        return complex(value)
+    return float(value)
+
+
+def _float_dtype(dtype):
+    """The dtype of an adjoint of values of ``dtype``: floating and complex are kept."""
+    dtype = numpy.dtype(dtype)
+    if numpy.issubdtype(dtype, numpy.floating) or numpy.issubdtype(dtype, numpy.complexfloating):
+        return dtype
+    return numpy.dtype(numpy.float64)
+
+
+def _fresh_array(g, shape=None):
+    """A new writable float array from ``g`` (broadcast to ``shape`` when given)."""
+    g = numpy.asarray(g)
+    dtype = _float_dtype(g.dtype)
+    if shape is not None and g.shape != tuple(shape):
+        g = numpy.broadcast_to(g, shape)
+    return numpy.array(g, dtype=dtype, copy=True)
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (list, tuple)):
+        axes = axis
+    else:
+        axes = (axis,)
+    normalized = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise _AxisError(a, ndim)
+        normalized.append(a % ndim)
+    return tuple(sorted(set(normalized)))
+
+
+def _restructure(arr, x):
+    """Gives ``arr`` (an array shaped like ``numpy.asarray(x)``) the structure of ``x``."""
+    if isinstance(x, _SEQUENCES):
+        items = [_restructure(arr[i], xi) for i, xi in enumerate(x)]
+        return items if isinstance(x, list) else tuple(items)
+    if isinstance(x, numpy.ndarray):
+        return _fresh_array(arr, x.shape)
+    return _to_scalar(arr)
+
+
+# --------------------------------------------------------------------------------------------
+# Zeros and sums of adjoints
+
+
+def init_grad(x):
+    """The zero adjoint shaped like ``x``.
+
+    Floats, ints, bools and NumPy scalars give ``0.0`` (``0j`` when complex); arrays give zeros
+    of their dtype when it is floating or complex, else ``float64``; lists, tuples and dicts
+    give the same structure of zeros; ``None`` gives ``None``.
+    """
+    if x is None:
+        return None
+    if isinstance(x, numpy.ndarray):
+        return numpy.zeros(x.shape, dtype=_float_dtype(x.dtype))
+    if isinstance(x, numpy.generic):
+        kind = x.dtype.kind
+        if kind == "c":
+            return 0j
+        return 0.0 if kind in "biuf" else None  # numpy.str_, numpy.datetime64, ...: no adjoint
+    if isinstance(x, numbers.Number):
+        return 0.0 if isinstance(x, numbers.Real) else 0j
+    if isinstance(x, list):
+        return [init_grad(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(init_grad(v) for v in x)
+    if isinstance(x, dict):
+        return {k: init_grad(v) for k, v in x.items()}
+    if isinstance(x, (str, bytes, bytearray, range, slice, type)) or callable(x):
+        # Values that cannot carry a derivative: their adjoint is always zero.
+        return None
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return numpy.zeros(numpy.shape(x), dtype=_float_dtype(x.dtype))
+    raise TypeError(f"tangent.init_grad: no zero adjoint for a value of type {type(x).__name__}")
+
+
+def add_grad(a, b):
+    """The sum of two adjoints; ``None`` is zero; lists, tuples and dicts add elementwise.
+
+    The result is a new object: it never aliases an array argument.
+    """
+    if a is None:
+        return _copy_grad(b)
+    if b is None:
+        return _copy_grad(a)
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            raise TypeError(
+                "tangent.add_grad: cannot add a dict adjoint and a "
+                f"{type(b if isinstance(a, dict) else a).__name__} adjoint"
+            )
+        out = {k: add_grad(v, b.get(k)) for k, v in a.items()}
+        for k, v in b.items():
+            if k not in out:
+                out[k] = _copy_grad(v)
+        return out
+    if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
+        seq = a if isinstance(a, _SEQUENCES) else b
+        if len(a) != len(b):
+            raise ValueError(
+                f"tangent.add_grad: cannot add adjoints of lengths {len(a)} and {len(b)}"
+            )
+        items = [add_grad(a[i], b[i]) for i in range(len(seq))]
+        return items if isinstance(seq, list) else tuple(items)
+    if isinstance(a, numpy.ndarray) or isinstance(b, numpy.ndarray):
+        return numpy.add(a, b)  # always a new array
+    return a + b
+
+
+def _copy_grad(g):
+    """A copy of an adjoint deep enough that no array is shared."""
+    if isinstance(g, numpy.ndarray):
+        return g.copy()
+    if isinstance(g, list):
+        return [_copy_grad(v) for v in g]
+    if isinstance(g, tuple):
+        return tuple(_copy_grad(v) for v in g)
+    if isinstance(g, dict):
+        return {k: _copy_grad(v) for k, v in g.items()}
+    return g
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes
+
+
+def unbroadcast(g, x):
+    """Reduces (sums) or expands the adjoint ``g`` to the shape of ``x``.
+
+    A scalar ``x`` gives ``float(sum(g))``. For an array ``x``, ``g`` is summed over its extra
+    leading axes and over the axes where ``x`` has size 1, and a smaller ``g`` is broadcast up
+    to ``x.shape``; the result is always a new writable array. Lists and tuples are handled
+    elementwise.
+    """
+    if g is None or x is None:
+        return None
+    if _is_scalar(x):
+        return _to_scalar(numpy.sum(g))
+    if isinstance(x, _SEQUENCES):
+        n = len(x)
+        if isinstance(g, _SEQUENCES) or (isinstance(g, numpy.ndarray) and g.ndim >= 1):
+            if len(g) != n:
+                raise ValueError(
+                    f"tangent.unbroadcast: adjoint of length {len(g)} for a value of length {n}"
+                )
+            items = [unbroadcast(g[i], x[i]) for i in range(n)]
+        else:
+            items = [unbroadcast(g, xi) for xi in x]
+        return items if isinstance(x, list) else tuple(items)
+    if isinstance(x, numpy.ndarray) or hasattr(x, "shape"):
+        shape = tuple(numpy.shape(x))
+        g = numpy.asarray(g)
+        extra = g.ndim - len(shape)
+        if extra > 0:
+            g = g.sum(axis=tuple(range(extra)))
+        # Right-align g with x; sum where x has size 1 and g does not.
+        offset = len(shape) - g.ndim
+        axes = tuple(i for i in range(g.ndim) if shape[i + offset] == 1 and g.shape[i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        return _fresh_array(g, shape)
+    return _copy_grad(g)
+
+
+def unreduce(g, x, axis=None, keepdims=False):
+    """Expands the adjoint ``g`` of a reduction of ``x`` over ``axis`` back to ``x``'s shape.
+
+    ``axis`` is None, an int or a tuple of ints (negative allowed). When ``keepdims`` is false
+    the reduced axes are re-inserted first. The result is a new array (a float for scalar
+    ``x``; the structure of ``x`` for lists and tuples).
+    """
+    if g is None or x is None:
+        return None
+    if _is_scalar(x):
+        return _to_scalar(numpy.sum(g))
+    shape = tuple(numpy.shape(x))
+    g = numpy.asarray(g)
+    if not keepdims:
+        axes = _normalize_axes(axis, len(shape))
+        if g.ndim + len(axes) == len(shape):
+            g = numpy.expand_dims(g, axes) if axes else g
+    result = _fresh_array(g, shape)
+    if isinstance(x, _SEQUENCES):
+        return _restructure(result, x)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Indexing
+
+
+def _index_basic_only(index):
+    """True when ``index`` selects each element at most once (no integer arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    for part in parts:
+        if part is None or part is Ellipsis or isinstance(part, (slice, numbers.Integral)):
+            continue
+        if isinstance(part, numpy.integer):
+            continue
+        arr = numpy.asarray(part)
+        if arr.dtype == numpy.bool_:
+            continue
+        return False
+    return True
+
+
+def _sequence_positions(seq, index):
+    if isinstance(index, slice):
+        return list(range(*index.indices(len(seq))))
+    if isinstance(index, (numbers.Integral, numpy.integer)):
+        return [int(index)]
+    raise TypeError(
+        f"tangent: a {type(seq).__name__} adjoint can only be indexed by an int or a slice, "
+        f"not {type(index).__name__}"
+    )
+
+
+def add_grad_at(b, x, index, g):
+    """A copy of adjoint ``b`` with ``g`` added at ``index`` (``b`` itself is not changed).
+
+    ``None`` for ``b`` means zeros shaped like ``x``. Arrays follow ``numpy.add.at`` (repeated
+    integer indices accumulate); lists take an int or a slice; dicts take a key.
+    """
+    if b is None:
+        b = init_grad(x)
+    if g is None:
+        return _copy_grad(b)
+    if isinstance(b, dict):
+        out = dict(b)
+        out[index] = add_grad(out.get(index), g)
+        return out
+    if isinstance(b, _SEQUENCES):
+        out = list(b)
+        if isinstance(index, slice):
+            positions = _sequence_positions(out, index)
+            if isinstance(g, _SEQUENCES) or (isinstance(g, numpy.ndarray) and g.ndim >= 1):
+                if len(g) != len(positions):
+                    raise ValueError(
+                        f"tangent.add_grad_at: adjoint of length {len(g)} for a slice of "
+                        f"length {len(positions)}"
+                    )
+                for gi, i in zip(g, positions):
+                    out[i] = add_grad(out[i], gi)
+            else:
+                for i in positions:
+                    out[i] = add_grad(out[i], g)
+        else:
+            (i,) = _sequence_positions(out, index)
+            out[i] = add_grad(out[i], g)
+        return out if isinstance(b, list) else tuple(out)
+    if _is_scalar(b) and not isinstance(b, numpy.ndarray):
+        # A scalar adjoint indexed by `()` or `...`: the whole value.
+        return add_grad(b, _to_scalar(numpy.sum(g)))
+    base = numpy.asarray(b)
+    dtype = numpy.result_type(_float_dtype(base.dtype), numpy.asarray(g).dtype)
+    out = numpy.array(base, dtype=_float_dtype(dtype), copy=True)
+    if _index_basic_only(index):
+        out[index] += g
+    else:
+        numpy.add.at(out, index, g)
+    return out
+
+
+def zero_at(b, index):
+    """A copy of adjoint ``b`` whose entry at ``index`` is zero (``None`` stays ``None``)."""
+    if b is None:
+        return None
+    if isinstance(b, dict):
+        out = dict(b)
+        if index in out:
+            out[index] = init_grad(out[index])
+        return out
+    if isinstance(b, _SEQUENCES):
+        out = list(b)
+        for i in _sequence_positions(out, index):
+            out[i] = init_grad(out[i])
+        return out if isinstance(b, list) else tuple(out)
+    if isinstance(b, numpy.ndarray):
+        out = b.copy()
+        out[index] = 0
+        return out
+    return init_grad(b)
+
+
+def copy(v):
+    """A copy of arrays (so that pushed slices are not views), lists and dicts; others as is."""
+    if isinstance(v, numpy.ndarray):
+        return v.copy()
+    if isinstance(v, list):
+        return list(v)
+    if isinstance(v, dict):
+        return dict(v)
+    return v
+
+
+@contextlib.contextmanager
+def insert_grad_of(x):
+    """Gradient surgery: ``with tangent.insert_grad_of(x) as dx: ...`` in a primal function.
+
+    The engine turns the body into code run on the adjoint of ``x`` in the backward pass. When
+    the primal itself runs as plain Python, the body runs on a zero adjoint and has no effect.
+    """
+    yield init_grad(x)

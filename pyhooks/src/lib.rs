@@ -1,0 +1,176 @@
+//! `tangent._engine`: the Python binding of the Rust engine.
+//!
+//! The functions here only convert arguments, release the GIL while the engine runs and turn
+//! a `Diagnostic` (or a panic, which must never cross into Python) into `EngineError`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+
+use tangent::{Diagnostic, DiagnosticKind, Motion, Options, Request};
+
+create_exception!(
+    tangent._engine,
+    EngineError,
+    PyException,
+    "An engine diagnostic. args = (kind, message, rendered, path, line, column)."
+);
+
+/// What a failed engine call carries back to Python.
+struct Failure {
+    kind: &'static str,
+    message: String,
+    rendered: String,
+    path: String,
+    line: usize,
+    column: usize,
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure {
+            kind: d.kind.as_str(),
+            rendered: d.render(),
+            message: d.message,
+            path: d.path,
+            line: d.line,
+            column: d.column,
+        }
+    }
+}
+
+impl Failure {
+    fn into_pyerr(self) -> PyErr {
+        EngineError::new_err((
+            self.kind,
+            self.message,
+            self.rendered,
+            self.path,
+            self.line,
+            self.column,
+        ))
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Runs `f` without the GIL, turning a diagnostic or a panic into a `Failure`.
+fn run_engine<T, F>(py: Python<'_>, path: &str, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> Result<T, Diagnostic> + Send,
+    T: Send,
+{
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(diagnostic)) => Err(Failure::from(diagnostic).into_pyerr()),
+        Err(payload) => {
+            let diagnostic = Diagnostic::without_span(
+                DiagnosticKind::Internal,
+                format!(
+                    "the engine panicked: {} (this is a bug in Tangent)",
+                    panic_message(payload.as_ref())
+                ),
+                path,
+            );
+            Err(Failure::from(diagnostic).into_pyerr())
+        }
+    }
+}
+
+/// Generates the derivative of `function`; returns `(source, entry_name)`.
+#[pyfunction]
+#[pyo3(signature = (
+    module_source,
+    path,
+    function,
+    function_source,
+    function_first_line,
+    wrt,
+    optimized,
+    preserve_result,
+    motion,
+    seed_required,
+))]
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    py: Python<'_>,
+    module_source: String,
+    path: String,
+    function: String,
+    function_source: Option<String>,
+    function_first_line: usize,
+    wrt: Vec<usize>,
+    optimized: bool,
+    preserve_result: bool,
+    motion: &str,
+    seed_required: bool,
+) -> PyResult<(String, String)> {
+    let motion = match motion {
+        "joint" => Motion::Joint,
+        "split" => Motion::Split,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "motion must be 'joint' or 'split', not {other:?}"
+            )));
+        }
+    };
+    let options = Options {
+        wrt,
+        optimized,
+        preserve_result,
+        motion,
+        seed_required,
+    };
+    let generated = run_engine(py, &path, || {
+        let request = Request {
+            module_source: &module_source,
+            path: &path,
+            function: &function,
+            function_source: function_source.as_deref(),
+            function_first_line,
+        };
+        tangent::generate(&request, &options)
+    })?;
+    Ok((generated.source, generated.entry))
+}
+
+/// Positions of the named parameters of `function` (for `wrt` given by name).
+#[pyfunction]
+fn parameter_positions(
+    py: Python<'_>,
+    module_source: String,
+    path: String,
+    function: String,
+    names: Vec<String>,
+) -> PyResult<Vec<usize>> {
+    run_engine(py, &path, || {
+        tangent::parameter_positions(&module_source, &path, &function, &names)
+    })
+}
+
+/// Version of the engine crate.
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[pymodule]
+#[pyo3(name = "_engine")]
+fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("EngineError", m.py().get_type::<EngineError>())?;
+    m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(parameter_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+"""Adjoints of Python builtins that act on numbers (and on lists or arrays of numbers).
+
+`builtins.max` and `builtins.min` cover the two-argument form only; `builtins.sum` covers a
+list of numbers or of equally shaped arrays, and an array (summed over its first axis).
+"""
+import builtins
+
+import numpy
+import tangent
+
+
+@adjoint(builtins.abs)
+def abs(y, x):
+    d[x] = d[y] * numpy.sign(x)
+
+
+@adjoint(builtins.pow)
+def pow(z, base, exp, mod=None):
+    # As operator.pow; with `mod` the arguments are integers and nothing is active.
+    d[base] = tangent.unbroadcast(d[z] * exp * numpy.power(base, numpy.where(exp == 0, 1.0, exp - 1.0)), base)
+    d[exp] = tangent.unbroadcast(d[z] * z * numpy.where(base > 0, numpy.log(numpy.where(base > 0, base, 1.0)), 0.0), exp)
+
+
+@adjoint(builtins.float)
+def float(y, x):
+    d[x] = tangent.unbroadcast(d[y], x)
+
+
+@adjoint(builtins.sum)
+def sum(y, iterable, start=0):
+    # An ndarray (`numpy.asarray(v) is v`) gets an ndarray back, a list a list.
+    d[iterable] = tangent.unreduce(d[y], iterable, 0, False) if numpy.asarray(iterable) is iterable else [*tangent.unreduce(d[y], numpy.asarray(iterable), 0, False)]
+    d[start] = tangent.unbroadcast(d[y], start)
+
+
+@adjoint(builtins.max)
+def max(y, arg1, arg2):
+    # Python returns the first argument on a tie, so it gets the whole adjoint.
+    d[arg1] = 0.0 if arg2 > arg1 else d[y]
+    d[arg2] = d[y] if arg2 > arg1 else 0.0
+
+
+@adjoint(builtins.min)
+def min(y, arg1, arg2):
+    d[arg1] = 0.0 if arg2 < arg1 else d[y]
+    d[arg2] = d[y] if arg2 < arg1 else 0.0
+
+
+nondifferentiable(
+    builtins.len, builtins.range, builtins.int, builtins.bool, builtins.isinstance,
+    builtins.round, builtins.type,
+)

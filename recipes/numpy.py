@@ -1,0 +1,592 @@
+"""Adjoints of NumPy functions (elementwise math, reductions, linear algebra, shape functions).
+
+The arithmetic ufuncs shared with Python operators (`numpy.add`, `numpy.multiply`,
+`numpy.power`, `numpy.matmul`, ...) live in operators.py. The incoming adjoint `d[y]` may be a
+Python float even when `y` is an array (a scalar seed), so templates whose math does not
+broadcast by itself start from `numpy.broadcast_to(d[y], numpy.shape(y))`.
+Contributions may be read-only views; the runtime never updates an adjoint in place.
+"""
+import numpy
+import tangent
+
+
+# ---------------------------------------------------------------- elementwise, one argument
+
+
+@adjoint(numpy.exp)
+def exp(y, x):
+    d[x] = d[y] * y
+
+
+@adjoint(numpy.expm1)
+def expm1(y, x):
+    d[x] = d[y] * (y + 1.0)
+
+
+@adjoint(numpy.exp2)
+def exp2(y, x):
+    d[x] = d[y] * y * numpy.log(2.0)
+
+
+@adjoint(numpy.log)
+def log(y, x):
+    d[x] = d[y] / x
+
+
+@adjoint(numpy.log2)
+def log2(y, x):
+    d[x] = d[y] / (x * numpy.log(2.0))
+
+
+@adjoint(numpy.log10)
+def log10(y, x):
+    d[x] = d[y] / (x * numpy.log(10.0))
+
+
+@adjoint(numpy.log1p)
+def log1p(y, x):
+    d[x] = d[y] / (1.0 + x)
+
+
+@adjoint(numpy.sqrt)
+def sqrt(y, x):
+    d[x] = d[y] / (2.0 * y)
+
+
+@adjoint(numpy.cbrt)
+def cbrt(y, x):
+    d[x] = d[y] / (3.0 * y * y)
+
+
+@adjoint(numpy.square)
+def square(y, x):
+    d[x] = d[y] * 2.0 * x
+
+
+@adjoint(numpy.reciprocal)
+def reciprocal(y, x):
+    d[x] = -d[y] * y * y
+
+
+@adjoint(numpy.sin)
+def sin(y, x):
+    d[x] = d[y] * numpy.cos(x)
+
+
+@adjoint(numpy.cos)
+def cos(y, x):
+    d[x] = -d[y] * numpy.sin(x)
+
+
+@adjoint(numpy.tan)
+def tan(y, x):
+    d[x] = d[y] * (1.0 + y * y)
+
+
+@adjoint(numpy.arcsin)
+def arcsin(y, x):
+    d[x] = d[y] / numpy.sqrt(1.0 - x * x)
+
+
+@adjoint(numpy.arccos)
+def arccos(y, x):
+    d[x] = -d[y] / numpy.sqrt(1.0 - x * x)
+
+
+@adjoint(numpy.arctan)
+def arctan(y, x):
+    d[x] = d[y] / (1.0 + x * x)
+
+
+@adjoint(numpy.sinh)
+def sinh(y, x):
+    d[x] = d[y] * numpy.cosh(x)
+
+
+@adjoint(numpy.cosh)
+def cosh(y, x):
+    d[x] = d[y] * numpy.sinh(x)
+
+
+@adjoint(numpy.tanh)
+def tanh(y, x):
+    d[x] = d[y] * (1.0 - y * y)
+
+
+@adjoint(numpy.arcsinh)
+def arcsinh(y, x):
+    d[x] = d[y] / numpy.sqrt(x * x + 1.0)
+
+
+@adjoint(numpy.arccosh)
+def arccosh(y, x):
+    d[x] = d[y] / numpy.sqrt(x * x - 1.0)
+
+
+@adjoint(numpy.arctanh)
+def arctanh(y, x):
+    d[x] = d[y] / (1.0 - x * x)
+
+
+@adjoint(numpy.absolute)
+@adjoint(numpy.abs)
+@adjoint(numpy.fabs)
+def absolute(y, x):
+    d[x] = d[y] * numpy.sign(x)
+
+
+@adjoint(numpy.deg2rad)
+@adjoint(numpy.radians)
+def deg2rad(y, x):
+    d[x] = tangent.unbroadcast(d[y] * (numpy.pi / 180.0), x)
+
+
+@adjoint(numpy.rad2deg)
+@adjoint(numpy.degrees)
+def rad2deg(y, x):
+    d[x] = tangent.unbroadcast(d[y] * (180.0 / numpy.pi), x)
+
+
+# ---------------------------------------------------------------- elementwise, two arguments
+
+
+@adjoint(numpy.arctan2)
+def arctan2(z, x1, x2):
+    r2 = x1 * x1 + x2 * x2
+    d[x1] = tangent.unbroadcast(d[z] * x2 / r2, x1)
+    d[x2] = tangent.unbroadcast(-d[z] * x1 / r2, x2)
+
+
+@adjoint(numpy.hypot)
+def hypot(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] * x1 / z, x1)
+    d[x2] = tangent.unbroadcast(d[z] * x2 / z, x2)
+
+
+@adjoint(numpy.logaddexp)
+def logaddexp(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] * numpy.exp(x1 - z), x1)
+    d[x2] = tangent.unbroadcast(d[z] * numpy.exp(x2 - z), x2)
+
+
+@adjoint(numpy.logaddexp2)
+def logaddexp2(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] * numpy.exp2(x1 - z), x1)
+    d[x2] = tangent.unbroadcast(d[z] * numpy.exp2(x2 - z), x2)
+
+
+@adjoint(numpy.maximum)
+def maximum(z, x1, x2):
+    # Ties share the adjoint equally.
+    d[x1] = tangent.unbroadcast(d[z] * ((x1 > x2) + 0.5 * (x1 == x2)), x1)
+    d[x2] = tangent.unbroadcast(d[z] * ((x2 > x1) + 0.5 * (x1 == x2)), x2)
+
+
+@adjoint(numpy.minimum)
+def minimum(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] * ((x1 < x2) + 0.5 * (x1 == x2)), x1)
+    d[x2] = tangent.unbroadcast(d[z] * ((x2 < x1) + 0.5 * (x1 == x2)), x2)
+
+
+@adjoint(numpy.fmod)
+def fmod(z, x1, x2):
+    # fmod(x1, x2) == x1 - trunc(x1 / x2) * x2
+    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    d[x1] = tangent.unbroadcast(g, x1)
+    d[x2] = tangent.unbroadcast(-g * numpy.trunc(x1 / x2), x2)
+
+
+@adjoint(numpy.where)
+def where(z, condition, x, y):
+    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    d[x] = tangent.unbroadcast(numpy.where(condition, g, 0.0), x)
+    d[y] = tangent.unbroadcast(numpy.where(condition, 0.0, g), y)
+
+
+@adjoint(numpy.clip)
+def clip(y, a, a_min=None, a_max=None, out=None):
+    # clip(a, lo, hi) == minimum(maximum(a, lo), hi); None means no bound.
+    above_min = True if a_min is None else a >= a_min
+    raised = a if a_min is None else numpy.maximum(a, a_min)
+    below_max = True if a_max is None else raised <= a_max
+    d[a] = tangent.unbroadcast(d[y] * numpy.logical_and(above_min, below_max), a)
+    d[a_min] = tangent.unbroadcast(d[y] * numpy.logical_and(numpy.logical_not(above_min), below_max), a_min)
+    d[a_max] = tangent.unbroadcast(d[y] * numpy.logical_not(below_max), a_max)
+
+
+# ---------------------------------------------------------------- reductions
+
+
+@adjoint(numpy.sum)
+def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims)
+
+
+@adjoint(numpy.mean)
+def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    # size(y) / size(a) is 1 / (number of averaged elements), whatever axis and keepdims are.
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * (numpy.size(y) / numpy.size(a))
+
+
+@adjoint(numpy.prod)
+def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    # The derivative of each factor is the product of the others, computed without dividing by
+    # zero: a slice with one zero only passes gradient to that zero, with two or more to nobody.
+    is_zero = a == 0
+    nonzero = numpy.where(is_zero, 1.0, a)
+    prod_nonzero = numpy.prod(nonzero, axis=axis, keepdims=True)
+    zeros = numpy.sum(is_zero, axis=axis, keepdims=True)
+    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * others
+
+
+@adjoint(numpy.var)
+def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    count = numpy.size(a) / numpy.size(y)
+    centered = a - numpy.mean(a, axis=axis, keepdims=True)
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * (2.0 / (count - ddof)) * centered
+
+
+@adjoint(numpy.std)
+def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    count = numpy.size(a) / numpy.size(y)
+    centered = a - numpy.mean(a, axis=axis, keepdims=True)
+    d[a] = tangent.unreduce(d[y] / y, a, axis, keepdims) * centered / (count - ddof)
+
+
+@adjoint(numpy.max)
+@adjoint(numpy.amax)
+@adjoint(numpy.min)
+@adjoint(numpy.amin)
+def extremum(y, a, axis=None, out=None, keepdims=False):
+    # The adjoint goes to the elements equal to the extremum, split equally between ties.
+    hit = a == tangent.unreduce(y, a, axis, keepdims)
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * hit / numpy.sum(hit, axis=axis, keepdims=True)
+
+
+@adjoint(numpy.cumsum)
+def cumsum(y, a, axis=None, dtype=None, out=None):
+    # Reverse cumulative sum; with axis=None y is the cumsum of the flattened a.
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.reshape(numpy.flip(numpy.cumsum(numpy.flip(g, axis), axis), axis), numpy.shape(a))
+
+
+@adjoint(numpy.trace)
+def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    # The identity (shifted by offset) laid on the axis1/axis2 plane, scaled by the adjoint.
+    diagonal = numpy.eye(numpy.shape(a)[axis1], numpy.shape(a)[axis2], offset)
+    plane = numpy.moveaxis(numpy.reshape(diagonal, numpy.shape(diagonal) + (1,) * (numpy.ndim(a) - 2)), (0, 1), (axis1, axis2))
+    d[a] = numpy.expand_dims(numpy.broadcast_to(d[y], numpy.shape(y)), (axis1, axis2)) * plane
+
+
+# ---------------------------------------------------------------- products and linear algebra
+
+
+@adjoint(numpy.dot)
+def dot(y, a, b, out=None):
+    # For N-D operands dot contracts the last axis of a with the second-to-last axis of b
+    # (the only axis when b is 1-D); 0-d operands make it a plain product.
+    scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    b_axis = 0 if numpy.ndim(b) == 1 else numpy.ndim(b) - 2
+    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y)), numpy.delete(numpy.arange(numpy.ndim(b)), b_axis)))
+    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.moveaxis(numpy.tensordot(a, g, (numpy.arange(numpy.ndim(a) - 1), numpy.arange(numpy.ndim(a) - 1))), 0, b_axis)
+
+
+@adjoint(numpy.inner)
+def inner(y, a, b):
+    scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y)), numpy.arange(numpy.ndim(b) - 1)))
+    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.tensordot(g, a, (numpy.arange(numpy.ndim(a) - 1), numpy.arange(numpy.ndim(a) - 1)))
+
+
+@adjoint(numpy.vdot)
+def vdot(y, a, b):
+    # Real inputs only: vdot is the sum of the flattened elementwise product.
+    d[a] = tangent.unbroadcast(d[y] * numpy.reshape(b, numpy.shape(a)), a)
+    d[b] = tangent.unbroadcast(d[y] * numpy.reshape(a, numpy.shape(b)), b)
+
+
+@adjoint(numpy.outer)
+def outer(y, a, b, out=None):
+    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), (numpy.size(a), numpy.size(b)))
+    d[a] = tangent.unbroadcast(numpy.reshape(numpy.matmul(g, numpy.ravel(b)), numpy.shape(a)), a)
+    d[b] = tangent.unbroadcast(numpy.reshape(numpy.matmul(numpy.ravel(a), g), numpy.shape(b)), b)
+
+
+@adjoint(numpy.tensordot)
+def tensordot(y, a, b, axes=2):
+    # Normalise axes to two lists of paired contracted axes; y's axes are a's free axes then
+    # b's free axes. Each adjoint is a tensordot of g with the other operand, then a transpose
+    # putting the axes back in the operand's order.
+    a_axes = numpy.mod(numpy.arange(numpy.ndim(a) - axes, numpy.ndim(a)) if numpy.ndim(axes) == 0 else numpy.atleast_1d(axes[0]), numpy.maximum(numpy.ndim(a), 1))
+    b_axes = numpy.mod(numpy.arange(axes) if numpy.ndim(axes) == 0 else numpy.atleast_1d(axes[1]), numpy.maximum(numpy.ndim(b), 1))
+    a_free = numpy.setdiff1d(numpy.arange(numpy.ndim(a)), a_axes)
+    b_free = numpy.setdiff1d(numpy.arange(numpy.ndim(b)), b_axes)
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.transpose(numpy.tensordot(g, b, (numpy.arange(numpy.size(a_free), numpy.ndim(y)), b_free)), numpy.argsort(numpy.concatenate([a_free, a_axes[numpy.argsort(b_axes)]])))
+    d[b] = numpy.transpose(numpy.tensordot(a, g, (a_free, numpy.arange(numpy.size(a_free)))), numpy.argsort(numpy.concatenate([b_axes[numpy.argsort(a_axes)], b_free])))
+
+
+@adjoint(numpy.linalg.det)
+def det(y, a):
+    # d det(A) / dA = det(A) * inv(A)^T, for each matrix of a stack.
+    d[a] = numpy.expand_dims(d[y] * y, (-1, -2)) * numpy.swapaxes(numpy.linalg.inv(a), -1, -2)
+
+
+@adjoint(numpy.linalg.inv)
+def inv(y, a):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    y_t = numpy.swapaxes(y, -1, -2)
+    d[a] = -numpy.matmul(y_t, numpy.matmul(g, y_t))
+
+
+@adjoint(numpy.linalg.solve)
+def solve(x, a, b):
+    # With x = solve(a, b): d[b] = solve(a^T, g) and d[a] = -d[b] x^T. A 1-D b is one vector,
+    # anything else a stack of matrices (NumPy 2 rules).
+    vector = numpy.ndim(b) == 1
+    g = numpy.broadcast_to(d[x], numpy.shape(x))
+    g_m = numpy.expand_dims(g, -1) if vector else g
+    x_m = numpy.expand_dims(x, -1) if vector else x
+    g_b = numpy.linalg.solve(numpy.swapaxes(a, -1, -2), g_m)
+    d[a] = tangent.unbroadcast(-numpy.matmul(g_b, numpy.swapaxes(x_m, -1, -2)), a)
+    d[b] = tangent.unbroadcast(g_b[..., 0] if vector else g_b, b)
+
+
+@adjoint(numpy.linalg.norm)
+def norm(y, x, ord=None, axis=None, keepdims=False):
+    # Handles ord None / 'fro' (2-norm of all reduced elements) and vector norms (x 1-D or
+    # axis an int): finite p, inf and -inf. Matrix norms with another ord (1, 2, inf, 'nuc', ...)
+    # are not handled: their adjoint is NaN so that a wrong gradient cannot go unnoticed.
+    p = 2.0 if ord is None or ord == 'fro' else ord
+    unhandled = not (ord is None or ord == 'fro') and (numpy.size(axis) == 2 or (axis is None and numpy.ndim(x) == 2))
+    y_full = tangent.unreduce(y, x, axis, keepdims)
+    g_full = tangent.unreduce(d[y], x, axis, keepdims)
+    hit = numpy.abs(x) == y_full
+    d[x] = x * numpy.nan if unhandled else (g_full * numpy.sign(x) * hit / numpy.sum(hit, axis=axis, keepdims=True) if numpy.isinf(p) else g_full * numpy.sign(x) * (numpy.abs(x) / y_full) ** (p - 1.0) * (p != 0))
+
+
+# ---------------------------------------------------------------- shape functions
+
+
+@adjoint(numpy.reshape)
+def reshape(y, a, shape, order='C'):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
+
+
+@adjoint(numpy.ravel)
+def ravel(y, a, order='C'):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
+
+
+@adjoint(numpy.expand_dims)
+def expand_dims(y, a, axis):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
+
+
+@adjoint(numpy.squeeze)
+def squeeze(y, a, axis=None):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
+
+
+@adjoint(numpy.atleast_1d)
+@adjoint(numpy.atleast_2d)
+@adjoint(numpy.atleast_3d)
+def atleast_1d(y, arys):
+    # Single-argument form only (with several arguments these return a tuple).
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[arys] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(arys)), arys)
+
+
+@adjoint(numpy.transpose)
+@adjoint(numpy.permute_dims)
+def transpose(y, a, axes=None):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.transpose(g) if axes is None else numpy.transpose(g, numpy.argsort(numpy.mod(axes, numpy.ndim(a))))
+
+
+@adjoint(numpy.swapaxes)
+def swapaxes(y, a, axis1, axis2):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.swapaxes(g, axis1, axis2)
+
+
+@adjoint(numpy.moveaxis)
+def moveaxis(y, a, source, destination):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.moveaxis(g, destination, source)
+
+
+@adjoint(numpy.flip)
+def flip(y, m, axis=None):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[m] = numpy.flip(g, axis)
+
+
+@adjoint(numpy.fliplr)
+def fliplr(y, m):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[m] = numpy.fliplr(g)
+
+
+@adjoint(numpy.flipud)
+def flipud(y, m):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[m] = numpy.flipud(g)
+
+
+@adjoint(numpy.roll)
+def roll(y, a, shift, axis=None):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.roll(g, numpy.negative(shift), axis)
+
+
+@adjoint(numpy.broadcast_to)
+def broadcast_to(y, array, shape, subok=False):
+    d[array] = tangent.unbroadcast(numpy.broadcast_to(d[y], numpy.shape(y)), array)
+
+
+@adjoint(numpy.tile)
+def tile(y, A, reps):
+    # Pad A's shape and reps to a common length n, view g as (r0, a0, r1, a1, ...), move the
+    # r axes first and sum them.
+    reps_v = numpy.atleast_1d(reps)
+    n = numpy.maximum(numpy.size(reps_v), numpy.ndim(A))
+    reps_p = numpy.concatenate([numpy.ones(n - numpy.size(reps_v), dtype=numpy.intp), reps_v])
+    shape_p = numpy.concatenate([numpy.ones(n - numpy.ndim(A), dtype=numpy.intp), numpy.array(numpy.shape(A), dtype=numpy.intp)])
+    split = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.ravel(numpy.stack([reps_p, shape_p], axis=1)))
+    grouped = numpy.transpose(split, numpy.concatenate([numpy.arange(0, 2 * n, 2), numpy.arange(1, 2 * n, 2)]))
+    d[A] = tangent.unbroadcast(numpy.reshape(numpy.sum(numpy.reshape(grouped, (numpy.prod(reps_p), -1)), axis=0), numpy.shape(A)), A)
+
+
+@adjoint(numpy.repeat)
+def repeat(y, a, repeats, axis=None):
+    # Each output slice along the axis comes from source slice `owner`; scatter-add g back.
+    source = numpy.ravel(a) if axis is None else numpy.moveaxis(a, axis, 0)
+    owner = numpy.repeat(numpy.arange(numpy.shape(source)[0]), repeats)
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    summed = tangent.add_grad_at(None, source, owner, g if axis is None else numpy.moveaxis(g, axis, 0))
+    d[a] = tangent.unbroadcast(numpy.reshape(summed, numpy.shape(a)), a) if axis is None else numpy.moveaxis(summed, 0, axis)
+
+
+@adjoint(numpy.take)
+def take(y, a, indices, axis=None, out=None, mode='raise'):
+    source = numpy.ravel(a) if axis is None else numpy.moveaxis(a, axis, 0)
+    n = numpy.shape(source)[0]
+    index = numpy.mod(indices, n) if mode == 'wrap' else (numpy.clip(indices, 0, n - 1) if mode == 'clip' else indices)
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    # Move the axes that came from `indices` to the front, matching add.at's layout.
+    start = 0 if axis is None else numpy.mod(axis, numpy.ndim(a))
+    g_front = numpy.moveaxis(g, numpy.arange(start, start + numpy.ndim(indices)), numpy.arange(numpy.ndim(indices)))
+    summed = tangent.add_grad_at(None, source, index, g_front)
+    d[a] = numpy.reshape(summed, numpy.shape(a)) if axis is None else numpy.moveaxis(summed, 0, axis)
+
+
+@adjoint(numpy.sort)
+def sort(y, a, axis=-1, kind=None, order=None):
+    # rank[i] is where element i of a ended up in y (the inverse of the sorting permutation).
+    source = numpy.ravel(a) if axis is None else a
+    sort_axis = -1 if axis is None else axis
+    rank = numpy.argsort(numpy.argsort(source, axis=sort_axis, kind=kind), axis=sort_axis)
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[a] = numpy.reshape(numpy.take_along_axis(g, rank, sort_axis), numpy.shape(a))
+
+
+@adjoint(numpy.diag)
+def diag(y, v, k=0):
+    # 1-D v: y is a matrix and the adjoint is its k-th diagonal. 2-D v: y is the k-th diagonal
+    # and the adjoint is a matrix with g on that diagonal (built square, then padded and cut).
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    rows = numpy.shape(v)[0]
+    cols = numpy.shape(v)[-1]
+    d[v] = numpy.diagonal(g, k) if numpy.ndim(v) == 1 else numpy.pad(numpy.diag(g, k), ((0, rows), (0, cols)))[:rows, :cols]
+
+
+@adjoint(numpy.concatenate)
+def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
+    # The adjoint of the list `arrays` is a list: g split at the part boundaries.
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    sizes = [numpy.size(part, axis) for part in arrays]
+    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=0 if axis is None else axis)
+    d[arrays] = [numpy.reshape(pieces[k], numpy.shape(arrays[k])) for k in numpy.arange(numpy.size(sizes))]
+
+
+@adjoint(numpy.stack)
+def stack(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
+    d[arrays] = [*numpy.moveaxis(numpy.broadcast_to(d[y], numpy.shape(y)), axis, 0)]
+
+
+@adjoint(numpy.hstack)
+def hstack(y, tup, dtype=None, casting='same_kind'):
+    # hstack joins along axis 0 when the parts are (at most) 1-D, else along axis 1.
+    join_axis = 0 if numpy.ndim(tup[0]) <= 1 else 1
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    sizes = [numpy.size(numpy.atleast_1d(part), join_axis) for part in tup]
+    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=join_axis)
+    d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
+
+
+@adjoint(numpy.vstack)
+def vstack(y, tup, dtype=None, casting='same_kind'):
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    sizes = [numpy.size(numpy.atleast_2d(part), 0) for part in tup]
+    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=0)
+    d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
+
+
+# ---------------------------------------------------------------- conversions
+
+
+@adjoint(numpy.array)
+def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
+    # An ndarray gets an ndarray back, a (nested) list a list over its first axis, a scalar a
+    # float. `numpy.asarray(v) is v` holds exactly when v is already an ndarray of that dtype.
+    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(object))
+    d[object] = g if numpy.asarray(object) is object else ([*g] if numpy.ndim(object) > 0 else tangent.unbroadcast(g, object))
+
+
+@adjoint(numpy.asarray)
+@adjoint(numpy.asanyarray)
+def asarray(y, a, dtype=None, order=None):
+    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(a))
+    d[a] = g if numpy.asarray(a) is a else ([*g] if numpy.ndim(a) > 0 else tangent.unbroadcast(g, a))
+
+
+@adjoint(numpy.copy)
+def copy(y, a, order='K', subok=False):
+    d[a] = tangent.unbroadcast(d[y], a)
+
+
+@adjoint(numpy.float64)
+def float64(y, x):
+    d[x] = tangent.unbroadcast(d[y], x)
+
+
+# ---------------------------------------------------------------- no derivative
+
+nondifferentiable(
+    numpy.shape, numpy.ndim, numpy.size,
+    numpy.zeros, numpy.ones, numpy.empty, numpy.full,
+    numpy.zeros_like, numpy.ones_like, numpy.empty_like, numpy.full_like,
+    numpy.eye, numpy.identity, numpy.arange, numpy.linspace,
+    numpy.argmax, numpy.argmin, numpy.argsort, numpy.argwhere, numpy.nonzero,
+    numpy.flatnonzero, numpy.count_nonzero, numpy.searchsorted, numpy.digitize,
+    numpy.floor, numpy.ceil, numpy.round, numpy.around, numpy.rint, numpy.trunc, numpy.fix,
+    numpy.sign, numpy.signbit, numpy.heaviside,
+    numpy.isnan, numpy.isinf, numpy.isfinite, numpy.isclose, numpy.allclose,
+    numpy.array_equal, numpy.equal, numpy.not_equal, numpy.less, numpy.less_equal,
+    numpy.greater, numpy.greater_equal,
+    numpy.logical_and, numpy.logical_or, numpy.logical_not, numpy.logical_xor,
+    numpy.any, numpy.all, numpy.int32, numpy.int64, numpy.intp, numpy.bool_,
+    numpy.random.seed, numpy.random.default_rng, numpy.random.rand, numpy.random.randn,
+    numpy.random.random, numpy.random.random_sample, numpy.random.uniform,
+    numpy.random.normal, numpy.random.standard_normal, numpy.random.randint,
+    numpy.random.choice, numpy.random.permutation, numpy.random.shuffle,
+    numpy.random.binomial, numpy.random.poisson, numpy.random.exponential,
+)

@@ -1,0 +1,103 @@
+"""Adjoints of Python's arithmetic operators and of the NumPy ufuncs that share their math.
+
+The engine maps `a + b` to `operator.add`, `a @ b` to `operator.matmul` and so on. The NumPy
+spellings (`numpy.add`, `numpy.matmul`, ...) are aliases of the same templates. Binary operators
+broadcast, so every contribution goes through `tangent.unbroadcast`, which also turns the
+adjoint of a Python scalar into a float.
+"""
+import operator
+
+import numpy
+import tangent
+
+
+@adjoint(numpy.add)
+@adjoint(operator.add)
+def add(z, x1, x2):
+    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    d[x1] = tangent.unbroadcast(g, x1)
+    d[x2] = tangent.unbroadcast(g, x2)
+
+
+@adjoint(numpy.subtract)
+@adjoint(operator.sub)
+def subtract(z, x1, x2):
+    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    d[x1] = tangent.unbroadcast(g, x1)
+    d[x2] = tangent.unbroadcast(-g, x2)
+
+
+@adjoint(numpy.multiply)
+@adjoint(operator.mul)
+def multiply(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] * x2, x1)
+    d[x2] = tangent.unbroadcast(d[z] * x1, x2)
+
+
+@adjoint(numpy.divide)
+@adjoint(numpy.true_divide)
+@adjoint(operator.truediv)
+def divide(z, x1, x2):
+    d[x1] = tangent.unbroadcast(d[z] / x2, x1)
+    d[x2] = tangent.unbroadcast(-d[z] * z / x2, x2)
+
+
+@adjoint(numpy.floor_divide)
+@adjoint(operator.floordiv)
+def floor_divide(z, x1, x2):
+    # Piecewise constant: the derivative is zero wherever it exists.
+    d[x1] = tangent.init_grad(x1)
+    d[x2] = tangent.init_grad(x2)
+
+
+@adjoint(numpy.mod)
+@adjoint(numpy.remainder)
+@adjoint(operator.mod)
+def mod(z, x1, x2):
+    # x1 % x2 == x1 - floor(x1 / x2) * x2 (Python and NumPy both round towards -inf).
+    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    d[x1] = tangent.unbroadcast(g, x1)
+    d[x2] = tangent.unbroadcast(-g * numpy.floor_divide(x1, x2), x2)
+
+
+@adjoint(numpy.power)
+@adjoint(numpy.float_power)
+@adjoint(operator.pow)
+def power(z, x1, x2):
+    # Where x2 == 0 the power is constant; the exponent is nudged so that 0 ** -1 never appears.
+    d[x1] = tangent.unbroadcast(d[z] * x2 * numpy.power(x1, numpy.where(x2 == 0, 1.0, x2 - 1.0)), x1)
+    # d(x1 ** x2)/dx2 = z * log(x1), only defined for x1 > 0; taken as 0 elsewhere.
+    d[x2] = tangent.unbroadcast(d[z] * z * numpy.where(x1 > 0, numpy.log(numpy.where(x1 > 0, x1, 1.0)), 0.0), x2)
+
+
+@adjoint(numpy.negative)
+@adjoint(operator.neg)
+def negative(y, x):
+    d[x] = tangent.unbroadcast(-d[y], x)
+
+
+@adjoint(numpy.positive)
+@adjoint(operator.pos)
+def positive(y, x):
+    d[x] = tangent.unbroadcast(d[y], x)
+
+
+@adjoint(numpy.matmul)
+@adjoint(operator.matmul)
+def matmul(z, x1, x2):
+    # 1-D operands are promoted to a row (x1) or a column (x2) matrix, as numpy.matmul does;
+    # the adjoint gets the dropped axes back before the two matrix products.
+    a = x1 if numpy.ndim(x1) >= 2 else numpy.expand_dims(x1, 0)
+    b = x2 if numpy.ndim(x2) >= 2 else numpy.expand_dims(x2, -1)
+    g_z = numpy.broadcast_to(d[z], numpy.shape(z))
+    g_col = numpy.expand_dims(g_z, -1) if numpy.ndim(x2) == 1 else g_z
+    g = numpy.expand_dims(g_col, -2) if numpy.ndim(x1) == 1 else g_col
+    d[x1] = numpy.reshape(tangent.unbroadcast(numpy.matmul(g, numpy.swapaxes(b, -1, -2)), a), numpy.shape(x1))
+    d[x2] = numpy.reshape(tangent.unbroadcast(numpy.matmul(numpy.swapaxes(a, -1, -2), g), b), numpy.shape(x2))
+
+
+nondifferentiable(
+    operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge,
+    operator.not_, operator.truth, operator.is_, operator.is_not, operator.contains,
+    operator.and_, operator.or_, operator.xor, operator.invert, operator.index,
+)

@@ -1,0 +1,50 @@
+# Shared set-up for scripts/*.sh (sourced, not run). Idempotent.
+#   ROOT          the repository root (the scripts cd there)
+#   VENV          $ROOT/.venv, created with $PYTHON (default python3, needs >= 3.11)
+#   venv_python   the venv's interpreter
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+venv_python="$VENV/bin/python"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_venv() {
+    if ! "$venv_python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+        if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+            echo "error: $PYTHON is missing or older than Python 3.11 (set PYTHON=...)" >&2
+            exit 1
+        fi
+        log "creating $VENV"
+        "$PYTHON" -m venv --clear "$VENV"
+        "$venv_python" -m pip install -q --upgrade pip
+    fi
+}
+
+# pip_ensure "import check" requirement...: installs only when the import check fails,
+# so a set-up venv needs no network.
+pip_ensure() {
+    local check="$1"
+    shift
+    if ! "$venv_python" -c "$check" 2>/dev/null; then
+        log "installing $* into .venv"
+        "$venv_python" -m pip install -q "$@"
+    fi
+}
+
+ensure_maturin() {
+    if ! "$VENV/bin/maturin" --version >/dev/null 2>&1; then
+        log "installing maturin into .venv"
+        "$venv_python" -m pip install -q 'maturin>=1.16,<2'
+    fi
+}
+
+# Builds the Rust extension (debug profile) into the venv as an editable install.
+build_extension() {
+    ensure_maturin
+    log "building tangent._engine (maturin develop)"
+    (cd "$ROOT/pyhooks" && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
+        "$VENV/bin/maturin" develop --quiet)
+}

@@ -1,0 +1,393 @@
+//! The driver: runs the pipeline for one request and for every same-module function the
+//! differentiated code calls (each differentiated once per set of parameters).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ruff_python_ast::{ModModule, StmtFunctionDef};
+
+use crate::activity::{self, Activity};
+use crate::code::Code;
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::emit::FunctionText;
+use crate::ir::{Atom, Stmt};
+use crate::normalize::normalize;
+use crate::optimize;
+use crate::parse::{SourceFile, find_function};
+use crate::recipes::RecipeSet;
+use crate::resolve::ModuleScope;
+use crate::reverse::{Callees, Names, Reverse};
+use crate::{Motion, Options};
+
+type R<T> = Result<T, Diagnostic>;
+
+pub struct Driver<'a> {
+    pub module: &'a ModModule,
+    pub module_file: SourceFile<'a>,
+    pub scope: ModuleScope,
+    pub recipes: &'a RecipeSet,
+    pub optimized: bool,
+    /// Generated functions, in the order they were finished.
+    pub functions: Vec<FunctionText>,
+    done: BTreeMap<(String, Vec<usize>), (String, String)>,
+    in_progress: Vec<String>,
+    /// Names the generated module must not redefine.
+    reserved: BTreeSet<String>,
+}
+
+/// How the seed (the adjoint of the output) is passed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SeedStyle {
+    /// Defaults to 1.0 per output (`tangent.grad`).
+    DefaultOne,
+    /// A required trailing argument (`autodiff`, helpers).
+    Required,
+}
+
+pub struct Spec<'s> {
+    pub name: String,
+    pub wrt: &'s [usize],
+    pub seed: SeedStyle,
+    pub preserve_result: bool,
+    pub motion: Motion,
+}
+
+impl<'a> Driver<'a> {
+    pub fn new(module: &'a ModModule, module_file: SourceFile<'a>, recipes: &'a RecipeSet, optimized: bool) -> Self {
+        let scope = ModuleScope::new(module);
+        let mut reserved: BTreeSet<String> = scope.functions.keys().cloned().collect();
+        reserved.extend(scope.imports.keys().cloned());
+        reserved.insert("tangent".into());
+        reserved.insert("numpy".into());
+        Driver { module, module_file, scope, recipes, optimized, functions: Vec::new(), done: BTreeMap::new(), in_progress: Vec::new(), reserved }
+    }
+
+    /// A module-level name for a new generated function.
+    pub fn function_name(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        while self.reserved.contains(&name) {
+            name.push('_');
+        }
+        self.reserved.insert(name.clone());
+        name
+    }
+
+    /// Differentiates `def` (read from `file`) as described by `spec`; returns the entry name
+    /// and the seed parameter's name.
+    pub fn derive(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+        self.in_progress.push(def.name.to_string());
+        let result = self.derive_inner(def, file, spec);
+        self.in_progress.pop();
+        result
+    }
+
+    fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+        let norm = normalize(file, &self.scope, def)?;
+        let f = &norm.function;
+        let mut wrt_names = Vec::new();
+        for &i in spec.wrt {
+            match f.params.get(i) {
+                Some(p) => wrt_names.push(p.name.clone()),
+                None => {
+                    return Err(Diagnostic::without_span(
+                        DiagnosticKind::InvalidWrt,
+                        format!("`{}` has {} parameter(s); cannot differentiate with respect to position {i}", f.name, f.params.len()),
+                        file.path,
+                    ));
+                }
+            }
+        }
+        let act = activity::analyze(f, &wrt_names, &norm.result, self.recipes);
+        for p in &wrt_names {
+            check_differentiable_use(f, p, &act, self.recipes, file)?;
+        }
+        let mut taken = f.names.clone();
+        taken.extend(self.reserved.iter().cloned());
+        taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
+        let mut names = Names::new(taken);
+
+        // Seeds: a single returned name seeds its own adjoint; anything else gets `bret`.
+        let (seed_param, seeds): (String, Vec<String>) = match (norm.result.as_slice(), norm.result_is_tuple) {
+            ([Atom::Name(n)], false) => {
+                let a = names.adjoint(n);
+                (a.clone(), vec![a])
+            }
+            (outs, tuple) => {
+                let mut s = "bret".to_string();
+                while names.is_taken(&s) {
+                    s.push('_');
+                }
+                names.reserve(&s);
+                let seeds = if tuple { (0..outs.len()).map(|i| format!("{s}[{i}]")).collect() } else { vec![s.clone()] };
+                (s, seeds)
+            }
+        };
+        let outputs = norm.result.clone();
+        let mut reverse_names = names;
+        let sweeps = {
+            let rev = Reverse::new(f, &act, self.recipes, file, &mut reverse_names, self);
+            rev.run(&outputs, &seeds, &wrt_names)?
+        };
+        let mut names = reverse_names;
+
+        let grads = if sweeps.gradients.len() == 1 {
+            sweeps.gradients[0].clone()
+        } else {
+            format!("({})", sweeps.gradients.join(", "))
+        };
+        let value_expr = if norm.result_is_tuple {
+            format!("({})", outputs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        } else {
+            outputs[0].to_string()
+        };
+        let params_text: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| match &p.default {
+                Some(d) => format!("{}={d}", p.name),
+                None => p.name.clone(),
+            })
+            .collect();
+        let any_default = f.params.iter().any(|p| p.default.is_some());
+        let seed_default = match spec.seed {
+            SeedStyle::DefaultOne => Some(if norm.result_is_tuple {
+                format!("({})", vec!["1.0"; outputs.len()].join(", ") + if outputs.len() == 1 { "," } else { "" })
+            } else {
+                "1.0".to_string()
+            }),
+            SeedStyle::Required if any_default => Some("None".to_string()),
+            SeedStyle::Required => None,
+        };
+        let seed_decl = match &seed_default {
+            Some(d) => format!("{seed_param}={d}"),
+            None => seed_param.clone(),
+        };
+        let doc = Some(format!(
+            "Gradient of `{}` with respect to {}, generated by Tangent.",
+            f.name,
+            wrt_names.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+        ));
+
+        // The value returned with `preserve_result`: snapshot it if the backward sweep restores it.
+        let mut forward = sweeps.forward;
+        let mut backward = sweeps.backward;
+        let mut value_ref = value_expr.clone();
+        if spec.preserve_result {
+            let restored = outputs.iter().any(|o| o.name().is_some_and(|n| backward_assigns(&backward, n)));
+            if restored {
+                let v = names.fresh("value");
+                forward.push(Code::assign(&v, &value_expr, false));
+                value_ref = v;
+            }
+        }
+        let ret = if spec.preserve_result { format!("return {grads}, {value_ref}") } else { format!("return {grads}") };
+
+        match spec.motion {
+            Motion::Joint => {
+                let mut body = sweeps.prologue;
+                body.extend(forward);
+                if !backward.is_empty() {
+                    body.push(Code::Comment("Backward pass".into()));
+                }
+                body.append(&mut backward);
+                body.push(Code::effect(&ret));
+                if self.optimized {
+                    optimize::optimize(&mut body);
+                }
+                self.functions.push(FunctionText {
+                    header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
+                    docstring: doc,
+                    body,
+                });
+            }
+            Motion::Split => {
+                // The forward function returns the value and the state the backward one needs.
+                let assigned = assigned_names(&f.body);
+                let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).collect();
+                for n in &sweeps.needed {
+                    if assigned.contains(n) && !state.contains(n) {
+                        state.push(n.clone());
+                    }
+                }
+                let mut prologue = sweeps.prologue;
+                let uses_stack = prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == "_stack")));
+                if uses_stack {
+                    state.insert(0, "_stack".into());
+                }
+                for n in &state {
+                    if assigned.contains(n) && !maybe_defined_at_end(&f.body, n) {
+                        prologue.push(Code::assign(n, "None", false));
+                    }
+                }
+                let state_tuple = format!("({}{})", state.join(", "), if state.len() == 1 { "," } else { "" });
+                let fwd_name = self.function_name(&format!("{}_forward", f.name));
+                let bwd_name = self.function_name(&format!("{}_backward", f.name));
+                let mut fbody = prologue;
+                fbody.extend(forward);
+                fbody.push(Code::effect(&format!("return {value_ref}, {state_tuple}")));
+                let mut bbody = vec![Code::stmt(&format!("{} = _state", state_tuple.trim_start_matches('(').trim_end_matches(')').trim_end_matches(',')), state.clone(), false)];
+                if state.len() == 1 {
+                    bbody = vec![Code::stmt(&format!("({},) = _state", state[0]), state.clone(), false)];
+                }
+                bbody.append(&mut backward);
+                bbody.push(Code::effect(&format!("return {grads}")));
+                if self.optimized {
+                    optimize::optimize(&mut fbody);
+                    optimize::optimize(&mut bbody);
+                }
+                let seed_decl_bwd = match &seed_default {
+                    Some(d) => format!("{seed_param}={d}"),
+                    None => seed_param.clone(),
+                };
+                self.functions.push(FunctionText {
+                    header: format!("{fwd_name}({})", params_text.join(", ")),
+                    docstring: Some(format!("Forward pass of `{}`: returns its value and the state its backward pass needs.", f.name)),
+                    body: fbody,
+                });
+                self.functions.push(FunctionText {
+                    header: format!("{bwd_name}(_state, {seed_decl_bwd})"),
+                    docstring: Some(format!("Backward pass of `{}`.", f.name)),
+                    body: bbody,
+                });
+                let args: Vec<String> = f.params.iter().map(|p| p.name.clone()).collect();
+                let value_var = names.fresh("value");
+                let mut wbody = vec![Code::stmt(&format!("{value_var}, _state = {fwd_name}({})", args.join(", ")), vec![value_var.clone(), "_state".into()], false)];
+                if spec.preserve_result {
+                    wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param}), {value_var}")));
+                } else {
+                    wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param})")));
+                }
+                self.functions.push(FunctionText {
+                    header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
+                    docstring: doc,
+                    body: wbody,
+                });
+            }
+        }
+        Ok((spec.name.clone(), seed_param))
+    }
+}
+
+impl Callees for Driver<'_> {
+    fn params(&self, function: &str) -> Option<Vec<String>> {
+        let def = find_function(self.module, function)?;
+        Some(def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect())
+    }
+
+    fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, String)> {
+        let key = (function.to_string(), wrt.to_vec());
+        if let Some(done) = self.done.get(&key) {
+            return Ok(done.clone());
+        }
+        if self.in_progress.iter().any(|f| f == function) {
+            let o = site.origin();
+            return Err(self.module_file.diagnostic(
+                DiagnosticKind::Unsupported,
+                format!("recursive call of `{function}` cannot be differentiated"),
+                o.start,
+                o.end,
+            ));
+        }
+        let Some(def) = find_function(self.module, function) else {
+            let o = site.origin();
+            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+        };
+        let params = self.params(function).unwrap_or_default();
+        let base = if wrt == [0] {
+            format!("d{function}")
+        } else {
+            format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+        };
+        let name = self.function_name(&base);
+        let file = self.module_file;
+        let spec = Spec { name, wrt, seed: SeedStyle::Required, preserve_result: false, motion: Motion::Joint };
+        let result = self.derive(def, file, &spec)?;
+        self.done.insert(key, result.clone());
+        Ok(result)
+    }
+}
+
+/// A parameter differentiated with respect to must reach the output through differentiable
+/// operations; one that is only used as a loop bound, an index or in a condition has no
+/// derivative, and saying so beats returning a silent zero.
+fn check_differentiable_use(f: &crate::ir::Function, p: &str, act: &Activity, recipes: &RecipeSet, file: SourceFile<'_>) -> R<()> {
+    if act.varied.contains(p) && act.useful.contains(p) {
+        return Ok(());
+    }
+    if activity::has_differentiable_use(&f.body, p, recipes) {
+        return Ok(());
+    }
+    let Some(stmt) = activity::first_use(&f.body, p) else {
+        return Ok(());
+    };
+    let o = stmt.origin();
+    let text = &file.text[o.start..o.end.min(file.text.len())];
+    let offset = find_word(text, p).unwrap_or(0);
+    let what = match stmt {
+        Stmt::For { .. } => "as a loop bound",
+        Stmt::If { .. } | Stmt::While { .. } => "in a condition",
+        _ => "only in ways that have no derivative (indices, sizes, comparisons, loop bounds)",
+    };
+    Err(file
+        .diagnostic(
+            DiagnosticKind::NotDifferentiable,
+            format!("cannot differentiate `{}` with respect to `{p}`: it is used {what}", f.name),
+            o.start + offset,
+            o.start + offset + p.len(),
+        )
+        .with_help(format!("remove `{p}` from `wrt`, or make the output depend on it through arithmetic")))
+}
+
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(i) = text[start..].find(word) {
+        let at = start + i;
+        let before = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        let end = at + word.len();
+        let after = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        if before && after {
+            return Some(at);
+        }
+        start = at + word.len();
+    }
+    None
+}
+
+fn backward_assigns(code: &[Code], name: &str) -> bool {
+    code.iter().any(|c| match c {
+        Code::Stmt { defs, .. } => defs.iter().any(|d| d == name),
+        Code::If { body, orelse, .. } => backward_assigns(body, name) || backward_assigns(orelse, name),
+        Code::Loop { body, .. } => backward_assigns(body, name),
+        Code::Comment(_) => false,
+    })
+}
+
+fn assigned_names(body: &[Stmt]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    fn walk(body: &[Stmt], out: &mut BTreeSet<String>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, .. } => {
+                    out.insert(target.clone());
+                }
+                Stmt::If { body, orelse, .. } => {
+                    walk(body, out);
+                    walk(orelse, out);
+                }
+                Stmt::For { target, body, .. } => {
+                    out.insert(target.clone());
+                    walk(body, out);
+                }
+                Stmt::While { body, .. } => walk(body, out),
+                _ => {}
+            }
+        }
+    }
+    walk(body, &mut out);
+    out
+}
+
+/// Is `name` certainly assigned when `body` finishes (straight-line assignment at top level)?
+fn maybe_defined_at_end(body: &[Stmt], name: &str) -> bool {
+    body.iter().any(|s| matches!(s, Stmt::Assign { target, .. } if target == name))
+}

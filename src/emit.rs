@@ -1,0 +1,124 @@
+//! Emission: prints the generated code tree as Python through ruff_python_codegen.
+//!
+//! The tree is first written as text with each comment replaced by a placeholder call, parsed
+//! back (which proves the output is valid Python), printed by ruff's generator, and the
+//! placeholders are turned into comments at the same indentation.
+
+use ruff_python_codegen::{Generator, Indentation};
+use ruff_source_file::LineEnding;
+
+use crate::code::Code;
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+
+const PLACEHOLDER: &str = "__tangent_comment__";
+
+/// A generated function: `def header:` then the body.
+pub struct FunctionText {
+    pub header: String,
+    pub docstring: Option<String>,
+    pub body: Vec<Code>,
+}
+
+struct Writer {
+    text: String,
+    comments: Vec<String>,
+}
+
+impl Writer {
+    fn line(&mut self, depth: usize, s: &str) {
+        for l in s.lines() {
+            self.text.push_str(&"    ".repeat(depth));
+            self.text.push_str(l);
+            self.text.push('\n');
+        }
+    }
+
+    fn block(&mut self, depth: usize, code: &[Code]) {
+        let mut wrote = false;
+        let mut last_comment: Option<&str> = None;
+        for c in code {
+            // Consecutive blocks from one user statement share one comment.
+            if let Code::Comment(text) = c {
+                if last_comment == Some(text.as_str()) {
+                    continue;
+                }
+                last_comment = Some(text.as_str());
+            }
+            match c {
+                Code::Stmt { text, .. } => {
+                    self.line(depth, text);
+                    wrote = true;
+                }
+                Code::Comment(c) => {
+                    self.comments.push(c.clone());
+                    self.line(depth, &format!("{PLACEHOLDER}({})", self.comments.len() - 1));
+                }
+                Code::If { test, body, orelse, .. } => {
+                    self.line(depth, &format!("if {test}:"));
+                    self.block(depth + 1, body);
+                    if orelse.iter().any(|c| !c.is_comment()) {
+                        self.line(depth, "else:");
+                        self.block(depth + 1, orelse);
+                    }
+                    wrote = true;
+                }
+                Code::Loop { header, body, .. } => {
+                    self.line(depth, &format!("{header}:"));
+                    self.block(depth + 1, body);
+                    wrote = true;
+                }
+            }
+        }
+        if !wrote {
+            self.line(depth, "pass");
+        }
+    }
+}
+
+/// Prints a module: a header comment, imports, then the functions.
+pub fn module(header: &str, imports: &[&str], functions: &[FunctionText]) -> Result<String, Diagnostic> {
+    let mut w = Writer { text: String::new(), comments: Vec::new() };
+    for f in functions {
+        w.line(0, &format!("def {}:", f.header));
+        if let Some(doc) = &f.docstring {
+            w.line(1, &format!("{doc:?}").replace("\\'", "'"));
+        }
+        w.block(1, &f.body);
+    }
+    let parsed = ruff_python_parser::parse_module(&w.text).map_err(|e| {
+        Diagnostic::without_span(
+            DiagnosticKind::Internal,
+            format!("the engine produced invalid Python ({}); please report this with the input function\n{}", e.error, w.text),
+            "<generated>",
+        )
+    })?;
+    let indent = Indentation::new("    ".to_string());
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    for imp in imports {
+        out.push_str(imp);
+        out.push('\n');
+    }
+    for stmt in parsed.suite() {
+        out.push_str("\n\n");
+        let printed = Generator::new(&indent, LineEnding::Lf).stmt(stmt);
+        for line in printed.lines() {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix(&format!("{PLACEHOLDER}(")) {
+                let idx: usize = rest.trim_end_matches(')').parse().unwrap_or(0);
+                let pad = &line[..line.len() - trimmed.len()];
+                out.push_str(pad);
+                out.push_str("# ");
+                out.push_str(&w.comments[idx]);
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

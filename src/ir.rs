@@ -1,0 +1,285 @@
+//! The normalized intermediate representation: one operation per statement.
+//!
+//! Operands are atoms (names or literals), so every statement reads a fixed set of names and
+//! writes at most one. Each statement remembers the user statement it came from (`Origin`), which
+//! the generated code cites in its comments and diagnostics point at.
+
+use std::fmt;
+
+/// A name or a literal, printed as Python.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Atom {
+    Name(String),
+    /// Python literal text: `1.0`, `None`, `'abc'`, `True`, `-2`.
+    Const(String),
+}
+
+impl Atom {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Atom::Name(n) => Some(n),
+            Atom::Const(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Name(n) | Atom::Const(n) => f.write_str(n),
+        }
+    }
+}
+
+/// An index expression of a subscript, kept as text: indices are never differentiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub text: String,
+    /// Names the index reads.
+    pub reads: Vec<String>,
+}
+
+/// What is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callee {
+    /// A module-level or imported function: the text the user wrote (`np.exp`) and, when known,
+    /// its canonical dotted name (`numpy.exp`). `local` is set for functions of the same module.
+    Function { text: String, canonical: Option<String>, local: bool },
+    /// A method called on a value: `x.sum(axis=0)`.
+    Method { object: Atom, method: String },
+}
+
+/// One operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    Atom(Atom),
+    /// `left op right` where op is a Python binary operator symbol.
+    BinOp { op: String, left: Atom, right: Atom },
+    /// `op operand`: `-`, `+`, `not`, `~`.
+    UnaryOp { op: String, operand: Atom },
+    /// One comparison `left op right`.
+    Compare { op: String, left: Atom, right: Atom },
+    Call { callee: Callee, args: Vec<Atom>, kwargs: Vec<(String, Atom)> },
+    Subscript { value: Atom, index: Index },
+    Attribute { value: Atom, attr: String },
+    Tuple(Vec<Atom>),
+    List(Vec<Atom>),
+    Dict(Vec<(Atom, Atom)>),
+    /// An expression we do not look into (only allowed when it reads nothing active).
+    Opaque { text: String, reads: Vec<String> },
+}
+
+impl Expr {
+    /// Names this expression reads, in order of appearance (may repeat).
+    pub fn reads(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        fn atom<'e>(a: &'e Atom, out: &mut Vec<&'e str>) {
+            if let Atom::Name(n) = a {
+                out.push(n.as_str());
+            }
+        }
+        match self {
+            Expr::Atom(a) => atom(a, &mut out),
+            Expr::BinOp { left, right, .. } | Expr::Compare { left, right, .. } => {
+                atom(left, &mut out);
+                atom(right, &mut out);
+            }
+            Expr::UnaryOp { operand, .. } => atom(operand, &mut out),
+            Expr::Call { callee, args, kwargs } => {
+                if let Callee::Method { object, .. } = callee {
+                    atom(object, &mut out);
+                }
+                for a in args {
+                    atom(a, &mut out);
+                }
+                for (_, a) in kwargs {
+                    atom(a, &mut out);
+                }
+            }
+            Expr::Subscript { value, index } => {
+                atom(value, &mut out);
+                out.extend(index.reads.iter().map(String::as_str));
+            }
+            Expr::Attribute { value, .. } => atom(value, &mut out),
+            Expr::Tuple(items) | Expr::List(items) => {
+                for a in items {
+                    atom(a, &mut out);
+                }
+            }
+            Expr::Dict(items) => {
+                for (k, v) in items {
+                    atom(k, &mut out);
+                    atom(v, &mut out);
+                }
+            }
+            Expr::Opaque { reads, .. } => out.extend(reads.iter().map(String::as_str)),
+        }
+        out
+    }
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Atom(a) => write!(f, "{a}"),
+            Expr::BinOp { op, left, right } => write!(f, "{left} {op} {right}"),
+            Expr::UnaryOp { op, operand } if op == "not" => write!(f, "not {operand}"),
+            Expr::UnaryOp { op, operand } => write!(f, "{op}{operand}"),
+            Expr::Compare { op, left, right } => write!(f, "{left} {op} {right}"),
+            Expr::Call { callee, args, kwargs } => {
+                match callee {
+                    Callee::Function { text, .. } => write!(f, "{text}(")?,
+                    Callee::Method { object, method } => write!(f, "{object}.{method}(")?,
+                }
+                let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
+                parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+                write!(f, "{})", parts.join(", "))
+            }
+            Expr::Subscript { value, index } => write!(f, "{value}[{}]", index.text),
+            Expr::Attribute { value, attr } => write!(f, "{value}.{attr}"),
+            Expr::Tuple(items) if items.len() == 1 => write!(f, "({},)", items[0]),
+            Expr::Tuple(items) => write!(f, "({})", join(items)),
+            Expr::List(items) => write!(f, "[{}]", join(items)),
+            Expr::Dict(items) => {
+                let parts: Vec<String> = items.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                write!(f, "{{{}}}", parts.join(", "))
+            }
+            Expr::Opaque { text, .. } => f.write_str(text),
+        }
+    }
+}
+
+/// The user statement a normalized statement came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Source text of the user's statement (first line only for compound statements).
+    pub text: String,
+    /// Byte range in the module source.
+    pub start: usize,
+    pub end: usize,
+    /// Sequence number of the user statement: statements sharing it form one block.
+    pub id: usize,
+}
+
+/// A normalized statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stmt {
+    Assign { target: String, value: Expr, origin: Origin },
+    /// `target[index] = value`.
+    AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
+    /// `target.append(value)` on a list.
+    Append { target: String, value: Atom, origin: Origin },
+    If { test: Atom, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
+    /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
+    For { target: String, iter: Expr, body: Vec<Stmt>, origin: Origin },
+    /// `while test:`; `test` is one operation on atoms (`while True:` for complex conditions).
+    While { test: Expr, body: Vec<Stmt>, origin: Origin },
+    Break { origin: Origin },
+    Continue { origin: Origin },
+    Return { value: Vec<Atom>, tuple: bool, origin: Origin },
+    /// `with insert_grad_of(var) as alias:` — the body (kept as source lines, dedented)
+    /// runs in the backward pass on the adjoint of `var`.
+    InsertGradOf { var: String, alias: String, body: Vec<String>, origin: Origin },
+    /// A statement with no effect on values we track (`assert`, `print(...)`, `pass`).
+    Opaque { text: String, reads: Vec<String>, origin: Origin },
+}
+
+impl Stmt {
+    pub fn origin(&self) -> &Origin {
+        match self {
+            Stmt::Assign { origin, .. }
+            | Stmt::AssignIndex { origin, .. }
+            | Stmt::Append { origin, .. }
+            | Stmt::If { origin, .. }
+            | Stmt::For { origin, .. }
+            | Stmt::While { origin, .. }
+            | Stmt::Break { origin }
+            | Stmt::Continue { origin }
+            | Stmt::Return { origin, .. }
+            | Stmt::InsertGradOf { origin, .. }
+            | Stmt::Opaque { origin, .. } => origin,
+        }
+    }
+}
+
+/// A parameter of the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    /// Default value as source text.
+    pub default: Option<String>,
+}
+
+/// A normalized function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<Param>,
+    pub body: Vec<Stmt>,
+    /// Every name assigned or read in the body, user and temporary: fresh names avoid them.
+    pub names: std::collections::BTreeSet<String>,
+}
+
+/// Prints statements as Python source (used by emit and by tests).
+pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
+    let pad = "    ".repeat(indent);
+    for s in stmts {
+        match s {
+            Stmt::Assign { target, value, .. } => out.push_str(&format!("{pad}{target} = {value}\n")),
+            Stmt::AssignIndex { target, index, value, .. } => {
+                out.push_str(&format!("{pad}{target}[{}] = {value}\n", index.text))
+            }
+            Stmt::Append { target, value, .. } => {
+                out.push_str(&format!("{pad}{target}.append({value})\n"))
+            }
+            Stmt::If { test, body, orelse, .. } => {
+                out.push_str(&format!("{pad}if {test}:\n"));
+                print_suite(body, indent + 1, out);
+                if !orelse.is_empty() {
+                    out.push_str(&format!("{pad}else:\n"));
+                    print_suite(orelse, indent + 1, out);
+                }
+            }
+            Stmt::For { target, iter, body, .. } => {
+                out.push_str(&format!("{pad}for {target} in {iter}:\n"));
+                print_suite(body, indent + 1, out);
+            }
+            Stmt::While { test, body, .. } => {
+                out.push_str(&format!("{pad}while {test}:\n"));
+                print_suite(body, indent + 1, out);
+            }
+            Stmt::Break { .. } => out.push_str(&format!("{pad}break\n")),
+            Stmt::Continue { .. } => out.push_str(&format!("{pad}continue\n")),
+            Stmt::Return { value, tuple, .. } => {
+                if *tuple {
+                    out.push_str(&format!("{pad}return {}\n", Expr::Tuple(value.clone())))
+                } else {
+                    out.push_str(&format!("{pad}return {}\n", value[0]))
+                }
+            }
+            Stmt::InsertGradOf { var, alias, body, .. } => {
+                out.push_str(&format!("{pad}with tangent.insert_grad_of({var}) as {alias}:\n"));
+                for line in body {
+                    out.push_str(&format!("{pad}    {line}\n"));
+                }
+            }
+            Stmt::Opaque { text, .. } => {
+                for line in text.lines() {
+                    out.push_str(&format!("{pad}{line}\n"));
+                }
+            }
+        }
+    }
+}
+
+fn print_suite(stmts: &[Stmt], indent: usize, out: &mut String) {
+    if stmts.is_empty() {
+        out.push_str(&format!("{}pass\n", "    ".repeat(indent)));
+    } else {
+        print_block(stmts, indent, out);
+    }
+}

@@ -1,0 +1,1282 @@
+//! Normalization: lowers a ruff function definition to the IR, one operation per statement.
+//!
+//! Desugars augmented assignment, tuple targets, chained comparisons, boolean operators,
+//! conditional expressions and `elif`; turns iteration over values into iteration over indices;
+//! moves the code that follows an `if` containing `break`/`continue`/`return` into the branches
+//! that fall through, so that every exit ends its block; and turns the returns into assignments
+//! to a single result variable.
+
+use std::collections::BTreeSet;
+
+use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
+use ruff_text_size::Ranged;
+
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::ir::{Atom, Callee, Expr, Function, Index, Origin, Param, Stmt};
+use crate::parse::SourceFile;
+use crate::resolve::{BUILTINS, ModuleScope};
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+pub struct Normalized {
+    pub function: Function,
+    /// Name holding the returned value(s) at the end of the body.
+    pub result: Vec<Atom>,
+    pub result_is_tuple: bool,
+}
+
+struct Normalizer<'a> {
+    file: SourceFile<'a>,
+    scope: &'a ModuleScope,
+    /// Parameters and every name assigned in the function: Python's local variables.
+    locals: BTreeSet<String>,
+    /// Every name seen, so temporaries never clash.
+    taken: BTreeSet<String>,
+    next_temp: usize,
+    next_origin: usize,
+    /// Statements being produced for the current block.
+    out: Vec<Stmt>,
+    origin: Origin,
+    loop_depth: usize,
+    /// The function's own name: `return <expr>` assigns to it.
+    function_name: String,
+}
+
+pub fn normalize(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &ast::StmtFunctionDef,
+) -> Result<Normalized> {
+    let mut n = Normalizer {
+        file,
+        scope,
+        locals: BTreeSet::new(),
+        taken: BTreeSet::new(),
+        next_temp: 0,
+        next_origin: 0,
+        out: Vec::new(),
+        origin: Origin { text: String::new(), start: 0, end: 0, id: 0 },
+        loop_depth: 0,
+        function_name: def.name.to_string(),
+    };
+    if def.is_async {
+        return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
+    }
+    let params = n.params(def)?;
+    for p in &params {
+        n.locals.insert(p.name.clone());
+    }
+    collect_assigned(&def.body, &mut n.locals);
+    collect_all_names(&def.body, &mut n.taken);
+    n.taken.extend(n.locals.iter().cloned());
+
+    let body = n.block(&def.body)?;
+    let body = lift_exits(body);
+    let mut result_name = None;
+    let (mut body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
+    strip_trailing(&mut body);
+    let mut names = n.taken.clone();
+    collect_ir_names(&body, &mut names);
+    Ok(Normalized {
+        function: Function { name: def.name.to_string(), params, body, names },
+        result,
+        result_is_tuple: tuple,
+    })
+}
+
+fn strip_trailing(_body: &mut Vec<Stmt>) {}
+
+impl<'a> Normalizer<'a> {
+    fn error_at(&self, range: ruff_text_size::TextRange, message: impl Into<String>) -> Diagnostic {
+        self.unsupported(range, message)
+    }
+
+    fn unsupported(&self, range: ruff_text_size::TextRange, message: impl Into<String>) -> Diagnostic {
+        self.file.diagnostic(
+            DiagnosticKind::Unsupported,
+            message,
+            range.start().into(),
+            range.end().into(),
+        )
+    }
+
+    fn text(&self, node: &impl Ranged) -> String {
+        self.file.text[node.range()].to_string()
+    }
+
+    fn params(&self, def: &ast::StmtFunctionDef) -> Result<Vec<Param>> {
+        let p = &def.parameters;
+        if let Some(v) = &p.vararg {
+            return Err(self.unsupported(v.range(), "`*args` parameters cannot be differentiated"));
+        }
+        if let Some(k) = &p.kwarg {
+            return Err(self.unsupported(k.range(), "`**kwargs` parameters cannot be differentiated"));
+        }
+        if let Some(k) = p.kwonlyargs.first() {
+            return Err(self.unsupported(k.range(), "keyword-only parameters cannot be differentiated yet"));
+        }
+        Ok(p
+            .posonlyargs
+            .iter()
+            .chain(p.args.iter())
+            .map(|a| Param {
+                name: a.parameter.name.to_string(),
+                default: a.default.as_ref().map(|d| self.text(d.as_ref())),
+            })
+            .collect())
+    }
+
+    fn fresh(&mut self, hint: &str) -> String {
+        loop {
+            self.next_temp += 1;
+            let name = format!("_{}{}", hint.trim_start_matches('_'), self.next_temp);
+            if !self.taken.contains(&name) {
+                self.taken.insert(name.clone());
+                return name;
+            }
+        }
+    }
+
+    fn emit(&mut self, stmt: Stmt) {
+        self.out.push(stmt);
+    }
+
+    fn assign(&mut self, target: &str, value: Expr) {
+        let origin = self.origin.clone();
+        self.emit(Stmt::Assign { target: target.to_string(), value, origin });
+    }
+
+    fn set_origin(&mut self, stmt: &AStmt) {
+        self.next_origin += 1;
+        let full = self.text(stmt);
+        let text = match stmt {
+            AStmt::If(_) | AStmt::For(_) | AStmt::While(_) | AStmt::With(_) => {
+                full.lines().next().unwrap_or("").trim_end().to_string()
+            }
+            _ => full.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+        };
+        self.origin = Origin {
+            text,
+            start: stmt.range().start().into(),
+            end: stmt.range().end().into(),
+            id: self.next_origin,
+        };
+    }
+
+    /// Normalizes a block into a fresh statement list.
+    fn block(&mut self, body: &[AStmt]) -> Result<Vec<Stmt>> {
+        let saved = std::mem::take(&mut self.out);
+        let saved_origin = self.origin.clone();
+        let result = (|| {
+            for s in body {
+                self.stmt(s)?;
+            }
+            Ok(())
+        })();
+        self.origin = saved_origin;
+        let out = std::mem::replace(&mut self.out, saved);
+        result.map(|()| out)
+    }
+
+    fn stmt(&mut self, stmt: &AStmt) -> Result<()> {
+        self.set_origin(stmt);
+        match stmt {
+            AStmt::Expr(e) => match e.value.as_ref() {
+                AExpr::StringLiteral(_) | AExpr::EllipsisLiteral(_) => Ok(()),
+                AExpr::Call(call) => self.expr_stmt_call(call, stmt),
+                other => {
+                    let _ = self.expr(other)?;
+                    Ok(())
+                }
+            },
+            AStmt::Pass(_) => Ok(()),
+            AStmt::Assign(a) => {
+                if a.targets.len() == 1 {
+                    self.assign_to(&a.targets[0], &a.value)
+                } else {
+                    let v = self.atom(&a.value, "t")?;
+                    for t in &a.targets {
+                        self.assign_atom_to(t, v.clone())?;
+                    }
+                    Ok(())
+                }
+            }
+            AStmt::AnnAssign(a) => match &a.value {
+                Some(v) => self.assign_to(&a.target, v),
+                None => Ok(()),
+            },
+            AStmt::AugAssign(a) => self.aug_assign(a),
+            AStmt::Return(r) => {
+                let values = match &r.value {
+                    None => {
+                        return Err(self.unsupported(r.range(), "a differentiated function must return a value"));
+                    }
+                    Some(v) => match v.as_ref() {
+                        AExpr::Tuple(t) => {
+                            let mut atoms = Vec::new();
+                            for e in &t.elts {
+                                atoms.push(self.atom(e, "return")?);
+                            }
+                            (atoms, true)
+                        }
+                        // `return <expr>` names the value after the function: `loss = ...`.
+                        other if self.loop_depth == 0 && self.constant(other).is_none() && !matches!(other, AExpr::Name(_)) => {
+                            let value = self.expr(other)?;
+                            match value {
+                                Expr::Atom(a) => (vec![a], false),
+                                value => {
+                                    let name = if self.taken.contains(&self.function_name) {
+                                        self.fresh("result")
+                                    } else {
+                                        self.taken.insert(self.function_name.clone());
+                                        self.function_name.clone()
+                                    };
+                                    self.assign(&name, value);
+                                    (vec![Atom::Name(name)], false)
+                                }
+                            }
+                        }
+                        other => (vec![self.atom(other, "return")?], false),
+                    },
+                };
+                if self.loop_depth > 0 {
+                    return Err(self.unsupported(r.range(), "`return` inside a loop is not supported yet; use `break` and return after the loop"));
+                }
+                let origin = self.origin.clone();
+                self.emit(Stmt::Return { value: values.0, tuple: values.1, origin });
+                Ok(())
+            }
+            AStmt::If(s) => self.if_stmt(s),
+            AStmt::For(f) => self.for_stmt(f),
+            AStmt::While(w) => self.while_stmt(w),
+            AStmt::Break(_) => {
+                let origin = self.origin.clone();
+                self.emit(Stmt::Break { origin });
+                Ok(())
+            }
+            AStmt::Continue(_) => {
+                let origin = self.origin.clone();
+                self.emit(Stmt::Continue { origin });
+                Ok(())
+            }
+            AStmt::With(w) => self.with_stmt(w),
+            AStmt::Assert(_) | AStmt::Raise(_) => {
+                let mut reads = Vec::new();
+                collect_reads_stmt(stmt, &mut reads);
+                let origin = self.origin.clone();
+                self.emit(Stmt::Opaque { text: self.text(stmt), reads, origin });
+                Ok(())
+            }
+            AStmt::Global(_) => Err(self.unsupported(stmt.range(), "`global` cannot be differentiated")),
+            AStmt::Nonlocal(_) => Err(self.unsupported(stmt.range(), "`nonlocal` cannot be differentiated")),
+            AStmt::Try(_) => Err(self.unsupported(stmt.range(), "`try` cannot be differentiated")),
+            AStmt::FunctionDef(_) => Err(self.unsupported(stmt.range(), "nested function definitions cannot be differentiated")),
+            AStmt::ClassDef(_) => Err(self.unsupported(stmt.range(), "class definitions inside a differentiated function are not supported")),
+            AStmt::Delete(_) => Err(self.unsupported(stmt.range(), "`del` cannot be differentiated")),
+            AStmt::Match(_) => Err(self.unsupported(stmt.range(), "`match` cannot be differentiated yet")),
+            AStmt::Import(_) | AStmt::ImportFrom(_) => Err(self.unsupported(stmt.range(), "imports inside a differentiated function are not supported; import at module level")),
+            _ => Err(self.unsupported(stmt.range(), "this statement cannot be differentiated")),
+        }
+    }
+
+    fn expr_stmt_call(&mut self, call: &ast::ExprCall, stmt: &AStmt) -> Result<()> {
+        // `xs.append(v)` on a local list is a tracked mutation.
+        if let AExpr::Attribute(attr) = call.func.as_ref() {
+            if let AExpr::Name(obj) = attr.value.as_ref() {
+                if attr.attr.as_str() == "append"
+                    && self.locals.contains(obj.id.as_str())
+                    && call.arguments.args.len() == 1
+                    && call.arguments.keywords.is_empty()
+                {
+                    let value = self.atom(&call.arguments.args[0], "t")?;
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::Append { target: obj.id.to_string(), value, origin });
+                    return Ok(());
+                }
+            }
+        }
+        let e = self.expr(&AExpr::Call(call.clone()))?;
+        if let Expr::Call { callee: Callee::Method { object: Atom::Name(n), .. }, .. } = &e {
+            if self.locals.contains(n) {
+                return Err(self.unsupported(stmt.range(), format!("calling a method that may modify `{n}` in place cannot be differentiated")));
+            }
+        }
+        let reads = e.reads().into_iter().map(str::to_string).collect();
+        let origin = self.origin.clone();
+        self.emit(Stmt::Opaque { text: e.to_string(), reads, origin });
+        Ok(())
+    }
+
+    fn assign_to(&mut self, target: &AExpr, value: &AExpr) -> Result<()> {
+        match target {
+            AExpr::Name(n) => {
+                let e = self.expr(value)?;
+                self.assign(n.id.as_str(), e);
+                Ok(())
+            }
+            AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
+                if let AExpr::Tuple(ast::ExprTuple { elts: velts, .. }) | AExpr::List(ast::ExprList { elts: velts, .. }) = value {
+                    if velts.len() == elts.len() && !velts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
+                        // Evaluate every right-hand side first: `a, b = b, a` swaps.
+                        let mut atoms = Vec::new();
+                        for v in velts {
+                            let a = self.atom(v, "t")?;
+                            let a = match a {
+                                Atom::Name(name) if target_names(elts).contains(&name) => {
+                                    let t = self.fresh(&name);
+                                    self.assign(&t, Expr::Atom(Atom::Name(name)));
+                                    Atom::Name(t)
+                                }
+                                other => other,
+                            };
+                            atoms.push(a);
+                        }
+                        for (t, a) in elts.iter().zip(atoms) {
+                            self.assign_atom_to(t, a)?;
+                        }
+                        return Ok(());
+                    }
+                }
+                let v = self.atom(value, "t")?;
+                self.assign_atom_to(target, v)
+            }
+            _ => {
+                let v = self.atom(value, "t")?;
+                self.assign_atom_to(target, v)
+            }
+        }
+    }
+
+    fn assign_atom_to(&mut self, target: &AExpr, value: Atom) -> Result<()> {
+        match target {
+            AExpr::Name(n) => {
+                self.assign(n.id.as_str(), Expr::Atom(value));
+                Ok(())
+            }
+            AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
+                if elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
+                    return Err(self.unsupported(target.range(), "starred assignment targets are not supported"));
+                }
+                let source = match value {
+                    Atom::Name(n) if !target_names(elts).contains(&n) => Atom::Name(n),
+                    other => {
+                        let t = self.fresh("t");
+                        self.assign(&t, Expr::Atom(other));
+                        Atom::Name(t)
+                    }
+                };
+                for (i, t) in elts.iter().enumerate() {
+                    let item = Expr::Subscript {
+                        value: source.clone(),
+                        index: Index { text: i.to_string(), reads: vec![] },
+                    };
+                    match t {
+                        AExpr::Name(n) => self.assign(n.id.as_str(), item),
+                        nested => {
+                            let tmp = self.fresh("t");
+                            self.assign(&tmp, item);
+                            self.assign_atom_to(nested, Atom::Name(tmp))?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            AExpr::Subscript(s) => {
+                let AExpr::Name(base) = s.value.as_ref() else {
+                    return Err(self.unsupported(s.value.range(), "only assignments into a named array or list (`x[i] = ...`) are supported"));
+                };
+                if !self.locals.contains(base.id.as_str()) {
+                    return Err(self.unsupported(target.range(), "assigning into a global container cannot be differentiated"));
+                }
+                let index = self.index(&s.slice)?;
+                let value = match value {
+                    Atom::Name(n) => Atom::Name(n),
+                    c => c,
+                };
+                let origin = self.origin.clone();
+                self.emit(Stmt::AssignIndex { target: base.id.to_string(), index, value, origin });
+                Ok(())
+            }
+            AExpr::Attribute(_) => Err(self.unsupported(target.range(), "assigning to attributes cannot be differentiated")),
+            AExpr::Starred(_) => Err(self.unsupported(target.range(), "starred assignment targets are not supported")),
+            _ => Err(self.unsupported(target.range(), "unsupported assignment target")),
+        }
+    }
+
+    fn aug_assign(&mut self, a: &ast::StmtAugAssign) -> Result<()> {
+        let op = a.op.as_str().to_string();
+        match a.target.as_ref() {
+            AExpr::Name(n) => {
+                let right = self.atom(&a.value, n.id.as_str())?;
+                self.assign(
+                    n.id.as_str(),
+                    Expr::BinOp { op, left: Atom::Name(n.id.to_string()), right },
+                );
+                Ok(())
+            }
+            AExpr::Subscript(s) => {
+                let AExpr::Name(base) = s.value.as_ref() else {
+                    return Err(self.unsupported(s.value.range(), "only `x[i] op= ...` on a named array is supported"));
+                };
+                let index = self.index(&s.slice)?;
+                let right = self.atom(&a.value, "t")?;
+                let old = self.fresh(base.id.as_str());
+                self.assign(&old, Expr::Subscript { value: Atom::Name(base.id.to_string()), index: index.clone() });
+                let new = self.fresh(base.id.as_str());
+                self.assign(&new, Expr::BinOp { op, left: Atom::Name(old), right });
+                let origin = self.origin.clone();
+                self.emit(Stmt::AssignIndex { target: base.id.to_string(), index, value: Atom::Name(new), origin });
+                Ok(())
+            }
+            other => Err(self.unsupported(other.range(), "unsupported augmented assignment target")),
+        }
+    }
+
+    fn if_stmt(&mut self, s: &ast::StmtIf) -> Result<()> {
+        let origin = self.origin.clone();
+        let test = self.test_atom(&s.test, &s.body, &s.elif_else_clauses)?;
+        let body = self.block(&s.body)?;
+        let orelse = self.elif_chain(&s.elif_else_clauses)?;
+        self.emit(Stmt::If { test, body, orelse, origin });
+        Ok(())
+    }
+
+    /// The test of an `if` as an atom that the branches do not reassign.
+    fn test_atom(&mut self, test: &AExpr, body: &[AStmt], rest: &[ast::ElifElseClause]) -> Result<Atom> {
+        let atom = self.atom(test, "cond")?;
+        if let Atom::Name(n) = &atom {
+            let mut assigned = BTreeSet::new();
+            collect_assigned(body, &mut assigned);
+            for c in rest {
+                collect_assigned(&c.body, &mut assigned);
+            }
+            if assigned.contains(n) {
+                let t = self.fresh("cond");
+                self.assign(&t, Expr::Atom(atom));
+                return Ok(Atom::Name(t));
+            }
+        }
+        Ok(atom)
+    }
+
+    fn elif_chain(&mut self, clauses: &[ast::ElifElseClause]) -> Result<Vec<Stmt>> {
+        let Some((first, rest)) = clauses.split_first() else {
+            return Ok(Vec::new());
+        };
+        match &first.test {
+            None => self.block(&first.body),
+            Some(test) => {
+                let saved = std::mem::take(&mut self.out);
+                self.next_origin += 1;
+                let line_end = self.file.text[usize::from(first.range().start())..]
+                    .find('\n')
+                    .map_or(usize::from(first.range().end()), |i| usize::from(first.range().start()) + i);
+                self.origin = Origin {
+                    text: self.file.text[usize::from(first.range().start())..line_end].trim_end().to_string(),
+                    start: first.range().start().into(),
+                    end: line_end,
+                    id: self.next_origin,
+                };
+                let origin = self.origin.clone();
+                let result = (|| {
+                    let test = self.test_atom(test, &first.body, rest)?;
+                    let body = self.block(&first.body)?;
+                    let orelse = self.elif_chain(rest)?;
+                    self.emit(Stmt::If { test, body, orelse, origin });
+                    Ok(())
+                })();
+                let out = std::mem::replace(&mut self.out, saved);
+                result.map(|()| out)
+            }
+        }
+    }
+
+    fn for_stmt(&mut self, f: &ast::StmtFor) -> Result<()> {
+        if f.is_async {
+            return Err(self.unsupported(f.range(), "`async for` cannot be differentiated"));
+        }
+        if !f.orelse.is_empty() {
+            return Err(self.unsupported(f.range(), "`for ... else` is not supported"));
+        }
+        let origin = self.origin.clone();
+        // `for i in range(...)` stays as it is; anything else iterates over indices.
+        let call_name = |e: &AExpr| -> Option<String> {
+            if let AExpr::Call(c) = e {
+                if let AExpr::Name(n) = c.func.as_ref() {
+                    if !self.locals.contains(n.id.as_str()) && !self.scope.functions.contains_key(n.id.as_str()) {
+                        return Some(n.id.to_string());
+                    }
+                }
+            }
+            None
+        };
+        let iter = f.iter.as_ref();
+        let name = call_name(iter);
+        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), f.target.as_ref()) {
+            (Some("range"), AExpr::Name(t)) => {
+                let AExpr::Call(c) = iter else { unreachable!() };
+                let mut args = Vec::new();
+                for a in c.arguments.args.iter() {
+                    args.push(self.atom(a, "n")?);
+                }
+                let e = Expr::Call {
+                    callee: Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false },
+                    args,
+                    kwargs: vec![],
+                };
+                (t.id.to_string(), e, vec![])
+            }
+            (Some("enumerate"), AExpr::Tuple(t)) if t.elts.len() == 2 => {
+                let AExpr::Call(c) = iter else { unreachable!() };
+                if c.arguments.args.len() != 1 {
+                    return Err(self.unsupported(iter.range(), "`enumerate` with a start is not supported"));
+                }
+                let seq = self.atom(&c.arguments.args[0], "seq")?;
+                let idx = match &t.elts[0] {
+                    AExpr::Name(n) => n.id.to_string(),
+                    other => return Err(self.unsupported(other.range(), "unsupported loop target")),
+                };
+                let range = self.len_range(vec![seq.clone()]);
+                (idx, range, vec![(t.elts[1].clone(), seq)])
+            }
+            (Some("zip"), AExpr::Tuple(t)) if t.elts.len() == c_args(iter) => {
+                let AExpr::Call(c) = iter else { unreachable!() };
+                let mut seqs = Vec::new();
+                for a in c.arguments.args.iter() {
+                    seqs.push(self.atom(a, "seq")?);
+                }
+                let idx = self.fresh("i");
+                let range = self.len_range(seqs.clone());
+                (idx, range, t.elts.iter().cloned().zip(seqs).collect())
+            }
+            (_, target) => {
+                let seq = self.atom(iter, "seq")?;
+                match target {
+                    AExpr::Name(_) | AExpr::Tuple(_) | AExpr::List(_) => {}
+                    other => return Err(self.unsupported(other.range(), "unsupported loop target")),
+                }
+                let idx = self.fresh("i");
+                let range = self.len_range(vec![seq.clone()]);
+                (idx, range, vec![(target.clone(), seq)])
+            }
+        };
+        self.loop_depth += 1;
+        let saved = std::mem::take(&mut self.out);
+        let result = (|| {
+            for (target, seq) in &prologue {
+                let item = Expr::Subscript { value: seq.clone(), index: Index { text: loop_var.clone(), reads: vec![loop_var.clone()] } };
+                match target {
+                    AExpr::Name(n) => self.assign(n.id.as_str(), item),
+                    other => {
+                        let t = self.fresh("item");
+                        self.assign(&t, item);
+                        self.assign_atom_to(other, Atom::Name(t))?;
+                    }
+                }
+            }
+            for s in &f.body {
+                self.stmt(s)?;
+            }
+            Ok(())
+        })();
+        self.loop_depth -= 1;
+        let body = std::mem::replace(&mut self.out, saved);
+        result?;
+        self.emit(Stmt::For { target: loop_var, iter: iter_expr, body, origin });
+        Ok(())
+    }
+
+    fn len_range(&mut self, seqs: Vec<Atom>) -> Expr {
+        let len = |s: &Atom| Expr::Call {
+            callee: Callee::Function { text: "len".into(), canonical: Some("builtins.len".into()), local: false },
+            args: vec![s.clone()],
+            kwargs: vec![],
+        };
+        let mut n = {
+            let t = self.fresh("n");
+            self.assign(&t, len(&seqs[0]));
+            Atom::Name(t)
+        };
+        for s in &seqs[1..] {
+            let l = self.fresh("n");
+            self.assign(&l, len(s));
+            let m = self.fresh("n");
+            self.assign(&m, Expr::Call {
+                callee: Callee::Function { text: "min".into(), canonical: Some("builtins.min".into()), local: false },
+                args: vec![n, Atom::Name(l)],
+                kwargs: vec![],
+            });
+            n = Atom::Name(m);
+        }
+        Expr::Call {
+            callee: Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false },
+            args: vec![n],
+            kwargs: vec![],
+        }
+    }
+
+    fn while_stmt(&mut self, w: &ast::StmtWhile) -> Result<()> {
+        if !w.orelse.is_empty() {
+            return Err(self.unsupported(w.range(), "`while ... else` is not supported"));
+        }
+        let origin = self.origin.clone();
+        // A test that is one operation on atoms stays in the `while` header.
+        let saved = std::mem::take(&mut self.out);
+        let test = self.expr(&w.test);
+        let prelude = std::mem::replace(&mut self.out, saved);
+        let test = test?;
+        self.loop_depth += 1;
+        let body = self.block(&w.body);
+        self.loop_depth -= 1;
+        let body = body?;
+        if prelude.is_empty() && !matches!(test, Expr::Call { .. } | Expr::Subscript { .. }) {
+            self.emit(Stmt::While { test, body, origin });
+            return Ok(());
+        }
+        // `while True:` + the test's statements + `if not test: break`.
+        let mut full = prelude;
+        let cond = self.fresh("cond");
+        full.push(Stmt::Assign { target: cond.clone(), value: test, origin: origin.clone() });
+        full.push(Stmt::If {
+            test: Atom::Name(cond),
+            body: body,
+            orelse: vec![Stmt::Break { origin: origin.clone() }],
+            origin: origin.clone(),
+        });
+        self.emit(Stmt::While { test: Expr::Atom(Atom::Const("True".into())), body: full, origin });
+        Ok(())
+    }
+
+    fn with_stmt(&mut self, w: &ast::StmtWith) -> Result<()> {
+        let grad_of = match w.items.as_slice() {
+            [item] => match (&item.context_expr, item.optional_vars.as_deref()) {
+                (AExpr::Call(c), Some(AExpr::Name(alias)))
+                    if self.is_insert_grad_of(&c.func) && c.arguments.args.len() == 1 =>
+                {
+                    match &c.arguments.args[0] {
+                        AExpr::Name(var) => Some((var.id.to_string(), alias.id.to_string())),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((var, alias)) = grad_of else {
+            return Err(self.unsupported(w.range(), "only `with insert_grad_of(x) as dx:` blocks can be differentiated"));
+        };
+        let first = w.body.first().map(|s| usize::from(s.range().start())).unwrap_or(0);
+        let last = w.body.last().map(|s| usize::from(s.range().end())).unwrap_or(0);
+        let line_start = self.file.text[..first].rfind('\n').map_or(0, |i| i + 1);
+        let raw = &self.file.text[line_start..last];
+        let indent = raw.len() - raw.trim_start().len();
+        let body = raw
+            .lines()
+            .map(|l| if l.len() >= indent { l[indent..].to_string() } else { l.trim_start().to_string() })
+            .collect();
+        let origin = self.origin.clone();
+        self.emit(Stmt::InsertGradOf { var, alias, body, origin });
+        Ok(())
+    }
+
+    fn is_insert_grad_of(&self, func: &AExpr) -> bool {
+        let dotted = dotted_name(func);
+        match dotted {
+            Some(d) => d == "insert_grad_of" || d.ends_with(".insert_grad_of"),
+            None => false,
+        }
+    }
+
+    /// Normalizes `e` to an atom, emitting temporaries for its operations.
+    fn atom(&mut self, e: &AExpr, hint: &str) -> Result<Atom> {
+        if let Some(c) = self.constant(e) {
+            return Ok(Atom::Const(c));
+        }
+        if let AExpr::Name(n) = e {
+            return Ok(Atom::Name(n.id.to_string()));
+        }
+        let value = self.expr(e)?;
+        if let Expr::Atom(a) = value {
+            return Ok(a);
+        }
+        let t = self.fresh(hint);
+        self.assign(&t, value);
+        Ok(Atom::Name(t))
+    }
+
+    /// Literal text if `e` is a constant: numbers, strings, `None`, `True`, `-1.5`, `np.pi`.
+    fn constant(&self, e: &AExpr) -> Option<String> {
+        match e {
+            AExpr::NumberLiteral(_)
+            | AExpr::StringLiteral(_)
+            | AExpr::BytesLiteral(_)
+            | AExpr::BooleanLiteral(_)
+            | AExpr::NoneLiteral(_)
+            | AExpr::EllipsisLiteral(_) => Some(self.text(e)),
+            AExpr::UnaryOp(u)
+                if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd)
+                    && matches!(u.operand.as_ref(), AExpr::NumberLiteral(_)) =>
+            {
+                Some(self.text(e))
+            }
+            AExpr::Attribute(_) => {
+                let dotted = dotted_name(e)?;
+                let first = dotted.split('.').next()?;
+                if !self.locals.contains(first) && self.scope.imports.contains_key(first) {
+                    Some(dotted)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Normalizes `e` to one operation on atoms.
+    fn expr(&mut self, e: &AExpr) -> Result<Expr> {
+        if let Some(c) = self.constant(e) {
+            return Ok(Expr::Atom(Atom::Const(c)));
+        }
+        match e {
+            AExpr::Name(n) => Ok(Expr::Atom(Atom::Name(n.id.to_string()))),
+            AExpr::BinOp(b) => {
+                let left = self.atom(&b.left, "t")?;
+                let right = self.atom(&b.right, "t")?;
+                Ok(Expr::BinOp { op: b.op.as_str().to_string(), left, right })
+            }
+            AExpr::UnaryOp(u) => {
+                let operand = self.atom(&u.operand, "t")?;
+                Ok(Expr::UnaryOp { op: u.op.as_str().to_string(), operand })
+            }
+            AExpr::Compare(c) => {
+                if c.ops.len() == 1 {
+                    let left = self.atom(&c.left, "t")?;
+                    let right = self.atom(&c.comparators[0], "t")?;
+                    return Ok(Expr::Compare { op: c.ops[0].as_str().to_string(), left, right });
+                }
+                // `a < b < c` -> `_t = a < b`, then `if _t: _t = b < c`: b is evaluated once
+                // and c only when needed.
+                let result = self.fresh("cmp");
+                let mut left = self.atom(&c.left, "t")?;
+                let mut pending: Vec<Vec<Stmt>> = Vec::new();
+                let origin = self.origin.clone();
+                for (i, (op, right)) in c.ops.iter().zip(c.comparators.iter()).enumerate() {
+                    let saved = std::mem::take(&mut self.out);
+                    let r = self.atom(right, "t")?;
+                    self.assign(&result, Expr::Compare { op: op.as_str().to_string(), left: left.clone(), right: r.clone() });
+                    let stmts = std::mem::replace(&mut self.out, saved);
+                    if i == 0 {
+                        self.out.extend(stmts);
+                    } else {
+                        pending.push(stmts);
+                    }
+                    left = r;
+                }
+                let mut nested: Vec<Stmt> = Vec::new();
+                for stmts in pending.into_iter().rev() {
+                    let mut body = stmts;
+                    if !nested.is_empty() {
+                        body.push(Stmt::If { test: Atom::Name(result.clone()), body: nested, orelse: vec![], origin: origin.clone() });
+                    }
+                    nested = body;
+                }
+                if !nested.is_empty() {
+                    self.emit(Stmt::If { test: Atom::Name(result.clone()), body: nested, orelse: vec![], origin });
+                }
+                Ok(Expr::Atom(Atom::Name(result)))
+            }
+            AExpr::BoolOp(b) => {
+                let result = self.fresh("bool");
+                let first = self.atom(&b.values[0], "t")?;
+                self.assign(&result, Expr::Atom(first));
+                let origin = self.origin.clone();
+                let mut chain: Vec<Vec<Stmt>> = Vec::new();
+                for v in &b.values[1..] {
+                    let saved = std::mem::take(&mut self.out);
+                    let a = self.atom(v, "t")?;
+                    self.assign(&result, Expr::Atom(a));
+                    chain.push(std::mem::replace(&mut self.out, saved));
+                }
+                let is_and = matches!(b.op, ast::BoolOp::And);
+                let mut nested: Vec<Stmt> = Vec::new();
+                for stmts in chain.into_iter().rev() {
+                    let mut body = stmts;
+                    if !nested.is_empty() {
+                        body.extend(self.bool_guard(&result, is_and, nested, &origin));
+                    }
+                    nested = body;
+                }
+                let guard = self.bool_guard(&result, is_and, nested, &origin);
+                self.out.extend(guard);
+                Ok(Expr::Atom(Atom::Name(result)))
+            }
+            AExpr::If(ifx) => {
+                let result = self.fresh("t");
+                let test = self.atom(&ifx.test, "cond")?;
+                let origin = self.origin.clone();
+                let saved = std::mem::take(&mut self.out);
+                let body = self.expr(&ifx.body).map(|v| {
+                    self.assign(&result, v);
+                });
+                let body_stmts = std::mem::take(&mut self.out);
+                let orelse = self.expr(&ifx.orelse).map(|v| {
+                    self.assign(&result, v);
+                });
+                let orelse_stmts = std::mem::replace(&mut self.out, saved);
+                body?;
+                orelse?;
+                self.emit(Stmt::If { test, body: body_stmts, orelse: orelse_stmts, origin });
+                Ok(Expr::Atom(Atom::Name(result)))
+            }
+            AExpr::Call(c) => self.call(c),
+            AExpr::Subscript(s) => {
+                let value = self.atom(&s.value, "t")?;
+                let index = self.index(&s.slice)?;
+                Ok(Expr::Subscript { value, index })
+            }
+            AExpr::Attribute(a) => {
+                let value = self.atom(&a.value, "t")?;
+                Ok(Expr::Attribute { value, attr: a.attr.to_string() })
+            }
+            AExpr::Tuple(t) => {
+                let mut items = Vec::new();
+                for e in &t.elts {
+                    if let AExpr::Starred(s) = e {
+                        return Err(self.unsupported(s.range(), "starred expressions are not supported"));
+                    }
+                    items.push(self.atom(e, "t")?);
+                }
+                Ok(Expr::Tuple(items))
+            }
+            AExpr::List(t) => {
+                let mut items = Vec::new();
+                for e in &t.elts {
+                    if let AExpr::Starred(s) = e {
+                        return Err(self.unsupported(s.range(), "starred expressions are not supported"));
+                    }
+                    items.push(self.atom(e, "t")?);
+                }
+                Ok(Expr::List(items))
+            }
+            AExpr::Dict(d) => {
+                let mut items = Vec::new();
+                for item in &d.items {
+                    let Some(k) = &item.key else {
+                        return Err(self.unsupported(item.value.range(), "`**` in dict literals is not supported"));
+                    };
+                    let k = self.atom(k, "key")?;
+                    let v = self.atom(&item.value, "t")?;
+                    items.push((k, v));
+                }
+                Ok(Expr::Dict(items))
+            }
+            AExpr::Yield(_) | AExpr::YieldFrom(_) => Err(self.unsupported(e.range(), "generators (`yield`) cannot be differentiated")),
+            AExpr::Await(_) => Err(self.unsupported(e.range(), "`await` cannot be differentiated")),
+            AExpr::Named(_) => Err(self.unsupported(e.range(), "assignment expressions (`:=`) are not supported")),
+            AExpr::Starred(_) => Err(self.unsupported(e.range(), "starred expressions are not supported")),
+            AExpr::Lambda(_)
+            | AExpr::ListComp(_)
+            | AExpr::SetComp(_)
+            | AExpr::DictComp(_)
+            | AExpr::Generator(_)
+            | AExpr::FString(_)
+            | AExpr::Set(_)
+            | AExpr::Slice(_) => {
+                let mut reads = Vec::new();
+                collect_reads_expr(e, &mut reads);
+                let kind = match e {
+                    AExpr::Lambda(_) => "a lambda",
+                    AExpr::ListComp(_) | AExpr::SetComp(_) | AExpr::DictComp(_) | AExpr::Generator(_) => "a comprehension",
+                    _ => "this expression",
+                };
+                Ok(Expr::Opaque { text: format!("{}", self.text(e)), reads: reads.into_iter().filter(|r| r != "__opaque_kind").chain(std::iter::once(format!("__opaque:{kind}"))).collect() })
+            }
+            _ => Err(self.unsupported(e.range(), "this expression cannot be differentiated")),
+        }
+    }
+
+    fn bool_guard(&mut self, result: &str, is_and: bool, body: Vec<Stmt>, origin: &Origin) -> Vec<Stmt> {
+        if is_and {
+            vec![Stmt::If { test: Atom::Name(result.to_string()), body, orelse: vec![], origin: origin.clone() }]
+        } else {
+            vec![Stmt::If { test: Atom::Name(result.to_string()), body: vec![], orelse: body, origin: origin.clone() }]
+        }
+    }
+
+    fn call(&mut self, c: &ast::ExprCall) -> Result<Expr> {
+        let callee = match c.func.as_ref() {
+            AExpr::Name(n) => {
+                let name = n.id.as_str();
+                if self.locals.contains(name) {
+                    Callee::Function { text: name.to_string(), canonical: None, local: false }
+                } else if self.scope.functions.contains_key(name) {
+                    Callee::Function { text: name.to_string(), canonical: None, local: true }
+                } else if let Some(canon) = self.scope.canonical(name) {
+                    Callee::Function { text: name.to_string(), canonical: Some(canon), local: false }
+                } else if BUILTINS.contains(&name) {
+                    Callee::Function { text: name.to_string(), canonical: Some(format!("builtins.{name}")), local: false }
+                } else {
+                    Callee::Function { text: name.to_string(), canonical: None, local: false }
+                }
+            }
+            AExpr::Attribute(a) => {
+                let dotted = dotted_name(c.func.as_ref());
+                let module_ref = dotted.as_ref().and_then(|d| {
+                    let first = d.split('.').next().unwrap_or("");
+                    if self.locals.contains(first) { None } else { self.scope.canonical(d).map(|canon| (d.clone(), canon)) }
+                });
+                match module_ref {
+                    Some((text, canon)) => Callee::Function { text, canonical: Some(canon), local: false },
+                    None => {
+                        let object = self.atom(&a.value, "t")?;
+                        Callee::Method { object, method: a.attr.to_string() }
+                    }
+                }
+            }
+            other => {
+                let f = self.atom(other, "f")?;
+                Callee::Function { text: f.to_string(), canonical: None, local: false }
+            }
+        };
+        let mut args = Vec::new();
+        for a in c.arguments.args.iter() {
+            if let AExpr::Starred(s) = a {
+                return Err(self.unsupported(s.range(), "`*args` in calls is not supported"));
+            }
+            args.push(self.atom(a, "t")?);
+        }
+        let mut kwargs = Vec::new();
+        for k in c.arguments.keywords.iter() {
+            let Some(name) = &k.arg else {
+                return Err(self.unsupported(k.range(), "`**kwargs` in calls is not supported"));
+            };
+            kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
+        }
+        Ok(Expr::Call { callee, args, kwargs })
+    }
+
+    /// An index as text; complex parts are computed into temporaries first.
+    fn index(&mut self, e: &AExpr) -> Result<Index> {
+        let mut reads = Vec::new();
+        let text = self.index_part(e, &mut reads, true)?;
+        Ok(Index { text, reads })
+    }
+
+    fn index_part(&mut self, e: &AExpr, reads: &mut Vec<String>, top: bool) -> Result<String> {
+        match e {
+            AExpr::Tuple(t) if top => {
+                let mut parts = Vec::new();
+                for item in &t.elts {
+                    parts.push(self.index_part(item, reads, false)?);
+                }
+                if parts.len() == 1 {
+                    Ok(format!("{},", parts[0]))
+                } else {
+                    Ok(parts.join(", "))
+                }
+            }
+            AExpr::Slice(s) => {
+                let mut part = |x: &Option<Box<AExpr>>, this: &mut Self| -> Result<String> {
+                    match x {
+                        None => Ok(String::new()),
+                        Some(v) => this.index_part(v, reads, false),
+                    }
+                };
+                let lower = part(&s.lower, self)?;
+                let upper = part(&s.upper, self)?;
+                match &s.step {
+                    None => Ok(format!("{lower}:{upper}")),
+                    Some(_) => {
+                        let step = part(&s.step, self)?;
+                        Ok(format!("{lower}:{upper}:{step}"))
+                    }
+                }
+            }
+            other => {
+                let a = self.atom(other, "idx")?;
+                if let Atom::Name(n) = &a {
+                    reads.push(n.clone());
+                }
+                Ok(a.to_string())
+            }
+        }
+    }
+
+    /// Turns returns (now at the ends of their paths) into assignments to one result variable.
+    fn returns_to_result(
+        &mut self,
+        body: Vec<Stmt>,
+        result_name: &mut Option<String>,
+        def: &ast::StmtFunctionDef,
+    ) -> Result<(Vec<Stmt>, Vec<Atom>, bool)> {
+        let mut returns = Vec::new();
+        collect_returns(&body, &mut returns);
+        if returns.is_empty() {
+            let d = self.file.diagnostic(
+                DiagnosticKind::NotDifferentiable,
+                format!("function `{}` returns nothing to differentiate", def.name),
+                def.range().start().into(),
+                usize::from(def.range().start()) + 3 + def.name.len() + 1,
+            );
+            return Err(d);
+        }
+        // One return at the very end keeps its own names.
+        if returns.len() == 1 {
+            if let Some(Stmt::Return { value, tuple, .. }) = body.last() {
+                let (value, tuple) = (value.clone(), *tuple);
+                let mut body = body;
+                body.pop();
+                return Ok((body, value, tuple));
+            }
+        }
+        let arity = returns[0].0;
+        let tuple = returns[0].1;
+        if returns.iter().any(|r| r.0 != arity || r.1 != tuple) {
+            return Err(self.unsupported(def.range(), "all `return` statements must return the same number of values"));
+        }
+        let names: Vec<String> = (0..arity).map(|i| if arity == 1 { self.fresh("result") } else { self.fresh(&format!("result{i}_")) }).collect();
+        *result_name = names.first().cloned();
+        let body = replace_returns(body, &names);
+        Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
+    }
+}
+
+fn c_args(e: &AExpr) -> usize {
+    match e {
+        AExpr::Call(c) => c.arguments.args.len(),
+        _ => 0,
+    }
+}
+
+fn collect_returns(body: &[Stmt], out: &mut Vec<(usize, bool)>) {
+    for s in body {
+        match s {
+            Stmt::Return { value, tuple, .. } => out.push((value.len(), *tuple)),
+            Stmt::If { body, orelse, .. } => {
+                collect_returns(body, out);
+                collect_returns(orelse, out);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_returns(body, out),
+            _ => {}
+        }
+    }
+}
+
+fn replace_returns(body: Vec<Stmt>, names: &[String]) -> Vec<Stmt> {
+    body.into_iter()
+        .flat_map(|s| match s {
+            Stmt::Return { value, origin, .. } => names
+                .iter()
+                .zip(value)
+                .map(|(n, v)| Stmt::Assign { target: n.clone(), value: Expr::Atom(v), origin: origin.clone() })
+                .collect::<Vec<_>>(),
+            Stmt::If { test, body, orelse, origin } => vec![Stmt::If {
+                test,
+                body: replace_returns(body, names),
+                orelse: replace_returns(orelse, names),
+                origin,
+            }],
+            other => vec![other],
+        })
+        .collect()
+}
+
+/// Does this statement list end every path with an exit (break, continue, return)?
+fn always_exits(block: &[Stmt]) -> bool {
+    match block.last() {
+        Some(Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }) => true,
+        Some(Stmt::If { body, orelse, .. }) => always_exits(body) && always_exits(orelse),
+        _ => false,
+    }
+}
+
+/// May this statement exit the enclosing block (not counting exits of nested loops)?
+fn may_exit(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. } => true,
+        Stmt::If { body, orelse, .. } => body.iter().any(may_exit) || orelse.iter().any(may_exit),
+        _ => false,
+    }
+}
+
+/// Moves the statements after an `if` that may exit into its fall-through paths, so exits
+/// always end their blocks and a backward pass never undoes statements that did not run.
+pub fn lift_exits(block: Vec<Stmt>) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    let mut iter = block.into_iter();
+    while let Some(stmt) = iter.next() {
+        let stmt = match stmt {
+            Stmt::If { test, body, orelse, origin } => Stmt::If { test, body: lift_exits(body), orelse: lift_exits(orelse), origin },
+            Stmt::For { target, iter: it, body, origin } => Stmt::For { target, iter: it, body: lift_exits(body), origin },
+            Stmt::While { test, body, origin } => Stmt::While { test, body: lift_exits(body), origin },
+            other => other,
+        };
+        let exits = matches!(stmt, Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. });
+        if exits {
+            out.push(stmt);
+            return out; // unreachable code after an exit is dropped
+        }
+        if matches!(stmt, Stmt::If { .. }) && may_exit(&stmt) {
+            let rest = lift_exits(iter.collect());
+            let mut stmt = stmt;
+            append_to_fallthrough(&mut stmt, &rest);
+            out.push(stmt);
+            return out;
+        }
+        out.push(stmt);
+    }
+    out
+}
+
+fn append_to_fallthrough(stmt: &mut Stmt, rest: &[Stmt]) {
+    if rest.is_empty() {
+        return;
+    }
+    if let Stmt::If { body, orelse, .. } = stmt {
+        for branch in [body, orelse] {
+            append_block(branch, rest);
+        }
+    }
+}
+
+fn append_block(block: &mut Vec<Stmt>, rest: &[Stmt]) {
+    if always_exits(block) && !matches!(block.last(), Some(Stmt::If { .. })) {
+        return;
+    }
+    match block.last_mut() {
+        Some(last @ Stmt::If { .. }) if may_exit(last) => append_to_fallthrough(last, rest),
+        Some(Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }) => {}
+        _ => block.extend(rest.iter().cloned()),
+    }
+}
+
+fn target_names(elts: &[AExpr]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for e in elts {
+        collect_target(e, &mut out);
+    }
+    out.into_iter().collect()
+}
+
+fn collect_target(e: &AExpr, out: &mut BTreeSet<String>) {
+    match e {
+        AExpr::Name(n) => {
+            out.insert(n.id.to_string());
+        }
+        AExpr::Tuple(t) => t.elts.iter().for_each(|e| collect_target(e, out)),
+        AExpr::List(t) => t.elts.iter().for_each(|e| collect_target(e, out)),
+        AExpr::Starred(s) => collect_target(&s.value, out),
+        _ => {}
+    }
+}
+
+/// Names assigned anywhere in `body` (Python's rule for local variables).
+pub fn collect_assigned(body: &[AStmt], out: &mut BTreeSet<String>) {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    struct V<'o>(&'o mut BTreeSet<String>);
+    impl<'a, 'o> StatementVisitor<'a> for V<'o> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            match stmt {
+                AStmt::Assign(a) => a.targets.iter().for_each(|t| collect_target(t, self.0)),
+                AStmt::AugAssign(a) => collect_target(&a.target, self.0),
+                AStmt::AnnAssign(a) => collect_target(&a.target, self.0),
+                AStmt::For(f) => collect_target(&f.target, self.0),
+                AStmt::With(w) => {
+                    for item in &w.items {
+                        if let Some(v) = &item.optional_vars {
+                            collect_target(v, self.0);
+                        }
+                    }
+                }
+                AStmt::FunctionDef(f) => {
+                    self.0.insert(f.name.to_string());
+                    return;
+                }
+                _ => {}
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    let mut v = V(out);
+    for s in body {
+        v.visit_stmt(s);
+    }
+}
+
+fn collect_all_names(body: &[AStmt], out: &mut BTreeSet<String>) {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V<'o>(&'o mut BTreeSet<String>);
+    impl<'a, 'o> Visitor<'a> for V<'o> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Name(n) = expr {
+                self.0.insert(n.id.to_string());
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(out);
+    for s in body {
+        ruff_python_ast::visitor::walk_stmt(&mut v, s);
+    }
+}
+
+fn collect_reads_expr(e: &AExpr, out: &mut Vec<String>) {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V<'o>(&'o mut Vec<String>);
+    impl<'a, 'o> Visitor<'a> for V<'o> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Name(n) = expr {
+                if !self.0.contains(&n.id.to_string()) {
+                    self.0.push(n.id.to_string());
+                }
+            }
+            walk_expr(self, expr);
+        }
+    }
+    V(out).visit_expr(e);
+}
+
+fn collect_reads_stmt(s: &AStmt, out: &mut Vec<String>) {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V<'o>(&'o mut Vec<String>);
+    impl<'a, 'o> Visitor<'a> for V<'o> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Name(n) = expr {
+                if !self.0.contains(&n.id.to_string()) {
+                    self.0.push(n.id.to_string());
+                }
+            }
+            walk_expr(self, expr);
+        }
+    }
+    ruff_python_ast::visitor::walk_stmt(&mut V(out), s);
+}
+
+fn collect_ir_names(body: &[Stmt], out: &mut BTreeSet<String>) {
+    for s in body {
+        match s {
+            Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } => {
+                out.insert(target.clone());
+            }
+            Stmt::If { body, orelse, .. } => {
+                collect_ir_names(body, out);
+                collect_ir_names(orelse, out);
+            }
+            Stmt::For { target, body, .. } => {
+                out.insert(target.clone());
+                collect_ir_names(body, out);
+            }
+            Stmt::While { body, .. } => collect_ir_names(body, out),
+            _ => {}
+        }
+    }
+}
+
+/// `a.b.c` as a dotted string when the expression is a chain of attribute lookups on a name.
+pub fn dotted_name(e: &AExpr) -> Option<String> {
+    match e {
+        AExpr::Name(n) => Some(n.id.to_string()),
+        AExpr::Attribute(a) => Some(format!("{}.{}", dotted_name(&a.value)?, a.attr)),
+        _ => None,
+    }
+}

@@ -1,0 +1,45 @@
+//! Parsing: ruff_python_parser, with syntax errors turned into diagnostics.
+
+use ruff_python_ast::{ModModule, Stmt, StmtFunctionDef};
+use ruff_python_parser::{Parsed, parse_module};
+
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+
+/// A source text with its path and the line it starts at in its file (for nested functions).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile<'a> {
+    pub text: &'a str,
+    pub path: &'a str,
+    /// Added to every line number reported for this text.
+    pub line_offset: usize,
+}
+
+impl<'a> SourceFile<'a> {
+    pub fn diagnostic(
+        &self,
+        kind: DiagnosticKind,
+        message: impl Into<String>,
+        start: usize,
+        end: usize,
+    ) -> Diagnostic {
+        let mut d = Diagnostic::at(kind, message, self.path, self.text, start, end);
+        d.line += self.line_offset;
+        d
+    }
+}
+
+pub fn parse(file: &SourceFile<'_>) -> Result<Parsed<ModModule>, Diagnostic> {
+    parse_module(file.text).map_err(|err| {
+        let start = usize::from(err.location.start());
+        let end = usize::from(err.location.end());
+        file.diagnostic(DiagnosticKind::Syntax, format!("syntax error: {}", err.error), start, end)
+    })
+}
+
+/// The top-level function named `name`.
+pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFunctionDef> {
+    module.body.iter().rev().find_map(|s| match s {
+        Stmt::FunctionDef(f) if f.name.as_str() == name => Some(f),
+        _ => None,
+    })
+}

@@ -1,0 +1,300 @@
+//! Recipes: derivative rules written as Python templates in `recipes/*.py`, parsed once.
+//!
+//! A recipe is a function decorated with `@adjoint(dotted.name)`. Its first parameter is the
+//! primal result, the others mirror the primal's signature. In its body `d[v]` is the adjoint of
+//! `v`; `d[x] = expr` contributes `expr` to the adjoint of argument `x`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use ruff_python_ast::visitor::transformer::{Transformer, walk_expr};
+use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
+use ruff_python_codegen::{Generator, Indentation};
+use ruff_source_file::LineEnding;
+use ruff_text_size::Ranged;
+
+use crate::ir::Atom;
+
+include!(concat!(env!("OUT_DIR"), "/recipe_files.rs"));
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// Canonical dotted names this recipe differentiates (`numpy.exp`).
+    pub names: Vec<String>,
+    /// `file.py:template_name`, cited in generated code.
+    pub origin: String,
+    pub result: String,
+    pub params: Vec<Param>,
+    body: Vec<AStmt>,
+    /// Parameters that receive a contribution (`d[p] = ...`).
+    pub differentiable: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct RecipeSet {
+    pub adjoints: BTreeMap<String, Recipe>,
+    pub nondifferentiable: BTreeSet<String>,
+}
+
+/// One statement of an instantiated template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateStmt {
+    /// `name = value` for a template local (renamed fresh).
+    Local { name: String, value: String },
+    /// `d[param] = value`.
+    Contribution { param: String, value: String },
+    /// Any other statement, printed.
+    Other(String),
+}
+
+pub fn builtin() -> &'static RecipeSet {
+    static SET: OnceLock<RecipeSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = RecipeSet::default();
+        for (file, text) in RECIPE_FILES {
+            // The recipe files are ours and tested; a broken one is a build bug.
+            set.load(file, text).unwrap_or_else(|e| panic!("recipes/{file}: {e}"));
+        }
+        set
+    })
+}
+
+fn dotted(e: &AExpr) -> Option<String> {
+    crate::normalize::dotted_name(e)
+}
+
+impl RecipeSet {
+    pub fn load(&mut self, file: &str, text: &str) -> Result<(), String> {
+        let parsed = ruff_python_parser::parse_module(text).map_err(|e| e.to_string())?;
+        for stmt in parsed.into_syntax().body {
+            match stmt {
+                AStmt::FunctionDef(f) => {
+                    let mut names = Vec::new();
+                    for dec in &f.decorator_list {
+                        if let AExpr::Call(c) = &dec.expression {
+                            if dotted(&c.func).as_deref() == Some("adjoint") {
+                                for a in c.arguments.args.iter() {
+                                    names.push(dotted(a).ok_or("bad @adjoint argument")?);
+                                }
+                            }
+                        }
+                    }
+                    if names.is_empty() {
+                        continue;
+                    }
+                    let mut params: Vec<Param> = f
+                        .parameters
+                        .posonlyargs
+                        .iter()
+                        .chain(f.parameters.args.iter())
+                        .chain(f.parameters.kwonlyargs.iter())
+                        .map(|p| Param {
+                            name: p.parameter.name.to_string(),
+                            default: p.default.as_ref().map(|d| text[d.range()].to_string()),
+                        })
+                        .collect();
+                    if params.is_empty() {
+                        return Err(format!("recipe `{}` needs a result parameter", f.name));
+                    }
+                    let result = params.remove(0).name;
+                    let mut differentiable = BTreeSet::new();
+                    for s in &f.body {
+                        if let AStmt::Assign(a) = s {
+                            if let Some(p) = a.targets.first().and_then(adjoint_subject) {
+                                differentiable.insert(p);
+                            }
+                        }
+                    }
+                    let recipe = Recipe {
+                        names: names.clone(),
+                        origin: format!("{file}:{}", f.name),
+                        result,
+                        params,
+                        body: f.body.to_vec(),
+                        differentiable,
+                    };
+                    for n in names {
+                        self.adjoints.insert(n, recipe.clone());
+                    }
+                }
+                AStmt::Expr(e) => {
+                    if let AExpr::Call(c) = e.value.as_ref() {
+                        if dotted(&c.func).as_deref() == Some("nondifferentiable") {
+                            for a in c.arguments.args.iter() {
+                                let n = dotted(a).ok_or("bad nondifferentiable argument")?;
+                                let n = if n.contains('.') { n } else { format!("builtins.{n}") };
+                                self.nondifferentiable.insert(n);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `x` for the expression `d[x]`.
+fn adjoint_subject(e: &AExpr) -> Option<String> {
+    if let AExpr::Subscript(s) = e {
+        if let AExpr::Name(n) = s.value.as_ref() {
+            if n.id.as_str() == "d" {
+                if let AExpr::Name(x) = s.slice.as_ref() {
+                    return Some(x.id.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An argument bound to a recipe parameter: an atom, or a default's source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    Atom(Atom),
+    Default(String),
+}
+
+impl Bound {
+    pub fn text(&self) -> String {
+        match self {
+            Bound::Atom(a) => a.to_string(),
+            Bound::Default(t) => t.clone(),
+        }
+    }
+}
+
+impl Recipe {
+    /// Binds call arguments to parameters the way Python does.
+    pub fn bind(&self, args: &[Atom], kwargs: &[(String, Atom)]) -> Result<BTreeMap<String, Bound>, String> {
+        let mut out = BTreeMap::new();
+        if args.len() > self.params.len() {
+            return Err(format!("too many arguments for recipe {}", self.origin));
+        }
+        for (p, a) in self.params.iter().zip(args) {
+            out.insert(p.name.clone(), Bound::Atom(a.clone()));
+        }
+        for (k, a) in kwargs {
+            if !self.params.iter().any(|p| &p.name == k) {
+                return Err(format!("keyword `{k}` is not a parameter of recipe {}", self.origin));
+            }
+            if out.insert(k.clone(), Bound::Atom(a.clone())).is_some() {
+                return Err(format!("argument `{k}` given twice"));
+            }
+        }
+        for p in &self.params {
+            if !out.contains_key(&p.name) {
+                match &p.default {
+                    Some(d) => {
+                        out.insert(p.name.clone(), Bound::Default(d.clone()));
+                    }
+                    None => return Err(format!("missing argument `{}` for recipe {}", p.name, self.origin)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Instantiates the template: parameters become the bound arguments, `d[result]` becomes
+    /// `result_adjoint`, locals get fresh names. Contributions come back unaccumulated.
+    pub fn instantiate(
+        &self,
+        result: &str,
+        result_adjoint: &str,
+        bindings: &BTreeMap<String, Bound>,
+        fresh: &mut dyn FnMut(&str) -> String,
+    ) -> Vec<TemplateStmt> {
+        let mut subst: BTreeMap<String, AExpr> = BTreeMap::new();
+        subst.insert(self.result.clone(), parse_expr(result));
+        for (k, v) in bindings {
+            subst.insert(k.clone(), parse_expr(&v.text()));
+        }
+        // Template locals: assigned names that are not parameters.
+        let mut locals = BTreeSet::new();
+        for s in &self.body {
+            if let AStmt::Assign(a) = s {
+                for t in &a.targets {
+                    if let AExpr::Name(n) = t {
+                        locals.insert(n.id.to_string());
+                    }
+                }
+            }
+        }
+        for l in locals {
+            if !subst.contains_key(&l) {
+                let name = fresh(&l);
+                subst.insert(l, parse_expr(&name));
+            }
+        }
+        let renamer = Substitute { subst: &subst, result_adjoint: parse_expr(result_adjoint) };
+        let indent = Indentation::new("    ".to_string());
+        let mut out = Vec::new();
+        for s in &self.body {
+            match s {
+                AStmt::Assign(a) if a.targets.len() == 1 => {
+                    let mut value = (*a.value).clone();
+                    renamer.visit_expr(&mut value);
+                    let value = Generator::new(&indent, LineEnding::Lf).expr(&value);
+                    if let Some(p) = adjoint_subject(&a.targets[0]) {
+                        out.push(TemplateStmt::Contribution { param: p, value });
+                    } else if let AExpr::Name(n) = &a.targets[0] {
+                        let name = Generator::new(&indent, LineEnding::Lf).expr(&subst[n.id.as_str()]);
+                        out.push(TemplateStmt::Local { name, value });
+                    } else {
+                        let mut s = s.clone();
+                        renamer.visit_stmt(&mut s);
+                        out.push(TemplateStmt::Other(Generator::new(&indent, LineEnding::Lf).stmt(&s)));
+                    }
+                }
+                AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => {}
+                AStmt::Pass(_) => {}
+                other => {
+                    let mut s = other.clone();
+                    renamer.visit_stmt(&mut s);
+                    out.push(TemplateStmt::Other(Generator::new(&indent, LineEnding::Lf).stmt(&s)));
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn parse_expr(text: &str) -> AExpr {
+    match ruff_python_parser::parse_expression(text) {
+        Ok(p) => p.into_expr(),
+        Err(_) => AExpr::Name(ast::ExprName {
+            node_index: Default::default(),
+            range: Default::default(),
+            id: text.into(),
+            ctx: ast::ExprContext::Load,
+        }),
+    }
+}
+
+struct Substitute<'s> {
+    subst: &'s BTreeMap<String, AExpr>,
+    result_adjoint: AExpr,
+}
+
+impl Transformer for Substitute<'_> {
+    fn visit_expr(&self, expr: &mut AExpr) {
+        if adjoint_subject(expr).is_some() {
+            *expr = self.result_adjoint.clone();
+            return;
+        }
+        if let AExpr::Name(n) = expr {
+            if let Some(v) = self.subst.get(n.id.as_str()) {
+                *expr = v.clone();
+            }
+            return;
+        }
+        walk_expr(self, expr);
+    }
+}

@@ -1,0 +1,105 @@
+//! Static name resolution: which module-level names are imports (and of what), which are
+//! functions of the same module. Nothing is imported or executed.
+
+use std::collections::BTreeMap;
+
+use ruff_python_ast::{ModModule, Stmt};
+
+/// Canonical spellings for modules that are NumPy under another name.
+const MODULE_ALIASES: &[(&str, &str)] = &[("autograd.numpy", "numpy"), ("np", "numpy")];
+
+#[derive(Debug, Default, Clone)]
+pub struct ModuleScope {
+    /// Local name -> canonical dotted name (`np` -> `numpy`, `exp` -> `math.exp`).
+    pub imports: BTreeMap<String, String>,
+    /// Names of functions defined at the module's top level.
+    pub functions: BTreeMap<String, usize>,
+}
+
+fn canonical_module(name: &str) -> String {
+    for (alias, canon) in MODULE_ALIASES {
+        if name == *alias {
+            return (*canon).to_string();
+        }
+        if let Some(rest) = name.strip_prefix(&format!("{alias}.")) {
+            return format!("{canon}.{rest}");
+        }
+    }
+    name.to_string()
+}
+
+impl ModuleScope {
+    pub fn new(module: &ModModule) -> Self {
+        let mut scope = ModuleScope::default();
+        scope.collect(&module.body);
+        scope
+    }
+
+    fn collect(&mut self, body: &[Stmt]) {
+        for (i, stmt) in body.iter().enumerate() {
+            match stmt {
+                Stmt::Import(imp) => {
+                    for alias in &imp.names {
+                        let full = alias.name.as_str();
+                        match &alias.asname {
+                            Some(asname) => {
+                                self.imports.insert(asname.to_string(), canonical_module(full));
+                            }
+                            None => {
+                                let first = full.split('.').next().unwrap_or(full);
+                                self.imports.insert(first.to_string(), canonical_module(first));
+                            }
+                        }
+                    }
+                }
+                Stmt::ImportFrom(imp) if imp.level == 0 => {
+                    let module = imp.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+                    for alias in &imp.names {
+                        if alias.name.as_str() == "*" {
+                            continue;
+                        }
+                        let local = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                        let full = canonical_module(&format!("{module}.{}", alias.name));
+                        self.imports.insert(local, full);
+                    }
+                }
+                Stmt::FunctionDef(f) => {
+                    self.imports.remove(f.name.as_str());
+                    self.functions.insert(f.name.to_string(), i);
+                }
+                // Imports guarded by `if`/`try` (e.g. optional dependencies) still count.
+                Stmt::If(s) => {
+                    self.collect(&s.body);
+                    for clause in &s.elif_else_clauses {
+                        self.collect(&clause.body);
+                    }
+                }
+                Stmt::Try(t) => {
+                    self.collect(&t.body);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Canonical dotted name of a dotted reference such as `np.linalg.det`, if its first
+    /// component is an import.
+    pub fn canonical(&self, dotted: &str) -> Option<String> {
+        let (first, rest) = match dotted.split_once('.') {
+            Some((f, r)) => (f, Some(r)),
+            None => (dotted, None),
+        };
+        let base = self.imports.get(first)?;
+        Some(match rest {
+            Some(r) => format!("{base}.{r}"),
+            None => base.clone(),
+        })
+    }
+}
+
+/// Python's builtin functions that a differentiated function may call.
+pub const BUILTINS: &[&str] = &[
+    "abs", "all", "any", "bool", "complex", "dict", "divmod", "enumerate", "float", "int",
+    "isinstance", "len", "list", "max", "min", "pow", "print", "range", "reversed", "round",
+    "sorted", "str", "sum", "tuple", "type", "zip",
+];

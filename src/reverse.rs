@@ -1,0 +1,990 @@
+//! Reverse mode: builds the forward sweep and the backward sweep of one function.
+//!
+//! The forward sweep is the primal code plus pushes of values that are overwritten and needed
+//! later; the backward sweep walks the statements in reverse, instantiates recipes, and pops
+//! the saved values. Adjoints are tracked with a definite-assignment state so that the first
+//! contribution is a plain assignment, later ones accumulate, and an adjoint that is certainly
+//! zero produces no code.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::activity::Activity;
+use crate::code::{Code, all_uses, is_empty, names_in, names_in_stmt};
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::ir::{Atom, Callee, Expr, Function, Index, Stmt};
+use crate::parse::SourceFile;
+use crate::recipes::{Bound, RecipeSet, TemplateStmt};
+
+/// Definite-assignment state of an adjoint variable in the backward sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Da {
+    /// Holds no contribution yet: the adjoint is zero (its variable may hold a stale value).
+    Zero,
+    Assigned,
+    /// Assigned on some paths; on the others it is `None`.
+    Maybe,
+}
+
+fn merge(a: Da, b: Da) -> Da {
+    if a == b { a } else { Da::Maybe }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct State(BTreeMap<String, Da>);
+
+impl State {
+    fn get(&self, v: &str) -> Da {
+        self.0.get(v).copied().unwrap_or(Da::Zero)
+    }
+    fn set(&mut self, v: &str, d: Da) {
+        if d == Da::Zero {
+            self.0.remove(v);
+        } else {
+            self.0.insert(v.to_string(), d);
+        }
+    }
+    fn merge(&self, other: &State) -> State {
+        let keys: BTreeSet<&String> = self.0.keys().chain(other.0.keys()).collect();
+        State(
+            keys.into_iter()
+                .map(|k| (k.clone(), merge(self.get(k), other.get(k))))
+                .filter(|(_, d)| *d != Da::Zero)
+                .collect(),
+        )
+    }
+}
+
+/// Backward code before the values to save are known.
+#[derive(Debug, Clone)]
+enum B {
+    Code(Code),
+    /// Restore `var` to the value it had before the statement (a pop), if it was saved.
+    RestoreVar { var: String, in_loop: bool },
+    /// Restore `var[index]` (pushed by the forward sweep before the write).
+    RestoreItem { var: String, index: Index },
+    /// Undo `var.append(...)`.
+    RestoreAppend { var: String },
+    /// `adj = None` when `adj` is one of the adjoints that can be `None`.
+    ResetNone(String),
+    If { test: Atom, body: Vec<B>, orelse: Vec<B> },
+    Loop { key: usize, target: Option<String>, body: Vec<B> },
+    /// `if adj is not None:`
+    Guard { adj: String, body: Vec<B> },
+}
+
+/// Fresh, deterministic names that avoid every name of the function.
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    taken: BTreeSet<String>,
+    adjoints: BTreeMap<String, String>,
+    counters: BTreeMap<String, usize>,
+}
+
+impl Names {
+    pub fn new(taken: BTreeSet<String>) -> Self {
+        Names { taken, ..Default::default() }
+    }
+
+    pub fn reserve(&mut self, name: &str) {
+        self.taken.insert(name.to_string());
+    }
+
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.taken.contains(name)
+    }
+
+    /// `b<name>` (or `_b<name>` for temporaries), made unique.
+    pub fn adjoint(&mut self, var: &str) -> String {
+        if let Some(a) = self.adjoints.get(var) {
+            return a.clone();
+        }
+        let base = match var.strip_prefix('_') {
+            Some(rest) => format!("_b{rest}"),
+            None => format!("b{var}"),
+        };
+        let mut name = base.clone();
+        while self.taken.contains(&name) {
+            name.push('_');
+        }
+        self.taken.insert(name.clone());
+        self.adjoints.insert(var.to_string(), name.clone());
+        name
+    }
+
+    /// `_<hint><n>`, unique.
+    pub fn fresh(&mut self, hint: &str) -> String {
+        let hint = hint.trim_start_matches('_');
+        loop {
+            let n = self.counters.entry(hint.to_string()).or_insert(0);
+            *n += 1;
+            let name = format!("_{hint}{n}");
+            if !self.taken.contains(&name) {
+                self.taken.insert(name.clone());
+                return name;
+            }
+        }
+    }
+}
+
+/// What reverse mode needs to know about other functions of the module.
+pub trait Callees {
+    /// Parameter names of a function of the same module.
+    fn params(&self, function: &str) -> Option<Vec<String>>;
+    /// Name of the generated derivative of `function` w.r.t. parameter positions `wrt`
+    /// (joint motion, seed as keyword `seed_name`), generating it if needed.
+    fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<(String, String), Diagnostic>;
+}
+
+pub struct Reverse<'a> {
+    pub f: &'a Function,
+    pub act: &'a Activity,
+    pub recipes: &'a RecipeSet,
+    pub file: SourceFile<'a>,
+    pub names: &'a mut Names,
+    pub callees: &'a mut dyn Callees,
+    /// Adjoints seen in the `Maybe` state somewhere: they are initialized to `None`.
+    noneable: BTreeSet<String>,
+    /// Number of assignments of each variable in the function (parameters count once).
+    assign_count: BTreeMap<String, usize>,
+    /// Loops whose backward sweep is not empty, by address of their IR statement.
+    live_loops: BTreeSet<usize>,
+    loop_counters: BTreeMap<usize, String>,
+    /// Names read by the backward sweep: values that must be right when it runs.
+    needed: BTreeSet<String>,
+    /// Variables pushed before they are certainly defined (first loop iteration).
+    preinit: BTreeSet<String>,
+    pub uses_stack: bool,
+}
+
+/// The two sweeps of one function.
+pub struct Sweeps {
+    pub forward: Vec<Code>,
+    pub backward: Vec<Code>,
+    /// Statements to put before the forward sweep (`x = None` for pre-initialized names).
+    pub prologue: Vec<Code>,
+    /// Gradients to return, one per `wrt` parameter.
+    pub gradients: Vec<String>,
+    /// Names read by the backward sweep (live at the end of the forward sweep).
+    pub needed: BTreeSet<String>,
+}
+
+type R<T> = Result<T, Diagnostic>;
+
+impl<'a> Reverse<'a> {
+    pub fn new(
+        f: &'a Function,
+        act: &'a Activity,
+        recipes: &'a RecipeSet,
+        file: SourceFile<'a>,
+        names: &'a mut Names,
+        callees: &'a mut dyn Callees,
+    ) -> Self {
+        let mut assign_count = BTreeMap::new();
+        for p in &f.params {
+            *assign_count.entry(p.name.clone()).or_insert(0) += 1;
+        }
+        count_assignments(&f.body, &mut assign_count);
+        Reverse {
+            f,
+            act,
+            recipes,
+            file,
+            names,
+            callees,
+            noneable: BTreeSet::new(),
+            assign_count,
+            live_loops: BTreeSet::new(),
+            loop_counters: BTreeMap::new(),
+            needed: BTreeSet::new(),
+            preinit: BTreeSet::new(),
+            uses_stack: false,
+        }
+    }
+
+    /// Runs reverse mode: `outputs` are the returned atoms, seeded from `seed`
+    /// (the seed's name, or per-output expressions).
+    pub fn run(mut self, outputs: &[Atom], seeds: &[String], wrt: &[String]) -> R<Sweeps> {
+        let mut state = State::default();
+        let mut start = Vec::new();
+        for (out, seed) in outputs.iter().zip(seeds) {
+            if let Atom::Name(n) = out {
+                if self.act.is_active(n) {
+                    let adj = self.names.adjoint(n);
+                    if adj == *seed {
+                        state.set(&adj, Da::Assigned);
+                    } else {
+                        self.accumulate(&mut start, &mut state, n, seed.clone());
+                    }
+                }
+            }
+        }
+        let mut backward_b = start;
+        backward_b.extend(self.backward_block(&self.f.body, &mut state, false)?);
+        // Gradients of the parameters.
+        let mut gradients = Vec::new();
+        let mut tail = Vec::new();
+        for p in wrt {
+            let adj = self.names.adjoint(p);
+            match state.get(&adj) {
+                Da::Assigned => {}
+                Da::Zero => tail.push(B::Code(Code::assign(&adj, &format!("tangent.init_grad({p})"), true))),
+                Da::Maybe => tail.push(B::Code(Code::If {
+                    test: format!("{adj} is None"),
+                    uses: vec![adj.clone()],
+                    body: vec![Code::assign(&adj, &format!("tangent.init_grad({p})"), true)],
+                    orelse: vec![],
+                })),
+            }
+            gradients.push(adj);
+        }
+        backward_b.extend(tail);
+
+        // Which values the backward sweep reads decides what the forward sweep saves.
+        let mut needed = BTreeSet::new();
+        collect_b_uses(&backward_b, &mut needed);
+        self.needed = needed;
+        let mut backward = Vec::new();
+        // Adjoints that may be None start as None.
+        let noneable: Vec<String> = self.noneable.iter().cloned().collect();
+        let seeded: BTreeSet<&String> = seeds.iter().collect();
+        for adj in &noneable {
+            if !seeded.contains(adj) {
+                backward.push(Code::assign(adj, "None", true));
+            }
+        }
+        backward.extend(self.finalize(backward_b));
+        let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
+        let forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        let mut prologue = Vec::new();
+        if self.uses_stack {
+            prologue.push(Code::assign("_stack", "tangent.Stack()", false));
+        }
+        for v in &self.preinit {
+            prologue.push(Code::assign(v, "None", false));
+        }
+        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed })
+    }
+
+    fn save_var(&self, var: &str, in_loop: bool) -> bool {
+        self.needed.contains(var) && (in_loop || self.assign_count.get(var).copied().unwrap_or(0) >= 2)
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    fn backward_block(&mut self, body: &[Stmt], state: &mut State, in_loop: bool) -> R<Vec<B>> {
+        let mut out = Vec::new();
+        for s in body.iter().rev() {
+            out.extend(self.backward_stmt(s, state, in_loop)?);
+        }
+        Ok(out)
+    }
+
+    fn comment(&self, s: &Stmt) -> B {
+        B::Code(Code::Comment(format!("Grad of: {}", s.origin().text)))
+    }
+
+    fn backward_stmt(&mut self, s: &Stmt, state: &mut State, in_loop: bool) -> R<Vec<B>> {
+        let mut out = Vec::new();
+        match s {
+            Stmt::Assign { target, value, .. } => {
+                let restore = B::RestoreVar { var: target.clone(), in_loop };
+                if !self.act.is_active(target) {
+                    out.push(restore);
+                    return Ok(out);
+                }
+                let adj = self.names.adjoint(target);
+                let da = state.get(&adj);
+                if da == Da::Zero {
+                    out.push(restore);
+                    return Ok(out);
+                }
+                out.push(self.comment(s));
+                let self_read = value.reads().contains(&target.as_str());
+                // The adjoint of the new value; the variable's adjoint restarts at zero for
+                // the old value.
+                let (seed, result_name) = if self_read {
+                    let saved_adj = self.names.fresh(&format!("b{}", target.trim_start_matches('_')));
+                    out.push(B::Code(Code::assign(&saved_adj, &adj, true)));
+                    let saved_val = self.names.fresh(target);
+                    out.push(B::Code(Code::assign(&saved_val, target, true)));
+                    (saved_adj, saved_val)
+                } else {
+                    (adj.clone(), target.clone())
+                };
+                state.set(&adj, Da::Zero);
+                if self_read {
+                    out.push(restore.clone());
+                    out.push(B::ResetNone(adj.clone()));
+                }
+                let mut contributions = Vec::new();
+                self.contributions(s, target, &result_name, value, &seed, state, &mut contributions)?;
+                if da == Da::Maybe {
+                    self.noneable.insert(adj.clone());
+                    let before = state.clone();
+                    let mut inner = state.clone();
+                    let mut body = Vec::new();
+                    self.apply(&mut body, &mut inner, contributions);
+                    *state = before.merge(&inner);
+                    self.note_maybe(state);
+                    out.push(B::Guard { adj: seed.clone(), body });
+                } else {
+                    self.apply(&mut out, state, contributions);
+                }
+                if !self_read {
+                    out.push(restore);
+                    out.push(B::ResetNone(adj));
+                }
+            }
+            Stmt::AssignIndex { target, index, value, .. } => {
+                if self.act.is_active(target) {
+                    let adj = self.names.adjoint(target);
+                    let da = state.get(&adj);
+                    if da != Da::Zero {
+                        out.push(self.comment(s));
+                        let mut body = Vec::new();
+                        let mut inner = state.clone();
+                        if let Atom::Name(v) = value {
+                            if self.act.is_active(v) {
+                                self.accumulate(&mut body, &mut inner, v, format!("{adj}[{}]", index.text));
+                            }
+                        }
+                        body.push(B::Code(Code::assign(&adj, &format!("tangent.zero_at({adj}, {})", index.text), true)));
+                        if da == Da::Maybe {
+                            self.noneable.insert(adj.clone());
+                            *state = state.merge(&inner);
+                            self.note_maybe(state);
+                            out.push(B::Guard { adj, body });
+                        } else {
+                            *state = inner;
+                            out.extend(body);
+                        }
+                    }
+                }
+                out.push(B::RestoreItem { var: target.clone(), index: index.clone() });
+            }
+            Stmt::Append { target, value, .. } => {
+                if self.act.is_active(target) {
+                    let adj = self.names.adjoint(target);
+                    let da = state.get(&adj);
+                    if da != Da::Zero {
+                        out.push(self.comment(s));
+                        let mut body = Vec::new();
+                        let mut inner = state.clone();
+                        if let Atom::Name(v) = value {
+                            if self.act.is_active(v) {
+                                self.accumulate(&mut body, &mut inner, v, format!("{adj}[-1]"));
+                            }
+                        }
+                        body.push(B::Code(Code::assign(&adj, &format!("{adj}[:-1]"), true)));
+                        if da == Da::Maybe {
+                            self.noneable.insert(adj.clone());
+                            *state = state.merge(&inner);
+                            self.note_maybe(state);
+                            out.push(B::Guard { adj, body });
+                        } else {
+                            *state = inner;
+                            out.extend(body);
+                        }
+                    }
+                }
+                out.push(B::RestoreAppend { var: target.clone() });
+            }
+            Stmt::If { test, body, orelse, .. } => {
+                let mut s1 = state.clone();
+                let b1 = self.backward_block(body, &mut s1, in_loop)?;
+                let mut s2 = state.clone();
+                let b2 = self.backward_block(orelse, &mut s2, in_loop)?;
+                *state = s1.merge(&s2);
+                self.note_maybe(state);
+                if !b1.is_empty() || !b2.is_empty() {
+                    out.push(self.comment(s));
+                    out.push(B::If { test: test.clone(), body: b1, orelse: b2 });
+                }
+            }
+            Stmt::For { target, body, .. } => {
+                let b = self.backward_loop(body, state)?;
+                out.push(self.comment(s));
+                out.push(B::Loop { key: s as *const Stmt as usize, target: Some(target.clone()), body: b });
+            }
+            Stmt::While { body, .. } => {
+                let b = self.backward_loop(body, state)?;
+                out.push(self.comment(s));
+                out.push(B::Loop { key: s as *const Stmt as usize, target: None, body: b });
+            }
+            Stmt::InsertGradOf { var, alias, body, .. } => {
+                if self.act.is_active(var) {
+                    let adj = self.names.adjoint(var);
+                    out.push(self.comment(s));
+                    let value = match state.get(&adj) {
+                        Da::Zero => format!("tangent.init_grad({var})"),
+                        Da::Assigned => adj.clone(),
+                        Da::Maybe => format!("tangent.init_grad({var}) if {adj} is None else {adj}"),
+                    };
+                    out.push(B::Code(Code::assign(alias, &value, false)));
+                    let text = body.join("\n");
+                    out.push(B::Code(Code::Stmt { text: text.clone(), defs: vec![alias.clone()], uses: names_in_stmt(&text), pure: false }));
+                    out.push(B::Code(Code::assign(&adj, alias, false)));
+                    state.set(&adj, Da::Assigned);
+                }
+            }
+            Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Opaque { .. } | Stmt::Return { .. } => {}
+        }
+        Ok(out)
+    }
+
+    fn backward_loop(&mut self, body: &[Stmt], state: &mut State) -> R<Vec<B>> {
+        // Fixpoint of the state at the top of an iteration: before the loop, or after one.
+        let pre = state.clone();
+        let mut entry = pre.clone();
+        for _ in 0..4 {
+            let mut s = entry.clone();
+            // Trial runs must not use up fresh names: the final run reuses them.
+            let names = self.names.clone();
+            let trial = self.backward_block(body, &mut s, true);
+            *self.names = names;
+            trial?;
+            let next = pre.merge(&s);
+            if next == entry {
+                break;
+            }
+            entry = next;
+        }
+        self.note_maybe(&entry);
+        let mut s = entry.clone();
+        let b = self.backward_block(body, &mut s, true)?;
+        *state = pre.merge(&s);
+        self.note_maybe(state);
+        Ok(b)
+    }
+
+    fn note_maybe(&mut self, state: &State) {
+        for (k, d) in &state.0 {
+            if *d == Da::Maybe {
+                self.noneable.insert(k.clone());
+            }
+        }
+    }
+
+    /// Adds `value` to the adjoint of `var`.
+    fn accumulate(&mut self, out: &mut Vec<B>, state: &mut State, var: &str, value: String) {
+        let adj = self.names.adjoint(var);
+        let text = match state.get(&adj) {
+            Da::Zero => value,
+            _ => format!("tangent.add_grad({adj}, {value})"),
+        };
+        out.push(B::Code(Code::assign(&adj, &text, true)));
+        state.set(&adj, Da::Assigned);
+    }
+
+    fn apply(&mut self, out: &mut Vec<B>, state: &mut State, contributions: Vec<Contribution>) {
+        for c in contributions {
+            match c {
+                Contribution::Local(code) => out.push(B::Code(code)),
+                Contribution::Add { var, value } => self.accumulate(out, state, &var, value),
+                Contribution::AddAt { var, index, value } => {
+                    let adj = self.names.adjoint(&var);
+                    let current = match state.get(&adj) {
+                        Da::Zero => "None".to_string(),
+                        _ => adj.clone(),
+                    };
+                    out.push(B::Code(Code::assign(
+                        &adj,
+                        &format!("tangent.add_grad_at({current}, {var}, {}, {value})", index.text),
+                        true,
+                    )));
+                    state.set(&adj, Da::Assigned);
+                }
+            }
+        }
+    }
+
+    fn no_recipe(&self, s: &Stmt, what: &str, help: String) -> Diagnostic {
+        let o = s.origin();
+        self.file
+            .diagnostic(DiagnosticKind::NoRecipe, format!("no derivative known for {what}"), o.start, o.end)
+            .with_help(help)
+    }
+
+    /// The contributions of `target = value` to the adjoints of its operands.
+    #[allow(clippy::too_many_arguments)]
+    fn contributions(
+        &mut self,
+        s: &Stmt,
+        target: &str,
+        result_name: &str,
+        value: &Expr,
+        seed: &str,
+        state: &State,
+        out: &mut Vec<Contribution>,
+    ) -> R<()> {
+        let _ = state;
+        let active = |a: &Atom| self.act.atom_active(a);
+        match value {
+            Expr::Atom(a) => {
+                if let Atom::Name(n) = a {
+                    if active(a) {
+                        out.push(Contribution::Add { var: n.clone(), value: seed.to_string() });
+                    }
+                }
+            }
+            Expr::BinOp { op, left, right } => {
+                let name = match op.as_str() {
+                    "+" => "operator.add",
+                    "-" => "operator.sub",
+                    "*" => "operator.mul",
+                    "/" => "operator.truediv",
+                    "//" => "operator.floordiv",
+                    "**" => "operator.pow",
+                    "@" => "operator.matmul",
+                    "%" => "operator.mod",
+                    other => {
+                        return Err(self.no_recipe(s, &format!("the operator `{other}`"), "bitwise operators have no derivative; compute this value from inactive data".into()));
+                    }
+                };
+                self.recipe(s, name, result_name, &[left.clone(), right.clone()], &[], seed, out)?;
+            }
+            Expr::UnaryOp { op, operand } => {
+                let name = match op.as_str() {
+                    "-" => "operator.neg",
+                    "+" => "operator.pos",
+                    _ => return Ok(()),
+                };
+                self.recipe(s, name, result_name, &[operand.clone()], &[], seed, out)?;
+            }
+            Expr::Compare { .. } => {}
+            Expr::Opaque { text, reads } => {
+                let active_read = reads.iter().find(|r| self.act.is_active(r));
+                if let Some(r) = active_read {
+                    let kind = reads.iter().find_map(|r| r.strip_prefix("__opaque:")).unwrap_or("this expression");
+                    let o = s.origin();
+                    return Err(self.file.diagnostic(
+                        DiagnosticKind::Unsupported,
+                        format!("{kind} over the differentiated value `{r}` cannot be differentiated: `{text}`"),
+                        o.start,
+                        o.end,
+                    ).with_help("write it as a `for` loop, or with NumPy array operations"));
+                }
+            }
+            Expr::Subscript { value: v, index } => {
+                if let Atom::Name(n) = v {
+                    if active(v) {
+                        out.push(Contribution::AddAt { var: n.clone(), index: index.clone(), value: seed.to_string() });
+                    }
+                }
+            }
+            Expr::Attribute { value: v, attr } => {
+                if !active(v) {
+                    return Ok(());
+                }
+                match attr.as_str() {
+                    "T" => self.recipe(s, "numpy.transpose", result_name, &[v.clone()], &[], seed, out)?,
+                    "real" => out.push(Contribution::Add { var: v.to_string(), value: seed.to_string() }),
+                    _ => {
+                        return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"), "use a NumPy function with a known derivative".into()));
+                    }
+                }
+            }
+            Expr::Tuple(items) | Expr::List(items) => {
+                for (i, a) in items.iter().enumerate() {
+                    if let Atom::Name(n) = a {
+                        if active(a) {
+                            out.push(Contribution::Add { var: n.clone(), value: format!("{seed}[{i}]") });
+                        }
+                    }
+                }
+            }
+            Expr::Dict(items) => {
+                for (k, a) in items {
+                    if let Atom::Name(n) = a {
+                        if active(a) {
+                            out.push(Contribution::Add { var: n.clone(), value: format!("{seed}[{k}]") });
+                        }
+                    }
+                }
+            }
+            Expr::Call { callee, args, kwargs } => {
+                self.call(s, target, result_name, callee, args, kwargs, seed, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        s: &Stmt,
+        _target: &str,
+        result_name: &str,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+        seed: &str,
+        out: &mut Vec<Contribution>,
+    ) -> R<()> {
+        match callee {
+            Callee::Function { text, local: true, .. } => {
+                let params = self.callees.params(text).unwrap_or_default();
+                let mut positions = Vec::new();
+                for (i, a) in args.iter().enumerate() {
+                    if self.act.atom_active(a) {
+                        positions.push((i, a.to_string()));
+                    }
+                }
+                for (k, a) in kwargs {
+                    if self.act.atom_active(a) {
+                        if let Some(i) = params.iter().position(|p| p == k) {
+                            positions.push((i, a.to_string()));
+                        }
+                    }
+                }
+                positions.sort();
+                if positions.is_empty() {
+                    return Ok(());
+                }
+                let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
+                let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
+                let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
+                parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+                parts.push(format!("{seed_param}={seed}"));
+                let call = format!("{dname}({})", parts.join(", "));
+                if positions.len() == 1 {
+                    out.push(Contribution::Add { var: positions[0].1.clone(), value: call });
+                } else {
+                    let tmp = self.names.fresh(&format!("b{text}"));
+                    out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
+                    for (k, (_, var)) in positions.iter().enumerate() {
+                        out.push(Contribution::Add { var: var.clone(), value: format!("{tmp}[{k}]") });
+                    }
+                }
+                Ok(())
+            }
+            Callee::Function { text, canonical, .. } => {
+                let Some(canon) = canonical else {
+                    return Err(self.no_recipe(
+                        s,
+                        &format!("`{text}`"),
+                        format!("`{text}` is not a function of this module nor an import Tangent knows; define it in this module, or add a recipe:\n\n    @tangent.adjoint({text})\n    def {0}(result, x):\n        d[x] = d[result] * ...\n", text.rsplit('.').next().unwrap_or(text)),
+                    ));
+                };
+                if self.recipes.nondifferentiable.contains(canon) {
+                    return Ok(());
+                }
+                self.recipe(s, canon, result_name, args, kwargs, seed, out)
+            }
+            Callee::Method { object, method } => {
+                let (name, mut all_args) = match method.as_str() {
+                    "copy" | "astype" | "flatten_copy" => {
+                        if let Atom::Name(n) = object {
+                            if self.act.atom_active(object) {
+                                out.push(Contribution::Add { var: n.clone(), value: seed.to_string() });
+                            }
+                        }
+                        return Ok(());
+                    }
+                    "flatten" => ("numpy.ravel".to_string(), vec![object.clone()]),
+                    m => (format!("numpy.{m}"), vec![object.clone()]),
+                };
+                // `x.reshape(2, 3)` and `x.transpose(1, 0)` take the shape as separate arguments.
+                let packed;
+                let args: &[Atom] = if matches!(method.as_str(), "reshape" | "transpose") && args.len() > 1 {
+                    packed = vec![Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))];
+                    &packed
+                } else {
+                    args
+                };
+                all_args.extend(args.iter().cloned());
+                if !self.recipes.adjoints.contains_key(&name) {
+                    if self.recipes.nondifferentiable.contains(&name) {
+                        return Ok(());
+                    }
+                    return Err(self.no_recipe(s, &format!("the method `.{method}()`"), format!("call a NumPy function with a known derivative instead, or add a recipe for `{name}`")));
+                }
+                self.recipe(s, &name, result_name, &all_args, kwargs, seed, out)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn recipe(
+        &mut self,
+        s: &Stmt,
+        name: &str,
+        result_name: &str,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+        seed: &str,
+        out: &mut Vec<Contribution>,
+    ) -> R<()> {
+        let Some(recipe) = self.recipes.adjoints.get(name) else {
+            let short = name.rsplit('.').next().unwrap_or(name);
+            return Err(self.no_recipe(
+                s,
+                &format!("`{name}`"),
+                format!("add a recipe:\n\n    @tangent.adjoint({name})\n    def {short}(result, x):\n        d[x] = d[result] * ...  # the adjoint of x\n"),
+            ));
+        };
+        let bindings = recipe.bind(args, kwargs).map_err(|e| {
+            let o = s.origin();
+            self.file.diagnostic(DiagnosticKind::Unsupported, format!("cannot apply the recipe for `{name}`: {e}"), o.start, o.end)
+        })?;
+        let names = &mut *self.names;
+        let stmts = recipe.instantiate(result_name, seed, &bindings, &mut |hint| names.fresh(hint));
+        for t in stmts {
+            match t {
+                TemplateStmt::Local { name, value } => out.push(Contribution::Local(Code::assign(&name, &value, true))),
+                TemplateStmt::Other(text) => out.push(Contribution::Local(Code::stmt(&text, vec![], false))),
+                TemplateStmt::Contribution { param, value } => {
+                    if let Some(Bound::Atom(Atom::Name(n))) = bindings.get(&param) {
+                        if self.act.is_active(n) {
+                            out.push(Contribution::Add { var: n.clone(), value });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- finalize
+
+    fn finalize(&mut self, b: Vec<B>) -> Vec<Code> {
+        let mut out = Vec::new();
+        for item in b {
+            match item {
+                B::Code(c) => out.push(c),
+                B::RestoreVar { var, in_loop } => {
+                    if self.save_var(&var, in_loop) {
+                        self.uses_stack = true;
+                        out.push(Code::stmt(&format!("{var} = tangent.pop(_stack)"), vec![var.clone()], false));
+                    }
+                }
+                B::RestoreItem { var, index } => {
+                    if self.needed.contains(&var) {
+                        self.uses_stack = true;
+                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop(_stack))", index.text)));
+                    }
+                }
+                B::RestoreAppend { var } => {
+                    if self.needed.contains(&var) {
+                        out.push(Code::effect(&format!("{var}.pop()")));
+                    }
+                }
+                B::ResetNone(adj) => {
+                    if self.noneable.contains(&adj) {
+                        out.push(Code::assign(&adj, "None", true));
+                    }
+                }
+                B::If { test, body, orelse } => {
+                    let body = self.finalize(body);
+                    let orelse = self.finalize(orelse);
+                    if is_empty(&body) && is_empty(&orelse) {
+                        // Drop the comment that announced it.
+                        if matches!(out.last(), Some(Code::Comment(_))) {
+                            out.pop();
+                        }
+                        continue;
+                    }
+                    let uses = test.name().map(|n| vec![n.to_string()]).unwrap_or_default();
+                    out.push(Code::If { test: test.to_string(), uses, body, orelse });
+                }
+                B::Loop { key, target, body } => {
+                    let mut inner = Vec::new();
+                    if let Some(t) = &target {
+                        if self.needed.contains(t) {
+                            inner.push(Code::stmt(&format!("{t} = tangent.pop(_stack)"), vec![t.clone()], false));
+                        }
+                    }
+                    let body = self.finalize(body);
+                    if is_empty(&body) {
+                        if matches!(out.last(), Some(Code::Comment(_))) {
+                            out.pop();
+                        }
+                        continue;
+                    }
+                    inner.extend(body);
+                    self.uses_stack = true;
+                    self.live_loops.insert(key);
+                    let counter = self.names.fresh("iterations");
+                    self.loop_counters.insert(key, counter.clone());
+                    out.push(Code::stmt(&format!("{counter} = tangent.pop(_stack)"), vec![counter.clone()], false));
+                    out.push(Code::Loop { header: format!("for _ in range({counter})"), defs: vec!["_".into()], uses: vec![counter.clone()], body: inner });
+                }
+                B::Guard { adj, body } => {
+                    let body = self.finalize(body);
+                    if !is_empty(&body) {
+                        out.push(Code::If { test: format!("{adj} is not None"), uses: vec![adj.clone()], body, orelse: vec![] });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    /// `epilogue`: statements to run before leaving an iteration of the innermost loop.
+    fn forward_block(&mut self, body: &[Stmt], in_loop: bool, defined: &mut BTreeSet<String>, epilogue: &[Code]) -> R<Vec<Code>> {
+        let mut out = Vec::new();
+        for s in body {
+            match s {
+                Stmt::Assign { target, value, .. } => {
+                    if self.save_var(target, in_loop) {
+                        self.uses_stack = true;
+                        if !defined.contains(target) {
+                            self.preinit.insert(target.clone());
+                        }
+                        out.push(Code::effect(&format!("tangent.push(_stack, {target})")));
+                    }
+                    let text = value.to_string();
+                    let pure = is_pure(value, self.recipes);
+                    out.push(Code::Stmt { text: format!("{target} = {text}"), defs: vec![target.clone()], uses: value.reads().into_iter().map(str::to_string).collect(), pure });
+                    defined.insert(target.clone());
+                }
+                Stmt::AssignIndex { target, index, value, .. } => {
+                    if self.needed.contains(target) {
+                        self.uses_stack = true;
+                        out.push(Code::effect(&format!("tangent.push(_stack, tangent.save_item({target}, {}))", index.text)));
+                    }
+                    let mut uses = vec![target.clone()];
+                    uses.extend(index.reads.iter().cloned());
+                    uses.extend(value.name().map(str::to_string));
+                    out.push(Code::Stmt { text: format!("{target}[{}] = {value}", index.text), defs: vec![], uses, pure: false });
+                }
+                Stmt::Append { target, value, .. } => {
+                    out.push(Code::Stmt { text: format!("{target}.append({value})"), defs: vec![], uses: vec![target.clone()].into_iter().chain(value.name().map(str::to_string)).collect(), pure: false });
+                }
+                Stmt::If { test, body, orelse, .. } => {
+                    let mut d1 = defined.clone();
+                    let b1 = self.forward_block(body, in_loop, &mut d1, epilogue)?;
+                    let mut d2 = defined.clone();
+                    let b2 = self.forward_block(orelse, in_loop, &mut d2, epilogue)?;
+                    let exits1 = ends_with_exit(body);
+                    let exits2 = ends_with_exit(orelse);
+                    *defined = match (exits1, exits2) {
+                        (true, true) => defined.clone(),
+                        (true, false) => d2,
+                        (false, true) => d1,
+                        (false, false) => d1.intersection(&d2).cloned().collect(),
+                    };
+                    out.push(Code::If { test: test.to_string(), uses: test.name().map(|n| vec![n.to_string()]).unwrap_or_default(), body: b1, orelse: b2 });
+                }
+                Stmt::For { target, iter, body, .. } => {
+                    let key = s as *const Stmt as usize;
+                    let live = self.live_loops.contains(&key);
+                    let mut inner = Vec::new();
+                    let mut epi = Vec::new();
+                    let counter = self.loop_counters.get(&key).cloned();
+                    if live {
+                        let c = counter.clone().unwrap();
+                        out.push(Code::assign(&c, "0", false));
+                        inner.push(Code::assign(&c, &format!("{c} + 1"), false));
+                        if self.needed.contains(target) {
+                            epi.push(Code::effect(&format!("tangent.push(_stack, {target})")));
+                        }
+                    }
+                    let mut d = defined.clone();
+                    d.insert(target.clone());
+                    inner.extend(self.forward_block(body, true, &mut d, &epi)?);
+                    if !ends_with_exit(body) {
+                        inner.extend(epi.iter().cloned());
+                    }
+                    out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body: inner });
+                    if let (true, Some(c)) = (live, counter) {
+                        out.push(Code::effect(&format!("tangent.push(_stack, {c})")));
+                    }
+                }
+                Stmt::While { test, body, .. } => {
+                    let key = s as *const Stmt as usize;
+                    let live = self.live_loops.contains(&key);
+                    let mut inner = Vec::new();
+                    let counter = self.loop_counters.get(&key).cloned();
+                    if live {
+                        let c = counter.clone().unwrap();
+                        out.push(Code::assign(&c, "0", false));
+                        inner.push(Code::assign(&c, &format!("{c} + 1"), false));
+                    }
+                    let mut d = defined.clone();
+                    inner.extend(self.forward_block(body, true, &mut d, &[])?);
+                    out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body: inner });
+                    if let (true, Some(c)) = (live, counter) {
+                        out.push(Code::effect(&format!("tangent.push(_stack, {c})")));
+                    }
+                }
+                Stmt::Break { .. } => {
+                    out.extend(epilogue.iter().cloned());
+                    out.push(Code::effect("break"));
+                }
+                Stmt::Continue { .. } => {
+                    out.extend(epilogue.iter().cloned());
+                    out.push(Code::effect("continue"));
+                }
+                Stmt::InsertGradOf { .. } => {}
+                Stmt::Opaque { text, reads, .. } => {
+                    out.push(Code::Stmt { text: text.clone(), defs: vec![], uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(), pure: false });
+                }
+                Stmt::Return { .. } => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug)]
+enum Contribution {
+    Local(Code),
+    Add { var: String, value: String },
+    AddAt { var: String, index: Index, value: String },
+}
+
+fn ends_with_exit(block: &[Stmt]) -> bool {
+    matches!(block.last(), Some(Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }))
+}
+
+/// Can this primal operation be deleted when its result is unused?
+fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
+    match e {
+        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } => {
+            (recipes.adjoints.contains_key(c) || recipes.nondifferentiable.contains(c))
+                && !c.starts_with("numpy.random")
+                && c != "builtins.print"
+        }
+        Expr::Call { .. } | Expr::Opaque { .. } => false,
+        _ => true,
+    }
+}
+
+fn count_assignments(body: &[Stmt], out: &mut BTreeMap<String, usize>) {
+    for s in body {
+        match s {
+            Stmt::Assign { target, .. } => *out.entry(target.clone()).or_insert(0) += 1,
+            Stmt::If { body, orelse, .. } => {
+                count_assignments(body, out);
+                count_assignments(orelse, out);
+            }
+            Stmt::For { target, body, .. } => {
+                *out.entry(target.clone()).or_insert(0) += 2;
+                count_assignments(body, out);
+            }
+            Stmt::While { body, .. } => count_assignments(body, out),
+            _ => {}
+        }
+    }
+}
+
+fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
+    for item in b {
+        match item {
+            B::Code(c) => all_uses(std::slice::from_ref(c), out),
+            B::RestoreVar { .. } | B::RestoreAppend { .. } | B::ResetNone(_) => {}
+            B::RestoreItem { index, .. } => out.extend(index.reads.iter().cloned()),
+            B::If { test, body, orelse } => {
+                out.extend(test.name().map(str::to_string));
+                collect_b_uses(body, out);
+                collect_b_uses(orelse, out);
+            }
+            B::Loop { body, .. } => collect_b_uses(body, out),
+            B::Guard { body, .. } => collect_b_uses(body, out),
+        }
+    }
+    let _ = names_in;
+}

@@ -1,0 +1,456 @@
+"""Engine-independent tools for the recipe templates in `recipes/`.
+
+The engine parses the recipe files and instantiates the templates itself; this module does the
+same in Python so the templates can be checked without the engine:
+
+- `load_recipes()` parses every `recipes/*.py` with `ast` (never importing them);
+- `template_problems(recipe)` checks a template against the template rules (statement kinds,
+  names it may use, one contribution per parameter, runtime helpers that exist);
+- `instantiate(recipe)` turns a template into a Python function that, given the incoming
+  adjoint, the primal result and the primal's arguments, returns the contributions `d[x]`;
+- `RUNTIME` is the `tangent` runtime the templates run against: the real
+  `tangent.runtime` when it can be loaded, otherwise `ReferenceRuntime`, a small
+  implementation of the contract in ARCHITECTURE.md ("Runtime").
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import importlib
+import importlib.util
+import math
+import operator
+import os
+import pathlib
+import types
+
+import numpy
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# TANGENT_RECIPES_DIR points the checks at another directory of recipe files.
+RECIPES_DIR = pathlib.Path(os.environ.get("TANGENT_RECIPES_DIR", REPO / "recipes"))
+RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
+
+# The runtime helpers templates may call, as listed in ARCHITECTURE.md.
+RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
+# Modules a template may name.
+TEMPLATE_MODULES = ("numpy", "math", "tangent")
+# Roots of the dotted names recipes are registered under.
+PRIMAL_MODULES = {"numpy": numpy, "math": math, "operator": operator, "builtins": builtins}
+
+
+# --------------------------------------------------------------------------- reference runtime
+
+
+def _is_sequence(value):
+    return isinstance(value, (list, tuple))
+
+
+class ReferenceRuntime:
+    """The subset of the `tangent` runtime templates use, written from ARCHITECTURE.md."""
+
+    @staticmethod
+    def init_grad(x):
+        if x is None:
+            return None
+        if isinstance(x, numpy.ndarray):
+            dtype = x.dtype if numpy.issubdtype(x.dtype, numpy.inexact) else numpy.float64
+            return numpy.zeros(x.shape, dtype=dtype)
+        if isinstance(x, list):
+            return [ReferenceRuntime.init_grad(v) for v in x]
+        if isinstance(x, tuple):
+            return tuple(ReferenceRuntime.init_grad(v) for v in x)
+        if isinstance(x, dict):
+            return {k: ReferenceRuntime.init_grad(v) for k, v in x.items()}
+        return 0.0
+
+    @staticmethod
+    def add_grad(a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if _is_sequence(a) and _is_sequence(b):
+            return type(a)(ReferenceRuntime.add_grad(u, v) for u, v in zip(a, b))
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = ReferenceRuntime.add_grad(out.get(k), v)
+            return out
+        return a + b
+
+    @staticmethod
+    def unbroadcast(g, x):
+        if numpy.ndim(x) == 0:
+            return float(numpy.sum(g))
+        shape = numpy.shape(x)
+        g = numpy.asarray(g)
+        if not numpy.issubdtype(g.dtype, numpy.inexact):
+            g = g.astype(numpy.float64)
+        while g.ndim > len(shape):
+            g = g.sum(axis=0)
+        offset = len(shape) - g.ndim
+        axes = tuple(i for i in range(g.ndim) if shape[i + offset] == 1 and g.shape[i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if g.shape != shape:
+            g = numpy.broadcast_to(g, shape).copy()
+        return g
+
+    @staticmethod
+    def unreduce(g, x, axis, keepdims):
+        shape = numpy.shape(x)
+        g = numpy.asarray(g)
+        if axis is not None and not keepdims:
+            axes = (axis,) if numpy.ndim(axis) == 0 else tuple(axis)
+            g = numpy.expand_dims(g, tuple(sorted(a % max(len(shape), 1) for a in axes)))
+        if len(shape) == 0:
+            return float(g.reshape(()))
+        if not numpy.issubdtype(g.dtype, numpy.inexact):
+            g = g.astype(numpy.float64)
+        return numpy.broadcast_to(g, shape).copy()
+
+    @staticmethod
+    def add_grad_at(b, x, index, g):
+        b = ReferenceRuntime.init_grad(x) if b is None else ReferenceRuntime.copy(b)
+        if isinstance(b, numpy.ndarray):
+            numpy.add.at(b, index, g)
+            return b
+        if isinstance(b, tuple):
+            b = list(b)
+        b[index] = ReferenceRuntime.add_grad(b[index], g)
+        return b
+
+    @staticmethod
+    def zero_at(b, index):
+        if b is None:
+            return None
+        b = ReferenceRuntime.copy(b)
+        if isinstance(b, numpy.ndarray):
+            b[index] = 0
+            return b
+        b[index] = ReferenceRuntime.init_grad(b[index])
+        return b
+
+    @staticmethod
+    def copy(v):
+        if isinstance(v, numpy.ndarray):
+            return v.copy()
+        if isinstance(v, (list, dict)):
+            return type(v)(v)
+        return v
+
+
+def _load_runtime():
+    """The real runtime when loadable (package, then the source file alone), else the reference.
+
+    Set TANGENT_RECIPES_RUNTIME=reference to force the reference implementation.
+    Returns (namespace, description).
+    """
+    if os.environ.get("TANGENT_RECIPES_RUNTIME") == "reference":
+        module, source = None, "reference (forced by TANGENT_RECIPES_RUNTIME)"
+    else:
+        module, source = None, "reference (tangent.runtime not available)"
+        try:
+            module = importlib.import_module("tangent.runtime")
+            source = f"tangent.runtime from {module.__file__}"
+        except Exception:
+            module = None
+        if module is None and RUNTIME_FILE.exists():
+            try:
+                spec = importlib.util.spec_from_file_location("_tangent_runtime_under_test", RUNTIME_FILE)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                source = f"{RUNTIME_FILE.relative_to(REPO)} (loaded as a file)"
+            except Exception as error:  # the runtime is being written by someone else
+                module = None
+                source = f"reference ({RUNTIME_FILE.relative_to(REPO)} failed to load: {error!r})"
+        if module is not None and not all(hasattr(module, h) for h in ("unbroadcast", "unreduce")):
+            module, source = None, "reference (tangent.runtime lacks unbroadcast/unreduce)"
+    helpers = {}
+    for name in RUNTIME_HELPERS:
+        helpers[name] = getattr(module, name, None) if module is not None else None
+        if helpers[name] is None:
+            helpers[name] = getattr(ReferenceRuntime, name)
+    return types.SimpleNamespace(**helpers), source
+
+
+RUNTIME, RUNTIME_SOURCE = _load_runtime()
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def dotted_name(node):
+    """`numpy.linalg.det` for the expression numpy.linalg.det; bare names are builtins."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise ValueError(f"not a dotted name: {ast.unparse(node)}")
+    parts.append(node.id)
+    if len(parts) == 1:
+        parts.append("builtins")
+    return ".".join(reversed(parts))
+
+
+def resolve(name):
+    """The object a dotted name like `numpy.linalg.det` or `operator.add` denotes."""
+    root, *rest = name.split(".")
+    value = PRIMAL_MODULES[root]
+    for part in rest:
+        value = getattr(value, part)
+    return value
+
+
+@dataclasses.dataclass
+class Recipe:
+    function: str  # the template's Python function name
+    path: pathlib.Path
+    aliases: list  # dotted names from the @adjoint decorators, top to bottom
+    node: ast.FunctionDef
+
+    @property
+    def result(self):
+        return self.node.args.args[0].arg
+
+    @property
+    def params(self):
+        return [a.arg for a in self.node.args.args[1:]]
+
+    @property
+    def where(self):
+        return f"{self.path.name}:{self.node.lineno} {self.function}"
+
+
+@dataclasses.dataclass
+class RecipeFile:
+    path: pathlib.Path
+    tree: ast.Module
+    recipes: list
+    nondifferentiable: list  # dotted names
+    problems: list  # top-level statements that are neither recipes nor allowed boilerplate
+
+
+def parse_recipe_file(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    recipes, nondiff, problems = [], [], []
+    for index, stmt in enumerate(tree.body):
+        if isinstance(stmt, ast.FunctionDef):
+            aliases = []
+            for dec in stmt.decorator_list:
+                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name) and dec.func.id == "adjoint"
+                        and len(dec.args) == 1 and not dec.keywords):
+                    aliases.append(dotted_name(dec.args[0]))
+                else:
+                    problems.append(f"{path.name}:{stmt.lineno}: decorator {ast.unparse(dec)} is not @adjoint(name)")
+            if not aliases:
+                problems.append(f"{path.name}:{stmt.lineno}: function {stmt.name} has no @adjoint decorator")
+            recipes.append(Recipe(stmt.name, path, aliases, stmt))
+        elif (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+              and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "nondifferentiable"):
+            nondiff.extend(dotted_name(arg) for arg in stmt.value.args)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            pass
+        elif index == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            pass  # module docstring
+        else:
+            problems.append(f"{path.name}:{stmt.lineno}: unexpected top-level statement {ast.unparse(stmt)[:60]}")
+    return RecipeFile(path, tree, recipes, nondiff, problems)
+
+
+def load_recipes(directory=RECIPES_DIR):
+    return [parse_recipe_file(p) for p in sorted(directory.glob("*.py"))]
+
+
+# --------------------------------------------------------------------------- template rules
+
+
+def _adjoint_key(node):
+    """For `d[name]` return name, else None."""
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "d"
+            and isinstance(node.slice, ast.Name)):
+        return node.slice.id
+    return None
+
+
+class _NameChecker(ast.NodeVisitor):
+    """Reports names and constructs a template expression may not use."""
+
+    FORBIDDEN = (ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await, ast.GeneratorExp,
+                 ast.SetComp, ast.DictComp)
+
+    def __init__(self, recipe, known, problems):
+        self.recipe, self.known, self.problems = recipe, set(known), problems
+
+    def visit(self, node):
+        if isinstance(node, self.FORBIDDEN):
+            self.problems.append(f"{type(node).__name__} is not allowed: {ast.unparse(node)[:60]}")
+            return
+        super().visit(node)
+
+    def visit_Subscript(self, node):
+        key = _adjoint_key(node)
+        if key is not None:
+            if key != self.recipe.result:
+                self.problems.append(f"reads d[{key}]: only d[{self.recipe.result}] (the incoming adjoint) can be read")
+            return
+        self.generic_visit(node)
+
+    def visit_ListComp(self, node):
+        saved = set(self.known)
+        for gen in node.generators:
+            self.visit(gen.iter)
+            for target in ast.walk(gen.target):
+                if isinstance(target, ast.Name):
+                    self.known.add(target.id)
+            for cond in gen.ifs:
+                self.visit(cond)
+        self.visit(node.elt)
+        self.known = saved
+
+    def visit_Attribute(self, node):
+        try:
+            name = dotted_name(node)
+        except ValueError:
+            self.generic_visit(node)
+            return
+        root = name.split(".")[0]
+        if root == "tangent":
+            helper = name.split(".")[1]
+            if helper not in RUNTIME_HELPERS or name.count(".") != 1:
+                self.problems.append(f"unknown runtime helper {name}")
+            return
+        if root in ("numpy", "math"):
+            obj = {"numpy": numpy, "math": math}[root]
+            for part in name.split(".")[1:]:
+                if not hasattr(obj, part):
+                    self.problems.append(f"{name} does not exist")
+                    return
+                obj = getattr(obj, part)
+            return
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if node.id == "d":
+            self.problems.append("`d` may only appear as d[name]")
+        elif node.id not in self.known:
+            self.problems.append(f"unknown name {node.id!r} (templates may use parameters, locals, numpy, math, tangent)")
+
+
+def template_problems(recipe):
+    """Everything in `recipe` that breaks the template rules; empty when it is valid."""
+    problems = []
+    fn = recipe.node
+    args = fn.args
+    if args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg:
+        problems.append("parameters must be plain (no /, *, *args, **kwargs)")
+    if not args.args:
+        problems.append("the first parameter (the primal result) is missing")
+        return problems
+    names = [a.arg for a in args.args]
+    if len(set(names)) != len(names):
+        problems.append("duplicate parameter names")
+    for name in names:
+        if name in TEMPLATE_MODULES or name == "d":
+            problems.append(f"parameter {name!r} shadows a template name")
+    if len(args.defaults) == len(args.args):
+        problems.append("the result parameter cannot have a default")
+    for default in args.defaults:
+        try:
+            ast.literal_eval(default)  # constants, -1, tuples of constants
+            continue
+        except ValueError:
+            pass
+        try:
+            root = dotted_name(default).split(".")[0]
+        except ValueError:
+            root = None
+        if root not in ("numpy", "math"):
+            problems.append(f"default {ast.unparse(default)} must be a literal or a numpy/math name")
+
+    known = set(names) | set(TEMPLATE_MODULES)
+    locals_seen = set()
+    contributed = set()
+    body = fn.body
+    if not body:
+        problems.append("empty body")
+    for stmt in body:
+        where = f"line {stmt.lineno}"
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            continue  # a docstring
+        if not isinstance(stmt, ast.Assign):
+            problems.append(f"{where}: only assignments are allowed, found {type(stmt).__name__}")
+            continue
+        if len(stmt.targets) != 1:
+            problems.append(f"{where}: chained assignment")
+            continue
+        value_problems = []
+        _NameChecker(recipe, known, value_problems).visit(stmt.value)
+        problems.extend(f"{where}: {p}" for p in value_problems)
+        target = stmt.targets[0]
+        key = _adjoint_key(target)
+        if key is not None:
+            if key not in names[1:]:
+                problems.append(f"{where}: d[{key}] is not a parameter of the primal")
+            elif key in contributed:
+                problems.append(f"{where}: d[{key}] is assigned twice")
+            contributed.add(key)
+        elif isinstance(target, ast.Name):
+            if target.id in known:
+                problems.append(f"{where}: local {target.id!r} reassigns a parameter, module or earlier local")
+            known.add(target.id)
+            locals_seen.add(target.id)
+        else:
+            problems.append(f"{where}: target must be a local name or d[param]")
+    if not contributed:
+        problems.append("no d[param] contribution")
+    return problems
+
+
+# --------------------------------------------------------------------------- instantiation
+
+
+class _Lower(ast.NodeTransformer):
+    """d[result] -> __seed__; `d[p] = e` -> `if __wants__('p'): __adjoints__['p'] = e`."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def visit_Subscript(self, node):
+        if _adjoint_key(node) == self.result and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(ast.Name("__seed__", ast.Load()), node)
+        return self.generic_visit(node)
+
+    def visit_Assign(self, node):
+        key = _adjoint_key(node.targets[0])
+        node.value = self.visit(node.value)
+        if key is None:
+            return node
+        store = ast.Assign(
+            targets=[ast.Subscript(ast.Name("__adjoints__", ast.Load()), ast.Constant(key), ast.Store())],
+            value=node.value)
+        test = ast.Call(ast.Name("__wants__", ast.Load()), [ast.Constant(key)], [])
+        return ast.copy_location(ast.If(test=test, body=[store], orelse=[]), node)
+
+
+def instantiate(recipe, runtime=None):
+    """A Python function `f(seed, wants, result, *args, **kwargs) -> {param: contribution}`.
+
+    `wants(param)` says which contributions to compute (the engine only emits those of active
+    arguments); arguments bind to the template's parameters exactly as they bind to the primal.
+    The function runs without builtins, with only numpy, math and the runtime as `tangent`.
+    """
+    fn = recipe.node
+    lines = [f"def template_{recipe.function}(__seed__, __wants__, {ast.unparse(fn.args)}):",
+             "    __adjoints__ = {}"]
+    for stmt in fn.body:
+        lowered = ast.fix_missing_locations(_Lower(recipe.result).visit(ast.parse(ast.unparse(stmt)).body[0]))
+        lines.extend("    " + line for line in ast.unparse(lowered).splitlines())
+    lines.append("    return __adjoints__")
+    module = ast.parse("\n".join(lines) + "\n")
+    namespace = {"numpy": numpy, "math": math, "tangent": runtime or RUNTIME, "__builtins__": {}}
+    exec(compile(module, f"<template {recipe.where}>", "exec"), namespace)
+    return namespace[f"template_{recipe.function}"]

@@ -1,0 +1,672 @@
+"""Checks every recipe template in `recipes/` without the engine.
+
+Each `@adjoint(name)` alias found by parsing the recipe files is instantiated in Python (see
+recipe_harness.py) and its contributions are compared with central finite differences of
+`sum(seed * primal(*args, **kwargs))`, for every argument case listed for that name in CASES
+below, with an array seed shaped like the result and with a Python float seed. An alias without
+cases fails `test_every_recipe_has_cases`. Names listed in `nondifferentiable(...)` must resolve
+to callables.
+"""
+import ast
+import copy
+import inspect
+import numpy
+import pytest
+
+import recipe_harness as harness
+
+FILES = harness.load_recipes()
+RECIPES = {alias: recipe for f in FILES for recipe in f.recipes for alias in recipe.aliases}
+NONDIFFERENTIABLE = [name for f in FILES for name in f.nondifferentiable]
+
+# --------------------------------------------------------------------------- argument cases
+
+_rng = numpy.random.default_rng(20240531)
+
+
+def _draw(shape, lo, hi):
+    if shape == ():
+        return float(_rng.uniform(lo, hi))
+    return _rng.uniform(lo, hi, size=shape)
+
+
+def arr(*shape):
+    """Values in [-1, 1]; a Python float when no shape is given."""
+    return _draw(shape, -1.0, 1.0)
+
+
+def pos(*shape):
+    """Values in [0.5, 2]."""
+    return _draw(shape, 0.5, 2.0)
+
+
+def unit(*shape):
+    """Values in [-0.8, 0.8] (domain of arcsin, arctanh, ...)."""
+    return _draw(shape, -0.8, 0.8)
+
+
+def nonzero(*shape):
+    """Values in [0.5, 2] with random signs."""
+    signs = _rng.choice([-1.0, 1.0], size=shape) if shape else float(_rng.choice([-1.0, 1.0]))
+    return signs * pos(*shape)
+
+
+def big(*shape):
+    """Values in [1.2, 3] (domain of arccosh)."""
+    return _draw(shape, 1.2, 3.0)
+
+
+def wellconditioned(*shape):
+    """Square matrices (stacks) close to 3 * identity."""
+    return arr(*shape) + 3.0 * numpy.eye(shape[-1])
+
+
+def zero_d(value):
+    return numpy.asarray(value)
+
+
+class Case:
+    def __init__(self, args, kwargs, wrt):
+        self.args, self.kwargs, self.wrt = args, kwargs, wrt
+
+    def __repr__(self):
+        def show(v):
+            if isinstance(v, numpy.ndarray):
+                return f"array{v.shape}" if v.ndim else "array()"
+            if isinstance(v, (list, tuple)):
+                inner = ", ".join(show(u) for u in v)
+                return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+            if isinstance(v, float):
+                return "float"
+            return repr(v)
+        parts = [show(a) for a in self.args] + [f"{k}={show(v)}" for k, v in self.kwargs.items()]
+        return ", ".join(parts)
+
+
+def C(*args, wrt=None, **kwargs):
+    """One call `primal(*args, **kwargs)`; `wrt` names the template parameters to check
+    (default: every argument holding floats)."""
+    return Case(args, kwargs, wrt)
+
+
+def unary(gen, scalar=True):
+    cases = [C(gen(4)), C(gen(2, 3)), C(zero_d(gen()))]
+    return ([C(gen())] if scalar else []) + cases
+
+
+def binary(gen1, gen2=None):
+    gen2 = gen2 or gen1
+    return [
+        C(gen1(), gen2()),
+        C(gen1(3), gen2(3)),
+        C(gen1(2, 3), gen2(3)),
+        C(gen1(3), gen2(2, 3)),
+        C(gen1(2, 3), gen2(2, 1)),
+        C(gen1(4, 1, 3), gen2(2, 3)),
+        C(gen1(2, 3), gen2()),
+        C(gen1(), gen2(2, 3)),
+        C(gen1(2, 3), zero_d(gen2())),
+    ]
+
+
+def reductions(gen, scalar=True):
+    cases = [
+        C(gen(4)),
+        C(gen(2, 3)),
+        C(gen(2, 3), axis=0),
+        C(gen(2, 3), axis=-1),
+        C(gen(2, 3), 1),
+        C(gen(2, 3, 4), axis=(0, 2)),
+        C(gen(2, 3, 4), (-1, 0)),
+        C(gen(2, 3), axis=1, keepdims=True),
+        C(gen(2, 3, 4), axis=(1, 2), keepdims=True),
+        C(gen(2, 3), keepdims=True),
+    ]
+    return cases + ([C(gen())] if scalar else [])
+
+
+ADD = binary(arr)
+SUB = binary(arr)
+MUL = binary(arr)
+DIV = binary(arr, nonzero)
+FLOORDIV = [C(numpy.array([3.3, -2.7, 5.1]), numpy.array([2.0, 1.7, -1.4])), C(3.3, 2.0),
+            C(numpy.array([[3.3], [-2.7]]), 1.3)]
+MOD = [C(numpy.array([3.3, -2.7, 5.1]), numpy.array([2.0, 1.7, -1.4])), C(3.3, 2.0), C(-3.3, 2.0),
+       C(numpy.array([[3.3, 0.4], [-2.7, 1.1]]), numpy.array([1.3, -0.9]))]
+POW = [
+    C(pos(), arr()),
+    C(pos(3), arr(3)),
+    C(pos(2, 3), arr(3)),
+    C(pos(2, 3), arr(2, 1)),
+    C(pos(3), 2),
+    C(pos(2, 3), 0.5),
+    C(pos(), arr(2, 3)),
+    C(nonzero(4), 3, wrt=[0]),
+    C(nonzero(4), 2.0, wrt=[0]),
+    C(numpy.array([-1.5, 2.0]), 3.0, wrt=[0]),
+    C(numpy.array([0.0, 1.5]), 2.0),
+    C(pos(3), 0.0),
+    C(pos(3), 0),
+    C(numpy.array([0.0, 1.5]), numpy.array([0.0, 0.0]), wrt=[0]),
+]
+NEG = unary(arr)
+MATMUL = [
+    C(arr(3, 4), arr(4, 2)),
+    C(arr(4), arr(4, 3)),
+    C(arr(3, 4), arr(4)),
+    C(arr(4), arr(4)),
+    C(arr(2, 3, 4), arr(4, 5)),
+    C(arr(2, 3, 4), arr(1, 4, 2)),
+    C(arr(4), arr(2, 4, 3)),
+    C(arr(2, 3, 4), arr(4)),
+    C(arr(3, 1, 2, 4), arr(5, 4, 2)),
+]
+
+SUM_LIKE = reductions(arr)
+EXTREMA = reductions(arr) + [C(numpy.array([1.0, 3.0, 3.0, 2.0])),
+                             C(numpy.array([[1.0, 3.0], [3.0, 3.0]]), axis=0)]
+NORM = [
+    C(arr(4)),
+    C(arr(2, 3)),
+    C(arr(2, 3, 4)),
+    C(arr(2, 3), axis=1),
+    C(arr(2, 3), axis=0, keepdims=True),
+    C(arr(2, 3), 'fro'),
+    C(arr(2, 3, 4), axis=(1, 2)),
+    C(arr(2, 3, 4), None, (0, 2), True),
+    C(arr(4), 1, wrt=["x"]),
+    C(arr(4), 3, wrt=["x"]),
+    C(arr(4), 0.5, wrt=["x"]),
+    C(arr(4), numpy.inf, wrt=["x"]),
+    C(arr(4), -numpy.inf, wrt=["x"]),
+    C(arr(3, 4), ord=1, axis=1, wrt=["x"]),
+    C(arr(3, 4), ord=numpy.inf, axis=(0,), wrt=["x"]),
+]
+
+CASES = {
+    # ------------------------------------------------------------ operators.py
+    "operator.add": ADD, "numpy.add": ADD,
+    "operator.sub": SUB, "numpy.subtract": SUB,
+    "operator.mul": MUL, "numpy.multiply": MUL,
+    "operator.truediv": DIV, "numpy.divide": DIV, "numpy.true_divide": DIV,
+    "operator.floordiv": FLOORDIV, "numpy.floor_divide": FLOORDIV,
+    "operator.mod": MOD, "numpy.mod": MOD, "numpy.remainder": MOD,
+    "operator.pow": POW, "numpy.power": POW, "numpy.float_power": POW,
+    "operator.neg": NEG, "numpy.negative": NEG,
+    "operator.pos": NEG, "numpy.positive": NEG,
+    "operator.matmul": MATMUL, "numpy.matmul": MATMUL,
+    # ------------------------------------------------------------ numpy.py, elementwise
+    "numpy.exp": unary(arr), "numpy.expm1": unary(arr), "numpy.exp2": unary(arr),
+    "numpy.log": unary(pos), "numpy.log2": unary(pos), "numpy.log10": unary(pos),
+    "numpy.log1p": unary(unit), "numpy.sqrt": unary(pos), "numpy.cbrt": unary(nonzero),
+    "numpy.square": unary(arr), "numpy.reciprocal": unary(nonzero),
+    "numpy.sin": unary(arr), "numpy.cos": unary(arr), "numpy.tan": unary(arr),
+    "numpy.arcsin": unary(unit), "numpy.arccos": unary(unit), "numpy.arctan": unary(arr),
+    "numpy.sinh": unary(arr), "numpy.cosh": unary(arr), "numpy.tanh": unary(arr),
+    "numpy.arcsinh": unary(arr), "numpy.arccosh": unary(big), "numpy.arctanh": unary(unit),
+    "numpy.absolute": unary(nonzero), "numpy.abs": unary(nonzero), "numpy.fabs": unary(nonzero),
+    "numpy.deg2rad": unary(arr), "numpy.radians": unary(arr),
+    "numpy.rad2deg": unary(arr), "numpy.degrees": unary(arr),
+    "numpy.arctan2": binary(arr, nonzero), "numpy.hypot": binary(nonzero),
+    "numpy.logaddexp": binary(arr), "numpy.logaddexp2": binary(arr),
+    "numpy.maximum": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0]))],
+    "numpy.minimum": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0]))],
+    "numpy.fmod": [C(numpy.array([3.3, -2.7, 5.1]), numpy.array([2.0, 1.7, -1.4])), C(-3.3, 2.0),
+                   C(numpy.array([[3.3, 0.4], [-2.7, 1.1]]), numpy.array([1.3, -0.9]))],
+    "numpy.where": [
+        C(arr(2, 3) > 0, arr(2, 3), arr(2, 3)),
+        C(arr(2, 3) > 0, arr(3), 0.5),
+        C(arr(2, 1) > 0, arr(), arr(2, 3)),
+        C(True, arr(2), arr(2)),
+    ],
+    "numpy.clip": [
+        C(arr(5), -0.3, 0.4),
+        C(arr(2, 3), arr(2, 3) * 0.3 - 0.3, 0.5),
+        C(arr(2, 3), -0.5, arr(3) * 0.3 + 0.3),
+        C(arr(4), None, 0.2),
+        C(arr(4), a_min=-0.2, a_max=None),
+        C(arr(2, 3), a_min=-0.5, a_max=0.5),
+        C(arr(), -0.3, 0.3),
+    ],
+    # ------------------------------------------------------------ numpy.py, reductions
+    "numpy.sum": SUM_LIKE,
+    "numpy.mean": SUM_LIKE,
+    "numpy.prod": reductions(nonzero) + [
+        C(numpy.array([[1.5, 0.0, 2.0], [0.0, 0.0, 3.0], [1.2, 0.7, 0.9]]), axis=1),
+        C(numpy.array([[1.5, 0.0, 2.0], [0.0, 0.0, 3.0], [1.2, 0.7, 0.9]]), axis=0, keepdims=True),
+        C(numpy.array([1.5, 0.0, 2.0])),
+        C(numpy.array([0.0, 0.0, 2.0])),
+    ],
+    "numpy.var": reductions(arr) + [C(arr(5), ddof=1), C(arr(3, 4), 1, None, None, 1, True)],
+    "numpy.std": reductions(arr, scalar=False) + [C(arr(5), ddof=1), C(arr(3, 4), axis=0, ddof=2)],
+    "numpy.max": EXTREMA, "numpy.amax": EXTREMA, "numpy.min": EXTREMA, "numpy.amin": EXTREMA,
+    "numpy.cumsum": [C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=1), C(arr(2, 3), axis=-2),
+                     C(arr(2, 3, 2), 1)],
+    "numpy.trace": [
+        C(arr(3, 3)),
+        C(arr(3, 4), 1),
+        C(arr(4, 3), offset=-1),
+        C(arr(2, 3, 3), axis1=1, axis2=2),
+        C(arr(3, 2, 4), 1, 0, 2),
+        C(arr(3, 4, 2), offset=1, axis1=1, axis2=0),
+        C(arr(2, 3, 3), axis1=-1, axis2=-2),
+    ],
+    # ------------------------------------------------------------ numpy.py, products
+    "numpy.dot": [
+        C(arr(3), arr(3)),
+        C(arr(2, 3), arr(3)),
+        C(arr(2, 3), arr(3, 4)),
+        C(arr(3), arr(3, 4)),
+        C(arr(2, 3, 4), arr(4)),
+        C(arr(2, 3, 4), arr(5, 4, 2)),
+        C(arr(), arr(3)),
+        C(arr(2, 3), arr()),
+        C(arr(), arr()),
+    ],
+    "numpy.inner": [
+        C(arr(3), arr(3)),
+        C(arr(2, 3), arr(4, 3)),
+        C(arr(2, 3), arr(3)),
+        C(arr(3), arr(2, 4, 3)),
+        C(arr(2, 2, 3), arr(4, 3)),
+        C(arr(), arr(3)),
+        C(arr(2, 3), arr()),
+    ],
+    "numpy.vdot": [C(arr(3), arr(3)), C(arr(2, 3), arr(2, 3)), C(arr(2, 3), arr(6))],
+    "numpy.outer": [C(arr(3), arr(4)), C(arr(2, 2), arr(3)), C(arr(), arr(3))],
+    "numpy.tensordot": [
+        C(arr(2, 3, 4), arr(3, 4, 5)),
+        C(arr(3, 4), arr(4, 5), 1),
+        C(arr(2, 3, 4), arr(4, 3, 5), axes=([1, 2], [1, 0])),
+        C(arr(2, 3), arr(4), axes=0),
+        C(arr(3, 2), arr(4, 3), axes=([0], [1])),
+        C(arr(2, 3), arr(3, 4), axes=(1, 0)),
+        C(arr(2, 3), arr(3, 4), axes=([-1], [-2])),
+        C(arr(3, 4), arr(3, 4), 2),
+    ],
+    "numpy.linalg.det": [C(wellconditioned(3, 3)), C(wellconditioned(2, 3, 3)), C(wellconditioned(1, 1))],
+    "numpy.linalg.inv": [C(wellconditioned(3, 3)), C(wellconditioned(2, 2, 2))],
+    "numpy.linalg.solve": [
+        C(wellconditioned(3, 3), arr(3)),
+        C(wellconditioned(3, 3), arr(3, 2)),
+        C(wellconditioned(2, 3, 3), arr(2, 3, 2)),
+        C(wellconditioned(2, 3, 3), arr(3)),
+        C(wellconditioned(2, 3, 3), arr(3, 1)),
+    ],
+    "numpy.linalg.norm": NORM,
+    # ------------------------------------------------------------ numpy.py, shapes
+    "numpy.reshape": [C(arr(2, 3), (3, 2)), C(arr(2, 3), (-1,)), C(arr(6), shape=(2, 3)),
+                      C(arr(2, 3), (3, 2), order='F'), C(arr(2, 3, 2), (4, 3), 'F'), C(arr(), (1, 1))],
+    "numpy.ravel": [C(arr(2, 3)), C(arr(2, 3), 'F'), C(arr(2, 3, 2), order='F'), C(arr(4))],
+    "numpy.expand_dims": [C(arr(3), 0), C(arr(2, 3), -1), C(arr(2, 3), (0, 3)), C(arr(), 0),
+                          C(arr(2, 3), axis=1)],
+    "numpy.squeeze": [C(arr(1, 3, 1)), C(arr(1, 3, 1), axis=0), C(arr(1, 3, 1), (0, 2)), C(arr(1, 1))],
+    "numpy.atleast_1d": [C(arr()), C(arr(3)), C(arr(2, 3)), C(zero_d(arr()))],
+    "numpy.atleast_2d": [C(arr()), C(arr(3)), C(arr(2, 3)), C(arr(2, 3, 4))],
+    "numpy.atleast_3d": [C(arr()), C(arr(3)), C(arr(2, 3)), C(arr(2, 3, 4))],
+    "numpy.transpose": [C(arr(2, 3)), C(arr(2, 3, 4), (2, 0, 1)), C(arr(2, 3, 4), axes=(1, -1, 0)),
+                        C(arr(3))],
+    "numpy.permute_dims": [C(arr(2, 3)), C(arr(2, 3, 4), (2, 0, 1)), C(arr(2, 3, 4), axes=(1, -1, 0))],
+    "numpy.swapaxes": [C(arr(2, 3, 4), 0, 2), C(arr(2, 3), -1, 0)],
+    "numpy.moveaxis": [C(arr(2, 3, 4), 0, -1), C(arr(2, 3, 4), (0, 1), (2, 0)),
+                       C(arr(2, 3, 4), source=2, destination=0)],
+    "numpy.flip": [C(arr(2, 3)), C(arr(2, 3), 1), C(arr(2, 3, 4), axis=(0, 2)), C(arr(4), -1)],
+    "numpy.fliplr": [C(arr(2, 3)), C(arr(2, 3, 4))],
+    "numpy.flipud": [C(arr(2, 3)), C(arr(4))],
+    "numpy.roll": [C(arr(5), 2), C(arr(2, 3), 1, axis=1), C(arr(2, 3), (1, -1), (0, 1)),
+                   C(arr(2, 3), -4), C(arr(2, 3), shift=5, axis=-1)],
+    "numpy.broadcast_to": [C(arr(3), (2, 3)), C(arr(2, 1), (2, 4)), C(arr(), (2, 2)),
+                           C(arr(1, 3), shape=(4, 2, 3))],
+    "numpy.tile": [C(arr(3), 2), C(arr(2, 3), (2, 1)), C(arr(3), (2, 2)), C(arr(2, 3), (2,)),
+                   C(arr(2, 1, 3), (2, 3)), C(arr(), 3), C(arr(2, 3), reps=(3, 1, 2))],
+    "numpy.repeat": [C(arr(3), 2), C(arr(2, 3), 2, axis=1), C(arr(2, 3), [1, 0, 2], axis=1),
+                     C(arr(2, 2), [2, 0, 1, 3]), C(arr(2, 3), 3, -2), C(arr(), 3)],
+    "numpy.take": [
+        C(arr(5), [0, 3, 3, -1]),
+        C(arr(2, 3), [2, 0, 2], axis=1),
+        C(arr(3, 4), numpy.array([[0, 1], [2, 2]]), axis=0),
+        C(arr(2, 3, 2), numpy.array([[0, 1], [2, 2]]), axis=1),
+        C(arr(2, 5), 17, mode='wrap'),
+        C(arr(5), [6, -1], mode='clip'),
+        C(arr(2, 3), [[0, 5], [6, -7]], axis=1, mode='wrap'),
+        C(arr(4), 2),
+        C(arr(3, 2), 1, -1),
+    ],
+    "numpy.sort": [C(arr(5)), C(arr(2, 4)), C(arr(2, 4), axis=0), C(arr(2, 3), axis=None),
+                   C(arr(3, 3), -1, 'stable')],
+    "numpy.diag": [C(arr(3)), C(arr(3), 1), C(arr(3), k=-2), C(arr(3, 3)), C(arr(3, 4), 1),
+                   C(arr(4, 3), -1), C(arr(2, 4), k=-1), C(arr(3, 4), 2)],
+    "numpy.concatenate": [
+        C([arr(2), arr(3)]),
+        C([arr(2, 3), arr(1, 3)]),
+        C([arr(2, 3), arr(2, 2)], axis=1),
+        C([arr(2, 3), arr(2, 2)], -1),
+        C((arr(2, 2), arr(3)), axis=None),
+        C([arr(2, 3), arr(4, 3), arr(1, 3)], 0),
+        C([arr(3)]),
+    ],
+    "numpy.stack": [C([arr(3), arr(3)]), C([arr(2, 3), arr(2, 3), arr(2, 3)], axis=1),
+                    C([arr(2), arr(2)], -1), C([arr(), arr()]), C((arr(2), arr(2)), axis=1)],
+    "numpy.hstack": [C([arr(2), arr(3)]), C([arr(2, 1), arr(2, 3)]), C([arr(), arr(2)]),
+                     C([arr(), arr()]), C((arr(2, 2, 1), arr(2, 1, 1)))],
+    "numpy.vstack": [C([arr(3), arr(3)]), C([arr(2, 3), arr(3)]), C([arr(), arr()]),
+                     C((arr(2, 2, 2), arr(1, 2, 2)))],
+    # ------------------------------------------------------------ numpy.py, conversions
+    "numpy.array": [C([arr(), arr(), arr()]), C(arr(2, 3)), C([arr(3), arr(3)]), C(arr(3), ndmin=2),
+                    C(arr()), C((arr(), arr())), C([arr(), arr()], dtype=numpy.float64),
+                    C(arr(2, 2), copy=True, order='F')],
+    "numpy.asarray": [C(arr(3)), C([arr(), arr()]), C(arr()), C([arr(2), arr(2)]),
+                      C(arr(2, 2), dtype=numpy.float64)],
+    "numpy.asanyarray": [C(arr(3)), C([arr(), arr()]), C(arr())],
+    "numpy.copy": [C(arr(3)), C(arr()), C(arr(2, 2), order='F')],
+    "numpy.float64": [C(arr()), C(zero_d(arr())), C(arr(3))],
+    # ------------------------------------------------------------ math.py
+    "math.exp": [C(arr()), C(1.7)], "math.expm1": [C(arr()), C(1e-3)], "math.exp2": [C(arr()), C(2.5)],
+    "math.log": [C(pos()), C(pos(), 2.0), C(3.0, 10.0), C(0.7, 0.5)],
+    "math.log2": [C(pos()), C(8.0)], "math.log10": [C(pos()), C(100.0)],
+    "math.log1p": [C(unit()), C(3.0)], "math.sqrt": [C(pos()), C(4.0)],
+    "math.cbrt": [C(pos()), C(-2.0)],
+    "math.pow": [C(pos(), arr()), C(-2.0, 3.0, wrt=["x"]), C(0.0, 2.0), C(2.0, 0.0), C(1.5, 2)],
+    "math.sin": [C(arr()), C(2.5)], "math.cos": [C(arr()), C(2.5)], "math.tan": [C(arr()), C(-1.2)],
+    "math.asin": [C(unit()), C(-0.5)], "math.acos": [C(unit()), C(0.5)], "math.atan": [C(arr()), C(3.0)],
+    "math.atan2": [C(0.3, -1.2), C(-2.0, 0.5), C(1.0, 1.0)],
+    "math.sinh": [C(arr()), C(1.5)], "math.cosh": [C(arr()), C(-1.5)], "math.tanh": [C(arr()), C(0.5)],
+    "math.asinh": [C(arr()), C(-2.0)], "math.acosh": [C(big()), C(2.0)], "math.atanh": [C(unit()), C(-0.3)],
+    "math.fabs": [C(1.3), C(-0.7)],
+    "math.hypot": [C(3.0, 4.0), C(-1.2, 0.5)],
+    "math.fmod": [C(5.3, 2.0), C(-5.3, 2.0), C(5.3, -1.7)],
+    "math.erf": [C(0.3), C(-1.1)], "math.erfc": [C(0.3), C(-1.1)],
+    "math.degrees": [C(arr()), C(2.0)], "math.radians": [C(arr()), C(90.0)],
+    # ------------------------------------------------------------ builtins.py
+    "builtins.abs": [C(1.3), C(-0.7), C(nonzero(3)), C(nonzero(2, 2))],
+    "builtins.pow": [C(pos(), arr()), C(pos(3), 2), C(-1.5, 3, wrt=["base"]), C(base=pos(), exp=1.5),
+                     C(pos(2, 2), arr(2, 2)), C(2.0, 0.0)],
+    "builtins.float": [C(arr()), C(zero_d(arr())), C(numpy.float64(arr()))],
+    "builtins.sum": [C([arr(), arr(), arr()]), C(arr(4)), C(arr(3, 2)), C([arr(2), arr(2)]),
+                     C([arr(), arr()], 1.5), C([arr(), arr()], start=arr()), C((arr(), arr()))],
+    "builtins.max": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
+    "builtins.min": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
+}
+
+# --------------------------------------------------------------------------- helpers
+
+
+def is_float_value(value):
+    """Values the engine could treat as active: floats, float arrays, lists/tuples of those."""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, (float, numpy.floating)):
+        return True
+    if isinstance(value, numpy.ndarray):
+        return numpy.issubdtype(value.dtype, numpy.floating)
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(is_float_value(v) for v in value)
+    return False
+
+
+def leaves(value, path=()):
+    """Paths of every float scalar inside `value`."""
+    if isinstance(value, numpy.ndarray):
+        return [path + (i,) for i in numpy.ndindex(value.shape)]
+    if isinstance(value, (list, tuple)):
+        return [p for k, v in enumerate(value) for p in leaves(v, path + (k,))]
+    return [path]
+
+
+def get_leaf(value, path):
+    if not path:
+        return float(value)
+    if isinstance(value, numpy.ndarray):
+        return float(value[path[0]])
+    if isinstance(value, (list, tuple)):
+        return get_leaf(value[path[0]], path[1:])
+    return float(value)  # a float standing for a 0-d array (path ((),))
+
+
+def with_leaf(value, path, delta):
+    """A copy of `value` with the float at `path` moved by `delta`."""
+    if not path:
+        if isinstance(value, numpy.ndarray):  # 0-d
+            return numpy.asarray(value + delta)
+        return type(value)(value + delta) if isinstance(value, numpy.floating) else value + delta
+    if isinstance(value, numpy.ndarray):
+        out = value.copy()
+        out[path[0]] += delta
+        return out
+    items = list(value)
+    items[path[0]] = with_leaf(items[path[0]], path[1:], delta)
+    return type(value)(items)
+
+
+def check_structure(contribution, arg, label):
+    """The contribution to an argument's adjoint must have the argument's structure."""
+    if isinstance(arg, (list, tuple)):
+        assert isinstance(contribution, (list, tuple)), f"{label}: adjoint of a sequence must be a list, got {type(contribution).__name__}"
+        assert len(contribution) == len(arg), f"{label}: length {len(contribution)} != {len(arg)}"
+        for k, (c, a) in enumerate(zip(contribution, arg)):
+            check_structure(c, a, f"{label}[{k}]")
+        return
+    if isinstance(arg, numpy.ndarray) and arg.ndim > 0:
+        assert isinstance(contribution, numpy.ndarray), f"{label}: adjoint of an array must be an array, got {type(contribution).__name__}"
+    else:
+        assert not (isinstance(contribution, numpy.ndarray) and contribution.ndim > 0), f"{label}: adjoint of a scalar has shape {contribution.shape}"
+        if not isinstance(arg, numpy.ndarray):
+            assert not isinstance(contribution, numpy.ndarray), f"{label}: adjoint of a Python float must not be a 0-d array"
+    assert numpy.shape(contribution) == numpy.shape(arg), f"{label}: shape {numpy.shape(contribution)} != {numpy.shape(arg)}"
+    assert numpy.issubdtype(numpy.asarray(contribution).dtype, numpy.inexact), f"{label}: dtype {numpy.asarray(contribution).dtype}"
+
+
+def same_values(a, b):
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_values(u, v) for u, v in zip(a, b))
+    if isinstance(a, numpy.ndarray):
+        return isinstance(b, numpy.ndarray) and a.shape == b.shape and numpy.array_equal(a, b)
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def bind(recipe, args, kwargs):
+    """Template parameter name -> (value, how to rebuild the call with a new value)."""
+    signature = inspect.signature(harness.instantiate(recipe))
+    bound = signature.bind(None, None, None, *args, **kwargs)
+    params = recipe.params
+    where = {}
+    for i in range(len(args)):
+        where[params[i]] = ("arg", i)
+    for k in kwargs:
+        where[k] = ("kw", k)
+    return {name: (bound.arguments[name], where[name]) for name in params if name in where}
+
+
+def call_with(primal, args, kwargs, slot, value):
+    args, kwargs = list(args), dict(kwargs)
+    kind, key = slot
+    if kind == "arg":
+        args[key] = value
+    else:
+        kwargs[key] = value
+    return primal(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_recipe_files_parse_cleanly():
+    assert FILES, "no recipe files found"
+    problems = [p for f in FILES for p in f.problems]
+    assert not problems, "\n".join(problems)
+
+
+def test_recipe_files_have_docstrings():
+    missing = [f.path.name for f in FILES if ast_docstring(f) is None]
+    assert not missing, f"recipe files without a module docstring: {missing}"
+
+
+def ast_docstring(recipe_file):
+    return ast.get_docstring(recipe_file.tree)
+
+
+def test_aliases_are_unique():
+    seen = {}
+    duplicates = []
+    for f in FILES:
+        for recipe in f.recipes:
+            for alias in recipe.aliases:
+                if alias in seen:
+                    duplicates.append(f"{alias}: {seen[alias]} and {recipe.where}")
+                seen[alias] = recipe.where
+    both = sorted(set(seen) & set(NONDIFFERENTIABLE))
+    repeated = sorted(n for n in set(NONDIFFERENTIABLE) if NONDIFFERENTIABLE.count(n) > 1)
+    assert not duplicates, duplicates
+    assert not both, f"both a recipe and nondifferentiable: {both}"
+    assert not repeated, f"listed twice as nondifferentiable: {repeated}"
+
+
+def test_every_recipe_has_cases():
+    missing = sorted(alias for alias in RECIPES if not CASES.get(alias))
+    stale = sorted(name for name in CASES if name not in RECIPES)
+    assert not missing, f"recipes without argument cases in CASES: {missing}"
+    assert not stale, f"CASES entries without a recipe: {stale}"
+
+
+@pytest.mark.parametrize("alias", sorted(RECIPES))
+def test_template_follows_the_rules(alias):
+    problems = harness.template_problems(RECIPES[alias])
+    assert not problems, f"{RECIPES[alias].where}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("alias", sorted(RECIPES))
+def test_primal_exists_and_signature_matches(alias):
+    """Template parameters mirror the primal's: same names where they can be passed by keyword,
+    same positions for positional parameters, same defaults where NumPy states one."""
+    primal = harness.resolve(alias)
+    assert callable(primal), alias
+    try:
+        signature = inspect.signature(primal)
+    except (TypeError, ValueError):
+        pytest.skip(f"{alias} has no introspectable signature")
+    recipe = RECIPES[alias]
+    template = {a.arg: a for a in recipe.node.args.args[1:]}
+    defaults = dict(zip([a.arg for a in recipe.node.args.args][::-1], recipe.node.args.defaults[::-1]))
+    real = list(signature.parameters.values())
+    positional = [p for p in real if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    has_varargs = any(p.kind == p.VAR_POSITIONAL for p in real)
+    by_name = {p.name: p for p in real if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    problems = []
+    for i, name in enumerate(recipe.params):
+        if i < len(positional):
+            p = positional[i]
+            if p.kind == p.POSITIONAL_OR_KEYWORD and p.name != name:
+                problems.append(f"parameter {i + 1} is {name!r}, the primal's is {p.name!r}")
+        elif name in by_name:
+            p = by_name[name]
+        elif has_varargs and i == 0:
+            continue  # single-argument form of f(*arys)
+        else:
+            problems.append(f"parameter {name!r} is not a parameter of the primal")
+            continue
+        if name in defaults and p.default is not p.empty and repr(p.default) != "<no value>":
+            try:
+                ours = ast.literal_eval(defaults[name])
+            except ValueError:
+                continue  # a numpy/math name such as math.e
+            if ours != p.default:
+                problems.append(f"default of {name!r} is {ours!r}, the primal's is {p.default!r}")
+    assert not problems, f"{recipe.where} vs {alias}{signature}:\n" + "\n".join(problems)
+
+
+def _gradient_cases():
+    for alias in sorted(RECIPES):
+        for i, case in enumerate(CASES.get(alias, [])):
+            for seed_kind in ("array", "float"):
+                yield pytest.param(alias, case, seed_kind, id=f"{alias}-{i}-{seed_kind}")
+
+
+@pytest.mark.parametrize("alias, case, seed_kind", list(_gradient_cases()))
+def test_gradient_matches_finite_differences(alias, case, seed_kind):
+    recipe = RECIPES[alias]
+    primal = harness.resolve(alias)
+    args, kwargs = case.args, case.kwargs
+    snapshot = copy.deepcopy((args, kwargs))
+    result = primal(*args, **kwargs)
+
+    rng = numpy.random.default_rng(7)
+    if seed_kind == "array" and numpy.ndim(result) > 0:
+        seed = rng.normal(size=numpy.shape(result))
+    else:
+        seed = 0.7  # a Python float seed, even when the result is an array
+
+    bound = bind(recipe, args, kwargs)
+    if case.wrt is None:
+        wrt = [name for name, (value, _) in bound.items() if is_float_value(value)]
+    else:
+        wrt = [recipe.params[w] if isinstance(w, int) else w for w in case.wrt]
+    assert wrt, f"case {case!r} has no float argument to check"
+
+    template = harness.instantiate(recipe)
+    result_snapshot = copy.deepcopy(result)
+    contributions = template(seed, lambda name: name in wrt, result, *args, **kwargs)
+    assert same_values(snapshot, (args, kwargs)), "the template modified the primal's arguments"
+    assert same_values(result_snapshot, result), "the template modified the primal's result"
+
+    def objective(slot, value):
+        out = call_with(primal, args, kwargs, slot, value)
+        return float(numpy.sum(numpy.asarray(seed) * numpy.asarray(out, dtype=numpy.float64)))
+
+    for name in wrt:
+        value, slot = bound[name]
+        numeric = []
+        for path in leaves(value):
+            h = 1e-6 * max(1.0, abs(get_leaf(value, path)))
+            up = objective(slot, with_leaf(value, path, h))
+            down = objective(slot, with_leaf(value, path, -h))
+            numeric.append((up - down) / (2.0 * h))
+        numeric = numpy.array(numeric)
+        scale = max(1.0, float(numpy.max(numpy.abs(numeric), initial=0.0)))
+        label = f"d[{name}] of {alias}({case!r})"
+        if name not in contributions:
+            assert numpy.allclose(numeric, 0.0, atol=1e-6 * scale), f"{label}: no contribution, but the numeric gradient is {numeric}"
+            continue
+        contribution = contributions[name]
+        check_structure(contribution, value, label)
+        analytic = numpy.array([get_leaf(contribution, path) for path in leaves(value)])
+        numpy.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6 * scale, err_msg=label)
+
+
+def test_norm_marks_unhandled_matrix_norms():
+    """Matrix norms other than Frobenius are not handled; their adjoint must be NaN, not wrong."""
+    recipe = RECIPES["numpy.linalg.norm"]
+    x = arr(3, 3)
+    for ord in (1, 2, numpy.inf, 'nuc'):
+        y = numpy.linalg.norm(x, ord)
+        out = harness.instantiate(recipe)(1.0, lambda name: True, y, x, ord)
+        assert numpy.all(numpy.isnan(out["x"])), ord
+
+
+@pytest.mark.parametrize("name", sorted(set(NONDIFFERENTIABLE)))
+def test_nondifferentiable_name_resolves(name):
+    assert callable(harness.resolve(name)), name
+
+
+def test_runtime_helpers_follow_the_contract():
+    """The runtime the gradient tests use (real or reference) behaves as ARCHITECTURE.md says."""
+    rt = harness.RUNTIME
+    print("runtime under test:", harness.RUNTIME_SOURCE)
+    g = numpy.arange(6.0).reshape(2, 3)
+    assert isinstance(rt.unbroadcast(g, 1.5), float) and rt.unbroadcast(g, 1.5) == 15.0
+    numpy.testing.assert_array_equal(rt.unbroadcast(g, numpy.zeros(3)), [3.0, 5.0, 7.0])
+    numpy.testing.assert_array_equal(rt.unbroadcast(g, numpy.zeros((2, 1))), [[3.0], [12.0]])
+    numpy.testing.assert_array_equal(rt.unbroadcast(g, numpy.zeros((1, 3))), [[3.0, 5.0, 7.0]])
+    numpy.testing.assert_array_equal(rt.unbroadcast(2.0, numpy.zeros((2, 2))), numpy.full((2, 2), 2.0))
+    numpy.testing.assert_array_equal(rt.unbroadcast(numpy.ones(3), numpy.zeros((2, 3))), numpy.ones((2, 3)))
+    numpy.testing.assert_array_equal(rt.unreduce(1.0, numpy.zeros((2, 3)), None, False), numpy.ones((2, 3)))
+    numpy.testing.assert_array_equal(rt.unreduce(numpy.array([1.0, 2.0]), numpy.zeros((2, 3)), 1, False),
+                                     [[1.0] * 3, [2.0] * 3])
+    numpy.testing.assert_array_equal(rt.unreduce(numpy.array([1.0, 2.0]), numpy.zeros((3, 2)), -2, False),
+                                     [[1.0, 2.0]] * 3)
+    numpy.testing.assert_array_equal(rt.unreduce(numpy.array([[1.0], [2.0]]), numpy.zeros((2, 3)), 1, True),
+                                     [[1.0] * 3, [2.0] * 3])
+    numpy.testing.assert_array_equal(rt.unreduce(numpy.array([1.0, 2.0]), numpy.zeros((2, 3, 4)), (1, 2), False),
+                                     numpy.broadcast_to(numpy.array([1.0, 2.0])[:, None, None], (2, 3, 4)))
+    b = rt.add_grad_at(None, numpy.zeros(3), numpy.array([0, 2, 2]), numpy.ones(3))
+    numpy.testing.assert_array_equal(b, [1.0, 0.0, 2.0])
+    assert rt.init_grad(2) == 0.0 and rt.init_grad([1.0, numpy.ones(2)])[0] == 0.0
