@@ -236,7 +236,9 @@ def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
     nonzero = numpy.where(is_zero, 1.0, a)
     prod_nonzero = numpy.prod(nonzero, axis=axis, keepdims=True)
     zeros = numpy.sum(is_zero, axis=axis, keepdims=True)
-    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    others_of_zero = numpy.where(zeros == 1, prod_nonzero, 0.0)
+    others_of_nonzero = numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0)
+    others = numpy.where(is_zero, others_of_zero, others_of_nonzero)
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * others
 
 
@@ -275,7 +277,8 @@ def cumsum(y, a, axis=None, dtype=None, out=None):
 def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     # The identity (shifted by offset) laid on the axis1/axis2 plane, scaled by the adjoint.
     diagonal = numpy.eye(numpy.shape(a)[axis1], numpy.shape(a)[axis2], offset)
-    plane = numpy.moveaxis(numpy.reshape(diagonal, numpy.shape(diagonal) + (1,) * (numpy.ndim(a) - 2)), (0, 1), (axis1, axis2))
+    padded = numpy.reshape(diagonal, numpy.shape(diagonal) + (1,) * (numpy.ndim(a) - 2))
+    plane = numpy.moveaxis(padded, (0, 1), (axis1, axis2))
     d[a] = numpy.expand_dims(numpy.broadcast_to(d[y], numpy.shape(y)), (axis1, axis2)) * plane
 
 
@@ -288,17 +291,24 @@ def dot(y, a, b, out=None):
     # (the only axis when b is 1-D); 0-d operands make it a plain product.
     scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
     g = numpy.broadcast_to(d[y], numpy.shape(y))
-    b_axis = 0 if numpy.ndim(b) == 1 else numpy.ndim(b) - 2
-    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y)), numpy.delete(numpy.arange(numpy.ndim(b)), b_axis)))
-    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.moveaxis(numpy.tensordot(a, g, (numpy.arange(numpy.ndim(a) - 1), numpy.arange(numpy.ndim(a) - 1))), 0, b_axis)
+    b_axis = numpy.maximum(numpy.ndim(b) - 2, 0)
+    b_free = numpy.setdiff1d(numpy.arange(numpy.ndim(b)), b_axis)
+    a_free = numpy.arange(numpy.ndim(a) - 1)
+    g_from_b = numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y))
+    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (g_from_b, b_free))
+    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.moveaxis(numpy.tensordot(a, g, (a_free, a_free)), 0, b_axis)
 
 
 @adjoint(numpy.inner)
 def inner(y, a, b):
+    # inner contracts the last axes; y's axes are a's other axes, then b's.
     scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
     g = numpy.broadcast_to(d[y], numpy.shape(y))
-    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y)), numpy.arange(numpy.ndim(b) - 1)))
-    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.tensordot(g, a, (numpy.arange(numpy.ndim(a) - 1), numpy.arange(numpy.ndim(a) - 1)))
+    a_free = numpy.arange(numpy.ndim(a) - 1)
+    b_free = numpy.arange(numpy.ndim(b) - 1)
+    g_from_b = numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y))
+    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (g_from_b, b_free))
+    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.tensordot(g, a, (a_free, a_free))
 
 
 @adjoint(numpy.vdot)
@@ -320,13 +330,21 @@ def tensordot(y, a, b, axes=2):
     # Normalise axes to two lists of paired contracted axes; y's axes are a's free axes then
     # b's free axes. Each adjoint is a tensordot of g with the other operand, then a transpose
     # putting the axes back in the operand's order.
-    a_axes = numpy.mod(numpy.arange(numpy.ndim(a) - axes, numpy.ndim(a)) if numpy.ndim(axes) == 0 else numpy.atleast_1d(axes[0]), numpy.maximum(numpy.ndim(a), 1))
-    b_axes = numpy.mod(numpy.arange(axes) if numpy.ndim(axes) == 0 else numpy.atleast_1d(axes[1]), numpy.maximum(numpy.ndim(b), 1))
+    count = numpy.ndim(axes) == 0
+    a_given = numpy.arange(numpy.ndim(a) - axes, numpy.ndim(a)) if count else numpy.atleast_1d(axes[0])
+    b_given = numpy.arange(axes) if count else numpy.atleast_1d(axes[1])
+    a_axes = numpy.mod(a_given, numpy.maximum(numpy.ndim(a), 1))
+    b_axes = numpy.mod(b_given, numpy.maximum(numpy.ndim(b), 1))
     a_free = numpy.setdiff1d(numpy.arange(numpy.ndim(a)), a_axes)
     b_free = numpy.setdiff1d(numpy.arange(numpy.ndim(b)), b_axes)
     g = numpy.broadcast_to(d[y], numpy.shape(y))
-    d[a] = numpy.transpose(numpy.tensordot(g, b, (numpy.arange(numpy.size(a_free), numpy.ndim(y)), b_free)), numpy.argsort(numpy.concatenate([a_free, a_axes[numpy.argsort(b_axes)]])))
-    d[b] = numpy.transpose(numpy.tensordot(a, g, (a_free, numpy.arange(numpy.size(a_free)))), numpy.argsort(numpy.concatenate([b_axes[numpy.argsort(a_axes)], b_free])))
+    g_from_a = numpy.arange(numpy.size(a_free))
+    g_from_b = numpy.arange(numpy.size(a_free), numpy.ndim(y))
+    # tensordot leaves the other operand's contracted axes in sorted order, paired by position.
+    a_order = numpy.concatenate([a_free, a_axes[numpy.argsort(b_axes)]])
+    b_order = numpy.concatenate([b_axes[numpy.argsort(a_axes)], b_free])
+    d[a] = numpy.transpose(numpy.tensordot(g, b, (g_from_b, b_free)), numpy.argsort(a_order))
+    d[b] = numpy.transpose(numpy.tensordot(a, g, (a_free, g_from_a)), numpy.argsort(b_order))
 
 
 @adjoint(numpy.linalg.det)
@@ -360,12 +378,18 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
     # Handles ord None / 'fro' (2-norm of all reduced elements) and vector norms (x 1-D or
     # axis an int): finite p, inf and -inf. Matrix norms with another ord (1, 2, inf, 'nuc', ...)
     # are not handled: their adjoint is NaN so that a wrong gradient cannot go unnoticed.
-    p = 2.0 if ord is None or ord == 'fro' else ord
-    unhandled = not (ord is None or ord == 'fro') and (numpy.size(axis) == 2 or (axis is None and numpy.ndim(x) == 2))
+    euclidean = ord is None or ord == 'fro'
+    matrix = numpy.size(axis) == 2 or (axis is None and numpy.ndim(x) == 2)
+    p = 2.0 if euclidean or matrix else ord
+    extreme = numpy.isinf(p)
     y_full = tangent.unreduce(y, x, axis, keepdims)
-    g_full = tangent.unreduce(d[y], x, axis, keepdims)
-    hit = numpy.abs(x) == y_full
-    d[x] = x * numpy.nan if unhandled else (g_full * numpy.sign(x) * hit / numpy.sum(hit, axis=axis, keepdims=True) if numpy.isinf(p) else g_full * numpy.sign(x) * (numpy.abs(x) / y_full) ** (p - 1.0) * (p != 0))
+    g_full = tangent.unreduce(d[y], x, axis, keepdims) * numpy.sign(x)
+    # inf / -inf: the elements of largest / smallest magnitude share the adjoint.
+    hit = numpy.abs(x) == y_full if extreme else None
+    d_extreme = g_full * hit / numpy.sum(hit, axis=axis, keepdims=True) if extreme else None
+    # finite p: d|x|_p / dx = sign(x) (|x| / |x|_p) ** (p - 1); p == 0 counts nonzeros.
+    d_finite = g_full * (numpy.abs(x) / y_full) ** ((1.0 if extreme else p) - 1.0) * (p != 0)
+    d[x] = x * numpy.nan if matrix and not euclidean else (d_extreme if extreme else d_finite)
 
 
 # ---------------------------------------------------------------- shape functions
@@ -459,10 +483,13 @@ def tile(y, A, reps):
     reps_v = numpy.atleast_1d(reps)
     n = numpy.maximum(numpy.size(reps_v), numpy.ndim(A))
     reps_p = numpy.concatenate([numpy.ones(n - numpy.size(reps_v), dtype=numpy.intp), reps_v])
-    shape_p = numpy.concatenate([numpy.ones(n - numpy.ndim(A), dtype=numpy.intp), numpy.array(numpy.shape(A), dtype=numpy.intp)])
-    split = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.ravel(numpy.stack([reps_p, shape_p], axis=1)))
+    shape_v = numpy.array(numpy.shape(A), dtype=numpy.intp)
+    shape_p = numpy.concatenate([numpy.ones(n - numpy.ndim(A), dtype=numpy.intp), shape_v])
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    split = numpy.reshape(g, numpy.ravel(numpy.stack([reps_p, shape_p], axis=1)))
     grouped = numpy.transpose(split, numpy.concatenate([numpy.arange(0, 2 * n, 2), numpy.arange(1, 2 * n, 2)]))
-    d[A] = tangent.unbroadcast(numpy.reshape(numpy.sum(numpy.reshape(grouped, (numpy.prod(reps_p), -1)), axis=0), numpy.shape(A)), A)
+    summed = numpy.sum(numpy.reshape(grouped, (numpy.prod(reps_p), -1)), axis=0)
+    d[A] = tangent.unbroadcast(numpy.reshape(summed, numpy.shape(A)), A)
 
 
 @adjoint(numpy.repeat)
@@ -479,7 +506,8 @@ def repeat(y, a, repeats, axis=None):
 def take(y, a, indices, axis=None, out=None, mode='raise'):
     source = numpy.ravel(a) if axis is None else numpy.moveaxis(a, axis, 0)
     n = numpy.shape(source)[0]
-    index = numpy.mod(indices, n) if mode == 'wrap' else (numpy.clip(indices, 0, n - 1) if mode == 'clip' else indices)
+    clipped = numpy.clip(indices, 0, n - 1) if mode == 'clip' else indices
+    index = numpy.mod(indices, n) if mode == 'wrap' else clipped
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     # Move the axes that came from `indices` to the front, matching add.at's layout.
     start = 0 if axis is None else numpy.mod(axis, numpy.ndim(a))
@@ -548,14 +576,16 @@ def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
     # An ndarray gets an ndarray back, a (nested) list a list over its first axis, a scalar a
     # float. `numpy.asarray(v) is v` holds exactly when v is already an ndarray of that dtype.
     g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(object))
-    d[object] = g if numpy.asarray(object) is object else ([*g] if numpy.ndim(object) > 0 else tangent.unbroadcast(g, object))
+    already_array = numpy.asarray(object) is object
+    d[object] = g if already_array else ([*g] if numpy.ndim(object) > 0 else tangent.unbroadcast(g, object))
 
 
 @adjoint(numpy.asarray)
 @adjoint(numpy.asanyarray)
 def asarray(y, a, dtype=None, order=None):
     g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(a))
-    d[a] = g if numpy.asarray(a) is a else ([*g] if numpy.ndim(a) > 0 else tangent.unbroadcast(g, a))
+    already_array = numpy.asarray(a) is a
+    d[a] = g if already_array else ([*g] if numpy.ndim(a) > 0 else tangent.unbroadcast(g, a))
 
 
 @adjoint(numpy.copy)

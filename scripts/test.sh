@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace, then the Python suite against a fresh build of the
 # extension. Extra arguments go to pytest (e.g. ./scripts/test.sh -k runtime -n 2).
+#
+# Guards, so that a runaway generated loop fails its test instead of the machine:
+#   TANGENT_TEST_TIMEOUT    seconds per Python test (pytest-timeout), default 300
+#   TANGENT_TEST_MEMORY_KB  address-space limit of the pytest process (ulimit -v), default 8 GiB
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 ensure_venv
-pip_ensure 'import numpy, pytest, xdist' numpy pytest pytest-xdist
+pip_ensure 'import numpy, pytest, xdist, pytest_timeout' numpy pytest pytest-xdist pytest-timeout
 ensure_maturin
 # Optional references for comparison tests: skip them when pip cannot install them.
 if ! "$venv_python" -c 'import autograd, scipy' 2>/dev/null; then
@@ -24,7 +28,11 @@ fi
 if build_extension; then
     log "python -m pytest tests/python -q"
     status=0
-    "$venv_python" -m pytest tests/python -q "$@" || status=$?
+    (
+        ulimit -v "${TANGENT_TEST_MEMORY_KB:-8388608}" 2>/dev/null || true
+        exec "$venv_python" -m pytest tests/python -q \
+            --timeout="${TANGENT_TEST_TIMEOUT:-300}" "$@"
+    ) || status=$?
     if [ "$status" -eq 5 ]; then
         log "pytest collected no tests"
     elif [ "$status" -ne 0 ]; then

@@ -16,7 +16,7 @@ use crate::parse::{SourceFile, find_function};
 use crate::recipes::RecipeSet;
 use crate::resolve::ModuleScope;
 use crate::reverse::{Callees, Names, Reverse};
-use crate::{Motion, Options};
+use crate::Motion;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -148,9 +148,11 @@ impl<'a> Driver<'a> {
             })
             .collect();
         let any_default = f.params.iter().any(|p| p.default.is_some());
+        // A returned name bound once to a tuple is seeded like a tuple return.
+        let tuple_len = if norm.result_is_tuple { Some(outputs.len()) } else { outputs[0].name().and_then(|n| single_tuple_definition(&f.body, n)) };
         let seed_default = match spec.seed {
-            SeedStyle::DefaultOne => Some(if norm.result_is_tuple {
-                format!("({})", vec!["1.0"; outputs.len()].join(", ") + if outputs.len() == 1 { "," } else { "" })
+            SeedStyle::DefaultOne => Some(if let Some(n) = tuple_len {
+                format!("({})", vec!["1.0"; n].join(", ") + if n == 1 { "," } else { "" })
             } else {
                 "1.0".to_string()
             }),
@@ -214,7 +216,7 @@ impl<'a> Driver<'a> {
                     state.insert(0, "_stack".into());
                 }
                 for n in &state {
-                    if assigned.contains(n) && !maybe_defined_at_end(&f.body, n) {
+                    if assigned.contains(n) && !sweeps.defined_at_end.contains(n) && !prologue_defines(&prologue, n) {
                         prologue.push(Code::assign(n, "None", false));
                     }
                 }
@@ -387,7 +389,29 @@ fn assigned_names(body: &[Stmt]) -> BTreeSet<String> {
     out
 }
 
-/// Is `name` certainly assigned when `body` finishes (straight-line assignment at top level)?
-fn maybe_defined_at_end(body: &[Stmt], name: &str) -> bool {
-    body.iter().any(|s| matches!(s, Stmt::Assign { target, .. } if target == name))
+fn prologue_defines(prologue: &[Code], name: &str) -> bool {
+    prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == name)))
+}
+
+/// The length of the tuple `name` is bound to, if its only assignment is a tuple display.
+fn single_tuple_definition(body: &[Stmt], name: &str) -> Option<usize> {
+    let mut found = Vec::new();
+    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s crate::ir::Expr>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, value, .. } if target == name => found.push(value),
+                Stmt::If { body, orelse, .. } => {
+                    walk(body, name, found);
+                    walk(orelse, name, found);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
+                _ => {}
+            }
+        }
+    }
+    walk(body, name, &mut found);
+    match found.as_slice() {
+        [crate::ir::Expr::Tuple(items)] => Some(items.len()),
+        _ => None,
+    }
 }

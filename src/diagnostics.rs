@@ -115,14 +115,8 @@ impl Diagnostic {
                 .origin(&self.path)
                 .annotation(Level::Error.span(start.min(len)..end.min(len)).label(""));
             let message = Level::Error.title(&title).snippet(snippet);
-            let rendered = Renderer::plain().render(message).to_string();
-            // annotate-snippets prints `path:line`; users and editors want `path:line:col`.
-            let with_col = rendered.replacen(
-                &format!("--> {}:{}", self.path, self.line),
-                &format!("--> {}:{}:{}", self.path, self.line, self.column),
-                1,
-            );
-            with_col + "\n"
+            // annotate-snippets prints `--> path:line:col` itself.
+            Renderer::plain().render(message).to_string() + "\n"
         };
         if let Some(help) = &self.help {
             out.push_str("help: ");

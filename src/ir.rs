@@ -35,6 +35,8 @@ impl fmt::Display for Atom {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Index {
     pub text: String,
+    /// The same index as a value, for passing to a function: `(i, slice(1, None))`.
+    pub arg: String,
     /// Names the index reads.
     pub reads: Vec<String>,
 }

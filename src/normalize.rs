@@ -368,7 +368,7 @@ impl<'a> Normalizer<'a> {
                 for (i, t) in elts.iter().enumerate() {
                     let item = Expr::Subscript {
                         value: source.clone(),
-                        index: Index { text: i.to_string(), reads: vec![] },
+                        index: Index { text: i.to_string(), arg: i.to_string(), reads: vec![] },
                     };
                     match t {
                         AExpr::Name(n) => self.assign(n.id.as_str(), item),
@@ -564,7 +564,7 @@ impl<'a> Normalizer<'a> {
         let saved = std::mem::take(&mut self.out);
         let result = (|| {
             for (target, seq) in &prologue {
-                let item = Expr::Subscript { value: seq.clone(), index: Index { text: loop_var.clone(), reads: vec![loop_var.clone()] } };
+                let item = Expr::Subscript { value: seq.clone(), index: Index { text: loop_var.clone(), arg: loop_var.clone(), reads: vec![loop_var.clone()] } };
                 match target {
                     AExpr::Name(n) => self.assign(n.id.as_str(), item),
                     other => {
@@ -958,37 +958,44 @@ impl<'a> Normalizer<'a> {
     /// An index as text; complex parts are computed into temporaries first.
     fn index(&mut self, e: &AExpr) -> Result<Index> {
         let mut reads = Vec::new();
-        let text = self.index_part(e, &mut reads, true)?;
-        Ok(Index { text, reads })
+        let (text, arg) = self.index_part(e, &mut reads, true)?;
+        Ok(Index { text, arg, reads })
     }
 
-    fn index_part(&mut self, e: &AExpr, reads: &mut Vec<String>, top: bool) -> Result<String> {
+    /// The index as subscript text and as a value (slices become `slice(...)`).
+    fn index_part(&mut self, e: &AExpr, reads: &mut Vec<String>, top: bool) -> Result<(String, String)> {
         match e {
             AExpr::Tuple(t) if top => {
-                let mut parts = Vec::new();
+                let mut texts = Vec::new();
+                let mut args = Vec::new();
                 for item in &t.elts {
-                    parts.push(self.index_part(item, reads, false)?);
+                    let (text, arg) = self.index_part(item, reads, false)?;
+                    texts.push(text);
+                    args.push(arg);
                 }
-                if parts.len() == 1 {
-                    Ok(format!("{},", parts[0]))
+                if texts.len() == 1 {
+                    Ok((format!("{},", texts[0]), format!("({},)", args[0])))
                 } else {
-                    Ok(parts.join(", "))
+                    Ok((texts.join(", "), format!("({})", args.join(", "))))
                 }
             }
             AExpr::Slice(s) => {
-                let mut part = |x: &Option<Box<AExpr>>, this: &mut Self| -> Result<String> {
+                let mut part = |x: &Option<Box<AExpr>>, this: &mut Self| -> Result<(String, String)> {
                     match x {
-                        None => Ok(String::new()),
+                        None => Ok((String::new(), "None".to_string())),
                         Some(v) => this.index_part(v, reads, false),
                     }
                 };
                 let lower = part(&s.lower, self)?;
                 let upper = part(&s.upper, self)?;
                 match &s.step {
-                    None => Ok(format!("{lower}:{upper}")),
+                    None => Ok((format!("{}:{}", lower.0, upper.0), format!("slice({}, {})", lower.1, upper.1))),
                     Some(_) => {
                         let step = part(&s.step, self)?;
-                        Ok(format!("{lower}:{upper}:{step}"))
+                        Ok((
+                            format!("{}:{}:{}", lower.0, upper.0, step.0),
+                            format!("slice({}, {}, {})", lower.1, upper.1, step.1),
+                        ))
                     }
                 }
             }
@@ -997,7 +1004,7 @@ impl<'a> Normalizer<'a> {
                 if let Atom::Name(n) = &a {
                     reads.push(n.clone());
                 }
-                Ok(a.to_string())
+                Ok((a.to_string(), a.to_string()))
             }
         }
     }

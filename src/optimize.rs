@@ -1,11 +1,19 @@
 //! Optimization of generated code: dead-code elimination and propagation of single-use
 //! temporaries. Works on the `Code` tree, using each statement's defined and read names.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::code::Code;
+use ruff_python_ast::visitor::transformer::{Transformer, walk_expr};
+use ruff_python_ast::{Expr as AExpr, ExprContext};
+use ruff_python_codegen::{Generator, Indentation};
+use ruff_source_file::LineEnding;
+
+use crate::code::{Code, names_in};
 
 pub fn optimize(body: &mut Vec<Code>) {
+    let mut counts = Counts::default();
+    counts.collect(body);
+    propagate(body, &counts);
     // Iterate: removing one dead statement can make its inputs dead.
     for _ in 0..8 {
         let mut live = BTreeSet::new();
@@ -45,8 +53,10 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
             }
             Code::Loop { defs, uses, body, .. } => {
                 // Names live at the top of an iteration are live at its end too.
+                // The header (a `while` test) runs again after every iteration.
                 let mut l = live.clone();
-                let mut inner = live.clone();
+                l.extend(uses.iter().cloned());
+                let mut inner = l.clone();
                 for _ in 0..3 {
                     let mut trial = inner.clone();
                     let mut copy = body.clone();
@@ -95,4 +105,126 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
     }
     *block = out;
     changed
+}
+
+/// Propagation stops before a line grows past this.
+const MAX_LINE: usize = 88;
+
+/// How often each name is defined and read in a function.
+#[derive(Default)]
+struct Counts {
+    defs: BTreeMap<String, usize>,
+    uses: BTreeMap<String, usize>,
+}
+
+impl Counts {
+    fn collect(&mut self, code: &[Code]) {
+        for c in code {
+            match c {
+                Code::Stmt { defs, uses, .. } => {
+                    for d in defs {
+                        *self.defs.entry(d.clone()).or_default() += 1;
+                    }
+                    for u in uses {
+                        *self.uses.entry(u.clone()).or_default() += 1;
+                    }
+                }
+                Code::Comment(_) => {}
+                Code::If { uses, body, orelse, .. } => {
+                    for u in uses {
+                        *self.uses.entry(u.clone()).or_default() += 1;
+                    }
+                    self.collect(body);
+                    self.collect(orelse);
+                }
+                Code::Loop { defs, uses, body, .. } => {
+                    for d in defs {
+                        *self.defs.entry(d.clone()).or_default() += 2;
+                    }
+                    for u in uses {
+                        *self.uses.entry(u.clone()).or_default() += 1;
+                    }
+                    self.collect(body);
+                }
+            }
+        }
+    }
+}
+
+/// Assignment propagation: an engine temporary (`_name`) defined once, by a pure statement,
+/// and read once, by the very next statement, is replaced by its value there.
+fn propagate(block: &mut Vec<Code>, counts: &Counts) {
+    let mut i = 0;
+    while i + 1 < block.len() {
+        let candidate = match &block[i] {
+            Code::Stmt { text, defs, pure: true, .. } if defs.len() == 1 => {
+                let name = &defs[0];
+                let once = counts.defs.get(name) == Some(&1) && counts.uses.get(name) == Some(&1);
+                let value = text.split_once(" = ").map(|(_, v)| v.to_string());
+                match value {
+                    Some(v) if once && name.starts_with('_') && name != "_stack" && name != "_state" => Some((name.clone(), v)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((name, value)) = candidate {
+            if let Code::Stmt { text, defs, uses, pure } = &block[i + 1] {
+                if uses.contains(&name) {
+                    // Only while the line stays short enough to read at a glance.
+                    if let Some(new_text) = substitute(text, &name, &value).filter(|t| t.lines().all(|l| l.len() <= MAX_LINE)) {
+                        let mut new_uses: Vec<String> = uses.iter().filter(|u| **u != name).cloned().collect();
+                        for u in names_in(&value) {
+                            if !new_uses.contains(&u) {
+                                new_uses.push(u);
+                            }
+                        }
+                        block[i + 1] = Code::Stmt { text: new_text, defs: defs.clone(), uses: new_uses, pure: *pure };
+                        block.remove(i);
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    for c in block.iter_mut() {
+        match c {
+            Code::If { body, orelse, .. } => {
+                propagate(body, counts);
+                propagate(orelse, counts);
+            }
+            Code::Loop { body, .. } => propagate(body, counts),
+            _ => {}
+        }
+    }
+}
+
+/// `text` with every read of `name` replaced by `value`, parenthesized as needed.
+fn substitute(text: &str, name: &str, value: &str) -> Option<String> {
+    let parsed = ruff_python_parser::parse_module(text).ok()?;
+    let value = ruff_python_parser::parse_expression(value).ok()?.into_expr();
+    struct Replace<'v> {
+        name: &'v str,
+        value: &'v AExpr,
+    }
+    impl Transformer for Replace<'_> {
+        fn visit_expr(&self, expr: &mut AExpr) {
+            if let AExpr::Name(n) = expr {
+                if n.id.as_str() == self.name && n.ctx == ExprContext::Load {
+                    *expr = self.value.clone();
+                }
+                return;
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let indent = Indentation::new("    ".to_string());
+    let mut out = Vec::new();
+    for stmt in parsed.into_syntax().body {
+        let mut stmt = stmt;
+        Replace { name, value: &value }.visit_stmt(&mut stmt);
+        out.push(Generator::new(&indent, LineEnding::Lf).stmt(&stmt));
+    }
+    Some(out.join("\n"))
 }

@@ -241,6 +241,7 @@ impl Recipe {
                 AStmt::Assign(a) if a.targets.len() == 1 => {
                     let mut value = (*a.value).clone();
                     renamer.visit_expr(&mut value);
+                    fold(&mut value);
                     let value = Generator::new(&indent, LineEnding::Lf).expr(&value);
                     if let Some(p) = adjoint_subject(&a.targets[0]) {
                         out.push(TemplateStmt::Contribution { param: p, value });
@@ -297,4 +298,164 @@ impl Transformer for Substitute<'_> {
         }
         walk_expr(self, expr);
     }
+}
+
+/// Folds what substitution makes constant: `0 is None` -> `False`, `a if True else b` -> `a`,
+/// `not True` -> `False`. Keeps generated code free of dead branches and literal `is` warnings.
+pub fn fold(expr: &mut AExpr) {
+    match expr {
+        AExpr::Compare(c) if c.ops.len() == 1 && matches!(c.ops[0], ast::CmpOp::Is | ast::CmpOp::IsNot) => {
+            fold(&mut c.left);
+            let left_lit = literal_kind(&c.left);
+            let right_lit = literal_kind(&c.comparators[0]);
+            if let (Some(l), Some(r)) = (left_lit, right_lit) {
+                let same = l == r && l == "None";
+                let differ = l != r && (l == "None" || r == "None");
+                if same || differ {
+                    let is = matches!(c.ops[0], ast::CmpOp::Is);
+                    *expr = bool_literal(if same { is } else { !is });
+                }
+            }
+        }
+        AExpr::If(i) => {
+            fold(&mut i.test);
+            fold(&mut i.body);
+            fold(&mut i.orelse);
+            if let AExpr::BooleanLiteral(b) = i.test.as_ref() {
+                *expr = if b.value { (*i.body).clone() } else { (*i.orelse).clone() };
+            }
+        }
+        AExpr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::Not) => {
+            fold(&mut u.operand);
+            if let AExpr::BooleanLiteral(b) = u.operand.as_ref() {
+                *expr = bool_literal(!b.value);
+            }
+        }
+        AExpr::BoolOp(b) => {
+            for v in b.values.iter_mut() {
+                fold(v);
+            }
+            let is_and = matches!(b.op, ast::BoolOp::And);
+            // `True and x` -> x, `False and x` -> False, and the mirror for `or`.
+            let mut kept = Vec::new();
+            for v in b.values.drain(..) {
+                match &v {
+                    AExpr::BooleanLiteral(lit) if lit.value == is_and => {}
+                    AExpr::BooleanLiteral(_) => {
+                        kept.clear();
+                        kept.push(v);
+                        break;
+                    }
+                    _ => kept.push(v),
+                }
+            }
+            *expr = match kept.len() {
+                0 => bool_literal(is_and),
+                1 => kept.pop().unwrap(),
+                _ => {
+                    b.values = kept;
+                    return;
+                }
+            };
+        }
+        _ => {
+            struct Folder;
+            impl Transformer for Folder {
+                fn visit_expr(&self, expr: &mut AExpr) {
+                    match expr {
+                        AExpr::Compare(_) | AExpr::If(_) | AExpr::UnaryOp(_) | AExpr::BoolOp(_) => fold(expr),
+                        _ => {
+                            walk_expr(self, expr);
+                            fold_arithmetic(expr);
+                        }
+                    }
+                }
+            }
+            walk_expr(&Folder, expr);
+            fold_arithmetic(expr);
+        }
+    }
+}
+
+/// `2 - 1.0` -> `1.0`, `2 == 0` -> `False`: arithmetic and comparisons of two number literals.
+fn fold_arithmetic(expr: &mut AExpr) {
+    let value = |e: &AExpr| -> Option<(f64, bool)> {
+        match e {
+            AExpr::NumberLiteral(n) => match &n.value {
+                ast::Number::Int(i) => i.as_i64().map(|v| (v as f64, true)),
+                ast::Number::Float(f) => Some((*f, false)),
+                ast::Number::Complex { .. } => None,
+            },
+            AExpr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub) => match u.operand.as_ref() {
+                AExpr::NumberLiteral(n) => match &n.value {
+                    ast::Number::Int(i) => i.as_i64().map(|v| (-(v as f64), true)),
+                    ast::Number::Float(f) => Some((-*f, false)),
+                    ast::Number::Complex { .. } => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    match expr {
+        AExpr::BinOp(b) => {
+            let (Some((l, li)), Some((r, ri))) = (value(&b.left), value(&b.right)) else { return };
+            let ints = li && ri;
+            let result = match b.op {
+                ast::Operator::Add => l + r,
+                ast::Operator::Sub => l - r,
+                ast::Operator::Mult => l * r,
+                ast::Operator::Div if r != 0.0 => {
+                    *expr = number(l / r, false);
+                    return;
+                }
+                _ => return,
+            };
+            if ints && result.abs() > 9.0e15 {
+                return;
+            }
+            *expr = number(result, ints);
+        }
+        AExpr::Compare(c) if c.ops.len() == 1 => {
+            let (Some((l, _)), Some((r, _))) = (value(&c.left), value(&c.comparators[0])) else { return };
+            let result = match c.ops[0] {
+                ast::CmpOp::Eq => l == r,
+                ast::CmpOp::NotEq => l != r,
+                ast::CmpOp::Lt => l < r,
+                ast::CmpOp::LtE => l <= r,
+                ast::CmpOp::Gt => l > r,
+                ast::CmpOp::GtE => l >= r,
+                _ => return,
+            };
+            *expr = bool_literal(result);
+        }
+        _ => {}
+    }
+}
+
+fn number(v: f64, int: bool) -> AExpr {
+    let text = if int { format!("{}", v as i64) } else { format!("{v:?}") };
+    let positive = text.trim_start_matches('-');
+    let literal = parse_expr(positive);
+    if text.starts_with('-') {
+        AExpr::UnaryOp(ast::ExprUnaryOp { node_index: Default::default(), range: Default::default(), op: ast::UnaryOp::USub, operand: Box::new(literal) })
+    } else {
+        literal
+    }
+}
+
+fn literal_kind(e: &AExpr) -> Option<&'static str> {
+    match e {
+        AExpr::NoneLiteral(_) => Some("None"),
+        AExpr::NumberLiteral(_) => Some("number"),
+        AExpr::StringLiteral(_) => Some("str"),
+        AExpr::BooleanLiteral(_) => Some("bool"),
+        AExpr::Tuple(t) if t.elts.iter().all(|e| literal_kind(e).is_some()) => Some("tuple"),
+        AExpr::UnaryOp(u) if matches!(u.operand.as_ref(), AExpr::NumberLiteral(_)) => Some("number"),
+        _ => None,
+    }
+}
+
+fn bool_literal(value: bool) -> AExpr {
+    AExpr::BooleanLiteral(ast::ExprBooleanLiteral { node_index: Default::default(), range: Default::default(), value })
 }

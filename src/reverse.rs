@@ -166,6 +166,8 @@ pub struct Sweeps {
     pub gradients: Vec<String>,
     /// Names read by the backward sweep (live at the end of the forward sweep).
     pub needed: BTreeSet<String>,
+    /// Names certainly assigned when the forward sweep ends.
+    pub defined_at_end: BTreeSet<String>,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -255,6 +257,7 @@ impl<'a> Reverse<'a> {
         backward.extend(self.finalize(backward_b));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
         let forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        let defined_at_end = defined;
         let mut prologue = Vec::new();
         if self.uses_stack {
             prologue.push(Code::assign("_stack", "tangent.Stack()", false));
@@ -262,7 +265,7 @@ impl<'a> Reverse<'a> {
         for v in &self.preinit {
             prologue.push(Code::assign(v, "None", false));
         }
-        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed })
+        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end })
     }
 
     fn save_var(&self, var: &str, in_loop: bool) -> bool {
@@ -348,7 +351,7 @@ impl<'a> Reverse<'a> {
                                 self.accumulate(&mut body, &mut inner, v, format!("{adj}[{}]", index.text));
                             }
                         }
-                        body.push(B::Code(Code::assign(&adj, &format!("tangent.zero_at({adj}, {})", index.text), true)));
+                        body.push(B::Code(Code::assign(&adj, &format!("tangent.zero_at({adj}, {})", index.arg), true)));
                         if da == Da::Maybe {
                             self.noneable.insert(adj.clone());
                             *state = state.merge(&inner);
@@ -489,7 +492,7 @@ impl<'a> Reverse<'a> {
                     };
                     out.push(B::Code(Code::assign(
                         &adj,
-                        &format!("tangent.add_grad_at({current}, {var}, {}, {value})", index.text),
+                        &format!("tangent.add_grad_at({current}, {var}, {}, {value})", index.arg),
                         true,
                     )));
                     state.set(&adj, Da::Assigned);
@@ -499,10 +502,33 @@ impl<'a> Reverse<'a> {
     }
 
     fn no_recipe(&self, s: &Stmt, what: &str, help: String) -> Diagnostic {
-        let o = s.origin();
+        let (start, end) = self.locate(s, what);
         self.file
-            .diagnostic(DiagnosticKind::NoRecipe, format!("no derivative known for {what}"), o.start, o.end)
+            .diagnostic(DiagnosticKind::NoRecipe, format!("no derivative known for {what}"), start, end)
             .with_help(help)
+    }
+
+    /// The span of the call or attribute named in `what` (its text between backquotes) inside
+    /// the statement, so the caret points at it; the whole statement otherwise.
+    fn locate(&self, s: &Stmt, what: &str) -> (usize, usize) {
+        let o = s.origin();
+        let text = &self.file.text[o.start..o.end.min(self.file.text.len())];
+        let needle = what.split('`').nth(1).unwrap_or("");
+        let needle = needle.trim_start_matches('.').trim_end_matches("()");
+        let short = needle.rsplit('.').next().unwrap_or(needle);
+        for candidate in [needle, short] {
+            if candidate.is_empty() {
+                continue;
+            }
+            if let Some(i) = text.find(&format!("{candidate}(")) {
+                let close = matching_paren(&text[i + candidate.len()..]).map_or(text.len(), |j| i + candidate.len() + j + 1);
+                return (o.start + i, o.start + close);
+            }
+            if let Some(i) = text.find(candidate) {
+                return (o.start + i, o.start + i + candidate.len());
+            }
+        }
+        (o.start, o.end)
     }
 
     /// The contributions of `target = value` to the adjoints of its operands.
@@ -748,9 +774,17 @@ impl<'a> Reverse<'a> {
     // ---------------------------------------------------------------- finalize
 
     fn finalize(&mut self, b: Vec<B>) -> Vec<Code> {
-        let mut out = Vec::new();
+        let mut out: Vec<Code> = Vec::new();
+        let mut last_comment: Option<String> = None;
         for item in b {
             match item {
+                // Consecutive blocks from one user statement share one comment.
+                B::Code(Code::Comment(text)) => {
+                    if last_comment.as_deref() != Some(text.as_str()) {
+                        last_comment = Some(text.clone());
+                        out.push(Code::Comment(text));
+                    }
+                }
                 B::Code(c) => out.push(c),
                 B::RestoreVar { var, in_loop } => {
                     if self.save_var(&var, in_loop) {
@@ -761,7 +795,7 @@ impl<'a> Reverse<'a> {
                 B::RestoreItem { var, index } => {
                     if self.needed.contains(&var) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop(_stack))", index.text)));
+                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop(_stack))", index.arg)));
                     }
                 }
                 B::RestoreAppend { var } => {
@@ -843,7 +877,7 @@ impl<'a> Reverse<'a> {
                 Stmt::AssignIndex { target, index, value, .. } => {
                     if self.needed.contains(target) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.push(_stack, tangent.save_item({target}, {}))", index.text)));
+                        out.push(Code::effect(&format!("tangent.push(_stack, tangent.save_item({target}, {}))", index.arg)));
                     }
                     let mut uses = vec![target.clone()];
                     uses.extend(index.reads.iter().cloned());
@@ -987,4 +1021,22 @@ fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
         }
     }
     let _ = names_in;
+}
+
+/// Offset of the parenthesis closing the one `text` starts with.
+fn matching_paren(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, ch) in text.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }

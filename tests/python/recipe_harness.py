@@ -104,7 +104,8 @@ class ReferenceRuntime:
         g = numpy.asarray(g)
         if axis is not None and not keepdims:
             axes = (axis,) if numpy.ndim(axis) == 0 else tuple(axis)
-            g = numpy.expand_dims(g, tuple(sorted(a % max(len(shape), 1) for a in axes)))
+            if g.ndim + len(axes) == len(shape):  # else g is a scalar seed: just broadcast it
+                g = numpy.expand_dims(g, tuple(sorted(a % max(len(shape), 1) for a in axes)))
         if len(shape) == 0:
             return float(g.reshape(()))
         if not numpy.issubdtype(g.dtype, numpy.inexact):

@@ -15,6 +15,9 @@ import pytest
 
 import recipe_harness as harness
 
+# Valid inputs must not make a template emit NumPy warnings (divide by zero, invalid value).
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 FILES = harness.load_recipes()
 RECIPES = {alias: recipe for f in FILES for recipe in f.recipes for alias in recipe.aliases}
 NONDIFFERENTIABLE = [name for f in FILES for name in f.nondifferentiable]

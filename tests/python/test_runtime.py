@@ -16,6 +16,8 @@ from tangent import (
     insert_grad_of,
     pop,
     push,
+    restore_item,
+    save_item,
     unbroadcast,
     unreduce,
     zero_at,
@@ -670,6 +672,65 @@ class TestCopy:
 
 
 # --------------------------------------------------------------------------------------------
+# save_item / restore_item (undoing `x[i] = v` in the backward sweep)
+
+
+class TestSaveRestoreItem:
+    def test_array_round_trip(self):
+        x = numpy.arange(5.0)
+        saved = save_item(x, slice(1, 3))
+        x[1:3] = [10.0, 20.0]
+        assert_array_equal(saved, [1.0, 2.0])  # a copy, not a view
+        restore_item(x, slice(1, 3), saved)
+        assert_array_equal(x, numpy.arange(5.0))
+
+    def test_array_indices(self):
+        rng = numpy.random.default_rng(3)
+        original = rng.normal(size=(3, 4))
+        for index in [1, (0, 2), (slice(None), 1), numpy.array([0, 0, 2]), original > 0,
+                      (Ellipsis, -1)]:
+            x = original.copy()
+            saved = save_item(x, index)
+            x[index] = 99.0
+            restore_item(x, index, saved)
+            assert_array_equal(x, original)
+
+    def test_nested_writes_lifo(self):
+        x = numpy.zeros(3)
+        s = Stack()
+        push(s, save_item(x, 0))
+        x[0] = 1.0
+        push(s, save_item(x, 0))
+        x[0] = 2.0
+        restore_item(x, 0, pop(s))
+        assert x[0] == 1.0
+        restore_item(x, 0, pop(s))
+        assert x[0] == 0.0
+
+    def test_list(self):
+        x = [1.0, 2.0, 3.0]
+        saved = save_item(x, -1)
+        x[-1] = 7.0
+        restore_item(x, -1, saved)
+        assert x == [1.0, 2.0, 3.0]
+        saved = save_item(x, slice(0, 2))
+        x[0:2] = [5.0, 6.0]
+        restore_item(x, slice(0, 2), saved)
+        assert x == [1.0, 2.0, 3.0]
+
+    def test_dict_existing_and_new_key(self):
+        d = {"a": 1.0}
+        saved_a = save_item(d, "a")
+        saved_b = save_item(d, "b")
+        d["a"] = 2.0
+        d["b"] = 3.0
+        restore_item(d, "b", saved_b)
+        restore_item(d, "a", saved_a)
+        assert d == {"a": 1.0}
+        assert "missing" in repr(saved_b)
+
+
+# --------------------------------------------------------------------------------------------
 # insert_grad_of
 
 
@@ -713,6 +774,8 @@ def test_runtime_names_exported():
         "add_grad_at",
         "zero_at",
         "copy",
+        "save_item",
+        "restore_item",
         "insert_grad_of",
         "grad",
         "autodiff",

@@ -30,6 +30,8 @@ __all__ = [
     "add_grad_at",
     "zero_at",
     "copy",
+    "save_item",
+    "restore_item",
     "insert_grad_of",
 ]
 
@@ -388,6 +390,37 @@ def copy(v):
     if isinstance(v, dict):
         return dict(v)
     return v
+
+
+class _Missing:
+    """Marks a dict key that did not exist before an item assignment."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<missing item>"
+
+
+_MISSING = _Missing()
+
+
+def save_item(container, index):
+    """The value at ``container[index]`` before an assignment overwrites it.
+
+    Arrays give a copy (not a view that the assignment would change). A dict key that does not
+    exist yet gives a marker that ``restore_item`` turns back into a deletion.
+    """
+    if isinstance(container, dict) and index not in container:
+        return _MISSING
+    return copy(container[index])
+
+
+def restore_item(container, index, saved):
+    """Undoes an item assignment in place: ``container[index] = saved`` (the backward sweep)."""
+    if saved is _MISSING:
+        container.pop(index, None)
+    else:
+        container[index] = saved
 
 
 @contextlib.contextmanager
