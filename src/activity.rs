@@ -135,7 +135,7 @@ pub fn first_use<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
             }
             Stmt::Append { value, .. } => value.name() == Some(name),
             Stmt::If { test, body, orelse, .. } => {
-                if test.name() == Some(name) {
+                if test.reads().contains(&name) {
                     true
                 } else if let Some(s) = first_use(body, name).or_else(|| first_use(orelse, name)) {
                     return Some(s);

@@ -54,12 +54,7 @@ impl Writer {
                     self.line(depth, &format!("{PLACEHOLDER}({})", self.comments.len() - 1));
                 }
                 Code::If { test, body, orelse, .. } => {
-                    self.line(depth, &format!("if {test}:"));
-                    self.block(depth + 1, body);
-                    if orelse.iter().any(|c| !c.is_comment()) {
-                        self.line(depth, "else:");
-                        self.block(depth + 1, orelse);
-                    }
+                    self.if_chain(depth, "if", test, body, orelse);
                     wrote = true;
                 }
                 Code::Loop { header, body, .. } => {
@@ -71,6 +66,21 @@ impl Writer {
         }
         if !wrote {
             self.line(depth, "pass");
+        }
+    }
+
+    /// `if`, with an `else` holding just another `if` printed as `elif`.
+    fn if_chain(&mut self, depth: usize, keyword: &str, test: &str, body: &[Code], orelse: &[Code]) {
+        self.line(depth, &format!("{keyword} {test}:"));
+        self.block(depth + 1, body);
+        let rest: Vec<&Code> = orelse.iter().filter(|c| !c.is_comment()).collect();
+        match rest.as_slice() {
+            [] => {}
+            [Code::If { test, body, orelse, .. }] => self.if_chain(depth, "elif", test, body, orelse),
+            _ => {
+                self.line(depth, "else:");
+                self.block(depth + 1, orelse);
+            }
         }
     }
 }

@@ -175,7 +175,8 @@ pub enum Stmt {
     AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
     /// `target.append(value)` on a list.
     Append { target: String, value: Atom, origin: Origin },
-    If { test: Atom, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
+    /// `if test:` where `test` is an atom or one comparison/`not` of atoms.
+    If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
     /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
     For { target: String, iter: Expr, body: Vec<Stmt>, origin: Origin },
     /// `while test:`; `test` is one operation on atoms (`while True:` for complex conditions).

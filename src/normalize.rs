@@ -434,29 +434,31 @@ impl<'a> Normalizer<'a> {
 
     fn if_stmt(&mut self, s: &ast::StmtIf) -> Result<()> {
         let origin = self.origin.clone();
-        let test = self.test_atom(&s.test, &s.body, &s.elif_else_clauses)?;
+        let test = self.test_expr(&s.test, &s.body, &s.elif_else_clauses)?;
         let body = self.block(&s.body)?;
         let orelse = self.elif_chain(&s.elif_else_clauses)?;
         self.emit(Stmt::If { test, body, orelse, origin });
         Ok(())
     }
 
-    /// The test of an `if` as an atom that the branches do not reassign.
-    fn test_atom(&mut self, test: &AExpr, body: &[AStmt], rest: &[ast::ElifElseClause]) -> Result<Atom> {
-        let atom = self.atom(test, "cond")?;
-        if let Atom::Name(n) = &atom {
-            let mut assigned = BTreeSet::new();
-            collect_assigned(body, &mut assigned);
-            for c in rest {
-                collect_assigned(&c.body, &mut assigned);
-            }
-            if assigned.contains(n) {
-                let t = self.fresh("cond");
-                self.assign(&t, Expr::Atom(atom));
-                return Ok(Atom::Name(t));
-            }
+    /// The test of an `if`: one comparison or `not` of atoms stays as it is (`if a > 0:`);
+    /// anything else becomes a temporary. The backward pass re-evaluates it, so the branches
+    /// must not reassign what it reads.
+    fn test_expr(&mut self, test: &AExpr, body: &[AStmt], rest: &[ast::ElifElseClause]) -> Result<Expr> {
+        let e = self.expr(test)?;
+        let mut assigned = BTreeSet::new();
+        collect_assigned(body, &mut assigned);
+        for c in rest {
+            collect_assigned(&c.body, &mut assigned);
         }
-        Ok(atom)
+        let simple = matches!(e, Expr::Atom(_) | Expr::Compare { .. })
+            || matches!(&e, Expr::UnaryOp { op, .. } if op == "not");
+        if simple && !e.reads().iter().any(|r| assigned.contains(*r)) {
+            return Ok(e);
+        }
+        let t = self.fresh("cond");
+        self.assign(&t, e);
+        Ok(Expr::Atom(Atom::Name(t)))
     }
 
     fn elif_chain(&mut self, clauses: &[ast::ElifElseClause]) -> Result<Vec<Stmt>> {
@@ -479,7 +481,7 @@ impl<'a> Normalizer<'a> {
                 };
                 let origin = self.origin.clone();
                 let result = (|| {
-                    let test = self.test_atom(test, &first.body, rest)?;
+                    let test = self.test_expr(test, &first.body, rest)?;
                     let body = self.block(&first.body)?;
                     let orelse = self.elif_chain(rest)?;
                     self.emit(Stmt::If { test, body, orelse, origin });
@@ -638,7 +640,7 @@ impl<'a> Normalizer<'a> {
         let cond = self.fresh("cond");
         full.push(Stmt::Assign { target: cond.clone(), value: test, origin: origin.clone() });
         full.push(Stmt::If {
-            test: Atom::Name(cond),
+            test: Expr::Atom(Atom::Name(cond)),
             body: body,
             orelse: vec![Stmt::Break { origin: origin.clone() }],
             origin: origin.clone(),
@@ -776,12 +778,12 @@ impl<'a> Normalizer<'a> {
                 for stmts in pending.into_iter().rev() {
                     let mut body = stmts;
                     if !nested.is_empty() {
-                        body.push(Stmt::If { test: Atom::Name(result.clone()), body: nested, orelse: vec![], origin: origin.clone() });
+                        body.push(Stmt::If { test: Expr::Atom(Atom::Name(result.clone())), body: nested, orelse: vec![], origin: origin.clone() });
                     }
                     nested = body;
                 }
                 if !nested.is_empty() {
-                    self.emit(Stmt::If { test: Atom::Name(result.clone()), body: nested, orelse: vec![], origin });
+                    self.emit(Stmt::If { test: Expr::Atom(Atom::Name(result.clone())), body: nested, orelse: vec![], origin });
                 }
                 Ok(Expr::Atom(Atom::Name(result)))
             }
@@ -812,7 +814,7 @@ impl<'a> Normalizer<'a> {
             }
             AExpr::If(ifx) => {
                 let result = self.fresh("t");
-                let test = self.atom(&ifx.test, "cond")?;
+                let test = Expr::Atom(self.atom(&ifx.test, "cond")?);
                 let origin = self.origin.clone();
                 let saved = std::mem::take(&mut self.out);
                 let body = self.expr(&ifx.body).map(|v| {
@@ -897,9 +899,9 @@ impl<'a> Normalizer<'a> {
 
     fn bool_guard(&mut self, result: &str, is_and: bool, body: Vec<Stmt>, origin: &Origin) -> Vec<Stmt> {
         if is_and {
-            vec![Stmt::If { test: Atom::Name(result.to_string()), body, orelse: vec![], origin: origin.clone() }]
+            vec![Stmt::If { test: Expr::Atom(Atom::Name(result.to_string())), body, orelse: vec![], origin: origin.clone() }]
         } else {
-            vec![Stmt::If { test: Atom::Name(result.to_string()), body: vec![], orelse: body, origin: origin.clone() }]
+            vec![Stmt::If { test: Expr::Atom(Atom::Name(result.to_string())), body: vec![], orelse: body, origin: origin.clone() }]
         }
     }
 

@@ -59,14 +59,14 @@ impl State {
 enum B {
     Code(Code),
     /// Restore `var` to the value it had before the statement (a pop), if it was saved.
-    RestoreVar { var: String, in_loop: bool },
+    RestoreVar { var: String, key: usize },
     /// Restore `var[index]` (pushed by the forward sweep before the write).
     RestoreItem { var: String, index: Index },
     /// Undo `var.append(...)`.
     RestoreAppend { var: String },
     /// `adj = None` when `adj` is one of the adjoints that can be `None`.
     ResetNone(String),
-    If { test: Atom, body: Vec<B>, orelse: Vec<B> },
+    If { test: Expr, body: Vec<B>, orelse: Vec<B> },
     Loop { key: usize, target: Option<String>, body: Vec<B> },
     /// `if adj is not None:`
     Guard { adj: String, body: Vec<B> },
@@ -144,8 +144,8 @@ pub struct Reverse<'a> {
     pub callees: &'a mut dyn Callees,
     /// Adjoints seen in the `Maybe` state somewhere: they are initialized to `None`.
     noneable: BTreeSet<String>,
-    /// Number of assignments of each variable in the function (parameters count once).
-    assign_count: BTreeMap<String, usize>,
+    /// Assignments that may overwrite a value assigned before (by address of the statement).
+    overwrites: BTreeSet<usize>,
     /// Loops whose backward sweep is not empty, by address of their IR statement.
     live_loops: BTreeSet<usize>,
     loop_counters: BTreeMap<usize, String>,
@@ -181,11 +181,9 @@ impl<'a> Reverse<'a> {
         names: &'a mut Names,
         callees: &'a mut dyn Callees,
     ) -> Self {
-        let mut assign_count = BTreeMap::new();
-        for p in &f.params {
-            *assign_count.entry(p.name.clone()).or_insert(0) += 1;
-        }
-        count_assignments(&f.body, &mut assign_count);
+        let mut overwrites = BTreeSet::new();
+        let mut may: BTreeSet<String> = f.params.iter().map(|p| p.name.clone()).collect();
+        find_overwrites(&f.body, &mut may, &mut overwrites);
         Reverse {
             f,
             act,
@@ -194,7 +192,7 @@ impl<'a> Reverse<'a> {
             names,
             callees,
             noneable: BTreeSet::new(),
-            assign_count,
+            overwrites,
             live_loops: BTreeSet::new(),
             loop_counters: BTreeMap::new(),
             needed: BTreeSet::new(),
@@ -268,8 +266,10 @@ impl<'a> Reverse<'a> {
         Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end })
     }
 
-    fn save_var(&self, var: &str, in_loop: bool) -> bool {
-        self.needed.contains(var) && (in_loop || self.assign_count.get(var).copied().unwrap_or(0) >= 2)
+    /// Must the value `var` holds before statement `key` be saved? Only when the statement
+    /// may overwrite an earlier value and the backward sweep reads `var`.
+    fn save_var(&self, var: &str, key: usize) -> bool {
+        self.needed.contains(var) && self.overwrites.contains(&key)
     }
 
     // ---------------------------------------------------------------- backward
@@ -290,7 +290,7 @@ impl<'a> Reverse<'a> {
         let mut out = Vec::new();
         match s {
             Stmt::Assign { target, value, .. } => {
-                let restore = B::RestoreVar { var: target.clone(), in_loop };
+                let restore = B::RestoreVar { var: target.clone(), key: s as *const Stmt as usize };
                 if !self.act.is_active(target) {
                     out.push(restore);
                     return Ok(out);
@@ -786,8 +786,8 @@ impl<'a> Reverse<'a> {
                     }
                 }
                 B::Code(c) => out.push(c),
-                B::RestoreVar { var, in_loop } => {
-                    if self.save_var(&var, in_loop) {
+                B::RestoreVar { var, key } => {
+                    if self.save_var(&var, key) {
                         self.uses_stack = true;
                         out.push(Code::stmt(&format!("{var} = tangent.pop(_stack)"), vec![var.clone()], false));
                     }
@@ -818,7 +818,7 @@ impl<'a> Reverse<'a> {
                         }
                         continue;
                     }
-                    let uses = test.name().map(|n| vec![n.to_string()]).unwrap_or_default();
+                    let uses = test.reads().into_iter().map(str::to_string).collect();
                     out.push(Code::If { test: test.to_string(), uses, body, orelse });
                 }
                 B::Loop { key, target, body } => {
@@ -862,7 +862,7 @@ impl<'a> Reverse<'a> {
         for s in body {
             match s {
                 Stmt::Assign { target, value, .. } => {
-                    if self.save_var(target, in_loop) {
+                    if self.save_var(target, s as *const Stmt as usize) {
                         self.uses_stack = true;
                         if !defined.contains(target) {
                             self.preinit.insert(target.clone());
@@ -900,7 +900,7 @@ impl<'a> Reverse<'a> {
                         (false, true) => d1,
                         (false, false) => d1.intersection(&d2).cloned().collect(),
                     };
-                    out.push(Code::If { test: test.to_string(), uses: test.name().map(|n| vec![n.to_string()]).unwrap_or_default(), body: b1, orelse: b2 });
+                    out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body: b1, orelse: b2 });
                 }
                 Stmt::For { target, iter, body, .. } => {
                     let key = s as *const Stmt as usize;
@@ -987,6 +987,39 @@ fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
     }
 }
 
+/// Marks the assignments that may overwrite an earlier value: `may` holds the names that may
+/// be defined at this point on some path (including earlier iterations of enclosing loops).
+fn find_overwrites(body: &[Stmt], may: &mut BTreeSet<String>, out: &mut BTreeSet<usize>) {
+    for s in body {
+        match s {
+            Stmt::Assign { target, .. } => {
+                if !may.insert(target.clone()) {
+                    out.insert(s as *const Stmt as usize);
+                }
+            }
+            Stmt::If { body, orelse, .. } => {
+                let mut m1 = may.clone();
+                find_overwrites(body, &mut m1, out);
+                let mut m2 = may.clone();
+                find_overwrites(orelse, &mut m2, out);
+                may.extend(m1);
+                may.extend(m2);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                // A later iteration sees what earlier ones assigned.
+                let mut assigned = BTreeMap::new();
+                count_assignments(body, &mut assigned);
+                if let Stmt::For { target, .. } = s {
+                    may.insert(target.clone());
+                }
+                may.extend(assigned.into_keys());
+                find_overwrites(body, &mut may.clone(), out);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn count_assignments(body: &[Stmt], out: &mut BTreeMap<String, usize>) {
     for s in body {
         match s {
@@ -1012,7 +1045,7 @@ fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
             B::RestoreVar { .. } | B::RestoreAppend { .. } | B::ResetNone(_) => {}
             B::RestoreItem { index, .. } => out.extend(index.reads.iter().cloned()),
             B::If { test, body, orelse } => {
-                out.extend(test.name().map(str::to_string));
+                out.extend(test.reads().into_iter().map(str::to_string));
                 collect_b_uses(body, out);
                 collect_b_uses(orelse, out);
             }
