@@ -40,6 +40,9 @@ struct Normalizer<'a> {
     loop_depth: usize,
     /// The function's own name: `return <expr>` assigns to it.
     function_name: String,
+    /// Flag and result variables for `return` inside loops.
+    loop_return: Option<(String, Vec<String>, bool)>,
+    loop_returns: usize,
 }
 
 pub fn normalize(
@@ -58,6 +61,8 @@ pub fn normalize(
         origin: Origin { text: String::new(), start: 0, end: 0, id: 0 },
         loop_depth: 0,
         function_name: def.name.to_string(),
+        loop_return: None,
+        loop_returns: 0,
     };
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
@@ -70,7 +75,11 @@ pub fn normalize(
     collect_all_names(&def.body, &mut n.taken);
     n.taken.extend(n.locals.iter().cloned());
 
-    let body = n.block(&def.body)?;
+    let mut body = n.block(&def.body)?;
+    if let Some((flag, _, _)) = &n.loop_return {
+        let origin = Origin { text: String::new(), start: 0, end: 0, id: 0 };
+        body.insert(0, Stmt::Assign { target: flag.clone(), value: Expr::Atom(Atom::Const("False".into())), origin });
+    }
     let body = lift_exits(body);
     let mut result_name = None;
     let (mut body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
@@ -239,16 +248,28 @@ impl<'a> Normalizer<'a> {
                         other => (vec![self.atom(other, "return")?], false),
                     },
                 };
-                if self.loop_depth > 0 {
-                    return Err(self.unsupported(r.range(), "`return` inside a loop is not supported yet; use `break` and return after the loop"));
-                }
                 let origin = self.origin.clone();
+                if self.loop_depth > 0 {
+                    // `return` in a loop: store the value, raise a flag and leave the loop; a
+                    // guard after each enclosing loop finishes the exit.
+                    let (flag, results, tuple) = self.loop_return_slots(values.0.len(), values.1);
+                    if results.len() != values.0.len() || tuple != values.1 {
+                        return Err(self.unsupported(r.range(), "all `return` statements must return the same number of values"));
+                    }
+                    for (name, v) in results.iter().zip(values.0) {
+                        self.assign(name, Expr::Atom(v));
+                    }
+                    self.assign(&flag, Expr::Atom(Atom::Const("True".into())));
+                    self.emit(Stmt::Break { origin });
+                    self.loop_returns += 1;
+                    return Ok(());
+                }
                 self.emit(Stmt::Return { value: values.0, tuple: values.1, origin });
                 Ok(())
             }
             AStmt::If(s) => self.if_stmt(s),
-            AStmt::For(f) => self.for_stmt(f),
-            AStmt::While(w) => self.while_stmt(w),
+            AStmt::For(f) => self.loop_with_returns(|n| n.for_stmt(f)),
+            AStmt::While(w) => self.loop_with_returns(|n| n.while_stmt(w)),
             AStmt::Break(_) => {
                 let origin = self.origin.clone();
                 self.emit(Stmt::Break { origin });
@@ -491,6 +512,33 @@ impl<'a> Normalizer<'a> {
                 result.map(|()| out)
             }
         }
+    }
+
+    /// The flag and result variables of `return`s inside loops, created on first use.
+    fn loop_return_slots(&mut self, arity: usize, tuple: bool) -> (String, Vec<String>, bool) {
+        if self.loop_return.is_none() {
+            let flag = self.fresh("returned");
+            let results = (0..arity).map(|_| self.fresh("result")).collect();
+            self.loop_return = Some((flag, results, tuple));
+        }
+        self.loop_return.clone().unwrap()
+    }
+
+    /// Runs `emit_loop`; if the loop returned from inside, continues the exit after it.
+    fn loop_with_returns(&mut self, emit_loop: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let before = self.loop_returns;
+        let origin = self.origin.clone();
+        emit_loop(self)?;
+        if self.loop_returns > before {
+            let (flag, results, tuple) = self.loop_return.clone().unwrap();
+            let exit = if self.loop_depth > 0 {
+                Stmt::Break { origin: origin.clone() }
+            } else {
+                Stmt::Return { value: results.into_iter().map(Atom::Name).collect(), tuple, origin: origin.clone() }
+            };
+            self.emit(Stmt::If { test: Expr::Atom(Atom::Name(flag)), body: vec![exit], orelse: vec![], origin });
+        }
+        Ok(())
     }
 
     fn for_stmt(&mut self, f: &ast::StmtFor) -> Result<()> {
@@ -1043,7 +1091,13 @@ impl<'a> Normalizer<'a> {
         if returns.iter().any(|r| r.0 != arity || r.1 != tuple) {
             return Err(self.unsupported(def.range(), "all `return` statements must return the same number of values"));
         }
-        let names: Vec<String> = (0..arity).map(|i| if arity == 1 { self.fresh("result") } else { self.fresh(&format!("result{i}_")) }).collect();
+        // One returned value is named after the function (`loss`), so its seed reads `bloss`.
+        let names: Vec<String> = if arity == 1 && !self.taken.contains(&self.function_name) {
+            self.taken.insert(self.function_name.clone());
+            vec![self.function_name.clone()]
+        } else {
+            (0..arity).map(|i| if arity == 1 { self.fresh("result") } else { self.fresh(&format!("result{i}_")) }).collect()
+        };
         *result_name = names.first().cloned();
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))

@@ -47,6 +47,12 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
                 changed |= dce(body, &mut l1);
                 let mut l2 = live.clone();
                 changed |= dce(orelse, &mut l2);
+                // Tests are comparisons of names: an `if` with nothing left in it can go.
+                if crate::code::is_empty(body) && crate::code::is_empty(orelse) {
+                    keep[i] = false;
+                    changed = true;
+                    continue;
+                }
                 live.extend(l1);
                 live.extend(l2);
                 live.extend(uses.iter().cloned());
