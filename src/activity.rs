@@ -38,7 +38,10 @@ impl Activity {
 /// Names read by `e` through which derivatives flow.
 pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str> {
     match e {
-        Expr::Compare { .. } | Expr::Opaque { .. } => vec![],
+        Expr::Compare { .. } => vec![],
+        // Opaque code (lambdas, comprehensions) may compute with what it reads: the target is
+        // active if they are, and reverse mode then reports it as unsupported.
+        Expr::Opaque { reads, .. } => reads.iter().filter(|r| !r.starts_with("__")).map(String::as_str).collect(),
         Expr::UnaryOp { op, .. } if op == "not" || op == "~" => vec![],
         Expr::Subscript { value, .. } => value.name().into_iter().collect(),
         Expr::Attribute { value, attr } => {

@@ -9,7 +9,7 @@ use crate::activity::{self, Activity};
 use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::FunctionText;
-use crate::ir::{Atom, Stmt};
+use crate::ir::Stmt;
 use crate::normalize::normalize;
 use crate::optimize;
 use crate::parse::{SourceFile, find_function};
@@ -105,21 +105,13 @@ impl<'a> Driver<'a> {
         taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
         let mut names = Names::new(taken);
 
-        // Seeds: a single returned name seeds its own adjoint; anything else gets `bret`.
-        let (seed_param, seeds): (String, Vec<String>) = match (norm.result.as_slice(), norm.result_is_tuple) {
-            ([Atom::Name(n)], false) => {
-                let a = names.adjoint(n);
-                (a.clone(), vec![a])
-            }
-            (outs, tuple) => {
-                let mut s = "bret".to_string();
-                while names.is_taken(&s) {
-                    s.push('_');
-                }
-                names.reserve(&s);
-                let seeds = if tuple { (0..outs.len()).map(|i| format!("{s}[{i}]")).collect() } else { vec![s.clone()] };
-                (s, seeds)
-            }
+        // The seed is named after the function (`bloss`), so renaming a local never changes
+        // the derivative's signature; one seed per output of a tuple return.
+        let seed_param = names.adjoint(&f.name);
+        let seeds: Vec<String> = if norm.result_is_tuple {
+            (0..norm.result.len()).map(|i| format!("{seed_param}[{i}]")).collect()
+        } else {
+            vec![seed_param.clone()]
         };
         let outputs = norm.result.clone();
         let mut reverse_names = names;
@@ -195,6 +187,7 @@ impl<'a> Driver<'a> {
                 if self.optimized {
                     optimize::optimize(&mut body);
                 }
+                optimize::tidy_comments(&mut body);
                 self.functions.push(FunctionText {
                     header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
                     docstring: doc,
@@ -204,7 +197,8 @@ impl<'a> Driver<'a> {
             Motion::Split => {
                 // The forward function returns the value and the state the backward one needs.
                 let assigned = assigned_names(&f.body);
-                let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).collect();
+                // Only what the backward function reads.
+                let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).filter(|p| sweeps.needed.contains(p)).collect();
                 for n in &sweeps.needed {
                     if assigned.contains(n) && !state.contains(n) {
                         state.push(n.clone());
@@ -230,12 +224,17 @@ impl<'a> Driver<'a> {
                 if state.len() == 1 {
                     bbody = vec![Code::stmt(&format!("({},) = _state", state[0]), state.clone(), false)];
                 }
+                if state.is_empty() {
+                    bbody.clear();
+                }
                 bbody.append(&mut backward);
                 bbody.push(Code::effect(&format!("return {grads}")));
                 if self.optimized {
                     optimize::optimize(&mut fbody);
                     optimize::optimize(&mut bbody);
                 }
+                optimize::tidy_comments(&mut fbody);
+                optimize::tidy_comments(&mut bbody);
                 let seed_decl_bwd = match &seed_default {
                     Some(d) => format!("{seed_param}={d}"),
                     None => seed_param.clone(),

@@ -71,6 +71,12 @@ impl Writer {
 
     /// `if`, with an `else` holding just another `if` printed as `elif`.
     fn if_chain(&mut self, depth: usize, keyword: &str, test: &str, body: &[Code], orelse: &[Code]) {
+        if body.iter().all(Code::is_comment) && orelse.iter().any(|c| !c.is_comment()) {
+            // Nothing to do when the test holds: test its negation instead.
+            self.line(depth, &format!("{keyword} not {}:", parenthesize_test(test)));
+            self.block(depth + 1, orelse);
+            return;
+        }
         self.line(depth, &format!("{keyword} {test}:"));
         self.block(depth + 1, body);
         let rest: Vec<&Code> = orelse.iter().filter(|c| !c.is_comment()).collect();
@@ -82,6 +88,15 @@ impl Writer {
                 self.block(depth + 1, orelse);
             }
         }
+    }
+}
+
+/// `test` ready to follow `not`: comparisons bind tighter than `not`, boolean operators don't.
+fn parenthesize_test(test: &str) -> String {
+    if test.contains(" and ") || test.contains(" or ") || test.contains(" if ") {
+        format!("({test})")
+    } else {
+        test.to_string()
     }
 }
 

@@ -88,8 +88,13 @@ impl Expr {
             }
             Expr::UnaryOp { operand, .. } => atom(operand, &mut out),
             Expr::Call { callee, args, kwargs } => {
-                if let Callee::Method { object, .. } = callee {
-                    atom(object, &mut out);
+                match callee {
+                    Callee::Method { object, .. } => atom(object, &mut out),
+                    // Calling a value (a local lambda, a function passed in) reads it.
+                    Callee::Function { text, canonical: None, local: false } if !text.contains('.') => {
+                        out.push(text.as_str())
+                    }
+                    _ => {}
                 }
                 for a in args {
                     atom(a, &mut out);

@@ -124,7 +124,11 @@ pub fn generate(request: &Request<'_>, options: &Options) -> Result<Generated, D
         file_name,
         request.function
     );
-    let source = emit::module(&header, &["import numpy", "import tangent"], &driver.functions)?;
+    let mut source = emit::module(&header, &["import numpy", "import tangent"], &driver.functions)?;
+    // Recipes of the `math` module refer to it by name.
+    if mentions_module(&source, "math") {
+        source = emit::module(&header, &["import math", "import numpy", "import tangent"], &driver.functions)?;
+    }
     Ok(Generated { source, entry })
 }
 
@@ -163,4 +167,12 @@ pub fn parameter_positions(
             })
         })
         .collect()
+}
+
+/// Does `source` use `module.` as a qualified name (not as part of a longer name)?
+fn mentions_module(source: &str, module: &str) -> bool {
+    let pattern = format!("{module}.");
+    source.match_indices(&pattern).any(|(i, _)| {
+        source[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+    })
 }

@@ -82,8 +82,8 @@ pub fn normalize(
     }
     let body = lift_exits(body);
     let mut result_name = None;
-    let (mut body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
-    strip_trailing(&mut body);
+    let (body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
+    let body = n.stabilize_tests(body);
     let mut names = n.taken.clone();
     collect_ir_names(&body, &mut names);
     Ok(Normalized {
@@ -93,7 +93,6 @@ pub fn normalize(
     })
 }
 
-fn strip_trailing(_body: &mut Vec<Stmt>) {}
 
 impl<'a> Normalizer<'a> {
     fn error_at(&self, range: ruff_text_size::TextRange, message: impl Into<String>) -> Diagnostic {
@@ -138,7 +137,9 @@ impl<'a> Normalizer<'a> {
     fn fresh(&mut self, hint: &str) -> String {
         loop {
             self.next_temp += 1;
-            let name = format!("_{}{}", hint.trim_start_matches('_'), self.next_temp);
+            let hint = hint.trim_start_matches('_');
+            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+            let name = format!("_{hint}{sep}{}", self.next_temp);
             if !self.taken.contains(&name) {
                 self.taken.insert(name.clone());
                 return name;
@@ -1057,6 +1058,41 @@ impl<'a> Normalizer<'a> {
                 Ok((a.to_string(), a.to_string()))
             }
         }
+    }
+
+    /// The backward pass re-evaluates each `if` test after undoing what follows the `if`, but
+    /// before undoing the branch: a test that reads a name its own branches assign (after exit
+    /// lifting, or in desugared `and`/`or`/chained comparisons) is evaluated once into a
+    /// temporary first.
+    fn stabilize_tests(&mut self, body: Vec<Stmt>) -> Vec<Stmt> {
+        let mut out = Vec::with_capacity(body.len());
+        for s in body {
+            match s {
+                Stmt::If { test, body, orelse, origin } => {
+                    let body = self.stabilize_tests(body);
+                    let orelse = self.stabilize_tests(orelse);
+                    let mut assigned = BTreeSet::new();
+                    collect_ir_names(&body, &mut assigned);
+                    collect_ir_names(&orelse, &mut assigned);
+                    let test = if test.reads().iter().any(|r| assigned.contains(*r)) {
+                        let t = self.fresh("cond");
+                        out.push(Stmt::Assign { target: t.clone(), value: test, origin: origin.clone() });
+                        Expr::Atom(Atom::Name(t))
+                    } else {
+                        test
+                    };
+                    out.push(Stmt::If { test, body, orelse, origin });
+                }
+                Stmt::For { target, iter, body, origin } => {
+                    out.push(Stmt::For { target, iter, body: self.stabilize_tests(body), origin })
+                }
+                Stmt::While { test, body, origin } => {
+                    out.push(Stmt::While { test, body: self.stabilize_tests(body), origin })
+                }
+                other => out.push(other),
+            }
+        }
+        out
     }
 
     /// Turns returns (now at the ends of their paths) into assignments to one result variable.

@@ -90,27 +90,32 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
         i += 1;
         k
     });
-    // Comments that announce nothing.
-    let mut cleaned = Vec::with_capacity(block.len());
-    let n = block.len();
-    for (j, c) in block.drain(..).enumerate() {
-        let _ = (j, n);
-        cleaned.push(c);
-    }
-    let mut out: Vec<Code> = Vec::with_capacity(cleaned.len());
-    for c in cleaned {
-        if let Code::Comment(_) = &c {
-            if let Some(Code::Comment(_)) = out.last() {
-                out.pop();
+    changed
+}
+
+/// Removes `# Grad of:` comments left with no code under them (followed by another comment or
+/// by the end of their block), at every level.
+pub fn tidy_comments(block: &mut Vec<Code>) {
+    let is_grad_of = |c: &Code| matches!(c, Code::Comment(t) if t.starts_with("Grad of:"));
+    let mut out: Vec<Code> = Vec::with_capacity(block.len());
+    for mut c in block.drain(..) {
+        match &mut c {
+            Code::If { body, orelse, .. } => {
+                tidy_comments(body);
+                tidy_comments(orelse);
             }
+            Code::Loop { body, .. } => tidy_comments(body),
+            _ => {}
+        }
+        if c.is_comment() && out.last().is_some_and(is_grad_of) {
+            out.pop();
         }
         out.push(c);
     }
-    if let Some(Code::Comment(_)) = out.last() {
+    if out.last().is_some_and(is_grad_of) {
         out.pop();
     }
     *block = out;
-    changed
 }
 
 /// Propagation stops before a line grows past this.

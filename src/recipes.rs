@@ -367,6 +367,7 @@ pub fn fold(expr: &mut AExpr) {
                         _ => {
                             walk_expr(self, expr);
                             fold_arithmetic(expr);
+                            fold_calls(expr);
                         }
                     }
                 }
@@ -374,6 +375,26 @@ pub fn fold(expr: &mut AExpr) {
             walk_expr(&Folder, expr);
             fold_arithmetic(expr);
         }
+    }
+}
+
+/// Calls that substitution made trivial: `numpy.where(False, a, b)` -> `b`,
+/// `numpy.power(x, 1.0)` -> `x`, `math.log(math.e)` -> `1.0`.
+fn fold_calls(expr: &mut AExpr) {
+    let AExpr::Call(call) = expr else { return };
+    let Some(name) = dotted(&call.func) else { return };
+    let args = &call.arguments.args;
+    if !call.arguments.keywords.is_empty() {
+        return;
+    }
+    let is_one = |e: &AExpr| matches!(e, AExpr::NumberLiteral(n) if matches!(&n.value, ast::Number::Float(f) if *f == 1.0) || matches!(&n.value, ast::Number::Int(i) if i.as_i64() == Some(1)));
+    match (name.as_str(), &args[..]) {
+        ("numpy.where", [AExpr::BooleanLiteral(b), yes, no]) if literal_kind(yes).is_some() && literal_kind(no).is_some() => {
+            *expr = if b.value { yes.clone() } else { no.clone() };
+        }
+        ("numpy.power", [base, exponent]) if is_one(exponent) => *expr = base.clone(),
+        ("math.log", [arg]) if dotted(arg).as_deref() == Some("math.e") => *expr = parse_expr("1.0"),
+        _ => {}
     }
 }
 

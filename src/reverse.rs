@@ -117,7 +117,8 @@ impl Names {
         loop {
             let n = self.counters.entry(hint.to_string()).or_insert(0);
             *n += 1;
-            let name = format!("_{hint}{n}");
+            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+            let name = format!("_{hint}{sep}{n}");
             if !self.taken.contains(&name) {
                 self.taken.insert(name.clone());
                 return name;
@@ -236,6 +237,9 @@ impl<'a> Reverse<'a> {
                 })),
             }
             gradients.push(adj);
+        }
+        if !tail.is_empty() {
+            backward_b.push(B::Code(Code::Comment("Parameters no computation reached have zero gradient".into())));
         }
         backward_b.extend(tail);
 
@@ -686,6 +690,25 @@ impl<'a> Reverse<'a> {
             }
             Callee::Function { text, canonical, .. } => {
                 let Some(canon) = canonical else {
+                    if text.starts_with('_') || self.act.is_active(text) {
+                        // Point at the lambda itself when the called value is one.
+                        let site = find_definition(&self.f.body, text).unwrap_or(s);
+                        let o = site.origin();
+                        if let Some(Stmt::Assign { value: Expr::Opaque { text: code, .. }, .. }) = find_definition(&self.f.body, text) {
+                            return Err(self.file.diagnostic(
+                                DiagnosticKind::Unsupported,
+                                format!("a lambda over a differentiated value cannot be differentiated: `{code}`"),
+                                o.start,
+                                o.end,
+                            ).with_help("define the function with `def` at module level: Tangent differentiates it too"));
+                        }
+                        return Err(self.file.diagnostic(
+                            DiagnosticKind::Unsupported,
+                            "calling a lambda or a computed function on a differentiated value is not supported",
+                            o.start,
+                            o.end,
+                        ).with_help("define the function with `def` at module level: Tangent differentiates it too"));
+                    }
                     return Err(self.no_recipe(
                         s,
                         &format!("`{text}`"),
@@ -1072,4 +1095,24 @@ fn matching_paren(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The assignment that defines `name`, if there is exactly one.
+fn find_definition<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
+    let mut found = Vec::new();
+    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s Stmt>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, .. } if target == name => found.push(s),
+                Stmt::If { body, orelse, .. } => {
+                    walk(body, name, found);
+                    walk(orelse, name, found);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
+                _ => {}
+            }
+        }
+    }
+    walk(body, name, &mut found);
+    if found.len() == 1 { found.pop() } else { None }
 }

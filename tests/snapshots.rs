@@ -44,9 +44,13 @@ fn fixtures() -> Vec<PathBuf> {
 fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
     let mut cases = Vec::new();
     for line in source.lines() {
-        let Some(rest) = line.strip_prefix("# case:") else { continue };
+        let Some(rest) = line.strip_prefix("# case:") else {
+            continue;
+        };
         let mut words = rest.split_whitespace();
-        let name = words.next().unwrap_or_else(|| panic!("{}: `# case:` without a name", path.display()));
+        let name = words
+            .next()
+            .unwrap_or_else(|| panic!("{}: `# case:` without a name", path.display()));
         let mut case = Case {
             name: name.to_string(),
             fixture: path.to_path_buf(),
@@ -59,7 +63,9 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
             match word.split_once('=') {
                 Some(("function", f)) => case.function = f.to_string(),
                 Some(("wrt", w)) => case.wrt = w.split(',').map(str::to_string).collect(),
-                Some(("optimize", v)) => case.options.optimized = v.parse().expect("optimize=true|false"),
+                Some(("optimize", v)) => {
+                    case.options.optimized = v.parse().expect("optimize=true|false")
+                }
                 Some(("motion", "split")) => case.options.motion = Motion::Split,
                 Some(("motion", "joint")) => case.options.motion = Motion::Joint,
                 Some(("seed", "required")) => case.options.seed_required = true,
@@ -67,10 +73,18 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
                 _ => panic!("{}: unknown case option `{word}`", path.display()),
             }
         }
-        assert!(!case.function.is_empty(), "{}: case `{name}` has no function=", path.display());
+        assert!(
+            !case.function.is_empty(),
+            "{}: case `{name}` has no function=",
+            path.display()
+        );
         cases.push(case);
     }
-    assert!(!cases.is_empty(), "{} declares no `# case:`", path.display());
+    assert!(
+        !cases.is_empty(),
+        "{} declares no `# case:`",
+        path.display()
+    );
     cases
 }
 
@@ -81,14 +95,23 @@ fn all_cases() -> Vec<Case> {
         .collect();
     let mut seen = BTreeSet::new();
     for c in &cases {
-        assert!(seen.insert(c.name.clone()), "two cases are named `{}`", c.name);
+        assert!(
+            seen.insert(c.name.clone()),
+            "two cases are named `{}`",
+            c.name
+        );
     }
     cases
 }
 
 fn generate(case: &Case) -> String {
     let source = std::fs::read_to_string(&case.fixture).unwrap();
-    let file_name = case.fixture.file_name().unwrap().to_string_lossy().into_owned();
+    let file_name = case
+        .fixture
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let path = format!("{FIXTURES}/{file_name}");
     let mut options = case.options.clone();
     if !case.wrt.is_empty() {
@@ -109,16 +132,25 @@ fn generate(case: &Case) -> String {
     let generated = tangent::generate(&request, &options)
         .unwrap_or_else(|d| panic!("case `{}` failed to generate:\n{}", case.name, d.render()));
     if let Err(e) = ruff_python_parser::parse_module(&generated.source) {
-        panic!("case `{}`: generated code does not parse ({e}):\n{}", case.name, generated.source);
+        panic!(
+            "case `{}`: generated code does not parse ({e}):\n{}",
+            case.name, generated.source
+        );
     }
     assert!(
-        generated.source.contains(&format!("def {}(", generated.entry)),
+        generated
+            .source
+            .contains(&format!("def {}(", generated.entry)),
         "case `{}`: entry `{}` is not defined",
         case.name,
         generated.entry
     );
     // The engine version is in the header; keep snapshots stable across version bumps.
-    generated.source.replacen(concat!("Tangent ", env!("CARGO_PKG_VERSION")), "Tangent <version>", 1)
+    generated.source.replacen(
+        concat!("Tangent ", env!("CARGO_PKG_VERSION")),
+        "Tangent <version>",
+        1,
+    )
 }
 
 #[test]
@@ -141,7 +173,12 @@ fn generated_code_snapshots() {
             failures.push(case.name.clone());
         }
     }
-    assert!(failures.is_empty(), "{} of {} snapshot cases failed: {failures:?}", failures.len(), cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} snapshot cases failed: {failures:?}",
+        failures.len(),
+        cases.len()
+    );
 }
 
 /// A snapshot without a case is stale (a renamed or deleted case): delete it.
@@ -149,19 +186,25 @@ fn generated_code_snapshots() {
 fn no_orphan_snapshots() {
     let names: BTreeSet<String> = all_cases().into_iter().map(|c| c.name).collect();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     let mut orphans = Vec::new();
     for e in entries {
         let path = e.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(stem) = file.strip_suffix(".snap") {
-            if !names.contains(stem) {
-                orphans.push(file);
-            }
+        if file
+            .strip_suffix(".snap")
+            .is_some_and(|stem| !names.contains(stem))
+        {
+            orphans.push(file);
         }
     }
     orphans.sort();
-    assert!(orphans.is_empty(), "snapshots with no case in {FIXTURES}: {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "snapshots with no case in {FIXTURES}: {orphans:?}"
+    );
 }
 
 /// Generation is a pure function of its input: the same case twice gives the same bytes.
