@@ -53,6 +53,18 @@ pub enum TemplateStmt {
     Other(String),
 }
 
+/// blake3 of every built-in recipe file, in order: changes whenever a recipe changes.
+pub fn recipe_set_hash() -> String {
+    let mut h = blake3::Hasher::new();
+    for (file, text) in RECIPE_FILES {
+        h.update(file.as_bytes());
+        h.update(&[0]);
+        h.update(text.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex().to_string()
+}
+
 pub fn builtin() -> &'static RecipeSet {
     static SET: OnceLock<RecipeSet> = OnceLock::new();
     SET.get_or_init(|| {
