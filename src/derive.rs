@@ -10,7 +10,7 @@ use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::FunctionText;
 use crate::ir::Stmt;
-use crate::normalize::normalize;
+use crate::normalize::{Normalized, normalize};
 use crate::optimize;
 use crate::parse::{SourceFile, find_function};
 use crate::recipes::RecipeSet;
@@ -82,26 +82,68 @@ impl<'a> Driver<'a> {
 
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
         let norm = normalize(file, &self.scope, def)?;
-        let f = &norm.function;
-        let mut wrt_names = Vec::new();
-        for &i in spec.wrt {
-            match f.params.get(i) {
-                Some(p) => wrt_names.push(p.name.clone()),
-                None => {
-                    return Err(Diagnostic::without_span(
-                        DiagnosticKind::InvalidWrt,
-                        format!("`{}` has {} parameter(s); cannot differentiate with respect to position {i}", f.name, f.params.len()),
-                        file.path,
-                    ));
-                }
+        let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
+        let reserved = self.reserved.clone();
+        let recipes = self.recipes;
+        let mut packaged = derive_function(&norm, &act, &wrt_names, file, spec, recipes, &reserved, self)?;
+        for f in &mut packaged.functions {
+            if self.optimized {
+                optimize::optimize(&mut f.body);
+            }
+            optimize::tidy_comments(&mut f.body);
+        }
+        self.functions.extend(packaged.functions);
+        Ok((spec.name.clone(), packaged.seed_param))
+    }
+}
+
+/// Activity analysis of a normalized function w.r.t. parameter positions `wrt`, with the
+/// checks that the requested derivative exists. Returns the activity and the `wrt` names.
+pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: SourceFile<'_>) -> R<(Activity, Vec<String>)> {
+    let f = &norm.function;
+    let mut wrt_names = Vec::new();
+    for &i in wrt {
+        match f.params.get(i) {
+            Some(p) => wrt_names.push(p.name.clone()),
+            None => {
+                return Err(Diagnostic::without_span(
+                    DiagnosticKind::InvalidWrt,
+                    format!("`{}` has {} parameter(s); cannot differentiate with respect to position {i}", f.name, f.params.len()),
+                    file.path,
+                ));
             }
         }
-        let act = activity::analyze(f, &wrt_names, &norm.result, self.recipes);
-        for p in &wrt_names {
-            check_differentiable_use(f, p, &act, self.recipes, file)?;
-        }
+    }
+    let act = activity::analyze(f, &wrt_names, &norm.result, recipes);
+    for p in &wrt_names {
+        check_differentiable_use(f, p, &act, recipes, file)?;
+    }
+    Ok((act, wrt_names))
+}
+
+/// The generated functions of one derivative (one, or three in split motion), unoptimized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packaged {
+    pub functions: Vec<FunctionText>,
+    pub seed_param: String,
+}
+
+/// Reverse mode on an analysed function, packaged as Python functions (before optimization).
+#[allow(clippy::too_many_arguments)]
+pub fn derive_function(
+    norm: &Normalized,
+    act: &Activity,
+    wrt_names: &[String],
+    file: SourceFile<'_>,
+    spec: &Spec<'_>,
+    recipes: &RecipeSet,
+    reserved: &BTreeSet<String>,
+    callees: &mut dyn Callees,
+) -> R<Packaged> {
+    let f = &norm.function;
+    let mut functions = Vec::new();
         let mut taken = f.names.clone();
-        taken.extend(self.reserved.iter().cloned());
+        taken.extend(reserved.iter().cloned());
         taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
         let mut names = Names::new(taken);
 
@@ -116,8 +158,8 @@ impl<'a> Driver<'a> {
         let outputs = norm.result.clone();
         let mut reverse_names = names;
         let sweeps = {
-            let rev = Reverse::new(f, &act, self.recipes, file, &mut reverse_names, self);
-            rev.run(&outputs, &seeds, &wrt_names)?
+            let rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees);
+            rev.run(&outputs, &seeds, wrt_names)?
         };
         let mut names = reverse_names;
 
@@ -173,7 +215,12 @@ impl<'a> Driver<'a> {
                 value_ref = v;
             }
         }
-        let ret = if spec.preserve_result { format!("return {grads}, {value_ref}") } else { format!("return {grads}") };
+        // As in the original tangent, the value follows the gradients in one flat tuple.
+        let ret = if spec.preserve_result {
+            format!("return {}, {value_ref}", sweeps.gradients.join(", "))
+        } else {
+            format!("return {grads}")
+        };
 
         match spec.motion {
             Motion::Joint => {
@@ -184,11 +231,7 @@ impl<'a> Driver<'a> {
                 }
                 body.append(&mut backward);
                 body.push(Code::effect(&ret));
-                if self.optimized {
-                    optimize::optimize(&mut body);
-                }
-                optimize::tidy_comments(&mut body);
-                self.functions.push(FunctionText {
+                functions.push(FunctionText {
                     header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
                     docstring: doc,
                     body,
@@ -215,8 +258,8 @@ impl<'a> Driver<'a> {
                     }
                 }
                 let state_tuple = format!("({}{})", state.join(", "), if state.len() == 1 { "," } else { "" });
-                let fwd_name = self.function_name(&format!("{}_forward", f.name));
-                let bwd_name = self.function_name(&format!("{}_backward", f.name));
+                let fwd_name = callees.function_name(&format!("{}_forward", f.name));
+                let bwd_name = callees.function_name(&format!("{}_backward", f.name));
                 let mut fbody = prologue;
                 fbody.extend(forward);
                 fbody.push(Code::effect(&format!("return {value_ref}, {state_tuple}")));
@@ -229,22 +272,16 @@ impl<'a> Driver<'a> {
                 }
                 bbody.append(&mut backward);
                 bbody.push(Code::effect(&format!("return {grads}")));
-                if self.optimized {
-                    optimize::optimize(&mut fbody);
-                    optimize::optimize(&mut bbody);
-                }
-                optimize::tidy_comments(&mut fbody);
-                optimize::tidy_comments(&mut bbody);
                 let seed_decl_bwd = match &seed_default {
                     Some(d) => format!("{seed_param}={d}"),
                     None => seed_param.clone(),
                 };
-                self.functions.push(FunctionText {
+                functions.push(FunctionText {
                     header: format!("{fwd_name}({})", params_text.join(", ")),
                     docstring: Some(format!("Forward pass of `{}`: returns its value and the state its backward pass needs.", f.name)),
                     body: fbody,
                 });
-                self.functions.push(FunctionText {
+                functions.push(FunctionText {
                     header: format!("{bwd_name}(_state, {seed_decl_bwd})"),
                     docstring: Some(format!("Backward pass of `{}`.", f.name)),
                     body: bbody,
@@ -253,22 +290,34 @@ impl<'a> Driver<'a> {
                 let value_var = names.fresh("value");
                 let mut wbody = vec![Code::stmt(&format!("{value_var}, _state = {fwd_name}({})", args.join(", ")), vec![value_var.clone(), "_state".into()], false)];
                 if spec.preserve_result {
-                    wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param}), {value_var}")));
+                    if wrt_names.len() > 1 {
+                        wbody.push(Code::effect(&format!("return (*{bwd_name}(_state, {seed_param}), {value_var})")));
+                    } else {
+                        wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param}), {value_var}")));
+                    }
                 } else {
                     wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param})")));
                 }
-                self.functions.push(FunctionText {
+                functions.push(FunctionText {
                     header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
                     docstring: doc,
                     body: wbody,
                 });
             }
         }
-        Ok((spec.name.clone(), seed_param))
-    }
+    Ok(Packaged { functions, seed_param })
 }
 
+
 impl Callees for Driver<'_> {
+    fn function_name(&mut self, base: &str) -> String {
+        Driver::function_name(self, base)
+    }
+
+    fn mutated_params(&self, function: &str) -> Vec<String> {
+        find_function(self.module, function).map(crate::normalize::mutated_params).unwrap_or_default()
+    }
+
     fn params(&self, function: &str) -> Option<Vec<String>> {
         let def = find_function(self.module, function)?;
         Some(def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect())

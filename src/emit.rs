@@ -13,6 +13,7 @@ use crate::diagnostics::{Diagnostic, DiagnosticKind};
 const PLACEHOLDER: &str = "__tangent_comment__";
 
 /// A generated function: `def header:` then the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionText {
     pub header: String,
     pub docstring: Option<String>,

@@ -15,6 +15,7 @@ pub mod parse;
 pub mod recipes;
 pub mod resolve;
 pub mod reverse;
+pub mod store;
 
 pub use diagnostics::{Diagnostic, DiagnosticKind};
 

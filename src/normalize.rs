@@ -1379,3 +1379,67 @@ pub fn dotted_name(e: &AExpr) -> Option<String> {
         _ => None,
     }
 }
+
+/// Parameters of `def` that its body modifies in place: `p[i] = ...`, `p[i] += ...`,
+/// `p.append(...)` and other mutating method calls.
+pub fn mutated_params(def: &ast::StmtFunctionDef) -> Vec<String> {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    let params: BTreeSet<String> = def
+        .parameters
+        .posonlyargs
+        .iter()
+        .chain(def.parameters.args.iter())
+        .map(|p| p.parameter.name.to_string())
+        .collect();
+    struct V<'p> {
+        params: &'p BTreeSet<String>,
+        found: Vec<String>,
+    }
+    impl V<'_> {
+        fn base(&mut self, e: &AExpr) {
+            let mut e = e;
+            while let AExpr::Subscript(s) = e {
+                e = &s.value;
+            }
+            if let AExpr::Name(n) = e {
+                if self.params.contains(n.id.as_str()) && !self.found.contains(&n.id.to_string()) {
+                    self.found.push(n.id.to_string());
+                }
+            }
+        }
+    }
+    impl<'a> StatementVisitor<'a> for V<'_> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            match stmt {
+                AStmt::Assign(a) => {
+                    for t in &a.targets {
+                        if let AExpr::Subscript(s) = t {
+                            self.base(&s.value);
+                        }
+                    }
+                }
+                AStmt::AugAssign(a) => {
+                    if let AExpr::Subscript(s) = a.target.as_ref() {
+                        self.base(&s.value);
+                    }
+                }
+                AStmt::Expr(e) => {
+                    if let AExpr::Call(c) = e.value.as_ref() {
+                        if let AExpr::Attribute(attr) = c.func.as_ref() {
+                            if matches!(attr.attr.as_str(), "append" | "extend" | "insert" | "pop" | "update" | "fill" | "sort" | "clear" | "remove") {
+                                self.base(&attr.value);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    let mut v = V { params: &params, found: Vec::new() };
+    for s in &def.body {
+        v.visit_stmt(s);
+    }
+    v.found
+}

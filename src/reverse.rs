@@ -129,8 +129,12 @@ impl Names {
 
 /// What reverse mode needs to know about other functions of the module.
 pub trait Callees {
+    /// A module-level name for a new generated function, starting from `base`.
+    fn function_name(&mut self, base: &str) -> String;
     /// Parameter names of a function of the same module.
     fn params(&self, function: &str) -> Option<Vec<String>>;
+    /// Parameters a function of the same module modifies in place (`p[i] = ...`, `p.append`).
+    fn mutated_params(&self, function: &str) -> Vec<String>;
     /// Name of the generated derivative of `function` w.r.t. parameter positions `wrt`
     /// (joint motion, seed as keyword `seed_name`), generating it if needed.
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<(String, String), Diagnostic>;
@@ -352,7 +356,8 @@ impl<'a> Reverse<'a> {
                         let mut inner = state.clone();
                         if let Atom::Name(v) = value {
                             if self.act.is_active(v) {
-                                self.accumulate(&mut body, &mut inner, v, format!("{adj}[{}]", index.text));
+                                // The written value may have been broadcast into the slot.
+                                self.accumulate(&mut body, &mut inner, v, format!("tangent.unbroadcast({adj}[{}], {v})", index.text));
                             }
                         }
                         body.push(B::Code(Code::assign(&adj, &format!("tangent.zero_at({adj}, {})", index.arg), true)));
@@ -671,6 +676,17 @@ impl<'a> Reverse<'a> {
                 if positions.is_empty() {
                     return Ok(());
                 }
+                // A helper that writes into its arguments changes values behind the caller's back.
+                let mutated = self.callees.mutated_params(text);
+                if let Some(p) = mutated.first() {
+                    let (start, end) = self.locate(s, &format!("`{text}`"));
+                    return Err(self.file.diagnostic(
+                        DiagnosticKind::Unsupported,
+                        format!("`{text}` modifies its argument `{p}` in place, which cannot be differentiated"),
+                        start,
+                        end,
+                    ).with_help(format!("make `{text}` return the new value instead of writing into `{p}`")));
+                }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
                 let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
                 let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
@@ -717,6 +733,15 @@ impl<'a> Reverse<'a> {
                 };
                 if self.recipes.nondifferentiable.contains(canon) {
                     return Ok(());
+                }
+                if canon == "numpy.copyto" || kwargs.iter().any(|(k, _)| k == "out") || canon.starts_with("tangent.") {
+                    let (start, end) = self.locate(s, &format!("`{text}`"));
+                    return Err(self.file.diagnostic(
+                        DiagnosticKind::Unsupported,
+                        format!("`{text}` writes into an argument in place (or manages Tangent's own stack), which cannot be differentiated"),
+                        start,
+                        end,
+                    ).with_help("assign the result to a new variable instead"));
                 }
                 self.recipe(s, canon, result_name, args, kwargs, seed, out)
             }

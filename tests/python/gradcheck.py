@@ -126,6 +126,18 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6, what="gradient"):
     numpy.testing.assert_allclose(actual_arr, expected_arr, rtol=rtol, atol=atol, err_msg=what)
 
 
+def _split_value(out, wrt):
+    """(gradients, value) from a preserve_result output: like the original tangent, the value
+    follows the gradients in one flat tuple (`(dx, value)` or `(dx, dy, value)`)."""
+    several = not isinstance(wrt, (int, str)) and len(tuple(wrt)) > 1
+    assert isinstance(out, tuple), "preserve_result returns a tuple"
+    if several:
+        assert len(out) == len(tuple(wrt)) + 1, "preserve_result gives (*grads, value)"
+        return tuple(out[:-1]), out[-1]
+    assert len(out) == 2, "preserve_result gives (grad, value)"
+    return out[0], out[1]
+
+
 def check_grad(f, args, wrt=(0,), rtol=1e-5, atol=1e-6, eps=1e-6, **grad_kwargs):
     """Checks ``tangent.grad(f, wrt, **grad_kwargs)(*args)`` against central differences.
 
@@ -138,8 +150,7 @@ def check_grad(f, args, wrt=(0,), rtol=1e-5, atol=1e-6, eps=1e-6, **grad_kwargs)
     out = df(*args)
     grads = out
     if grad_kwargs.get("preserve_result"):
-        assert isinstance(out, tuple) and len(out) == 2, "preserve_result gives (grads, value)"
-        grads, value = out
+        grads, value = _split_value(out, wrt)
         assert_close(value, f(*args), rtol, atol, "value")
     expected = numeric_grad(f, args, wrt, eps)
     assert_close(grads, expected, rtol, atol)
@@ -165,7 +176,7 @@ def check_autodiff(
     out = df(*args, seed)
     grads = out
     if autodiff_kwargs.get("preserve_result"):
-        grads, value = out
+        grads, value = _split_value(out, wrt)
         assert_close(value, f(*args), rtol, atol, "value")
     expected = numeric_vjp(f, args, seed, wrt, eps)
     assert_close(grads, expected, rtol, atol, "vjp")

@@ -107,7 +107,7 @@ def test_preserve_result_with_arrays(optimized):
 
 @OPTIMIZED
 def test_preserve_result_with_several_wrt(optimized):
-    (gx, gy), value = tangent.grad(
+    gx, gy, value = tangent.grad(
         two_params, wrt=(0, 1), preserve_result=True, optimized=optimized
     )(1.2, 0.4)
     assert value == pytest.approx(two_params(1.2, 0.4))
