@@ -19,7 +19,7 @@ const INERT_METHODS: &[&str] = &[
     "index", "count", "__len__",
 ];
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Activity {
     pub varied: BTreeSet<String>,
     pub useful: BTreeSet<String>,

@@ -142,10 +142,7 @@ pub fn derive_function(
 ) -> R<Packaged> {
     let f = &norm.function;
     let mut functions = Vec::new();
-        let mut taken = f.names.clone();
-        taken.extend(reserved.iter().cloned());
-        taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
-        let mut names = Names::new(taken);
+        let mut names = Names::new(taken_names(norm, reserved));
 
         // The seed is named after the function (`bloss`), so renaming a local never changes
         // the derivative's signature; one seed per output of a tuple return.
@@ -495,4 +492,17 @@ fn single_tuple_definition(body: &[Stmt], name: &str) -> Option<usize> {
         [crate::ir::Expr::Tuple(items)] => Some(items.len()),
         _ => None,
     }
+}
+
+/// Names a derivative of `norm` must not invent: the function's own and the module's.
+fn taken_names(norm: &Normalized, reserved: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut taken = norm.function.names.clone();
+    taken.extend(reserved.iter().cloned());
+    taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
+    taken
+}
+
+/// The seed parameter `derive_function` gives the derivative of `norm`.
+pub fn seed_param_name(norm: &Normalized, reserved: &BTreeSet<String>) -> String {
+    Names::new(taken_names(norm, reserved)).adjoint(&norm.function.name)
 }

@@ -101,6 +101,31 @@ fn parenthesize_test(test: &str) -> String {
     }
 }
 
+/// Prints functions alone (no header, no imports): one artifact of a module.
+pub fn functions(functions: &[FunctionText]) -> Result<String, Diagnostic> {
+    let text = module("", &[], functions)?;
+    Ok(text.trim_start_matches('\n').to_string())
+}
+
+/// Joins artifacts printed by [`functions`] under a header and imports, as [`module`] would.
+pub fn assemble(header: &str, imports: &[&str], parts: &[String]) -> String {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    for imp in imports {
+        out.push_str(imp);
+        out.push('\n');
+    }
+    for part in parts {
+        out.push_str("\n\n");
+        out.push_str(part);
+    }
+    out
+}
+
 /// Prints a module: a header comment, imports, then the functions.
 pub fn module(header: &str, imports: &[&str], functions: &[FunctionText]) -> Result<String, Diagnostic> {
     let mut w = Writer { text: String::new(), comments: Vec::new() };

@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod code;
+pub mod db;
 pub mod derive;
 pub mod diagnostics;
 pub mod emit;
@@ -174,7 +175,7 @@ pub fn parameter_positions(
 }
 
 /// Does `source` use `module.` as a qualified name (not as part of a longer name)?
-fn mentions_module(source: &str, module: &str) -> bool {
+pub fn mentions_module(source: &str, module: &str) -> bool {
     let pattern = format!("{module}.");
     source.match_indices(&pattern).any(|(i, _)| {
         source[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))

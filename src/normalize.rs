@@ -18,6 +18,7 @@ use crate::resolve::{BUILTINS, ModuleScope};
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
     pub function: Function,
     /// Name holding the returned value(s) at the end of the body.

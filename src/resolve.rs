@@ -8,7 +8,7 @@ use ruff_python_ast::{ModModule, Stmt};
 /// Canonical spellings for modules that are NumPy under another name.
 const MODULE_ALIASES: &[(&str, &str)] = &[("autograd.numpy", "numpy"), ("np", "numpy")];
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ModuleScope {
     /// Local name -> canonical dotted name (`np` -> `numpy`, `exp` -> `math.exp`).
     pub imports: BTreeMap<String, String>,

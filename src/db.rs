@@ -1,0 +1,550 @@
+//! The incremental database: salsa queries over source files, one per pipeline stage and
+//! function, so an edit recomputes only what it touched.
+//!
+//! Inputs are [`SourceFile`]s (path, text). A function is identified by its file and name
+//! ([`FunctionId`]); a derivative by its function, `wrt` and options ([`DerivKey`]).
+//! Queries: `parse` (whole file) -> `function_text` / `function_line` / `module_scope`
+//! (backdated, so edits elsewhere in the file stop here) -> `normalize` -> `activity` ->
+//! `adjoint` -> `optimize` -> `emit`, and `artifact_key` (content hash of everything a
+//! derivative depends on) and `grad_module` (the assembled module of a file).
+//!
+//! Every query is a pure function of its inputs, except that `emit_cached` consults the
+//! content-addressed artifact store: a hit returns exactly what `emit` would.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use ruff_python_ast::Stmt as AStmt;
+use ruff_text_size::Ranged;
+
+use crate::activity::Activity;
+use crate::derive::{self, Packaged, SeedStyle, Spec};
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::emit::{self as emitting, FunctionText};
+use crate::ir::{Atom, Callee, Expr, Stmt};
+use crate::normalize::{self as normalizing, Normalized};
+use crate::parse::{self as parsing, SourceFile as Text};
+use crate::recipes;
+use crate::resolve::ModuleScope;
+use crate::reverse::Callees;
+use crate::store::{self, Store};
+use crate::Motion;
+use crate::optimize as optimizing;
+
+type R<T> = Result<T, Diagnostic>;
+
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: String,
+    #[returns(ref)]
+    pub text: String,
+}
+
+#[salsa::interned(debug)]
+pub struct FunctionId<'db> {
+    #[returns(copy)]
+    pub file: SourceFile,
+    #[returns(ref)]
+    pub name: String,
+}
+
+#[salsa::interned(debug)]
+pub struct DerivKey<'db> {
+    #[returns(copy)]
+    pub function: FunctionId<'db>,
+    #[returns(ref)]
+    pub wrt: Vec<usize>,
+    #[returns(copy)]
+    pub optimized: bool,
+}
+
+/// One top-level function of a module, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionEntry {
+    pub name: String,
+    /// Source of the definition (from its first decorator), starting at column 0.
+    pub text: String,
+    /// Line of the definition's first line in the file, minus one.
+    pub line_offset: usize,
+    pub params: Vec<String>,
+    /// Parameters the function modifies in place.
+    pub mutated: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleIndex {
+    pub scope: ModuleScope,
+    pub functions: Vec<FunctionEntry>,
+}
+
+/// What one derivative needs from other functions: `(function, wrt)` pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjointArtifact {
+    pub functions: Vec<FunctionText>,
+    pub requires: Vec<(String, Vec<usize>)>,
+}
+
+/// The gradient module of a file, assembled from per-function artifacts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GradModuleArtifact {
+    pub source: String,
+    pub source_hash: String,
+    pub generated: Vec<(String, String)>,
+    pub skipped: Vec<(String, Diagnostic)>,
+}
+
+#[salsa::db]
+pub trait Db: salsa::Database {
+    /// The artifact store, when this process holds it.
+    fn store(&self) -> Option<&Store>;
+}
+
+/// Counts of query executions by query name (filled by salsa's event hook).
+pub type ExecutionLog = Arc<Mutex<BTreeMap<String, usize>>>;
+
+#[salsa::db]
+#[derive(Clone)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+    store: Option<Arc<Store>>,
+    log: ExecutionLog,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database::new(None)
+    }
+}
+
+impl Database {
+    pub fn new(store: Option<Arc<Store>>) -> Self {
+        let log: ExecutionLog = Arc::default();
+        let sink = log.clone();
+        let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+            if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                let text = format!("{database_key:?}");
+                let name = text.split('(').next().unwrap_or(&text).to_string();
+                *sink.lock().unwrap().entry(name).or_insert(0) += 1;
+            }
+        })));
+        Database { storage, store, log }
+    }
+
+    /// Query executions since the last call, by query name.
+    pub fn take_executions(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+#[salsa::db]
+impl Db for Database {
+    fn store(&self) -> Option<&Store> {
+        self.store.as_deref()
+    }
+}
+
+fn file_text(db: &dyn Db, file: SourceFile) -> Text<'_> {
+    Text { text: file.text(db), path: file.path(db), line_offset: 0 }
+}
+
+/// Parses a file into its module scope and the text of each top-level function.
+#[salsa::tracked(returns(ref))]
+pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
+    let text = file_text(db, file);
+    let parsed = parsing::parse(&text)?;
+    let module = parsed.syntax();
+    let scope = ModuleScope::new(module);
+    let mut functions = Vec::new();
+    for stmt in &module.body {
+        let AStmt::FunctionDef(def) = stmt else { continue };
+        let start = usize::from(def.range().start());
+        let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let end = usize::from(def.range().end());
+        functions.push(FunctionEntry {
+            name: def.name.to_string(),
+            text: text.text[line_start..end].to_string(),
+            line_offset: text.text[..line_start].matches('\n').count(),
+            params: def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect(),
+            mutated: normalizing::mutated_params(def),
+        });
+    }
+    Ok(ModuleIndex { scope, functions })
+}
+
+/// The module's imports and function names: unchanged by edits inside function bodies.
+#[salsa::tracked(returns(ref))]
+pub fn module_scope(db: &dyn Db, file: SourceFile) -> Option<ModuleScope> {
+    parse(db, file).as_ref().ok().map(|m| m.scope.clone())
+}
+
+fn entry<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<&'db FunctionEntry> {
+    let index = parse(db, function.file(db)).as_ref().ok()?;
+    index.functions.iter().rev().find(|f| &f.name == function.name(db))
+}
+
+/// The text of one function: unchanged when other parts of the file change.
+#[salsa::tracked(returns(ref))]
+pub fn function_text<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<String> {
+    entry(db, function).map(|e| e.text.clone())
+}
+
+/// Where the function starts in its file (only diagnostics depend on it).
+#[salsa::tracked]
+pub fn function_line<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> usize {
+    entry(db, function).map_or(0, |e| e.line_offset)
+}
+
+/// Parameters of a function of the module, and those it modifies in place.
+#[salsa::tracked(returns(ref))]
+pub fn function_signature<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<(Vec<String>, Vec<String>)> {
+    entry(db, function).map(|e| (e.params.clone(), e.mutated.clone()))
+}
+
+/// Diagnostics of per-function queries are relative to the function's text; this moves them
+/// to their place in the file.
+fn at_file_position(db: &dyn Db, function: FunctionId<'_>, mut d: Diagnostic) -> Diagnostic {
+    if d.line > 0 {
+        d.line += function_line(db, function);
+    }
+    d
+}
+
+fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'db>> {
+    let file = function.file(db);
+    match function_text(db, function) {
+        Some(text) => Ok(Text { text, path: file.path(db), line_offset: 0 }),
+        None => Err(Diagnostic::without_span(
+            DiagnosticKind::FunctionNotFound,
+            format!("no function named `{}` at the top level of this module", function.name(db)),
+            file.path(db),
+        )),
+    }
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalized> {
+    let file = function.file(db);
+    let Some(scope) = module_scope(db, file) else {
+        return Err(parse(db, file).clone().err().unwrap_or_else(|| Diagnostic::without_span(DiagnosticKind::Internal, "unparsable module", file.path(db))));
+    };
+    let text = function_source(db, function)?;
+    let parsed = parsing::parse(&text)?;
+    let def = parsing::find_function(parsed.syntax(), function.name(db)).ok_or_else(|| {
+        Diagnostic::without_span(DiagnosticKind::Internal, "function text without its definition", text.path)
+    })?;
+    normalizing::normalize(text, scope, def)
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<String>)> {
+    let function = key.function(db);
+    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let text = function_source(db, function)?;
+    derive::analyze(norm, key.wrt(db), recipes::builtin(), text)
+}
+
+/// Module-level names a generated function must not take.
+#[salsa::tracked(returns(ref))]
+pub fn reserved_names(db: &dyn Db, file: SourceFile) -> BTreeSet<String> {
+    let mut reserved: BTreeSet<String> = ["tangent", "numpy", "math"].map(String::from).into();
+    if let Some(scope) = module_scope(db, file) {
+        reserved.extend(scope.functions.keys().cloned());
+        reserved.extend(scope.imports.keys().cloned());
+    }
+    reserved
+}
+
+/// The name of the derivative of `function` w.r.t. parameter positions `wrt`: `d<f>` for the
+/// first parameter, `d<f>_d<p>_d<q>` otherwise; `_` appended while it clashes.
+pub fn derivative_name(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> String {
+    let mut name = if wrt == [0] {
+        format!("d{function}")
+    } else {
+        format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+    };
+    while reserved.contains(&name) {
+        name.push('_');
+    }
+    name
+}
+
+/// The seed parameter of a function's derivative (`b<f>`, unless the function uses that name).
+#[salsa::tracked(returns(ref))]
+pub fn seed_name<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<String> {
+    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    Ok(derive::seed_param_name(norm, reserved_names(db, function.file(db))))
+}
+
+/// Answers reverse mode's questions about other functions from the database, recording
+/// which derivatives the generated code calls instead of generating them.
+struct DbCallees<'db> {
+    db: &'db dyn Db,
+    file: SourceFile,
+    requires: Vec<(String, Vec<usize>)>,
+}
+
+impl Callees for DbCallees<'_> {
+    fn function_name(&mut self, base: &str) -> String {
+        let reserved = reserved_names(self.db, self.file);
+        let mut name = base.to_string();
+        while reserved.contains(&name) {
+            name.push('_');
+        }
+        name
+    }
+
+    fn params(&self, function: &str) -> Option<Vec<String>> {
+        let id = FunctionId::new(self.db, self.file, function.to_string());
+        function_signature(self.db, id).as_ref().map(|s| s.0.clone())
+    }
+
+    fn mutated_params(&self, function: &str) -> Vec<String> {
+        let id = FunctionId::new(self.db, self.file, function.to_string());
+        function_signature(self.db, id).as_ref().map(|s| s.1.clone()).unwrap_or_default()
+    }
+
+    fn derivative(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<(String, String)> {
+        let id = FunctionId::new(self.db, self.file, function.to_string());
+        let params = self.params(function).unwrap_or_default();
+        let name = derivative_name(function, &params, wrt, reserved_names(self.db, self.file));
+        let seed = seed_name(self.db, id).clone()?;
+        self.requires.push((function.to_string(), wrt.to_vec()));
+        Ok((name, seed))
+    }
+}
+
+/// Reverse mode for one derivative: the generated functions before optimization, and the
+/// derivatives of other functions they call.
+#[salsa::tracked(returns(ref))]
+pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
+    let function = key.function(db);
+    let file = function.file(db);
+    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
+    let text = function_source(db, function)?;
+    let reserved = reserved_names(db, file);
+    let params: Vec<String> = norm.function.params.iter().map(|p| p.name.clone()).collect();
+    let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
+    let spec = Spec { name, wrt: key.wrt(db), seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
+    let mut callees = DbCallees { db, file, requires: Vec::new() };
+    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes::builtin(), reserved, &mut callees)?;
+    Ok(AdjointArtifact { functions, requires: callees.requires })
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn optimize<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<FunctionText>> {
+    let artifact = adjoint(db, key).as_ref().map_err(Clone::clone)?;
+    let mut functions = artifact.functions.clone();
+    for f in &mut functions {
+        if key.optimized(db) {
+            optimizing::optimize(&mut f.body);
+        }
+        optimizing::tidy_comments(&mut f.body);
+    }
+    Ok(functions)
+}
+
+/// The printed source of one derivative's functions.
+#[salsa::tracked(returns(ref))]
+pub fn emit<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
+    let functions = optimize(db, key).as_ref().map_err(Clone::clone)?;
+    emitting::functions(functions)
+}
+
+/// The derivatives of other functions that `key`'s code calls, found from the normalized IR
+/// and activity alone (without running reverse mode), so keys can be computed cheaply.
+#[salsa::tracked(returns(ref))]
+pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<(String, Vec<usize>)>> {
+    let function = key.function(db);
+    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let (act, _) = activity(db, key).as_ref().map_err(Clone::clone)?;
+    let scope = module_scope(db, function.file(db)).clone().unwrap_or_default();
+    let mut out = Vec::new();
+    collect_requirements(db, function.file(db), &norm.function.body, act, &scope, &mut out);
+    Ok(out)
+}
+
+fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, scope: &ModuleScope, out: &mut Vec<(String, Vec<usize>)>) {
+    for s in body {
+        match s {
+            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local: true, .. }, args, kwargs }, .. } if act.is_active(target) => {
+                let _ = scope;
+                let id = FunctionId::new(db, file, text.clone());
+                let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
+                let mut wrt: Vec<usize> = args.iter().enumerate().filter(|(_, a)| act.atom_active(a)).map(|(i, _)| i).collect();
+                for (k, a) in kwargs {
+                    if act.atom_active(a) {
+                        if let Some(i) = params.iter().position(|p| p == k) {
+                            wrt.push(i);
+                        }
+                    }
+                }
+                wrt.sort_unstable();
+                if !wrt.is_empty() && !out.contains(&(text.clone(), wrt.clone())) {
+                    out.push((text.clone(), wrt));
+                }
+            }
+            Stmt::If { body, orelse, .. } => {
+                collect_requirements(db, file, body, act, scope, out);
+                collect_requirements(db, file, orelse, act, scope, out);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_requirements(db, file, body, act, scope, out),
+            _ => {}
+        }
+    }
+    let _ = Atom::Const(String::new());
+}
+
+/// Content hash of everything one derivative's text depends on: its normalized code, the
+/// options, the engine and recipe versions, and the keys of the derivatives it calls.
+#[salsa::tracked(returns(clone), cycle_result = artifact_key_cycle)]
+pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32], String> {
+    let function = key.function(db);
+    let norm = normalize(db, function).as_ref().map_err(|d| d.message.clone())?;
+    let reqs = requirements(db, key).as_ref().map_err(|d| d.message.clone())?;
+    let mut body = String::new();
+    crate::ir::print_block(&norm.function.body, 0, &mut body);
+    let params: Vec<String> = norm.function.params.iter().map(|p| format!("{}={:?}", p.name, p.default)).collect();
+    let wrt = format!("{:?}", key.wrt(db));
+    let opts = format!("optimized={}", key.optimized(db));
+    let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
+    let reserved = format!("{:?}", reserved_names(db, function.file(db)));
+    let recipe_hash = recipes::recipe_set_hash();
+    let mut callee_keys = Vec::new();
+    for (callee, wrt) in reqs {
+        let id = FunctionId::new(db, function.file(db), callee.clone());
+        let k = DerivKey::new(db, id, wrt.clone(), key.optimized(db));
+        callee_keys.extend_from_slice(&artifact_key(db, k)?);
+    }
+    Ok(store::key(&[
+        crate::ENGINE_VERSION.as_bytes(),
+        recipe_hash.as_bytes(),
+        function.name(db).as_bytes(),
+        params.join(",").as_bytes(),
+        body.as_bytes(),
+        result.as_bytes(),
+        wrt.as_bytes(),
+        opts.as_bytes(),
+        reserved.as_bytes(),
+        &callee_keys,
+    ]))
+}
+
+fn artifact_key_cycle<'db>(_db: &'db dyn Db, _id: salsa::Id, _key: DerivKey<'db>) -> Result<[u8; 32], String> {
+    Err("recursive calls cannot be differentiated".to_string())
+}
+
+/// `emit`, through the artifact store: a stored artifact for the same key is returned
+/// without running any generation stage.
+pub fn emit_cached<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
+    let store_key = artifact_key(db, key);
+    if let (Some(store), Ok(k)) = (db.store(), &store_key) {
+        if let Some(text) = store.get(k) {
+            return Ok(text);
+        }
+    }
+    let text = emit(db, key).clone()?;
+    if let (Some(store), Ok(k)) = (db.store(), &store_key) {
+        if let Err(e) = store.put(k, &text) {
+            tracing::warn!("could not save a generated artifact: {e}");
+        }
+    }
+    Ok(text)
+}
+
+/// The gradient module of a file: `d<f>` for every top-level function that can be
+/// differentiated, plus the derivatives they call, each printed once.
+pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModuleArtifact> {
+    let index = parse(db, file).clone()?;
+    let mut generated = Vec::new();
+    let mut skipped = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    let mut emitted: BTreeSet<(String, Vec<usize>)> = BTreeSet::new();
+    let reserved = reserved_names(db, file);
+    for entry in &index.functions {
+        if entry.params.is_empty() {
+            continue;
+        }
+        let id = FunctionId::new(db, file, entry.name.clone());
+        let mut needed = Vec::new();
+        match closure(db, id, vec![0], optimized, &mut needed) {
+            Ok(()) => {}
+            Err(d) => {
+                // `visit` already placed it in the file.
+                skipped.push((entry.name.clone(), d));
+                continue;
+            }
+        }
+        let mut texts = Vec::new();
+        let mut failed = None;
+        for (name, wrt) in &needed {
+            if emitted.contains(&(name.clone(), wrt.clone())) {
+                continue;
+            }
+            let fid = FunctionId::new(db, file, name.clone());
+            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized)) {
+                Ok(t) => texts.push(((name.clone(), wrt.clone()), t)),
+                Err(d) => {
+                    failed = Some(at_file_position(db, fid, d));
+                    break;
+                }
+            }
+        }
+        if let Some(d) = failed {
+            skipped.push((entry.name.clone(), d));
+            continue;
+        }
+        for (k, t) in texts {
+            emitted.insert(k);
+            parts.push(t);
+        }
+        generated.push((entry.name.clone(), derivative_name(&entry.name, &entry.params, &[0], reserved)));
+    }
+    let source_text = file.text(db);
+    let hash = crate::source_hash(source_text);
+    let path = file.path(db);
+    let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let header = format!(
+        "{}{hash}\nGradients of {file_name}, generated by Tangent {}. Regenerate rather than edit.",
+        crate::SOURCE_HASH_MARKER,
+        crate::ENGINE_VERSION
+    );
+    let all: String = parts.concat();
+    let imports: &[&str] = if crate::mentions_module(&all, "math") { &["import math", "import numpy", "import tangent"] } else { &["import numpy", "import tangent"] };
+    let source = emitting::assemble(&header, imports, &parts);
+    Ok(GradModuleArtifact { source, source_hash: hash, generated, skipped })
+}
+
+/// The derivatives `(function, wrt)` needs, itself first, in a fixed order; recursion is an error.
+fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>) -> R<()> {
+    let mut stack: Vec<String> = Vec::new();
+    visit(db, function, wrt, optimized, out, &mut stack)
+}
+
+fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>, stack: &mut Vec<String>) -> R<()> {
+    let name = function.name(db).clone();
+    if stack.contains(&name) {
+        return Err(Diagnostic::without_span(
+            DiagnosticKind::Unsupported,
+            format!("recursive call of `{name}` cannot be differentiated"),
+            function.file(db).path(db),
+        ));
+    }
+    if out.contains(&(name.clone(), wrt.clone())) {
+        return Ok(());
+    }
+    out.push((name.clone(), wrt.clone()));
+    let key = DerivKey::new(db, function, wrt, optimized);
+    let reqs = requirements(db, key).clone().map_err(|d| at_file_position(db, function, d))?;
+    stack.push(name);
+    for (callee, cwrt) in reqs {
+        let id = FunctionId::new(db, function.file(db), callee);
+        visit(db, id, cwrt, optimized, out, stack)?;
+    }
+    stack.pop();
+    Ok(())
+}

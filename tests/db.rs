@@ -1,0 +1,142 @@
+//! The incremental database: what re-executes after an edit, counted with salsa's event hook.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use salsa::Setter;
+use tangent::db::{Database, SourceFile, grad_module};
+
+/// A module of `n` functions: each calls a shared helper, some call their neighbour.
+fn big_module(n: usize) -> String {
+    let mut src = String::from("import numpy as np\n\n\ndef helper(a, s=2.0):\n    return np.tanh(a * s)\n");
+    for i in 0..n {
+        src.push_str(&format!(
+            "\n\ndef f{i}(x, w):\n    # body of f{i}\n    y = helper(x * w) + {i}.0 * x\n    for k in range(3):\n        y = y * 0.5 + np.sin(y)\n    return np.sum(y ** 2)\n"
+        ));
+    }
+    src
+}
+
+fn count(log: &BTreeMap<String, usize>, query: &str) -> usize {
+    log.get(query).copied().unwrap_or(0)
+}
+
+#[test]
+fn first_run_generates_every_function_once() {
+    let db = Database::default();
+    let file = SourceFile::new(&db, "model.py".into(), big_module(200));
+    let out = grad_module(&db, file, true).unwrap();
+    assert_eq!(out.generated.len(), 201, "{:?}", out.skipped);
+    assert!(out.skipped.is_empty());
+    let log = db.take_executions();
+    // helper's derivative is generated once, although 200 functions call it.
+    assert_eq!(count(&log, "adjoint"), 201, "{log:?}");
+    assert_eq!(count(&log, "normalize"), 201, "{log:?}");
+    assert!(out.source.contains("def dhelper(a, s=2.0, bhelper=1.0):"));
+    assert_eq!(out.source.matches("def dhelper(").count(), 1);
+}
+
+#[test]
+fn editing_one_body_reruns_that_function_only() {
+    let mut db = Database::default();
+    let text = big_module(200);
+    let file = SourceFile::new(&db, "model.py".into(), text.clone());
+    grad_module(&db, file, true).unwrap();
+    db.take_executions();
+    let edited = text.replace("y = helper(x * w) + 7.0 * x", "y = helper(x * w) + 7.5 * x");
+    assert_ne!(edited, text);
+    file.set_text(&mut db).to(edited);
+    let out = grad_module(&db, file, true).unwrap();
+    assert!(out.source.contains("7.5"));
+    let log = db.take_executions();
+    for stage in ["normalize", "activity", "adjoint", "optimize", "emit"] {
+        assert_eq!(count(&log, stage), 1, "{stage}: {log:?}");
+    }
+    assert_eq!(count(&log, "parse"), 1);
+}
+
+#[test]
+fn editing_a_helper_reruns_it_and_its_callers_keys() {
+    let mut db = Database::default();
+    let text = big_module(20);
+    let file = SourceFile::new(&db, "model.py".into(), text.clone());
+    grad_module(&db, file, true).unwrap();
+    db.take_executions();
+    file.set_text(&mut db).to(text.replace("np.tanh(a * s)", "np.tanh(a * s) * 2.0"));
+    grad_module(&db, file, true).unwrap();
+    let log = db.take_executions();
+    assert_eq!(count(&log, "adjoint"), 1, "only helper's reverse mode reruns: {log:?}");
+    // Every caller's artifact key depends on the helper's.
+    assert_eq!(count(&log, "artifact_key"), 21, "{log:?}");
+}
+
+#[test]
+fn comments_and_whitespace_outside_bodies_rerun_no_adjoint() {
+    let mut db = Database::default();
+    let text = big_module(50);
+    let file = SourceFile::new(&db, "model.py".into(), text.clone());
+    let before = grad_module(&db, file, true).unwrap();
+    db.take_executions();
+    let edited = format!("# a new comment at the top\n\n\n{}\n\n# and one at the end\n", text.replace("\n\n\ndef f3", "\n\n\n\n# between functions\ndef f3"));
+    file.set_text(&mut db).to(edited);
+    let after = grad_module(&db, file, true).unwrap();
+    let log = db.take_executions();
+    for stage in ["normalize", "activity", "adjoint", "optimize", "emit"] {
+        assert_eq!(count(&log, stage), 0, "{stage}: {log:?}");
+    }
+    // Only the header (source hash) changes.
+    let strip = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&before.source), strip(&after.source));
+}
+
+#[test]
+fn warm_store_in_a_fresh_database_generates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = big_module(30);
+    let cold = {
+        let store = Arc::new(tangent::store::Store::open(dir.path()).unwrap());
+        let db = Database::new(Some(store.clone()));
+        let file = SourceFile::new(&db, "model.py".into(), text.clone());
+        let out = grad_module(&db, file, true).unwrap();
+        store.flush();
+        out
+    };
+    // A new process would open the store afresh: so does this database.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let store = Arc::new(tangent::store::Store::open(dir.path()).unwrap());
+    let db = Database::new(Some(store));
+    let file = SourceFile::new(&db, "model.py".into(), text);
+    let warm = grad_module(&db, file, true).unwrap();
+    assert_eq!(cold.source, warm.source);
+    let log = db.take_executions();
+    for stage in ["adjoint", "optimize", "emit"] {
+        assert_eq!(count(&log, stage), 0, "{stage}: {log:?}");
+    }
+    assert!(count(&log, "artifact_key") > 0);
+}
+
+#[test]
+fn database_output_matches_the_one_shot_engine() {
+    let text = big_module(5);
+    let db = Database::default();
+    let file = SourceFile::new(&db, "model.py".into(), text.clone());
+    let incremental = grad_module(&db, file, true).unwrap();
+    let one_shot = tangent::grad_module(&text, "model.py", true).unwrap();
+    // Same functions, same code (the one-shot engine may order helpers differently).
+    let mut a: Vec<&str> = incremental.source.split("\n\n\n").skip(1).collect();
+    let mut b: Vec<&str> = one_shot.source.split("\n\n\n").skip(1).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_function_that_cannot_be_differentiated_is_skipped_with_its_position() {
+    let db = Database::default();
+    let src = "import numpy as np\n\ndef ok(x):\n    return x * 2.0\n\n\ndef bad(x):\n    try:\n        y = x\n    except Exception:\n        y = 0\n    return y\n";
+    let file = SourceFile::new(&db, "m.py".into(), src.into());
+    let out = grad_module(&db, file, true).unwrap();
+    assert_eq!(out.generated, vec![("ok".to_string(), "dok".to_string())]);
+    assert_eq!(out.skipped.len(), 1);
+    assert_eq!(out.skipped[0].1.line, 8, "{}", out.skipped[0].1.render());
+}
