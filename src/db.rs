@@ -159,15 +159,19 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let module = parsed.syntax();
     let scope = ModuleScope::new(module);
     let mut functions = Vec::new();
+    // Line numbers counted incrementally: one pass over the file, not one per function.
+    let (mut counted_to, mut lines) = (0usize, 0usize);
     for stmt in &module.body {
         let AStmt::FunctionDef(def) = stmt else { continue };
         let start = usize::from(def.range().start());
         let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
         let end = usize::from(def.range().end());
+        lines += text.text[counted_to..line_start].matches('\n').count();
+        counted_to = line_start;
         functions.push(FunctionEntry {
             name: def.name.to_string(),
             text: text.text[line_start..end].to_string(),
-            line_offset: text.text[..line_start].matches('\n').count(),
+            line_offset: lines,
             params: def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect(),
             mutated: normalizing::mutated_params(def),
         });
@@ -249,13 +253,20 @@ pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<St
 
 /// Module-level names a generated function must not take.
 #[salsa::tracked(returns(ref))]
-pub fn reserved_names(db: &dyn Db, file: SourceFile) -> BTreeSet<String> {
+pub fn reserved_names(db: &dyn Db, file: SourceFile) -> Arc<BTreeSet<String>> {
     let mut reserved: BTreeSet<String> = ["tangent", "numpy", "math"].map(String::from).into();
     if let Some(scope) = module_scope(db, file) {
         reserved.extend(scope.functions.keys().cloned());
         reserved.extend(scope.imports.keys().cloned());
     }
-    reserved
+    Arc::new(reserved)
+}
+
+/// A hash of the module-level names (generated names avoid them).
+#[salsa::tracked]
+pub fn reserved_hash(db: &dyn Db, file: SourceFile) -> [u8; 32] {
+    let names: Vec<&[u8]> = reserved_names(db, file).iter().map(|n| n.as_bytes()).collect();
+    store::key(&names)
 }
 
 /// The name of the derivative of `function` w.r.t. parameter positions `wrt`: `d<f>` for the
@@ -412,7 +423,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     let wrt = format!("{:?}", key.wrt(db));
     let opts = format!("optimized={}", key.optimized(db));
     let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
-    let reserved = format!("{:?}", reserved_names(db, function.file(db)));
+    let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
     let mut callee_keys = Vec::new();
     for (callee, wrt) in reqs {
@@ -429,7 +440,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
         result.as_bytes(),
         wrt.as_bytes(),
         opts.as_bytes(),
-        reserved.as_bytes(),
+        reserved.as_slice(),
         &callee_keys,
     ]))
 }

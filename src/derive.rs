@@ -2,6 +2,7 @@
 //! differentiated code calls (each differentiated once per set of parameters).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ruff_python_ast::{ModModule, StmtFunctionDef};
 
@@ -83,7 +84,7 @@ impl<'a> Driver<'a> {
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
         let norm = normalize(file, &self.scope, def)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
-        let reserved = self.reserved.clone();
+        let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
         let mut packaged = derive_function(&norm, &act, &wrt_names, file, spec, recipes, &reserved, self)?;
         for f in &mut packaged.functions {
@@ -137,12 +138,12 @@ pub fn derive_function(
     file: SourceFile<'_>,
     spec: &Spec<'_>,
     recipes: &RecipeSet,
-    reserved: &BTreeSet<String>,
+    reserved: &Arc<BTreeSet<String>>,
     callees: &mut dyn Callees,
 ) -> R<Packaged> {
     let f = &norm.function;
     let mut functions = Vec::new();
-        let mut names = Names::new(taken_names(norm, reserved));
+        let mut names = Names::with_shared(taken_names(norm), reserved.clone());
 
         // The seed is named after the function (`bloss`), so renaming a local never changes
         // the derivative's signature; one seed per output of a tuple return.
@@ -494,15 +495,14 @@ fn single_tuple_definition(body: &[Stmt], name: &str) -> Option<usize> {
     }
 }
 
-/// Names a derivative of `norm` must not invent: the function's own and the module's.
-fn taken_names(norm: &Normalized, reserved: &BTreeSet<String>) -> BTreeSet<String> {
+/// Names a derivative of `norm` must not invent (besides the module's): the function's own.
+fn taken_names(norm: &Normalized) -> BTreeSet<String> {
     let mut taken = norm.function.names.clone();
-    taken.extend(reserved.iter().cloned());
     taken.extend(["_stack", "_state", "tangent", "numpy", "_"].map(String::from));
     taken
 }
 
 /// The seed parameter `derive_function` gives the derivative of `norm`.
-pub fn seed_param_name(norm: &Normalized, reserved: &BTreeSet<String>) -> String {
-    Names::new(taken_names(norm, reserved)).adjoint(&norm.function.name)
+pub fn seed_param_name(norm: &Normalized, reserved: &Arc<BTreeSet<String>>) -> String {
+    Names::with_shared(taken_names(norm), reserved.clone()).adjoint(&norm.function.name)
 }

@@ -55,6 +55,11 @@ pub enum TemplateStmt {
 
 /// blake3 of every built-in recipe file, in order: changes whenever a recipe changes.
 pub fn recipe_set_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(compute_recipe_set_hash).clone()
+}
+
+fn compute_recipe_set_hash() -> String {
     let mut h = blake3::Hasher::new();
     for (file, text) in RECIPE_FILES {
         h.update(file.as_bytes());

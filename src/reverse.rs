@@ -76,6 +76,8 @@ enum B {
 #[derive(Debug, Default, Clone)]
 pub struct Names {
     taken: BTreeSet<String>,
+    /// Module-level names, shared by every function of a module (cheap to clone).
+    shared: std::sync::Arc<BTreeSet<String>>,
     adjoints: BTreeMap<String, String>,
     counters: BTreeMap<String, usize>,
 }
@@ -85,12 +87,17 @@ impl Names {
         Names { taken, ..Default::default() }
     }
 
+    /// Names avoiding the function's own `taken` names and the module's `shared` ones.
+    pub fn with_shared(taken: BTreeSet<String>, shared: std::sync::Arc<BTreeSet<String>>) -> Self {
+        Names { taken, shared, ..Default::default() }
+    }
+
     pub fn reserve(&mut self, name: &str) {
         self.taken.insert(name.to_string());
     }
 
     pub fn is_taken(&self, name: &str) -> bool {
-        self.taken.contains(name)
+        self.taken.contains(name) || self.shared.contains(name)
     }
 
     /// `b<name>` (or `_b<name>` for temporaries), made unique.
@@ -103,7 +110,7 @@ impl Names {
             None => format!("b{var}"),
         };
         let mut name = base.clone();
-        while self.taken.contains(&name) {
+        while self.is_taken(&name) {
             name.push('_');
         }
         self.taken.insert(name.clone());
@@ -119,7 +126,7 @@ impl Names {
             *n += 1;
             let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
             let name = format!("_{hint}{sep}{n}");
-            if !self.taken.contains(&name) {
+            if !self.is_taken(&name) {
                 self.taken.insert(name.clone());
                 return name;
             }

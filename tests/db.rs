@@ -140,3 +140,15 @@ fn a_function_that_cannot_be_differentiated_is_skipped_with_its_position() {
     assert_eq!(out.skipped.len(), 1);
     assert_eq!(out.skipped[0].1.line, 8, "{}", out.skipped[0].1.render());
 }
+
+#[test]
+#[ignore = "timing: run with --release --ignored --nocapture"]
+fn generation_speed() {
+    let text = big_module(1000);
+    let db = Database::default();
+    let file = SourceFile::new(&db, "model.py".into(), text);
+    let t = std::time::Instant::now();
+    let out = grad_module(&db, file, true).unwrap();
+    let dt = t.elapsed();
+    eprintln!("{} functions in {:?}: {:.0} functions/s", out.generated.len(), dt, out.generated.len() as f64 / dt.as_secs_f64());
+}
