@@ -68,8 +68,78 @@ impl<'a> Visitor<'a> for Names<'_> {
     }
 }
 
-/// Names read by a Python expression.
+/// Names read by a Python expression (generated code: no f-strings).
+///
+/// A scanner rather than a parse: it runs for every generated statement. It skips strings,
+/// numbers, keywords, attribute names after `.` and keyword-argument names; it may also report
+/// a comprehension's own variable, which only makes the optimizer more careful.
 pub fn names_in(expr: &str) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False", "await", "yield",
+    ];
+    let bytes = expr.as_bytes();
+    let mut out: Vec<String> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\'' | b'"' => {
+                // Skip a string literal (single or triple quoted).
+                let triple = bytes[i..].starts_with(&[c, c, c]);
+                let quote_len = if triple { 3 } else { 1 };
+                i += quote_len;
+                while i < bytes.len() {
+                    if bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == c && (!triple || bytes[i..].starts_with(&[c, c, c])) {
+                        i += quote_len;
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'0'..=b'9' => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+                    i += 1;
+                }
+                let word = &expr[start..i];
+                // A string prefix (`b'..'`, `r"..."`) belongs to the literal that follows.
+                if i < bytes.len() && (bytes[i] == b'\'' || bytes[i] == b'"') && word.len() <= 2 {
+                    continue;
+                }
+                let before = expr[..start].trim_end();
+                let after = expr[i..].trim_start();
+                let attribute = before.ends_with('.') && !before.ends_with("..");
+                let keyword_arg = depth > 0 && after.starts_with('=') && !after.starts_with("==");
+                if !attribute && !keyword_arg && !KEYWORDS.contains(&word) && !out.iter().any(|w| w == word) {
+                    out.push(word.to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Names read by a Python expression, found by parsing it (the exact answer).
+pub fn names_in_parsed(expr: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(parsed) = ruff_python_parser::parse_expression(expr) {
         Names(&mut out).visit_expr(parsed.expr());

@@ -30,8 +30,14 @@ impl<'a> SourceFile<'a> {
 
 pub fn parse(file: &SourceFile<'_>) -> Result<Parsed<ModModule>, Diagnostic> {
     parse_module(file.text).map_err(|err| {
-        let start = usize::from(err.location.start());
-        let end = usize::from(err.location.end());
+        let mut start = usize::from(err.location.start());
+        let mut end = usize::from(err.location.end());
+        // "Unexpected end of file" points past the text: show the last line that has code.
+        let content_end = file.text.trim_end().len();
+        if start >= content_end || (start == 0 && end == 0 && content_end > 0 && err.error.to_string().contains("EOF")) {
+            start = content_end.saturating_sub(1);
+            end = content_end;
+        }
         file.diagnostic(DiagnosticKind::Syntax, format!("syntax error: {}", err.error), start, end)
     })
 }

@@ -2075,3 +2075,32 @@ fn generate_never_panics_on_odd_input() {
         }
     }
 }
+
+#[test]
+fn code_name_scanner_finds_every_name_the_parser_finds() {
+    use tangent::code::{names_in, names_in_parsed};
+    let cases = [
+        "tangent.unbroadcast(_bt2 * signs, logits)",
+        "numpy.sum(x, axis=1, keepdims=True) + y",
+        "[numpy.reshape(p[k], numpy.shape(_t1[k])) for k in numpy.arange(n)]",
+        "a if b is None else c[d:e, ::2]",
+        "{'key': v, \"other\": w}",
+        "f(x)(y).attr[z]",
+        "1.5e-3 * x1 - 0x1F + b'raw'",
+        "lambda t: t * scale",
+        "not flag and (u == v)",
+        "tangent.add_grad_at(None, x, (i, slice(None, j)), g)",
+    ];
+    for case in cases {
+        let scanned = names_in(case);
+        for name in names_in_parsed(case) {
+            assert!(scanned.contains(&name), "{case}: scanner missed `{name}` ({scanned:?})");
+        }
+        for name in &scanned {
+            assert!(!["numpy", "tangent"].contains(&name.as_str()) || case.contains(&format!("{name}.")), "{case}");
+            assert_ne!(name, "axis");
+            assert_ne!(name, "keepdims");
+            assert_ne!(name, "key");
+        }
+    }
+}

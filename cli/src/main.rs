@@ -1,14 +1,32 @@
 //! `tangent`: command-line front end of the engine.
 //!
-//! `tangent grad FILE.py:FUNC` prints the source of FUNC's derivative on stdout.
-//! Exit codes: 0 success, 1 the engine reported a diagnostic, 2 usage or input error.
+//! - `tangent grad FILE.py:FUNC`: the source of one derivative, on stdout.
+//! - `tangent build PATH...`: the gradient module of every Python source, as artifact files.
+//! - `tangent check PATH...`: are those artifacts up to date?
+//! - `tangent watch PATH...`: build, then keep the artifacts up to date as sources change.
+//! - `tangent cache stats|clear`: the artifact cache.
+//!
+//! Exit codes: 0 success, 1 a file failed (or is out of date, for `check`), 2 usage error.
 
-use std::io::Write;
-use std::path::PathBuf;
+mod build;
+mod cache;
+mod check;
+mod config;
+mod generate;
+mod grad;
+mod layout;
+mod logging;
+mod project;
+mod walk;
+mod watch;
+
+use tangent::store;
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use tangent::{Diagnostic, Motion, Options, Request};
+use clap::{Parser, Subcommand};
+
+use logging::Verbosity;
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +35,12 @@ use tangent::{Diagnostic, Motion, Options, Request};
     about = "Source-to-source automatic differentiation of Python"
 )]
 struct Cli {
+    /// Show debug messages (and, for build, every skipped function).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print errors only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,118 +48,33 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the source of a function's gradient.
-    Grad(GradArgs),
-}
-
-#[derive(clap::Args)]
-struct GradArgs {
-    /// The function to differentiate, as FILE.py:FUNC.
-    #[arg(value_name = "FILE.py:FUNC", value_parser = parse_target)]
-    target: Target,
-    /// Parameters to differentiate with respect to, by name (default: the first parameter).
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    wrt: Vec<String>,
-    /// Skip the optimization passes (dead code, constant folding, assignment propagation).
-    #[arg(long)]
-    no_optimize: bool,
-    /// Joint: one function; split: separate forward and backward functions.
-    #[arg(long, value_enum, default_value_t = MotionArg::Joint)]
-    motion: MotionArg,
-    /// Return `(gradient, value)` instead of the gradient alone.
-    #[arg(long)]
-    preserve_result: bool,
-}
-
-#[derive(Clone, Debug)]
-struct Target {
-    file: PathBuf,
-    function: String,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MotionArg {
-    Joint,
-    Split,
-}
-
-fn parse_target(s: &str) -> Result<Target, String> {
-    match s.rsplit_once(':') {
-        Some((file, function)) if !file.is_empty() && !function.is_empty() => Ok(Target {
-            file: PathBuf::from(file),
-            function: function.to_string(),
-        }),
-        _ => Err(format!("expected FILE.py:FUNC, got `{s}`")),
-    }
-}
-
-/// Why `grad` failed; each maps to an exit code.
-enum Failure {
-    /// Input we could not use (exit 2).
-    Input(String),
-    /// The engine's diagnostic (exit 1).
-    Engine(Box<Diagnostic>),
-}
-
-impl From<Diagnostic> for Failure {
-    fn from(d: Diagnostic) -> Self {
-        Failure::Engine(Box::new(d))
-    }
+    Grad(grad::GradArgs),
+    /// Write the gradient module of every Python source under the PATHs.
+    Build(project::ProjectArgs),
+    /// Check that the artifacts `build` would write are on disk and up to date.
+    Check(project::ProjectArgs),
+    /// Build, then regenerate modules as their sources change (Ctrl-C to stop).
+    Watch(project::ProjectArgs),
+    /// Inspect or clear the artifact cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 fn main() -> ExitCode {
-    let Command::Grad(args) = Cli::parse().command;
-    match grad(&args) {
-        Ok(source) => {
-            let mut out = std::io::stdout().lock();
-            let newline = if source.ends_with('\n') { "" } else { "\n" };
-            // A closed pipe (`tangent grad ... | head`) is not an error worth reporting.
-            let _ = write!(out, "{source}{newline}").and_then(|()| out.flush());
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Engine(diagnostic)) => {
-            eprint!("{}", diagnostic.render());
-            ExitCode::from(1)
-        }
-        Err(Failure::Input(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn grad(args: &GradArgs) -> Result<String, Failure> {
-    let file = &args.target.file;
-    let shown = file.display().to_string();
-    let bytes =
-        std::fs::read(file).map_err(|e| Failure::Input(format!("cannot read `{shown}`: {e}")))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        Failure::Input(format!(
-            "`{shown}` is not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let function = args.target.function.as_str();
-    let wrt = if args.wrt.is_empty() {
-        vec![0]
+    let cli = Cli::parse();
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
     } else {
-        tangent::parameter_positions(&source, &shown, function, &args.wrt)?
+        Verbosity::Normal
     };
-    let options = Options {
-        wrt,
-        optimized: !args.no_optimize,
-        preserve_result: args.preserve_result,
-        motion: match args.motion {
-            MotionArg::Joint => Motion::Joint,
-            MotionArg::Split => Motion::Split,
-        },
-        seed_required: false,
-    };
-    let request = Request {
-        module_source: &source,
-        path: &shown,
-        function,
-        function_source: None,
-        function_first_line: 1,
-    };
-    Ok(tangent::generate(&request, &options)?.source)
+    logging::init(verbosity);
+    match &cli.command {
+        Command::Grad(args) => grad::run(args),
+        Command::Build(args) => build::run(args, verbosity),
+        Command::Check(args) => check::run(args, verbosity),
+        Command::Watch(args) => watch::run(args, verbosity),
+        Command::Cache(command) => cache::run(command),
+    }
 }

@@ -1,0 +1,120 @@
+//! Project settings: the project root and `[tool.tangent]` of the nearest pyproject.toml.
+//!
+//! Keys: `out` (directory), `cache-dir` (directory), `optimize` (bool), `exclude` (list of
+//! glob patterns). Relative directories are relative to the pyproject.toml that names them.
+//! Command-line flags win over these.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Clone)]
+pub struct Config {
+    /// Nearest ancestor holding pyproject.toml or .git (else the starting directory).
+    pub project_root: PathBuf,
+    /// The pyproject.toml the settings came from.
+    pub pyproject: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub optimize: Option<bool>,
+    pub exclude: Vec<String>,
+}
+
+/// Absolute form of `path` (against the current directory), without `.` components and
+/// without resolving links.
+pub fn absolute(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    abs.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// The directory the settings are looked up from: the first PATH (or its parent for a file),
+/// else the current directory.
+pub fn start_dir(paths: &[PathBuf]) -> PathBuf {
+    let first = paths
+        .first()
+        .map(|p| absolute(p))
+        .unwrap_or_else(|| absolute(Path::new(".")));
+    if first.is_dir() {
+        first
+    } else {
+        first.parent().map(Path::to_path_buf).unwrap_or(first)
+    }
+}
+
+pub fn project_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|d| d.join("pyproject.toml").is_file() || d.join(".git").exists())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// Reads the settings that apply to `start` (an absolute directory).
+pub fn load(start: &Path) -> Result<Config, String> {
+    let mut config = Config {
+        project_root: project_root(start),
+        ..Config::default()
+    };
+    let Some(pyproject) = start
+        .ancestors()
+        .map(|d| d.join("pyproject.toml"))
+        .find(|p| p.is_file())
+    else {
+        return Ok(config);
+    };
+    let text = std::fs::read_to_string(&pyproject)
+        .map_err(|e| format!("cannot read {}: {e}", pyproject.display()))?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{} is not valid TOML: {e}", pyproject.display()))?;
+    let base = pyproject.parent().unwrap_or(Path::new(".")).to_path_buf();
+    config.pyproject = Some(pyproject.clone());
+    let Some(section) = doc.get("tool").and_then(|t| t.get("tangent")) else {
+        return Ok(config);
+    };
+    let Some(section) = section.as_table() else {
+        return Err(format!(
+            "{}: [tool.tangent] must be a table",
+            pyproject.display()
+        ));
+    };
+    let bad = |key: &str, want: &str| {
+        format!(
+            "{}: [tool.tangent] {key} must be {want}",
+            pyproject.display()
+        )
+    };
+    for (key, value) in section {
+        match key.as_str() {
+            "out" => {
+                let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
+                config.out = Some(base.join(s));
+            }
+            "cache-dir" => {
+                let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
+                config.cache_dir = Some(base.join(s));
+            }
+            "optimize" => {
+                config.optimize = Some(value.as_bool().ok_or_else(|| bad(key, "true or false"))?)
+            }
+            "exclude" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| bad(key, "a list of strings"))?;
+                config.exclude = list
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| bad(key, "a list of strings"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            other => tracing::warn!(
+                "{}: unknown key `{other}` in [tool.tangent]",
+                pyproject.display()
+            ),
+        }
+    }
+    Ok(config)
+}

@@ -1,0 +1,176 @@
+//! One source file to its gradient module, through the cache.
+//!
+//! The cache key holds no path: the engine version, the recipe set, the options, the file name
+//! and the source text. The engine is given the file name only (it appears in the generated
+//! header), so the same source gives byte-identical artifacts in any directory, on any machine.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tangent::Diagnostic;
+
+use crate::cache::Cache;
+use crate::store;
+
+/// A generated (or reused) gradient module.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub source: String,
+    /// blake3 of the module's source text, hex.
+    pub hash: String,
+    /// Functions that could not be differentiated, with a one-line reason.
+    pub skipped: Vec<(String, String)>,
+    /// Taken from the cache rather than generated.
+    pub reused: bool,
+}
+
+/// Why a source file produced no module.
+#[derive(Debug, Clone)]
+pub enum FileError {
+    /// Unreadable, not UTF-8, vanished: a one-line reason.
+    Read(String),
+    /// The engine's diagnostic (a syntax error), pointing at the real path.
+    Engine(Box<Diagnostic>),
+    /// The artifact could not be written.
+    Write(String),
+}
+
+impl FileError {
+    /// `path: reason` (one line), or the rendered diagnostic.
+    pub fn render(&self, path: &Path) -> String {
+        match self {
+            FileError::Read(r) | FileError::Write(r) => format!("error: {}: {r}\n", path.display()),
+            FileError::Engine(d) => d.render(),
+        }
+    }
+}
+
+/// Reads a source file as UTF-8 text.
+pub fn read_source(path: &Path) -> Result<String, FileError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        FileError::Read(match e.kind() {
+            std::io::ErrorKind::NotFound if path.symlink_metadata().is_ok() => {
+                "cannot read: it is a broken symbolic link".to_string()
+            }
+            std::io::ErrorKind::NotFound => "vanished during the build".to_string(),
+            _ => format!("cannot read: {e}"),
+        })
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        FileError::Read(format!(
+            "not valid UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+pub struct Generator {
+    cache: Mutex<Cache>,
+    optimize: bool,
+    recipe_hash: String,
+}
+
+/// The options part of the cache key (shared with the import hook's keys).
+fn options_tag(optimize: bool) -> &'static [u8] {
+    if optimize {
+        b"optimize=1"
+    } else {
+        b"optimize=0"
+    }
+}
+
+/// Prefix of the key under which the skipped functions of a module are kept.
+const SKIPPED_KEY: &[u8] = b"tangent-cli/skipped-functions/v1";
+
+impl Generator {
+    pub fn new(cache: Cache, optimize: bool) -> Generator {
+        Generator {
+            cache: Mutex::new(cache),
+            optimize,
+            recipe_hash: tangent::recipes::recipe_set_hash(),
+        }
+    }
+
+    /// The file name is part of the key (the generated header names it), the path is not.
+    fn keys(&self, file_name: &str, text: &str) -> ([u8; 32], [u8; 32]) {
+        let parts: [&[u8]; 5] = [
+            tangent::ENGINE_VERSION.as_bytes(),
+            self.recipe_hash.as_bytes(),
+            options_tag(self.optimize),
+            file_name.as_bytes(),
+            text.as_bytes(),
+        ];
+        let module = store::key(&parts);
+        let mut skipped_parts = vec![SKIPPED_KEY];
+        skipped_parts.extend_from_slice(&parts);
+        (module, store::key(&skipped_parts))
+    }
+
+    /// The gradient module of `text`, the contents of the file `path`.
+    pub fn module(&self, path: &Path, text: &str) -> Result<Module, FileError> {
+        let hash = tangent::source_hash(text);
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        let (module_key, skipped_key) = self.keys(&file_name, text);
+        if let Some(m) = self.cached(&module_key, &skipped_key, &hash) {
+            tracing::debug!("{}: reused from the cache", path.display());
+            return Ok(m);
+        }
+        let generated =
+            tangent::grad_module(text, &file_name, self.optimize).map_err(|mut d| {
+                d.path = path.display().to_string();
+                FileError::Engine(Box::new(d))
+            })?;
+        let skipped: Vec<(String, String)> = generated
+            .skipped
+            .iter()
+            .map(|(f, d)| (f.clone(), one_line(d)))
+            .collect();
+        let encoded: String = skipped.iter().map(|(f, r)| format!("{f}\t{r}\n")).collect();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.put(&skipped_key, &encoded);
+        cache.put(&module_key, &generated.source);
+        Ok(Module {
+            source: generated.source,
+            hash,
+            skipped,
+            reused: false,
+        })
+    }
+
+    fn cached(&self, module_key: &[u8; 32], skipped_key: &[u8; 32], hash: &str) -> Option<Module> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let source = cache.get(module_key)?;
+        // A cache can be damaged: the entry must name the source it was made from.
+        let first = source.lines().next()?;
+        if !first.contains(&format!("{}{hash}", tangent::SOURCE_HASH_MARKER)) {
+            tracing::debug!("cache entry does not match its source hash; regenerating");
+            return None;
+        }
+        let skipped = cache
+            .get(skipped_key)?
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(f, r)| (f.to_string(), r.to_string()))
+            .collect();
+        Some(Module {
+            source,
+            hash: hash.to_string(),
+            skipped,
+            reused: true,
+        })
+    }
+
+    pub fn flush(&self) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).flush();
+    }
+}
+
+/// `line N: message [kind]` on one line.
+fn one_line(d: &Diagnostic) -> String {
+    let message = d.message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if d.line > 0 {
+        format!("line {}: {message} [{}]", d.line, d.kind.as_str())
+    } else {
+        format!("{message} [{}]", d.kind.as_str())
+    }
+}

@@ -1,0 +1,121 @@
+//! `tangent grad FILE.py:FUNC`: prints the source of FUNC's derivative on stdout.
+//! Exit codes: 0 success, 1 the engine reported a diagnostic, 2 usage or input error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use tangent::{Diagnostic, Motion, Options, Request};
+
+#[derive(clap::Args)]
+pub struct GradArgs {
+    /// The function to differentiate, as FILE.py:FUNC.
+    #[arg(value_name = "FILE.py:FUNC", value_parser = parse_target)]
+    target: Target,
+    /// Parameters to differentiate with respect to, by name (default: the first parameter).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    wrt: Vec<String>,
+    /// Skip the optimization passes (dead code, constant folding, assignment propagation).
+    #[arg(long)]
+    no_optimize: bool,
+    /// Joint: one function; split: separate forward and backward functions.
+    #[arg(long, value_enum, default_value_t = MotionArg::Joint)]
+    motion: MotionArg,
+    /// Return `(gradient, value)` instead of the gradient alone.
+    #[arg(long)]
+    preserve_result: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Target {
+    file: PathBuf,
+    function: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MotionArg {
+    Joint,
+    Split,
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    match s.rsplit_once(':') {
+        Some((file, function)) if !file.is_empty() && !function.is_empty() => Ok(Target {
+            file: PathBuf::from(file),
+            function: function.to_string(),
+        }),
+        _ => Err(format!("expected FILE.py:FUNC, got `{s}`")),
+    }
+}
+
+/// Why `grad` failed; each maps to an exit code.
+enum Failure {
+    /// Input we could not use (exit 2).
+    Input(String),
+    /// The engine's diagnostic (exit 1).
+    Engine(Box<Diagnostic>),
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Engine(Box::new(d))
+    }
+}
+
+pub fn run(args: &GradArgs) -> ExitCode {
+    match grad(args) {
+        Ok(source) => {
+            let mut out = std::io::stdout().lock();
+            let newline = if source.ends_with('\n') { "" } else { "\n" };
+            // A closed pipe (`tangent grad ... | head`) is not an error worth reporting.
+            let _ = write!(out, "{source}{newline}").and_then(|()| out.flush());
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Engine(diagnostic)) => {
+            eprint!("{}", diagnostic.render());
+            ExitCode::from(1)
+        }
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn grad(args: &GradArgs) -> Result<String, Failure> {
+    let file = &args.target.file;
+    let shown = file.display().to_string();
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::Input(format!("cannot read `{shown}`: {e}")))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        Failure::Input(format!(
+            "`{shown}` is not valid UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let function = args.target.function.as_str();
+    let wrt = if args.wrt.is_empty() {
+        vec![0]
+    } else {
+        tangent::parameter_positions(&source, &shown, function, &args.wrt)?
+    };
+    let options = Options {
+        wrt,
+        optimized: !args.no_optimize,
+        preserve_result: args.preserve_result,
+        motion: match args.motion {
+            MotionArg::Joint => Motion::Joint,
+            MotionArg::Split => Motion::Split,
+        },
+        seed_required: false,
+    };
+    let request = Request {
+        module_source: &source,
+        path: &shown,
+        function,
+        function_source: None,
+        function_first_line: 1,
+    };
+    Ok(tangent::generate(&request, &options)?.source)
+}

@@ -1,0 +1,83 @@
+//! The arguments `build`, `check` and `watch` share, resolved against `[tool.tangent]`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cache::Cache;
+use crate::config;
+use crate::generate::Generator;
+use crate::layout::Layout;
+use crate::walk::Filter;
+
+#[derive(clap::Args, Debug)]
+pub struct ProjectArgs {
+    /// Files and directories to process (default: the current directory).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write artifacts to a mirrored tree in DIR (stable names) instead of `__tangent__/`
+    /// beside each source.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The cache directory (default: TANGENT_CACHE_DIR, `[tool.tangent] cache-dir`, or
+    /// `<project root>/.tangent/cache`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Skip the optimization passes.
+    #[arg(long, overrides_with = "optimize")]
+    pub no_optimize: bool,
+    /// Run the optimization passes (the default; overrides `optimize = false`).
+    #[arg(long, overrides_with = "no_optimize")]
+    pub optimize: bool,
+}
+
+/// Everything a command needs to know about what to build and how.
+pub struct Project {
+    pub paths: Vec<PathBuf>,
+    pub layout: Layout,
+    pub optimize: bool,
+    pub filter: Arc<Filter>,
+    pub cache_dir: PathBuf,
+}
+
+impl Project {
+    pub fn resolve(args: &ProjectArgs) -> Result<Project, String> {
+        let paths = if args.paths.is_empty() {
+            vec![PathBuf::from(".")]
+        } else {
+            args.paths.clone()
+        };
+        let config = config::load(&config::start_dir(&paths))?;
+        let layout = match args.out.as_ref().or(config.out.as_ref()) {
+            Some(dir) => Layout::Out(dir.clone()),
+            None => Layout::Beside,
+        };
+        let optimize = if args.no_optimize {
+            false
+        } else if args.optimize {
+            true
+        } else {
+            config.optimize.unwrap_or(true)
+        };
+        let base = config
+            .pyproject
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| config.project_root.clone());
+        let filter = Arc::new(Filter::new(&config.exclude, &base)?);
+        let cache_dir = crate::cache::cache_dir(args.cache_dir.as_deref(), &config);
+        Ok(Project {
+            paths,
+            layout,
+            optimize,
+            filter,
+            cache_dir,
+        })
+    }
+
+    /// Opens the cache (or goes on without it) and makes the generator.
+    pub fn generator(&self) -> Generator {
+        tracing::debug!("cache: {}", self.cache_dir.display());
+        Generator::new(Cache::open(&self.cache_dir), self.optimize)
+    }
+}

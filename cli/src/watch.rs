@@ -1,0 +1,428 @@
+//! `tangent watch`: an initial build, then regenerate modules as their sources change.
+//!
+//! Every create/modify/rename of a `*.py` means: re-read, compare blake3 with the last text
+//! seen, regenerate that one module if it changed. A deleted source deletes its artifact. A new
+//! directory is scanned at once (inotify misses files written right after a nested directory is
+//! created). A save that does not parse keeps the last good artifact. The store stays open for
+//! the whole session; other processes read the artifact files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+
+use crate::build::{self, ArtifactState, Mode, Summary};
+use crate::generate::{FileError, Generator, read_source};
+use crate::layout::{self, Layout};
+use crate::logging::Verbosity;
+use crate::project::{Project, ProjectArgs};
+use crate::walk::{self, Source};
+
+const DEBOUNCE: Duration = Duration::from_millis(75);
+
+enum Message {
+    Fs(DebounceEventResult),
+    Stop,
+}
+
+/// A PATH being watched.
+struct Root {
+    /// As given (paths are shown in this form).
+    given: PathBuf,
+    /// Absolute, as the watcher reports paths.
+    abs: PathBuf,
+    is_file: bool,
+}
+
+/// What we last saw of a source.
+struct Seen {
+    source: Source,
+    /// blake3 of the text last read (None when it could not be read).
+    hash: Option<String>,
+}
+
+struct Watch {
+    project: Project,
+    generator: Generator,
+    roots: Vec<Root>,
+    /// By path in the given form.
+    seen: HashMap<PathBuf, Seen>,
+    out_abs: Option<PathBuf>,
+}
+
+pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
+    let project = match Project::resolve(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut roots = Vec::new();
+    for given in &project.paths {
+        match std::fs::metadata(given) {
+            Ok(meta) => roots.push(Root {
+                given: given.clone(),
+                abs: crate::config::absolute(given),
+                is_file: !meta.is_dir(),
+            }),
+            Err(e) => {
+                eprintln!("error: {}: {e}", given.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Message>();
+    let stop = tx.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        // Also seen by a build in progress, which then stops early.
+        build::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = stop.send(Message::Stop);
+    }) {
+        eprintln!("error: cannot handle Ctrl-C: {e}");
+        return ExitCode::from(2);
+    }
+    // Watch first, build second: nothing saved during the initial build is missed.
+    let mut debouncer = match new_debouncer(DEBOUNCE, None, move |r| {
+        let _ = tx.send(Message::Fs(r));
+    }) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot watch for changes: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for root in &roots {
+        let (target, mode) = if root.is_file {
+            (
+                root.abs.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                RecursiveMode::NonRecursive,
+            )
+        } else {
+            (root.abs.clone(), RecursiveMode::Recursive)
+        };
+        if let Err(e) = debouncer.watch(&target, mode) {
+            eprintln!("error: cannot watch {}: {e}", root.given.display());
+            return ExitCode::from(2);
+        }
+    }
+    let out_abs = match &project.layout {
+        Layout::Out(dir) => Some(crate::config::absolute(dir)),
+        Layout::Beside => None,
+    };
+    let generator = project.generator();
+    let mut watch = Watch {
+        project,
+        generator,
+        roots,
+        seen: HashMap::new(),
+        out_abs,
+    };
+    watch.initial_build(verbosity);
+    if build::interrupted() {
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "watching {} for changes (Ctrl-C to stop)",
+        watch.describe_roots()
+    );
+    while let Ok(message) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut stopping = false;
+        // Take whatever else is queued, so one burst is one batch.
+        for m in std::iter::once(message).chain(rx.try_iter()) {
+            match m {
+                Message::Stop => stopping = true,
+                Message::Fs(Ok(events)) => batch.extend(events),
+                Message::Fs(Err(errors)) => {
+                    for e in errors {
+                        if matches!(
+                            e.kind,
+                            notify::ErrorKind::PathNotFound | notify::ErrorKind::WatchNotFound
+                        ) {
+                            // A directory removed while being watched: its events tell the rest.
+                            tracing::debug!("watch: {e}");
+                            continue;
+                        }
+                        // Events may have been lost: look at everything again.
+                        tracing::warn!("watch error: {e}; rescanning");
+                        batch.push(notify_debouncer_full::DebouncedEvent::new(
+                            notify::Event::new(notify::EventKind::Other)
+                                .set_flag(notify::event::Flag::Rescan),
+                            Instant::now(),
+                        ));
+                    }
+                }
+            }
+        }
+        if stopping {
+            break;
+        }
+        watch.handle(&batch);
+        watch.generator.flush();
+    }
+    debouncer.stop();
+    watch.generator.flush();
+    if verbosity != Verbosity::Quiet {
+        println!("stopped");
+    }
+    ExitCode::SUCCESS
+}
+
+impl Watch {
+    fn describe_roots(&self) -> String {
+        self.roots
+            .iter()
+            .map(|r| r.given.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn initial_build(&mut self, verbosity: Verbosity) {
+        let found = walk::walk(&self.project.paths, &self.project.filter);
+        let reports = build::run_all(
+            &self.project,
+            &self.generator,
+            &found,
+            Mode::Write,
+            verbosity,
+        );
+        if build::interrupted() {
+            return;
+        }
+        build::remove_orphans(&self.project.layout, &found);
+        let summary: Summary = build::report(&reports, &found, verbosity);
+        for r in reports {
+            let hash = r.outcome.as_ref().ok().map(|d| d.hash.clone());
+            self.seen.insert(
+                r.source.path.clone(),
+                Seen {
+                    source: r.source,
+                    hash,
+                },
+            );
+        }
+        if verbosity != Verbosity::Quiet {
+            println!("{}", summary.line());
+        }
+    }
+
+    /// The root `abs` lies in, and `abs` in the given form.
+    fn locate(&self, abs: &Path) -> Option<(usize, PathBuf)> {
+        self.roots.iter().enumerate().find_map(|(i, r)| {
+            if r.is_file {
+                (abs == r.abs).then(|| (i, walk::tidy(&r.given)))
+            } else {
+                abs.strip_prefix(&r.abs)
+                    .ok()
+                    .map(|rel| (i, walk::tidy(&r.given.join(rel))))
+            }
+        })
+    }
+
+    /// The walk root of root `i` and the `Source` for `path` (given form) in it.
+    fn source(&self, i: usize, path: &Path) -> Source {
+        let root = &self.roots[i];
+        let walk_root = if root.is_file {
+            root.given
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        } else {
+            root.given.clone()
+        };
+        Source::new(&walk_root, path.to_path_buf())
+    }
+
+    fn handle(&mut self, events: &[notify_debouncer_full::DebouncedEvent]) {
+        if events.iter().any(|e| e.need_rescan()) {
+            tracing::debug!("rescanning everything");
+            self.rescan_all();
+            return;
+        }
+        // Each path once, remembering whether anything may have appeared or moved there
+        // (only then is a directory worth scanning).
+        let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+        for e in events {
+            use notify::EventKind;
+            use notify::event::ModifyKind;
+            let structural = match e.kind {
+                EventKind::Access(_) => continue,
+                EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_)) => false,
+                _ => true,
+            };
+            for p in &e.paths {
+                match paths.iter_mut().find(|(q, _)| q == p) {
+                    Some((_, s)) => *s |= structural,
+                    None => paths.push((p.clone(), structural)),
+                }
+            }
+        }
+        for (abs, structural) in paths {
+            // Our own output (and the store's files) are not sources.
+            if self.out_abs.as_ref().is_some_and(|o| abs.starts_with(o))
+                || abs.starts_with(&self.project.cache_dir)
+            {
+                continue;
+            }
+            let Some((i, path)) = self.locate(&abs) else {
+                continue;
+            };
+            tracing::debug!("changed: {}", path.display());
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() && !structural => {}
+                Ok(meta) if meta.is_dir() => {
+                    // A new (or moved-in) directory: scan it now, and drop what moved away.
+                    let found = walk::rescan(
+                        &self.roots[i].given.clone(),
+                        &path,
+                        &self.project.filter,
+                        None,
+                    );
+                    for s in found.sources {
+                        self.update(s);
+                    }
+                    self.forget_missing_under(&path);
+                }
+                Ok(_) => {
+                    let root = self.roots[i].given.clone();
+                    if self.roots[i].is_file
+                        || walk::admits_file(&root, &path, &self.project.filter)
+                    {
+                        let source = self.source(i, &path);
+                        self.update(source);
+                    }
+                }
+                Err(_) => {
+                    self.forget_missing_under(&path);
+                    if !self.seen.contains_key(&path) && path.extension().is_some_and(|e| e == "py")
+                    {
+                        // A source never built (e.g. one that failed) may still have artifacts.
+                        let source = self.source(i, &path);
+                        self.deleted(&source);
+                    }
+                }
+            }
+        }
+    }
+
+    fn rescan_all(&mut self) {
+        let found = walk::walk(&self.project.paths, &self.project.filter);
+        for s in found.sources {
+            self.update(s);
+        }
+        let gone: Vec<PathBuf> = self.seen.keys().filter(|p| !p.exists()).cloned().collect();
+        for p in gone {
+            if let Some(s) = self.seen.remove(&p) {
+                self.deleted(&s.source);
+            }
+        }
+    }
+
+    /// Sources at or below `path` that no longer exist: delete their artifacts.
+    fn forget_missing_under(&mut self, path: &Path) {
+        let gone: Vec<PathBuf> = self
+            .seen
+            .keys()
+            .filter(|p| p.starts_with(path) && !p.exists())
+            .cloned()
+            .collect();
+        for p in gone {
+            if let Some(s) = self.seen.remove(&p) {
+                self.deleted(&s.source);
+            }
+        }
+    }
+
+    fn deleted(&self, source: &Source) {
+        let artifacts = match &self.project.layout {
+            Layout::Beside => self.project.layout.stale_siblings(source, None, None),
+            Layout::Out(_) => vec![self.project.layout.artifact(source, "")],
+        };
+        for a in artifacts {
+            if !a.exists() {
+                continue;
+            }
+            match layout::remove_artifact(&a) {
+                Ok(()) => println!(
+                    "removed {} ({} was deleted)",
+                    a.display(),
+                    source.path.display()
+                ),
+                Err(e) => eprintln!("error: cannot remove {}: {e}", a.display()),
+            }
+        }
+    }
+
+    /// Re-reads `source`; regenerates its module if the text changed.
+    fn update(&mut self, source: Source) {
+        let start = Instant::now();
+        let text = match read_source(&source.path) {
+            Ok(t) => t,
+            Err(e) => {
+                if !source.path.exists() {
+                    if let Some(s) = self.seen.remove(&source.path) {
+                        self.deleted(&s.source);
+                    }
+                    return;
+                }
+                eprint!("{}", e.render(&source.path));
+                self.seen
+                    .insert(source.path.clone(), Seen { source, hash: None });
+                return;
+            }
+        };
+        let hash = tangent::source_hash(&text);
+        if self
+            .seen
+            .get(&source.path)
+            .is_some_and(|s| s.hash.as_deref() == Some(hash.as_str()))
+        {
+            tracing::debug!("{}: unchanged", source.path.display());
+            return;
+        }
+        match build::process_text(
+            &self.generator,
+            &self.project.layout,
+            &source,
+            &text,
+            Mode::Write,
+        ) {
+            Ok(done) => {
+                let ms = start.elapsed().as_secs_f64() * 1000.0;
+                if done.state == ArtifactState::Written {
+                    println!(
+                        "regenerated {} -> {} ({ms:.0} ms)",
+                        source.path.display(),
+                        done.artifact.display()
+                    );
+                } else {
+                    tracing::debug!("{}: artifact already up to date", source.path.display());
+                }
+                for (function, reason) in &done.skipped {
+                    tracing::debug!("skipped {}:{function}: {reason}", source.path.display());
+                }
+            }
+            Err(e) => {
+                eprint!("{}", e.render(&source.path));
+                if matches!(e, FileError::Engine(_)) {
+                    eprintln!(
+                        "note: keeping the last good artifact of {}",
+                        source.path.display()
+                    );
+                }
+            }
+        }
+        self.seen.insert(
+            source.path.clone(),
+            Seen {
+                source,
+                hash: Some(hash),
+            },
+        );
+    }
+}
