@@ -355,37 +355,6 @@ impl Callees for Driver<'_> {
     }
 }
 
-impl Driver<'_> {
-    /// The derivative of a top-level function w.r.t. its first parameter, as `tangent.grad`
-    /// gives it, named `d<f>`; on failure nothing it started is kept.
-    pub fn grad_of(&mut self, function: &str) -> R<String> {
-        let functions_before = self.functions.len();
-        let done_before = self.done.clone();
-        let reserved_before = self.reserved.clone();
-        let def = find_function(self.module, function).ok_or_else(|| {
-            Diagnostic::without_span(DiagnosticKind::FunctionNotFound, format!("no function named `{function}`"), self.module_file.path)
-        })?;
-        let key = (function.to_string(), vec![0]);
-        if let Some(done) = self.done.get(&key) {
-            return Ok(done.0.clone());
-        }
-        let name = self.function_name(&format!("d{function}"));
-        let file = self.module_file;
-        let spec = Spec { name, wrt: &[0], seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
-        match self.derive(def, file, &spec) {
-            Ok(result) => {
-                self.done.insert(key, result.clone());
-                Ok(result.0)
-            }
-            Err(d) => {
-                self.functions.truncate(functions_before);
-                self.done = done_before;
-                self.reserved = reserved_before;
-                Err(d)
-            }
-        }
-    }
-}
 
 /// A parameter differentiated with respect to must reach the output through differentiable
 /// operations; one that is only used as a loop bound, an index or in a condition has no
