@@ -2,9 +2,11 @@
 # Runs every test: the Rust workspace, then the Python suite against a fresh build of the
 # extension. Extra arguments go to pytest (e.g. ./scripts/test.sh -k runtime -n 2).
 #
-# Guards, so that a runaway generated loop fails its test instead of the machine:
+# The Python suite runs under pytest-xdist: a worker that hangs or runs out of memory (e.g. an
+# endless loop in generated code) is killed and replaced, its test fails, and the run goes on.
+#   TANGENT_TEST_JOBS       pytest-xdist workers (-n), default auto (one per core)
 #   TANGENT_TEST_TIMEOUT    seconds per Python test (pytest-timeout), default 300
-#   TANGENT_TEST_MEMORY_KB  address-space limit of the pytest process (ulimit -v), default 8 GiB
+#   TANGENT_TEST_MEMORY_KB  address-space limit per pytest process (ulimit -v), default 8 GiB
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
@@ -26,12 +28,12 @@ if ! cargo test --workspace --no-fail-fast; then
 fi
 
 if build_extension; then
-    log "python -m pytest tests/python -q"
+    log "python -m pytest tests/python -q (-n ${TANGENT_TEST_JOBS:-auto})"
     status=0
     (
         ulimit -v "${TANGENT_TEST_MEMORY_KB:-8388608}" 2>/dev/null || true
-        exec "$venv_python" -m pytest tests/python -q \
-            --timeout="${TANGENT_TEST_TIMEOUT:-300}" "$@"
+        exec "$venv_python" -m pytest tests/python -q -n "${TANGENT_TEST_JOBS:-auto}" \
+            --timeout="${TANGENT_TEST_TIMEOUT:-300}" --timeout-method=thread "$@"
     ) || status=$?
     if [ "$status" -eq 5 ]; then
         log "pytest collected no tests"

@@ -32,3 +32,14 @@ def check_grad():
 def check_autodiff():
     """``check_autodiff(f, args, seed, wrt=(0,), motion='joint', optimized=True)``."""
     return gradcheck.check_autodiff
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    """Drop the failed test's traceback that pytest keeps in ``sys.last_*`` for post-mortem
+    debugging: it holds the test's frames alive, and a runaway test (e.g. an endless loop that
+    filled a stack until MemoryError) would keep all its memory for the rest of the run."""
+    if report.when == "call" and report.failed:
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                setattr(sys, name, None)
