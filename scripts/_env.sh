@@ -47,4 +47,24 @@ build_extension() {
     log "building tangent._engine (maturin develop)"
     (cd "$ROOT/pyhooks" && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
         "$VENV/bin/maturin" develop --quiet)
+    install_import_hook_pth
+}
+
+# `maturin develop` installs an editable wheel without the files listed in [tool.maturin]
+# include, so the import hook's start-up file is copied into site-packages here (and recorded
+# in the dist-info RECORD so that `pip uninstall tangent` removes it).
+install_import_hook_pth() {
+    "$venv_python" - "$ROOT/pyhooks/python/tangent_hook.pth" <<'PY'
+import base64, glob, hashlib, os, shutil, sys, sysconfig
+src = sys.argv[1]
+site = sysconfig.get_path("purelib")
+dst = os.path.join(site, os.path.basename(src))
+shutil.copyfile(src, dst)
+data = open(dst, "rb").read()
+digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+line = f"{os.path.basename(dst)},sha256={digest},{len(data)}\n"
+for record in glob.glob(os.path.join(site, "tangent-*.dist-info", "RECORD")):
+    rows = [r for r in open(record) if not r.startswith(os.path.basename(dst) + ",")]
+    open(record, "w").writelines(rows + [line])
+PY
 }

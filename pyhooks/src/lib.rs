@@ -159,6 +159,45 @@ fn parameter_positions(
     })
 }
 
+/// What `grad_module` returns: `(source, source_hash, generated, skipped)`.
+type GradModuleResult = (
+    String,
+    String,
+    Vec<(String, String)>,
+    Vec<(String, &'static str, String)>,
+);
+
+/// Generates the gradient module of a whole source module: `d<f>` (w.r.t. the first
+/// parameter) for every top-level function that can be differentiated.
+///
+/// Returns `(source, source_hash, generated, skipped)`: the module text (its first line is
+/// `# tangent-source-hash: <source_hash>`), the blake3 hash of `module_source`,
+/// `[(function, generated name)]` and `[(function, diagnostic kind, rendered diagnostic)]` for
+/// the functions that could not be differentiated. Only a syntax error raises `EngineError`.
+#[pyfunction]
+fn grad_module(
+    py: Python<'_>,
+    module_source: String,
+    path: String,
+    optimized: bool,
+) -> PyResult<GradModuleResult> {
+    let module = run_engine(py, &path, || {
+        tangent::grad_module(&module_source, &path, optimized)
+    })?;
+    let skipped = module
+        .skipped
+        .into_iter()
+        .map(|(name, d)| (name, d.kind.as_str(), d.render()))
+        .collect();
+    Ok((module.source, module.source_hash, module.generated, skipped))
+}
+
+/// The blake3 hash of a source text, as written in `# tangent-source-hash: ` headers.
+#[pyfunction]
+fn source_hash(text: &str) -> String {
+    tangent::source_hash(text)
+}
+
 /// Version of the engine crate.
 #[pyfunction]
 fn version() -> &'static str {
@@ -171,6 +210,9 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EngineError", m.py().get_type::<EngineError>())?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(parameter_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(grad_module, m)?)?;
+    m.add_function(wrap_pyfunction!(source_hash, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add("SOURCE_HASH_MARKER", tangent::SOURCE_HASH_MARKER)?;
     Ok(())
 }

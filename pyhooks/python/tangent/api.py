@@ -125,11 +125,22 @@ def _engine():
     try:
         from tangent import _engine as engine
     except ImportError as error:
+        engine, cause = None, error
+    else:
+        # `tangent._engine` is None when the extension failed to import (see __init__.py).
+        cause = None if engine is not None else _package_engine_error()
+    if engine is None:
         raise ImportError(
             "tangent._engine (the Rust engine) is not built; run ./scripts/test.sh or "
             "`maturin develop` in pyhooks/ to build it"
-        ) from error
+        ) from cause
     return engine
+
+
+def _package_engine_error():
+    import tangent
+
+    return getattr(tangent, "_engine_import_error", None)
 
 
 def _plain_function(f):

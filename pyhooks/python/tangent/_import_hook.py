@@ -1,0 +1,539 @@
+"""Gradient modules: ``from model.__grad__ import dloss`` (the part loaded on first use).
+
+The start-up part is ``_tangent_hook`` (a top-level module activated by ``tangent_hook.pth``);
+it routes every import of a name ending in ``.__grad__`` to :func:`find_spec` here.
+
+``model.__grad__`` holds, for every top-level function ``f`` of ``model`` that the engine can
+differentiate, ``d<f>``: the gradient w.r.t. ``f``'s first parameter, exactly what
+``tangent.grad(model.f)`` returns. Other names are generated on first access by the module's
+``__getattr__``: ``d<f>_d<p>`` is the gradient w.r.t. parameter ``p`` (``tangent.grad(model.f,
+wrt="p")``), ``d<f>_d<p>_d<q>`` w.r.t. several (a tuple). A function that cannot be
+differentiated raises ``ImportError`` carrying the engine's diagnostic (``file:line:col``).
+
+Files. Every generated module is a real file, written atomically (temp file + ``os.replace``),
+so tracebacks, ``inspect.getsource`` and pdb show generated lines and concurrent importers never
+read half a file. The directory is ``$TANGENT_GENERATED_DIR`` if set, else ``__tangent__/`` next
+to the source file, else (not writable) a per-user cache directory. File names carry a key:
+``model.__grad__.<key>.py`` and ``model.__grad__.<key>.<name>.py`` for names generated on
+access. The key is a SHA-256 of the source bytes, its path, the engine binary's size and mtime
+and :data:`FORMAT`; it is computed here without the engine, so when the file for the current
+key exists, the module is imported without loading ``tangent._engine`` at all. A new source
+gives a new file name, so Python's mtime+size check of ``.pyc`` files can never pick up
+bytecode of older code. The engine's blake3 source hash is the first line of every file
+(``# tangent-source-hash: <hash>``).
+
+Execution. The generated module's namespace is first filled with the user module's names
+(except dunders), so generated code sees its ``np`` alias, helpers and constants; then the
+generated code runs on top, and ``__file__`` is the generated file.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from importlib.machinery import SourceFileLoader
+from importlib.util import decode_source, spec_from_file_location
+from types import FunctionType as _FunctionType
+
+__all__ = ["find_spec", "GradLoader", "GradientImportError", "FORMAT", "SUFFIX"]
+
+#: Version of the layout of generated files (bump when it changes: it is part of the key).
+FORMAT = "tangent-grad-module-1"
+
+SUFFIX = ".__grad__"
+
+#: Environment variable naming the directory for generated sources (shared with tangent.grad).
+GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
+
+#: Name of the per-source cache directory.
+CACHE_DIR_NAME = "__tangent__"
+
+#: Older generated files of the same module are removed once they are this old (seconds).
+STALE_AFTER = 600.0
+
+_MARKER = "# tangent-source-hash: "
+
+_lock = threading.RLock()
+_engine_stamp = None
+
+
+class GradientImportError(ImportError):
+    """A gradient that cannot be generated. ``str()`` carries the engine's diagnostic;
+    ``kind`` is the diagnostic kind (e.g. ``"not-differentiable"``)."""
+
+    def __init__(self, message, *, kind=None, rendered=None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.kind = kind
+        self.rendered = rendered
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the module
+
+
+def find_spec(fullname):
+    """The spec of ``<parent>.__grad__`` (the parent is already imported), or None."""
+    parent_name = fullname[: -len(SUFFIX)]
+    parent = sys.modules.get(parent_name)
+    if parent is None or not fullname.endswith(SUFFIX):
+        return None
+    source_path = _source_path(parent)
+    if source_path is None:
+        raise ImportError(
+            f"cannot import {fullname!r}: {parent_name!r} has no Python source file to "
+            "differentiate",
+            name=fullname,
+        )
+    try:
+        with open(source_path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise ImportError(
+            f"cannot import {fullname!r}: cannot read {source_path}: {error}", name=fullname
+        ) from None
+    key = _key(source_path, data)
+    stem = f"{parent_name}{SUFFIX}.{key}"
+    dirs = _cache_dirs(source_path)
+    path = _existing(stem + ".py", dirs)
+    if path is None:
+        path = _writable_target(stem + ".py", dirs)
+        if path is None:
+            raise ImportError(
+                f"cannot import {fullname!r}: no writable directory for generated code "
+                f"(tried {', '.join(dirs)}; set ${GENERATED_DIR_ENV})",
+                name=fullname,
+            )
+    loader = GradLoader(fullname, path)
+    loader._tangent = _State(fullname, parent, source_path, data, key, stem, dirs)
+    return spec_from_file_location(fullname, path, loader=loader)
+
+
+class _State:
+    """What a gradient module needs to generate more of itself."""
+
+    __slots__ = ("fullname", "parent", "source_path", "data", "key", "stem", "dirs", "_text")
+
+    def __init__(self, fullname, parent, source_path, data, key, stem, dirs):
+        self.fullname = fullname
+        self.parent = parent
+        self.source_path = source_path
+        self.data = data
+        self.key = key
+        self.stem = stem
+        self.dirs = dirs
+        self._text = None
+
+    @property
+    def text(self):
+        if self._text is None:
+            self._text = decode_source(self.data)
+        return self._text
+
+
+def _source_path(module):
+    spec = getattr(module, "__spec__", None)
+    path = None
+    if spec is not None and getattr(spec, "has_location", False):
+        path = spec.origin
+    if path is None:
+        path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith((".py", ".pyw")):
+        return None
+    path = os.path.abspath(path)
+    return path if os.path.isfile(path) else None
+
+
+def _key(source_path, data):
+    h = hashlib.sha256()
+    for part in (FORMAT, _stamp_of_engine(), source_path):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    h.update(data)
+    return h.hexdigest()[:16]
+
+
+def _stamp_of_engine():
+    """Identifies the engine binary without loading it (its file name, size and mtime)."""
+    global _engine_stamp
+    if _engine_stamp is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        stamp = "no-engine"
+        try:
+            names = sorted(os.listdir(here))
+        except OSError:
+            names = []
+        for name in names:
+            if name.startswith("_engine.") and name.endswith((".so", ".pyd", ".dylib")):
+                st = os.stat(os.path.join(here, name))
+                stamp = f"{name}:{st.st_size}:{st.st_mtime_ns}"
+                break
+        _engine_stamp = stamp
+    return _engine_stamp
+
+
+# --------------------------------------------------------------------------------------------
+# Directories and files
+
+
+def _cache_dirs(source_path):
+    configured = os.environ.get(GENERATED_DIR_ENV)
+    if configured:
+        return [os.path.abspath(os.path.expanduser(configured))]
+    return [os.path.join(os.path.dirname(source_path), CACHE_DIR_NAME), _user_cache_dir()]
+
+
+def _user_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        if sys.platform == "win32":
+            base = os.environ.get("LOCALAPPDATA")
+        elif sys.platform == "darwin":
+            base = os.path.expanduser("~/Library/Caches")
+        else:
+            base = os.path.expanduser("~/.cache")
+    if not base or base.startswith("~"):
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        return os.path.join(tempfile.gettempdir(), f"tangent-{uid}", "generated")
+    return os.path.join(base, "tangent", "generated")
+
+
+def _existing(filename, dirs):
+    for d in dirs:
+        path = os.path.join(d, filename)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _writable_target(filename, dirs):
+    for d in dirs:
+        if _ensure_dir(d):
+            return os.path.join(d, filename)
+    return None
+
+
+def _ensure_dir(d):
+    try:
+        if not os.path.isdir(d):
+            os.makedirs(d, exist_ok=True)
+            if os.path.basename(d) == CACHE_DIR_NAME:
+                _write_atomic(os.path.join(d, ".gitignore"), b"# Written by Tangent.\n*\n")
+        return os.access(d, os.W_OK | os.X_OK)
+    except OSError:
+        return False
+
+
+def _write_atomic(path, data):
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _remove_stale(directory, parent_name, key):
+    """Removes old generated files of the same module (another key) and their ``.pyc``."""
+    pattern = re.compile(
+        re.escape(parent_name + SUFFIX) + r"\.([0-9a-f]{16})((?:\.[A-Za-z_][A-Za-z0-9_]*)?)\.py$"
+    )
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        match = pattern.match(name)
+        if match is None or match.group(1) == key:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if now - os.stat(path).st_mtime < STALE_AFTER:
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        pycache = os.path.join(directory, "__pycache__")
+        try:
+            for pyc in os.listdir(pycache):
+                if pyc.startswith(name[:-3] + ".") and pyc.endswith(".pyc"):
+                    os.unlink(os.path.join(pycache, pyc))
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+class GradLoader(SourceFileLoader):
+    """Loads a generated gradient module, generating its file first when it is missing."""
+
+    _tangent: _State
+
+    def exec_module(self, module):
+        state = self._tangent
+        if not os.path.isfile(self.path):
+            self._generate()
+        module.__dict__.update(_user_names(state.parent))
+        try:
+            super().exec_module(module)
+        except FileNotFoundError:
+            # Removed between our check and the read (a stale-file sweep): write it again.
+            self._generate()
+            super().exec_module(module)
+        _finish(module, state)
+
+    def _generate(self):
+        state = self._tangent
+        engine = _engine(state.fullname)
+        try:
+            source, source_hash, generated, skipped = engine.grad_module(
+                state.text, state.source_path, True
+            )
+        except engine.EngineError as error:
+            kind, _message, rendered = error.args[:3]
+            raise GradientImportError(
+                f"cannot import {state.fullname!r}: Tangent cannot read "
+                f"{state.source_path}:\n{rendered.rstrip()}",
+                kind=kind,
+                rendered=rendered,
+                name=state.fullname,
+                path=state.source_path,
+            ) from None
+        names = {f for f, _ in generated} | {f for f, _, _ in skipped}
+        parameters = _parameters(state.text, names)
+        gradients = dict(generated)
+        lines = [
+            "",
+            "# --- Written by Tangent's import hook (tangent/_import_hook.py) ---",
+            f"__tangent_source_hash__ = {source_hash!r}",
+            f"__tangent_source_path__ = {state.source_path!r}",
+            f"__tangent_gradients__ = {gradients!r}",
+            f"__tangent_parameters__ = {parameters!r}",
+            f"__tangent_skipped__ = {({f: (k, r) for f, k, r in skipped})!r}",
+        ]
+        # The engine avoids names the module already uses (`dloss` -> `dloss_`): alias them.
+        lines += [f"d{f} = {g}" for f, g in generated if g != f"d{f}"]
+        lines.append(f"__all__ = {[f'd{f}' for f, _ in generated]!r}")
+        text = source if source.endswith("\n") else source + "\n"
+        text += "\n".join(lines) + "\n"
+        _write_atomic(self.path, text.encode("utf-8"))
+        if os.path.basename(os.path.dirname(self.path)) == CACHE_DIR_NAME:
+            _remove_stale(os.path.dirname(self.path), state.fullname[: -len(SUFFIX)], state.key)
+
+
+def _engine(fullname):
+    try:
+        from tangent import _engine as engine
+    except ImportError as error:
+        engine, cause = None, error
+    else:
+        cause = getattr(sys.modules.get("tangent"), "_engine_import_error", None)
+    if engine is None:
+        raise ImportError(
+            f"cannot import {fullname!r}: tangent._engine (the Rust engine) is not built; run "
+            "`maturin develop` in pyhooks/",
+            name=fullname,
+        ) from cause
+    return engine
+
+
+def _user_names(parent):
+    return {
+        k: v
+        for k, v in list(vars(parent).items())
+        if not (k.startswith("__") and k.endswith("__"))
+    }
+
+
+def _parameters(text, names):
+    """``{function: (positional parameter names)}`` of top-level functions in ``names``."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    out = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            out[node.name] = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+    return out
+
+
+def _finish(module, state):
+    _unshadow_aliases(module, state)
+    module.__dict__["__getattr__"] = _make_getattr(module, state)
+
+
+def _unshadow_aliases(module, state):
+    """Keeps generated code correct when an exported ``d<f>`` hides a user name.
+
+    The engine names the gradient of ``f`` ``d<f>_`` when the module already has a ``d<f>``,
+    and the trailer exports it as ``d<f>``. If generated code reads the user's ``d<f>`` as a
+    global, the generated functions get their own globals, where ``d<f>`` is the user's.
+    """
+    namespace = module.__dict__
+    renamed = {
+        f"d{f}": g for f, g in namespace.get("__tangent_gradients__", {}).items() if g != f"d{f}"
+    }
+    user = vars(state.parent)
+    shadowed = {alias for alias in renamed if alias in user}
+    if not shadowed:
+        return
+    filename = module.__file__
+    defined = {
+        name: value
+        for name, value in namespace.items()
+        if isinstance(value, _FunctionType)
+        and value.__name__ == name
+        and value.__code__.co_filename == filename
+    }
+    if not any(shadowed & _global_names(fn.__code__) for fn in defined.values()):
+        return
+    scope = dict(namespace)
+    for alias in shadowed:
+        scope[alias] = user[alias]
+    for name, fn in defined.items():
+        copy = _FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+        copy.__kwdefaults__ = fn.__kwdefaults__
+        copy.__doc__ = fn.__doc__
+        copy.__qualname__ = fn.__qualname__
+        copy.__dict__.update(fn.__dict__)
+        scope[name] = namespace[name] = copy
+    for alias, generated in renamed.items():
+        namespace[alias] = scope[generated]
+
+
+def _global_names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, type(code)):
+            names |= _global_names(const)
+    return names
+
+
+def _make_getattr(module, state):
+    fullname = state.fullname
+
+    def __getattr__(name):
+        if name.startswith("__") or not name.startswith("d"):
+            raise AttributeError(f"module {fullname!r} has no attribute {name!r}")
+        return _generate_on_access(module, state, name)
+
+    __getattr__.__qualname__ = f"{fullname}.__getattr__"
+    return __getattr__
+
+
+def _parse_name(name, parameters):
+    """``d<f>_d<p>_d<q>`` -> ``(f, (p, q))`` for a known ``f`` and parameters, or None."""
+    rest = name[1:]
+    for f in sorted(parameters, key=len, reverse=True):
+        if rest.startswith(f + "_d"):
+            found = _match_parameters(rest[len(f) :], parameters[f], ())
+            if found:
+                return f, found
+    return None
+
+
+def _match_parameters(tail, params, chosen):
+    if not tail:
+        return chosen
+    for p in params:
+        prefix = "_d" + p
+        if p not in chosen and tail.startswith(prefix):
+            rest = tail[len(prefix) :]
+            if not rest or rest.startswith("_d"):
+                found = _match_parameters(rest, params, chosen + (p,))
+                if found:
+                    return found
+    return None
+
+
+def _not_differentiable(state, name, function, kind, rendered, path):
+    return GradientImportError(
+        f"cannot import name {name!r} from {state.fullname!r}: Tangent cannot differentiate "
+        f"`{function}`:\n{rendered.rstrip()}",
+        kind=kind,
+        rendered=rendered,
+        name=state.fullname,
+        path=path,
+    )
+
+
+def _generate_on_access(module, state, name):
+    namespace = module.__dict__
+    skipped = namespace.get("__tangent_skipped__", {})
+    function = name[1:]
+    if function in skipped:
+        kind, rendered = skipped[function]
+        raise _not_differentiable(state, name, function, kind, rendered, module.__file__)
+    parsed = _parse_name(name, namespace.get("__tangent_parameters__", {}))
+    if parsed is None:
+        raise AttributeError(f"module {state.fullname!r} has no attribute {name!r}")
+    function, wrt = parsed
+    with _lock:
+        if name in namespace:
+            return namespace[name]
+        filename = f"{state.stem}.{name}.py"
+        dirs = [os.path.dirname(module.__file__)] + [
+            d for d in state.dirs if d != os.path.dirname(module.__file__)
+        ]
+        path = _existing(filename, dirs)
+        if path is None:
+            path = _writable_target(filename, dirs)
+            if path is None:
+                raise ImportError(
+                    f"cannot import name {name!r} from {state.fullname!r}: no writable "
+                    f"directory for generated code (tried {', '.join(dirs)})",
+                    name=state.fullname,
+                )
+            _generate_partial(module, state, name, function, wrt, path)
+        code = SourceFileLoader(state.fullname, path).get_code(state.fullname)
+        scope = _user_names(state.parent)
+        scope.update(__name__=state.fullname, __file__=path, __builtins__=builtins)
+        exec(code, scope)
+        if "__tangent_error__" in scope:
+            kind, _message, rendered = scope["__tangent_error__"]
+            raise _not_differentiable(state, name, function, kind, rendered, path)
+        value = scope[scope["__tangent_entry__"]]
+        # Its public name (the engine calls it `d<f>`): repr and pickling by reference.
+        value.__name__ = value.__qualname__ = name
+        namespace[name] = value
+        return value
+
+
+def _generate_partial(module, state, name, function, wrt, path):
+    engine = _engine(state.fullname)
+    header = f"{_MARKER}{module.__dict__.get('__tangent_source_hash__', '')}\n"
+    try:
+        positions = engine.parameter_positions(state.text, state.source_path, function, list(wrt))
+        source, entry = engine.generate(
+            state.text, state.source_path, function, None, 1, list(positions),
+            True, False, "joint", False,
+        )
+    except engine.EngineError as error:
+        kind, message, rendered = error.args[:3]
+        if kind == "internal":  # an engine bug: don't keep it
+            raise _not_differentiable(state, name, function, kind, rendered, None)
+        text = (
+            f"{header}# Tangent cannot differentiate `{function}` w.r.t. {', '.join(wrt)}.\n"
+            f"__tangent_error__ = {(kind, message, rendered)!r}\n"
+        )
+    else:
+        body = source if source.endswith("\n") else source + "\n"
+        text = f"{header}{body}\n__tangent_entry__ = {entry!r}\n"
+    _write_atomic(path, text.encode("utf-8"))
