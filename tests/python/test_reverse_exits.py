@@ -88,3 +88,28 @@ def test_autodiff(f, inputs, motion):
         seed = tuple(0.7 + i for i in range(len(out))) if isinstance(out, tuple) else 0.8
         for optimized in (True, False):
             check_autodiff(f, args, seed, motion=motion, optimized=optimized)
+
+
+def scaled_product(x, y):
+    return x * y * 3.0
+
+
+@pytest.mark.parametrize("motion", ["joint", "split"])
+def test_input_derivative_default_one_makes_the_seed_optional(motion):
+    import tangent
+    from tangent.grad_util import INPUT_DERIVATIVE
+
+    df = tangent.autodiff(scaled_product, wrt=(0, 1), motion=motion, input_derivative=INPUT_DERIVATIVE.DefaultOne)
+    assert df(2.0, 5.0) == pytest.approx((15.0, 6.0))
+    assert df(2.0, 5.0, 2.0) == pytest.approx((30.0, 12.0))
+    required = tangent.autodiff(scaled_product, motion=motion, input_derivative=tangent.INPUT_DERIVATIVE.Required)
+    with pytest.raises(TypeError):
+        required(2.0, 5.0)
+    assert required(2.0, 5.0, 1.0) == pytest.approx(15.0)
+
+
+def test_preserve_result_is_flat_like_the_original():
+    import tangent
+
+    dx, dy, value = tangent.grad(scaled_product, wrt=(0, 1), preserve_result=True)(2.0, 5.0)
+    assert (dx, dy, value) == pytest.approx((15.0, 6.0, 30.0))

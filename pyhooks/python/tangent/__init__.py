@@ -31,6 +31,7 @@ from tangent.errors import (
     UnsupportedError,
 )
 from tangent.api import autodiff, grad
+from tangent.grad_util import INPUT_DERIVATIVE
 
 
 def __getattr__(name):
@@ -70,6 +71,7 @@ def uninstall_import_hook():
 
 
 __all__ = [
+    "INPUT_DERIVATIVE",
     "grad",
     "autodiff",
     "Stack",

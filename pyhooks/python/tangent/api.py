@@ -75,10 +75,20 @@ def autodiff(
     output (a tuple of seeds when ``f`` returns a tuple) and returns the adjoints of the
     parameters in ``wrt``. ``motion`` is ``'joint'`` or ``'split'`` (split also generates
     ``<f>_forward`` and ``<f>_backward`` in the same module). Only ``mode='reverse'`` is
-    implemented; ``check_dims`` and ``input_derivative`` are accepted for compatibility with
-    google/tangent and currently have no effect.
+    implemented. ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from ``tangent.grad_util``,
+    as in google/tangent) makes the seed optional, defaulting to 1.0. ``check_dims`` is
+    accepted for compatibility and has no effect.
     """
-    del check_dims, input_derivative  # accepted for API compatibility
+    del check_dims  # accepted for API compatibility
+    from tangent.grad_util import INPUT_DERIVATIVE
+
+    if input_derivative is None:
+        input_derivative = INPUT_DERIVATIVE.Required
+    if not isinstance(input_derivative, INPUT_DERIVATIVE):
+        raise ValueError(
+            "tangent.autodiff: input_derivative must be INPUT_DERIVATIVE.Required or "
+            f"INPUT_DERIVATIVE.DefaultOne, not {input_derivative!r}"
+        )
     if mode != "reverse":
         raise NotImplementedError(
             f"tangent.autodiff: mode={mode!r} is not implemented; only mode='reverse' is"
@@ -91,7 +101,7 @@ def autodiff(
         optimized=optimized,
         preserve_result=preserve_result,
         motion=motion,
-        seed_required=True,
+        seed_required=input_derivative is INPUT_DERIVATIVE.Required,
         verbose=verbose,
     )
 
