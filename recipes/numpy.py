@@ -287,16 +287,10 @@ def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 @adjoint(numpy.dot)
 def dot(y, a, b, out=None):
-    # For N-D operands dot contracts the last axis of a with the second-to-last axis of b
-    # (the only axis when b is 1-D); 0-d operands make it a plain product.
-    scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
-    b_axis = numpy.maximum(numpy.ndim(b) - 2, 0)
-    b_free = numpy.setdiff1d(numpy.arange(numpy.ndim(b)), b_axis)
-    a_free = numpy.arange(numpy.ndim(a) - 1)
-    g_from_b = numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y))
-    d[a] = tangent.unbroadcast(g * b, a) if scalar else numpy.tensordot(g, b, (g_from_b, b_free))
-    d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.moveaxis(numpy.tensordot(a, g, (a_free, a_free)), 0, b_axis)
+    # For matrices and vectors the same as `a @ b`; N-D operands contract a's last axis with
+    # b's second-to-last (the runtime does the bookkeeping).
+    d[a] = tangent.dot_adjoint_a(d[y], a, b)
+    d[b] = tangent.dot_adjoint_b(d[y], a, b)
 
 
 @adjoint(numpy.inner)

@@ -85,15 +85,9 @@ def positive(y, x):
 @adjoint(numpy.matmul)
 @adjoint(operator.matmul)
 def matmul(z, x1, x2):
-    # 1-D operands are promoted to a row (x1) or a column (x2) matrix, as numpy.matmul does;
-    # the adjoint gets the dropped axes back before the two matrix products.
-    a = x1 if numpy.ndim(x1) >= 2 else numpy.expand_dims(x1, 0)
-    b = x2 if numpy.ndim(x2) >= 2 else numpy.expand_dims(x2, -1)
-    g_z = numpy.broadcast_to(d[z], numpy.shape(z))
-    g_col = numpy.expand_dims(g_z, -1) if numpy.ndim(x2) == 1 else g_z
-    g = numpy.expand_dims(g_col, -2) if numpy.ndim(x1) == 1 else g_col
-    d[x1] = numpy.reshape(tangent.unbroadcast(numpy.matmul(g, numpy.swapaxes(b, -1, -2)), a), numpy.shape(x1))
-    d[x2] = numpy.reshape(tangent.unbroadcast(numpy.matmul(numpy.swapaxes(a, -1, -2), g), b), numpy.shape(x2))
+    # g @ x2.T and x1.T @ g; the runtime also handles 1-D operands and stacks of matrices.
+    d[x1] = tangent.matmul_adjoint_a(d[z], x1, x2)
+    d[x2] = tangent.matmul_adjoint_b(d[z], x1, x2)
 
 
 nondifferentiable(

@@ -34,6 +34,8 @@ RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
 
 # The runtime helpers templates may call, as listed in ARCHITECTURE.md.
 RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
+# Runtime helpers templates may call that the reference runtime does not mirror.
+RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b")
 # Modules a template may name.
 TEMPLATE_MODULES = ("numpy", "math", "tangent")
 # Roots of the dotted names recipes are registered under.
@@ -174,6 +176,12 @@ def _load_runtime():
         helpers[name] = getattr(module, name, None) if module is not None else None
         if helpers[name] is None:
             helpers[name] = getattr(ReferenceRuntime, name)
+    # Helpers the reference does not mirror (e.g. the matrix-product adjoints) come from the
+    # real runtime only.
+    if module is not None:
+        for name in dir(module):
+            if not name.startswith("_") and name not in helpers and callable(getattr(module, name)):
+                helpers[name] = getattr(module, name)
     return types.SimpleNamespace(**helpers), source
 
 
@@ -321,7 +329,7 @@ class _NameChecker(ast.NodeVisitor):
         root = name.split(".")[0]
         if root == "tangent":
             helper = name.split(".")[1]
-            if helper not in RUNTIME_HELPERS or name.count(".") != 1:
+            if helper not in RUNTIME_HELPERS + RUNTIME_ONLY_HELPERS or name.count(".") != 1:
                 self.problems.append(f"unknown runtime helper {name}")
             return
         if root in ("numpy", "math"):

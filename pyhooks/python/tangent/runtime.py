@@ -431,3 +431,78 @@ def insert_grad_of(x):
     the primal itself runs as plain Python, the body runs on a zero adjoint and has no effect.
     """
     yield init_grad(x)
+
+
+# -------------------------------------------------------------------- matrix products
+#
+# The adjoints of `a @ b` are `g @ b.T` and `a.T @ g` for matrices. These helpers say so in
+# one call and also handle what numpy.matmul allows: 1-D operands (promoted to a row or a
+# column, then squeezed), stacks of matrices with broadcast batch axes, and a scalar seed.
+
+
+def _matmul_operands(g, a, b):
+    a = numpy.asarray(a)
+    b = numpy.asarray(b)
+    a2 = a[numpy.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, numpy.newaxis] if b.ndim == 1 else b
+    batch = numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    g2 = numpy.asarray(g)
+    full = batch + (a2.shape[-2], b2.shape[-1])
+    if g2.ndim == 0:
+        g2 = numpy.broadcast_to(g2, full)
+    else:
+        if b.ndim == 1:
+            g2 = g2[..., numpy.newaxis]
+        if a.ndim == 1:
+            g2 = g2[..., numpy.newaxis, :]
+        g2 = numpy.broadcast_to(g2, full)
+    return a, b, a2, b2, g2
+
+
+def matmul_adjoint_a(g, a, b):
+    """The adjoint of ``a`` in ``a @ b`` given the adjoint ``g`` of the product: ``g @ b.T``."""
+    a, b, a2, b2, g2 = _matmul_operands(g, a, b)
+    ga = numpy.matmul(g2, numpy.swapaxes(b2, -1, -2))
+    return numpy.reshape(unbroadcast(ga, a2), a.shape)
+
+
+def matmul_adjoint_b(g, a, b):
+    """The adjoint of ``b`` in ``a @ b`` given the adjoint ``g`` of the product: ``a.T @ g``."""
+    a, b, a2, b2, g2 = _matmul_operands(g, a, b)
+    gb = numpy.matmul(numpy.swapaxes(a2, -1, -2), g2)
+    return numpy.reshape(unbroadcast(gb, b2), b.shape)
+
+
+def dot_adjoint_a(g, a, b):
+    """The adjoint of ``a`` in ``numpy.dot(a, b)``."""
+    if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
+        return unbroadcast(numpy.asarray(g) * b, a)
+    if numpy.ndim(b) <= 2:
+        return matmul_adjoint_a(g, a, b)
+    # N-D: dot contracts a's last axis with b's second-to-last one.
+    y_ndim = numpy.ndim(a) - 1 + numpy.ndim(b) - 1
+    g = numpy.broadcast_to(g, _dot_shape(a, b))
+    b_axis = numpy.ndim(b) - 2
+    b_free = [i for i in range(numpy.ndim(b)) if i != b_axis]
+    g_from_b = list(range(numpy.ndim(a) - 1, y_ndim))
+    return numpy.tensordot(g, b, (g_from_b, b_free))
+
+
+def dot_adjoint_b(g, a, b):
+    """The adjoint of ``b`` in ``numpy.dot(a, b)``."""
+    if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
+        return unbroadcast(numpy.asarray(g) * a, b)
+    if numpy.ndim(b) <= 2 and numpy.ndim(a) <= 2:
+        return matmul_adjoint_b(g, a, b)
+    g = numpy.broadcast_to(g, _dot_shape(a, b))
+    b_axis = max(numpy.ndim(b) - 2, 0)
+    a_free = list(range(numpy.ndim(a) - 1))
+    return numpy.moveaxis(numpy.tensordot(a, g, (a_free, a_free)), 0, b_axis)
+
+
+def _dot_shape(a, b):
+    a_shape = numpy.shape(a)
+    b_shape = numpy.shape(b)
+    if len(b_shape) == 1:
+        return a_shape[:-1]
+    return a_shape[:-1] + b_shape[:-2] + b_shape[-1:]
