@@ -37,8 +37,19 @@ type R<T> = Result<T, Diagnostic>;
 pub struct SourceFile {
     #[returns(ref)]
     pub path: String,
+    /// Dotted module name (`pkg.layers`); empty when unknown (relative imports then don't
+    /// resolve).
+    #[returns(ref)]
+    pub module: String,
     #[returns(ref)]
     pub text: String,
+}
+
+/// The modules of a project, by dotted name: calls into them resolve across files.
+#[salsa::input(debug)]
+pub struct Project {
+    #[returns(ref)]
+    pub modules: BTreeMap<String, SourceFile>,
 }
 
 #[salsa::interned(debug)]
@@ -98,6 +109,8 @@ pub struct GradModuleArtifact {
 pub trait Db: salsa::Database {
     /// The artifact store, when this process holds it.
     fn store(&self) -> Option<&Store>;
+    /// The project the files belong to, when calls across modules should resolve.
+    fn project(&self) -> Option<Project>;
 }
 
 /// Counts of query executions by query name (filled by salsa's event hook).
@@ -108,6 +121,7 @@ pub type ExecutionLog = Arc<Mutex<BTreeMap<String, usize>>>;
 pub struct Database {
     storage: salsa::Storage<Self>,
     store: Option<Arc<Store>>,
+    project: Option<Project>,
     log: ExecutionLog,
 }
 
@@ -128,7 +142,12 @@ impl Database {
                 *sink.lock().unwrap().entry(name).or_insert(0) += 1;
             }
         })));
-        Database { storage, store, log }
+        Database { storage, store, project: None, log }
+    }
+
+    /// Makes calls across the modules of `project` resolve. Set it before running queries.
+    pub fn set_project(&mut self, project: Project) {
+        self.project = Some(project);
     }
 
     /// Query executions since the last call, by query name.
@@ -145,6 +164,10 @@ impl Db for Database {
     fn store(&self) -> Option<&Store> {
         self.store.as_deref()
     }
+
+    fn project(&self) -> Option<Project> {
+        self.project
+    }
 }
 
 fn file_text(db: &dyn Db, file: SourceFile) -> Text<'_> {
@@ -157,7 +180,9 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let text = file_text(db, file);
     let parsed = parsing::parse(&text)?;
     let module = parsed.syntax();
-    let scope = ModuleScope::new(module);
+    let name = file.module(db);
+    let location = (!name.is_empty()).then(|| (name.as_str(), file.path(db).ends_with("__init__.py")));
+    let scope = ModuleScope::new_in(module, location);
     let mut functions = Vec::new();
     // Line numbers counted incrementally: one pass over the file, not one per function.
     let (mut counted_to, mut lines) = (0usize, 0usize);
@@ -298,6 +323,34 @@ struct DbCallees<'db> {
     requires: Vec<(String, Vec<usize>)>,
 }
 
+impl<'db> DbCallees<'db> {
+    /// A function of this module by name, or of another module by dotted name.
+    fn target(&self, name: &str) -> Option<FunctionId<'db>> {
+        if name.contains('.') {
+            project_function(self.db, name)
+        } else {
+            Some(FunctionId::new(self.db, self.file, name.to_string()))
+        }
+    }
+}
+
+/// The function a dotted name of the project refers to (`pkg.layers.dense`).
+pub fn project_function<'db>(db: &'db dyn Db, dotted: &str) -> Option<FunctionId<'db>> {
+    let project = db.project()?;
+    let (module, name) = dotted.rsplit_once('.')?;
+    let file = *project.modules(db).get(module)?;
+    let id = FunctionId::new(db, file, name.to_string());
+    function_signature(db, id).is_some().then_some(id)
+}
+
+/// The name under which `file`'s generated module imports the derivative `dname` of
+/// `function` from `module`'s gradient module.
+fn import_alias(db: &dyn Db, file: SourceFile, module: &str, function: &str, dname: &str) -> String {
+    let clashes = reserved_names(db, file).contains(dname)
+        || module_scope(db, file).as_ref().is_some_and(|s| s.functions.contains_key(function));
+    if clashes { format!("{dname}_{}", module.replace('.', "_")) } else { dname.to_string() }
+}
+
 impl Callees for DbCallees<'_> {
     fn function_name(&mut self, base: &str) -> String {
         let reserved = reserved_names(self.db, self.file);
@@ -309,22 +362,33 @@ impl Callees for DbCallees<'_> {
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
-        let id = FunctionId::new(self.db, self.file, function.to_string());
+        let id = self.target(function)?;
         function_signature(self.db, id).as_ref().map(|s| s.0.clone())
     }
 
     fn mutated_params(&self, function: &str) -> Vec<String> {
-        let id = FunctionId::new(self.db, self.file, function.to_string());
-        function_signature(self.db, id).as_ref().map(|s| s.1.clone()).unwrap_or_default()
+        self.target(function)
+            .and_then(|id| function_signature(self.db, id).as_ref().map(|s| s.1.clone()))
+            .unwrap_or_default()
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<(String, String)> {
-        let id = FunctionId::new(self.db, self.file, function.to_string());
+        let id = self.target(function).ok_or_else(|| {
+            Diagnostic::without_span(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), self.file.path(self.db))
+        })?;
         let params = self.params(function).unwrap_or_default();
-        let name = derivative_name(function, &params, wrt, reserved_names(self.db, self.file));
+        let callee_file = id.file(self.db);
+        let fname = id.name(self.db).clone();
+        let dname = derivative_name(&fname, &params, wrt, reserved_names(self.db, callee_file));
         let seed = seed_name(self.db, id).clone()?;
-        self.requires.push((function.to_string(), wrt.to_vec()));
-        Ok((name, seed))
+        if callee_file == self.file {
+            self.requires.push((fname, wrt.to_vec()));
+            Ok((dname, seed))
+        } else {
+            // Imported from the other module's gradient module (see `grad_module`).
+            let module = callee_file.module(self.db).clone();
+            Ok((import_alias(self.db, self.file, &module, &fname, &dname), seed))
+        }
     }
 }
 
@@ -368,8 +432,16 @@ pub fn emit<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
 
 /// The derivatives of other functions that `key`'s code calls, found from the normalized IR
 /// and activity alone (without running reverse mode), so keys can be computed cheaply.
+/// A derivative another one calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub file: SourceFile,
+    pub function: String,
+    pub wrt: Vec<usize>,
+}
+
 #[salsa::tracked(returns(ref))]
-pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<(String, Vec<usize>)>> {
+pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<Requirement>> {
     let function = key.function(db);
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
     let (act, _) = activity(db, key).as_ref().map_err(Clone::clone)?;
@@ -379,12 +451,23 @@ pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<(String, 
     Ok(out)
 }
 
-fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, scope: &ModuleScope, out: &mut Vec<(String, Vec<usize>)>) {
+fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, scope: &ModuleScope, out: &mut Vec<Requirement>) {
     for s in body {
         match s {
-            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local: true, .. }, args, kwargs }, .. } if act.is_active(target) => {
+            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local, canonical }, args, kwargs }, .. } if act.is_active(target) => {
                 let _ = scope;
-                let id = FunctionId::new(db, file, text.clone());
+                let id = if *local {
+                    FunctionId::new(db, file, text.clone())
+                } else {
+                    let recipes = recipes::builtin();
+                    match canonical {
+                        Some(c) if !recipes.adjoints.contains_key(c) && !recipes.nondifferentiable.contains(c) => match project_function(db, c) {
+                            Some(id) => id,
+                            None => continue,
+                        },
+                        _ => continue,
+                    }
+                };
                 let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
                 let mut wrt: Vec<usize> = args.iter().enumerate().filter(|(_, a)| act.atom_active(a)).map(|(i, _)| i).collect();
                 for (k, a) in kwargs {
@@ -395,8 +478,9 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                     }
                 }
                 wrt.sort_unstable();
-                if !wrt.is_empty() && !out.contains(&(text.clone(), wrt.clone())) {
-                    out.push((text.clone(), wrt));
+                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt };
+                if !req.wrt.is_empty() && !out.contains(&req) {
+                    out.push(req);
                 }
             }
             Stmt::If { body, orelse, .. } => {
@@ -426,9 +510,9 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
     let mut callee_keys = Vec::new();
-    for (callee, wrt) in reqs {
-        let id = FunctionId::new(db, function.file(db), callee.clone());
-        let k = DerivKey::new(db, id, wrt.clone(), key.optimized(db));
+    for req in reqs {
+        let id = FunctionId::new(db, req.file, req.function.clone());
+        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db));
         callee_keys.extend_from_slice(&artifact_key(db, k)?);
     }
     Ok(store::key(&[
@@ -471,18 +555,34 @@ pub fn emit_cached<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
 /// differentiated, plus the derivatives they call, each printed once.
 pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModuleArtifact> {
     let index = parse(db, file).clone()?;
+    let targets: Vec<(String, Vec<usize>)> =
+        index.functions.iter().filter(|e| !e.params.is_empty()).map(|e| (e.name.clone(), vec![0])).collect();
+    derivative_module(db, file, &targets, optimized)
+}
+
+/// A module holding the derivatives `targets` (`(function, wrt)`) of functions of `file`,
+/// each named `d<f>` / `d<f>_d<p>...`, plus the same-module derivatives they call; targets
+/// that cannot be differentiated are reported in `skipped`.
+pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<usize>)], optimized: bool) -> R<GradModuleArtifact> {
+    let index = parse(db, file).clone()?;
     let mut generated = Vec::new();
     let mut skipped = Vec::new();
     let mut parts: Vec<String> = Vec::new();
     let mut emitted: BTreeSet<(String, Vec<usize>)> = BTreeSet::new();
+    let mut imports: BTreeSet<String> = BTreeSet::new();
     let reserved = reserved_names(db, file);
-    for entry in &index.functions {
-        if entry.params.is_empty() {
+    for (target, target_wrt) in targets {
+        let Some(entry) = index.functions.iter().rev().find(|e| &e.name == target) else {
+            skipped.push((target.clone(), Diagnostic::without_span(DiagnosticKind::FunctionNotFound, format!("no function named `{target}` at the top level of this module"), file.path(db))));
+            continue;
+        };
+        if target_wrt.iter().any(|&i| i >= entry.params.len()) {
+            skipped.push((target.clone(), Diagnostic::without_span(DiagnosticKind::InvalidWrt, format!("`{target}` has {} parameter(s)", entry.params.len()), file.path(db))));
             continue;
         }
         let id = FunctionId::new(db, file, entry.name.clone());
         let mut needed = Vec::new();
-        match closure(db, id, vec![0], optimized, &mut needed) {
+        match closure(db, id, target_wrt.clone(), optimized, &mut needed) {
             Ok(()) => {}
             Err(d) => {
                 // `visit` already placed it in the file.
@@ -513,7 +613,15 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
             emitted.insert(k);
             parts.push(t);
         }
-        generated.push((entry.name.clone(), derivative_name(&entry.name, &entry.params, &[0], reserved)));
+        for (name, wrt) in &needed {
+            let fid = FunctionId::new(db, file, name.clone());
+            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized)) {
+                for req in reqs.iter().filter(|r| r.file != file) {
+                    imports.insert(import_line(db, file, req));
+                }
+            }
+        }
+        generated.push((entry.name.clone(), derivative_name(&entry.name, &entry.params, target_wrt, reserved)));
     }
     let source_text = file.text(db);
     let hash = crate::source_hash(source_text);
@@ -525,9 +633,24 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
         crate::ENGINE_VERSION
     );
     let all: String = parts.concat();
-    let imports: &[&str] = if crate::mentions_module(&all, "math") { &["import math", "import numpy", "import tangent"] } else { &["import numpy", "import tangent"] };
-    let source = emitting::assemble(&header, imports, &parts);
+    let mut import_lines: Vec<&str> = if crate::mentions_module(&all, "math") { vec!["import math", "import numpy", "import tangent"] } else { vec!["import numpy", "import tangent"] };
+    import_lines.extend(imports.iter().map(String::as_str));
+    let source = emitting::assemble(&header, &import_lines, &parts);
     Ok(GradModuleArtifact { source, source_hash: hash, generated, skipped })
+}
+
+/// `from pkg.layers.__grad__ import ddense_dx` for a derivative of another module.
+fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
+    let id = FunctionId::new(db, req.file, req.function.clone());
+    let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let dname = derivative_name(&req.function, &params, &req.wrt, reserved_names(db, req.file));
+    let module = req.file.module(db);
+    let alias = import_alias(db, file, module, &req.function, &dname);
+    if alias == dname {
+        format!("from {module}.__grad__ import {dname}")
+    } else {
+        format!("from {module}.__grad__ import {dname} as {alias}")
+    }
 }
 
 /// The derivatives `(function, wrt)` needs, itself first, in a fixed order; recursion is an error.
@@ -552,9 +675,13 @@ fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optim
     let key = DerivKey::new(db, function, wrt, optimized);
     let reqs = requirements(db, key).clone().map_err(|d| at_file_position(db, function, d))?;
     stack.push(name);
-    for (callee, cwrt) in reqs {
-        let id = FunctionId::new(db, function.file(db), callee);
-        visit(db, id, cwrt, optimized, out, stack)?;
+    for req in reqs {
+        // Derivatives of other modules are imported, not generated here.
+        if req.file != function.file(db) {
+            continue;
+        }
+        let id = FunctionId::new(db, req.file, req.function);
+        visit(db, id, req.wrt, optimized, out, stack)?;
     }
     stack.pop();
     Ok(())

@@ -210,7 +210,91 @@ pub fn grad_module(module_source: &str, path: &str, optimized: bool) -> Result<G
     // The same queries as the incremental database, run once: one implementation, so a
     // module built in one shot is byte-identical to one regenerated under `watch`.
     let database = db::Database::default();
-    let file = db::SourceFile::new(&database, path.to_string(), module_source.to_string());
+    let file = db::SourceFile::new(&database, path.to_string(), String::new(), module_source.to_string());
     let out = db::grad_module(&database, file, optimized)?;
     Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+}
+
+/// Like [`grad_module`], for a module of a project: `module_name` is its dotted name and the
+/// project modules it imports (directly or not) are read from the directories `roots`, so
+/// calls into them resolve (`from .layers import dense`). Files are read, never executed.
+pub fn grad_module_in_project(
+    module_source: &str,
+    path: &str,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+    optimized: bool,
+) -> Result<GradModule, Diagnostic> {
+    let (database, file) = project_database(module_source, path, module_name, roots);
+    let out = db::grad_module(&database, file, optimized)?;
+    Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+}
+
+/// The derivative of `function` w.r.t. parameter positions `wrt` (as `tangent.grad` gives it,
+/// named `d<f>` or `d<f>_d<p>...`) in a module of its own, for a module of a project (see
+/// [`grad_module_in_project`]). Errors if it cannot be differentiated.
+pub fn derivative_in_project(
+    module_source: &str,
+    path: &str,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+    function: &str,
+    wrt: &[usize],
+    optimized: bool,
+) -> Result<GradModule, Diagnostic> {
+    let (database, file) = project_database(module_source, path, module_name, roots);
+    let out = db::derivative_module(&database, file, &[(function.to_string(), wrt.to_vec())], optimized)?;
+    if let Some((_, d)) = out.skipped.into_iter().next() {
+        return Err(d);
+    }
+    Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: Vec::new() })
+}
+
+/// A database holding the module and every project module it imports, directly or not.
+fn project_database(
+    module_source: &str,
+    path: &str,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+) -> (db::Database, db::SourceFile) {
+    let mut database = db::Database::default();
+    let file = db::SourceFile::new(&database, path.to_string(), module_name.to_string(), module_source.to_string());
+    let mut modules = std::collections::BTreeMap::new();
+    modules.insert(module_name.to_string(), file);
+    let mut queue = vec![file];
+    while let Some(current) = queue.pop() {
+        let Ok(index) = db::parse(&database, current) else { continue };
+        let wanted: Vec<String> = index.scope.imports.values().flat_map(|c| module_prefixes(c)).collect();
+        for module in wanted {
+            if modules.contains_key(&module) {
+                continue;
+            }
+            let Some((found_path, text)) = find_module_source(roots, &module) else { continue };
+            let source = db::SourceFile::new(&database, found_path, module.clone(), text);
+            modules.insert(module, source);
+            queue.push(source);
+        }
+    }
+    let project = db::Project::new(&database, modules);
+    database.set_project(project);
+    (database, file)
+}
+
+/// `a.b.c` -> `a.b.c`, `a.b`, `a`: the modules a dotted import may name.
+fn module_prefixes(dotted: &str) -> Vec<String> {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    (1..=parts.len()).rev().map(|n| parts[..n].join(".")).collect()
+}
+
+/// `<root>/a/b.py` or `<root>/a/b/__init__.py` for module `a.b`, read as UTF-8.
+fn find_module_source(roots: &[std::path::PathBuf], module: &str) -> Option<(String, String)> {
+    let relative: std::path::PathBuf = module.split('.').collect();
+    for root in roots {
+        for candidate in [root.join(&relative).with_extension("py"), root.join(&relative).join("__init__.py")] {
+            if let Ok(text) = std::fs::read_to_string(&candidate) {
+                return Some((candidate.display().to_string(), text));
+            }
+        }
+    }
+    None
 }

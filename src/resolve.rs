@@ -30,12 +30,18 @@ fn canonical_module(name: &str) -> String {
 
 impl ModuleScope {
     pub fn new(module: &ModModule) -> Self {
+        ModuleScope::new_in(module, None)
+    }
+
+    /// The scope of a module that knows where it lives: `(dotted name, is a package)`, so
+    /// relative imports (`from .layers import dense`) resolve to absolute names.
+    pub fn new_in(module: &ModModule, location: Option<(&str, bool)>) -> Self {
         let mut scope = ModuleScope::default();
-        scope.collect(&module.body);
+        scope.collect(&module.body, location);
         scope
     }
 
-    fn collect(&mut self, body: &[Stmt]) {
+    fn collect(&mut self, body: &[Stmt], location: Option<(&str, bool)>) {
         for (i, stmt) in body.iter().enumerate() {
             match stmt {
                 Stmt::Import(imp) => {
@@ -52,8 +58,23 @@ impl ModuleScope {
                         }
                     }
                 }
-                Stmt::ImportFrom(imp) if imp.level == 0 => {
-                    let module = imp.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+                Stmt::ImportFrom(imp) => {
+                    let named = imp.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+                    let module = if imp.level == 0 {
+                        named.to_string()
+                    } else {
+                        let Some(base) = location.and_then(|(name, is_package)| relative_base(name, is_package, imp.level)) else {
+                            continue;
+                        };
+                        match (base.is_empty(), named.is_empty()) {
+                            (true, _) => named.to_string(),
+                            (false, true) => base,
+                            (false, false) => format!("{base}.{named}"),
+                        }
+                    };
+                    if module.is_empty() {
+                        continue;
+                    }
                     for alias in &imp.names {
                         if alias.name.as_str() == "*" {
                             continue;
@@ -69,13 +90,13 @@ impl ModuleScope {
                 }
                 // Imports guarded by `if`/`try` (e.g. optional dependencies) still count.
                 Stmt::If(s) => {
-                    self.collect(&s.body);
+                    self.collect(&s.body, location);
                     for clause in &s.elif_else_clauses {
-                        self.collect(&clause.body);
+                        self.collect(&clause.body, location);
                     }
                 }
                 Stmt::Try(t) => {
-                    self.collect(&t.body);
+                    self.collect(&t.body, location);
                 }
                 _ => {}
             }
@@ -103,3 +124,15 @@ pub const BUILTINS: &[&str] = &[
     "isinstance", "len", "list", "max", "min", "pow", "print", "range", "reversed", "round",
     "sorted", "str", "sum", "tuple", "type", "zip",
 ];
+
+/// The package a relative import of `level` dots starts from, in module `name`.
+fn relative_base(name: &str, is_package: bool, level: u32) -> Option<String> {
+    let mut parts: Vec<&str> = name.split('.').filter(|p| !p.is_empty()).collect();
+    if !is_package {
+        parts.pop()?;
+    }
+    for _ in 1..level {
+        parts.pop()?;
+    }
+    Some(parts.join("."))
+}

@@ -663,6 +663,19 @@ impl<'a> Reverse<'a> {
         seed: &str,
         out: &mut Vec<Contribution>,
     ) -> R<()> {
+        // A function of another module of the project is differentiated like one of this
+        // module, under its canonical name.
+        let project_function = match callee {
+            Callee::Function { canonical: Some(c), local: false, .. }
+                if !self.recipes.adjoints.contains_key(c)
+                    && !self.recipes.nondifferentiable.contains(c)
+                    && self.callees.params(c).is_some() =>
+            {
+                Some(Callee::Function { text: c.clone(), canonical: None, local: true })
+            }
+            _ => None,
+        };
+        let callee = project_function.as_ref().unwrap_or(callee);
         match callee {
             Callee::Function { text, local: true, .. } => {
                 let params = self.callees.params(text).unwrap_or_default();
@@ -703,7 +716,7 @@ impl<'a> Reverse<'a> {
                 if positions.len() == 1 {
                     out.push(Contribution::Add { var: positions[0].1.clone(), value: call });
                 } else {
-                    let tmp = self.names.fresh(&format!("b{text}"));
+                    let tmp = self.names.fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
                     out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
                     for (k, (_, var)) in positions.iter().enumerate() {
                         out.push(Contribution::Add { var: var.clone(), value: format!("{tmp}[{k}]") });

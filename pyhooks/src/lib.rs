@@ -174,15 +174,26 @@ type GradModuleResult = (
 /// `# tangent-source-hash: <source_hash>`), the blake3 hash of `module_source`,
 /// `[(function, generated name)]` and `[(function, diagnostic kind, rendered diagnostic)]` for
 /// the functions that could not be differentiated. Only a syntax error raises `EngineError`.
+///
+/// With `module_name` (dotted) and `roots` (directories), calls into other modules of the
+/// project found under `roots` resolve, and their derivatives are imported from their own
+/// gradient modules.
 #[pyfunction]
+#[pyo3(signature = (module_source, path, optimized, module_name=None, roots=None))]
 fn grad_module(
     py: Python<'_>,
     module_source: String,
     path: String,
     optimized: bool,
+    module_name: Option<String>,
+    roots: Option<Vec<String>>,
 ) -> PyResult<GradModuleResult> {
-    let module = run_engine(py, &path, || {
-        tangent::grad_module(&module_source, &path, optimized)
+    let module = run_engine(py, &path, || match &module_name {
+        Some(name) => {
+            let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
+            tangent::grad_module_in_project(&module_source, &path, name, &roots, optimized)
+        }
+        None => tangent::grad_module(&module_source, &path, optimized),
     })?;
     let skipped = module
         .skipped
@@ -190,6 +201,29 @@ fn grad_module(
         .map(|(name, d)| (name, d.kind.as_str(), d.render()))
         .collect();
     Ok((module.source, module.source_hash, module.generated, skipped))
+}
+
+/// The derivative of `function` w.r.t. positions `wrt` in a module of its own, resolving calls
+/// into other modules of the project found under `roots`. Returns `(source, entry name)`.
+#[pyfunction]
+#[pyo3(signature = (module_source, path, module_name, roots, function, wrt, optimized))]
+#[allow(clippy::too_many_arguments)]
+fn derivative_in_project(
+    py: Python<'_>,
+    module_source: String,
+    path: String,
+    module_name: String,
+    roots: Vec<String>,
+    function: String,
+    wrt: Vec<usize>,
+    optimized: bool,
+) -> PyResult<(String, String)> {
+    let module = run_engine(py, &path, || {
+        let roots: Vec<std::path::PathBuf> = roots.iter().map(std::path::PathBuf::from).collect();
+        tangent::derivative_in_project(&module_source, &path, &module_name, &roots, &function, &wrt, optimized)
+    })?;
+    let entry = module.generated.first().map(|g| g.1.clone()).unwrap_or_default();
+    Ok((module.source, entry))
 }
 
 /// The blake3 hash of a source text, as written in `# tangent-source-hash: ` headers.
@@ -211,6 +245,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(parameter_positions, m)?)?;
     m.add_function(wrap_pyfunction!(grad_module, m)?)?;
+    m.add_function(wrap_pyfunction!(derivative_in_project, m)?)?;
     m.add_function(wrap_pyfunction!(source_hash, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add("SOURCE_HASH_MARKER", tangent::SOURCE_HASH_MARKER)?;

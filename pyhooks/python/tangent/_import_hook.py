@@ -280,6 +280,20 @@ def _remove_stale(directory, parent_name, key):
 # Loading
 
 
+def _project_roots(module_name, source_path):
+    """The directory that holds the top-level package of `module_name` (found from its file).
+
+    Calls into other modules of the same project resolve against it.
+    """
+    directory = os.path.dirname(os.path.abspath(source_path))
+    depth = module_name.count(".")
+    if os.path.basename(source_path) == "__init__.py":
+        depth += 1
+    for _ in range(depth):
+        directory = os.path.dirname(directory)
+    return [directory]
+
+
 class GradLoader(SourceFileLoader):
     """Loads a generated gradient module, generating its file first when it is missing."""
 
@@ -303,7 +317,11 @@ class GradLoader(SourceFileLoader):
         engine = _engine(state.fullname)
         try:
             source, source_hash, generated, skipped = engine.grad_module(
-                state.text, state.source_path, True
+                state.text,
+                state.source_path,
+                True,
+                module_name=state.parent.__name__,
+                roots=_project_roots(state.parent.__name__, state.source_path),
             )
         except engine.EngineError as error:
             kind, _message, rendered = error.args[:3]
@@ -521,9 +539,15 @@ def _generate_partial(module, state, name, function, wrt, path):
     header = f"{_MARKER}{module.__dict__.get('__tangent_source_hash__', '')}\n"
     try:
         positions = engine.parameter_positions(state.text, state.source_path, function, list(wrt))
-        source, entry = engine.generate(
-            state.text, state.source_path, function, None, 1, list(positions),
-            True, False, "joint", False,
+        # Through the project-aware engine, so calls into other modules resolve.
+        source, entry = engine.derivative_in_project(
+            state.text,
+            state.source_path,
+            state.parent.__name__,
+            _project_roots(state.parent.__name__, state.source_path),
+            function,
+            list(positions),
+            True,
         )
     except engine.EngineError as error:
         kind, message, rendered = error.args[:3]
