@@ -250,6 +250,41 @@ pub fn derivative_in_project(
     Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: Vec::new() })
 }
 
+/// The project modules `module_source` imports, directly or not, with the blake3 hash of each
+/// one's source: what a cached gradient module of it must be keyed on besides its own text.
+pub fn project_dependencies(
+    module_source: &str,
+    path: &str,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+) -> Vec<(String, String)> {
+    let (database, _) = project_database(module_source, path, module_name, roots);
+    let Some(project) = db::Db::project(&database) else { return Vec::new() };
+    project
+        .modules(&database)
+        .iter()
+        .filter(|(name, _)| name.as_str() != module_name)
+        .map(|(name, file)| (name.clone(), source_hash(file.text(&database))))
+        .collect()
+}
+
+/// Where a source file sits in its project: its dotted module name and the directory its
+/// top-level package is in (the parent directories that are packages, `__init__.py`, count).
+pub fn module_location(path: &std::path::Path) -> (String, std::path::PathBuf) {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let mut parts: Vec<String> = if stem == "__init__" { Vec::new() } else { vec![stem] };
+    let mut dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    while dir.join("__init__.py").is_file() {
+        let Some(name) = dir.file_name() else { break };
+        parts.insert(0, name.to_string_lossy().to_string());
+        match dir.parent() {
+            Some(parent) => dir = parent.to_path_buf(),
+            None => break,
+        }
+    }
+    (parts.join("."), dir)
+}
+
 /// A database holding the module and every project module it imports, directly or not.
 fn project_database(
     module_source: &str,

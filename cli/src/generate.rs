@@ -107,16 +107,26 @@ impl Generator {
     }
 
     /// The gradient module of `text`, the contents of the file `path`.
+    ///
+    /// Calls into other modules of the project resolve (their derivatives are imported), so
+    /// the cache key also covers the sources of the project modules this one imports.
     pub fn module(&self, path: &Path, text: &str) -> Result<Module, FileError> {
         let hash = tangent::source_hash(text);
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-        let (module_key, skipped_key) = self.keys(&file_name, text);
+        let (module_name, root) = tangent::module_location(path);
+        let roots = [root];
+        let dependencies = tangent::project_dependencies(text, &file_name, &module_name, &roots);
+        let context: String = std::iter::once(format!("module={module_name}\n"))
+            .chain(dependencies.iter().map(|(m, h)| format!("{m}={h}\n")))
+            .collect();
+        let keyed_text = format!("{context}\0{text}");
+        let (module_key, skipped_key) = self.keys(&file_name, &keyed_text);
         if let Some(m) = self.cached(&module_key, &skipped_key, &hash) {
             tracing::debug!("{}: reused from the cache", path.display());
             return Ok(m);
         }
-        let generated =
-            tangent::grad_module(text, &file_name, self.optimize).map_err(|mut d| {
+        let generated = tangent::grad_module_in_project(text, &file_name, &module_name, &roots, self.optimize)
+            .map_err(|mut d| {
                 d.path = path.display().to_string();
                 FileError::Engine(Box::new(d))
             })?;

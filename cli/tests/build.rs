@@ -693,3 +693,29 @@ fn invalid_settings_are_usage_errors() {
     p.write("pyproject.toml", "[tool.tangent]\nexclude = [\"[\"]\n");
     assert_exit(&p.run(&["check", "."]), 2);
 }
+
+// --- packages ---------------------------------------------------------------------------
+
+const PKG_LAYERS: &str = "import numpy as np\n\n\ndef dense(x, W):\n    return np.tanh(x @ W)\n";
+const PKG_MODEL: &str = "import numpy as np\nfrom .layers import dense\n\n\ndef loss(x, W):\n    return np.sum(dense(x, W) ** 2)\n";
+
+#[test]
+fn calls_across_modules_of_a_package_resolve_and_invalidate() {
+    let p = Project::with_files(
+        "package",
+        &[("pkg/__init__.py", ""), ("pkg/layers.py", PKG_LAYERS), ("pkg/model.py", PKG_MODEL)],
+    );
+    let o = p.run(&["build", "-v", "."]);
+    assert_exit(&o, 0);
+    let model = format!("pkg/__tangent__/{}", artifact_name("model", PKG_MODEL));
+    let text = p.read(&model);
+    assert!(text.contains("from pkg.layers.__grad__ import ddense"), "{text}");
+    assert!(text.contains("def dloss("), "{text}");
+    // Renaming a parameter of the callee changes how the caller calls its derivative: the
+    // caller's module is regenerated although its own text did not change.
+    std::fs::write(p.path("pkg/layers.py"), PKG_LAYERS.replace("W", "weights")).unwrap();
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 0);
+    assert!(summary(&o).starts_with("2 generated"), "{}", stdout(&o));
+    assert_exit(&p.run(&["check", "."]), 0);
+}
