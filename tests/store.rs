@@ -268,7 +268,7 @@ fn undecodable_metadata_rebuilds_the_store() {
     let dir = tmp.path().join("cache");
     populated(&dir);
     {
-        let db = sled::open(&dir).unwrap();
+        let db = open_raw(&dir);
         db.open_tree(store::META_TREE).unwrap().insert(b"engine_version", &b"\xff\xfe\xfd"[..]).unwrap();
         db.flush().unwrap();
     }
@@ -486,4 +486,16 @@ fn default_cache_dir_honours_env() {
     assert_eq!(run(None), "/project/.tangent/cache");
     assert_eq!(run(Some("/elsewhere/cache")), "/elsewhere/cache");
     assert_eq!(run(Some("")), "/project/.tangent/cache");
+}
+
+/// sled opened directly; its background threads may still hold the lock for a moment after a
+/// `Store` is dropped, so retry briefly.
+fn open_raw(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    sled::open(dir).unwrap()
 }
