@@ -94,16 +94,16 @@ fn warm_store_in_a_fresh_database_generates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let text = big_module(30);
     let cold = {
-        let store = Arc::new(tangent::store::Store::open(dir.path()).unwrap());
+        let store = Arc::new(open_store(dir.path()));
         let db = Database::new(Some(store.clone()));
         let file = SourceFile::new(&db, "model.py".into(), "model".into(), text.clone());
         let out = grad_module(&db, file, true).unwrap();
         store.flush();
         out
     };
-    // A new process would open the store afresh: so does this database.
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let store = Arc::new(tangent::store::Store::open(dir.path()).unwrap());
+    // A new process would open the store afresh: so does this database (sled's threads may
+    // hold the lock for a moment after the first handle is dropped).
+    let store = Arc::new(open_store(dir.path()));
     let db = Database::new(Some(store));
     let file = SourceFile::new(&db, "model.py".into(), "model".into(), text);
     let warm = grad_module(&db, file, true).unwrap();
@@ -217,4 +217,14 @@ fn show_package_module() {
     let mut db = Database::default();
     let (_, _, model) = package(&mut db, "    return np.tanh(x @ W)");
     println!("{}", grad_module(&db, model, true).unwrap().source);
+}
+
+fn open_store(dir: &std::path::Path) -> tangent::store::Store {
+    for _ in 0..50 {
+        if let Ok(store) = tangent::store::Store::open(dir) {
+            return store;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
+    tangent::store::Store::open(dir).unwrap()
 }
