@@ -22,7 +22,9 @@ use crate::logging::Verbosity;
 use crate::project::{Project, ProjectArgs};
 use crate::walk::{self, Source};
 
-const DEBOUNCE: Duration = Duration::from_millis(75);
+// Short enough that a save is regenerated within tens of milliseconds (the debouncer checks a
+// quarter of this period), long enough to merge an editor's temp-write-and-rename into one event.
+const DEBOUNCE: Duration = Duration::from_millis(24);
 
 enum Message {
     Fs(DebounceEventResult),
