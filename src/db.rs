@@ -145,6 +145,11 @@ impl Database {
         Database { storage, store, project: None, log }
     }
 
+    /// Attaches (or detaches) the artifact store. Set it before running queries.
+    pub fn set_store(&mut self, store: Option<Arc<Store>>) {
+        self.store = store;
+    }
+
     /// Makes calls across the modules of `project` resolve. Set it before running queries.
     pub fn set_project(&mut self, project: Project) {
         self.project = Some(project);

@@ -225,7 +225,21 @@ pub fn grad_module_in_project(
     roots: &[std::path::PathBuf],
     optimized: bool,
 ) -> Result<GradModule, Diagnostic> {
-    let (database, file) = project_database(module_source, path, module_name, roots);
+    grad_module_in_project_cached(module_source, path, module_name, roots, optimized, None)
+}
+
+/// [`grad_module_in_project`] through an artifact store: each function's derivative is looked
+/// up by its artifact key first, so only functions whose key changed are generated.
+pub fn grad_module_in_project_cached(
+    module_source: &str,
+    path: &str,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+    optimized: bool,
+    store: Option<std::sync::Arc<store::Store>>,
+) -> Result<GradModule, Diagnostic> {
+    let (mut database, file) = project_database(module_source, path, module_name, roots);
+    database.set_store(store);
     let out = db::grad_module(&database, file, optimized)?;
     Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use crate::store::{self, Store, StoreError};
 
 pub struct Cache {
-    store: Option<Store>,
+    store: Option<std::sync::Arc<Store>>,
     dir: PathBuf,
 }
 
@@ -18,7 +18,7 @@ impl Cache {
     /// Opens the store in `dir`, or a cache that remembers nothing (with a warning).
     pub fn open(dir: &Path) -> Cache {
         let store = match Store::open(dir) {
-            Ok(s) => Some(s),
+            Ok(s) => Some(std::sync::Arc::new(s)),
             Err(StoreError::Busy) => {
                 tracing::warn!(
                     "the cache at {} is in use by another process (a running `tangent watch`?); going on without it",
@@ -38,6 +38,11 @@ impl Cache {
             store,
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// The store itself, for the engine's per-function artifacts.
+    pub fn shared(&self) -> Option<std::sync::Arc<Store>> {
+        self.store.clone()
     }
 
     pub fn get(&self, key: &[u8; 32]) -> Option<String> {

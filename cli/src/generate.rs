@@ -125,7 +125,8 @@ impl Generator {
             tracing::debug!("{}: reused from the cache", path.display());
             return Ok(m);
         }
-        let generated = tangent::grad_module_in_project(text, &file_name, &module_name, &roots, self.optimize)
+        let store = self.cache.lock().unwrap_or_else(|e| e.into_inner()).shared();
+        let generated = tangent::grad_module_in_project_cached(text, &file_name, &module_name, &roots, self.optimize, store)
             .map_err(|mut d| {
                 d.path = path.display().to_string();
                 FileError::Engine(Box::new(d))

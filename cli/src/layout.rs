@@ -1,6 +1,7 @@
 //! Where artifacts go, and writing them safely.
 //!
-//! Beside the source (the layout the import hook reads):
+//! Beside the source (the import hook keeps its own files in `__tangent__/imports/`, which
+//! builds leave alone):
 //! `<dir>/__tangent__/<stem>.__grad__.<first 16 hex of the source hash>.py`.
 //! With `--out DIR`, a mirrored tree with stable names: `DIR/<rel dir>/<stem>.__grad__.py`.
 

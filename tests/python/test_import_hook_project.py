@@ -87,7 +87,7 @@ def run(root):
 def test_gradients_cross_module_calls(tmp_path):
     write_package(tmp_path)
     assert run(tmp_path).startswith("ok")
-    generated = list((tmp_path / "pkg" / "__tangent__").glob("*model.__grad__*.py"))
+    generated = list((tmp_path / "pkg" / "__tangent__").glob("imports/*model.__grad__*.py"))
     assert generated, "the model's gradient module is backed by a real file"
     text = generated[0].read_text()
     assert "from pkg.layers.__grad__ import ddense" in text

@@ -12,8 +12,8 @@ differentiated raises ``ImportError`` carrying the engine's diagnostic (``file:l
 
 Files. Every generated module is a real file, written atomically (temp file + ``os.replace``),
 so tracebacks, ``inspect.getsource`` and pdb show generated lines and concurrent importers never
-read half a file. The directory is ``$TANGENT_GENERATED_DIR`` if set, else ``__tangent__/`` next
-to the source file, else (not writable) a per-user cache directory. File names carry a key:
+read half a file. The directory is ``$TANGENT_GENERATED_DIR`` if set, else ``__tangent__/imports/``
+next to the source file, else (not writable) a per-user cache directory. File names carry a key:
 ``model.__grad__.<key>.py`` and ``model.__grad__.<key>.<name>.py`` for names generated on
 access. The key is a SHA-256 of the source bytes, its path, the engine binary's size and mtime
 and :data:`FORMAT`; it is computed here without the engine, so when the file for the current
@@ -52,8 +52,12 @@ SUFFIX = ".__grad__"
 #: Environment variable naming the directory for generated sources (shared with tangent.grad).
 GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
 
-#: Name of the per-source cache directory.
+#: Name of the per-source cache directory (shared with `tangent build`'s artifacts).
 CACHE_DIR_NAME = "__tangent__"
+
+#: The hook's own subdirectory of it: `tangent build` / `check` never touch it, and the hook's
+#: clean-up never touches the build's artifacts.
+IMPORTS_DIR_NAME = "imports"
 
 #: Older generated files of the same module are removed once they are this old (seconds).
 STALE_AFTER = 600.0
@@ -98,6 +102,7 @@ def find_spec(fullname):
         raise ImportError(
             f"cannot import {fullname!r}: cannot read {source_path}: {error}", name=fullname
         ) from None
+    _check_parent_is_current(parent, fullname, source_path, data)
     key = _key(source_path, data)
     stem = f"{parent_name}{SUFFIX}.{key}"
     dirs = _cache_dirs(source_path)
@@ -182,11 +187,47 @@ def _stamp_of_engine():
 # Directories and files
 
 
+def _check_parent_is_current(parent, fullname, source_path, data):
+    """Raises ImportError when ``parent`` was run from an older version of its file.
+
+    Gradients are generated from the file as it is now and run on the parent's names: if a
+    function changed in between (an editor saved while a notebook kept the old module), they
+    would silently differentiate code that is not the code in memory.
+    """
+    try:
+        code = compile(data, source_path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return  # the engine reports the file's problem
+    compiled = {c.co_name: c for c in code.co_consts if hasattr(c, "co_code")}
+    for name, value in list(vars(parent).items()):
+        loaded = getattr(value, "__code__", None)
+        if loaded is None or getattr(value, "__module__", None) != parent.__name__:
+            continue
+        if loaded.co_name != name:  # a decorator's wrapper or an alias: not comparable
+            continue
+        current = compiled.get(name)
+        if current is None or current != loaded:
+            raise GradientImportError(
+                f"cannot import {fullname!r}: {source_path} changed after "
+                f"{parent.__name__!r} was imported (function `{name}` differs); reload "
+                f"{parent.__name__!r} (importlib.reload) or restart, then import its "
+                "gradients again",
+                kind="stale-module",
+                name=fullname,
+                path=source_path,
+            )
+
+
 def _cache_dirs(source_path):
     configured = os.environ.get(GENERATED_DIR_ENV)
     if configured:
         return [os.path.abspath(os.path.expanduser(configured))]
-    return [os.path.join(os.path.dirname(source_path), CACHE_DIR_NAME), _user_cache_dir()]
+    return [os.path.join(os.path.dirname(source_path), CACHE_DIR_NAME, IMPORTS_DIR_NAME), _user_cache_dir()]
+
+
+def _beside_source(d):
+    """Is `d` the hook's directory next to a source file (`__tangent__/imports`)?"""
+    return os.path.basename(d) == IMPORTS_DIR_NAME and os.path.basename(os.path.dirname(d)) == CACHE_DIR_NAME
 
 
 def _user_cache_dir():
@@ -223,7 +264,7 @@ def _ensure_dir(d):
     try:
         if not os.path.isdir(d):
             os.makedirs(d, exist_ok=True)
-            if os.path.basename(d) == CACHE_DIR_NAME:
+            if _beside_source(d):
                 _write_atomic(os.path.join(d, ".gitignore"), b"# Written by Tangent.\n*\n")
         return os.access(d, os.W_OK | os.X_OK)
     except OSError:
@@ -351,7 +392,7 @@ class GradLoader(SourceFileLoader):
         text = source if source.endswith("\n") else source + "\n"
         text += "\n".join(lines) + "\n"
         _write_atomic(self.path, text.encode("utf-8"))
-        if os.path.basename(os.path.dirname(self.path)) == CACHE_DIR_NAME:
+        if _beside_source(os.path.dirname(self.path)):
             _remove_stale(os.path.dirname(self.path), state.fullname[: -len(SUFFIX)], state.key)
 
 
