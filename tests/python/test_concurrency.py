@@ -30,6 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0  # for any single wait; polling returns as soon as the condition holds
 IMPORTERS = 8
 
+#: What the hook says when a module's file changed after the module was imported.
+STALE = "was imported (function"
+
+
 # Three versions of model.py. They differ in size too, so that Python's own mtime+size check
 # of model's .pyc can never pick up the bytecode of an older version (see STACK-NOTES.md).
 MODEL = '''\
@@ -317,6 +321,11 @@ def run_together(processes, script, count, project, control, env, delay, during=
             out, err = child.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             pytest.fail(f"child {i} did not finish in {TIMEOUT:.0f} s")
+        if child.returncode != 0 and STALE in err:
+            # It imported one version of the module and found another on disk when it asked
+            # for gradients: the hook refuses (rather than differentiate the wrong code).
+            results.append({"stale": True})
+            continue
         assert child.returncode == 0, f"child {i} failed ({child.returncode}):\n{out}\n{err}"
         results.append(json.loads(out.strip().splitlines()[-1]))
     return results, extra
@@ -376,7 +385,10 @@ def test_watch_importers_edits_build_and_in_process_grad(project, tmp_path):
         # imported: checked last (below), so that a mismatch does not hide the other checks.
         version_of = {h: v for v, h in hashes.items()}
         mismatched = []
+        assert sum(1 for r in results if not r.get("stale")) >= 1, results
         for i, r in enumerate(results):
+            if r.get("stale"):
+                continue
             assert r["version"] in VERSIONS and r["dpredict"], (i, r)
             grad_version = version_of.get(r["grad_source_hash"], "unknown")
             if grad_version != r["version"]:
