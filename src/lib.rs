@@ -272,14 +272,7 @@ pub fn project_dependencies(
     module_name: &str,
     roots: &[std::path::PathBuf],
 ) -> Vec<(String, String)> {
-    let (database, _) = project_database(module_source, path, module_name, roots);
-    let Some(project) = db::Db::project(&database) else { return Vec::new() };
-    project
-        .modules(&database)
-        .iter()
-        .filter(|(name, _)| name.as_str() != module_name)
-        .map(|(name, file)| (name.clone(), source_hash(file.text(&database))))
-        .collect()
+    ProjectModule::load(module_source, path, module_name, roots).dependencies()
 }
 
 /// Where a source file sits in its project: its dotted module name and the directory its
@@ -346,4 +339,37 @@ fn find_module_source(roots: &[std::path::PathBuf], module: &str) -> Option<(Str
         }
     }
     None
+}
+
+/// One module of a project, loaded with the project modules it imports: ask for its
+/// dependencies (for cache keys) and then, if needed, its gradient module, parsing once.
+pub struct ProjectModule {
+    database: db::Database,
+    file: db::SourceFile,
+    module_name: String,
+}
+
+impl ProjectModule {
+    pub fn load(module_source: &str, path: &str, module_name: &str, roots: &[std::path::PathBuf]) -> Self {
+        let (database, file) = project_database(module_source, path, module_name, roots);
+        ProjectModule { database, file, module_name: module_name.to_string() }
+    }
+
+    /// The project modules it imports, directly or not, with the blake3 hash of each source.
+    pub fn dependencies(&self) -> Vec<(String, String)> {
+        let Some(project) = db::Db::project(&self.database) else { return Vec::new() };
+        project
+            .modules(&self.database)
+            .iter()
+            .filter(|(name, _)| **name != self.module_name)
+            .map(|(name, file)| (name.clone(), source_hash(file.text(&self.database))))
+            .collect()
+    }
+
+    /// Its gradient module, through `store` when given (see [`grad_module_in_project_cached`]).
+    pub fn grad_module(mut self, optimized: bool, store: Option<std::sync::Arc<store::Store>>) -> Result<GradModule, Diagnostic> {
+        self.database.set_store(store);
+        let out = db::grad_module(&self.database, self.file, optimized)?;
+        Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+    }
 }

@@ -115,7 +115,8 @@ impl Generator {
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
         let (module_name, root) = tangent::module_location(path);
         let roots = [root];
-        let dependencies = tangent::project_dependencies(text, &file_name, &module_name, &roots);
+        let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots);
+        let dependencies = loaded.dependencies();
         let context: String = std::iter::once(format!("module={module_name}\n"))
             .chain(dependencies.iter().map(|(m, h)| format!("{m}={h}\n")))
             .collect();
@@ -126,7 +127,8 @@ impl Generator {
             return Ok(m);
         }
         let store = self.cache.lock().unwrap_or_else(|e| e.into_inner()).shared();
-        let generated = tangent::grad_module_in_project_cached(text, &file_name, &module_name, &roots, self.optimize, store)
+        let generated = loaded
+            .grad_module(self.optimize, store)
             .map_err(|mut d| {
                 d.path = path.display().to_string();
                 FileError::Engine(Box::new(d))
