@@ -202,7 +202,7 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             name: def.name.to_string(),
             text: text.text[line_start..end].to_string(),
             line_offset: lines,
-            params: def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect(),
+            params: parsing::param_names(def),
             mutated: normalizing::mutated_params(def),
         });
     }

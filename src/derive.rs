@@ -318,7 +318,7 @@ impl Callees for Driver<'_> {
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
         let def = find_function(self.module, function)?;
-        Some(def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect())
+        Some(crate::parse::param_names(def))
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, String)> {
@@ -443,23 +443,8 @@ fn prologue_defines(prologue: &[Code], name: &str) -> bool {
 
 /// The length of the tuple `name` is bound to, if its only assignment is a tuple display.
 fn single_tuple_definition(body: &[Stmt], name: &str) -> Option<usize> {
-    let mut found = Vec::new();
-    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s crate::ir::Expr>) {
-        for s in body {
-            match s {
-                Stmt::Assign { target, value, .. } if target == name => found.push(value),
-                Stmt::If { body, orelse, .. } => {
-                    walk(body, name, found);
-                    walk(orelse, name, found);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
-                _ => {}
-            }
-        }
-    }
-    walk(body, name, &mut found);
-    match found.as_slice() {
-        [crate::ir::Expr::Tuple(items)] => Some(items.len()),
+    match crate::ir::assignments_of(body, name).as_slice() {
+        [Stmt::Assign { value: crate::ir::Expr::Tuple(items), .. }] => Some(items.len()),
         _ => None,
     }
 }

@@ -107,8 +107,8 @@ pub fn functions(functions: &[FunctionText]) -> Result<String, Diagnostic> {
     Ok(text.trim_start_matches('\n').to_string())
 }
 
-/// Joins artifacts printed by [`functions`] under a header and imports, as [`module`] would.
-pub fn assemble(header: &str, imports: &[&str], parts: &[String]) -> String {
+/// The header as comment lines, then the import lines.
+fn preamble(header: &str, imports: &[&str]) -> String {
     let mut out = String::new();
     for line in header.lines() {
         out.push_str("# ");
@@ -119,6 +119,12 @@ pub fn assemble(header: &str, imports: &[&str], parts: &[String]) -> String {
         out.push_str(imp);
         out.push('\n');
     }
+    out
+}
+
+/// Joins artifacts printed by [`functions`] under a header and imports, as [`module`] would.
+pub fn assemble(header: &str, imports: &[&str], parts: &[String]) -> String {
+    let mut out = preamble(header, imports);
     for part in parts {
         out.push_str("\n\n");
         out.push_str(part);
@@ -144,16 +150,7 @@ pub fn module(header: &str, imports: &[&str], functions: &[FunctionText]) -> Res
         )
     })?;
     let indent = Indentation::new("    ".to_string());
-    let mut out = String::new();
-    for line in header.lines() {
-        out.push_str("# ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    for imp in imports {
-        out.push_str(imp);
-        out.push('\n');
-    }
+    let mut out = preamble(header, imports);
     for stmt in parsed.suite() {
         out.push_str("\n\n");
         let printed = Generator::new(&indent, LineEnding::Lf).stmt(stmt);

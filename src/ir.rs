@@ -291,3 +291,23 @@ fn print_suite(stmts: &[Stmt], indent: usize, out: &mut String) {
         print_block(stmts, indent, out);
     }
 }
+
+/// Every assignment `name = ...` in `body`, at any depth, in order.
+pub fn assignments_of<'s>(body: &'s [Stmt], name: &str) -> Vec<&'s Stmt> {
+    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s Stmt>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, .. } if target == name => found.push(s),
+                Stmt::If { body, orelse, .. } => {
+                    walk(body, name, found);
+                    walk(orelse, name, found);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
+                _ => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(body, name, &mut found);
+    found
+}

@@ -153,13 +153,7 @@ pub fn parameter_positions(
             path,
         ));
     };
-    let params: Vec<String> = def
-        .parameters
-        .posonlyargs
-        .iter()
-        .chain(def.parameters.args.iter())
-        .map(|p| p.parameter.name.to_string())
-        .collect();
+    let params = parse::param_names(def);
     names
         .iter()
         .map(|n| {
@@ -196,6 +190,12 @@ pub struct GradModule {
     pub skipped: Vec<(String, Diagnostic)>,
 }
 
+impl From<db::GradModuleArtifact> for GradModule {
+    fn from(out: db::GradModuleArtifact) -> Self {
+        GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped }
+    }
+}
+
 /// The first line of every generated module carries this marker, then the source hash.
 pub const SOURCE_HASH_MARKER: &str = "tangent-source-hash: ";
 
@@ -212,7 +212,7 @@ pub fn grad_module(module_source: &str, path: &str, optimized: bool) -> Result<G
     let database = db::Database::default();
     let file = db::SourceFile::new(&database, path.to_string(), String::new(), module_source.to_string());
     let out = db::grad_module(&database, file, optimized)?;
-    Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+    Ok(out.into())
 }
 
 /// Like [`grad_module`], for a module of a project: `module_name` is its dotted name and the
@@ -241,7 +241,7 @@ pub fn grad_module_in_project_cached(
     let (mut database, file) = project_database(module_source, path, module_name, roots);
     database.set_store(store);
     let out = db::grad_module(&database, file, optimized)?;
-    Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+    Ok(out.into())
 }
 
 /// The derivative of `function` w.r.t. parameter positions `wrt` (as `tangent.grad` gives it,
@@ -370,6 +370,6 @@ impl ProjectModule {
     pub fn grad_module(mut self, optimized: bool, store: Option<std::sync::Arc<store::Store>>) -> Result<GradModule, Diagnostic> {
         self.database.set_store(store);
         let out = db::grad_module(&self.database, self.file, optimized)?;
-        Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped })
+        Ok(out.into())
     }
 }

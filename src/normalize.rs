@@ -1385,13 +1385,7 @@ pub fn dotted_name(e: &AExpr) -> Option<String> {
 /// `p.append(...)` and other mutating method calls.
 pub fn mutated_params(def: &ast::StmtFunctionDef) -> Vec<String> {
     use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
-    let params: BTreeSet<String> = def
-        .parameters
-        .posonlyargs
-        .iter()
-        .chain(def.parameters.args.iter())
-        .map(|p| p.parameter.name.to_string())
-        .collect();
+    let params: BTreeSet<String> = crate::parse::param_names(def).into_iter().collect();
     struct V<'p> {
         params: &'p BTreeSet<String>,
         found: Vec<String>,

@@ -49,3 +49,8 @@ pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFu
         _ => None,
     })
 }
+
+/// The names of a function's positional parameters, in order.
+pub fn param_names(def: &StmtFunctionDef) -> Vec<String> {
+    def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect()
+}

@@ -1144,20 +1144,6 @@ fn matching_paren(text: &str) -> Option<usize> {
 
 /// The assignment that defines `name`, if there is exactly one.
 fn find_definition<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
-    let mut found = Vec::new();
-    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s Stmt>) {
-        for s in body {
-            match s {
-                Stmt::Assign { target, .. } if target == name => found.push(s),
-                Stmt::If { body, orelse, .. } => {
-                    walk(body, name, found);
-                    walk(orelse, name, found);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
-                _ => {}
-            }
-        }
-    }
-    walk(body, name, &mut found);
+    let mut found = crate::ir::assignments_of(body, name);
     if found.len() == 1 { found.pop() } else { None }
 }
