@@ -155,9 +155,11 @@ pub fn run_all(
     let results: Mutex<Vec<Option<Result<Done, FileError>>>> =
         Mutex::new((0..sources.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
+    // Twice the cores: writing an artifact waits on fsync, and another thread can generate
+    // meanwhile.
     let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
+        .map_or(1, |n| n.get() * 2)
+        .clamp(2, 8)
         .min(sources.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..threads {

@@ -20,6 +20,9 @@ mod project;
 mod walk;
 mod watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tangent::store;
 
 use std::process::ExitCode;
