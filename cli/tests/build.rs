@@ -584,8 +584,10 @@ fn same_text_under_another_name_gets_its_own_header() {
     );
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
+    // a/model.py and c/model.py share a cache entry; built in parallel, both may miss it.
+    let line = summary(&o);
     assert!(
-        summary(&o).starts_with("2 generated, 1 reused"),
+        line.starts_with("2 generated, 1 reused") || line.starts_with("3 generated, 0 reused"),
         "{}",
         stdout(&o)
     );
