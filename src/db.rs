@@ -549,8 +549,12 @@ pub fn emit_cached<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
     }
     let text = emit(db, key).clone()?;
     if let (Some(store), Ok(k)) = (db.store(), &store_key) {
+        // A full or read-only cache is worth one warning, not one per function.
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if let Err(e) = store.put(k, &text) {
-            tracing::warn!("could not save a generated artifact: {e}");
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!("cannot save generated code in the cache ({e}); going on without saving");
+            }
         }
     }
     Ok(text)

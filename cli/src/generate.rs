@@ -187,3 +187,35 @@ fn one_line(d: &Diagnostic) -> String {
         format!("{message} [{}]", d.kind.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_vanished_is_reported_as_such() {
+        let dir = std::env::temp_dir().join(format!("tangent-vanished-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("gone.py");
+        std::fs::write(&path, "def f(x):\n    return x\n").unwrap();
+        std::fs::remove_file(&path).unwrap(); // between the walk and the read
+        match read_source(&path) {
+            Err(FileError::Read(reason)) => assert!(reason.contains("vanished"), "{reason}"),
+            other => panic!("expected a read error, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_non_utf8_file_is_reported_with_the_offset() {
+        let dir = std::env::temp_dir().join(format!("tangent-latin1-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("latin1.py");
+        std::fs::write(&path, b"x = '\xe9'\n").unwrap();
+        match read_source(&path) {
+            Err(FileError::Read(reason)) => assert!(reason.contains("UTF-8") && reason.contains("offset 5"), "{reason}"),
+            other => panic!("expected a read error, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -17,9 +17,9 @@ pub enum Verbosity {
 
 pub fn init(verbosity: Verbosity) {
     let default = match verbosity {
-        Verbosity::Quiet => "error",
-        Verbosity::Normal => "warn,salsa=warn",
-        Verbosity::Verbose => "warn,tangent=debug,salsa=warn",
+        Verbosity::Quiet => "error,sled=off",
+        Verbosity::Normal => "warn,salsa=warn,sled=off",
+        Verbosity::Verbose => "warn,tangent=debug,salsa=warn,sled=off",
     };
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => {

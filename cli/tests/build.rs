@@ -721,3 +721,53 @@ fn calls_across_modules_of_a_package_resolve_and_invalidate() {
     assert!(summary(&o).starts_with("2 generated"), "{}", stdout(&o));
     assert_exit(&p.run(&["check", "."]), 0);
 }
+
+// --- a full cache disk ---------------------------------------------------------------------
+
+/// A tiny tmpfs as the cache directory (needs root and mount rights; the test says so and
+/// passes without checking when it cannot mount).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_cache_disk_warns_and_the_build_goes_on() {
+    let files: Vec<(String, String)> = (0..80)
+        .map(|i| {
+            let text = format!(
+                "import numpy as np\n\n\ndef f{i}(x, w):\n    y = np.tanh(x * w) + {i}.0\n    for k in range(3):\n        y = y * 0.5 + np.sin(y)\n    return np.sum(y ** 2)\n"
+            );
+            (format!("m{i}.py"), text)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let p = Project::with_files("fulldisk", &refs);
+    let cache = p.path("tiny-cache");
+    let Some(_disk) = SmallDisk::mount(&cache, "128k") else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let o = p.run(&["build", "--cache-dir", cache.to_str().unwrap(), "."]);
+    assert_exit(&o, 0);
+    assert!(summary(&o).starts_with("80 generated, 0 reused, 0 failed"), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("No space left on device") && err.contains("going on"), "one clear warning: {err}");
+    assert!(err.matches("WARN").count() <= 3, "not one warning per function: {err}");
+    assert_eq!(p.artifacts().len(), 80, "every artifact is written");
+}
