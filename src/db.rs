@@ -350,7 +350,7 @@ pub fn project_function<'db>(db: &'db dyn Db, dotted: &str) -> Option<FunctionId
 
 /// The name under which `file`'s generated module imports the derivative `dname` of
 /// `function` from `module`'s gradient module.
-fn import_alias(db: &dyn Db, file: SourceFile, module: &str, function: &str, dname: &str) -> String {
+pub fn import_alias(db: &dyn Db, file: SourceFile, module: &str, function: &str, dname: &str) -> String {
     let clashes = reserved_names(db, file).contains(dname)
         || module_scope(db, file).as_ref().is_some_and(|s| s.functions.contains_key(function));
     if clashes { format!("{dname}_{}", module.replace('.', "_")) } else { dname.to_string() }
@@ -649,7 +649,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
 }
 
 /// `from pkg.layers.__grad__ import ddense_dx` for a derivative of another module.
-fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
+pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
     let id = FunctionId::new(db, req.file, req.function.clone());
     let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
     let dname = derivative_name(&req.function, &params, &req.wrt, reserved_names(db, req.file));

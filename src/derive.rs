@@ -33,6 +33,10 @@ pub struct Driver<'a> {
     in_progress: Vec<String>,
     /// Names the generated module must not redefine.
     reserved: BTreeSet<String>,
+    /// The project around the module, for calls into its other modules.
+    pub project: Option<&'a crate::ProjectModule>,
+    /// `from pkg.layers.__grad__ import ddense` lines the generated module needs.
+    pub imports: BTreeSet<String>,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -59,7 +63,19 @@ impl<'a> Driver<'a> {
         reserved.extend(scope.imports.keys().cloned());
         reserved.insert("tangent".into());
         reserved.insert("numpy".into());
-        Driver { module, module_file, scope, recipes, optimized, functions: Vec::new(), done: BTreeMap::new(), in_progress: Vec::new(), reserved }
+        Driver {
+            module,
+            module_file,
+            scope,
+            recipes,
+            optimized,
+            functions: Vec::new(),
+            done: BTreeMap::new(),
+            in_progress: Vec::new(),
+            reserved,
+            project: None,
+            imports: BTreeSet::new(),
+        }
     }
 
     /// A module-level name for a new generated function.
@@ -313,15 +329,27 @@ impl Callees for Driver<'_> {
     }
 
     fn mutated_params(&self, function: &str) -> Vec<String> {
+        if function.contains('.') {
+            return self.project.and_then(|p| p.external_signature(function)).map(|s| s.1).unwrap_or_default();
+        }
         find_function(self.module, function).map(crate::normalize::mutated_params).unwrap_or_default()
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
+        if function.contains('.') {
+            return self.project.and_then(|p| p.external_signature(function)).map(|s| s.0);
+        }
         let def = find_function(self.module, function)?;
         Some(crate::parse::param_names(def))
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, String)> {
+        if let (true, Some(project)) = (function.contains('.'), self.project) {
+            // Another module's derivative: imported from its gradient module.
+            let (alias, seed, import) = project.external_derivative(function, wrt)?;
+            self.imports.insert(import);
+            return Ok((alias, seed));
+        }
         let key = (function.to_string(), wrt.to_vec());
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());

@@ -88,10 +88,34 @@ pub struct Generated {
 
 /// Generates the derivative of `request.function`.
 pub fn generate(request: &Request<'_>, options: &Options) -> Result<Generated, Diagnostic> {
+    generate_with_project(request, options, None)
+}
+
+/// [`generate`] for a function of a module of a project (`module_name`, dotted; project
+/// modules are read from `roots`): calls into other modules of the project are
+/// differentiated too, their derivatives imported from their gradient modules (which the
+/// import hook provides).
+pub fn generate_in_project(
+    request: &Request<'_>,
+    options: &Options,
+    module_name: &str,
+    roots: &[std::path::PathBuf],
+) -> Result<Generated, Diagnostic> {
+    let project = ProjectModule::load(request.module_source, request.path, module_name, roots);
+    generate_with_project(request, options, Some(&project))
+}
+
+fn generate_with_project(request: &Request<'_>, options: &Options, project: Option<&ProjectModule>) -> Result<Generated, Diagnostic> {
     let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let recipes = recipes::builtin();
     let mut driver = derive::Driver::new(module.syntax(), module_file, recipes, options.optimized);
+    if let Some(project) = project {
+        // Relative imports resolve against the module's place in its package.
+        let is_package = request.path.ends_with("__init__.py");
+        driver.scope = resolve::ModuleScope::new_in(module.syntax(), Some((&project.module_name, is_package)));
+        driver.project = Some(project);
+    }
     let nested;
     let (def, file) = match request.function_source {
         Some(text) => {
@@ -129,10 +153,13 @@ pub fn generate(request: &Request<'_>, options: &Options) -> Result<Generated, D
         file_name,
         request.function
     );
-    let mut source = emit::module(&header, &["import numpy", "import tangent"], &driver.functions)?;
+    let mut imports: Vec<&str> = vec!["import numpy", "import tangent"];
+    imports.extend(driver.imports.iter().map(String::as_str));
+    let mut source = emit::module(&header, &imports, &driver.functions)?;
     // Recipes of the `math` module refer to it by name.
     if mentions_module(&source, "math") {
-        source = emit::module(&header, &["import math", "import numpy", "import tangent"], &driver.functions)?;
+        imports.insert(0, "import math");
+        source = emit::module(&header, &imports, &driver.functions)?;
     }
     Ok(Generated { source, entry })
 }
@@ -364,6 +391,29 @@ impl ProjectModule {
             .filter(|(name, _)| **name != self.module_name)
             .map(|(name, file)| (name.clone(), source_hash(file.text(&self.database))))
             .collect()
+    }
+
+    /// Parameters (and those modified in place) of a function of another project module,
+    /// by dotted name (`pkg.layers.dense`).
+    pub fn external_signature(&self, dotted: &str) -> Option<(Vec<String>, Vec<String>)> {
+        let id = db::project_function(&self.database, dotted)?;
+        db::function_signature(&self.database, id).clone()
+    }
+
+    /// How this module's generated code calls the derivative of `dotted` w.r.t. `wrt`:
+    /// `(local name, seed parameter, import line)`.
+    pub fn external_derivative(&self, dotted: &str, wrt: &[usize]) -> Result<(String, String, String), Diagnostic> {
+        let missing = || Diagnostic::without_span(DiagnosticKind::NoRecipe, format!("no source for `{dotted}`"), "<project>");
+        let id = db::project_function(&self.database, dotted).ok_or_else(missing)?;
+        let (params, _) = db::function_signature(&self.database, id).clone().ok_or_else(missing)?;
+        let callee_file = id.file(&self.database);
+        let name = id.name(&self.database).clone();
+        let dname = db::derivative_name(&name, &params, wrt, db::reserved_names(&self.database, callee_file));
+        let module = callee_file.module(&self.database).clone();
+        let alias = db::import_alias(&self.database, self.file, &module, &name, &dname);
+        let seed = db::seed_name(&self.database, id).clone()?;
+        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec() };
+        Ok((alias, seed, db::import_line(&self.database, self.file, &req)))
     }
 
     /// Its gradient module, through `store` when given (see [`grad_module_in_project_cached`]).

@@ -101,6 +101,8 @@ where
     preserve_result,
     motion,
     seed_required,
+    module_name=None,
+    roots=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -115,6 +117,8 @@ fn generate(
     preserve_result: bool,
     motion: &str,
     seed_required: bool,
+    module_name: Option<String>,
+    roots: Option<Vec<String>>,
 ) -> PyResult<(String, String)> {
     let motion = match motion {
         "joint" => Motion::Joint,
@@ -140,7 +144,14 @@ fn generate(
             function_source: function_source.as_deref(),
             function_first_line,
         };
-        tangent::generate(&request, &options)
+        match &module_name {
+            // Calls into other modules of the project resolve (see `generate_in_project`).
+            Some(name) => {
+                let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
+                tangent::generate_in_project(&request, &options, name, &roots)
+            }
+            None => tangent::generate(&request, &options),
+        }
     })?;
     Ok((generated.source, generated.entry))
 }

@@ -100,3 +100,36 @@ def test_editing_a_callee_is_seen_by_the_callers_gradient(tmp_path):
     write_package(tmp_path, layers=LAYERS.replace("np.tanh(x @ W)", "np.tanh(x @ W) * 0.5"))
     second = run(tmp_path)
     assert first != second  # a different function, a different (checked) gradient
+
+
+IN_PROCESS = """
+import numpy as np
+import tangent
+from pkg.model import loss
+
+rng = np.random.default_rng(1)
+x = rng.normal(size=3)
+W = rng.normal(size=(3, 2))
+eps = 1e-6
+numeric = np.array([(loss(x + eps * e, W) - loss(x - eps * e, W)) / (2 * eps) for e in np.eye(3)])
+for motion in ("joint", "split"):
+    gx, gW = tangent.autodiff(loss, wrt=(0, 1), motion=motion)(x, W, 1.0)
+    assert np.allclose(gx, numeric, atol=1e-6), motion
+g, value = tangent.grad(loss, preserve_result=True)(x, W)
+assert np.allclose(g, numeric, atol=1e-6) and np.isclose(value, loss(x, W))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("hook_at_start", [True, False], ids=["hook", "no-hook-at-start"])
+def test_tangent_grad_differentiates_calls_into_other_modules(tmp_path, hook_at_start):
+    write_package(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "TANGENT_GENERATED_DIR")}
+    env["PYTHONPATH"] = str(tmp_path)
+    if not hook_at_start:
+        env["TANGENT_NO_IMPORT_HOOK"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

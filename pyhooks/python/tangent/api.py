@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import textwrap
+import sys
 import threading
 import weakref
 
@@ -282,6 +283,18 @@ def _wrt_positions(fn, src, items):
     return tuple(by_name[item] if isinstance(item, str) else int(item) for item in items)
 
 
+def _project_of(fn, src):
+    """The module name and project root of ``fn``'s module, so that calls into other modules
+    of the project are differentiated too (their derivatives come through the import hook)."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    name = getattr(module, "__name__", None)
+    if not name or name == "__main__" or not src.path or not os.path.isfile(src.path):
+        return {}
+    from tangent._import_hook import _project_roots
+
+    return {"module_name": name, "roots": _project_roots(name, src.path)}
+
+
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
     fn = _plain_function(f)
     src = _find_source(fn)
@@ -316,6 +329,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
                 preserve_result,
                 motion,
                 seed_required,
+                **_project_of(fn, src),
             )
         except engine.EngineError as error:
             raise error_from_engine(error) from None
@@ -352,6 +366,12 @@ def _load(fn, generated):
     namespace["__file__"] = generated.filename
     # Make sure tracebacks and inspect.getsource see the text even if the file is gone.
     _register_lines(generated.filename, generated.source)
+    if ".__grad__ import " in generated.source:
+        # It calls derivatives of other project modules: they come through the import hook,
+        # even when its start-up activation is switched off.
+        import tangent
+
+        tangent.install_import_hook()
     exec(generated.code, namespace)
     try:
         df = namespace[generated.entry]
