@@ -59,7 +59,7 @@ class FakeEngine:
         return "fake"
 
     def generate(self, module_source, path, function, function_source, first_line, wrt,
-                 optimized, preserve_result, motion, seed_required):
+                 optimized, preserve_result, motion, seed_required, module_name=None, roots=None):
         self.calls.append(
             dict(module_source=module_source, path=path, function=function,
                  function_source=function_source, first_line=first_line, wrt=wrt,
@@ -267,7 +267,7 @@ def test_verbose_prints_source(fake, capsys):
 def test_engine_errors_are_mapped(fake, monkeypatch, kind, cls, base):
     rendered = f"error: bad thing [{kind}]\n  --> m.py:3:5\n  |\n3 | y = x\n  |     ^\n"
 
-    def generate(*args):
+    def generate(*args, **kwargs):
         raise fake.EngineError(kind, "bad thing", rendered, "m.py", 3, 5)
 
     monkeypatch.setattr(fake, "generate", generate)

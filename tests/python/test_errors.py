@@ -176,8 +176,12 @@ def unknown_on_constant(x):
 
 
 def load_unknown(tmp_path, monkeypatch):
-    # A function the engine cannot see: defined in another module, so no source and no recipe.
-    (tmp_path / "mystery_lib.py").write_text("def mystery(v):\n    return v * 3.0\n")
+    # A function the engine cannot see: defined in a module outside the project (another
+    # directory on sys.path, like an installed library), so no source and no recipe.
+    site = tmp_path.parent / f"{tmp_path.name}-site"
+    site.mkdir(exist_ok=True)
+    (site / "mystery_lib.py").write_text("def mystery(v):\n    return v * 3.0\n")
+    monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(sys.modules, "mystery_lib", raising=False)
     return load(tmp_path, monkeypatch, "unknown_call", UNKNOWN_CALL)
 
