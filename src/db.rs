@@ -325,6 +325,7 @@ pub fn seed_name<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<String> {
 struct DbCallees<'db> {
     db: &'db dyn Db,
     file: SourceFile,
+    optimized: bool,
     requires: Vec<(String, Vec<usize>)>,
 }
 
@@ -386,6 +387,10 @@ impl Callees for DbCallees<'_> {
         let fname = id.name(self.db).clone();
         let dname = derivative_name(&fname, &params, wrt, reserved_names(self.db, callee_file));
         let seed = seed_name(self.db, id).clone()?;
+        // The caller's derivative is regenerated whenever the callee's changes (its key is
+        // part of the caller's): reading it here makes that dependency explicit.
+        let optimized = self.optimized;
+        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized));
         if callee_file == self.file {
             self.requires.push((fname, wrt.to_vec()));
             Ok((dname, seed))
@@ -410,7 +415,7 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let params: Vec<String> = norm.function.params.iter().map(|p| p.name.clone()).collect();
     let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
     let spec = Spec { name, wrt: key.wrt(db), seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
-    let mut callees = DbCallees { db, file, requires: Vec::new() };
+    let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
     let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes::builtin(), reserved, &mut callees)?;
     Ok(AdjointArtifact { functions, requires: callees.requires })
 }
