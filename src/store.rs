@@ -255,7 +255,11 @@ impl Store {
         let raw = match self.artifacts.get(key) {
             Ok(raw) => raw?,
             Err(e) => {
-                tracing::warn!(dir = %self.dir.display(), "cannot read the artifact store: {e}");
+                // Once per process: a broken store would otherwise warn for every artifact.
+                static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(dir = %self.dir.display(), "cannot read the artifact store: {e}");
+                }
                 return None;
             }
         };
