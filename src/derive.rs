@@ -10,7 +10,7 @@ use crate::activity::{self, Activity};
 use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::FunctionText;
-use crate::ir::Stmt;
+use crate::ir::{Atom, Stmt};
 use crate::normalize::{Normalized, normalize};
 use crate::optimize;
 use crate::parse::{SourceFile, find_function};
@@ -76,6 +76,11 @@ impl<'a> Driver<'a> {
             project: None,
             imports: BTreeSet::new(),
         }
+    }
+
+    /// Marks `function` as being differentiated (so a call back into it is reported).
+    pub fn in_progress_push(&mut self, function: &str) {
+        self.in_progress.push(function.to_string());
     }
 
     /// A module-level name for a new generated function.
@@ -487,4 +492,95 @@ fn taken_names(norm: &Normalized) -> BTreeSet<String> {
 /// The seed parameter `derive_function` gives the derivative of `norm`.
 pub fn seed_param_name(norm: &Normalized, reserved: &Arc<BTreeSet<String>>) -> String {
     Names::with_shared(taken_names(norm), reserved.clone()).adjoint(&norm.function.name)
+}
+
+impl crate::forward::ForwardCallees for Driver<'_> {
+    fn params(&self, function: &str) -> Option<Vec<String>> {
+        Callees::params(self, function)
+    }
+
+    fn jvp(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, Vec<String>)> {
+        let key = (format!("forward:{function}"), wrt.to_vec());
+        if let Some((name, tangents)) = self.done.get(&key) {
+            return Ok((name.clone(), tangents.split(',').map(str::to_string).collect()));
+        }
+        if self.in_progress.iter().any(|f| f == function) {
+            let o = site.origin();
+            return Err(self.module_file.diagnostic(DiagnosticKind::Unsupported, format!("recursive call of `{function}` cannot be differentiated"), o.start, o.end));
+        }
+        let Some(def) = find_function(self.module, function) else {
+            let o = site.origin();
+            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+        };
+        let params = crate::parse::param_names(def);
+        let base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
+        let name = self.function_name(&base);
+        let file = self.module_file;
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: false, motion: Motion::Joint };
+        self.in_progress.push(function.to_string());
+        let result = self.derive_forward(def, file, &spec);
+        self.in_progress.pop();
+        let tangents = result?;
+        self.done.insert(key, (name.clone(), tangents.join(",")));
+        Ok((name, tangents))
+    }
+}
+
+impl Driver<'_> {
+    /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
+    /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
+    pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
+        let norm = normalize(file, &self.scope, def)?;
+        let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
+        let reserved = Arc::new(self.reserved.clone());
+        let recipes = self.recipes;
+        let f = &norm.function;
+        let mut names = Names::with_shared(taken_names(&norm), reserved);
+        let (body, tangent_params, outputs) = {
+            let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
+            let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
+            let body = fwd.block(&f.body)?;
+            let outputs: Vec<String> = norm
+                .result
+                .iter()
+                .map(|o| match o {
+                    Atom::Name(n) if act.is_active(n) => fwd.tangent(n),
+                    other => format!("tangent.init_grad({other})"),
+                })
+                .collect();
+            (body, tangent_params, outputs)
+        };
+        let jvp = if norm.result_is_tuple { format!("({}{})", outputs.join(", "), if outputs.len() == 1 { "," } else { "" }) } else { outputs[0].clone() };
+        let value = if norm.result_is_tuple {
+            format!("({})", norm.result.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        } else {
+            norm.result[0].to_string()
+        };
+        let mut body = body;
+        body.push(Code::effect(&if spec.preserve_result { format!("return {jvp}, {value}") } else { format!("return {jvp}") }));
+        if self.optimized {
+            optimize::optimize(&mut body);
+        }
+        optimize::tidy_comments(&mut body);
+        let params_text: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| match &p.default {
+                Some(d) => format!("{}={d}", p.name),
+                None => p.name.clone(),
+            })
+            .collect();
+        let any_default = f.params.iter().any(|p| p.default.is_some());
+        let tangent_decls: Vec<String> = tangent_params.iter().map(|t| if any_default { format!("{t}=None") } else { t.clone() }).collect();
+        self.functions.push(FunctionText {
+            header: format!("{}({})", spec.name, params_text.into_iter().chain(tangent_decls).collect::<Vec<_>>().join(", ")),
+            docstring: Some(format!(
+                "Forward-mode derivative of `{}` along tangents of {}, generated by Tangent.",
+                f.name,
+                wrt_names.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+            )),
+            body,
+        });
+        Ok(tangent_params)
+    }
 }

@@ -39,6 +39,8 @@ pub struct Recipe {
 #[derive(Debug, Default)]
 pub struct RecipeSet {
     pub adjoints: BTreeMap<String, Recipe>,
+    /// Forward-mode templates (`@tangent_`): `d[y] = ...` from the inputs' tangents `d[x]`.
+    pub tangents: BTreeMap<String, Recipe>,
     pub nondifferentiable: BTreeSet<String>,
 }
 
@@ -92,17 +94,21 @@ impl RecipeSet {
         for stmt in parsed.into_syntax().body {
             match stmt {
                 AStmt::FunctionDef(f) => {
-                    let mut names = Vec::new();
+                    let mut adjoint_names = Vec::new();
+                    let mut tangent_names = Vec::new();
                     for dec in &f.decorator_list {
                         if let AExpr::Call(c) = &dec.expression {
-                            if dotted(&c.func).as_deref() == Some("adjoint") {
-                                for a in c.arguments.args.iter() {
-                                    names.push(dotted(a).ok_or("bad @adjoint argument")?);
-                                }
+                            let target = match dotted(&c.func).as_deref() {
+                                Some("adjoint") => &mut adjoint_names,
+                                Some("tangent_") => &mut tangent_names,
+                                _ => continue,
+                            };
+                            for a in c.arguments.args.iter() {
+                                target.push(dotted(a).ok_or("bad recipe decorator argument")?);
                             }
                         }
                     }
-                    if names.is_empty() {
+                    if adjoint_names.is_empty() && tangent_names.is_empty() {
                         continue;
                     }
                     let mut params: Vec<Param> = f
@@ -128,16 +134,20 @@ impl RecipeSet {
                             }
                         }
                     }
+                    let names = if adjoint_names.is_empty() { tangent_names.clone() } else { adjoint_names.clone() };
                     let recipe = Recipe {
-                        names: names.clone(),
+                        names,
                         origin: format!("{file}:{}", f.name),
                         result,
                         params,
                         body: f.body.to_vec(),
                         differentiable,
                     };
-                    for n in names {
+                    for n in adjoint_names {
                         self.adjoints.insert(n, recipe.clone());
+                    }
+                    for n in tangent_names {
+                        self.tangents.insert(n, recipe.clone());
                     }
                 }
                 AStmt::Expr(e) => {
@@ -281,6 +291,132 @@ impl Recipe {
             }
         }
         out
+    }
+}
+
+impl Recipe {
+    /// Instantiates a tangent template: `d[x]` becomes the tangent of the argument bound to
+    /// `x` (`tangent_of` gives its name, `None` when it is zero). A statement that reads a zero
+    /// tangent is dropped; the first surviving `d[y] += e` becomes an assignment. Returns the
+    /// statements as text (`Ok(vec![])` when every input tangent is zero).
+    pub fn instantiate_tangent(
+        &self,
+        result: &str,
+        result_tangent: &str,
+        bindings: &BTreeMap<String, Bound>,
+        tangent_of: &dyn Fn(&str) -> Option<String>,
+        fresh: &mut dyn FnMut(&str) -> String,
+    ) -> Vec<String> {
+        let mut subst: BTreeMap<String, AExpr> = BTreeMap::new();
+        subst.insert(self.result.clone(), parse_expr(result));
+        for (k, v) in bindings {
+            subst.insert(k.clone(), parse_expr(&v.text()));
+        }
+        let mut tangents: BTreeMap<String, Option<AExpr>> = BTreeMap::new();
+        for p in &self.params {
+            let t = match bindings.get(&p.name) {
+                Some(Bound::Atom(Atom::Name(n))) => tangent_of(n).map(|t| parse_expr(&t)),
+                _ => None,
+            };
+            tangents.insert(p.name.clone(), t);
+        }
+        for s in &self.body {
+            if let AStmt::Assign(a) = s {
+                for t in &a.targets {
+                    if let AExpr::Name(n) = t {
+                        if !subst.contains_key(n.id.as_str()) {
+                            let name = fresh(n.id.as_str());
+                            subst.insert(n.id.to_string(), parse_expr(&name));
+                        }
+                    }
+                }
+            }
+        }
+        let indent = Indentation::new("    ".to_string());
+        let print = |e: &AExpr| Generator::new(&indent, LineEnding::Lf).expr(e);
+        let mut out = Vec::new();
+        let mut assigned = false;
+        for s in &self.body {
+            let (target, value, accumulate) = match s {
+                AStmt::Assign(a) if a.targets.len() == 1 => (&a.targets[0], &a.value, false),
+                AStmt::AugAssign(a) if matches!(a.op, ast::Operator::Add) => (a.target.as_ref(), &a.value, true),
+                AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => continue,
+                AStmt::Pass(_) => continue,
+                _ => continue,
+            };
+            // Which tangents the value reads: a zero one drops the statement.
+            let mut reads = Vec::new();
+            collect_subjects(value, &mut reads);
+            if reads.iter().any(|r| tangents.get(r).is_none_or(Option::is_none)) {
+                continue;
+            }
+            let mut value = (**value).clone();
+            let replacer = SubstituteTangents { subst: &subst, tangents: &tangents };
+            replacer.visit_expr(&mut value);
+            fold(&mut value);
+            let text = print(&value);
+            match (adjoint_subject(target), target) {
+                (Some(_), _) => {
+                    if accumulate && assigned {
+                        out.push(format!("{result_tangent} = {result_tangent} + {}", parenthesize(&text)));
+                    } else {
+                        out.push(format!("{result_tangent} = {text}"));
+                    }
+                    assigned = true;
+                }
+                (None, AExpr::Name(n)) => {
+                    out.push(format!("{} = {text}", print(&subst[n.id.as_str()])));
+                }
+                _ => {}
+            }
+        }
+        if !assigned {
+            return Vec::new();
+        }
+        out
+    }
+}
+
+fn parenthesize(text: &str) -> String {
+    if text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') { text.to_string() } else { format!("({text})") }
+}
+
+/// The `x` of every `d[x]` in `e`.
+fn collect_subjects(e: &AExpr, out: &mut Vec<String>) {
+    use ruff_python_ast::visitor::{Visitor, walk_expr as walk};
+    struct V<'o>(&'o mut Vec<String>);
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let Some(x) = adjoint_subject(expr) {
+                self.0.push(x);
+                return;
+            }
+            walk(self, expr);
+        }
+    }
+    V(out).visit_expr(e);
+}
+
+struct SubstituteTangents<'s> {
+    subst: &'s BTreeMap<String, AExpr>,
+    tangents: &'s BTreeMap<String, Option<AExpr>>,
+}
+
+impl Transformer for SubstituteTangents<'_> {
+    fn visit_expr(&self, expr: &mut AExpr) {
+        if let Some(x) = adjoint_subject(expr) {
+            if let Some(Some(t)) = self.tangents.get(&x) {
+                *expr = t.clone();
+            }
+            return;
+        }
+        if let AExpr::Name(n) = expr {
+            if let Some(v) = self.subst.get(n.id.as_str()) {
+                *expr = v.clone();
+            }
+            return;
+        }
+        walk_expr(self, expr);
     }
 }
 

@@ -120,8 +120,10 @@ fn generate(
     module_name: Option<String>,
     roots: Option<Vec<String>>,
 ) -> PyResult<(String, String)> {
+    // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
+    let motion_name = motion.to_string();
     let motion = match motion {
-        "joint" => Motion::Joint,
+        "joint" | "forward" => Motion::Joint,
         "split" => Motion::Split,
         other => {
             return Err(PyValueError::new_err(format!(
@@ -144,6 +146,9 @@ fn generate(
             function_source: function_source.as_deref(),
             function_first_line,
         };
+        if motion_name == "forward" {
+            return tangent::generate_forward(&request, &options);
+        }
         match &module_name {
             // Calls into other modules of the project resolve (see `generate_in_project`).
             Some(name) => {

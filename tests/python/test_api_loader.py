@@ -237,8 +237,8 @@ def test_source_not_found(fake):
 
 
 def test_modes_and_motions(fake):
-    with pytest.raises(NotImplementedError):
-        tangent.autodiff(square, mode="forward")
+    with pytest.raises(ValueError):
+        tangent.autodiff(square, mode="sideways")
     with pytest.raises(ValueError):
         tangent.autodiff(square, motion="other")
 

@@ -752,6 +752,6 @@ def test_attribute_result_is_rejected_with_value_error():
         tangent.grad(shape_only)(np.array([1.0, 2.0]))
 
 
-def test_forward_mode_is_not_implemented():
-    with pytest.raises(NotImplementedError):
-        tangent.autodiff(scale_right, mode="forward")
+def test_unknown_mode_is_a_value_error():
+    with pytest.raises(ValueError):
+        tangent.autodiff(scale_right, mode="sideways")

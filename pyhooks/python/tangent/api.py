@@ -90,10 +90,20 @@ def autodiff(
             "tangent.autodiff: input_derivative must be INPUT_DERIVATIVE.Required or "
             f"INPUT_DERIVATIVE.DefaultOne, not {input_derivative!r}"
         )
-    if mode != "reverse":
-        raise NotImplementedError(
-            f"tangent.autodiff: mode={mode!r} is not implemented; only mode='reverse' is"
+    if mode == "forward":
+        # The tangents of the `wrt` parameters follow f's arguments; returns the directional
+        # derivative (and the value after it with preserve_result=True).
+        return _derivative(
+            f,
+            wrt=wrt,
+            optimized=optimized,
+            preserve_result=preserve_result,
+            motion="forward",
+            seed_required=True,
+            verbose=verbose,
         )
+    if mode != "reverse":
+        raise ValueError(f"tangent.autodiff: mode must be 'reverse' or 'forward', not {mode!r}")
     if motion not in _MOTIONS:
         raise ValueError(f"tangent.autodiff: motion must be 'joint' or 'split', not {motion!r}")
     return _derivative(

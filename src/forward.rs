@@ -1,0 +1,361 @@
+//! Forward mode: the tangent of every active variable is computed beside its primal value,
+//! statement by statement, in the primal's own control flow (no stack, no second sweep).
+//!
+//! The tangent of `v` is `d<v>`; tangents of inactive values are zero and never written.
+//! Each statement instantiates the callee's `@tangent_` template, dropping the terms of
+//! inputs whose tangent is zero.
+
+use std::collections::BTreeMap;
+
+use crate::activity::Activity;
+use crate::code::Code;
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::ir::{Atom, Callee, Expr, Function, Stmt};
+use crate::parse::SourceFile;
+use crate::recipes::{Bound, RecipeSet};
+use crate::reverse::Names;
+
+type R<T> = Result<T, Diagnostic>;
+
+/// What forward mode needs to know about other functions of the module.
+pub trait ForwardCallees {
+    /// Parameter names of a function of the same module.
+    fn params(&self, function: &str) -> Option<Vec<String>>;
+    /// Name of the generated forward derivative of `function` w.r.t. positions `wrt`: it takes
+    /// the function's arguments, then one tangent per position, and returns the output's
+    /// tangent.
+    /// Returns the name and the names of its tangent parameters (passed by keyword).
+    fn jvp(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, Vec<String>)>;
+}
+
+pub struct Forward<'a> {
+    pub f: &'a Function,
+    pub act: &'a Activity,
+    pub recipes: &'a RecipeSet,
+    pub file: SourceFile<'a>,
+    pub names: &'a mut Names,
+    pub callees: &'a mut dyn ForwardCallees,
+    tangents: BTreeMap<String, String>,
+}
+
+impl<'a> Forward<'a> {
+    pub fn new(
+        f: &'a Function,
+        act: &'a Activity,
+        recipes: &'a RecipeSet,
+        file: SourceFile<'a>,
+        names: &'a mut Names,
+        callees: &'a mut dyn ForwardCallees,
+    ) -> Self {
+        Forward { f, act, recipes, file, names, callees, tangents: BTreeMap::new() }
+    }
+
+    /// `d<v>`, unique.
+    pub fn tangent(&mut self, var: &str) -> String {
+        if let Some(t) = self.tangents.get(var) {
+            return t.clone();
+        }
+        let base = match var.strip_prefix('_') {
+            Some(rest) => format!("_d{rest}"),
+            None => format!("d{var}"),
+        };
+        let mut name = base;
+        while self.names.is_taken(&name) {
+            name.push('_');
+        }
+        self.names.reserve(&name);
+        self.tangents.insert(var.to_string(), name.clone());
+        name
+    }
+
+    fn tangent_of_atom(&mut self, a: &Atom) -> Option<String> {
+        match a {
+            Atom::Name(n) if self.act.is_active(n) => Some(self.tangent(n)),
+            _ => None,
+        }
+    }
+
+    /// The tangent of an atom as an expression: its tangent variable, or a zero like it.
+    fn tangent_or_zero(&mut self, a: &Atom) -> String {
+        self.tangent_of_atom(a).unwrap_or_else(|| format!("tangent.init_grad({a})"))
+    }
+
+    pub fn block(&mut self, body: &[Stmt]) -> R<Vec<Code>> {
+        let mut out = Vec::new();
+        for s in body {
+            self.stmt(s, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn comment(&self, s: &Stmt, out: &mut Vec<Code>) {
+        let text = format!("Tangent of: {}", s.origin().text);
+        if !matches!(out.last(), Some(Code::Comment(t)) if *t == text) {
+            out.push(Code::Comment(text));
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, out: &mut Vec<Code>) -> R<()> {
+        match s {
+            Stmt::Assign { target, value, .. } => {
+                let primal = Code::Stmt {
+                    text: format!("{target} = {value}"),
+                    defs: vec![target.clone()],
+                    uses: value.reads().into_iter().map(str::to_string).collect(),
+                    pure: false,
+                };
+                if !self.act.is_active(target) {
+                    out.push(primal);
+                    return Ok(());
+                }
+                let dt = self.tangent(target);
+                // A statement that reads its own target computes the new value aside first,
+                // so the tangent sees the operands' old values and the result's new one.
+                let self_read = value.reads().contains(&target.as_str());
+                let result = if self_read { self.names.fresh(target) } else { target.clone() };
+                let mut tangent_stmts = self.tangent_stmts(s, &result, &dt, value)?;
+                if tangent_stmts.is_empty() {
+                    tangent_stmts.push(Code::assign(&dt, &format!("tangent.init_grad({result})"), false));
+                }
+                if self_read {
+                    out.push(Code::Stmt {
+                        text: format!("{result} = {value}"),
+                        defs: vec![result.clone()],
+                        uses: value.reads().into_iter().map(str::to_string).collect(),
+                        pure: false,
+                    });
+                    self.comment(s, out);
+                    out.extend(tangent_stmts);
+                    out.push(Code::assign(target, &result, false));
+                } else {
+                    out.push(primal);
+                    self.comment(s, out);
+                    out.extend(tangent_stmts);
+                }
+            }
+            Stmt::AssignIndex { target, index, value, .. } => {
+                out.push(Code::Stmt {
+                    text: format!("{target}[{}] = {value}", index.text),
+                    defs: vec![],
+                    uses: vec![target.clone()],
+                    pure: false,
+                });
+                if self.act.is_active(target) {
+                    let dt = self.tangent(target);
+                    let dv = self.tangent_or_zero(value);
+                    self.comment(s, out);
+                    // A copy: the tangent may be the caller's seed, never written in place.
+                    out.push(Code::assign(
+                        &dt,
+                        &format!("tangent.add_grad_at(tangent.zero_at({dt}, {idx}), {target}, {idx}, {dv})", idx = index.arg),
+                        false,
+                    ));
+                }
+            }
+            Stmt::Append { target, value, .. } => {
+                out.push(Code::effect(&format!("{target}.append({value})")));
+                if self.act.is_active(target) {
+                    let dt = self.tangent(target);
+                    let dv = self.tangent_or_zero(value);
+                    self.comment(s, out);
+                    out.push(Code::assign(&dt, &format!("{dt} + [{dv}]"), false));
+                }
+            }
+            Stmt::If { test, body, orelse, .. } => {
+                let body = self.block(body)?;
+                let orelse = self.block(orelse)?;
+                out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body, orelse });
+            }
+            Stmt::For { target, iter, body, .. } => {
+                let body = self.block(body)?;
+                out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body });
+            }
+            Stmt::While { test, body, .. } => {
+                let body = self.block(body)?;
+                out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body });
+            }
+            Stmt::Break { .. } => out.push(Code::effect("break")),
+            Stmt::Continue { .. } => out.push(Code::effect("continue")),
+            Stmt::Opaque { text, reads, .. } => out.push(Code::Stmt {
+                text: text.clone(),
+                defs: vec![],
+                uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(),
+                pure: false,
+            }),
+            // Gradient surgery changes the backward pass only.
+            Stmt::InsertGradOf { .. } | Stmt::Return { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn no_recipe(&self, s: &Stmt, what: &str) -> Diagnostic {
+        let o = s.origin();
+        self.file
+            .diagnostic(DiagnosticKind::NoRecipe, format!("no forward-mode derivative known for {what}"), o.start, o.end)
+            .with_help(format!("add a tangent recipe:\n\n    @tangent.tangent_({})\n    def f(result, x):\n        d[result] = ...  # from d[x]\n", what.trim_matches('`')))
+    }
+
+    /// The statements computing `dt`, the tangent of `result = value`.
+    fn tangent_stmts(&mut self, s: &Stmt, result: &str, dt: &str, value: &Expr) -> R<Vec<Code>> {
+        let mut out = Vec::new();
+        match value {
+            Expr::Atom(a) => {
+                if let Some(da) = self.tangent_of_atom(a) {
+                    out.push(Code::assign(dt, &da, true));
+                }
+            }
+            Expr::BinOp { op, left, right } => {
+                let name = match op.as_str() {
+                    "+" => "operator.add",
+                    "-" => "operator.sub",
+                    "*" => "operator.mul",
+                    "/" => "operator.truediv",
+                    "//" => "operator.floordiv",
+                    "**" => "operator.pow",
+                    "@" => "operator.matmul",
+                    "%" => "operator.mod",
+                    other => return Err(self.no_recipe(s, &format!("`{other}`"))),
+                };
+                out = self.template(s, name, result, dt, &[left.clone(), right.clone()], &[])?;
+            }
+            Expr::UnaryOp { op, operand } => {
+                let name = match op.as_str() {
+                    "-" => "operator.neg",
+                    "+" => "operator.pos",
+                    _ => return Ok(out),
+                };
+                out = self.template(s, name, result, dt, &[operand.clone()], &[])?;
+            }
+            Expr::Compare { .. } => {}
+            Expr::Opaque { text, .. } => {
+                let o = s.origin();
+                return Err(self.file.diagnostic(DiagnosticKind::Unsupported, format!("`{text}` over a differentiated value cannot be differentiated"), o.start, o.end));
+            }
+            Expr::Subscript { value: v, index } => {
+                if let Some(dv) = self.tangent_of_atom(v) {
+                    out.push(Code::assign(dt, &format!("{dv}[{}]", index.text), true));
+                }
+            }
+            Expr::Attribute { value: v, attr } => {
+                if self.tangent_of_atom(v).is_some() {
+                    match attr.as_str() {
+                        "T" => out = self.template(s, "numpy.transpose", result, dt, &[v.clone()], &[])?,
+                        "real" => {
+                            let dv = self.tangent_of_atom(v).unwrap();
+                            out.push(Code::assign(dt, &format!("{dv}.real"), true));
+                        }
+                        _ => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                    }
+                }
+            }
+            Expr::Tuple(items) | Expr::List(items) => {
+                let parts: Vec<String> = items.iter().map(|a| self.tangent_or_zero(a)).collect();
+                let text = if matches!(value, Expr::Tuple(_)) {
+                    format!("({}{})", parts.join(", "), if parts.len() == 1 { "," } else { "" })
+                } else {
+                    format!("[{}]", parts.join(", "))
+                };
+                out.push(Code::assign(dt, &text, true));
+            }
+            Expr::Dict(items) => {
+                let parts: Vec<String> = items.iter().map(|(k, v)| format!("{k}: {}", self.tangent_or_zero(v))).collect();
+                out.push(Code::assign(dt, &format!("{{{}}}", parts.join(", ")), true));
+            }
+            Expr::Call { callee, args, kwargs } => out = self.call(s, result, dt, callee, args, kwargs)?,
+        }
+        Ok(out)
+    }
+
+    fn call(&mut self, s: &Stmt, result: &str, dt: &str, callee: &Callee, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
+        match callee {
+            Callee::Function { text, local: true, .. } => {
+                let params = self.callees.params(text).unwrap_or_default();
+                let mut positions: Vec<(usize, Atom)> = Vec::new();
+                for (i, a) in args.iter().enumerate() {
+                    if self.act.atom_active(a) {
+                        positions.push((i, a.clone()));
+                    }
+                }
+                for (k, a) in kwargs {
+                    if self.act.atom_active(a) {
+                        if let Some(i) = params.iter().position(|p| p == k) {
+                            positions.push((i, a.clone()));
+                        }
+                    }
+                }
+                positions.sort_by_key(|p| p.0);
+                if positions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
+                let (name, tangent_params) = self.callees.jvp(text, &wrt, s)?;
+                let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
+                parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+                for ((_, a), p) in positions.iter().zip(&tangent_params) {
+                    let d = self.tangent_of_atom(a).unwrap_or_default();
+                    parts.push(format!("{p}={d}"));
+                }
+                Ok(vec![Code::assign(dt, &format!("{name}({})", parts.join(", ")), false)])
+            }
+            Callee::Function { text, canonical, .. } => {
+                let Some(canon) = canonical else {
+                    return Err(self.no_recipe(s, &format!("`{text}`")));
+                };
+                if self.recipes.nondifferentiable.contains(canon) {
+                    return Ok(Vec::new());
+                }
+                self.template(s, canon, result, dt, args, kwargs)
+            }
+            Callee::Method { object, method } => {
+                if matches!(method.as_str(), "copy" | "astype") {
+                    return Ok(self.tangent_of_atom(object).map(|d| vec![Code::assign(dt, &d, true)]).unwrap_or_default());
+                }
+                let name = if method == "flatten" { "numpy.ravel".to_string() } else { format!("numpy.{method}") };
+                let packed;
+                let rest: &[Atom] = if matches!(method.as_str(), "reshape" | "transpose") && args.len() > 1 {
+                    packed = vec![Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))];
+                    &packed
+                } else {
+                    args
+                };
+                let mut all = vec![object.clone()];
+                all.extend(rest.iter().cloned());
+                if self.recipes.nondifferentiable.contains(&name) {
+                    return Ok(Vec::new());
+                }
+                self.template(s, &name, result, dt, &all, kwargs)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn template(&mut self, s: &Stmt, name: &str, result: &str, dt: &str, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
+        let Some(recipe) = self.recipes.tangents.get(name) else {
+            return Err(self.no_recipe(s, &format!("`{name}`")));
+        };
+        let bindings = recipe.bind(args, kwargs).map_err(|e| {
+            let o = s.origin();
+            self.file.diagnostic(DiagnosticKind::Unsupported, format!("cannot apply the tangent recipe for `{name}`: {e}"), o.start, o.end)
+        })?;
+        // Tangents of the bound names, decided before the template asks.
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        for b in bindings.values() {
+            if let Bound::Atom(Atom::Name(n)) = b {
+                if self.act.is_active(n) {
+                    let t = self.tangent(n);
+                    known.insert(n.clone(), t);
+                }
+            }
+        }
+        let names = &mut *self.names;
+        let lookup = |n: &str| known.get(n).cloned();
+        let stmts = recipe.instantiate_tangent(result, dt, &bindings, &lookup, &mut |h| names.fresh(h));
+        Ok(stmts
+            .into_iter()
+            .map(|text| {
+                let (target, value) = text.split_once(" = ").unwrap_or((&text, ""));
+                Code::assign(target, value, true)
+            })
+            .collect())
+    }
+}
