@@ -14,6 +14,11 @@ def abs(y, x):
     d[x] = d[y] * numpy.sign(x)
 
 
+@tangent_(builtins.abs)
+def abs(y, x):
+    d[y] = d[x] * numpy.sign(x)
+
+
 @adjoint(builtins.pow)
 def pow(z, base, exp, mod=None):
     # As operator.pow; with `mod` the arguments are integers and nothing is active.
@@ -21,9 +26,21 @@ def pow(z, base, exp, mod=None):
     d[exp] = tangent.unbroadcast(d[z] * z * numpy.where(base > 0, numpy.log(numpy.where(base > 0, base, 1.0)), 0.0), exp)
 
 
+@tangent_(builtins.pow)
+def pow(z, base, exp, mod=None):
+    d[z] = d[base] * exp * numpy.power(base, numpy.where(exp == 0, 1.0, exp - 1.0))
+    d[z] += d[exp] * z * numpy.where(base > 0, numpy.log(numpy.where(base > 0, base, 1.0)), 0.0)
+
+
 @adjoint(builtins.float)
 def float(y, x):
     d[x] = tangent.unbroadcast(d[y], x)
+
+
+@tangent_(builtins.float)
+def float(y, x):
+    # A float from a float, a 0-d array or a one-element array.
+    d[y] = numpy.float64(numpy.reshape(d[x], ()))
 
 
 @adjoint(builtins.sum)
@@ -34,6 +51,13 @@ def sum(y, iterable, start=0):
     d[start] = tangent.unbroadcast(d[y], start)
 
 
+@tangent_(builtins.sum)
+def sum(y, iterable, start=0):
+    # d[iterable] is a list (tuple) of tangents, or an array for an array: sum its first axis.
+    d[y] = numpy.sum(d[iterable], axis=0)
+    d[y] += numpy.broadcast_to(d[start], numpy.shape(y)) * 1.0
+
+
 @adjoint(builtins.max)
 def max(y, arg1, arg2):
     # Python returns the first argument on a tie, so it gets the whole adjoint.
@@ -41,10 +65,22 @@ def max(y, arg1, arg2):
     d[arg2] = d[y] if arg2 > arg1 else 0.0
 
 
+@tangent_(builtins.max)
+def max(y, arg1, arg2):
+    d[y] = 0.0 if arg2 > arg1 else d[arg1]
+    d[y] += d[arg2] if arg2 > arg1 else 0.0
+
+
 @adjoint(builtins.min)
 def min(y, arg1, arg2):
     d[arg1] = 0.0 if arg2 < arg1 else d[y]
     d[arg2] = d[y] if arg2 < arg1 else 0.0
+
+
+@tangent_(builtins.min)
+def min(y, arg1, arg2):
+    d[y] = 0.0 if arg2 < arg1 else d[arg1]
+    d[y] += d[arg2] if arg2 < arg1 else 0.0
 
 
 nondifferentiable(

@@ -18,9 +18,19 @@ def exp(y, x):
     d[x] = d[y] * y
 
 
+@tangent_(numpy.exp)
+def exp(y, x):
+    d[y] = d[x] * y
+
+
 @adjoint(numpy.expm1)
 def expm1(y, x):
     d[x] = d[y] * (y + 1.0)
+
+
+@tangent_(numpy.expm1)
+def expm1(y, x):
+    d[y] = d[x] * (y + 1.0)
 
 
 @adjoint(numpy.exp2)
@@ -28,9 +38,19 @@ def exp2(y, x):
     d[x] = d[y] * y * numpy.log(2.0)
 
 
+@tangent_(numpy.exp2)
+def exp2(y, x):
+    d[y] = d[x] * y * numpy.log(2.0)
+
+
 @adjoint(numpy.log)
 def log(y, x):
     d[x] = d[y] / x
+
+
+@tangent_(numpy.log)
+def log(y, x):
+    d[y] = d[x] / x
 
 
 @adjoint(numpy.log2)
@@ -38,9 +58,19 @@ def log2(y, x):
     d[x] = d[y] / (x * numpy.log(2.0))
 
 
+@tangent_(numpy.log2)
+def log2(y, x):
+    d[y] = d[x] / (x * numpy.log(2.0))
+
+
 @adjoint(numpy.log10)
 def log10(y, x):
     d[x] = d[y] / (x * numpy.log(10.0))
+
+
+@tangent_(numpy.log10)
+def log10(y, x):
+    d[y] = d[x] / (x * numpy.log(10.0))
 
 
 @adjoint(numpy.log1p)
@@ -48,9 +78,19 @@ def log1p(y, x):
     d[x] = d[y] / (1.0 + x)
 
 
+@tangent_(numpy.log1p)
+def log1p(y, x):
+    d[y] = d[x] / (1.0 + x)
+
+
 @adjoint(numpy.sqrt)
 def sqrt(y, x):
     d[x] = d[y] / (2.0 * y)
+
+
+@tangent_(numpy.sqrt)
+def sqrt(y, x):
+    d[y] = d[x] / (2.0 * y)
 
 
 @adjoint(numpy.cbrt)
@@ -58,9 +98,19 @@ def cbrt(y, x):
     d[x] = d[y] / (3.0 * y * y)
 
 
+@tangent_(numpy.cbrt)
+def cbrt(y, x):
+    d[y] = d[x] / (3.0 * y * y)
+
+
 @adjoint(numpy.square)
 def square(y, x):
     d[x] = d[y] * 2.0 * x
+
+
+@tangent_(numpy.square)
+def square(y, x):
+    d[y] = d[x] * 2.0 * x
 
 
 @adjoint(numpy.reciprocal)
@@ -68,9 +118,19 @@ def reciprocal(y, x):
     d[x] = -d[y] * y * y
 
 
+@tangent_(numpy.reciprocal)
+def reciprocal(y, x):
+    d[y] = -d[x] * y * y
+
+
 @adjoint(numpy.sin)
 def sin(y, x):
     d[x] = d[y] * numpy.cos(x)
+
+
+@tangent_(numpy.sin)
+def sin(y, x):
+    d[y] = d[x] * numpy.cos(x)
 
 
 @adjoint(numpy.cos)
@@ -78,9 +138,19 @@ def cos(y, x):
     d[x] = -d[y] * numpy.sin(x)
 
 
+@tangent_(numpy.cos)
+def cos(y, x):
+    d[y] = -d[x] * numpy.sin(x)
+
+
 @adjoint(numpy.tan)
 def tan(y, x):
     d[x] = d[y] * (1.0 + y * y)
+
+
+@tangent_(numpy.tan)
+def tan(y, x):
+    d[y] = d[x] * (1.0 + y * y)
 
 
 @adjoint(numpy.arcsin)
@@ -88,9 +158,19 @@ def arcsin(y, x):
     d[x] = d[y] / numpy.sqrt(1.0 - x * x)
 
 
+@tangent_(numpy.arcsin)
+def arcsin(y, x):
+    d[y] = d[x] / numpy.sqrt(1.0 - x * x)
+
+
 @adjoint(numpy.arccos)
 def arccos(y, x):
     d[x] = -d[y] / numpy.sqrt(1.0 - x * x)
+
+
+@tangent_(numpy.arccos)
+def arccos(y, x):
+    d[y] = -d[x] / numpy.sqrt(1.0 - x * x)
 
 
 @adjoint(numpy.arctan)
@@ -98,9 +178,19 @@ def arctan(y, x):
     d[x] = d[y] / (1.0 + x * x)
 
 
+@tangent_(numpy.arctan)
+def arctan(y, x):
+    d[y] = d[x] / (1.0 + x * x)
+
+
 @adjoint(numpy.sinh)
 def sinh(y, x):
     d[x] = d[y] * numpy.cosh(x)
+
+
+@tangent_(numpy.sinh)
+def sinh(y, x):
+    d[y] = d[x] * numpy.cosh(x)
 
 
 @adjoint(numpy.cosh)
@@ -108,9 +198,19 @@ def cosh(y, x):
     d[x] = d[y] * numpy.sinh(x)
 
 
+@tangent_(numpy.cosh)
+def cosh(y, x):
+    d[y] = d[x] * numpy.sinh(x)
+
+
 @adjoint(numpy.tanh)
 def tanh(y, x):
     d[x] = d[y] * (1.0 - y * y)
+
+
+@tangent_(numpy.tanh)
+def tanh(y, x):
+    d[y] = d[x] * (1.0 - y * y)
 
 
 @adjoint(numpy.arcsinh)
@@ -118,14 +218,29 @@ def arcsinh(y, x):
     d[x] = d[y] / numpy.sqrt(x * x + 1.0)
 
 
+@tangent_(numpy.arcsinh)
+def arcsinh(y, x):
+    d[y] = d[x] / numpy.sqrt(x * x + 1.0)
+
+
 @adjoint(numpy.arccosh)
 def arccosh(y, x):
     d[x] = d[y] / numpy.sqrt(x * x - 1.0)
 
 
+@tangent_(numpy.arccosh)
+def arccosh(y, x):
+    d[y] = d[x] / numpy.sqrt(x * x - 1.0)
+
+
 @adjoint(numpy.arctanh)
 def arctanh(y, x):
     d[x] = d[y] / (1.0 - x * x)
+
+
+@tangent_(numpy.arctanh)
+def arctanh(y, x):
+    d[y] = d[x] / (1.0 - x * x)
 
 
 @adjoint(numpy.absolute)
@@ -135,16 +250,35 @@ def absolute(y, x):
     d[x] = d[y] * numpy.sign(x)
 
 
+@tangent_(numpy.absolute)
+@tangent_(numpy.abs)
+@tangent_(numpy.fabs)
+def absolute(y, x):
+    d[y] = d[x] * numpy.sign(x)
+
+
 @adjoint(numpy.deg2rad)
 @adjoint(numpy.radians)
 def deg2rad(y, x):
     d[x] = tangent.unbroadcast(d[y] * (numpy.pi / 180.0), x)
 
 
+@tangent_(numpy.deg2rad)
+@tangent_(numpy.radians)
+def deg2rad(y, x):
+    d[y] = d[x] * (numpy.pi / 180.0)
+
+
 @adjoint(numpy.rad2deg)
 @adjoint(numpy.degrees)
 def rad2deg(y, x):
     d[x] = tangent.unbroadcast(d[y] * (180.0 / numpy.pi), x)
+
+
+@tangent_(numpy.rad2deg)
+@tangent_(numpy.degrees)
+def rad2deg(y, x):
+    d[y] = d[x] * (180.0 / numpy.pi)
 
 
 # ---------------------------------------------------------------- elementwise, two arguments
@@ -157,10 +291,23 @@ def arctan2(z, x1, x2):
     d[x2] = tangent.unbroadcast(-d[z] * x1 / r2, x2)
 
 
+@tangent_(numpy.arctan2)
+def arctan2(z, x1, x2):
+    r2 = x1 * x1 + x2 * x2
+    d[z] = d[x1] * x2 / r2
+    d[z] += -d[x2] * x1 / r2
+
+
 @adjoint(numpy.hypot)
 def hypot(z, x1, x2):
     d[x1] = tangent.unbroadcast(d[z] * x1 / z, x1)
     d[x2] = tangent.unbroadcast(d[z] * x2 / z, x2)
+
+
+@tangent_(numpy.hypot)
+def hypot(z, x1, x2):
+    d[z] = d[x1] * x1 / z
+    d[z] += d[x2] * x2 / z
 
 
 @adjoint(numpy.logaddexp)
@@ -169,10 +316,22 @@ def logaddexp(z, x1, x2):
     d[x2] = tangent.unbroadcast(d[z] * numpy.exp(x2 - z), x2)
 
 
+@tangent_(numpy.logaddexp)
+def logaddexp(z, x1, x2):
+    d[z] = d[x1] * numpy.exp(x1 - z)
+    d[z] += d[x2] * numpy.exp(x2 - z)
+
+
 @adjoint(numpy.logaddexp2)
 def logaddexp2(z, x1, x2):
     d[x1] = tangent.unbroadcast(d[z] * numpy.exp2(x1 - z), x1)
     d[x2] = tangent.unbroadcast(d[z] * numpy.exp2(x2 - z), x2)
+
+
+@tangent_(numpy.logaddexp2)
+def logaddexp2(z, x1, x2):
+    d[z] = d[x1] * numpy.exp2(x1 - z)
+    d[z] += d[x2] * numpy.exp2(x2 - z)
 
 
 @adjoint(numpy.maximum)
@@ -182,10 +341,23 @@ def maximum(z, x1, x2):
     d[x2] = tangent.unbroadcast(d[z] * ((x2 > x1) + 0.5 * (x1 == x2)), x2)
 
 
+@tangent_(numpy.maximum)
+def maximum(z, x1, x2):
+    # Ties take the mean of both tangents (the transpose of the adjoint's equal split).
+    d[z] = d[x1] * ((x1 > x2) + 0.5 * (x1 == x2))
+    d[z] += d[x2] * ((x2 > x1) + 0.5 * (x1 == x2))
+
+
 @adjoint(numpy.minimum)
 def minimum(z, x1, x2):
     d[x1] = tangent.unbroadcast(d[z] * ((x1 < x2) + 0.5 * (x1 == x2)), x1)
     d[x2] = tangent.unbroadcast(d[z] * ((x2 < x1) + 0.5 * (x1 == x2)), x2)
+
+
+@tangent_(numpy.minimum)
+def minimum(z, x1, x2):
+    d[z] = d[x1] * ((x1 < x2) + 0.5 * (x1 == x2))
+    d[z] += d[x2] * ((x2 < x1) + 0.5 * (x1 == x2))
 
 
 @adjoint(numpy.fmod)
@@ -196,11 +368,24 @@ def fmod(z, x1, x2):
     d[x2] = tangent.unbroadcast(-g * numpy.trunc(x1 / x2), x2)
 
 
+@tangent_(numpy.fmod)
+def fmod(z, x1, x2):
+    d[z] = numpy.broadcast_to(d[x1], numpy.shape(z)) * 1.0
+    d[z] += -d[x2] * numpy.trunc(x1 / x2)
+
+
 @adjoint(numpy.where)
 def where(z, condition, x, y):
     g = numpy.broadcast_to(d[z], numpy.shape(z))
     d[x] = tangent.unbroadcast(numpy.where(condition, g, 0.0), x)
     d[y] = tangent.unbroadcast(numpy.where(condition, 0.0, g), y)
+
+
+@tangent_(numpy.where)
+def where(z, condition, x, y):
+    # z is always an ndarray (0-d for scalars); the zeros give each statement z's shape.
+    d[z] = numpy.where(condition, d[x], numpy.zeros(numpy.shape(z)))
+    d[z] += numpy.where(condition, numpy.zeros(numpy.shape(z)), d[y])
 
 
 @adjoint(numpy.clip)
@@ -214,6 +399,16 @@ def clip(y, a, a_min=None, a_max=None, out=None):
     d[a_max] = tangent.unbroadcast(d[y] * numpy.logical_not(below_max), a_max)
 
 
+@tangent_(numpy.clip)
+def clip(y, a, a_min=None, a_max=None, out=None):
+    above_min = True if a_min is None else a >= a_min
+    raised = a if a_min is None else numpy.maximum(a, a_min)
+    below_max = True if a_max is None else raised <= a_max
+    d[y] = d[a] * numpy.logical_and(above_min, below_max)
+    d[y] += d[a_min] * numpy.logical_and(numpy.logical_not(above_min), below_max)
+    d[y] += d[a_max] * numpy.logical_not(below_max)
+
+
 # ---------------------------------------------------------------- reductions
 
 
@@ -222,10 +417,20 @@ def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
     d[a] = tangent.unreduce(d[y], a, axis, keepdims)
 
 
+@tangent_(numpy.sum)
+def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[y] = numpy.sum(d[a], axis=axis, dtype=dtype, keepdims=keepdims)
+
+
 @adjoint(numpy.mean)
 def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
     # size(y) / size(a) is 1 / (number of averaged elements), whatever axis and keepdims are.
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * (numpy.size(y) / numpy.size(a))
+
+
+@tangent_(numpy.mean)
+def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[y] = numpy.mean(d[a], axis=axis, dtype=dtype, keepdims=keepdims)
 
 
 @adjoint(numpy.prod)
@@ -242,6 +447,20 @@ def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * others
 
 
+@tangent_(numpy.prod)
+def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    # The sum of each factor's tangent times the product of the others (computed as in the
+    # adjoint, without dividing by zero).
+    is_zero = a == 0
+    nonzero = numpy.where(is_zero, 1.0, a)
+    prod_nonzero = numpy.prod(nonzero, axis=axis, keepdims=True)
+    zeros = numpy.sum(is_zero, axis=axis, keepdims=True)
+    others_of_zero = numpy.where(zeros == 1, prod_nonzero, 0.0)
+    others_of_nonzero = numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0)
+    others = numpy.where(is_zero, others_of_zero, others_of_nonzero)
+    d[y] = numpy.sum(others * d[a], axis=axis, dtype=dtype, keepdims=keepdims)
+
+
 @adjoint(numpy.var)
 def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     count = numpy.size(a) / numpy.size(y)
@@ -249,11 +468,25 @@ def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * (2.0 / (count - ddof)) * centered
 
 
+@tangent_(numpy.var)
+def var(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    count = numpy.size(a) / numpy.size(y)
+    centered = a - numpy.mean(a, axis=axis, keepdims=True)
+    d[y] = numpy.sum(centered * d[a], axis=axis, dtype=dtype, keepdims=keepdims) * (2.0 / (count - ddof))
+
+
 @adjoint(numpy.std)
 def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     count = numpy.size(a) / numpy.size(y)
     centered = a - numpy.mean(a, axis=axis, keepdims=True)
     d[a] = tangent.unreduce(d[y] / y, a, axis, keepdims) * centered / (count - ddof)
+
+
+@tangent_(numpy.std)
+def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    count = numpy.size(a) / numpy.size(y)
+    centered = a - numpy.mean(a, axis=axis, keepdims=True)
+    d[y] = numpy.sum(centered * d[a], axis=axis, dtype=dtype, keepdims=keepdims) / ((count - ddof) * y)
 
 
 @adjoint(numpy.max)
@@ -266,11 +499,26 @@ def extremum(y, a, axis=None, out=None, keepdims=False):
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * hit / numpy.sum(hit, axis=axis, keepdims=True)
 
 
+@tangent_(numpy.max)
+@tangent_(numpy.amax)
+@tangent_(numpy.min)
+@tangent_(numpy.amin)
+def extremum(y, a, axis=None, out=None, keepdims=False):
+    # The mean of the tangents of the elements equal to the extremum.
+    hit = a == tangent.unreduce(y, a, axis, keepdims)
+    d[y] = numpy.sum(hit * d[a], axis=axis, keepdims=keepdims) / numpy.sum(hit, axis=axis, keepdims=keepdims)
+
+
 @adjoint(numpy.cumsum)
 def cumsum(y, a, axis=None, dtype=None, out=None):
     # Reverse cumulative sum; with axis=None y is the cumsum of the flattened a.
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = numpy.reshape(numpy.flip(numpy.cumsum(numpy.flip(g, axis), axis), axis), numpy.shape(a))
+
+
+@tangent_(numpy.cumsum)
+def cumsum(y, a, axis=None, dtype=None, out=None):
+    d[y] = numpy.cumsum(d[a], axis=axis, dtype=dtype)
 
 
 @adjoint(numpy.trace)
@@ -282,6 +530,11 @@ def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     d[a] = numpy.expand_dims(numpy.broadcast_to(d[y], numpy.shape(y)), (axis1, axis2)) * plane
 
 
+@tangent_(numpy.trace)
+def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    d[y] = numpy.trace(d[a], offset=offset, axis1=axis1, axis2=axis2, dtype=dtype)
+
+
 # ---------------------------------------------------------------- products and linear algebra
 
 
@@ -291,6 +544,12 @@ def dot(y, a, b, out=None):
     # b's second-to-last (the runtime does the bookkeeping).
     d[a] = tangent.dot_adjoint_a(d[y], a, b)
     d[b] = tangent.dot_adjoint_b(d[y], a, b)
+
+
+@tangent_(numpy.dot)
+def dot(y, a, b, out=None):
+    d[y] = numpy.dot(d[a], b)
+    d[y] += numpy.dot(a, d[b])
 
 
 @adjoint(numpy.inner)
@@ -305,6 +564,12 @@ def inner(y, a, b):
     d[b] = tangent.unbroadcast(g * a, b) if scalar else numpy.tensordot(g, a, (a_free, a_free))
 
 
+@tangent_(numpy.inner)
+def inner(y, a, b):
+    d[y] = numpy.inner(d[a], b)
+    d[y] += numpy.inner(a, d[b])
+
+
 @adjoint(numpy.vdot)
 def vdot(y, a, b):
     # Real inputs only: vdot is the sum of the flattened elementwise product.
@@ -312,11 +577,23 @@ def vdot(y, a, b):
     d[b] = tangent.unbroadcast(d[y] * numpy.reshape(a, numpy.shape(b)), b)
 
 
+@tangent_(numpy.vdot)
+def vdot(y, a, b):
+    d[y] = numpy.vdot(d[a], b)
+    d[y] += numpy.vdot(a, d[b])
+
+
 @adjoint(numpy.outer)
 def outer(y, a, b, out=None):
     g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), (numpy.size(a), numpy.size(b)))
     d[a] = tangent.unbroadcast(numpy.reshape(numpy.matmul(g, numpy.ravel(b)), numpy.shape(a)), a)
     d[b] = tangent.unbroadcast(numpy.reshape(numpy.matmul(numpy.ravel(a), g), numpy.shape(b)), b)
+
+
+@tangent_(numpy.outer)
+def outer(y, a, b, out=None):
+    d[y] = numpy.outer(d[a], b)
+    d[y] += numpy.outer(a, d[b])
 
 
 @adjoint(numpy.tensordot)
@@ -341,10 +618,22 @@ def tensordot(y, a, b, axes=2):
     d[b] = numpy.transpose(numpy.tensordot(a, g, (a_free, g_from_a)), numpy.argsort(b_order))
 
 
+@tangent_(numpy.tensordot)
+def tensordot(y, a, b, axes=2):
+    d[y] = numpy.tensordot(d[a], b, axes)
+    d[y] += numpy.tensordot(a, d[b], axes)
+
+
 @adjoint(numpy.linalg.det)
 def det(y, a):
     # d det(A) / dA = det(A) * inv(A)^T, for each matrix of a stack.
     d[a] = numpy.expand_dims(d[y] * y, (-1, -2)) * numpy.swapaxes(numpy.linalg.inv(a), -1, -2)
+
+
+@tangent_(numpy.linalg.det)
+def det(y, a):
+    # d det(A) = det(A) * trace(inv(A) dA), for each matrix of a stack.
+    d[y] = y * numpy.trace(numpy.linalg.solve(a, d[a]), axis1=-2, axis2=-1)
 
 
 @adjoint(numpy.linalg.inv)
@@ -352,6 +641,11 @@ def inv(y, a):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     y_t = numpy.swapaxes(y, -1, -2)
     d[a] = -numpy.matmul(y_t, numpy.matmul(g, y_t))
+
+
+@tangent_(numpy.linalg.inv)
+def inv(y, a):
+    d[y] = -numpy.matmul(y, numpy.matmul(d[a], y))
 
 
 @adjoint(numpy.linalg.solve)
@@ -365,6 +659,14 @@ def solve(x, a, b):
     g_b = numpy.linalg.solve(numpy.swapaxes(a, -1, -2), g_m)
     d[a] = tangent.unbroadcast(-numpy.matmul(g_b, numpy.swapaxes(x_m, -1, -2)), a)
     d[b] = tangent.unbroadcast(g_b[..., 0] if vector else g_b, b)
+
+
+@tangent_(numpy.linalg.solve)
+def solve(x, a, b):
+    # a x = b, so a dx = db - da x. A 1-D b is one vector, anything else a stack of matrices.
+    x_m = numpy.expand_dims(x, -1) if numpy.ndim(b) == 1 else x
+    d[x] = numpy.reshape(numpy.linalg.solve(a, -numpy.matmul(d[a], x_m)), numpy.shape(x))
+    d[x] += numpy.linalg.solve(a, d[b])
 
 
 @adjoint(numpy.linalg.norm)
@@ -386,6 +688,22 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
     d[x] = x * numpy.nan if matrix and not euclidean else (d_extreme if extreme else d_finite)
 
 
+@tangent_(numpy.linalg.norm)
+def norm(y, x, ord=None, axis=None, keepdims=False):
+    # The same cases as the adjoint: d|x| = sum(w * dx) over the reduced axes, with w the
+    # adjoint's weights; unhandled matrix norms give NaN.
+    euclidean = ord is None or ord == 'fro'
+    matrix = numpy.size(axis) == 2 or (axis is None and numpy.ndim(x) == 2)
+    p = 2.0 if euclidean or matrix else ord
+    extreme = numpy.isinf(p)
+    y_full = tangent.unreduce(y, x, axis, keepdims)
+    hit = numpy.abs(x) == y_full if extreme else None
+    w_extreme = hit / numpy.sum(hit, axis=axis, keepdims=True) if extreme else None
+    w_finite = (numpy.abs(x) / y_full) ** ((1.0 if extreme else p) - 1.0) * (p != 0)
+    weight = x * numpy.nan if matrix and not euclidean else numpy.sign(x) * (w_extreme if extreme else w_finite)
+    d[y] = numpy.sum(weight * d[x], axis=axis, keepdims=keepdims)
+
+
 # ---------------------------------------------------------------- shape functions
 
 
@@ -395,10 +713,20 @@ def reshape(y, a, shape, order='C'):
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
 
 
+@tangent_(numpy.reshape)
+def reshape(y, a, shape, order='C'):
+    d[y] = numpy.reshape(d[a], shape, order=order)
+
+
 @adjoint(numpy.ravel)
 def ravel(y, a, order='C'):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
+
+
+@tangent_(numpy.ravel)
+def ravel(y, a, order='C'):
+    d[y] = numpy.ravel(d[a], order=order)
 
 
 @adjoint(numpy.expand_dims)
@@ -407,10 +735,20 @@ def expand_dims(y, a, axis):
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
 
 
+@tangent_(numpy.expand_dims)
+def expand_dims(y, a, axis):
+    d[y] = numpy.expand_dims(d[a], axis)
+
+
 @adjoint(numpy.squeeze)
 def squeeze(y, a, axis=None):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
+
+
+@tangent_(numpy.squeeze)
+def squeeze(y, a, axis=None):
+    d[y] = numpy.squeeze(d[a], axis)
 
 
 @adjoint(numpy.atleast_1d)
@@ -422,11 +760,24 @@ def atleast_1d(y, arys):
     d[arys] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(arys)), arys)
 
 
+@tangent_(numpy.atleast_1d)
+@tangent_(numpy.atleast_2d)
+@tangent_(numpy.atleast_3d)
+def atleast_1d(y, arys):
+    d[y] = numpy.reshape(d[arys], numpy.shape(y))
+
+
 @adjoint(numpy.transpose)
 @adjoint(numpy.permute_dims)
 def transpose(y, a, axes=None):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = numpy.transpose(g) if axes is None else numpy.transpose(g, numpy.argsort(numpy.mod(axes, numpy.ndim(a))))
+
+
+@tangent_(numpy.transpose)
+@tangent_(numpy.permute_dims)
+def transpose(y, a, axes=None):
+    d[y] = numpy.transpose(d[a], axes)
 
 
 @adjoint(numpy.swapaxes)
@@ -435,10 +786,20 @@ def swapaxes(y, a, axis1, axis2):
     d[a] = numpy.swapaxes(g, axis1, axis2)
 
 
+@tangent_(numpy.swapaxes)
+def swapaxes(y, a, axis1, axis2):
+    d[y] = numpy.swapaxes(d[a], axis1, axis2)
+
+
 @adjoint(numpy.moveaxis)
 def moveaxis(y, a, source, destination):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = numpy.moveaxis(g, destination, source)
+
+
+@tangent_(numpy.moveaxis)
+def moveaxis(y, a, source, destination):
+    d[y] = numpy.moveaxis(d[a], source, destination)
 
 
 @adjoint(numpy.flip)
@@ -447,10 +808,20 @@ def flip(y, m, axis=None):
     d[m] = numpy.flip(g, axis)
 
 
+@tangent_(numpy.flip)
+def flip(y, m, axis=None):
+    d[y] = numpy.flip(d[m], axis)
+
+
 @adjoint(numpy.fliplr)
 def fliplr(y, m):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[m] = numpy.fliplr(g)
+
+
+@tangent_(numpy.fliplr)
+def fliplr(y, m):
+    d[y] = numpy.fliplr(d[m])
 
 
 @adjoint(numpy.flipud)
@@ -459,15 +830,31 @@ def flipud(y, m):
     d[m] = numpy.flipud(g)
 
 
+@tangent_(numpy.flipud)
+def flipud(y, m):
+    d[y] = numpy.flipud(d[m])
+
+
 @adjoint(numpy.roll)
 def roll(y, a, shift, axis=None):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = numpy.roll(g, numpy.negative(shift), axis)
 
 
+@tangent_(numpy.roll)
+def roll(y, a, shift, axis=None):
+    d[y] = numpy.roll(d[a], shift, axis)
+
+
 @adjoint(numpy.broadcast_to)
 def broadcast_to(y, array, shape, subok=False):
     d[array] = tangent.unbroadcast(numpy.broadcast_to(d[y], numpy.shape(y)), array)
+
+
+@tangent_(numpy.broadcast_to)
+def broadcast_to(y, array, shape, subok=False):
+    # A read-only view, like y.
+    d[y] = numpy.broadcast_to(d[array], shape)
 
 
 @adjoint(numpy.tile)
@@ -486,6 +873,11 @@ def tile(y, A, reps):
     d[A] = tangent.unbroadcast(numpy.reshape(summed, numpy.shape(A)), A)
 
 
+@tangent_(numpy.tile)
+def tile(y, A, reps):
+    d[y] = numpy.tile(d[A], reps)
+
+
 @adjoint(numpy.repeat)
 def repeat(y, a, repeats, axis=None):
     # Each output slice along the axis comes from source slice `owner`; scatter-add g back.
@@ -494,6 +886,11 @@ def repeat(y, a, repeats, axis=None):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     summed = tangent.add_grad_at(None, source, owner, g if axis is None else numpy.moveaxis(g, axis, 0))
     d[a] = tangent.unbroadcast(numpy.reshape(summed, numpy.shape(a)), a) if axis is None else numpy.moveaxis(summed, 0, axis)
+
+
+@tangent_(numpy.repeat)
+def repeat(y, a, repeats, axis=None):
+    d[y] = numpy.repeat(d[a], repeats, axis)
 
 
 @adjoint(numpy.take)
@@ -510,6 +907,11 @@ def take(y, a, indices, axis=None, out=None, mode='raise'):
     d[a] = numpy.reshape(summed, numpy.shape(a)) if axis is None else numpy.moveaxis(summed, 0, axis)
 
 
+@tangent_(numpy.take)
+def take(y, a, indices, axis=None, out=None, mode='raise'):
+    d[y] = numpy.take(d[a], indices, axis=axis, mode=mode)
+
+
 @adjoint(numpy.sort)
 def sort(y, a, axis=-1, kind=None, order=None):
     # rank[i] is where element i of a ended up in y (the inverse of the sorting permutation).
@@ -518,6 +920,15 @@ def sort(y, a, axis=-1, kind=None, order=None):
     rank = numpy.argsort(numpy.argsort(source, axis=sort_axis, kind=kind), axis=sort_axis)
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     d[a] = numpy.reshape(numpy.take_along_axis(g, rank, sort_axis), numpy.shape(a))
+
+
+@tangent_(numpy.sort)
+def sort(y, a, axis=-1, kind=None, order=None):
+    # The tangents follow their elements through the sorting permutation.
+    source = numpy.ravel(a) if axis is None else a
+    sort_axis = -1 if axis is None else axis
+    permutation = numpy.argsort(source, axis=sort_axis, kind=kind)
+    d[y] = numpy.take_along_axis(numpy.reshape(d[a], numpy.shape(source)), permutation, sort_axis)
 
 
 @adjoint(numpy.diag)
@@ -530,6 +941,11 @@ def diag(y, v, k=0):
     d[v] = numpy.diagonal(g, k) if numpy.ndim(v) == 1 else numpy.pad(numpy.diag(g, k), ((0, rows), (0, cols)))[:rows, :cols]
 
 
+@tangent_(numpy.diag)
+def diag(y, v, k=0):
+    d[y] = numpy.diag(d[v], k)
+
+
 @adjoint(numpy.concatenate)
 def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
     # The adjoint of the list `arrays` is a list: g split at the part boundaries.
@@ -539,9 +955,20 @@ def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
     d[arrays] = [numpy.reshape(pieces[k], numpy.shape(arrays[k])) for k in numpy.arange(numpy.size(sizes))]
 
 
+@tangent_(numpy.concatenate)
+def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
+    # d[arrays] is the list (tuple) of the parts' tangents.
+    d[y] = numpy.concatenate(d[arrays], axis=axis, dtype=dtype, casting=casting)
+
+
 @adjoint(numpy.stack)
 def stack(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
     d[arrays] = [*numpy.moveaxis(numpy.broadcast_to(d[y], numpy.shape(y)), axis, 0)]
+
+
+@tangent_(numpy.stack)
+def stack(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
+    d[y] = numpy.stack(d[arrays], axis=axis, dtype=dtype, casting=casting)
 
 
 @adjoint(numpy.hstack)
@@ -554,12 +981,22 @@ def hstack(y, tup, dtype=None, casting='same_kind'):
     d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
 
 
+@tangent_(numpy.hstack)
+def hstack(y, tup, dtype=None, casting='same_kind'):
+    d[y] = numpy.hstack(d[tup], dtype=dtype, casting=casting)
+
+
 @adjoint(numpy.vstack)
 def vstack(y, tup, dtype=None, casting='same_kind'):
     g = numpy.broadcast_to(d[y], numpy.shape(y))
     sizes = [numpy.size(numpy.atleast_2d(part), 0) for part in tup]
     pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=0)
     d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
+
+
+@tangent_(numpy.vstack)
+def vstack(y, tup, dtype=None, casting='same_kind'):
+    d[y] = numpy.vstack(d[tup], dtype=dtype, casting=casting)
 
 
 # ---------------------------------------------------------------- conversions
@@ -574,6 +1011,12 @@ def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
     d[object] = g if already_array else ([*g] if numpy.ndim(object) > 0 else tangent.unbroadcast(g, object))
 
 
+@tangent_(numpy.array)
+def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
+    # d[object] has object's structure (an array, a nested list of tangents, a float).
+    d[y] = numpy.array(d[object], dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
+
+
 @adjoint(numpy.asarray)
 @adjoint(numpy.asanyarray)
 def asarray(y, a, dtype=None, order=None):
@@ -582,14 +1025,30 @@ def asarray(y, a, dtype=None, order=None):
     d[a] = g if already_array else ([*g] if numpy.ndim(a) > 0 else tangent.unbroadcast(g, a))
 
 
+@tangent_(numpy.asarray)
+@tangent_(numpy.asanyarray)
+def asarray(y, a, dtype=None, order=None):
+    d[y] = numpy.asarray(d[a], dtype=dtype, order=order)
+
+
 @adjoint(numpy.copy)
 def copy(y, a, order='K', subok=False):
     d[a] = tangent.unbroadcast(d[y], a)
 
 
+@tangent_(numpy.copy)
+def copy(y, a, order='K', subok=False):
+    d[y] = numpy.copy(d[a], order=order, subok=subok)
+
+
 @adjoint(numpy.float64)
 def float64(y, x):
     d[x] = tangent.unbroadcast(d[y], x)
+
+
+@tangent_(numpy.float64)
+def float64(y, x):
+    d[y] = numpy.float64(d[x])
 
 
 # ---------------------------------------------------------------- no derivative

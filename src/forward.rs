@@ -108,11 +108,12 @@ impl<'a> Forward<'a> {
                     out.push(primal);
                     return Ok(());
                 }
-                let dt = self.tangent(target);
-                // A statement that reads its own target computes the new value aside first,
-                // so the tangent sees the operands' old values and the result's new one.
+                let final_dt = self.tangent(target);
+                // A statement that reads its own target computes the new value and its tangent
+                // aside first, so the tangent sees the operands' old values (and old tangents).
                 let self_read = value.reads().contains(&target.as_str());
                 let result = if self_read { self.names.fresh(target) } else { target.clone() };
+                let dt = if self_read { self.names.fresh(&final_dt) } else { final_dt.clone() };
                 let mut tangent_stmts = self.tangent_stmts(s, &result, &dt, value)?;
                 if tangent_stmts.is_empty() {
                     tangent_stmts.push(Code::assign(&dt, &format!("tangent.init_grad({result})"), false));
@@ -127,6 +128,7 @@ impl<'a> Forward<'a> {
                     self.comment(s, out);
                     out.extend(tangent_stmts);
                     out.push(Code::assign(target, &result, false));
+                    out.push(Code::assign(&final_dt, &dt, false));
                 } else {
                     out.push(primal);
                     self.comment(s, out);

@@ -25,6 +25,16 @@ pub struct GradArgs {
     /// Return `(gradient, value)` instead of the gradient alone.
     #[arg(long)]
     preserve_result: bool,
+    /// Reverse mode (gradients, VJPs) or forward mode (JVPs: the function takes one tangent
+    /// per `--wrt` parameter after its own arguments).
+    #[arg(long, value_enum, default_value_t = ModeArg::Reverse)]
+    mode: ModeArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Reverse,
+    Forward,
 }
 
 #[derive(Clone, Debug)]
@@ -117,5 +127,9 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         function_source: None,
         function_first_line: 1,
     };
-    Ok(tangent::generate(&request, &options)?.source)
+    let generated = match args.mode {
+        ModeArg::Reverse => tangent::generate(&request, &options)?,
+        ModeArg::Forward => tangent::generate_forward(&request, &options)?,
+    };
+    Ok(generated.source)
 }

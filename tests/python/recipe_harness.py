@@ -8,6 +8,9 @@ same in Python so the templates can be checked without the engine:
   names it may use, one contribution per parameter, runtime helpers that exist);
 - `instantiate(recipe)` turns a template into a Python function that, given the incoming
   adjoint, the primal result and the primal's arguments, returns the contributions `d[x]`;
+- `tangent_template_problems(recipe, adjoint)` and `instantiate_tangent(recipe, active)` do the
+  same for the forward-mode (`@tangent_`) templates, dropping statements exactly as the engine
+  does for inactive inputs;
 - `RUNTIME` is the `tangent` runtime the templates run against: the real
   `tangent.runtime` when it can be loaded, otherwise `ReferenceRuntime`, a small
   implementation of the contract in ARCHITECTURE.md ("Runtime").
@@ -218,8 +221,9 @@ def resolve(name):
 class Recipe:
     function: str  # the template's Python function name
     path: pathlib.Path
-    aliases: list  # dotted names from the @adjoint decorators, top to bottom
+    aliases: list  # dotted names from the @adjoint (or @tangent_) decorators, top to bottom
     node: ast.FunctionDef
+    kind: str = "adjoint"  # "adjoint" (@adjoint) or "tangent" (@tangent_)
 
     @property
     def result(self):
@@ -241,23 +245,34 @@ class RecipeFile:
     recipes: list
     nondifferentiable: list  # dotted names
     problems: list  # top-level statements that are neither recipes nor allowed boilerplate
+    tangents: list = dataclasses.field(default_factory=list)  # the @tangent_ templates
+
+
+DECORATORS = {"adjoint": "adjoint", "tangent_": "tangent"}
 
 
 def parse_recipe_file(path):
     tree = ast.parse(path.read_text(), filename=str(path))
-    recipes, nondiff, problems = [], [], []
+    recipes, tangents, nondiff, problems = [], [], [], []
     for index, stmt in enumerate(tree.body):
         if isinstance(stmt, ast.FunctionDef):
-            aliases = []
+            aliases = {"adjoint": [], "tangent": []}
             for dec in stmt.decorator_list:
-                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name) and dec.func.id == "adjoint"
+                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name) and dec.func.id in DECORATORS
                         and len(dec.args) == 1 and not dec.keywords):
-                    aliases.append(dotted_name(dec.args[0]))
+                    aliases[DECORATORS[dec.func.id]].append(dotted_name(dec.args[0]))
                 else:
-                    problems.append(f"{path.name}:{stmt.lineno}: decorator {ast.unparse(dec)} is not @adjoint(name)")
-            if not aliases:
-                problems.append(f"{path.name}:{stmt.lineno}: function {stmt.name} has no @adjoint decorator")
-            recipes.append(Recipe(stmt.name, path, aliases, stmt))
+                    problems.append(f"{path.name}:{stmt.lineno}: decorator {ast.unparse(dec)} is not @adjoint(name) or @tangent_(name)")
+            if aliases["adjoint"] and aliases["tangent"]:
+                problems.append(f"{path.name}:{stmt.lineno}: function {stmt.name} mixes @adjoint and @tangent_ "
+                                "(an adjoint and a tangent template are separate functions)")
+            if aliases["tangent"]:
+                tangents.append(Recipe(stmt.name, path, aliases["tangent"], stmt, kind="tangent"))
+            elif aliases["adjoint"]:
+                recipes.append(Recipe(stmt.name, path, aliases["adjoint"], stmt))
+            else:
+                problems.append(f"{path.name}:{stmt.lineno}: function {stmt.name} has no @adjoint or @tangent_ decorator")
+                recipes.append(Recipe(stmt.name, path, [], stmt))
         elif (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
               and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "nondifferentiable"):
             nondiff.extend(dotted_name(arg) for arg in stmt.value.args)
@@ -267,7 +282,7 @@ def parse_recipe_file(path):
             pass  # module docstring
         else:
             problems.append(f"{path.name}:{stmt.lineno}: unexpected top-level statement {ast.unparse(stmt)[:60]}")
-    return RecipeFile(path, tree, recipes, nondiff, problems)
+    return RecipeFile(path, tree, recipes, nondiff, problems, tangents)
 
 
 def load_recipes(directory=RECIPES_DIR):
@@ -463,3 +478,203 @@ def instantiate(recipe, runtime=None):
     namespace = {"numpy": numpy, "math": math, "tangent": runtime or RUNTIME, "__builtins__": {}}
     exec(compile(module, f"<template {recipe.where}>", "exec"), namespace)
     return namespace[f"template_{recipe.function}"]
+
+
+# --------------------------------------------------------------------------- tangent templates
+#
+# A forward-mode template, `@tangent_(name)`, has the parameters of the adjoint template of the
+# same function (primal result first). Its body is a sequence of
+#   - `local = expr`         a template local (assigned once);
+#   - `d[y] = expr`          the first statement setting the result's tangent `d[y]`;
+#   - `d[y] += expr`         every later one (the engine writes `dy = dy + (expr)`, never in place).
+# `d[x]` in an expression reads the tangent of input `x`. The engine instantiates the template
+# for the inputs that are active: every statement reading the tangent of an inactive input is
+# dropped, and the first surviving `d[y] += e` becomes `d[y] = e`; when no `d[y]` statement
+# survives the result's tangent is zero. Hence each statement reads at most one input tangent,
+# and a local reading one may only be used by statements that read the same tangent.
+
+
+def _tangent_reads(node):
+    """The x of every `d[x]` read in expression `node`, in order of appearance (with repeats)."""
+    return [_adjoint_key(n) for n in ast.walk(node) if _adjoint_key(n) is not None]
+
+
+def _names_used(node):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+class _TangentNameChecker(_NameChecker):
+    """As _NameChecker, but `d[x]` reads the tangent of a differentiable input x."""
+
+    def __init__(self, recipe, known, problems, readable):
+        super().__init__(recipe, known, problems)
+        self.readable = readable
+
+    def visit_Subscript(self, node):
+        key = _adjoint_key(node)
+        if key is not None:
+            if key == self.recipe.result:
+                self.problems.append(f"reads d[{key}], the tangent being computed (use `d[{key}] += ...`)")
+            elif key not in self.recipe.params:
+                self.problems.append(f"d[{key}] is not a parameter of the primal")
+            elif self.readable is not None and key not in self.readable:
+                self.problems.append(f"reads d[{key}], but {key!r} is not differentiable (the adjoint template "
+                                     f"contributes only to {sorted(self.readable)})")
+            return
+        if isinstance(node.value, ast.Name) and node.value.id == "d":
+            self.problems.append(f"`d[...]` must name a parameter: {ast.unparse(node)}")
+            return
+        self.generic_visit(node)
+
+
+def differentiable_params(adjoint_recipe):
+    """The parameters an adjoint template contributes to (`d[p] = ...`)."""
+    out = []
+    for stmt in adjoint_recipe.node.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            key = _adjoint_key(stmt.targets[0])
+            if key is not None and key not in out:
+                out.append(key)
+    return out
+
+
+def tangent_template_problems(recipe, adjoint=None):
+    """Everything in tangent template `recipe` that breaks the tangent template rules.
+
+    With `adjoint` (the adjoint template of the same function) the parameters must be the
+    adjoint's, `d[x]` may only read inputs the adjoint contributes to, and each of those must be
+    read by some `d[y]` statement.
+    """
+    problems = []
+    fn = recipe.node
+    args = fn.args
+    if args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg:
+        problems.append("parameters must be plain (no /, *, *args, **kwargs)")
+    if not args.args:
+        problems.append("the first parameter (the primal result) is missing")
+        return problems
+    names = [a.arg for a in args.args]
+    if len(set(names)) != len(names):
+        problems.append("duplicate parameter names")
+    for name in names:
+        if name in TEMPLATE_MODULES or name == "d":
+            problems.append(f"parameter {name!r} shadows a template name")
+    if len(args.defaults) == len(args.args):
+        problems.append("the result parameter cannot have a default")
+    readable = None
+    if adjoint is not None:
+        if ast.unparse(adjoint.node.args) != ast.unparse(args):
+            problems.append(f"parameters ({ast.unparse(args)}) differ from the adjoint template's "
+                            f"({ast.unparse(adjoint.node.args)}) at {adjoint.where}")
+        readable = set(differentiable_params(adjoint))
+    result = recipe.result
+    known = set(names) | set(TEMPLATE_MODULES)
+    local_reads = {}  # local -> the tangents its value reads
+    result_statements = 0
+    read_by_result = set()
+    for stmt in fn.body:
+        where = f"line {stmt.lineno}"
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            continue  # a docstring
+        if isinstance(stmt, ast.Assign):
+            if len(stmt.targets) != 1:
+                problems.append(f"{where}: chained assignment")
+                continue
+            target, accumulate = stmt.targets[0], False
+        elif isinstance(stmt, ast.AugAssign):
+            target, accumulate = stmt.target, True
+            if not isinstance(stmt.op, ast.Add) or _adjoint_key(target) != result:
+                problems.append(f"{where}: the only augmented assignment is `d[{result}] += ...`")
+                continue
+        else:
+            problems.append(f"{where}: only assignments are allowed, found {type(stmt).__name__}")
+            continue
+        value_problems = []
+        _TangentNameChecker(recipe, known, value_problems, readable).visit(stmt.value)
+        problems.extend(f"{where}: {p}" for p in value_problems)
+        reads = set(_tangent_reads(stmt.value))
+        if len(reads) > 1:
+            problems.append(f"{where}: reads the tangents of {sorted(reads)}; a statement may read at most one "
+                            "(the engine drops a statement when the tangent it reads is zero)")
+        for local in sorted(_names_used(stmt.value) & set(local_reads)):
+            missing = local_reads[local] - reads
+            if missing:
+                problems.append(f"{where}: uses local {local!r}, which reads d[{sorted(missing)[0]}], without reading "
+                                f"d[{sorted(missing)[0]}] itself (it would be undefined when that tangent is zero)")
+        key = _adjoint_key(target)
+        if key is not None:
+            if key != result:
+                problems.append(f"{where}: assigns d[{key}]; a tangent template only sets d[{result}]")
+                continue
+            if result_statements == 0 and accumulate:
+                problems.append(f"{where}: the first statement setting d[{result}] must be `d[{result}] = ...`")
+            if result_statements > 0 and not accumulate:
+                problems.append(f"{where}: d[{result}] is set again; later contributions are `d[{result}] += ...`")
+            if not reads:
+                problems.append(f"{where}: a d[{result}] statement must read one input tangent (a tangent is linear "
+                                "in the input tangents: a statement reading none could only add zero)")
+            result_statements += 1
+            read_by_result |= reads
+        elif isinstance(target, ast.Name):
+            if target.id in known:
+                problems.append(f"{where}: local {target.id!r} reassigns a parameter, module or earlier local")
+            known.add(target.id)
+            local_reads[target.id] = reads
+        else:
+            problems.append(f"{where}: target must be a local name or d[{result}]")
+    if not result_statements:
+        problems.append(f"no d[{result}] statement")
+    if readable is not None:
+        unread = sorted(readable - read_by_result)
+        if unread:
+            problems.append(f"no d[{result}] statement reads the tangent of {unread}, which the adjoint template "
+                            "differentiates")
+    return problems
+
+
+class _LowerTangent(ast.NodeTransformer):
+    """d[x] (a read) -> __tangents__['x']."""
+
+    def visit_Subscript(self, node):
+        key = _adjoint_key(node)
+        if key is not None and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(
+                ast.Subscript(ast.Name("__tangents__", ast.Load()), ast.Constant(key), ast.Load()), node)
+        return self.generic_visit(node)
+
+
+def instantiate_tangent(recipe, active, runtime=None):
+    """A Python function `f(tangents, result, *args, **kwargs) -> d[result]` (None when zero).
+
+    `active` are the parameters whose tangent is nonzero; like the engine, the instance keeps
+    only the statements that read no other tangent, and the first surviving `d[y] += e` becomes
+    `d[y] = e` (later ones `d[y] = d[y] + (e)`). `tangents` maps each active parameter to its
+    tangent. Arguments bind to the template's parameters as they bind to the primal. The function
+    runs without builtins, with only numpy, math and the runtime as `tangent`.
+    """
+    active = set(active)
+    fn = recipe.node
+    lines = [f"def tangent_{recipe.function}(__tangents__, {ast.unparse(fn.args)}):",
+             "    __tangent__ = None"]
+    assigned = False
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Expr):
+            continue  # a docstring
+        value = stmt.value
+        if not set(_tangent_reads(value)) <= active:
+            continue  # reads a zero tangent: dropped
+        text = ast.unparse(ast.fix_missing_locations(_LowerTangent().visit(ast.parse(ast.unparse(value), mode="eval"))))
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+        if _adjoint_key(target) is not None:
+            if isinstance(stmt, ast.AugAssign) and assigned:
+                lines.append(f"    __tangent__ = __tangent__ + ({text})")
+            else:
+                lines.append(f"    __tangent__ = {text}")
+            assigned = True
+        else:
+            lines.append(f"    {target.id} = {text}")
+    lines.append("    return __tangent__")
+    module = ast.parse("\n".join(lines) + "\n")
+    namespace = {"numpy": numpy, "math": math, "tangent": runtime or RUNTIME, "__builtins__": {}}
+    exec(compile(module, f"<tangent template {recipe.where}>", "exec"), namespace)
+    return namespace[f"tangent_{recipe.function}"]
