@@ -2,6 +2,11 @@
 
 `builtins.max` and `builtins.min` cover the two-argument form only; `builtins.sum` covers a
 list of numbers or of equally shaped arrays, and an array (summed over its first axis).
+
+Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
+parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
+tangent with one statement per differentiable input (the engine drops the statements that read
+the tangent of an inactive input), and each statement alone gives `d[y]` the shape of `y`.
 """
 import builtins
 

@@ -2,6 +2,11 @@
 
 Arguments and results are Python floats, so the templates use `math` for the derivatives and
 plain conditional expressions where a derivative is piecewise.
+
+Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
+parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
+tangent with one statement per differentiable input (the engine drops the statements that read
+the tangent of an inactive input), and each statement alone gives `d[y]` the shape of `y`.
 """
 import math
 import tangent

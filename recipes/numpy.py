@@ -5,6 +5,11 @@ The arithmetic ufuncs shared with Python operators (`numpy.add`, `numpy.multiply
 Python float even when `y` is an array (a scalar seed), so templates whose math does not
 broadcast by itself start from `numpy.broadcast_to(d[y], numpy.shape(y))`.
 Contributions may be read-only views; the runtime never updates an adjoint in place.
+
+Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
+parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
+tangent with one statement per differentiable input (the engine drops the statements that read
+the tangent of an inactive input), and each statement alone gives `d[y]` the shape of `y`.
 """
 import numpy
 import tangent

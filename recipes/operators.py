@@ -4,6 +4,11 @@ The engine maps `a + b` to `operator.add`, `a @ b` to `operator.matmul` and so o
 spellings (`numpy.add`, `numpy.matmul`, ...) are aliases of the same templates. Binary operators
 broadcast, so every contribution goes through `tangent.unbroadcast`, which also turns the
 adjoint of a Python scalar into a float.
+
+Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
+parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
+tangent with one statement per differentiable input (the engine drops the statements that read
+the tangent of an inactive input), and each statement alone gives `d[y]` the shape of `y`.
 """
 import operator
 

@@ -76,7 +76,9 @@ fn edges(body: &[Stmt], recipes: &RecipeSet, out: &mut Vec<(String, String)>) {
                     out.push((target.clone(), r.to_string()));
                 }
             }
-            Stmt::AssignIndex { target, value, .. } | Stmt::Append { target, value, .. } => {
+            Stmt::AssignIndex { target, value, .. }
+            | Stmt::Append { target, value, .. }
+            | Stmt::Push { stack: target, value, .. } => {
                 if let Some(v) = value.name() {
                     out.push((target.clone(), v.to_string()));
                 }

@@ -97,6 +97,21 @@ impl<'a> Forward<'a> {
 
     fn stmt(&mut self, s: &Stmt, out: &mut Vec<Code>) -> R<()> {
         match s {
+            Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.Stack") => {
+                out.push(Code::assign(target, &value.to_string(), false));
+            }
+            Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.pop") && self.act.is_active(target) => {
+                // Its tangent was pushed right after it: it comes off the stack first.
+                let dt = self.tangent(target);
+                out.push(Code::assign(&dt, &value.to_string(), false));
+                out.push(Code::assign(target, &value.to_string(), false));
+            }
+            Stmt::Push { stack, value, .. } => {
+                out.push(Code::effect(&format!("tangent.push({stack}, {value})")));
+                if let Some(dv) = self.tangent_of_atom(value) {
+                    out.push(Code::effect(&format!("tangent.push({stack}, {dv})")));
+                }
+            }
             Stmt::Assign { target, value, .. } => {
                 let primal = Code::Stmt {
                     text: format!("{target} = {value}"),
@@ -169,7 +184,12 @@ impl<'a> Forward<'a> {
                 out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body, orelse });
             }
             Stmt::For { target, iter, body, .. } => {
-                let body = self.block(body)?;
+                let mut body = self.block(body)?;
+                if self.act.is_active(target) {
+                    // Loop indices (here saved and restored through the stack) have no tangent.
+                    let dt = self.tangent(target);
+                    body.insert(0, Code::assign(&dt, &format!("tangent.init_grad({target})"), false));
+                }
                 out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body });
             }
             Stmt::While { test, body, .. } => {
@@ -178,6 +198,15 @@ impl<'a> Forward<'a> {
             }
             Stmt::Break { .. } => out.push(Code::effect("break")),
             Stmt::Continue { .. } => out.push(Code::effect("continue")),
+            Stmt::Opaque { text, reads, .. } if text.starts_with("tangent.restore_item(") && reads.iter().any(|r| self.act.is_active(r)) => {
+                let o = s.origin();
+                return Err(self.file.diagnostic(
+                    DiagnosticKind::Unsupported,
+                    "forward mode over a gradient that restores array elements (of code writing `x[i] = ...`) is not supported yet",
+                    o.start,
+                    o.end,
+                ));
+            }
             Stmt::Opaque { text, reads, .. } => out.push(Code::Stmt {
                 text: text.clone(),
                 defs: vec![],
@@ -359,5 +388,13 @@ impl<'a> Forward<'a> {
                 Code::assign(target, value, true)
             })
             .collect())
+    }
+}
+
+/// `tangent.Stack` / `tangent.pop` when `value` calls one of them (generated code's stack).
+fn stack_call(value: &Expr) -> Option<&str> {
+    match value {
+        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } if c == "tangent.Stack" || c == "tangent.pop" => Some(c.as_str()),
+        _ => None,
     }
 }

@@ -180,6 +180,8 @@ pub enum Stmt {
     AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
     /// `target.append(value)` on a list.
     Append { target: String, value: Atom, origin: Origin },
+    /// `tangent.push(stack, value)`: in generated code that is differentiated again (HVPs).
+    Push { stack: String, value: Atom, origin: Origin },
     /// `if test:` where `test` is an atom or one comparison/`not` of atoms.
     If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
     /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
@@ -202,6 +204,7 @@ impl Stmt {
             Stmt::Assign { origin, .. }
             | Stmt::AssignIndex { origin, .. }
             | Stmt::Append { origin, .. }
+            | Stmt::Push { origin, .. }
             | Stmt::If { origin, .. }
             | Stmt::For { origin, .. }
             | Stmt::While { origin, .. }
@@ -243,6 +246,9 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
             }
             Stmt::Append { target, value, .. } => {
                 out.push_str(&format!("{pad}{target}.append({value})\n"))
+            }
+            Stmt::Push { stack, value, .. } => {
+                out.push_str(&format!("{pad}tangent.push({stack}, {value})\n"))
             }
             Stmt::If { test, body, orelse, .. } => {
                 out.push_str(&format!("{pad}if {test}:\n"));

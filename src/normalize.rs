@@ -319,6 +319,16 @@ impl<'a> Normalizer<'a> {
             }
         }
         let e = self.expr(&AExpr::Call(call.clone()))?;
+        // Generated code that is differentiated again (Hessian-vector products) saves values.
+        if let Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs } = &e {
+            if c == "tangent.push" && args.len() == 2 && kwargs.is_empty() {
+                if let Atom::Name(stack) = &args[0] {
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::Push { stack: stack.clone(), value: args[1].clone(), origin });
+                    return Ok(());
+                }
+            }
+        }
         if let Expr::Call { callee: Callee::Method { object: Atom::Name(n), .. }, .. } = &e {
             if self.locals.contains(n) {
                 return Err(self.unsupported(stmt.range(), format!("calling a method that may modify `{n}` in place cannot be differentiated")));

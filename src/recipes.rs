@@ -357,7 +357,10 @@ impl Recipe {
             let text = print(&value);
             match (adjoint_subject(target), target) {
                 (Some(_), _) => {
-                    if accumulate && assigned {
+                    if accumulate && assigned && self.origin.starts_with("runtime.py") {
+                        // Adjoints may be lists, tuples or None: add them as adjoints.
+                        out.push(format!("{result_tangent} = tangent.add_grad({result_tangent}, {text})"));
+                    } else if accumulate && assigned {
                         out.push(format!("{result_tangent} = {result_tangent} + {}", parenthesize(&text)));
                     } else {
                         out.push(format!("{result_tangent} = {text}"));

@@ -446,6 +446,15 @@ impl<'a> Reverse<'a> {
                     state.set(&adj, Da::Assigned);
                 }
             }
+            Stmt::Push { .. } => {
+                let o = s.origin();
+                return Err(self.file.diagnostic(
+                    DiagnosticKind::Unsupported,
+                    "reverse mode over code that saves values on Tangent's stack (a generated gradient) is not supported yet",
+                    o.start,
+                    o.end,
+                ).with_help("differentiate the gradient in forward mode instead (tangent.hvp)"));
+            }
             Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Opaque { .. } | Stmt::Return { .. } => {}
         }
         Ok(out)
@@ -1021,6 +1030,7 @@ impl<'a> Reverse<'a> {
                     out.push(Code::effect("continue"));
                 }
                 Stmt::InsertGradOf { .. } => {}
+                Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("tangent.push({stack}, {value})"))),
                 Stmt::Opaque { text, reads, .. } => {
                     out.push(Code::Stmt { text: text.clone(), defs: vec![], uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(), pure: false });
                 }

@@ -43,6 +43,12 @@ RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a",
 TEMPLATE_MODULES = ("numpy", "math", "tangent")
 # Roots of the dotted names recipes are registered under.
 PRIMAL_MODULES = {"numpy": numpy, "math": math, "operator": operator, "builtins": builtins}
+try:  # the runtime helpers generated gradients call have recipes too (recipes/runtime.py)
+    import tangent.runtime as _tangent_runtime
+
+    PRIMAL_MODULES["tangent"] = _tangent_runtime
+except ImportError:  # pragma: no cover - the package is built before the suite runs
+    pass
 
 
 # --------------------------------------------------------------------------- reference runtime

@@ -186,6 +186,46 @@ NORM = [
     C(arr(3, 4), ord=numpy.inf, axis=(0,), wrt=["x"]),
 ]
 
+# ------------------------------------------------------------ runtime.py (generated code)
+RUNTIME_CASES = {
+    "tangent.unbroadcast": [
+        C(arr(2, 3), arr(3), wrt=["g"]),
+        C(arr(3), arr(2, 3), wrt=["g"]),
+        C(arr(2, 3), arr(1, 3), wrt=["g"]),
+        C(arr(4), 0.5, wrt=["g"]),
+    ],
+    "tangent.unreduce": [
+        C(arr(2), arr(2, 3), 1, False, wrt=["g"]),
+        C(arr(2, 1), arr(2, 3), 1, True, wrt=["g"]),
+        C(arr(3), arr(2, 3), 0, False, wrt=["g"]),
+    ],
+    "tangent.add_grad": [C(arr(3), arr(3)), C(arr(2, 3), arr(2, 3))],
+    "tangent.add_grad_at": [
+        C(arr(4), arr(4), 1, arr(), wrt=["b", "g"]),
+        C(arr(2, 3), arr(2, 3), (0, slice(None)), arr(3), wrt=["b", "g"]),
+    ],
+    "tangent.zero_at": [C(arr(4), 2, wrt=["b"]), C(arr(2, 3), (1, slice(None)), wrt=["b"])],
+    "tangent.copy": [C(arr(3)), C(arr(2, 3))],
+    "tangent.matmul_adjoint_a": [
+        C(arr(2, 4), arr(2, 3), arr(3, 4), wrt=["g", "b"]),
+        C(arr(4), arr(3), arr(3, 4), wrt=["g", "b"]),
+        C(arr(2), arr(2, 3), arr(3), wrt=["g", "b"]),
+    ],
+    "tangent.matmul_adjoint_b": [
+        C(arr(2, 4), arr(2, 3), arr(3, 4), wrt=["g", "a"]),
+        C(arr(4), arr(3), arr(3, 4), wrt=["g", "a"]),
+        C(arr(2), arr(2, 3), arr(3), wrt=["g", "a"]),
+    ],
+    "tangent.dot_adjoint_a": [
+        C(arr(2, 4), arr(2, 3), arr(3, 4), wrt=["g", "b"]),
+        C(arr(2), arr(2, 3), arr(3), wrt=["g", "b"]),
+    ],
+    "tangent.dot_adjoint_b": [
+        C(arr(2, 4), arr(2, 3), arr(3, 4), wrt=["g", "a"]),
+        C(arr(2), arr(2, 3), arr(3), wrt=["g", "a"]),
+    ],
+}
+
 CASES = {
     # ------------------------------------------------------------ operators.py
     "operator.add": ADD, "numpy.add": ADD,
@@ -390,6 +430,7 @@ CASES = {
     "builtins.max": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
     "builtins.min": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
 }
+CASES.update(RUNTIME_CASES)
 
 # --------------------------------------------------------------------------- helpers
 

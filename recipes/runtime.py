@@ -1,0 +1,137 @@
+"""Derivatives of the runtime helpers that generated gradients call.
+
+They let a generated gradient be differentiated again: in forward mode, which is how Tangent
+builds Hessian-vector products (forward over reverse). Every helper here is linear in the
+adjoints it receives: each tangent is the same helper applied to the tangents, and each
+adjoint is the transposed operation.
+"""
+import numpy
+import tangent
+
+
+@adjoint(tangent.unbroadcast)
+def unbroadcast(y, g, x):
+    # y sums g down (or broadcasts it up) to x's shape: the adjoint goes back to g's shape.
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.broadcast_to(gy, numpy.broadcast_shapes(numpy.shape(g), numpy.shape(y))), g)
+
+
+@tangent_(tangent.unbroadcast)
+def unbroadcast(y, g, x):
+    d[y] = tangent.unbroadcast(d[g], x)
+
+
+@adjoint(tangent.unreduce)
+def unreduce(y, g, x, axis=None, keepdims=False):
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.sum(gy, axis=axis, keepdims=keepdims), g)
+
+
+@tangent_(tangent.unreduce)
+def unreduce(y, g, x, axis=None, keepdims=False):
+    d[y] = tangent.unreduce(d[g], x, axis, keepdims)
+
+
+@adjoint(tangent.add_grad)
+def add_grad(y, a, b):
+    d[a] = tangent.unbroadcast(d[y], a)
+    d[b] = tangent.unbroadcast(d[y], b)
+
+
+@tangent_(tangent.add_grad)
+def add_grad(y, a, b):
+    d[y] = tangent.add_grad(d[a], None)
+    d[y] += d[b]
+
+
+@adjoint(tangent.add_grad_at)
+def add_grad_at(y, b, x, index, g):
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[b] = gy
+    d[g] = tangent.unbroadcast(gy[index], g)
+
+
+@tangent_(tangent.add_grad_at)
+def add_grad_at(y, b, x, index, g):
+    d[y] = tangent.add_grad_at(d[b], x, index, 0.0)
+    d[y] += tangent.add_grad_at(None, x, index, d[g])
+
+
+@adjoint(tangent.zero_at)
+def zero_at(y, b, index):
+    d[b] = tangent.zero_at(numpy.broadcast_to(d[y], numpy.shape(y)) * 1.0, index)
+
+
+@tangent_(tangent.zero_at)
+def zero_at(y, b, index):
+    d[y] = tangent.zero_at(d[b], index)
+
+
+@adjoint(tangent.copy)
+def copy(y, v):
+    d[v] = tangent.unbroadcast(d[y], v)
+
+
+@tangent_(tangent.copy)
+def copy(y, v):
+    d[y] = tangent.copy(d[v])
+
+
+@adjoint(tangent.matmul_adjoint_a)
+def matmul_adjoint_a(y, g, a, b):
+    # y = g @ b.T
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.matmul(gy, b), g)
+    d[b] = tangent.matmul_adjoint_b(g, gy, b)
+
+
+@tangent_(tangent.matmul_adjoint_a)
+def matmul_adjoint_a(y, g, a, b):
+    # g @ b.T: linear in g and in b.
+    d[y] = tangent.matmul_adjoint_a(d[g], a, b)
+    d[y] += tangent.matmul_adjoint_a(g, a, d[b])
+
+
+@adjoint(tangent.matmul_adjoint_b)
+def matmul_adjoint_b(y, g, a, b):
+    # y = a.T @ g
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.matmul(a, gy), g)
+    d[a] = tangent.matmul_adjoint_a(g, a, gy)
+
+
+@tangent_(tangent.matmul_adjoint_b)
+def matmul_adjoint_b(y, g, a, b):
+    # a.T @ g: linear in g and in a.
+    d[y] = tangent.matmul_adjoint_b(d[g], a, b)
+    d[y] += tangent.matmul_adjoint_b(g, d[a], b)
+
+
+@adjoint(tangent.dot_adjoint_a)
+def dot_adjoint_a(y, g, a, b):
+    # Vectors and matrices: as matmul_adjoint_a.
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.matmul(gy, b), g)
+    d[b] = tangent.dot_adjoint_b(g, gy, b)
+
+
+@tangent_(tangent.dot_adjoint_a)
+def dot_adjoint_a(y, g, a, b):
+    d[y] = tangent.dot_adjoint_a(d[g], a, b)
+    d[y] += tangent.dot_adjoint_a(g, a, d[b])
+
+
+@adjoint(tangent.dot_adjoint_b)
+def dot_adjoint_b(y, g, a, b):
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    d[g] = tangent.unbroadcast(numpy.matmul(a, gy), g)
+    d[a] = tangent.dot_adjoint_a(g, a, gy)
+
+
+@tangent_(tangent.dot_adjoint_b)
+def dot_adjoint_b(y, g, a, b):
+    d[y] = tangent.dot_adjoint_b(d[g], a, b)
+    d[y] += tangent.dot_adjoint_b(g, d[a], b)
+
+
+nondifferentiable(tangent.init_grad, tangent.Stack, tangent.save_item)
