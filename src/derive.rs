@@ -539,7 +539,16 @@ impl Driver<'_> {
         let (body, tangent_params, outputs) = {
             let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
             let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
-            let body = fwd.block(&f.body)?;
+            // Other parameters that become active (reassigned from active values) start with a
+            // zero tangent.
+            let mut body = Vec::new();
+            for p in &f.params {
+                if act.is_active(&p.name) && !wrt_names.contains(&p.name) {
+                    let dp = fwd.tangent(&p.name);
+                    body.push(Code::assign(&dp, &format!("tangent.init_grad({})", p.name), false));
+                }
+            }
+            body.extend(fwd.block(&f.body)?);
             let outputs: Vec<String> = norm
                 .result
                 .iter()

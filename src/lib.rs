@@ -219,6 +219,57 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
     Ok(Generated { source, entry })
 }
 
+/// Hessian-vector products, forward over reverse: the gradient of `request.function` is
+/// generated, then differentiated in forward mode. Returns a module with the gradient, its
+/// forward derivative and `hvp_<f>(<f's params>, v<p>...)`, which returns H·v (a tuple of
+/// blocks for several `wrt` parameters).
+pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generated, Diagnostic> {
+    let reverse_options = Options {
+        wrt: options.wrt.clone(),
+        optimized: options.optimized,
+        preserve_result: false,
+        motion: Motion::Joint,
+        seed_required: false,
+    };
+    let gradient = generate(request, &reverse_options)?;
+    // The gradient is differentiated in the user's module, so its names (imports, helpers)
+    // resolve as they do for the gradient itself.
+    let combined = format!("{}\n\n{}", request.module_source, gradient.source);
+    let forward_request = Request {
+        module_source: &combined,
+        path: request.path,
+        function: &gradient.entry,
+        function_source: None,
+        function_first_line: 1,
+    };
+    let forward = generate_forward(&forward_request, &Options { preserve_result: false, ..options.clone() })?;
+    let module = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
+    let parsed = parse::parse(&module)?;
+    let def = request
+        .function_source
+        .and_then(|_| None)
+        .or_else(|| parse::find_function(parsed.syntax(), request.function));
+    let params: Vec<String> = match def {
+        Some(def) => parse::param_names(def),
+        None => Vec::new(),
+    };
+    let vectors: Vec<String> = options.wrt.iter().map(|&i| format!("v{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect();
+    let entry = format!("hvp_{}", request.function);
+    let forward_functions = forward.source.split_once("\n\n\n").map_or(forward.source.as_str(), |(_, rest)| rest);
+    let source = format!(
+        "{}\n\n{}\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",
+        gradient.source.trim_end(),
+        forward_functions.trim_end(),
+        params.iter().chain(vectors.iter()).cloned().collect::<Vec<_>>().join(", "),
+        request.function,
+        vectors.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+        forward.entry,
+        params.join(", "),
+        vectors.join(", "),
+    );
+    Ok(Generated { source, entry })
+}
+
 /// Positions of named parameters of `function` in `module_source`, for `--wrt NAME,...`.
 pub fn parameter_positions(
     module_source: &str,

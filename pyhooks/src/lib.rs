@@ -123,7 +123,7 @@ fn generate(
     // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
     let motion_name = motion.to_string();
     let motion = match motion {
-        "joint" | "forward" => Motion::Joint,
+        "joint" | "forward" | "hvp" => Motion::Joint,
         "split" => Motion::Split,
         other => {
             return Err(PyValueError::new_err(format!(
@@ -148,6 +148,9 @@ fn generate(
         };
         if motion_name == "forward" {
             return tangent::generate_forward(&request, &options);
+        }
+        if motion_name == "hvp" {
+            return tangent::generate_hvp(&request, &options);
         }
         match &module_name {
             // Calls into other modules of the project resolve (see `generate_in_project`).

@@ -128,3 +128,9 @@ def test_preserve_result_returns_the_value_after_the_jvp():
     jvp, value = tangent.autodiff(module.newton_sqrt, mode="forward", preserve_result=True)(4.0, 1.0)
     assert value == pytest.approx(2.0)
     assert jvp == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("f, args, wrt", [c for c in CASES if len(c.values[2]) > 1])
+def test_jvp_along_one_parameter_of_several(f, args, wrt):
+    """The other parameters get no tangent (and a zero one when they become active)."""
+    test_jvp_matches_finite_differences(f, args, wrt[-1:], True)

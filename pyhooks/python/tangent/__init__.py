@@ -34,7 +34,7 @@ from tangent.errors import (
     TangentSyntaxError,
     UnsupportedError,
 )
-from tangent.api import autodiff, grad
+from tangent.api import autodiff, grad, hvp, jvp, vjp
 from tangent.grad_util import INPUT_DERIVATIVE
 
 
@@ -75,6 +75,9 @@ def uninstall_import_hook():
 
 
 __all__ = [
+    "hvp",
+    "jvp",
+    "vjp",
     "INPUT_DERIVATIVE",
     "grad",
     "autodiff",

@@ -27,7 +27,7 @@ from tangent.errors import (
     make_error,
 )
 
-__all__ = ["grad", "autodiff"]
+__all__ = ["grad", "autodiff", "jvp", "vjp", "hvp"]
 
 #: Environment variable naming the directory where generated sources are written.
 GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
@@ -113,6 +113,46 @@ def autodiff(
         preserve_result=preserve_result,
         motion=motion,
         seed_required=input_derivative is INPUT_DERIVATIVE.Required,
+        verbose=verbose,
+    )
+
+
+def jvp(f, wrt=(0,), optimized=True, preserve_result=False, verbose=0):
+    """Forward mode: ``jf(*args, *tangents)`` returns the directional derivative of ``f`` at
+    ``args`` along one tangent per ``wrt`` parameter (``autodiff(f, mode='forward')``).
+
+    >>> jf = tangent.jvp(loss, wrt=(0,))
+    >>> jf(w, X, y, direction)          # d/dt loss(w + t * direction, X, y) at t = 0
+    """
+    return autodiff(f, wrt=wrt, optimized=optimized, mode="forward", preserve_result=preserve_result, verbose=verbose)
+
+
+def vjp(f, wrt=(0,), optimized=True, motion="joint", preserve_result=False, verbose=0):
+    """Reverse mode: ``vf(*args, seed)`` returns seed^T J, the adjoints of the ``wrt``
+    parameters for the output adjoint ``seed`` (``autodiff(f)``).
+
+    >>> vf = tangent.vjp(predict)
+    >>> vf(W, x, output_seed)
+    """
+    return autodiff(f, wrt=wrt, optimized=optimized, motion=motion, preserve_result=preserve_result, verbose=verbose)
+
+
+def hvp(f, wrt=(0,), optimized=True, verbose=0):
+    """Hessian-vector products, forward over reverse: ``hf(*args, *vectors)`` returns H v,
+    where H is the Hessian of the scalar ``f`` w.r.t. the ``wrt`` parameters (one vector per
+    parameter; a tuple of blocks for several). The generated source holds the gradient and its
+    forward derivative, both readable.
+
+    >>> hf = tangent.hvp(loss)
+    >>> hf(w, X, y, v)                  # the Hessian of loss w.r.t. w, times v
+    """
+    return _derivative(
+        f,
+        wrt=wrt,
+        optimized=optimized,
+        preserve_result=False,
+        motion="hvp",
+        seed_required=False,
         verbose=verbose,
     )
 
