@@ -257,7 +257,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
     let entry = format!("hvp_{}", request.function);
     let forward_functions = forward.source.split_once("\n\n\n").map_or(forward.source.as_str(), |(_, rest)| rest);
     let source = format!(
-        "{}\n\n{}\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",
+        "{}\n\n\n{}\n\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",
         gradient.source.trim_end(),
         forward_functions.trim_end(),
         params.iter().chain(vectors.iter()).cloned().collect::<Vec<_>>().join(", "),

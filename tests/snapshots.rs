@@ -3,7 +3,7 @@
 //! Each fixture is a Python module whose leading comment declares one or more cases:
 //!
 //! ```text
-//! # case: NAME function=FUNC [wrt=0,1 | wrt=W1,b1] [optimize=false] [motion=split]
+//! # case: NAME function=FUNC [wrt=0,1 | wrt=W1,b1] [optimize=false] [motion=split] [mode=forward|hvp]
 //! #       [preserve_result] [seed=required]
 //! ```
 //!
@@ -28,6 +28,7 @@ struct Case {
     options: Options,
     /// The directive as written, recorded in the snapshot's header.
     directive: String,
+    mode: String,
 }
 
 fn fixtures() -> Vec<PathBuf> {
@@ -58,6 +59,7 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
             wrt: Vec::new(),
             options: Options::default(),
             directive: rest.trim().to_string(),
+            mode: "reverse".to_string(),
         };
         for word in words {
             match word.split_once('=') {
@@ -69,6 +71,7 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
                 Some(("motion", "split")) => case.options.motion = Motion::Split,
                 Some(("motion", "joint")) => case.options.motion = Motion::Joint,
                 Some(("seed", "required")) => case.options.seed_required = true,
+                Some(("mode", m @ ("reverse" | "forward" | "hvp"))) => case.mode = m.to_string(),
                 None if word == "preserve_result" => case.options.preserve_result = true,
                 _ => panic!("{}: unknown case option `{word}`", path.display()),
             }
@@ -129,7 +132,11 @@ fn generate(case: &Case) -> String {
         function_source: None,
         function_first_line: 1,
     };
-    let generated = tangent::generate(&request, &options)
+    let generated = match case.mode.as_str() {
+        "forward" => tangent::generate_forward(&request, &options),
+        "hvp" => tangent::generate_hvp(&request, &options),
+        _ => tangent::generate(&request, &options),
+    }
         .unwrap_or_else(|d| panic!("case `{}` failed to generate:\n{}", case.name, d.render()));
     if let Err(e) = ruff_python_parser::parse_module(&generated.source) {
         panic!(

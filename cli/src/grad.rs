@@ -25,8 +25,9 @@ pub struct GradArgs {
     /// Return `(gradient, value)` instead of the gradient alone.
     #[arg(long)]
     preserve_result: bool,
-    /// Reverse mode (gradients, VJPs) or forward mode (JVPs: the function takes one tangent
-    /// per `--wrt` parameter after its own arguments).
+    /// Reverse mode (gradients, VJPs), forward mode (JVPs: the function takes one tangent per
+    /// `--wrt` parameter after its own arguments) or hvp (Hessian-vector products, forward
+    /// over reverse: the gradient, its forward derivative and `hvp_<f>`).
     #[arg(long, value_enum, default_value_t = ModeArg::Reverse)]
     mode: ModeArg,
 }
@@ -35,6 +36,7 @@ pub struct GradArgs {
 enum ModeArg {
     Reverse,
     Forward,
+    Hvp,
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +132,7 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
     let generated = match args.mode {
         ModeArg::Reverse => tangent::generate(&request, &options)?,
         ModeArg::Forward => tangent::generate_forward(&request, &options)?,
+        ModeArg::Hvp => tangent::generate_hvp(&request, &options)?,
     };
     Ok(generated.source)
 }
