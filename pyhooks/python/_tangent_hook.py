@@ -33,7 +33,17 @@ DISABLE_ENV = "TANGENT_NO_IMPORT_HOOK"
 #: Modules whose name ends with this are gradient modules.
 SUFFIX = ".__grad__"
 
-_SUFFIX_LEN = len(SUFFIX)
+#: Forward-mode (``model.__jvp__``) and Hessian-vector-product (``model.__hvp__``) modules.
+OTHER_SUFFIXES = (".__jvp__", ".__hvp__")
+
+
+def _suffix_of(name):
+    if name.endswith(SUFFIX):
+        return SUFFIX
+    for suffix in OTHER_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return None
 
 
 class GradFinder:
@@ -41,11 +51,14 @@ class GradFinder:
 
     @classmethod
     def find_spec(cls, fullname, path=None, target=None):
-        if not fullname.endswith(SUFFIX):
+        suffix = _suffix_of(fullname)
+        if suffix is None:
             return None
         from tangent import _import_hook
 
-        return _import_hook.find_spec(fullname)
+        if suffix == SUFFIX:
+            return _import_hook.find_spec(fullname)
+        return _import_hook.find_derivative_spec(fullname, suffix)
 
     @classmethod
     def invalidate_caches(cls):
@@ -54,7 +67,8 @@ class GradFinder:
 
 def _load_grad_of_module(name, import_, original):
     """``_find_and_load`` for ``X.__grad__``: handles a plain-module ``X``, defers the rest."""
-    parent_name = name[:-_SUFFIX_LEN]
+    suffix = _suffix_of(name) or SUFFIX
+    parent_name = name[: -len(suffix)]
     if not parent_name or not _state["finder"]:  # uninstalled while another wrapper was on top
         return original(name, import_)
     if parent_name not in sys.modules:
@@ -74,7 +88,7 @@ def _load_grad_of_module(name, import_, original):
                 )
             module = bootstrap._load_unlocked(spec)
             try:
-                setattr(parent, SUFFIX[1:], module)
+                setattr(parent, suffix[1:], module)
             except AttributeError:
                 pass
             return module
@@ -86,7 +100,7 @@ _original = None  # in the wrapper's globals: the wrapped `_find_and_load`
 
 def _find_and_load(name, import_):
     # Template of the wrapper: `_make_wrapper` gives it importlib's file name and globals.
-    if name[-9:] == ".__grad__":
+    if name[-9:] == ".__grad__" or name[-8:] == ".__jvp__" or name[-8:] == ".__hvp__":
         return _load_grad_of_module(name, import_, _original)
     return _original(name, import_)
 
