@@ -134,4 +134,15 @@ def dot_adjoint_b(y, g, a, b):
     d[y] += tangent.dot_adjoint_b(g, d[a], b)
 
 
-nondifferentiable(tangent.init_grad, tangent.Stack, tangent.save_item)
+@adjoint(tangent.save_item)
+def save_item(y, container, index):
+    # A copy of container[index], saved before it is overwritten.
+    d[container] = tangent.add_grad_at(None, container, index, d[y])
+
+
+@tangent_(tangent.save_item)
+def save_item(y, container, index):
+    d[y] = tangent.save_item(d[container], index)
+
+
+nondifferentiable(tangent.init_grad, tangent.Stack)

@@ -83,6 +83,11 @@ fn edges(body: &[Stmt], recipes: &RecipeSet, out: &mut Vec<(String, String)>) {
                     out.push((target.clone(), v.to_string()));
                 }
             }
+            // A generated gradient putting a saved element back: the saved value flows into
+            // the container, as in `container[index] = saved`.
+            Stmt::Opaque { text, reads, .. } if text.starts_with("tangent.restore_item(") && reads.len() >= 2 => {
+                out.push((reads[0].clone(), reads[reads.len() - 1].clone()));
+            }
             Stmt::If { body, orelse, .. } => {
                 edges(body, recipes, out);
                 edges(orelse, recipes, out);

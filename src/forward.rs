@@ -199,13 +199,16 @@ impl<'a> Forward<'a> {
             Stmt::Break { .. } => out.push(Code::effect("break")),
             Stmt::Continue { .. } => out.push(Code::effect("continue")),
             Stmt::Opaque { text, reads, .. } if text.starts_with("tangent.restore_item(") && reads.iter().any(|r| self.act.is_active(r)) => {
-                let o = s.origin();
-                return Err(self.file.diagnostic(
-                    DiagnosticKind::Unsupported,
-                    "forward mode over a gradient that restores array elements (of code writing `x[i] = ...`) is not supported yet",
-                    o.start,
-                    o.end,
-                ));
+                // A gradient putting back an overwritten element: its tangent was saved beside
+                // it and is put back the same way.
+                out.push(Code::effect(text));
+                let Some((container, index, saved)) = restore_arguments(text) else {
+                    let o = s.origin();
+                    return Err(self.file.diagnostic(DiagnosticKind::Internal, "unexpected tangent.restore_item call", o.start, o.end));
+                };
+                if let (Some(dc), Some(ds)) = (self.tangent_of_atom(&Atom::Name(container)), self.tangent_of_atom(&Atom::Name(saved))) {
+                    out.push(Code::effect(&format!("tangent.restore_item({dc}, {index}, {ds})")));
+                }
             }
             Stmt::Opaque { text, reads, .. } => out.push(Code::Stmt {
                 text: text.clone(),
@@ -397,4 +400,15 @@ fn stack_call(value: &Expr) -> Option<&str> {
         Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } if c == "tangent.Stack" || c == "tangent.pop" => Some(c.as_str()),
         _ => None,
     }
+}
+
+/// `(container, index text, saved)` of `tangent.restore_item(container, index, saved)`.
+fn restore_arguments(text: &str) -> Option<(String, String, String)> {
+    use ruff_python_ast::Expr as AExpr;
+    let parsed = ruff_python_parser::parse_expression(text).ok()?;
+    let AExpr::Call(call) = parsed.expr() else { return None };
+    let [AExpr::Name(container), index, AExpr::Name(saved)] = &call.arguments.args[..] else { return None };
+    let indent = ruff_python_codegen::Indentation::new("    ".to_string());
+    let index = ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf).expr(index);
+    Some((container.id.to_string(), index, saved.id.to_string()))
 }
