@@ -78,15 +78,11 @@ fn edges(body: &[Stmt], recipes: &RecipeSet, out: &mut Vec<(String, String)>) {
             }
             Stmt::AssignIndex { target, value, .. }
             | Stmt::Append { target, value, .. }
-            | Stmt::Push { stack: target, value, .. } => {
+            | Stmt::Push { stack: target, value, .. }
+            | Stmt::Restore { container: target, saved: value, .. } => {
                 if let Some(v) = value.name() {
                     out.push((target.clone(), v.to_string()));
                 }
-            }
-            // A generated gradient putting a saved element back: the saved value flows into
-            // the container, as in `container[index] = saved`.
-            Stmt::Opaque { text, reads, .. } if text.starts_with("tangent.restore_item(") && reads.len() >= 2 => {
-                out.push((reads[0].clone(), reads[reads.len() - 1].clone()));
             }
             Stmt::If { body, orelse, .. } => {
                 edges(body, recipes, out);

@@ -192,14 +192,7 @@ pub fn derive_function(
         } else {
             outputs[0].to_string()
         };
-        let params_text: Vec<String> = f
-            .params
-            .iter()
-            .map(|p| match &p.default {
-                Some(d) => format!("{}={d}", p.name),
-                None => p.name.clone(),
-            })
-            .collect();
+        let params_text = param_declarations(f);
         let any_default = f.params.iter().any(|p| p.default.is_some());
         // A returned name bound once to a tuple is seeded like a tuple return.
         let tuple_len = if norm.result_is_tuple { Some(outputs.len()) } else { outputs[0].name().and_then(|n| single_tuple_definition(&f.body, n)) };
@@ -571,14 +564,7 @@ impl Driver<'_> {
             optimize::optimize(&mut body);
         }
         optimize::tidy_comments(&mut body);
-        let params_text: Vec<String> = f
-            .params
-            .iter()
-            .map(|p| match &p.default {
-                Some(d) => format!("{}={d}", p.name),
-                None => p.name.clone(),
-            })
-            .collect();
+        let params_text = param_declarations(f);
         let any_default = f.params.iter().any(|p| p.default.is_some());
         let tangent_decls: Vec<String> = tangent_params.iter().map(|t| if any_default { format!("{t}=None") } else { t.clone() }).collect();
         self.functions.push(FunctionText {
@@ -592,4 +578,15 @@ impl Driver<'_> {
         });
         Ok(tangent_params)
     }
+}
+
+/// `f`'s parameters as declared: `x`, `scale=2.0`.
+fn param_declarations(f: &crate::ir::Function) -> Vec<String> {
+    f.params
+        .iter()
+        .map(|p| match &p.default {
+            Some(d) => format!("{}={d}", p.name),
+            None => p.name.clone(),
+        })
+        .collect()
 }

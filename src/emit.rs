@@ -107,6 +107,21 @@ pub fn functions(functions: &[FunctionText]) -> Result<String, Diagnostic> {
     Ok(text.trim_start_matches('\n').to_string())
 }
 
+/// Does any statement of `functions` use `module.` as a qualified name?
+pub fn mentions_module(functions: &[FunctionText], module: &str) -> bool {
+    fn walk(code: &[Code], module: &str) -> bool {
+        code.iter().any(|c| match c {
+            Code::Stmt { text, .. } => crate::mentions_module(text, module),
+            Code::Comment(_) => false,
+            Code::If { test, body, orelse, .. } => {
+                crate::mentions_module(test, module) || walk(body, module) || walk(orelse, module)
+            }
+            Code::Loop { header, body, .. } => crate::mentions_module(header, module) || walk(body, module),
+        })
+    }
+    functions.iter().any(|f| walk(&f.body, module))
+}
+
 /// The header as comment lines, then the import lines.
 fn preamble(header: &str, imports: &[&str]) -> String {
     let mut out = String::new();

@@ -198,15 +198,10 @@ impl<'a> Forward<'a> {
             }
             Stmt::Break { .. } => out.push(Code::effect("break")),
             Stmt::Continue { .. } => out.push(Code::effect("continue")),
-            Stmt::Opaque { text, reads, .. } if text.starts_with("tangent.restore_item(") && reads.iter().any(|r| self.act.is_active(r)) => {
-                // A gradient putting back an overwritten element: its tangent was saved beside
-                // it and is put back the same way.
-                out.push(Code::effect(text));
-                let Some((container, index, saved)) = restore_arguments(text) else {
-                    let o = s.origin();
-                    return Err(self.file.diagnostic(DiagnosticKind::Internal, "unexpected tangent.restore_item call", o.start, o.end));
-                };
-                if let (Some(dc), Some(ds)) = (self.tangent_of_atom(&Atom::Name(container)), self.tangent_of_atom(&Atom::Name(saved))) {
+            Stmt::Restore { container, index, saved, .. } => {
+                // The saved element's tangent was saved beside it and is put back the same way.
+                out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")));
+                if let (Some(dc), Some(ds)) = (self.tangent_of_atom(&Atom::Name(container.clone())), self.tangent_of_atom(saved)) {
                     out.push(Code::effect(&format!("tangent.restore_item({dc}, {index}, {ds})")));
                 }
             }
@@ -239,25 +234,13 @@ impl<'a> Forward<'a> {
                 }
             }
             Expr::BinOp { op, left, right } => {
-                let name = match op.as_str() {
-                    "+" => "operator.add",
-                    "-" => "operator.sub",
-                    "*" => "operator.mul",
-                    "/" => "operator.truediv",
-                    "//" => "operator.floordiv",
-                    "**" => "operator.pow",
-                    "@" => "operator.matmul",
-                    "%" => "operator.mod",
-                    other => return Err(self.no_recipe(s, &format!("`{other}`"))),
+                let Some(name) = crate::ir::binary_operator_recipe(op) else {
+                    return Err(self.no_recipe(s, &format!("`{op}`")));
                 };
                 out = self.template(s, name, result, dt, &[left.clone(), right.clone()], &[])?;
             }
             Expr::UnaryOp { op, operand } => {
-                let name = match op.as_str() {
-                    "-" => "operator.neg",
-                    "+" => "operator.pos",
-                    _ => return Ok(out),
-                };
+                let Some(name) = crate::ir::unary_operator_recipe(op) else { return Ok(out) };
                 out = self.template(s, name, result, dt, &[operand.clone()], &[])?;
             }
             Expr::Compare { .. } => {}
@@ -344,16 +327,7 @@ impl<'a> Forward<'a> {
                 if matches!(method.as_str(), "copy" | "astype") {
                     return Ok(self.tangent_of_atom(object).map(|d| vec![Code::assign(dt, &d, true)]).unwrap_or_default());
                 }
-                let name = if method == "flatten" { "numpy.ravel".to_string() } else { format!("numpy.{method}") };
-                let packed;
-                let rest: &[Atom] = if matches!(method.as_str(), "reshape" | "transpose") && args.len() > 1 {
-                    packed = vec![Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))];
-                    &packed
-                } else {
-                    args
-                };
-                let mut all = vec![object.clone()];
-                all.extend(rest.iter().cloned());
+                let (name, all) = crate::ir::method_recipe(object, method, args);
                 if self.recipes.nondifferentiable.contains(&name) {
                     return Ok(Vec::new());
                 }
@@ -402,13 +376,3 @@ fn stack_call(value: &Expr) -> Option<&str> {
     }
 }
 
-/// `(container, index text, saved)` of `tangent.restore_item(container, index, saved)`.
-fn restore_arguments(text: &str) -> Option<(String, String, String)> {
-    use ruff_python_ast::Expr as AExpr;
-    let parsed = ruff_python_parser::parse_expression(text).ok()?;
-    let AExpr::Call(call) = parsed.expr() else { return None };
-    let [AExpr::Name(container), index, AExpr::Name(saved)] = &call.arguments.args[..] else { return None };
-    let indent = ruff_python_codegen::Indentation::new("    ".to_string());
-    let index = ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf).expr(index);
-    Some((container.id.to_string(), index, saved.id.to_string()))
-}

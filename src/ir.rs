@@ -182,6 +182,9 @@ pub enum Stmt {
     Append { target: String, value: Atom, origin: Origin },
     /// `tangent.push(stack, value)`: in generated code that is differentiated again (HVPs).
     Push { stack: String, value: Atom, origin: Origin },
+    /// `tangent.restore_item(container, index, saved)`: a generated gradient putting back an
+    /// element it saved before the primal overwrote it (`container[index] = saved`).
+    Restore { container: String, index: Atom, saved: Atom, origin: Origin },
     /// `if test:` where `test` is an atom or one comparison/`not` of atoms.
     If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
     /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
@@ -205,6 +208,7 @@ impl Stmt {
             | Stmt::AssignIndex { origin, .. }
             | Stmt::Append { origin, .. }
             | Stmt::Push { origin, .. }
+            | Stmt::Restore { origin, .. }
             | Stmt::If { origin, .. }
             | Stmt::For { origin, .. }
             | Stmt::While { origin, .. }
@@ -249,6 +253,9 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
             }
             Stmt::Push { stack, value, .. } => {
                 out.push_str(&format!("{pad}tangent.push({stack}, {value})\n"))
+            }
+            Stmt::Restore { container, index, saved, .. } => {
+                out.push_str(&format!("{pad}tangent.restore_item({container}, {index}, {saved})\n"))
             }
             Stmt::If { test, body, orelse, .. } => {
                 out.push_str(&format!("{pad}if {test}:\n"));
@@ -316,4 +323,42 @@ pub fn assignments_of<'s>(body: &'s [Stmt], name: &str) -> Vec<&'s Stmt> {
     let mut found = Vec::new();
     walk(body, name, &mut found);
     found
+}
+
+/// The recipe of a binary operator: `+` is `operator.add`, and so on.
+pub fn binary_operator_recipe(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "+" => "operator.add",
+        "-" => "operator.sub",
+        "*" => "operator.mul",
+        "/" => "operator.truediv",
+        "//" => "operator.floordiv",
+        "**" => "operator.pow",
+        "@" => "operator.matmul",
+        "%" => "operator.mod",
+        _ => return None,
+    })
+}
+
+/// The recipe of a unary operator (`-x` is `operator.neg`); `not` and `~` have none.
+pub fn unary_operator_recipe(op: &str) -> Option<&'static str> {
+    match op {
+        "-" => Some("operator.neg"),
+        "+" => Some("operator.pos"),
+        _ => None,
+    }
+}
+
+/// A method call on a value as the NumPy function it stands for: `x.sum(axis=0)` is
+/// `numpy.sum(x, axis=0)`. `x.reshape(2, 3)` and `x.transpose(1, 0)` take the shape as
+/// separate arguments, which become one tuple. Returns the recipe name and all arguments.
+pub fn method_recipe(object: &Atom, method: &str, args: &[Atom]) -> (String, Vec<Atom>) {
+    let name = if method == "flatten" { "numpy.ravel".to_string() } else { format!("numpy.{method}") };
+    let mut all = vec![object.clone()];
+    if matches!(method, "reshape" | "transpose") && args.len() > 1 {
+        all.push(Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))));
+    } else {
+        all.extend(args.iter().cloned());
+    }
+    (name, all)
 }

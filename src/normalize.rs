@@ -328,6 +328,13 @@ impl<'a> Normalizer<'a> {
                     return Ok(());
                 }
             }
+            if c == "tangent.restore_item" && args.len() == 3 && kwargs.is_empty() {
+                if let Atom::Name(container) = &args[0] {
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::Restore { container: container.clone(), index: args[1].clone(), saved: args[2].clone(), origin });
+                    return Ok(());
+                }
+            }
         }
         if let Expr::Call { callee: Callee::Method { object: Atom::Name(n), .. }, .. } = &e {
             if self.locals.contains(n) {

@@ -446,7 +446,7 @@ impl<'a> Reverse<'a> {
                     state.set(&adj, Da::Assigned);
                 }
             }
-            Stmt::Push { .. } => {
+            Stmt::Push { .. } | Stmt::Restore { .. } => {
                 let o = s.origin();
                 return Err(self.file.diagnostic(
                     DiagnosticKind::Unsupported,
@@ -579,27 +579,13 @@ impl<'a> Reverse<'a> {
                 }
             }
             Expr::BinOp { op, left, right } => {
-                let name = match op.as_str() {
-                    "+" => "operator.add",
-                    "-" => "operator.sub",
-                    "*" => "operator.mul",
-                    "/" => "operator.truediv",
-                    "//" => "operator.floordiv",
-                    "**" => "operator.pow",
-                    "@" => "operator.matmul",
-                    "%" => "operator.mod",
-                    other => {
-                        return Err(self.no_recipe(s, &format!("the operator `{other}`"), "bitwise operators have no derivative; compute this value from inactive data".into()));
-                    }
+                let Some(name) = crate::ir::binary_operator_recipe(op) else {
+                    return Err(self.no_recipe(s, &format!("the operator `{op}`"), "bitwise operators have no derivative; compute this value from inactive data".into()));
                 };
                 self.recipe(s, name, result_name, &[left.clone(), right.clone()], &[], seed, out)?;
             }
             Expr::UnaryOp { op, operand } => {
-                let name = match op.as_str() {
-                    "-" => "operator.neg",
-                    "+" => "operator.pos",
-                    _ => return Ok(()),
-                };
+                let Some(name) = crate::ir::unary_operator_recipe(op) else { return Ok(()) };
                 self.recipe(s, name, result_name, &[operand.clone()], &[], seed, out)?;
             }
             Expr::Compare { .. } => {}
@@ -775,8 +761,8 @@ impl<'a> Reverse<'a> {
                 self.recipe(s, canon, result_name, args, kwargs, seed, out)
             }
             Callee::Method { object, method } => {
-                let (name, mut all_args) = match method.as_str() {
-                    "copy" | "astype" | "flatten_copy" => {
+                let (name, all_args) = match method.as_str() {
+                    "copy" | "astype" => {
                         if let Atom::Name(n) = object {
                             if self.act.atom_active(object) {
                                 out.push(Contribution::Add { var: n.clone(), value: seed.to_string() });
@@ -784,18 +770,8 @@ impl<'a> Reverse<'a> {
                         }
                         return Ok(());
                     }
-                    "flatten" => ("numpy.ravel".to_string(), vec![object.clone()]),
-                    m => (format!("numpy.{m}"), vec![object.clone()]),
+                    m => crate::ir::method_recipe(object, m, args),
                 };
-                // `x.reshape(2, 3)` and `x.transpose(1, 0)` take the shape as separate arguments.
-                let packed;
-                let args: &[Atom] = if matches!(method.as_str(), "reshape" | "transpose") && args.len() > 1 {
-                    packed = vec![Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))];
-                    &packed
-                } else {
-                    args
-                };
-                all_args.extend(args.iter().cloned());
                 if !self.recipes.adjoints.contains_key(&name) {
                     if self.recipes.nondifferentiable.contains(&name) {
                         return Ok(());
@@ -1031,6 +1007,9 @@ impl<'a> Reverse<'a> {
                 }
                 Stmt::InsertGradOf { .. } => {}
                 Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("tangent.push({stack}, {value})"))),
+                Stmt::Restore { container, index, saved, .. } => {
+                    out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
+                }
                 Stmt::Opaque { text, reads, .. } => {
                     out.push(Code::Stmt { text: text.clone(), defs: vec![], uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(), pure: false });
                 }

@@ -370,16 +370,14 @@ class _NameChecker(ast.NodeVisitor):
             self.problems.append(f"unknown name {node.id!r} (templates may use parameters, locals, numpy, math, tangent)")
 
 
-def template_problems(recipe):
-    """Everything in `recipe` that breaks the template rules; empty when it is valid."""
+def parameter_problems(args):
+    """Problems of a template's parameter list, and the parameter names (None without any)."""
     problems = []
-    fn = recipe.node
-    args = fn.args
     if args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg:
         problems.append("parameters must be plain (no /, *, *args, **kwargs)")
     if not args.args:
         problems.append("the first parameter (the primal result) is missing")
-        return problems
+        return problems, None
     names = [a.arg for a in args.args]
     if len(set(names)) != len(names):
         problems.append("duplicate parameter names")
@@ -388,6 +386,16 @@ def template_problems(recipe):
             problems.append(f"parameter {name!r} shadows a template name")
     if len(args.defaults) == len(args.args):
         problems.append("the result parameter cannot have a default")
+    return problems, names
+
+
+def template_problems(recipe):
+    """Everything in `recipe` that breaks the template rules; empty when it is valid."""
+    fn = recipe.node
+    args = fn.args
+    problems, names = parameter_problems(args)
+    if names is None:
+        return problems
     for default in args.defaults:
         try:
             ast.literal_eval(default)  # constants, -1, tuples of constants
@@ -551,22 +559,11 @@ def tangent_template_problems(recipe, adjoint=None):
     adjoint's, `d[x]` may only read inputs the adjoint contributes to, and each of those must be
     read by some `d[y]` statement.
     """
-    problems = []
     fn = recipe.node
     args = fn.args
-    if args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg:
-        problems.append("parameters must be plain (no /, *, *args, **kwargs)")
-    if not args.args:
-        problems.append("the first parameter (the primal result) is missing")
+    problems, names = parameter_problems(args)
+    if names is None:
         return problems
-    names = [a.arg for a in args.args]
-    if len(set(names)) != len(names):
-        problems.append("duplicate parameter names")
-    for name in names:
-        if name in TEMPLATE_MODULES or name == "d":
-            problems.append(f"parameter {name!r} shadows a template name")
-    if len(args.defaults) == len(args.args):
-        problems.append("the result parameter cannot have a default")
     readable = None
     if adjoint is not None:
         if ast.unparse(adjoint.node.args) != ast.unparse(args):
