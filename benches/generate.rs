@@ -24,6 +24,7 @@ fn request<'a>(module: &'a str, function: &'a str) -> Request<'a> {
         function,
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     }
 }
 

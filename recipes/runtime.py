@@ -12,8 +12,8 @@ import tangent
 @adjoint(tangent.unbroadcast)
 def unbroadcast(y, g, x):
     # y sums g down (or broadcasts it up) to x's shape: the adjoint goes back to g's shape.
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
-    d[g] = tangent.unbroadcast(numpy.broadcast_to(gy, numpy.broadcast_shapes(numpy.shape(g), numpy.shape(y))), g)
+    gy = tangent.grad_like(d[y], y)
+    d[g] = tangent.unbroadcast(tangent.grad_like(gy, g), g)
 
 
 @tangent_(tangent.unbroadcast)
@@ -23,7 +23,7 @@ def unbroadcast(y, g, x):
 
 @adjoint(tangent.unreduce)
 def unreduce(y, g, x, axis=None, keepdims=False):
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[g] = tangent.unbroadcast(numpy.sum(gy, axis=axis, keepdims=keepdims), g)
 
 
@@ -46,7 +46,7 @@ def add_grad(y, a, b):
 
 @adjoint(tangent.add_grad_at)
 def add_grad_at(y, b, x, index, g):
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[b] = gy
     d[g] = tangent.unbroadcast(gy[index], g)
 
@@ -59,7 +59,7 @@ def add_grad_at(y, b, x, index, g):
 
 @adjoint(tangent.zero_at)
 def zero_at(y, b, index):
-    d[b] = tangent.zero_at(numpy.broadcast_to(d[y], numpy.shape(y)) * 1.0, index)
+    d[b] = tangent.zero_at(tangent.grad_like(d[y], y), index)
 
 
 @tangent_(tangent.zero_at)
@@ -143,6 +143,29 @@ def save_item(y, container, index):
 @tangent_(tangent.save_item)
 def save_item(y, container, index):
     d[y] = tangent.save_item(d[container], index)
+
+
+@adjoint(tangent.appended)
+def appended(y, items, value):
+    gy = tangent.grad_like(d[y], y)
+    d[items] = gy[:-1]
+    d[value] = tangent.unbroadcast(gy[-1], value)
+
+
+@tangent_(tangent.appended)
+def appended(y, items, value):
+    d[y] = tangent.appended(d[items], tangent.init_grad(value))
+    d[y] += tangent.appended(tangent.init_grad(items), d[value])
+
+
+@adjoint(tangent.grad_like)
+def grad_like(y, g, like):
+    d[g] = tangent.unbroadcast(tangent.grad_like(d[y], y), g)
+
+
+@tangent_(tangent.grad_like)
+def grad_like(y, g, like):
+    d[y] = tangent.grad_like(d[g], like)
 
 
 nondifferentiable(tangent.init_grad, tangent.Stack)

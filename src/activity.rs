@@ -67,28 +67,184 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
     }
 }
 
+/// `tangent.pop(stack)` (the call generated code restores saved values with).
+pub fn popped_stack(value: &Expr) -> Option<&str> {
+    match value {
+        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs }
+            if c == "tangent.pop" && args.len() == 1 && kwargs.is_empty() =>
+        {
+            args[0].name()
+        }
+        _ => None,
+    }
+}
+
+/// How values pushed on a stack by generated code pair with the values popped from it.
+///
+/// Generated code pops a value back into the variable it pushed (`tangent.push(_stack, y)`
+/// ... `y = tangent.pop(_stack)`). A few other pairs have fixed shapes: an element saved with
+/// `tangent.save_item(c, i)` comes back through `tangent.restore_item(c, i, ...)`; the last
+/// item of a list pushed before `xs.pop()` comes back through `xs.append(...)`; a popped
+/// adjoint is added into the adjoint it belongs to (`bx = tangent.add_grad(bx, ...)`). Each
+/// pair shares a *slot*, a pseudo variable such as `stack[y]` or `stack[item of c]`. Activity
+/// treats a slot and the variables that go through it as one (edges both ways), so a value
+/// and the one it is restored into are both active or both inactive, and a derivative pushes
+/// a tangent or adjoint exactly when the matching pop takes one off.
+#[derive(Debug, Default)]
+pub struct StackSlots {
+    /// Temporaries pushed that stand for something else: name -> what (`item of c`).
+    pushed_as: std::collections::BTreeMap<String, String>,
+    /// Temporaries popped into something else: name -> what.
+    popped_as: std::collections::BTreeMap<String, String>,
+}
+
+impl StackSlots {
+    pub fn new(body: &[Stmt]) -> Self {
+        let mut slots = StackSlots::default();
+        slots.collect(body);
+        slots
+    }
+
+    fn collect(&mut self, body: &[Stmt]) {
+        for (i, s) in body.iter().enumerate() {
+            // A temporary popped by the statement just before this one.
+            let popped_before = |t: &str| {
+                i > 0 && matches!(&body[i - 1], Stmt::Assign { target: p, value, .. } if p == t && popped_stack(value).is_some())
+            };
+            match s {
+                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
+                    if c == "tangent.save_item" =>
+                {
+                    if let Some(container) = args.first().and_then(Atom::name) {
+                        self.pushed_as.insert(target.clone(), format!("item of {container}"));
+                    }
+                }
+                // `tangent.push(s, xs[-1])` right before `xs.pop()`.
+                Stmt::Assign { target, value: Expr::Subscript { value: Atom::Name(list), index }, .. }
+                    if index.text == "-1"
+                        && matches!(body.get(i + 1), Some(Stmt::Push { value: Atom::Name(v), .. }) if v == target)
+                        && matches!(body.get(i + 2), Some(Stmt::PopLast { target: t, .. }) if t == list) =>
+                {
+                    self.pushed_as.insert(target.clone(), format!("last of {list}"));
+                }
+                Stmt::Restore { container, saved: Atom::Name(t), .. } => {
+                    self.popped_as.insert(t.clone(), format!("item of {container}"));
+                }
+                Stmt::Append { target, value: Atom::Name(t), .. } if popped_before(t) => {
+                    self.popped_as.insert(t.clone(), format!("last of {target}"));
+                }
+                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
+                    if c == "tangent.add_grad" && args.len() == 2 && args[0].name() == Some(target.as_str()) =>
+                {
+                    if let Some(t) = args[1].name().filter(|t| popped_before(t)) {
+                        self.popped_as.insert(t.to_string(), target.clone());
+                    }
+                }
+                Stmt::If { body, orelse, .. } => {
+                    self.collect(body);
+                    self.collect(orelse);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => self.collect(body),
+                _ => {}
+            }
+        }
+    }
+
+    /// The slot a pushed value goes into.
+    pub fn pushed(&self, stack: &str, value: &Atom) -> String {
+        match value {
+            Atom::Name(v) => format!("{stack}[{}]", self.pushed_as.get(v).unwrap_or(v)),
+            Atom::Const(c) => format!("{stack}[constant {c}]"),
+        }
+    }
+
+    /// The slot `target = tangent.pop(stack)` takes its value from.
+    pub fn popped(&self, stack: &str, target: &str) -> String {
+        format!("{stack}[{}]", self.popped_as.get(target).map_or(target, String::as_str))
+    }
+}
+
+/// A stack whose pushes and pops do not pair by slot (hand-edited generated code): the
+/// derivative could not tell which tangent or adjoint belongs to which value.
+pub fn unpaired_stack_use<'s>(body: &'s [Stmt]) -> Option<(&'s Stmt, String)> {
+    let slots = StackSlots::new(body);
+    let mut pushed: std::collections::BTreeMap<String, (&Stmt, String)> = Default::default();
+    let mut popped: std::collections::BTreeMap<String, (&Stmt, String)> = Default::default();
+    fn walk<'s>(
+        body: &'s [Stmt],
+        slots: &StackSlots,
+        pushed: &mut std::collections::BTreeMap<String, (&'s Stmt, String)>,
+        popped: &mut std::collections::BTreeMap<String, (&'s Stmt, String)>,
+    ) {
+        for s in body {
+            match s {
+                Stmt::Push { stack, value, .. } => {
+                    pushed.entry(slots.pushed(stack, value)).or_insert((s, value.to_string()));
+                }
+                Stmt::Assign { target, value, .. } => {
+                    if let Some(stack) = popped_stack(value) {
+                        popped.entry(slots.popped(stack, target)).or_insert((s, target.clone()));
+                    }
+                }
+                Stmt::If { body, orelse, .. } => {
+                    walk(body, slots, pushed, popped);
+                    walk(orelse, slots, pushed, popped);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, slots, pushed, popped),
+                _ => {}
+            }
+        }
+    }
+    walk(body, &slots, &mut pushed, &mut popped);
+    if let Some((slot, (s, v))) = pushed.iter().find(|(slot, _)| !popped.contains_key(*slot)) {
+        let stack = slot.split('[').next().unwrap_or(slot);
+        return Some((*s, format!("`{v}` is pushed on `{stack}` but never popped back into `{v}`")));
+    }
+    if let Some((slot, (s, v))) = popped.iter().find(|(slot, _)| !pushed.contains_key(*slot)) {
+        let stack = slot.split('[').next().unwrap_or(slot);
+        return Some((*s, format!("`{v}` is popped from `{stack}` but `{v}` is never pushed on it")));
+    }
+    None
+}
+
 /// One def-use edge: `target` depends differentiably on `source`.
 fn edges(body: &[Stmt], recipes: &RecipeSet, out: &mut Vec<(String, String)>) {
+    let slots = StackSlots::new(body);
+    edges_with(body, recipes, &slots, out);
+}
+
+fn edges_with(body: &[Stmt], recipes: &RecipeSet, slots: &StackSlots, out: &mut Vec<(String, String)>) {
     for s in body {
         match s {
+            Stmt::Assign { target, value, .. } if popped_stack(value).is_some() => {
+                let slot = slots.popped(popped_stack(value).unwrap_or_default(), target);
+                out.push((target.clone(), slot.clone()));
+                out.push((slot, target.clone()));
+            }
             Stmt::Assign { target, value, .. } => {
                 for r in differentiable_reads(value, recipes) {
                     out.push((target.clone(), r.to_string()));
                 }
             }
+            Stmt::Push { stack, value, .. } => {
+                if let Some(v) = value.name() {
+                    let slot = slots.pushed(stack, value);
+                    out.push((slot.clone(), v.to_string()));
+                    out.push((v.to_string(), slot));
+                }
+            }
             Stmt::AssignIndex { target, value, .. }
             | Stmt::Append { target, value, .. }
-            | Stmt::Push { stack: target, value, .. }
             | Stmt::Restore { container: target, saved: value, .. } => {
                 if let Some(v) = value.name() {
                     out.push((target.clone(), v.to_string()));
                 }
             }
             Stmt::If { body, orelse, .. } => {
-                edges(body, recipes, out);
-                edges(orelse, recipes, out);
+                edges_with(body, recipes, slots, out);
+                edges_with(orelse, recipes, slots, out);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => edges(body, recipes, out),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => edges_with(body, recipes, slots, out),
             _ => {}
         }
     }
@@ -139,7 +295,7 @@ pub fn first_use<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
             Stmt::AssignIndex { index, value, .. } => {
                 index.reads.iter().any(|r| r == name) || value.name() == Some(name)
             }
-            Stmt::Append { value, .. } => value.name() == Some(name),
+            Stmt::Append { value, .. } | Stmt::Push { value, .. } => value.name() == Some(name),
             Stmt::If { test, body, orelse, .. } => {
                 if test.reads().contains(&name) {
                     true

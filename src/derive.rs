@@ -37,6 +37,9 @@ pub struct Driver<'a> {
     pub project: Option<&'a crate::ProjectModule>,
     /// `from pkg.layers.__grad__ import ddense` lines the generated module needs.
     pub imports: BTreeSet<String>,
+    /// How many leading statements of `module` are the module's own; the rest is the context
+    /// it runs in (see `Request::context_source`), whose definitions yield to the module's.
+    pub own_statements: usize,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -75,7 +78,14 @@ impl<'a> Driver<'a> {
             reserved,
             project: None,
             imports: BTreeSet::new(),
+            own_statements: module.body.len(),
         }
+    }
+
+    /// The definition `function` names: the module's own, else its context's.
+    fn definition(&self, function: &str) -> Option<&'a ruff_python_ast::StmtFunctionDef> {
+        let own = &self.module.body[..self.own_statements.min(self.module.body.len())];
+        crate::parse::find_function_in(own, function).or_else(|| find_function(self.module, function))
     }
 
     /// Marks `function` as being differentiated (so a call back into it is reported).
@@ -135,6 +145,12 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
                 ));
             }
         }
+    }
+    if let Some((stmt, why)) = activity::unpaired_stack_use(&f.body) {
+        let o = stmt.origin();
+        return Err(file
+            .diagnostic(DiagnosticKind::Unsupported, format!("cannot differentiate this use of Tangent's stack: {why}"), o.start, o.end)
+            .with_help("a value pushed with `tangent.push(stack, v)` must come back as `v = tangent.pop(stack)`, as in generated code"));
     }
     let act = activity::analyze(f, &wrt_names, &norm.result, recipes);
     for p in &wrt_names {
@@ -260,9 +276,9 @@ pub fn derive_function(
                     }
                 }
                 let mut prologue = sweeps.prologue;
-                let uses_stack = prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == "_stack")));
+                let uses_stack = prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.contains(&sweeps.stack)));
                 if uses_stack {
-                    state.insert(0, "_stack".into());
+                    state.insert(0, sweeps.stack.clone());
                 }
                 for n in &state {
                     if assigned.contains(n) && !sweeps.defined_at_end.contains(n) && !prologue_defines(&prologue, n) {
@@ -330,14 +346,14 @@ impl Callees for Driver<'_> {
         if function.contains('.') {
             return self.project.and_then(|p| p.external_signature(function)).map(|s| s.1).unwrap_or_default();
         }
-        find_function(self.module, function).map(crate::normalize::mutated_params).unwrap_or_default()
+        self.definition(function).map(crate::normalize::mutated_params).unwrap_or_default()
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
         if function.contains('.') {
             return self.project.and_then(|p| p.external_signature(function)).map(|s| s.0);
         }
-        let def = find_function(self.module, function)?;
+        let def = self.definition(function)?;
         Some(crate::parse::param_names(def))
     }
 
@@ -361,7 +377,7 @@ impl Callees for Driver<'_> {
                 o.end,
             ));
         }
-        let Some(def) = find_function(self.module, function) else {
+        let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
@@ -501,7 +517,7 @@ impl crate::forward::ForwardCallees for Driver<'_> {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::Unsupported, format!("recursive call of `{function}` cannot be differentiated"), o.start, o.end));
         }
-        let Some(def) = find_function(self.module, function) else {
+        let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };

@@ -175,7 +175,15 @@ impl<'a> Forward<'a> {
                     let dt = self.tangent(target);
                     let dv = self.tangent_or_zero(value);
                     self.comment(s, out);
-                    out.push(Code::assign(&dt, &format!("{dt} + [{dv}]"), false));
+                    out.push(Code::assign(&dt, &format!("tangent.appended({dt}, {dv})"), false));
+                }
+            }
+            Stmt::PopLast { target, .. } => {
+                out.push(Code::effect(&format!("{target}.pop()")));
+                if self.act.is_active(target) {
+                    let dt = self.tangent(target);
+                    self.comment(s, out);
+                    out.push(Code::assign(&dt, &format!("{dt}[:-1]"), false));
                 }
             }
             Stmt::If { test, body, orelse, .. } => {

@@ -180,6 +180,8 @@ pub enum Stmt {
     AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
     /// `target.append(value)` on a list.
     Append { target: String, value: Atom, origin: Origin },
+    /// `target.pop()` on a list, its result unused: a generated gradient undoing an append.
+    PopLast { target: String, origin: Origin },
     /// `tangent.push(stack, value)`: in generated code that is differentiated again (HVPs).
     Push { stack: String, value: Atom, origin: Origin },
     /// `tangent.restore_item(container, index, saved)`: a generated gradient putting back an
@@ -207,6 +209,7 @@ impl Stmt {
             Stmt::Assign { origin, .. }
             | Stmt::AssignIndex { origin, .. }
             | Stmt::Append { origin, .. }
+            | Stmt::PopLast { origin, .. }
             | Stmt::Push { origin, .. }
             | Stmt::Restore { origin, .. }
             | Stmt::If { origin, .. }
@@ -251,6 +254,7 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
             Stmt::Append { target, value, .. } => {
                 out.push_str(&format!("{pad}{target}.append({value})\n"))
             }
+            Stmt::PopLast { target, .. } => out.push_str(&format!("{pad}{target}.pop()\n")),
             Stmt::Push { stack, value, .. } => {
                 out.push_str(&format!("{pad}tangent.push({stack}, {value})\n"))
             }

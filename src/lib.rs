@@ -80,6 +80,38 @@ pub struct Request<'a> {
     pub function_source: Option<&'a str>,
     /// First line of `function_source` within the file, for diagnostics (1-based).
     pub function_first_line: usize,
+    /// Source of the module whose names `module_source` uses without defining them: the
+    /// user's module when `module_source` is a generated derivative that is differentiated
+    /// again (its code runs among the user module's globals). Definitions in `module_source`
+    /// take precedence.
+    pub context_source: Option<&'a str>,
+}
+
+impl Request<'_> {
+    /// The text names resolve in: the module, then its context.
+    fn resolution_text(&self) -> std::borrow::Cow<'_, str> {
+        match self.context_source {
+            Some(context) => format!("{}\n\n{context}", self.module_source).into(),
+            None => self.module_source.into(),
+        }
+    }
+
+    /// The scope of `module` (parsed from `resolution_text`), where the module's own
+    /// definitions win over its context's.
+    fn scope(&self, module: &ruff_python_ast::ModModule, location: Option<(&str, bool)>) -> resolve::ModuleScope {
+        let mut scope = resolve::ModuleScope::new_in(module, location);
+        if self.context_source.is_some() {
+            let own = own_statements(module, self.module_source.len());
+            scope.prefer(&resolve::ModuleScope::from_body(&module.body[..own], location));
+        }
+        scope
+    }
+}
+
+/// How many of the leading statements of `module` come from its first `len` bytes.
+fn own_statements(module: &ruff_python_ast::ModModule, len: usize) -> usize {
+    use ruff_text_size::Ranged;
+    module.body.iter().take_while(|s| s.start().to_usize() < len).count()
 }
 
 /// The generated derivative.
@@ -111,13 +143,16 @@ pub fn generate_in_project(
 }
 
 fn generate_with_project(request: &Request<'_>, options: &Options, project: Option<&ProjectModule>) -> Result<Generated, Diagnostic> {
-    let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
+    let text = request.resolution_text();
+    let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let mut driver = derive::Driver::new(module.syntax(), module_file, recipes::builtin(), options.optimized);
+    driver.scope = request.scope(module.syntax(), None);
+    driver.own_statements = own_statements(module.syntax(), request.module_source.len());
     if let Some(project) = project {
         // Relative imports resolve against the module's place in its package.
         let is_package = request.path.ends_with("__init__.py");
-        driver.scope = resolve::ModuleScope::new_in(module.syntax(), Some((&project.module_name, is_package)));
+        driver.scope = request.scope(module.syntax(), Some((&project.module_name, is_package)));
         driver.project = Some(project);
     }
     let nested = parse_function_source(request)?;
@@ -140,9 +175,12 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
 /// of `request.function` along tangents of the `options.wrt` parameters (`motion` and
 /// `seed_required` do not apply).
 pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Generated, Diagnostic> {
-    let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
+    let text = request.resolution_text();
+    let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let mut driver = derive::Driver::new(module.syntax(), module_file, recipes::builtin(), options.optimized);
+    driver.scope = request.scope(module.syntax(), None);
+    driver.own_statements = own_statements(module.syntax(), request.module_source.len());
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
     let entry = driver.function_name(&format!("jvp_{}", request.function));
@@ -177,7 +215,11 @@ fn target_function<'m>(
 ) -> Result<(&'m ruff_python_ast::StmtFunctionDef, parse::SourceFile<'m>), Diagnostic> {
     let found = match nested {
         Some((parsed, file)) => parse::find_function(parsed.syntax(), request.function).map(|d| (d, *file)),
-        None => parse::find_function(module, request.function).map(|d| (d, module_file)),
+        None => {
+            // The module's own definition, not its context's.
+            let own = own_statements(module, request.module_source.len());
+            parse::find_function_in(&module.body[..own], request.function).map(|d| (d, module_file))
+        }
     };
     found.ok_or_else(|| {
         Diagnostic::without_span(
@@ -223,13 +265,14 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
     let gradient = generate(request, &reverse_options)?;
     // The gradient is differentiated in the user's module, so its names (imports, helpers)
     // resolve as they do for the gradient itself.
-    let combined = format!("{}\n\n{}", request.module_source, gradient.source);
+    let combined = format!("{}\n\n{}", request.resolution_text(), gradient.source);
     let forward_request = Request {
         module_source: &combined,
         path: request.path,
         function: &gradient.entry,
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     };
     let forward = generate_forward(&forward_request, &Options { preserve_result: false, ..options.clone() })?;
     let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };

@@ -316,6 +316,16 @@ impl<'a> Normalizer<'a> {
                     self.emit(Stmt::Append { target: obj.id.to_string(), value, origin });
                     return Ok(());
                 }
+                // `xs.pop()` with its result unused: generated gradients undo appends so.
+                if attr.attr.as_str() == "pop"
+                    && self.locals.contains(obj.id.as_str())
+                    && call.arguments.args.is_empty()
+                    && call.arguments.keywords.is_empty()
+                {
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::PopLast { target: obj.id.to_string(), origin });
+                    return Ok(());
+                }
             }
         }
         let e = self.expr(&AExpr::Call(call.clone()))?;
@@ -994,8 +1004,20 @@ impl<'a> Normalizer<'a> {
                     let first = d.split('.').next().unwrap_or("");
                     if self.locals.contains(first) { None } else { self.scope.canonical(d).map(|canon| (d.clone(), canon)) }
                 });
+                // `lib.f(x)` where `lib` is bound neither here nor at module level (a star
+                // import, an injected global): a function Tangent cannot know, not a method.
+                let unknown_base = match a.value.as_ref() {
+                    AExpr::Name(n) => {
+                        let n = n.id.as_str();
+                        !self.locals.contains(n) && !self.scope.binds(n) && !crate::resolve::BUILTINS.contains(&n)
+                    }
+                    _ => false,
+                };
                 match module_ref {
                     Some((text, canon)) => Callee::Function { text, canonical: Some(canon), local: false },
+                    None if unknown_base && dotted.is_some() => {
+                        Callee::Function { text: dotted.clone().unwrap_or_default(), canonical: None, local: false }
+                    }
                     None => {
                         let object = self.atom(&a.value, "t")?;
                         Callee::Method { object, method: a.attr.to_string() }
@@ -1372,7 +1394,7 @@ fn collect_reads_stmt(s: &AStmt, out: &mut Vec<String>) {
 fn collect_ir_names(body: &[Stmt], out: &mut BTreeSet<String>) {
     for s in body {
         match s {
-            Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } => {
+            Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => {
                 out.insert(target.clone());
             }
             Stmt::If { body, orelse, .. } => {

@@ -44,7 +44,12 @@ pub fn parse(file: &SourceFile<'_>) -> Result<Parsed<ModModule>, Diagnostic> {
 
 /// The top-level function named `name`.
 pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFunctionDef> {
-    module.body.iter().rev().find_map(|s| match s {
+    find_function_in(&module.body, name)
+}
+
+/// The last top-level definition of `name` among `body`'s statements.
+pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunctionDef> {
+    body.iter().rev().find_map(|s| match s {
         Stmt::FunctionDef(f) if f.name.as_str() == name => Some(f),
         _ => None,
     })

@@ -14,6 +14,8 @@ pub struct ModuleScope {
     pub imports: BTreeMap<String, String>,
     /// Names of functions defined at the module's top level.
     pub functions: BTreeMap<String, usize>,
+    /// Other names the module binds at its top level (constants, arrays, classes).
+    pub globals: std::collections::BTreeSet<String>,
 }
 
 fn canonical_module(name: &str) -> String {
@@ -36,9 +38,33 @@ impl ModuleScope {
     /// The scope of a module that knows where it lives: `(dotted name, is a package)`, so
     /// relative imports (`from .layers import dense`) resolve to absolute names.
     pub fn new_in(module: &ModModule, location: Option<(&str, bool)>) -> Self {
+        ModuleScope::from_body(&module.body, location)
+    }
+
+    /// The scope of a module's leading statements `body`.
+    pub fn from_body(body: &[Stmt], location: Option<(&str, bool)>) -> Self {
         let mut scope = ModuleScope::default();
-        scope.collect(&module.body, location);
+        scope.collect(body, location);
         scope
+    }
+
+    /// Lets `own`'s bindings win over this scope's (a module over the context it runs in).
+    pub fn prefer(&mut self, own: &ModuleScope) {
+        for (name, canonical) in &own.imports {
+            self.functions.remove(name);
+            self.globals.remove(name);
+            self.imports.insert(name.clone(), canonical.clone());
+        }
+        for (name, index) in &own.functions {
+            self.imports.remove(name);
+            self.globals.remove(name);
+            self.functions.insert(name.clone(), *index);
+        }
+        for name in &own.globals {
+            self.imports.remove(name);
+            self.functions.remove(name);
+            self.globals.insert(name.clone());
+        }
     }
 
     fn collect(&mut self, body: &[Stmt], location: Option<(&str, bool)>) {
@@ -88,6 +114,28 @@ impl ModuleScope {
                     self.imports.remove(f.name.as_str());
                     self.functions.insert(f.name.to_string(), i);
                 }
+                Stmt::ClassDef(c) => {
+                    self.globals.insert(c.name.to_string());
+                }
+                Stmt::Assign(a) => {
+                    for t in &a.targets {
+                        self.bind(t);
+                    }
+                }
+                Stmt::AnnAssign(a) => self.bind(&a.target),
+                Stmt::AugAssign(a) => self.bind(&a.target),
+                Stmt::For(f) => {
+                    self.bind(&f.target);
+                    self.collect(&f.body, location);
+                }
+                Stmt::With(w) => {
+                    for item in &w.items {
+                        if let Some(v) = &item.optional_vars {
+                            self.bind(v);
+                        }
+                    }
+                    self.collect(&w.body, location);
+                }
                 // Imports guarded by `if`/`try` (e.g. optional dependencies) still count.
                 Stmt::If(s) => {
                     self.collect(&s.body, location);
@@ -97,10 +145,34 @@ impl ModuleScope {
                 }
                 Stmt::Try(t) => {
                     self.collect(&t.body, location);
+                    for handler in &t.handlers {
+                        let ruff_python_ast::ExceptHandler::ExceptHandler(h) = handler;
+                        self.collect(&h.body, location);
+                    }
+                    self.collect(&t.orelse, location);
                 }
                 _ => {}
             }
         }
+    }
+
+    /// Records the names an assignment target binds.
+    fn bind(&mut self, target: &ruff_python_ast::Expr) {
+        use ruff_python_ast::Expr;
+        match target {
+            Expr::Name(n) => {
+                self.globals.insert(n.id.to_string());
+            }
+            Expr::Tuple(t) => t.elts.iter().for_each(|e| self.bind(e)),
+            Expr::List(l) => l.elts.iter().for_each(|e| self.bind(e)),
+            Expr::Starred(s) => self.bind(&s.value),
+            _ => {}
+        }
+    }
+
+    /// Is `name` bound at the module's top level (import, function, or other global)?
+    pub fn binds(&self, name: &str) -> bool {
+        self.imports.contains_key(name) || self.functions.contains_key(name) || self.globals.contains(name)
     }
 
     /// Canonical dotted name of a dotted reference such as `np.linalg.det`, if its first

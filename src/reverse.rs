@@ -64,6 +64,8 @@ enum B {
     RestoreItem { var: String, index: Index },
     /// Undo `var.append(...)`.
     RestoreAppend { var: String },
+    /// Undo `var.pop()` (its last element was pushed by the forward sweep).
+    RestorePopLast { var: String },
     /// `adj = None` when `adj` is one of the adjoints that can be `None`.
     ResetNone(String),
     If { test: Expr, body: Vec<B>, orelse: Vec<B> },
@@ -166,6 +168,12 @@ pub struct Reverse<'a> {
     /// Variables pushed before they are certainly defined (first loop iteration).
     preinit: BTreeSet<String>,
     pub uses_stack: bool,
+    /// The stack the forward sweep saves values on: `_stack`, unless the function has its own
+    /// (a generated gradient differentiated again).
+    stack: String,
+    /// Adjoint stacks of the function's own stacks (reverse over generated code): adjoints
+    /// of popped values are pushed on them and popped at the matching push.
+    adjoint_stacks: BTreeSet<String>,
 }
 
 /// The two sweeps of one function.
@@ -180,6 +188,8 @@ pub struct Sweeps {
     pub needed: BTreeSet<String>,
     /// Names certainly assigned when the forward sweep ends.
     pub defined_at_end: BTreeSet<String>,
+    /// The stack's name (`_stack` unless the function uses that name itself).
+    pub stack: String,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -196,6 +206,7 @@ impl<'a> Reverse<'a> {
         let mut overwrites = BTreeSet::new();
         let mut may: BTreeSet<String> = f.params.iter().map(|p| p.name.clone()).collect();
         find_overwrites(&f.body, &mut may, &mut overwrites);
+        let stack = if f.names.contains("_stack") { names.fresh("stack") } else { "_stack".to_string() };
         Reverse {
             f,
             act,
@@ -210,6 +221,8 @@ impl<'a> Reverse<'a> {
             needed: BTreeSet::new(),
             preinit: BTreeSet::new(),
             uses_stack: false,
+            stack,
+            adjoint_stacks: BTreeSet::new(),
         }
     }
 
@@ -267,18 +280,21 @@ impl<'a> Reverse<'a> {
                 backward.push(Code::assign(adj, "None", true));
             }
         }
+        for adj in &self.adjoint_stacks {
+            backward.push(Code::assign(adj, "tangent.Stack()", false));
+        }
         backward.extend(self.finalize(backward_b));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
         let forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
         let defined_at_end = defined;
         let mut prologue = Vec::new();
         if self.uses_stack {
-            prologue.push(Code::assign("_stack", "tangent.Stack()", false));
+            prologue.push(Code::assign(&self.stack, "tangent.Stack()", false));
         }
         for v in &self.preinit {
             prologue.push(Code::assign(v, "None", false));
         }
-        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end })
+        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end, stack: self.stack })
     }
 
     /// Must the value `var` holds before statement `key` be saved? Only when the statement
@@ -304,6 +320,35 @@ impl<'a> Reverse<'a> {
     fn backward_stmt(&mut self, s: &Stmt, state: &mut State, in_loop: bool) -> R<Vec<B>> {
         let mut out = Vec::new();
         match s {
+            Stmt::Assign { target, value, .. } if crate::activity::popped_stack(value).is_some() => {
+                // The popped value's adjoint goes back to the value that was pushed: on an
+                // adjoint stack, taken off at the matching push. Always pushed, so pops match.
+                let restore = B::RestoreVar { var: target.clone(), key: s as *const Stmt as usize };
+                if self.act.is_active(target) {
+                    let stack = crate::activity::popped_stack(value).unwrap_or_default();
+                    let adjoint_stack = self.names.adjoint(stack);
+                    self.adjoint_stacks.insert(adjoint_stack.clone());
+                    let adj = self.names.adjoint(target);
+                    out.push(self.comment(s));
+                    // A name is pushed, so that this code pairs its pushes and pops by name
+                    // too and can be differentiated once more.
+                    let zero = Code::assign(&adj, &format!("tangent.init_grad({target})"), false);
+                    match state.get(&adj) {
+                        Da::Zero => out.push(B::Code(zero)),
+                        Da::Assigned => {}
+                        Da::Maybe => {
+                            self.noneable.insert(adj.clone());
+                            out.push(B::Code(Code::If { test: format!("{adj} is None"), uses: vec![adj.clone()], body: vec![zero], orelse: vec![] }));
+                        }
+                    }
+                    out.push(B::Code(Code::effect(&format!("tangent.push({adjoint_stack}, {adj})"))));
+                    state.set(&adj, Da::Zero);
+                    out.push(restore);
+                    out.push(B::ResetNone(adj));
+                } else {
+                    out.push(restore);
+                }
+            }
             Stmt::Assign { target, value, .. } => {
                 let restore = B::RestoreVar { var: target.clone(), key: s as *const Stmt as usize };
                 if !self.act.is_active(target) {
@@ -353,59 +398,49 @@ impl<'a> Reverse<'a> {
                     out.push(B::ResetNone(adj));
                 }
             }
-            Stmt::AssignIndex { target, index, value, .. } => {
+            Stmt::AssignIndex { target, index, value, .. } => self.backward_write(s, target, index, value, state, &mut out),
+            Stmt::Restore { container, index, saved, .. } => {
+                let index = Index { text: index.to_string(), arg: index.to_string(), reads: index.name().into_iter().map(str::to_string).collect() };
+                self.backward_write(s, container, &index, saved, state, &mut out);
+            }
+            Stmt::PopLast { target, .. } => {
+                // Going back, the list gets its last element again, and its adjoint a zero one.
+                out.push(B::RestorePopLast { var: target.clone() });
                 if self.act.is_active(target) {
                     let adj = self.names.adjoint(target);
                     let da = state.get(&adj);
                     if da != Da::Zero {
                         out.push(self.comment(s));
-                        let mut body = Vec::new();
-                        let mut inner = state.clone();
-                        if let Atom::Name(v) = value {
-                            if self.act.is_active(v) {
-                                // The written value may have been broadcast into the slot.
-                                self.accumulate(&mut body, &mut inner, v, format!("tangent.unbroadcast({adj}[{}], {v})", index.text));
-                            }
-                        }
-                        body.push(B::Code(Code::assign(&adj, &format!("tangent.zero_at({adj}, {})", index.arg), true)));
+                        let body = vec![B::Code(Code::assign(&adj, &format!("tangent.appended({adj}, tangent.init_grad({target}[-1]))"), true))];
                         if da == Da::Maybe {
                             self.noneable.insert(adj.clone());
-                            *state = state.merge(&inner);
-                            self.note_maybe(state);
                             out.push(B::Guard { adj, body });
                         } else {
-                            *state = inner;
                             out.extend(body);
                         }
                     }
                 }
-                out.push(B::RestoreItem { var: target.clone(), index: index.clone() });
+            }
+            Stmt::Push { stack, value, .. } => {
+                if let Atom::Name(v) = value {
+                    if self.act.is_active(v) {
+                        let adjoint_stack = self.names.adjoint(stack);
+                        self.adjoint_stacks.insert(adjoint_stack.clone());
+                        out.push(self.comment(s));
+                        // Not pure: the pop must run even when the adjoint is not used later.
+                        let adj = self.names.adjoint(v);
+                        let popped = format!("tangent.pop({adjoint_stack})");
+                        let text = match state.get(&adj) {
+                            Da::Zero => popped,
+                            _ => format!("tangent.add_grad({adj}, {popped})"),
+                        };
+                        out.push(B::Code(Code::assign(&adj, &text, false)));
+                        state.set(&adj, Da::Assigned);
+                    }
+                }
             }
             Stmt::Append { target, value, .. } => {
-                if self.act.is_active(target) {
-                    let adj = self.names.adjoint(target);
-                    let da = state.get(&adj);
-                    if da != Da::Zero {
-                        out.push(self.comment(s));
-                        let mut body = Vec::new();
-                        let mut inner = state.clone();
-                        if let Atom::Name(v) = value {
-                            if self.act.is_active(v) {
-                                self.accumulate(&mut body, &mut inner, v, format!("{adj}[-1]"));
-                            }
-                        }
-                        body.push(B::Code(Code::assign(&adj, &format!("{adj}[:-1]"), true)));
-                        if da == Da::Maybe {
-                            self.noneable.insert(adj.clone());
-                            *state = state.merge(&inner);
-                            self.note_maybe(state);
-                            out.push(B::Guard { adj, body });
-                        } else {
-                            *state = inner;
-                            out.extend(body);
-                        }
-                    }
-                }
+                self.backward_container_write(s, target, value, |adj, _| format!("{adj}[-1]"), |adj| format!("{adj}[:-1]"), state, &mut out);
                 out.push(B::RestoreAppend { var: target.clone() });
             }
             Stmt::If { test, body, orelse, .. } => {
@@ -446,18 +481,60 @@ impl<'a> Reverse<'a> {
                     state.set(&adj, Da::Assigned);
                 }
             }
-            Stmt::Push { .. } | Stmt::Restore { .. } => {
-                let o = s.origin();
-                return Err(self.file.diagnostic(
-                    DiagnosticKind::Unsupported,
-                    "reverse mode over code that saves values on Tangent's stack (a generated gradient) is not supported yet",
-                    o.start,
-                    o.end,
-                ).with_help("differentiate the gradient in forward mode instead (tangent.hvp)"));
-            }
             Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Opaque { .. } | Stmt::Return { .. } => {}
         }
         Ok(out)
+    }
+
+    /// `target[index] = value` (or a generated gradient's `tangent.restore_item`).
+    fn backward_write(&mut self, s: &Stmt, target: &str, index: &Index, value: &Atom, state: &mut State, out: &mut Vec<B>) {
+        // The written value may have been broadcast into the slot.
+        let item = |adj: &str, v: &str| format!("tangent.unbroadcast({adj}[{}], {v})", index.text);
+        let rest = |adj: &str| format!("tangent.zero_at({adj}, {})", index.arg);
+        self.backward_container_write(s, target, value, item, rest, state, out);
+        out.push(B::RestoreItem { var: target.to_string(), index: index.clone() });
+    }
+
+    /// The adjoint of a write of `value` into the container `target`: the written value's
+    /// adjoint is taken out of the container's (`item(adj, value)`), which keeps the rest
+    /// (`rest(adj)`).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_container_write(
+        &mut self,
+        s: &Stmt,
+        target: &str,
+        value: &Atom,
+        item: impl Fn(&str, &str) -> String,
+        rest: impl Fn(&str) -> String,
+        state: &mut State,
+        out: &mut Vec<B>,
+    ) {
+        if !self.act.is_active(target) {
+            return;
+        }
+        let adj = self.names.adjoint(target);
+        let da = state.get(&adj);
+        if da == Da::Zero {
+            return;
+        }
+        out.push(self.comment(s));
+        let mut body = Vec::new();
+        let mut inner = state.clone();
+        if let Atom::Name(v) = value {
+            if self.act.is_active(v) {
+                self.accumulate(&mut body, &mut inner, v, item(&adj, v));
+            }
+        }
+        body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
+        if da == Da::Maybe {
+            self.noneable.insert(adj.clone());
+            *state = state.merge(&inner);
+            self.note_maybe(state);
+            out.push(B::Guard { adj, body });
+        } else {
+            *state = inner;
+            out.extend(body);
+        }
     }
 
     fn backward_loop(&mut self, body: &[Stmt], state: &mut State) -> R<Vec<B>> {
@@ -749,7 +826,9 @@ impl<'a> Reverse<'a> {
                 if self.recipes.nondifferentiable.contains(canon) {
                     return Ok(());
                 }
-                if canon == "numpy.copyto" || kwargs.iter().any(|(k, _)| k == "out") || canon.starts_with("tangent.") {
+                // Tangent's runtime helpers have recipes; the stack is handled by statement.
+                let runtime_without_recipe = canon.starts_with("tangent.") && !self.recipes.adjoints.contains_key(canon);
+                if canon == "numpy.copyto" || kwargs.iter().any(|(k, _)| k == "out") || runtime_without_recipe {
                     let (start, end) = self.locate(s, &format!("`{text}`"));
                     return Err(self.file.diagnostic(
                         DiagnosticKind::Unsupported,
@@ -842,18 +921,24 @@ impl<'a> Reverse<'a> {
                 B::RestoreVar { var, key } => {
                     if self.save_var(&var, key) {
                         self.uses_stack = true;
-                        out.push(Code::stmt(&format!("{var} = tangent.pop(_stack)"), vec![var.clone()], false));
+                        out.push(Code::stmt(&format!("{var} = tangent.pop({stack})", stack = self.stack), vec![var.clone()], false));
                     }
                 }
                 B::RestoreItem { var, index } => {
                     if self.needed.contains(&var) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop(_stack))", index.arg)));
+                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop({stack}))", index.arg, stack = self.stack)));
                     }
                 }
                 B::RestoreAppend { var } => {
                     if self.needed.contains(&var) {
                         out.push(Code::effect(&format!("{var}.pop()")));
+                    }
+                }
+                B::RestorePopLast { var } => {
+                    if self.needed.contains(&var) {
+                        self.uses_stack = true;
+                        out.push(Code::effect(&format!("{var}.append(tangent.pop({stack}))", stack = self.stack)));
                     }
                 }
                 B::ResetNone(adj) => {
@@ -878,7 +963,7 @@ impl<'a> Reverse<'a> {
                     let mut inner = Vec::new();
                     if let Some(t) = &target {
                         if self.needed.contains(t) {
-                            inner.push(Code::stmt(&format!("{t} = tangent.pop(_stack)"), vec![t.clone()], false));
+                            inner.push(Code::stmt(&format!("{t} = tangent.pop({stack})", stack = self.stack), vec![t.clone()], false));
                         }
                     }
                     let body = self.finalize(body);
@@ -893,7 +978,7 @@ impl<'a> Reverse<'a> {
                     self.live_loops.insert(key);
                     let counter = self.names.fresh("iterations");
                     self.loop_counters.insert(key, counter.clone());
-                    out.push(Code::stmt(&format!("{counter} = tangent.pop(_stack)"), vec![counter.clone()], false));
+                    out.push(Code::stmt(&format!("{counter} = tangent.pop({stack})", stack = self.stack), vec![counter.clone()], false));
                     out.push(Code::Loop { header: format!("for _ in range({counter})"), defs: vec!["_".into()], uses: vec![counter.clone()], body: inner });
                 }
                 B::Guard { adj, body } => {
@@ -920,7 +1005,7 @@ impl<'a> Reverse<'a> {
                         if !defined.contains(target) {
                             self.preinit.insert(target.clone());
                         }
-                        out.push(Code::effect(&format!("tangent.push(_stack, {target})")));
+                        out.push(Code::effect(&format!("tangent.push({stack}, {target})", stack = self.stack)));
                     }
                     let text = value.to_string();
                     let pure = is_pure(value, self.recipes);
@@ -930,7 +1015,7 @@ impl<'a> Reverse<'a> {
                 Stmt::AssignIndex { target, index, value, .. } => {
                     if self.needed.contains(target) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.push(_stack, tangent.save_item({target}, {}))", index.arg)));
+                        out.push(Code::effect(&format!("tangent.push({stack}, tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
                     }
                     let mut uses = vec![target.clone()];
                     uses.extend(index.reads.iter().cloned());
@@ -966,7 +1051,7 @@ impl<'a> Reverse<'a> {
                         out.push(Code::assign(&c, "0", false));
                         inner.push(Code::assign(&c, &format!("{c} + 1"), false));
                         if self.needed.contains(target) {
-                            epi.push(Code::effect(&format!("tangent.push(_stack, {target})")));
+                            epi.push(Code::effect(&format!("tangent.push({stack}, {target})", stack = self.stack)));
                         }
                     }
                     let mut d = defined.clone();
@@ -977,7 +1062,7 @@ impl<'a> Reverse<'a> {
                     }
                     out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body: inner });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("tangent.push(_stack, {c})")));
+                        out.push(Code::effect(&format!("tangent.push({stack}, {c})", stack = self.stack)));
                     }
                 }
                 Stmt::While { test, body, .. } => {
@@ -994,7 +1079,7 @@ impl<'a> Reverse<'a> {
                     inner.extend(self.forward_block(body, true, &mut d, &[])?);
                     out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body: inner });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("tangent.push(_stack, {c})")));
+                        out.push(Code::effect(&format!("tangent.push({stack}, {c})", stack = self.stack)));
                     }
                 }
                 Stmt::Break { .. } => {
@@ -1008,7 +1093,18 @@ impl<'a> Reverse<'a> {
                 Stmt::InsertGradOf { .. } => {}
                 Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("tangent.push({stack}, {value})"))),
                 Stmt::Restore { container, index, saved, .. } => {
+                    if self.needed.contains(container) {
+                        self.uses_stack = true;
+                        out.push(Code::effect(&format!("tangent.push({stack}, tangent.save_item({container}, {index}))", stack = self.stack)));
+                    }
                     out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
+                }
+                Stmt::PopLast { target, .. } => {
+                    if self.needed.contains(target) {
+                        self.uses_stack = true;
+                        out.push(Code::effect(&format!("tangent.push({stack}, {target}[-1])", stack = self.stack)));
+                    }
+                    out.push(Code::Stmt { text: format!("{target}.pop()"), defs: vec![], uses: vec![target.clone()], pure: false });
                 }
                 Stmt::Opaque { text, reads, .. } => {
                     out.push(Code::Stmt { text: text.clone(), defs: vec![], uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(), pure: false });
@@ -1099,7 +1195,7 @@ fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
     for item in b {
         match item {
             B::Code(c) => all_uses(std::slice::from_ref(c), out),
-            B::RestoreVar { .. } | B::RestoreAppend { .. } | B::ResetNone(_) => {}
+            B::RestoreVar { .. } | B::RestoreAppend { .. } | B::RestorePopLast { .. } | B::ResetNone(_) => {}
             B::RestoreItem { index, .. } => out.extend(index.reads.iter().cloned()),
             B::If { test, body, orelse } => {
                 out.extend(test.reads().into_iter().map(str::to_string));

@@ -131,6 +131,7 @@ fn generate(case: &Case) -> String {
         function: &case.function,
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     };
     let generated = match case.mode.as_str() {
         "forward" => tangent::generate_forward(&request, &options),

@@ -73,6 +73,7 @@ fn gen_with(src: &str, function: &str, options: &Options) -> Result<Generated, D
         function,
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     };
     tangent::generate(&request, options)
 }
@@ -1701,6 +1702,7 @@ fn generate_is_deterministic_and_path_independent() {
         function: "loss",
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     };
     let c = tangent::generate(&request, &options).unwrap().source;
     assert_eq!(
@@ -1780,6 +1782,7 @@ fn generate_nested_function_source_reports_file_lines() {
         function: "inner",
         function_source: Some(nested),
         function_first_line: 20,
+        context_source: None,
     };
     let d = tangent::generate(&request, &Options::default()).unwrap_err();
     assert_eq!(d.kind, DiagnosticKind::Unsupported);

@@ -128,6 +128,7 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         function,
         function_source: None,
         function_first_line: 1,
+        context_source: None,
     };
     let generated = match args.mode {
         ModeArg::Reverse => tangent::generate(&request, &options)?,

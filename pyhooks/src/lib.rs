@@ -103,6 +103,7 @@ where
     seed_required,
     module_name=None,
     roots=None,
+    context_source=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -119,6 +120,7 @@ fn generate(
     seed_required: bool,
     module_name: Option<String>,
     roots: Option<Vec<String>>,
+    context_source: Option<String>,
 ) -> PyResult<(String, String)> {
     // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
     let motion_name = motion.to_string();
@@ -145,6 +147,7 @@ fn generate(
             function: &function,
             function_source: function_source.as_deref(),
             function_first_line,
+            context_source: context_source.as_deref(),
         };
         if motion_name == "forward" {
             return tangent::generate_forward(&request, &options);

@@ -38,7 +38,7 @@ RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
 # The runtime helpers templates may call, as listed in ARCHITECTURE.md.
 RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
 # Runtime helpers templates may call that the reference runtime does not mirror.
-RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item")
+RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "appended")
 # Modules a template may name.
 TEMPLATE_MODULES = ("numpy", "math", "tangent")
 # Roots of the dotted names recipes are registered under.
@@ -669,7 +669,10 @@ def instantiate_tangent(recipe, active, runtime=None):
         text = ast.unparse(ast.fix_missing_locations(_LowerTangent().visit(ast.parse(ast.unparse(value), mode="eval"))))
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
         if _adjoint_key(target) is not None:
-            if isinstance(stmt, ast.AugAssign) and assigned:
+            if isinstance(stmt, ast.AugAssign) and assigned and recipe.where.startswith("runtime.py"):
+                # As the engine does: the runtime's tangents may be lists, added as adjoints.
+                lines.append(f"    __tangent__ = tangent.add_grad(__tangent__, {text})")
+            elif isinstance(stmt, ast.AugAssign) and assigned:
                 lines.append(f"    __tangent__ = __tangent__ + ({text})")
             else:
                 lines.append(f"    __tangent__ = {text}")

@@ -206,6 +206,8 @@ RUNTIME_CASES = {
     ],
     "tangent.zero_at": [C(arr(4), 2, wrt=["b"]), C(arr(2, 3), (1, slice(None)), wrt=["b"])],
     "tangent.copy": [C(arr(3)), C(arr(2, 3))],
+    "tangent.appended": [C([arr(), arr()], arr()), C([arr(3)], arr(3)), C([], arr(2))],
+    "tangent.grad_like": [C(arr(), arr(2, 3), wrt=["g"]), C(arr(3), arr(2, 3), wrt=["g"]), C(arr(2, 3), arr(3), wrt=["g"])],
     "tangent.save_item": [C(arr(4), 1, wrt=["container"]), C(arr(2, 3), (0, slice(None)), wrt=["container"])],
     "tangent.matmul_adjoint_a": [
         C(arr(2, 4), arr(2, 3), arr(3, 4), wrt=["g", "b"]),

@@ -167,6 +167,37 @@ def list_of_arrays(v):
     return np.sum(parts[0] * parts[1])
 
 
+def list_append_loop(x, y):
+    xs = []
+    for i in range(4):
+        xs.append(x * i + y)
+    return xs[0] * xs[3] + xs[1] ** 2
+
+
+def list_append_running(x):
+    acc = [x]
+    for i in range(3):
+        acc.append(np.sin(acc[-1]) * x)
+    return acc[-1] + acc[1] * acc[2]
+
+
+def list_append_arrays(v):
+    parts = []
+    for k in range(3):
+        parts.append(v * (k + 1.0))
+    return np.sum(parts[2] * parts[0] + np.cos(parts[1]))
+
+
+def list_append_branch(x, y):
+    xs = [y]
+    for i in range(3):
+        if i % 2 == 0:
+            xs.append(xs[-1] * x)
+        else:
+            xs.append(xs[-1] + y * y)
+    return xs[3] * xs[2]
+
+
 def dict_build_read(x, y):
     d = {"a": x, "b": x * y}
     return d["a"] * d["b"] + d["b"]
@@ -228,6 +259,10 @@ CASES = [
     (list_literal, (0, 1), SCALAR_PAIRS),
     (list_write, (0, 1), SCALAR_PAIRS),
     (list_of_arrays, (0,), normals(4)),
+    (list_append_loop, (0, 1), SCALAR_PAIRS),
+    (list_append_running, (0,), [(0.7,), (-1.2,), (2.0,)]),
+    (list_append_arrays, (0,), normals(4)),
+    (list_append_branch, (0, 1), SCALAR_PAIRS),
     (dict_build_read, (0, 1), SCALAR_PAIRS),
     (dict_write, (0, 1), SCALAR_PAIRS),
     (dict_of_arrays, (0,), normals(3)),

@@ -75,8 +75,9 @@ def autodiff(
     ``df(*args, seed)`` takes ``f``'s arguments followed by the required adjoint of ``f``'s
     output (a tuple of seeds when ``f`` returns a tuple) and returns the adjoints of the
     parameters in ``wrt``. ``motion`` is ``'joint'`` or ``'split'`` (split also generates
-    ``<f>_forward`` and ``<f>_backward`` in the same module). Only ``mode='reverse'`` is
-    implemented. ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from ``tangent.grad_util``,
+    ``<f>_forward`` and ``<f>_backward`` in the same module). ``mode='forward'`` returns the
+    forward-mode derivative instead (see :func:`jvp`): ``jf(*args, *tangents)``.
+    ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from ``tangent.grad_util``,
     as in google/tangent) makes the seed optional, defaulting to 1.0. ``check_dims`` is
     accepted for compatibility and has no effect.
     """
@@ -162,16 +163,24 @@ def hvp(f, wrt=(0,), optimized=True, verbose=0):
 
 
 class _Generated:
-    """One engine result, compiled: shared by every function object with the same code."""
+    """One engine result, compiled: shared by every function object with the same code.
 
-    __slots__ = ("source", "entry", "filename", "code", "doc")
+    ``context`` is the source of the modules its code runs among (the user's module, then the
+    modules that one was generated from): differentiating a generated function again resolves
+    the names it uses but does not define (``np``, the user's helpers) there. ``origin`` is
+    the user's file, where the project around it is found.
+    """
 
-    def __init__(self, source, entry, filename, code, doc):
+    __slots__ = ("source", "entry", "filename", "code", "doc", "context", "origin")
+
+    def __init__(self, source, entry, filename, code, doc, context=None, origin=None):
         self.source = source
         self.entry = entry
         self.filename = filename
         self.code = code
         self.doc = doc
+        self.context = context
+        self.origin = origin
 
 
 _lock = threading.Lock()
@@ -179,6 +188,8 @@ _lock = threading.Lock()
 _generated = {}
 # function object -> {(module source hash, options): derivative function}
 _derivatives = weakref.WeakKeyDictionary()
+# generated file -> _Generated, to find the engine result of any function of a generated module
+_generated_by_file = {}
 _fallback_dir = None
 
 
@@ -333,16 +344,29 @@ def _wrt_positions(fn, src, items):
     return tuple(by_name[item] if isinstance(item, str) else int(item) for item in items)
 
 
-def _project_of(fn, src):
-    """The module name and project root of ``fn``'s module, so that calls into other modules
-    of the project are differentiated too (their derivatives come through the import hook)."""
+def _project_of(fn, path):
+    """The module name and project root of ``fn``'s module (in file ``path``), so that calls
+    into other modules of the project are differentiated too (their derivatives come through
+    the import hook)."""
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
     name = getattr(module, "__name__", None)
-    if not name or name == "__main__" or not src.path or not os.path.isfile(src.path):
+    if not name or name == "__main__" or not path or not os.path.isfile(path):
         return {}
     from tangent._import_hook import _project_roots
 
-    return {"module_name": name, "roots": _project_roots(name, src.path)}
+    return {"module_name": name, "roots": _project_roots(name, path)}
+
+
+def _generated_parent(fn):
+    """The engine result ``fn`` comes from, when ``fn`` is itself a generated derivative
+    (differentiated again: second and higher derivatives)."""
+    parent = getattr(fn, "__tangent_generated__", None)
+    if parent is None:
+        # Helpers of a generated module (`d<helper>`, split-motion halves) share its file.
+        parent = _generated_by_file.get(fn.__code__.co_filename)
+    if parent is not None and parent.filename == fn.__code__.co_filename:
+        return parent
+    return None
 
 
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
@@ -367,6 +391,14 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     if generated is None:
         positions = _wrt_positions(fn, src, wrt_items)
         engine = _engine()
+        parent = _generated_parent(fn)
+        origin = parent.origin if parent is not None else src.path
+        extra = _project_of(fn, origin)
+        if parent is not None and parent.context is not None:
+            extra["context_source"] = parent.context
+        context = src.module_source
+        if parent is not None and parent.context is not None:
+            context = f"{src.module_source}\n\n{parent.context}"
         try:
             source, entry = engine.generate(
                 src.module_source,
@@ -379,15 +411,17 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
                 preserve_result,
                 motion,
                 seed_required,
-                **_project_of(fn, src),
+                **extra,
             )
         except engine.EngineError as error:
             raise error_from_engine(error) from None
         filename = _write_source(fn, source)
         code = compile(source, filename, "exec", dont_inherit=True)
-        generated = _Generated(source, entry, filename, code, _docstring(fn, positions, seed_required))
+        doc = _docstring(fn, positions, seed_required)
+        generated = _Generated(source, entry, filename, code, doc, context=context, origin=origin)
         with _lock:
             generated = _generated.setdefault(generated_key, generated)
+            _generated_by_file[generated.filename] = generated
 
     df = _load(fn, generated)
     if verbose:

@@ -27,9 +27,11 @@ __all__ = [
     "add_grad",
     "unbroadcast",
     "unreduce",
+    "grad_like",
     "add_grad_at",
     "zero_at",
     "copy",
+    "appended",
     "save_item",
     "restore_item",
     "insert_grad_of",
@@ -148,7 +150,7 @@ def init_grad(x):
     of their dtype when it is floating or complex, else ``float64``; lists, tuples and dicts
     give the same structure of zeros; ``None`` gives ``None``.
     """
-    if x is None:
+    if x is None or x is _MISSING:
         return None
     if isinstance(x, numpy.ndarray):
         return numpy.zeros(x.shape, dtype=_float_dtype(x.dtype))
@@ -259,6 +261,24 @@ def unbroadcast(g, x):
             g = g.sum(axis=axes, keepdims=True)
         return _fresh_array(g, shape)
     return _copy_grad(g)
+
+
+def grad_like(g, like):
+    """The adjoint ``g`` given the layout of ``like``, for the derivatives of the helpers here.
+
+    For arrays and scalars, ``g`` is broadcast up to the broadcast of both shapes (a scalar
+    seed of an array output becomes an array; a larger ``g`` stays as it is). Lists, tuples
+    and dicts already carry their structure and come back as they are. ``None`` (a zero
+    adjoint) gives zeros like ``like``.
+    """
+    if g is None:
+        return init_grad(like)
+    if isinstance(g, (list, tuple, dict)) or isinstance(like, dict):
+        return g
+    if isinstance(like, (list, tuple)):
+        # An array standing for a list's adjoint (one row per item).
+        return _restructure(numpy.broadcast_to(g, numpy.shape(like)), like)
+    return numpy.broadcast_to(g, numpy.broadcast_shapes(numpy.shape(g), numpy.shape(like)))
 
 
 def unreduce(g, x, axis=None, keepdims=False):
@@ -390,6 +410,12 @@ def copy(v):
     if isinstance(v, dict):
         return dict(v)
     return v
+
+
+def appended(items, value):
+    """A new list: ``items`` followed by ``value`` (the tangent of ``items.append(value)``; the
+    caller's list is never changed)."""
+    return [*items, value]
 
 
 class _Missing:
