@@ -50,9 +50,8 @@ def float(y, x):
 
 @adjoint(builtins.sum)
 def sum(y, iterable, start=0):
-    # An ndarray (`numpy.asarray(v) is v`) gets an ndarray back, a list a list.
-    spread = tangent.unreduce(d[y], numpy.asarray(iterable), 0, False)
-    d[iterable] = spread if numpy.asarray(iterable) is iterable else [*spread]
+    # unreduce gives an ndarray an ndarray, a list a list.
+    d[iterable] = tangent.unreduce(d[y], iterable, 0, False)
     d[start] = tangent.unbroadcast(d[y], start)
 
 

@@ -3,7 +3,7 @@
 //! Each fixture is a Python module whose leading comment declares one or more cases:
 //!
 //! ```text
-//! # case: NAME function=FUNC [wrt=0,1 | wrt=W1,b1] [optimize=false] [motion=split] [mode=forward|hvp]
+//! # case: NAME function=FUNC [wrt=0,1 | wrt=W1,b1] [optimize=false] [motion=split] [mode=forward|hvp|grad-of-grad|jvp-of-jvp]
 //! #       [preserve_result] [seed=required]
 //! ```
 //!
@@ -71,7 +71,7 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
                 Some(("motion", "split")) => case.options.motion = Motion::Split,
                 Some(("motion", "joint")) => case.options.motion = Motion::Joint,
                 Some(("seed", "required")) => case.options.seed_required = true,
-                Some(("mode", m @ ("reverse" | "forward" | "hvp"))) => case.mode = m.to_string(),
+                Some(("mode", m @ ("reverse" | "forward" | "hvp" | "grad-of-grad" | "jvp-of-jvp"))) => case.mode = m.to_string(),
                 None if word == "preserve_result" => case.options.preserve_result = true,
                 _ => panic!("{}: unknown case option `{word}`", path.display()),
             }
@@ -136,6 +136,8 @@ fn generate(case: &Case) -> String {
     let generated = match case.mode.as_str() {
         "forward" => tangent::generate_forward(&request, &options),
         "hvp" => tangent::generate_hvp(&request, &options),
+        "grad-of-grad" => twice(&request, &options, tangent::generate),
+        "jvp-of-jvp" => twice(&request, &options, tangent::generate_forward),
         _ => tangent::generate(&request, &options),
     }
         .unwrap_or_else(|d| panic!("case `{}` failed to generate:\n{}", case.name, d.render()));
@@ -159,6 +161,25 @@ fn generate(case: &Case) -> String {
         "Tangent <version>",
         1,
     )
+}
+
+/// The derivative of the derivative, as `tangent.grad(tangent.grad(f))` builds it: the
+/// generated module is differentiated among the user's module.
+fn twice(
+    request: &Request<'_>,
+    options: &tangent::Options,
+    derive: fn(&Request<'_>, &tangent::Options) -> Result<tangent::Generated, tangent::Diagnostic>,
+) -> Result<tangent::Generated, tangent::Diagnostic> {
+    let first = derive(request, options)?;
+    let again = Request {
+        module_source: &first.source,
+        path: request.path,
+        function: &first.entry,
+        function_source: None,
+        function_first_line: 1,
+        context_source: Some(request.module_source),
+    };
+    derive(&again, options)
 }
 
 #[test]
