@@ -164,6 +164,54 @@ impl StackSlots {
     }
 }
 
+/// A stack the function pushes on or pops from without creating it (`s = tangent.Stack()`):
+/// split motion's backward pass pops what its forward pass pushed, in another function.
+pub fn foreign_stack_use(body: &[Stmt]) -> Option<(&Stmt, String)> {
+    fn created(body: &[Stmt], out: &mut BTreeSet<String>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } if c == "tangent.Stack" => {
+                    out.insert(target.clone());
+                }
+                Stmt::If { body, orelse, .. } => {
+                    created(body, out);
+                    created(orelse, out);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => created(body, out),
+                _ => {}
+            }
+        }
+    }
+    fn find<'s>(body: &'s [Stmt], own: &BTreeSet<String>) -> Option<(&'s Stmt, String)> {
+        for s in body {
+            let used = match s {
+                Stmt::Push { stack, .. } => Some(stack.as_str()),
+                Stmt::Assign { value, .. } => popped_stack(value),
+                Stmt::If { body, orelse, .. } => {
+                    if let Some(found) = find(body, own).or_else(|| find(orelse, own)) {
+                        return Some(found);
+                    }
+                    None
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                    if let Some(found) = find(body, own) {
+                        return Some(found);
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(stack) = used.filter(|st| !own.contains(*st)) {
+                return Some((s, stack.to_string()));
+            }
+        }
+        None
+    }
+    let mut own = BTreeSet::new();
+    created(body, &mut own);
+    find(body, &own)
+}
+
 /// A stack whose pushes and pops do not pair by slot (hand-edited generated code): the
 /// derivative could not tell which tangent or adjoint belongs to which value.
 pub fn unpaired_stack_use<'s>(body: &'s [Stmt]) -> Option<(&'s Stmt, String)> {

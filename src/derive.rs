@@ -146,6 +146,17 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
             }
         }
     }
+    if let Some((stmt, stack)) = activity::foreign_stack_use(&f.body) {
+        let o = stmt.origin();
+        return Err(file
+            .diagnostic(
+                DiagnosticKind::Unsupported,
+                format!("`{stack}` holds values saved by another function (a split-motion forward pass), which cannot be differentiated"),
+                o.start,
+                o.end,
+            )
+            .with_help("differentiate the joint-motion derivative instead (`tangent.grad`, or `motion='joint'`)"));
+    }
     if let Some((stmt, why)) = activity::unpaired_stack_use(&f.body) {
         let o = stmt.origin();
         return Err(file

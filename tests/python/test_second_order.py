@@ -15,6 +15,7 @@ import inspect
 
 import numpy as np
 import pytest
+import tangent as tangent_runtime
 
 from test_forward import CASES as FORWARD_CASES
 from test_forward import _direction_like, _flatten, _is_float_input, _move
@@ -173,3 +174,31 @@ def test_generated_code_differentiated_again_stays_readable():
     assert "def ddpower_by_loop(x, n" in source
     assert "# Grad of: y = y * x" in source
     assert "_stack1 = tangent.Stack()" in source and "_bstack" in source
+
+
+def hand_edited_gradient(x):
+    # Pushes `x` but pops into another name: which tangent or adjoint goes where is unknowable.
+    _stack = tangent_runtime.Stack()
+    tangent_runtime.push(_stack, x)
+    y = x * 2.0
+    z = tangent_runtime.pop(_stack)
+    return z * y
+
+
+def test_stack_use_that_does_not_pair_is_reported():
+    import tangent
+
+    with pytest.raises(tangent.UnsupportedError, match="`x` is pushed on `_stack` but never popped back into `x`"):
+        tangent.grad(hand_edited_gradient)
+    with pytest.raises(tangent.UnsupportedError, match="never popped back"):
+        tangent.jvp(hand_edited_gradient)
+
+
+def test_split_motion_derivatives_are_reported_not_differentiated():
+    """Split motion's backward function pops what another function pushed."""
+    import tangent
+
+    vf = tangent.autodiff(cubic_with_state, motion="split")
+    with pytest.raises(tangent.UnsupportedError, match="split-motion forward pass") as info:
+        tangent.vjp(vf)
+    assert "joint-motion" in str(info.value)
