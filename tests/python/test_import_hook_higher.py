@@ -39,6 +39,13 @@ g2 = tangent.grad(loss, wrt=(0, 1))
 plus, minus = g2(w + eps * t, x + eps * u), g2(w - eps * t, x - eps * u)
 for block, p, m in zip(both, plus, minus):
     assert np.allclose(block, (p - m) / (2 * eps), atol=1e-6)
+# Imported derivatives differentiate again through the API, among the user's module.
+from {name}.__grad__ import dloss as gloss
+vg = tangent.vjp(gloss)
+assert np.allclose(vg(w, x, 1.0, t), hloss(w, x, t), atol=1e-10)
+from {name}.__jvp__ import dloss as jloss
+assert np.allclose(tangent.grad(jloss)(w, x, t), hloss(w, x, t), atol=1e-10)
+assert np.allclose(tangent.jvp(jloss)(w, x, t, u), np.dot(u, hloss(w, x, t)), atol=1e-10)
 try:
     from {name}.__jvp__ import dbad
 except ImportError as error:

@@ -357,16 +357,24 @@ def _project_of(fn, path):
     return {"module_name": name, "roots": _project_roots(name, path)}
 
 
-def _generated_parent(fn):
-    """The engine result ``fn`` comes from, when ``fn`` is itself a generated derivative
-    (differentiated again: second and higher derivatives)."""
+def _generated_context(fn):
+    """``(context, origin)`` when ``fn`` is itself a generated derivative (differentiated
+    again: second and higher derivatives): the source its code runs among, and the user's
+    file. ``(None, None)`` for the user's own functions."""
+    filename = fn.__code__.co_filename
     parent = getattr(fn, "__tangent_generated__", None)
     if parent is None:
         # Helpers of a generated module (`d<helper>`, split-motion halves) share its file.
-        parent = _generated_by_file.get(fn.__code__.co_filename)
-    if parent is not None and parent.filename == fn.__code__.co_filename:
-        return parent
-    return None
+        parent = _generated_by_file.get(filename)
+    if parent is not None and parent.filename == filename:
+        return parent.context, parent.origin
+    source_path = getattr(fn, "__globals__", {}).get("__tangent_source_path__")
+    if source_path and filename != source_path and os.path.isfile(source_path):
+        # A function of an import-hook module (`model.__grad__`): it runs among the user
+        # module's names.
+        linecache.checkcache(source_path)
+        return "".join(linecache.getlines(source_path)), source_path
+    return None, None
 
 
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
@@ -391,14 +399,13 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     if generated is None:
         positions = _wrt_positions(fn, src, wrt_items)
         engine = _engine()
-        parent = _generated_parent(fn)
-        origin = parent.origin if parent is not None else src.path
+        parent_context, parent_origin = _generated_context(fn)
+        origin = parent_origin or src.path
         extra = _project_of(fn, origin)
-        if parent is not None and parent.context is not None:
-            extra["context_source"] = parent.context
         context = src.module_source
-        if parent is not None and parent.context is not None:
-            context = f"{src.module_source}\n\n{parent.context}"
+        if parent_context is not None:
+            extra["context_source"] = parent_context
+            context = f"{src.module_source}\n\n{parent_context}"
         try:
             source, entry = engine.generate(
                 src.module_source,
