@@ -6,6 +6,9 @@ use std::collections::BTreeSet;
 use ruff_python_ast::visitor::{Visitor, walk_expr};
 use ruff_python_ast::{Expr as AExpr, ExprContext};
 
+/// How generated code cites a recipe of the user's: `# Your recipe (model.py:12)`.
+pub const RECIPE_CITATION: &str = "Your recipe";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Code {
     /// One simple statement.

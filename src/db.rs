@@ -87,6 +87,32 @@ pub struct FunctionEntry {
 pub struct ModuleIndex {
     pub scope: ModuleScope,
     pub functions: Vec<FunctionEntry>,
+    /// The module's own recipe templates (`@tangent.adjoint(f)`), as text: they are not
+    /// functions to differentiate.
+    pub recipes: Vec<FunctionEntry>,
+}
+
+/// The recipes in force in a module: the built-in ones with the module's own on top.
+#[derive(Debug, Clone)]
+pub struct ModuleRecipes {
+    /// `None`: the built-in recipes alone (most modules; no copy made).
+    own: Option<Arc<recipes::RecipeSet>>,
+    /// Content hash of the module's own recipes (all zero when it has none).
+    pub hash: [u8; 32],
+}
+
+impl PartialEq for ModuleRecipes {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+    }
+}
+
+impl Eq for ModuleRecipes {}
+
+impl ModuleRecipes {
+    pub fn set(&self) -> &recipes::RecipeSet {
+        self.own.as_deref().unwrap_or(recipes::builtin())
+    }
 }
 
 /// What one derivative needs from other functions: `(function, wrt)` pairs.
@@ -189,24 +215,46 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let location = (!name.is_empty()).then(|| (name.as_str(), file.path(db).ends_with("__init__.py")));
     let scope = ModuleScope::new_in(module, location);
     let mut functions = Vec::new();
+    let mut recipe_defs = Vec::new();
     // Line numbers counted incrementally: one pass over the file, not one per function.
     let (mut counted_to, mut lines) = (0usize, 0usize);
     for stmt in &module.body {
         let AStmt::FunctionDef(def) = stmt else { continue };
+        let is_recipe = recipes::is_recipe_template(def, &scope);
         let start = usize::from(def.range().start());
         let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
         let end = usize::from(def.range().end());
         lines += text.text[counted_to..line_start].matches('\n').count();
         counted_to = line_start;
-        functions.push(FunctionEntry {
+        let entry = FunctionEntry {
             name: def.name.to_string(),
             text: text.text[line_start..end].to_string(),
             line_offset: lines,
             params: parsing::param_names(def),
             mutated: normalizing::mutated_params(def),
-        });
+        };
+        if is_recipe { recipe_defs.push(entry) } else { functions.push(entry) }
     }
-    Ok(ModuleIndex { scope, functions })
+    Ok(ModuleIndex { scope, functions, recipes: recipe_defs })
+}
+
+/// The recipes in force in a file: unchanged (backdated) unless its recipe templates change.
+#[salsa::tracked(returns(ref))]
+pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
+    let index = parse(db, file).as_ref().map_err(Clone::clone)?;
+    if index.recipes.is_empty() {
+        return Ok(ModuleRecipes { own: None, hash: [0; 32] });
+    }
+    let mut user = recipes::RecipeSet::default();
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for entry in &index.recipes {
+        let text = Text { text: &entry.text, path: file.path(db), line_offset: entry.line_offset };
+        let parsed = parsing::parse(&text)?;
+        user = user.overlaid(&recipes::user_recipes(&parsed.syntax().body, text, &index.scope)?);
+        parts.push(format!("{}:{}", entry.line_offset, entry.text).into_bytes());
+    }
+    let hash = store::key(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    Ok(ModuleRecipes { own: Some(Arc::new(recipes::builtin().overlaid(&user))), hash })
 }
 
 /// The module's imports and function names: unchanged by edits inside function bodies.
@@ -270,7 +318,8 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
     let def = parsing::find_function(parsed.syntax(), function.name(db)).ok_or_else(|| {
         Diagnostic::without_span(DiagnosticKind::Internal, "function text without its definition", text.path)
     })?;
-    normalizing::normalize(text, scope, def)
+    let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
+    derive::normalized(text, scope, def, recipes.set(), false)
 }
 
 #[salsa::tracked(returns(ref))]
@@ -278,7 +327,8 @@ pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<St
     let function = key.function(db);
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
-    derive::analyze(norm, key.wrt(db), recipes::builtin(), text)
+    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
+    derive::analyze(norm, key.wrt(db), recipes.set(), text)
 }
 
 /// Module-level names a generated function must not take.
@@ -416,7 +466,8 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
     let spec = Spec { name, wrt: key.wrt(db), seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
     let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
-    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes::builtin(), reserved, &mut callees)?;
+    let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
+    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees)?;
     Ok(AdjointArtifact { functions, requires: callees.requires })
 }
 
@@ -455,21 +506,23 @@ pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<Requireme
     let function = key.function(db);
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
     let (act, _) = activity(db, key).as_ref().map_err(Clone::clone)?;
-    let scope = module_scope(db, function.file(db)).clone().unwrap_or_default();
+    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
     let mut out = Vec::new();
-    collect_requirements(db, function.file(db), &norm.function.body, act, &scope, &mut out);
+    collect_requirements(db, function.file(db), &norm.function.body, act, recipes.set(), &mut out);
     Ok(out)
 }
 
-fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, scope: &ModuleScope, out: &mut Vec<Requirement>) {
+fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, recipes: &recipes::RecipeSet, out: &mut Vec<Requirement>) {
     for s in body {
         match s {
             Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local, canonical }, args, kwargs }, .. } if act.is_active(target) => {
-                let _ = scope;
                 let id = if *local {
+                    // A recipe of the user's covers the call: nothing else to differentiate.
+                    if recipes.adjoints.contains_key(text) {
+                        continue;
+                    }
                     FunctionId::new(db, file, text.clone())
                 } else {
-                    let recipes = recipes::builtin();
                     match canonical {
                         Some(c) if !recipes.adjoints.contains_key(c) && !recipes.nondifferentiable.contains(c) => match project_function(db, c) {
                             Some(id) => id,
@@ -494,10 +547,10 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                 }
             }
             Stmt::If { body, orelse, .. } => {
-                collect_requirements(db, file, body, act, scope, out);
-                collect_requirements(db, file, orelse, act, scope, out);
+                collect_requirements(db, file, body, act, recipes, out);
+                collect_requirements(db, file, orelse, act, recipes, out);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_requirements(db, file, body, act, scope, out),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_requirements(db, file, body, act, recipes, out),
             _ => {}
         }
     }
@@ -519,6 +572,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
     let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
+    let own_recipes = module_recipes(db, function.file(db)).as_ref().map_or([0; 32], |r| r.hash);
     let mut callee_keys = Vec::new();
     for req in reqs {
         let id = FunctionId::new(db, req.file, req.function.clone());
@@ -535,6 +589,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
         wrt.as_bytes(),
         opts.as_bytes(),
         reserved.as_slice(),
+        own_recipes.as_slice(),
         &callee_keys,
     ]))
 }
@@ -569,6 +624,8 @@ pub fn emit_cached<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
 /// differentiated, plus the derivatives they call, each printed once.
 pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModuleArtifact> {
     let index = parse(db, file).clone()?;
+    // A broken recipe of the user's is the module's error, not each function's.
+    module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     let targets: Vec<(String, Vec<usize>)> =
         index.functions.iter().filter(|e| !e.params.is_empty()).map(|e| (e.name.clone(), vec![0])).collect();
     derivative_module(db, file, &targets, optimized)
@@ -579,6 +636,7 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
 /// that cannot be differentiated are reported in `skipped`.
 pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<usize>)], optimized: bool) -> R<GradModuleArtifact> {
     let index = parse(db, file).clone()?;
+    module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     let mut generated = Vec::new();
     let mut skipped = Vec::new();
     let mut parts: Vec<String> = Vec::new();

@@ -113,7 +113,7 @@ impl<'a> Driver<'a> {
     }
 
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
-        let norm = normalize(file, &self.scope, def)?;
+        let norm = normalized(file, &self.scope, def, self.recipes, false)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
@@ -126,6 +126,17 @@ impl<'a> Driver<'a> {
         }
         self.functions.extend(packaged.functions);
         Ok((spec.name.clone(), packaged.seed_param))
+    }
+}
+
+/// The IR of `def`: its body, or, when the user wrote a recipe for the function itself (for
+/// this mode), a call the recipe differentiates.
+pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool) -> R<Normalized> {
+    let own = if forward { recipes.tangents.get(def.name.as_str()) } else { recipes.adjoints.get(def.name.as_str()) };
+    if own.is_some_and(|r| r.user) {
+        crate::normalize::through_recipe(file, scope, def)
+    } else {
+        normalize(file, scope, def)
     }
 }
 
@@ -550,7 +561,7 @@ impl Driver<'_> {
     /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
     /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
     pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
-        let norm = normalize(file, &self.scope, def)?;
+        let norm = normalized(file, &self.scope, def, self.recipes, true)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;

@@ -18,6 +18,8 @@ pub enum DiagnosticKind {
     FunctionNotFound,
     /// `wrt` names a parameter the function does not have.
     InvalidWrt,
+    /// A user-defined recipe (`@tangent.adjoint(f)`) that breaks the template rules.
+    InvalidRecipe,
     /// A bug in the engine: it produced something it cannot print.
     Internal,
 }
@@ -31,6 +33,7 @@ impl DiagnosticKind {
             DiagnosticKind::NotDifferentiable => "not-differentiable",
             DiagnosticKind::FunctionNotFound => "function-not-found",
             DiagnosticKind::InvalidWrt => "invalid-wrt",
+            DiagnosticKind::InvalidRecipe => "invalid-recipe",
             DiagnosticKind::Internal => "internal",
         }
     }

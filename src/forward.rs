@@ -226,10 +226,15 @@ impl<'a> Forward<'a> {
     }
 
     fn no_recipe(&self, s: &Stmt, what: &str) -> Diagnostic {
-        let o = s.origin();
-        self.file
-            .diagnostic(DiagnosticKind::NoRecipe, format!("no forward-mode derivative known for {what}"), o.start, o.end)
-            .with_help(format!("add a tangent recipe:\n\n    @tangent.tangent_({})\n    def f(result, x):\n        d[result] = ...  # from d[x]\n", what.trim_matches('`')))
+        let (start, end) = crate::reverse::locate(self.file.text, s, what);
+        let d = self.file.diagnostic(DiagnosticKind::NoRecipe, format!("no forward-mode derivative known for {what}"), start, end);
+        match s {
+            Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, .. }, args, kwargs }, .. } => {
+                let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
+                d.with_help(crate::recipes::recipe_suggestion(text, args.len(), &keywords, true))
+            }
+            _ => d.with_help("compute it with functions that have forward-mode recipes (`tangent recipes` lists them)"),
+        }
     }
 
     /// The statements computing `dt`, the tangent of `result = value`.
@@ -293,6 +298,10 @@ impl<'a> Forward<'a> {
 
     fn call(&mut self, s: &Stmt, result: &str, dt: &str, callee: &Callee, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
         match callee {
+            // A function of this module with a recipe of the user's: the recipe, not its body.
+            Callee::Function { text, local: true, .. } if self.recipes.tangents.contains_key(text) => {
+                self.template(s, text, result, dt, args, kwargs)
+            }
             Callee::Function { text, local: true, .. } => {
                 let params = self.callees.params(text).unwrap_or_default();
                 let mut positions: Vec<(usize, Atom)> = Vec::new();
@@ -347,7 +356,7 @@ impl<'a> Forward<'a> {
     #[allow(clippy::too_many_arguments)]
     fn template(&mut self, s: &Stmt, name: &str, result: &str, dt: &str, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
         let Some(recipe) = self.recipes.tangents.get(name) else {
-            return Err(self.no_recipe(s, &format!("`{name}`")));
+            return Err(self.no_recipe(s, &format!("`{}`", crate::reverse::called_as(s).unwrap_or(name))));
         };
         let bindings = recipe.bind(args, kwargs).map_err(|e| {
             let o = s.origin();
@@ -366,12 +375,13 @@ impl<'a> Forward<'a> {
         let names = &mut *self.names;
         let lookup = |n: &str| known.get(n).cloned();
         let stmts = recipe.instantiate_tangent(result, dt, &bindings, &lookup, &mut |h| names.fresh(h));
-        Ok(stmts
+        let cite = recipe.user.then(|| Code::Comment(format!("{} ({})", crate::code::RECIPE_CITATION, recipe.origin)));
+        Ok(cite
             .into_iter()
-            .map(|text| {
+            .chain(stmts.into_iter().map(|text| {
                 let (target, value) = text.split_once(" = ").unwrap_or((&text, ""));
                 Code::assign(target, value, true)
-            })
+            }))
             .collect())
     }
 }

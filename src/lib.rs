@@ -146,15 +146,15 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     let text = request.resolution_text();
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
-    let mut driver = derive::Driver::new(module.syntax(), module_file, recipes::builtin(), options.optimized);
-    driver.scope = request.scope(module.syntax(), None);
+    // Relative imports resolve against the module's place in its package.
+    let location = project.map(|p| (p.module_name.as_str(), request.path.ends_with("__init__.py")));
+    let scope = request.scope(module.syntax(), location);
+    let user = recipes::user_recipes(&module.syntax().body, module_file, &scope)?;
+    let merged = (!user.is_empty()).then(|| recipes::builtin().overlaid(&user));
+    let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
+    driver.scope = scope;
     driver.own_statements = own_statements(module.syntax(), request.module_source.len());
-    if let Some(project) = project {
-        // Relative imports resolve against the module's place in its package.
-        let is_package = request.path.ends_with("__init__.py");
-        driver.scope = request.scope(module.syntax(), Some((&project.module_name, is_package)));
-        driver.project = Some(project);
-    }
+    driver.project = project;
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
     let entry = driver.function_name(&format!("d{}", request.function));
@@ -178,8 +178,11 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
     let text = request.resolution_text();
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
-    let mut driver = derive::Driver::new(module.syntax(), module_file, recipes::builtin(), options.optimized);
-    driver.scope = request.scope(module.syntax(), None);
+    let scope = request.scope(module.syntax(), None);
+    let user = recipes::user_recipes(&module.syntax().body, module_file, &scope)?;
+    let merged = (!user.is_empty()).then(|| recipes::builtin().overlaid(&user));
+    let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
+    driver.scope = scope;
     driver.own_statements = own_statements(module.syntax(), request.module_source.len());
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
@@ -294,6 +297,52 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         vectors.join(", "),
     );
     Ok(Generated { source, entry })
+}
+
+/// What Tangent knows about one function (`tangent recipes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeInfo {
+    /// Canonical dotted name (`numpy.sin`), or a bare name for a function of the module.
+    pub name: String,
+    /// Where its reverse-mode recipe is (`numpy.py:sin`, `model.py:12`), if it has one.
+    pub reverse: Option<String>,
+    /// Where its forward-mode recipe is, if it has one.
+    pub forward: Option<String>,
+    /// Known to have a zero derivative (`numpy.shape`, `numpy.floor`, ...).
+    pub nondifferentiable: bool,
+    /// Written by the user (`@tangent.adjoint(f)` in the module).
+    pub user: bool,
+}
+
+/// Every function with a recipe or known to have no derivative: the built-in recipes, with
+/// the recipes of `module` (`(source, path)`) on top when given. Sorted by name.
+pub fn recipe_listing(module: Option<(&str, &str)>) -> Result<Vec<RecipeInfo>, Diagnostic> {
+    let user = match module {
+        Some((text, path)) => {
+            let file = parse::SourceFile { text, path, line_offset: 0 };
+            let parsed = parse::parse(&file)?;
+            let scope = resolve::ModuleScope::new(parsed.syntax());
+            recipes::user_recipes(&parsed.syntax().body, file, &scope)?
+        }
+        None => recipes::RecipeSet::default(),
+    };
+    let set = recipes::builtin().overlaid(&user);
+    let mut names: std::collections::BTreeSet<&String> = set.adjoints.keys().chain(set.tangents.keys()).collect();
+    names.extend(set.nondifferentiable.iter());
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let reverse = set.adjoints.get(name);
+            let forward = set.tangents.get(name);
+            RecipeInfo {
+                name: name.clone(),
+                reverse: reverse.map(|r| r.origin.clone()),
+                forward: forward.map(|r| r.origin.clone()),
+                nondifferentiable: set.nondifferentiable.contains(name),
+                user: reverse.or(forward).is_some_and(|r| r.user),
+            }
+        })
+        .collect())
 }
 
 /// Positions of named parameters of `function` in `module_source`, for `--wrt NAME,...`.

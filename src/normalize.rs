@@ -51,20 +51,7 @@ pub fn normalize(
     scope: &ModuleScope,
     def: &ast::StmtFunctionDef,
 ) -> Result<Normalized> {
-    let mut n = Normalizer {
-        file,
-        scope,
-        locals: BTreeSet::new(),
-        taken: BTreeSet::new(),
-        next_temp: 0,
-        next_origin: 0,
-        out: Vec::new(),
-        origin: Origin { text: String::new(), start: 0, end: 0, id: 0 },
-        loop_depth: 0,
-        function_name: def.name.to_string(),
-        loop_return: None,
-        loop_returns: 0,
-    };
+    let mut n = Normalizer::new(file, scope, def);
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -94,8 +81,51 @@ pub fn normalize(
     })
 }
 
+/// A function with a user recipe of its own (`@tangent.adjoint(f)`) is differentiated
+/// through that recipe: its body becomes `result = f(params)`, a call the recipe covers.
+pub fn through_recipe(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Result<Normalized> {
+    let n = Normalizer::new(file, scope, def);
+    let params = n.params(def)?;
+    let mut names: BTreeSet<String> = params.iter().map(|p| p.name.clone()).collect();
+    names.insert(def.name.to_string());
+    let mut result = "result".to_string();
+    while names.contains(&result) {
+        result.push('_');
+    }
+    names.insert(result.clone());
+    let args: Vec<Atom> = params.iter().map(|p| Atom::Name(p.name.clone())).collect();
+    let call = format!("{}({})", def.name, params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
+    let origin = Origin { text: call, start: def.start().to_usize(), end: def.start().to_usize(), id: 1 };
+    let value = Expr::Call { callee: Callee::Function { text: def.name.to_string(), canonical: None, local: true }, args, kwargs: Vec::new() };
+    let body = vec![
+        Stmt::Assign { target: result.clone(), value, origin: origin.clone() },
+        Stmt::Return { value: vec![Atom::Name(result.clone())], tuple: false, origin },
+    ];
+    Ok(Normalized {
+        function: Function { name: def.name.to_string(), params, body, names },
+        result: vec![Atom::Name(result)],
+        result_is_tuple: false,
+    })
+}
 
 impl<'a> Normalizer<'a> {
+    fn new(file: SourceFile<'a>, scope: &'a ModuleScope, def: &ast::StmtFunctionDef) -> Self {
+        Normalizer {
+            file,
+            scope,
+            locals: BTreeSet::new(),
+            taken: BTreeSet::new(),
+            next_temp: 0,
+            next_origin: 0,
+            out: Vec::new(),
+            origin: Origin { text: String::new(), start: 0, end: 0, id: 0 },
+            loop_depth: 0,
+            function_name: def.name.to_string(),
+            loop_return: None,
+            loop_returns: 0,
+        }
+    }
+
     fn error_at(&self, range: ruff_text_size::TextRange, message: impl Into<String>) -> Diagnostic {
         self.unsupported(range, message)
     }

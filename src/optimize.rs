@@ -107,7 +107,9 @@ pub fn tidy_comments(block: &mut Vec<Code>) {
             Code::Loop { body, .. } => tidy_comments(body),
             _ => {}
         }
-        if c.is_comment() && out.last().is_some_and(is_grad_of) {
+        // A recipe citation belongs under its block's comment.
+        let cites_recipe = matches!(&c, Code::Comment(t) if t.starts_with(crate::code::RECIPE_CITATION));
+        if c.is_comment() && !cites_recipe && out.last().is_some_and(is_grad_of) {
             out.pop();
         }
         out.push(c);

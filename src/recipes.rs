@@ -34,9 +34,11 @@ pub struct Recipe {
     body: Vec<AStmt>,
     /// Parameters that receive a contribution (`d[p] = ...`).
     pub differentiable: BTreeSet<String>,
+    /// Written by the user in their own module (generated code cites it).
+    pub user: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RecipeSet {
     pub adjoints: BTreeMap<String, Recipe>,
     /// Forward-mode templates (`@tangent_`): `d[y] = ...` from the inputs' tangents `d[x]`.
@@ -89,6 +91,8 @@ fn dotted(e: &AExpr) -> Option<String> {
 }
 
 impl RecipeSet {
+    /// Loads a built-in recipe file: decorators `@adjoint(name)` / `@tangent_(name)` with
+    /// canonical dotted names.
     pub fn load(&mut self, file: &str, text: &str) -> Result<(), String> {
         let parsed = ruff_python_parser::parse_module(text).map_err(|e| e.to_string())?;
         for stmt in parsed.into_syntax().body {
@@ -111,44 +115,8 @@ impl RecipeSet {
                     if adjoint_names.is_empty() && tangent_names.is_empty() {
                         continue;
                     }
-                    let mut params: Vec<Param> = f
-                        .parameters
-                        .posonlyargs
-                        .iter()
-                        .chain(f.parameters.args.iter())
-                        .chain(f.parameters.kwonlyargs.iter())
-                        .map(|p| Param {
-                            name: p.parameter.name.to_string(),
-                            default: p.default.as_ref().map(|d| text[d.range()].to_string()),
-                        })
-                        .collect();
-                    if params.is_empty() {
-                        return Err(format!("recipe `{}` needs a result parameter", f.name));
-                    }
-                    let result = params.remove(0).name;
-                    let mut differentiable = BTreeSet::new();
-                    for s in &f.body {
-                        if let AStmt::Assign(a) = s {
-                            if let Some(p) = a.targets.first().and_then(adjoint_subject) {
-                                differentiable.insert(p);
-                            }
-                        }
-                    }
-                    let names = if adjoint_names.is_empty() { tangent_names.clone() } else { adjoint_names.clone() };
-                    let recipe = Recipe {
-                        names,
-                        origin: format!("{file}:{}", f.name),
-                        result,
-                        params,
-                        body: f.body.to_vec(),
-                        differentiable,
-                    };
-                    for n in adjoint_names {
-                        self.adjoints.insert(n, recipe.clone());
-                    }
-                    for n in tangent_names {
-                        self.tangents.insert(n, recipe.clone());
-                    }
+                    let recipe = Recipe::from_def(&f, text, format!("{file}:{}", f.name), false)?;
+                    self.insert(recipe, adjoint_names, tangent_names);
                 }
                 AStmt::Expr(e) => {
                     if let AExpr::Call(c) = e.value.as_ref() {
@@ -163,6 +131,210 @@ impl RecipeSet {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, recipe: Recipe, adjoint_names: Vec<String>, tangent_names: Vec<String>) {
+        let mut recipe = recipe;
+        recipe.names = if adjoint_names.is_empty() { tangent_names.clone() } else { adjoint_names.clone() };
+        for n in adjoint_names {
+            self.nondifferentiable.remove(&n);
+            self.adjoints.insert(n, recipe.clone());
+        }
+        for n in tangent_names {
+            self.nondifferentiable.remove(&n);
+            self.tangents.insert(n, recipe.clone());
+        }
+    }
+
+    /// This set with `user`'s recipes added; a user recipe replaces a built-in one.
+    pub fn overlaid(&self, user: &RecipeSet) -> RecipeSet {
+        let mut out = self.clone();
+        for (name, recipe) in &user.adjoints {
+            out.nondifferentiable.remove(name);
+            out.adjoints.insert(name.clone(), recipe.clone());
+        }
+        for (name, recipe) in &user.tangents {
+            out.nondifferentiable.remove(name);
+            out.tangents.insert(name.clone(), recipe.clone());
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.adjoints.is_empty() && self.tangents.is_empty() && self.nondifferentiable.is_empty()
+    }
+}
+
+impl Recipe {
+    fn from_def(f: &ast::StmtFunctionDef, text: &str, origin: String, user: bool) -> Result<Recipe, String> {
+        let mut params: Vec<Param> = f
+            .parameters
+            .posonlyargs
+            .iter()
+            .chain(f.parameters.args.iter())
+            .chain(f.parameters.kwonlyargs.iter())
+            .map(|p| Param {
+                name: p.parameter.name.to_string(),
+                default: p.default.as_ref().map(|d| text[d.range()].to_string()),
+            })
+            .collect();
+        if params.is_empty() {
+            return Err(format!("recipe `{}` needs a result parameter", f.name));
+        }
+        let result = params.remove(0).name;
+        let mut differentiable = BTreeSet::new();
+        for s in &f.body {
+            if let AStmt::Assign(a) = s {
+                if let Some(p) = a.targets.first().and_then(adjoint_subject) {
+                    differentiable.insert(p);
+                }
+            }
+        }
+        Ok(Recipe { names: Vec::new(), origin, result, params, body: f.body.to_vec(), differentiable, user })
+    }
+}
+
+/// The recipes a user module defines for itself: functions decorated with
+/// `@tangent.adjoint(f)` or `@tangent.tangent_(f)` (however `tangent` is imported), where `f`
+/// is a function of the module (keyed by its bare name) or an imported one (keyed by its
+/// canonical name, so `@tangent.adjoint(np.sinc)` replaces the built-in recipe).
+pub fn user_recipes(
+    body: &[AStmt],
+    file: crate::parse::SourceFile<'_>,
+    scope: &crate::resolve::ModuleScope,
+) -> Result<RecipeSet, crate::Diagnostic> {
+    use crate::DiagnosticKind;
+    let mut set = RecipeSet::default();
+    for stmt in body {
+        let AStmt::FunctionDef(f) = stmt else { continue };
+        let mut adjoint_names = Vec::new();
+        let mut tangent_names = Vec::new();
+        for dec in &f.decorator_list {
+            let AExpr::Call(c) = &dec.expression else { continue };
+            let Some(decorator) = dotted(&c.func).and_then(|d| scope.canonical(&d)) else { continue };
+            let target = match decorator.as_str() {
+                "tangent.adjoint" => &mut adjoint_names,
+                "tangent.tangent_" => &mut tangent_names,
+                _ => continue,
+            };
+            if c.arguments.args.is_empty() || !c.arguments.keywords.is_empty() {
+                return Err(file.diagnostic(DiagnosticKind::InvalidRecipe, format!("`@{decorator}` takes the functions the recipe is for"), c.start().to_usize(), c.end().to_usize())
+                    .with_help(format!("write `@{decorator}(f)` above `def {}(result, ...)`", f.name)));
+            }
+            for a in c.arguments.args.iter() {
+                let name = dotted(a).and_then(|d| match scope.canonical(&d) {
+                    Some(canonical) => Some(canonical),
+                    None if scope.functions.contains_key(&d) => Some(d),
+                    None => None,
+                });
+                let Some(name) = name else {
+                    return Err(file.diagnostic(
+                        DiagnosticKind::InvalidRecipe,
+                        format!("a recipe is for a function of this module or an imported one, not `{}`", &file.text[a.range()]),
+                        a.start().to_usize(),
+                        a.end().to_usize(),
+                    ).with_help("name the function as this module does: `@tangent.adjoint(softplus)`, `@tangent.adjoint(np.sinc)`"));
+                };
+                target.push(name);
+            }
+        }
+        if adjoint_names.is_empty() && tangent_names.is_empty() {
+            continue;
+        }
+        let line = file.text[..f.start().to_usize()].lines().count() + 1 + file.line_offset;
+        let file_name = file.path.rsplit(['/', '\\']).next().unwrap_or(file.path);
+        let invalid = |why: String, at: Option<ruff_text_size::TextRange>| {
+            let range = at.unwrap_or(ruff_python_ast::identifier::Identifier::identifier(f));
+            file.diagnostic(DiagnosticKind::InvalidRecipe, format!("invalid recipe `{}`: {why}", f.name), range.start().to_usize(), range.end().to_usize())
+                .with_help("a recipe's first parameter is the function's result, the others are its parameters; `d[x] = ...` gives the adjoint of parameter `x` from `d[result]` (with `@tangent.tangent_`: `d[result] = ...` from the parameters' `d[x]`)")
+        };
+        let recipe = Recipe::from_def(f, file.text, format!("{file_name}:{line}"), true).map_err(|why| invalid(why, None))?;
+        recipe.check(!adjoint_names.is_empty()).map_err(|(why, at)| invalid(why, Some(at)))?;
+        set.insert(recipe, adjoint_names, tangent_names);
+    }
+    Ok(set)
+}
+
+/// The lines a user adds to their module to give `callee` (as they call it) a recipe, for a
+/// call with `positional` positional arguments and the keyword arguments `keywords`.
+pub fn recipe_suggestion(callee: &str, positional: usize, keywords: &[String], forward: bool) -> String {
+    const NAMES: [&str; 6] = ["x", "y", "z", "u", "v", "w"];
+    let mut params: Vec<String> = (0..positional).map(|i| NAMES.get(i).map_or(format!("x{i}"), |n| n.to_string())).collect();
+    params.extend(keywords.iter().cloned());
+    if params.is_empty() {
+        params.push("x".into());
+    }
+    let short = callee.rsplit('.').next().unwrap_or(callee);
+    let first = &params[0];
+    let signature = std::iter::once("result".to_string()).chain(params.iter().cloned()).collect::<Vec<_>>().join(", ");
+    let body = if forward {
+        let mut lines = vec![format!("        d[result] = d[{first}] * ...  # d{short}/d{first} times the tangent of {first}")];
+        lines.extend(params.iter().skip(1).map(|p| format!("        d[result] += d[{p}] * ...")));
+        lines
+    } else {
+        params.iter().map(|p| format!("        d[{p}] = d[result] * ...  # the adjoint of {p}")).collect()
+    };
+    let (decorator, suffix) = if forward { ("tangent_", "tangent") } else { ("adjoint", "adjoint") };
+    format!(
+        "give `{callee}` a recipe in this module (parameters named as `{short}` names them):\n\n    @tangent.{decorator}({callee})\n    def {short}_{suffix}({signature}):\n{}\n",
+        body.join("\n")
+    )
+}
+
+/// Is `def` a recipe template of the user's (decorated with `tangent.adjoint`/`tangent_`)?
+pub fn is_recipe_template(def: &ast::StmtFunctionDef, scope: &crate::resolve::ModuleScope) -> bool {
+    def.decorator_list.iter().any(|dec| match &dec.expression {
+        AExpr::Call(c) => dotted(&c.func)
+            .and_then(|d| scope.canonical(&d))
+            .is_some_and(|d| d == "tangent.adjoint" || d == "tangent.tangent_"),
+        _ => false,
+    })
+}
+
+impl Recipe {
+    /// The rules a template keeps: `d[...]` names the result or a parameter; an adjoint
+    /// template assigns `d[param]`, a tangent template `d[result]`.
+    fn check(&self, adjoint: bool) -> Result<(), (String, ruff_text_size::TextRange)> {
+        let known = |n: &str| n == self.result || self.params.iter().any(|p| p.name == n);
+        let mut assigned = false;
+        for s in &self.body {
+            let mut subjects = Vec::new();
+            match s {
+                AStmt::Assign(a) => {
+                    for t in &a.targets {
+                        if let Some(x) = adjoint_subject(t) {
+                            if adjoint && x == self.result {
+                                return Err((format!("an adjoint template reads `d[{x}]` and assigns the parameters' `d[...]`"), s.range()));
+                            }
+                            if !adjoint && x != self.result {
+                                return Err((format!("a tangent template assigns `d[{}]`, not `d[{x}]`", self.result), s.range()));
+                            }
+                            subjects.push(x);
+                            assigned = true;
+                        }
+                    }
+                    collect_subjects(&a.value, &mut subjects);
+                }
+                AStmt::AugAssign(a) => {
+                    if let Some(x) = adjoint_subject(&a.target) {
+                        subjects.push(x);
+                        assigned = true;
+                    }
+                    collect_subjects(&a.value, &mut subjects);
+                }
+                AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => {}
+                AStmt::Pass(_) => {}
+                _ => return Err(("a template holds only assignments (and a docstring)".into(), s.range())),
+            }
+            if let Some(x) = subjects.iter().find(|x| !known(x)) {
+                return Err((format!("`d[{x}]` names neither the result nor a parameter"), s.range()));
+            }
+        }
+        if !assigned {
+            let at = self.body.first().map_or(ruff_text_size::TextRange::default(), |s| s.range());
+            return Err(("it assigns no `d[...]`".into(), at));
         }
         Ok(())
     }

@@ -613,24 +613,7 @@ impl<'a> Reverse<'a> {
     /// The span of the call or attribute named in `what` (its text between backquotes) inside
     /// the statement, so the caret points at it; the whole statement otherwise.
     fn locate(&self, s: &Stmt, what: &str) -> (usize, usize) {
-        let o = s.origin();
-        let text = &self.file.text[o.start..o.end.min(self.file.text.len())];
-        let needle = what.split('`').nth(1).unwrap_or("");
-        let needle = needle.trim_start_matches('.').trim_end_matches("()");
-        let short = needle.rsplit('.').next().unwrap_or(needle);
-        for candidate in [needle, short] {
-            if candidate.is_empty() {
-                continue;
-            }
-            if let Some(i) = text.find(&format!("{candidate}(")) {
-                let close = matching_paren(&text[i + candidate.len()..]).map_or(text.len(), |j| i + candidate.len() + j + 1);
-                return (o.start + i, o.start + close);
-            }
-            if let Some(i) = text.find(candidate) {
-                return (o.start + i, o.start + i + candidate.len());
-            }
-        }
-        (o.start, o.end)
+        locate(self.file.text, s, what)
     }
 
     /// The contributions of `target = value` to the adjoints of its operands.
@@ -749,6 +732,10 @@ impl<'a> Reverse<'a> {
         };
         let callee = project_function.as_ref().unwrap_or(callee);
         match callee {
+            // A function of this module with a recipe of the user's: the recipe, not its body.
+            Callee::Function { text, local: true, .. } if self.recipes.adjoints.contains_key(text) => {
+                self.recipe(s, text, result_name, args, kwargs, seed, out)
+            }
             Callee::Function { text, local: true, .. } => {
                 let params = self.callees.params(text).unwrap_or_default();
                 let mut positions = Vec::new();
@@ -817,10 +804,11 @@ impl<'a> Reverse<'a> {
                             o.end,
                         ).with_help("define the function with `def` at module level: Tangent differentiates it too"));
                     }
+                    let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
                     return Err(self.no_recipe(
                         s,
                         &format!("`{text}`"),
-                        format!("`{text}` is not a function of this module nor an import Tangent knows; define it in this module, or add a recipe:\n\n    @tangent.adjoint({text})\n    def {0}(result, x):\n        d[x] = d[result] * ...\n", text.rsplit('.').next().unwrap_or(text)),
+                        format!("`{text}` is neither a function of this module nor an import Tangent knows; define it in this module, or {}", crate::recipes::recipe_suggestion(text, args.len(), &keywords, false)),
                     ));
                 };
                 if self.recipes.nondifferentiable.contains(canon) {
@@ -874,17 +862,18 @@ impl<'a> Reverse<'a> {
         out: &mut Vec<Contribution>,
     ) -> R<()> {
         let Some(recipe) = self.recipes.adjoints.get(name) else {
-            let short = name.rsplit('.').next().unwrap_or(name);
-            return Err(self.no_recipe(
-                s,
-                &format!("`{name}`"),
-                format!("add a recipe:\n\n    @tangent.adjoint({name})\n    def {short}(result, x):\n        d[x] = d[result] * ...  # the adjoint of x\n"),
-            ));
+            // Suggest the recipe as the user spells the call (`np.i0`, not `numpy.i0`).
+            let spelled = called_as(s).unwrap_or(name);
+            let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
+            return Err(self.no_recipe(s, &format!("`{spelled}`"), crate::recipes::recipe_suggestion(spelled, args.len(), &keywords, false)));
         };
         let bindings = recipe.bind(args, kwargs).map_err(|e| {
             let o = s.origin();
             self.file.diagnostic(DiagnosticKind::Unsupported, format!("cannot apply the recipe for `{name}`: {e}"), o.start, o.end)
         })?;
+        if recipe.user {
+            out.push(Contribution::Local(Code::Comment(format!("{} ({})", crate::code::RECIPE_CITATION, recipe.origin))));
+        }
         let names = &mut *self.names;
         let stmts = recipe.instantiate(result_name, seed, &bindings, &mut |hint| names.fresh(hint));
         for t in stmts {
@@ -911,6 +900,7 @@ impl<'a> Reverse<'a> {
         for item in b {
             match item {
                 // Consecutive blocks from one user statement share one comment.
+                B::Code(Code::Comment(text)) if text.starts_with(crate::code::RECIPE_CITATION) => out.push(Code::Comment(text)),
                 B::Code(Code::Comment(text)) => {
                     if last_comment.as_deref() != Some(text.as_str()) {
                         last_comment = Some(text.clone());
@@ -1121,6 +1111,37 @@ enum Contribution {
     Local(Code),
     Add { var: String, value: String },
     AddAt { var: String, index: Index, value: String },
+}
+
+/// The span of the call or attribute named in `what` (its text between backquotes) inside
+/// the statement, so the caret points at it; the whole statement otherwise.
+pub(crate) fn locate(source: &str, s: &Stmt, what: &str) -> (usize, usize) {
+    let o = s.origin();
+    let text = &source[o.start.min(source.len())..o.end.min(source.len())];
+    let needle = what.split('`').nth(1).unwrap_or("");
+    let needle = needle.trim_start_matches('.').trim_end_matches("()");
+    let short = needle.rsplit('.').next().unwrap_or(needle);
+    for candidate in [needle, short] {
+        if candidate.is_empty() {
+            continue;
+        }
+        if let Some(i) = text.find(&format!("{candidate}(")) {
+            let close = matching_paren(&text[i + candidate.len()..]).map_or(text.len(), |j| i + candidate.len() + j + 1);
+            return (o.start + i, o.start + close);
+        }
+        if let Some(i) = text.find(candidate) {
+            return (o.start + i, o.start + i + candidate.len());
+        }
+    }
+    (o.start, o.end)
+}
+
+/// The function a call statement names, as the user wrote it.
+pub(crate) fn called_as(s: &Stmt) -> Option<&str> {
+    match s {
+        Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, .. }, .. }, .. } => Some(text),
+        _ => None,
+    }
 }
 
 fn ends_with_exit(block: &[Stmt]) -> bool {

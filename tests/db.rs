@@ -233,3 +233,33 @@ fn open_store(dir: &std::path::Path) -> tangent::store::Store {
     }
     tangent::store::Store::open(dir).unwrap()
 }
+
+/// `big_module` plus a recipe of the user's for `helper`.
+fn module_with_recipe(n: usize, scale: &str) -> String {
+    format!(
+        "{}\n\nimport tangent\n\n\n@tangent.adjoint(helper)\ndef helper_adjoint(result, a, s=2.0):\n    d[a] = d[result] * (1.0 - result * result) * s * {scale}\n",
+        big_module(n)
+    )
+}
+
+#[test]
+fn a_recipe_replaces_the_helpers_body_and_editing_it_reruns_its_users() {
+    let mut db = Database::default();
+    let text = module_with_recipe(20, "1.0");
+    let file = SourceFile::new(&db, "model.py".into(), "model".into(), text.clone());
+    let out = grad_module(&db, file, true).unwrap();
+    assert!(out.source.contains("# Your recipe (model.py:"), "{}", out.source);
+    assert!(!out.source.contains("def dhelper_adjoint("));
+    db.take_executions();
+    // Editing one function's body leaves the recipes (and every other function) alone.
+    file.set_text(&mut db).to(text.replace("+ 3.0 * x", "+ 3.5 * x"));
+    grad_module(&db, file, true).unwrap();
+    let log = db.take_executions();
+    assert_eq!(count(&log, "adjoint"), 1, "{log:?}");
+    // Editing the recipe regenerates every function whose derivative uses it.
+    file.set_text(&mut db).to(module_with_recipe(20, "3.0").replace("+ 3.0 * x", "+ 3.5 * x"));
+    let out = grad_module(&db, file, true).unwrap();
+    assert!(out.source.contains("* 3.0"), "{}", out.source);
+    let log = db.take_executions();
+    assert_eq!(count(&log, "adjoint"), 21, "{log:?}");
+}

@@ -17,6 +17,7 @@ mod grad;
 mod layout;
 mod logging;
 mod project;
+mod recipes;
 mod walk;
 mod watch;
 
@@ -61,6 +62,8 @@ enum Command {
     /// Inspect or clear the artifact cache.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// List the functions Tangent has recipes for, and the modes each supports.
+    Recipes(recipes::RecipesArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,5 +82,6 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args, verbosity),
         Command::Watch(args) => watch::run(args, verbosity),
         Command::Cache(command) => cache::run(command),
+        Command::Recipes(args) => recipes::run(args),
     }
 }

@@ -771,3 +771,34 @@ fn a_full_cache_disk_warns_and_the_build_goes_on() {
     assert!(err.matches("WARN").count() <= 4, "not one warning per function: {err}");
     assert_eq!(p.artifacts().len(), 80, "every artifact is written");
 }
+
+const WITH_RECIPE: &str = "import numpy as np\nimport tangent\n\n\ndef softplus(x):\n    return np.log1p(np.exp(x))\n\n\n@tangent.adjoint(softplus)\ndef softplus_adjoint(result, x):\n    d[x] = d[result] * SCALE / (1.0 + np.exp(-x))\n\n\ndef loss(w):\n    return np.sum(softplus(w) * 2.0)\n\n\nSCALE = 1.0\n";
+
+#[test]
+fn build_uses_the_modules_own_recipes_and_an_edited_recipe_regenerates() {
+    let p = Project::with_files("recipes", &[("model.py", WITH_RECIPE)]);
+    assert_exit(&p.run(&["build", "."]), 0);
+    let text = p.read(&format!("__tangent__/{}", artifact_name("model", WITH_RECIPE)));
+    assert!(text.contains("# Your recipe (model.py:9)"), "{text}");
+    assert!(text.contains("def dloss(") && text.contains("def dsoftplus("), "{text}");
+    assert!(!text.contains("def dsoftplus_adjoint("), "templates are not differentiated:\n{text}");
+    assert_eq!(text, expected_module(WITH_RECIPE, "model.py", true));
+    // Only the recipe changes: the gradient that uses it is regenerated, with the new rule.
+    let edited = WITH_RECIPE.replace("* SCALE /", "* 2.0 * SCALE /");
+    p.write("model.py", &edited);
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 0);
+    assert!(summary(&o).starts_with("1 generated, 0 reused"), "{}", stdout(&o));
+    let text = p.read(&format!("__tangent__/{}", artifact_name("model", &edited)));
+    assert!(text.contains("* 2.0 * SCALE /"), "{text}");
+}
+
+#[test]
+fn an_invalid_recipe_fails_its_module_with_the_recipe_line() {
+    let bad = WITH_RECIPE.replace("d[x] = d[result]", "d[y] = d[result]");
+    let p = Project::with_files("bad-recipe", &[("model.py", &bad)]);
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("model.py:11") && err.contains("invalid-recipe"), "{err}");
+}

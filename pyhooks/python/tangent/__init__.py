@@ -29,6 +29,7 @@ from tangent.runtime import (
 from tangent.errors import (
     FunctionNotFoundError,
     InternalError,
+    InvalidRecipeError,
     InvalidWrtError,
     NoRecipeError,
     NotDifferentiableError,
@@ -37,6 +38,7 @@ from tangent.errors import (
     UnsupportedError,
 )
 from tangent.api import autodiff, grad, hvp, jvp, vjp
+from tangent.user_recipes import adjoint, tangent_
 from tangent.grad_util import INPUT_DERIVATIVE
 
 
@@ -83,6 +85,8 @@ __all__ = [
     "INPUT_DERIVATIVE",
     "grad",
     "autodiff",
+    "adjoint",
+    "tangent_",
     "Stack",
     "push",
     "pop",
@@ -103,6 +107,7 @@ __all__ = [
     "NotDifferentiableError",
     "FunctionNotFoundError",
     "InvalidWrtError",
+    "InvalidRecipeError",
     "InternalError",
     "install_import_hook",
     "uninstall_import_hook",

@@ -84,6 +84,13 @@ class InvalidWrtError(TangentError, ValueError):
     kind = "invalid-wrt"
 
 
+class InvalidRecipeError(TangentError, ValueError):
+    """A recipe written with ``@tangent.adjoint(f)`` / ``@tangent.tangent_(f)`` breaks the
+    template rules (see the README)."""
+
+    kind = "invalid-recipe"
+
+
 class InternalError(TangentError, RuntimeError):
     """A bug in Tangent."""
 
@@ -99,6 +106,7 @@ ERRORS_BY_KIND = {
         NotDifferentiableError,
         FunctionNotFoundError,
         InvalidWrtError,
+        InvalidRecipeError,
         InternalError,
     )
 }
