@@ -25,6 +25,7 @@ fn request<'a>(module: &'a str, function: &'a str) -> Request<'a> {
         function_source: None,
         function_first_line: 1,
         context_source: None,
+        project_recipes: None,
     }
 }
 

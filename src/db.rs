@@ -137,6 +137,8 @@ pub trait Db: salsa::Database {
     fn store(&self) -> Option<&Store>;
     /// The project the files belong to, when calls across modules should resolve.
     fn project(&self) -> Option<Project>;
+    /// Recipes shared by the whole project (`[tool.tangent] recipes`), if any.
+    fn project_recipes(&self) -> Option<&recipes::ProjectRecipes>;
 }
 
 /// Counts of query executions by query name (filled by salsa's event hook).
@@ -148,6 +150,7 @@ pub struct Database {
     storage: salsa::Storage<Self>,
     store: Option<Arc<Store>>,
     project: Option<Project>,
+    project_recipes: Option<Arc<recipes::ProjectRecipes>>,
     log: ExecutionLog,
 }
 
@@ -168,12 +171,17 @@ impl Database {
                 *sink.lock().unwrap().entry(name).or_insert(0) += 1;
             }
         })));
-        Database { storage, store, project: None, log }
+        Database { storage, store, project: None, project_recipes: None, log }
     }
 
     /// Attaches (or detaches) the artifact store. Set it before running queries.
     pub fn set_store(&mut self, store: Option<Arc<Store>>) {
         self.store = store;
+    }
+
+    /// Applies the project's shared recipes to every module. Set it before running queries.
+    pub fn set_project_recipes(&mut self, recipes: Option<Arc<recipes::ProjectRecipes>>) {
+        self.project_recipes = recipes.filter(|r| !r.is_empty());
     }
 
     /// Makes calls across the modules of `project` resolve. Set it before running queries.
@@ -198,6 +206,10 @@ impl Db for Database {
 
     fn project(&self) -> Option<Project> {
         self.project
+    }
+
+    fn project_recipes(&self) -> Option<&recipes::ProjectRecipes> {
+        self.project_recipes.as_deref()
     }
 }
 
@@ -242,11 +254,16 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
 #[salsa::tracked(returns(ref))]
 pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
     let index = parse(db, file).as_ref().map_err(Clone::clone)?;
+    let shared = db.project_recipes();
+    let base_hash = shared.map_or(String::new(), |p| p.hash.clone());
     if index.recipes.is_empty() {
-        return Ok(ModuleRecipes { own: None, hash: [0; 32] });
+        return Ok(match shared {
+            None => ModuleRecipes { own: None, hash: [0; 32] },
+            Some(p) => ModuleRecipes { own: Some(Arc::new(recipes::builtin().overlaid(&p.for_module(file.module(db))))), hash: store::key(&[base_hash.as_bytes()]) },
+        });
     }
     let mut user = recipes::RecipeSet::default();
-    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut parts: Vec<Vec<u8>> = vec![base_hash.into_bytes()];
     for entry in &index.recipes {
         let text = Text { text: &entry.text, path: file.path(db), line_offset: entry.line_offset };
         let parsed = parsing::parse(&text)?;
@@ -254,7 +271,11 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
         parts.push(format!("{}:{}", entry.line_offset, entry.text).into_bytes());
     }
     let hash = store::key(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    Ok(ModuleRecipes { own: Some(Arc::new(recipes::builtin().overlaid(&user))), hash })
+    let base = match shared {
+        Some(p) => recipes::builtin().overlaid(&p.for_module(file.module(db))),
+        None => recipes::builtin().clone(),
+    };
+    Ok(ModuleRecipes { own: Some(Arc::new(base.overlaid(&user))), hash })
 }
 
 /// The module's imports and function names: unchanged by edits inside function bodies.
@@ -706,6 +727,12 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     );
     let all: String = parts.concat();
     let mut import_lines: Vec<&str> = if crate::mentions_module(&all, "math") { vec!["import math", "import numpy", "import tangent"] } else { vec!["import numpy", "import tangent"] };
+    // What the project's shared recipes used in this module's code import.
+    let shared_imports = match db.project_recipes() {
+        Some(p) => p.import_lines(&all, &index.scope, file.path(db))?,
+        None => Vec::new(),
+    };
+    import_lines.extend(shared_imports.iter().map(String::as_str));
     import_lines.extend(imports.iter().map(String::as_str));
     let source = emitting::assemble(&header, &import_lines, &parts);
     Ok(GradModuleArtifact { source, source_hash: hash, generated, skipped })

@@ -107,6 +107,33 @@ pub fn functions(functions: &[FunctionText]) -> Result<String, Diagnostic> {
     Ok(text.trim_start_matches('\n').to_string())
 }
 
+/// The text of every statement of `functions`, one per line (to scan for names).
+pub fn all_text(functions: &[FunctionText]) -> String {
+    fn walk(code: &[Code], out: &mut String) {
+        for c in code {
+            match c {
+                Code::Stmt { text, .. } => out.push_str(text),
+                Code::Comment(_) => {}
+                Code::If { test, body, orelse, .. } => {
+                    out.push_str(test);
+                    walk(body, out);
+                    walk(orelse, out);
+                }
+                Code::Loop { header, body, .. } => {
+                    out.push_str(header);
+                    walk(body, out);
+                }
+            }
+            out.push('\n');
+        }
+    }
+    let mut out = String::new();
+    for f in functions {
+        walk(&f.body, &mut out);
+    }
+    out
+}
+
 /// Does any statement of `functions` use `module.` as a qualified name?
 pub fn mentions_module(functions: &[FunctionText], module: &str) -> bool {
     fn walk(code: &[Code], module: &str) -> bool {

@@ -85,9 +85,30 @@ pub struct Request<'a> {
     /// again (its code runs among the user module's globals). Definitions in `module_source`
     /// take precedence.
     pub context_source: Option<&'a str>,
+    /// Recipes shared by the project (`[tool.tangent] recipes`), under the module's own.
+    pub project_recipes: Option<&'a recipes::ProjectRecipes>,
 }
 
 impl Request<'_> {
+    /// The built-in recipes, the project's on top, then the module's own (`body`, `scope`).
+    fn recipe_set(&self, body: &[ruff_python_ast::Stmt], file: parse::SourceFile<'_>, scope: &resolve::ModuleScope, module: &str) -> Result<Option<recipes::RecipeSet>, Diagnostic> {
+        let own = recipes::user_recipes(body, file, scope)?;
+        let shared = self.project_recipes.filter(|p| !p.is_empty());
+        Ok(match (shared, own.is_empty()) {
+            (None, true) => None,
+            (None, false) => Some(recipes::builtin().overlaid(&own)),
+            (Some(p), _) => Some(recipes::builtin().overlaid(&p.for_module(module)).overlaid(&own)),
+        })
+    }
+
+    /// Import lines for the project recipes the generated `functions` use.
+    fn shared_imports(&self, functions: &[emit::FunctionText], scope: &resolve::ModuleScope) -> Result<Vec<String>, Diagnostic> {
+        match self.project_recipes.filter(|p| !p.is_empty()) {
+            Some(p) => p.import_lines(&emit::all_text(functions), scope, self.path),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The text names resolve in: the module, then its context.
     fn resolution_text(&self) -> std::borrow::Cow<'_, str> {
         match self.context_source {
@@ -149,8 +170,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     // Relative imports resolve against the module's place in its package.
     let location = project.map(|p| (p.module_name.as_str(), request.path.ends_with("__init__.py")));
     let scope = request.scope(module.syntax(), location);
-    let user = recipes::user_recipes(&module.syntax().body, module_file, &scope)?;
-    let merged = (!user.is_empty()).then(|| recipes::builtin().overlaid(&user));
+    let merged = request.recipe_set(&module.syntax().body, module_file, &scope, project.map_or("", |p| p.module_name.as_str()))?;
     let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
     driver.scope = scope;
     driver.own_statements = own_statements(module.syntax(), request.module_source.len());
@@ -166,7 +186,8 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
         motion: options.motion,
     };
     driver.derive(def, file, &spec)?;
-    let imports: Vec<&str> = driver.imports.iter().map(String::as_str).collect();
+    let shared = request.shared_imports(&driver.functions, &driver.scope)?;
+    let imports: Vec<&str> = shared.iter().chain(driver.imports.iter()).map(String::as_str).collect();
     let source = module_text(request, "", &imports, &driver.functions)?;
     Ok(Generated { source, entry })
 }
@@ -179,8 +200,7 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let scope = request.scope(module.syntax(), None);
-    let user = recipes::user_recipes(&module.syntax().body, module_file, &scope)?;
-    let merged = (!user.is_empty()).then(|| recipes::builtin().overlaid(&user));
+    let merged = request.recipe_set(&module.syntax().body, module_file, &scope, "")?;
     let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
     driver.scope = scope;
     driver.own_statements = own_statements(module.syntax(), request.module_source.len());
@@ -196,7 +216,9 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
     };
     driver.in_progress_push(request.function);
     driver.derive_forward(def, file, &spec)?;
-    let source = module_text(request, " (forward mode)", &[], &driver.functions)?;
+    let shared = request.shared_imports(&driver.functions, &driver.scope)?;
+    let imports: Vec<&str> = shared.iter().map(String::as_str).collect();
+    let source = module_text(request, " (forward mode)", &imports, &driver.functions)?;
     Ok(Generated { source, entry })
 }
 
@@ -276,6 +298,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         function_source: None,
         function_first_line: 1,
         context_source: None,
+        project_recipes: request.project_recipes,
     };
     let forward = generate_forward(&forward_request, &Options { preserve_result: false, ..options.clone() })?;
     let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
@@ -314,9 +337,10 @@ pub struct RecipeInfo {
     pub user: bool,
 }
 
-/// Every function with a recipe or known to have no derivative: the built-in recipes, with
-/// the recipes of `module` (`(source, path)`) on top when given. Sorted by name.
-pub fn recipe_listing(module: Option<(&str, &str)>) -> Result<Vec<RecipeInfo>, Diagnostic> {
+/// Every function with a recipe or known to have no derivative: the built-in recipes, the
+/// project's shared ones on top, then the recipes of `module` (`(source, path)`) when given.
+/// Sorted by name.
+pub fn recipe_listing(module: Option<(&str, &str)>, shared: Option<&recipes::ProjectRecipes>) -> Result<Vec<RecipeInfo>, Diagnostic> {
     let user = match module {
         Some((text, path)) => {
             let file = parse::SourceFile { text, path, line_offset: 0 };
@@ -326,7 +350,11 @@ pub fn recipe_listing(module: Option<(&str, &str)>) -> Result<Vec<RecipeInfo>, D
         }
         None => recipes::RecipeSet::default(),
     };
-    let set = recipes::builtin().overlaid(&user);
+    let base = match shared {
+        Some(p) => recipes::builtin().overlaid(&p.set),
+        None => recipes::builtin().clone(),
+    };
+    let set = base.overlaid(&user);
     let mut names: std::collections::BTreeSet<&String> = set.adjoints.keys().chain(set.tangents.keys()).collect();
     names.extend(set.nondifferentiable.iter());
     Ok(names
@@ -464,12 +492,7 @@ pub fn derivative_in_project(
     wrt: &[usize],
     optimized: bool,
 ) -> Result<GradModule, Diagnostic> {
-    let (database, file) = project_database(module_source, path, module_name, roots);
-    let out = db::derivative_module(&database, file, &[(function.to_string(), wrt.to_vec())], optimized)?;
-    if let Some((_, d)) = out.skipped.into_iter().next() {
-        return Err(d);
-    }
-    Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: Vec::new() })
+    ProjectModule::load(module_source, path, module_name, roots).derivative(function, wrt, optimized)
 }
 
 /// The project modules `module_source` imports, directly or not, with the blake3 hash of each
@@ -595,6 +618,22 @@ impl ProjectModule {
         let seed = db::seed_name(&self.database, id).clone()?;
         let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec() };
         Ok((alias, seed, db::import_line(&self.database, self.file, &req)))
+    }
+
+    /// Applies the project's shared recipes (`[tool.tangent] recipes`).
+    pub fn with_recipes(mut self, recipes: Option<std::sync::Arc<recipes::ProjectRecipes>>) -> Self {
+        self.database.set_project_recipes(recipes);
+        self
+    }
+
+    /// The derivative of `function` w.r.t. `wrt` in a module of its own (see
+    /// [`derivative_in_project`]).
+    pub fn derivative(&self, function: &str, wrt: &[usize], optimized: bool) -> Result<GradModule, Diagnostic> {
+        let out = db::derivative_module(&self.database, self.file, &[(function.to_string(), wrt.to_vec())], optimized)?;
+        if let Some((_, d)) = out.skipped.into_iter().next() {
+            return Err(d);
+        }
+        Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: Vec::new() })
     }
 
     /// Its gradient module, through `store` when given (see [`grad_module_in_project_cached`]).

@@ -36,6 +36,8 @@ pub struct Recipe {
     pub differentiable: BTreeSet<String>,
     /// Written by the user in their own module (generated code cites it).
     pub user: bool,
+    /// Byte range of the template's name in its file (user recipes; for diagnostics).
+    pub span: (usize, usize),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -192,7 +194,9 @@ impl Recipe {
                 }
             }
         }
-        Ok(Recipe { names: Vec::new(), origin, result, params, body: f.body.to_vec(), differentiable, user })
+        let name = ruff_python_ast::identifier::Identifier::identifier(f);
+        let span = (name.start().to_usize(), name.end().to_usize());
+        Ok(Recipe { names: Vec::new(), origin, result, params, body: f.body.to_vec(), differentiable, user, span })
     }
 }
 
@@ -281,6 +285,173 @@ pub fn recipe_suggestion(callee: &str, positional: usize, keywords: &[String], f
         "give `{callee}` a recipe in this module (parameters named as `{short}` names them):\n\n    @tangent.{decorator}({callee})\n    def {short}_{suffix}({signature}):\n{}\n",
         body.join("\n")
     )
+}
+
+/// Recipes shared by a whole project: the files `[tool.tangent] recipes = [...]` names,
+/// applied to every module (a module's own recipes still win). Their templates run inside
+/// other modules' generated code, so they may use only names their file imports; generated
+/// code that uses them gets those import statements.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectRecipes {
+    pub set: RecipeSet,
+    /// blake3 over the files' paths and texts, hex; empty when there are none.
+    pub hash: String,
+    /// Local name -> (import statement, canonical name) for the names templates use.
+    pub imports: BTreeMap<String, (String, String)>,
+}
+
+impl ProjectRecipes {
+    /// Loads the recipe files `(path, text)`.
+    pub fn load(files: &[(String, String)]) -> Result<ProjectRecipes, crate::Diagnostic> {
+        use crate::DiagnosticKind;
+        let mut out = ProjectRecipes::default();
+        if files.is_empty() {
+            return Ok(out);
+        }
+        let mut hasher = blake3::Hasher::new();
+        for (path, text) in files {
+            hasher.update(path.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(text.as_bytes());
+            hasher.update(&[0]);
+            let file = crate::parse::SourceFile { text, path, line_offset: 0 };
+            let parsed = crate::parse::parse(&file)?;
+            let scope = crate::resolve::ModuleScope::new(parsed.syntax());
+            let set = user_recipes(&parsed.syntax().body, file, &scope)?;
+            for (name, recipe) in set.adjoints.iter().chain(set.tangents.iter()) {
+                if !name.contains('.') {
+                    return Err(file.diagnostic(DiagnosticKind::InvalidRecipe, format!("a project recipe is for an imported function; `{name}` is defined in the recipe file"), recipe.span.0, recipe.span.1)
+                        .with_help(format!("import `{name}` from the module that defines it, or move the recipe into that module")));
+                }
+                for used in recipe.free_names() {
+                    let (stmt, canonical) = match (scope.import_statements.get(&used), scope.imports.get(&used)) {
+                        (Some(stmt), Some(canonical)) => (stmt.clone(), canonical.clone()),
+                        _ => {
+                            return Err(file.diagnostic(
+                                DiagnosticKind::InvalidRecipe,
+                                format!("this recipe uses `{used}`, which its file does not import: templates of a project recipe file run in other modules and may use only imported names"),
+                                recipe.span.0,
+                                recipe.span.1,
+                            ).with_help(format!("import `{used}` at the top of the recipe file (or move what it names into a module and import it from there)")));
+                        }
+                    };
+                    if let Some((_, other)) = out.imports.get(&used).filter(|(_, c)| *c != canonical) {
+                        return Err(file.diagnostic(DiagnosticKind::InvalidRecipe, format!("`{used}` is `{canonical}` here but `{other}` in another recipe file"), recipe.span.0, recipe.span.1)
+                            .with_help("import it under the same name for the same thing in every recipe file"));
+                    }
+                    out.imports.insert(used, (stmt, canonical));
+                }
+            }
+            out.set = out.set.overlaid(&set);
+        }
+        out.hash = hasher.finalize().to_hex().to_string();
+        Ok(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The shared recipes as seen from module `module` (dotted; empty when unknown): a recipe
+    /// for `module.f` also covers the module's own calls of `f`.
+    pub fn for_module(&self, module: &str) -> RecipeSet {
+        let mut set = self.set.clone();
+        if module.is_empty() {
+            return set;
+        }
+        let prefix = format!("{module}.");
+        let local = |map: &BTreeMap<String, Recipe>| -> Vec<(String, Recipe)> {
+            map.iter()
+                .filter_map(|(name, r)| name.strip_prefix(&prefix).filter(|rest| !rest.contains('.')).map(|rest| (rest.to_string(), r.clone())))
+                .collect()
+        };
+        for (name, recipe) in local(&self.set.adjoints) {
+            set.adjoints.insert(name, recipe);
+        }
+        for (name, recipe) in local(&self.set.tangents) {
+            set.tangents.insert(name, recipe);
+        }
+        set
+    }
+
+    /// The import lines a generated module needs for the project recipes its code uses
+    /// (`code`), given the names the user's module binds (`scope`): a name the module binds
+    /// to something else is an error, since generated code runs among the module's names.
+    pub fn import_lines(&self, code: &str, scope: &crate::resolve::ModuleScope, path: &str) -> Result<Vec<String>, crate::Diagnostic> {
+        let mut lines = Vec::new();
+        for (local, (statement, canonical)) in &self.imports {
+            if !mentions_name(code, local) {
+                continue;
+            }
+            let clash = match scope.imports.get(local) {
+                Some(theirs) => theirs != canonical,
+                None => scope.functions.contains_key(local) || scope.globals.contains(local),
+            };
+            if clash {
+                return Err(crate::Diagnostic::without_span(
+                    crate::DiagnosticKind::InvalidRecipe,
+                    format!("a project recipe uses `{local}` (`{statement}`), but this module binds `{local}` to something else"),
+                    path,
+                ).with_help(format!("import it under another name in the recipe file, e.g. `{statement}` as `_{local}`")));
+            }
+            if !lines.contains(statement) {
+                lines.push(statement.clone());
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// Does `code` use `name` as a whole identifier (not as an attribute)?
+fn mentions_name(code: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(name).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + name.len()..].chars().next();
+        before.is_none_or(|c| !is_ident(c) && c != '.') && after.is_none_or(|c| !is_ident(c))
+    })
+}
+
+impl Recipe {
+    /// Names the template reads that are neither its parameters, its result, its locals, `d`
+    /// nor builtins: what it needs from its module.
+    fn free_names(&self) -> BTreeSet<String> {
+        use ruff_python_ast::visitor::{Visitor, walk_expr as walk};
+        struct V<'o>(&'o mut BTreeSet<String>);
+        impl<'a> Visitor<'a> for V<'_> {
+            fn visit_expr(&mut self, expr: &'a AExpr) {
+                if let AExpr::Name(n) = expr {
+                    self.0.insert(n.id.to_string());
+                }
+                walk(self, expr);
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut locals: BTreeSet<String> = self.params.iter().map(|p| p.name.clone()).collect();
+        locals.insert(self.result.clone());
+        locals.insert("d".into());
+        for s in &self.body {
+            match s {
+                AStmt::Assign(a) => {
+                    for t in &a.targets {
+                        if let AExpr::Name(n) = t {
+                            locals.insert(n.id.to_string());
+                        } else {
+                            V(&mut names).visit_expr(t);
+                        }
+                    }
+                    V(&mut names).visit_expr(&a.value);
+                }
+                AStmt::AugAssign(a) => {
+                    V(&mut names).visit_expr(&a.target);
+                    V(&mut names).visit_expr(&a.value);
+                }
+                _ => {}
+            }
+        }
+        names.retain(|n| !locals.contains(n) && !crate::resolve::BUILTINS.contains(&n.as_str()) && !matches!(n.as_str(), "None" | "True" | "False"));
+        names
+    }
 }
 
 /// Is `def` a recipe template of the user's (decorated with `tangent.adjoint`/`tangent_`)?

@@ -16,6 +16,9 @@ pub struct ModuleScope {
     pub functions: BTreeMap<String, usize>,
     /// Other names the module binds at its top level (constants, arrays, classes).
     pub globals: std::collections::BTreeSet<String>,
+    /// Local name -> an import statement that binds it (`import numpy as np`), with relative
+    /// imports made absolute: what generated code elsewhere needs to bind the same name.
+    pub import_statements: BTreeMap<String, String>,
 }
 
 fn canonical_module(name: &str) -> String {
@@ -76,10 +79,12 @@ impl ModuleScope {
                         match &alias.asname {
                             Some(asname) => {
                                 self.imports.insert(asname.to_string(), canonical_module(full));
+                                self.import_statements.insert(asname.to_string(), format!("import {full} as {asname}"));
                             }
                             None => {
                                 let first = full.split('.').next().unwrap_or(full);
                                 self.imports.insert(first.to_string(), canonical_module(first));
+                                self.import_statements.insert(first.to_string(), format!("import {full}"));
                             }
                         }
                     }
@@ -107,6 +112,11 @@ impl ModuleScope {
                         }
                         let local = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
                         let full = canonical_module(&format!("{module}.{}", alias.name));
+                        let statement = match &alias.asname {
+                            Some(asname) => format!("from {module} import {} as {asname}", alias.name),
+                            None => format!("from {module} import {}", alias.name),
+                        };
+                        self.import_statements.insert(local.clone(), statement);
                         self.imports.insert(local, full);
                     }
                 }

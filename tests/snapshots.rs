@@ -132,6 +132,7 @@ fn generate(case: &Case) -> String {
         function_source: None,
         function_first_line: 1,
         context_source: None,
+        project_recipes: None,
     };
     let generated = match case.mode.as_str() {
         "forward" => tangent::generate_forward(&request, &options),
@@ -178,6 +179,7 @@ fn twice(
         function_source: None,
         function_first_line: 1,
         context_source: Some(request.module_source),
+        project_recipes: None,
     };
     derive(&again, options)
 }

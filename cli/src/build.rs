@@ -290,7 +290,13 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
     };
     let found = walk::walk(&project.paths, &project.filter);
     tracing::debug!("{} sources found", found.sources.len());
-    let generator = project.generator();
+    let generator = match project.generator() {
+        Ok(g) => g,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let reports = run_all(&project, &generator, &found, Mode::Write, verbosity);
     remove_orphans(&project.layout, &found);
     let summary = report(&reports, &found, verbosity);

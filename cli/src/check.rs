@@ -17,7 +17,13 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
         }
     };
     let found = walk::walk(&project.paths, &project.filter);
-    let generator = project.generator();
+    let generator = match project.generator() {
+        Ok(g) => g,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let reports = build::run_all(&project, &generator, &found, Mode::Compare, verbosity);
     let summary = build::report(&reports, &found, verbosity);
     let mut out_of_date = 0;

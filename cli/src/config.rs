@@ -1,7 +1,8 @@
 //! Project settings: the project root and `[tool.tangent]` of the nearest pyproject.toml.
 //!
 //! Keys: `out` (directory), `cache-dir` (directory), `optimize` (bool), `exclude` (list of
-//! glob patterns). Relative directories are relative to the pyproject.toml that names them.
+//! glob patterns), `recipes` (list of recipe files shared by the project). Relative paths are
+//! relative to the pyproject.toml that names them.
 //! Command-line flags win over these.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     pub optimize: Option<bool>,
     pub exclude: Vec<String>,
+    /// Recipe files whose `@tangent.adjoint(f)` recipes apply to every module.
+    pub recipes: Vec<PathBuf>,
 }
 
 /// Absolute form of `path` (against the current directory), without `.` components and
@@ -108,6 +111,13 @@ pub fn load(start: &Path) -> Result<Config, String> {
                             .map(str::to_string)
                             .ok_or_else(|| bad(key, "a list of strings"))
                     })
+                    .collect::<Result<_, _>>()?;
+            }
+            "recipes" => {
+                let list = value.as_array().ok_or_else(|| bad(key, "a list of file paths"))?;
+                config.recipes = list
+                    .iter()
+                    .map(|v| v.as_str().map(|s| base.join(s)).ok_or_else(|| bad(key, "a list of file paths")))
                     .collect::<Result<_, _>>()?;
             }
             other => tracing::warn!(

@@ -68,6 +68,8 @@ pub struct Generator {
     cache: Mutex<Cache>,
     optimize: bool,
     recipe_hash: String,
+    /// The project's shared recipes (`[tool.tangent] recipes`).
+    shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>,
 }
 
 /// The options part of the cache key (shared with the import hook's keys).
@@ -83,12 +85,20 @@ fn options_tag(optimize: bool) -> &'static [u8] {
 const SKIPPED_KEY: &[u8] = b"tangent-cli/skipped-functions/v1";
 
 impl Generator {
-    pub fn new(cache: Cache, optimize: bool) -> Generator {
-        Generator {
-            cache: Mutex::new(cache),
-            optimize,
-            recipe_hash: tangent::recipes::recipe_set_hash(),
-        }
+    pub fn new(cache: Cache, optimize: bool, shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>) -> Generator {
+        let mut generator = Generator { cache: Mutex::new(cache), optimize, recipe_hash: String::new(), shared: None };
+        generator.set_shared_recipes(shared);
+        generator
+    }
+
+    /// Replaces the project's shared recipes (a recipe file changed under `watch`).
+    pub fn set_shared_recipes(&mut self, shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>) {
+        // The shared recipes are part of what every module's code depends on.
+        self.recipe_hash = match &shared {
+            Some(r) => format!("{}+{}", tangent::recipes::recipe_set_hash(), r.hash),
+            None => tangent::recipes::recipe_set_hash(),
+        };
+        self.shared = shared;
     }
 
     /// The file name is part of the key (the generated header names it), the path is not.
@@ -115,7 +125,7 @@ impl Generator {
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
         let (module_name, root) = tangent::module_location(path);
         let roots = [root];
-        let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots);
+        let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots).with_recipes(self.shared.clone());
         let dependencies = loaded.dependencies();
         let context: String = std::iter::once(format!("module={module_name}\n"))
             .chain(dependencies.iter().map(|(m, h)| format!("{m}={h}\n")))

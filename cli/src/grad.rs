@@ -67,6 +67,8 @@ enum Failure {
     Input(String),
     /// The engine's diagnostic (exit 1).
     Engine(Box<Diagnostic>),
+    /// A problem with the project's recipe files, rendered (exit 1).
+    Recipes(String),
 }
 
 impl From<Diagnostic> for Failure {
@@ -86,6 +88,10 @@ pub fn run(args: &GradArgs) -> ExitCode {
         }
         Err(Failure::Engine(diagnostic)) => {
             eprint!("{}", diagnostic.render());
+            ExitCode::from(1)
+        }
+        Err(Failure::Recipes(rendered)) => {
+            eprint!("{rendered}");
             ExitCode::from(1)
         }
         Err(Failure::Input(message)) => {
@@ -122,6 +128,9 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         },
         seed_required: false,
     };
+    // The project's shared recipes (`[tool.tangent] recipes` of the nearest pyproject.toml).
+    let config = crate::config::load(&crate::config::start_dir(std::slice::from_ref(file))).map_err(Failure::Input)?;
+    let shared = crate::project::load_recipes(&config.recipes).map_err(Failure::Recipes)?;
     let request = Request {
         module_source: &source,
         path: &shown,
@@ -129,6 +138,7 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         function_source: None,
         function_first_line: 1,
         context_source: None,
+        project_recipes: shared.as_deref(),
     };
     let generated = match args.mode {
         ModeArg::Reverse => tangent::generate(&request, &options)?,

@@ -37,6 +37,8 @@ pub struct Project {
     pub optimize: bool,
     pub filter: Arc<Filter>,
     pub cache_dir: PathBuf,
+    /// The project's shared recipe files (`[tool.tangent] recipes`).
+    pub recipe_files: Vec<PathBuf>,
 }
 
 impl Project {
@@ -72,12 +74,33 @@ impl Project {
             optimize,
             filter,
             cache_dir,
+            recipe_files: config.recipes,
         })
     }
 
-    /// Opens the cache (or goes on without it) and makes the generator.
-    pub fn generator(&self) -> Generator {
-        tracing::debug!("cache: {}", self.cache_dir.display());
-        Generator::new(Cache::open(&self.cache_dir), self.optimize)
+    /// The project's shared recipes, read and checked; the error is ready to print.
+    pub fn recipes(&self) -> Result<Option<Arc<tangent::recipes::ProjectRecipes>>, String> {
+        load_recipes(&self.recipe_files)
     }
+
+    /// Opens the cache (or goes on without it) and makes the generator, with the project's
+    /// shared recipes; the error (an unreadable or invalid recipe file) is ready to print.
+    pub fn generator(&self) -> Result<Generator, String> {
+        tracing::debug!("cache: {}", self.cache_dir.display());
+        Ok(Generator::new(Cache::open(&self.cache_dir), self.optimize, self.recipes()?))
+    }
+}
+
+/// Reads and checks recipe files; the error is ready to print.
+pub fn load_recipes(files: &[PathBuf]) -> Result<Option<Arc<tangent::recipes::ProjectRecipes>>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut texts = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("error: cannot read the recipe file {} named in [tool.tangent] recipes: {e}\n", path.display()))?;
+        texts.push((path.display().to_string(), text));
+    }
+    tangent::recipes::ProjectRecipes::load(&texts).map(|r| Some(Arc::new(r))).map_err(|d| d.render())
 }

@@ -29,7 +29,16 @@ pub fn run(args: &RecipesArgs) -> ExitCode {
         },
         None => None,
     };
-    let listing = match tangent::recipe_listing(source.as_ref().map(|(t, p)| (t.as_str(), p.as_str()))) {
+    // The project's shared recipes, from the pyproject.toml above FILE (or the current directory).
+    let start = crate::config::start_dir(args.file.as_slice());
+    let shared = match crate::config::load(&start).and_then(|c| crate::project::load_recipes(&c.recipes)) {
+        Ok(shared) => shared,
+        Err(e) => {
+            eprint!("{}", if e.ends_with('\n') { e } else { format!("error: {e}\n") });
+            return ExitCode::from(1);
+        }
+    };
+    let listing = match tangent::recipe_listing(source.as_ref().map(|(t, p)| (t.as_str(), p.as_str())), shared.as_deref()) {
         Ok(listing) => listing,
         Err(d) => {
             eprint!("{}", d.render());

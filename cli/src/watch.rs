@@ -54,6 +54,9 @@ struct Watch {
     /// By path in the given form.
     seen: HashMap<PathBuf, Seen>,
     out_abs: Option<PathBuf>,
+    verbosity: Verbosity,
+    /// The shared recipe files, absolute: a change to one rebuilds everything.
+    recipe_files: Vec<PathBuf>,
 }
 
 pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
@@ -98,6 +101,18 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let recipe_files: Vec<PathBuf> = project.recipe_files.iter().map(|p| crate::config::absolute(p)).collect();
+    // Recipe files outside the watched trees are watched too.
+    for file in &recipe_files {
+        if roots.iter().any(|r| file.starts_with(&r.abs)) {
+            continue;
+        }
+        if let Some(dir) = file.parent() {
+            if let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
+                tracing::warn!("cannot watch {}: {e}", dir.display());
+            }
+        }
+    }
     for root in &roots {
         let (target, mode) = if root.is_file {
             (
@@ -116,13 +131,21 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
         Layout::Out(dir) => Some(crate::config::absolute(dir)),
         Layout::Beside => None,
     };
-    let generator = project.generator();
+    let generator = match project.generator() {
+        Ok(g) => g,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut watch = Watch {
         project,
         generator,
         roots,
         seen: HashMap::new(),
         out_abs,
+        verbosity,
+        recipe_files,
     };
     watch.initial_build(verbosity);
     if build::interrupted() {
@@ -241,6 +264,10 @@ impl Watch {
     }
 
     fn handle(&mut self, events: &[notify_debouncer_full::DebouncedEvent]) {
+        if events.iter().any(|e| e.paths.iter().any(|p| self.recipe_files.contains(p))) {
+            self.reload_recipes();
+            return;
+        }
         if events.iter().any(|e| e.need_rescan()) {
             tracing::debug!("rescanning everything");
             self.rescan_all();
@@ -309,6 +336,22 @@ impl Watch {
                     }
                 }
             }
+        }
+    }
+
+    /// A shared recipe file changed: every module may differ, so all are generated again (a
+    /// broken recipe file is reported and the previous recipes stay in force).
+    fn reload_recipes(&mut self) {
+        match self.project.recipes() {
+            Ok(recipes) => {
+                self.generator.set_shared_recipes(recipes);
+                if self.verbosity != Verbosity::Quiet {
+                    println!("recipes changed: regenerating every module");
+                }
+                self.seen.clear();
+                self.initial_build(self.verbosity);
+            }
+            Err(e) => eprint!("{e}"),
         }
     }
 

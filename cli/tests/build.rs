@@ -802,3 +802,61 @@ fn an_invalid_recipe_fails_its_module_with_the_recipe_line() {
     let err = stderr(&o);
     assert!(err.contains("model.py:11") && err.contains("invalid-recipe"), "{err}");
 }
+
+const OPS: &str = "import math\nimport numpy\n\n\ndef fancy(x):\n    return 2.0 * numpy.array([math.sin(v) for v in x])\n";
+const SHARED_RECIPES: &str = "import numpy as np\nimport tangent\nfrom mylib.ops import fancy\n\n\n@tangent.adjoint(fancy)\ndef fancy_adjoint(result, x):\n    d[x] = d[result] * 2.0 * np.cos(x)\n";
+const USES_FANCY: &str = "import numpy\nfrom mylib.ops import fancy\n\n\ndef loss(x):\n    return numpy.sum(fancy(x) * x)\n";
+
+fn shared_recipe_project(name: &str) -> Project {
+    Project::with_files(
+        name,
+        &[
+            ("pyproject.toml", "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n"),
+            ("mylib/__init__.py", ""),
+            ("mylib/ops.py", OPS),
+            ("tools/recipes.py", SHARED_RECIPES),
+            ("model.py", USES_FANCY),
+        ],
+    )
+}
+
+#[test]
+fn shared_recipe_files_apply_to_every_module_and_their_edits_rebuild_all() {
+    let p = shared_recipe_project("shared-recipes");
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 0);
+    assert!(summary(&o).contains("0 failed, 0 functions skipped"), "{}", stdout(&o));
+    let model = p.read(&format!("__tangent__/{}", artifact_name("model", USES_FANCY)));
+    assert!(model.contains("# Your recipe (recipes.py:6)") && model.contains("import numpy as np\n"), "{model}");
+    // The function the recipe is for takes it too, in its own module.
+    let ops = p.read(&format!("mylib/__tangent__/{}", artifact_name("ops", OPS)));
+    assert!(ops.contains("def dfancy(") && ops.contains("# Your recipe (recipes.py:6)"), "{ops}");
+    // A second build reuses everything; an edited recipe file regenerates everything.
+    assert!(summary(&p.run(&["build", "."])).starts_with("0 generated"), "reuse");
+    p.write("tools/recipes.py", &SHARED_RECIPES.replace("2.0 * np.cos", "2.0 * 1.0 * np.cos"));
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 0);
+    assert!(summary(&o).starts_with("4 generated, 0 reused"), "{}", stdout(&o));
+    let model = p.read(&format!("__tangent__/{}", artifact_name("model", USES_FANCY)));
+    assert!(model.contains("2.0 * 1.0 * np.cos"), "{model}");
+    // `tangent grad` and `tangent recipes` see the shared recipes too.
+    let o = p.run(&["grad", "model.py:loss"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("Your recipe (recipes.py:6)"), "{}", stdout(&o));
+    let o = p.run(&["recipes", "model.py"]);
+    assert!(stdout(&o).contains("mylib.ops.fancy") && stdout(&o).contains("yours: recipes.py:6"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_broken_shared_recipe_file_fails_the_build_with_its_location() {
+    let p = shared_recipe_project("shared-recipes-bad");
+    p.write("tools/recipes.py", &SHARED_RECIPES.replace("np.cos(x)", "helper(x)"));
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("recipes.py:7") && err.contains("uses `helper`, which its file does not import"), "{err}");
+    std::fs::remove_file(p.path("tools/recipes.py")).unwrap();
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("cannot read the recipe file"), "{}", stderr(&o));
+}

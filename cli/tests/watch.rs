@@ -285,3 +285,26 @@ fn watch_with_out_dir_uses_stable_names() {
         p.artifacts()
     );
 }
+
+#[test]
+fn watch_regenerates_everything_when_a_shared_recipe_file_changes() {
+    let recipes = "import numpy as np\nimport tangent\nfrom mylib.ops import fancy\n\n\n@tangent.adjoint(fancy)\ndef fancy_adjoint(result, x):\n    d[x] = d[result] * 2.0 * np.cos(x)\n";
+    let model = "import numpy\nfrom mylib.ops import fancy\n\n\ndef loss(x):\n    return numpy.sum(fancy(x) * x)\n";
+    let p = Project::with_files(
+        "watch-recipes",
+        &[
+            ("pyproject.toml", "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n"),
+            ("mylib/__init__.py", ""),
+            ("mylib/ops.py", "import numpy\n\n\ndef fancy(x):\n    return 2.0 * numpy.sin(x)\n"),
+            ("tools/recipes.py", recipes),
+            ("model.py", model),
+        ],
+    );
+    let w = Watcher::start(&p.root, &["."]);
+    let artifact = beside(&p, "", "model", model);
+    assert!(std::fs::read_to_string(&artifact).unwrap().contains("2.0 * np.cos"), "{}", w.context());
+    editor_save(&p, "tools/recipes.py", &recipes.replace("2.0 * np.cos", "3.0 * np.cos"));
+    w.wait_for("the model rebuilt with the edited recipe", || {
+        std::fs::read_to_string(&artifact).is_ok_and(|t| t.contains("3.0 * np.cos"))
+    });
+}

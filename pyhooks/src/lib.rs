@@ -104,6 +104,7 @@ where
     module_name=None,
     roots=None,
     context_source=None,
+    recipe_files=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -121,6 +122,7 @@ fn generate(
     module_name: Option<String>,
     roots: Option<Vec<String>>,
     context_source: Option<String>,
+    recipe_files: Option<Vec<(String, String)>>,
 ) -> PyResult<(String, String)> {
     // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
     let motion_name = motion.to_string();
@@ -141,6 +143,7 @@ fn generate(
         seed_required,
     };
     let generated = run_engine(py, &path, || {
+        let shared = project_recipes(recipe_files.as_deref())?;
         let request = Request {
             module_source: &module_source,
             path: &path,
@@ -148,6 +151,7 @@ fn generate(
             function_source: function_source.as_deref(),
             function_first_line,
             context_source: context_source.as_deref(),
+            project_recipes: shared.as_deref(),
         };
         if motion_name == "forward" {
             return tangent::generate_forward(&request, &options);
@@ -201,7 +205,7 @@ type GradModuleResult = (
 /// project found under `roots` resolve, and their derivatives are imported from their own
 /// gradient modules.
 #[pyfunction]
-#[pyo3(signature = (module_source, path, optimized, module_name=None, roots=None))]
+#[pyo3(signature = (module_source, path, optimized, module_name=None, roots=None, recipe_files=None))]
 fn grad_module(
     py: Python<'_>,
     module_source: String,
@@ -209,13 +213,16 @@ fn grad_module(
     optimized: bool,
     module_name: Option<String>,
     roots: Option<Vec<String>>,
+    recipe_files: Option<Vec<(String, String)>>,
 ) -> PyResult<GradModuleResult> {
-    let module = run_engine(py, &path, || match &module_name {
-        Some(name) => {
-            let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
-            tangent::grad_module_in_project(&module_source, &path, name, &roots, optimized)
+    let module = run_engine(py, &path, || {
+        let shared = project_recipes(recipe_files.as_deref())?;
+        let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
+        match (&module_name, shared) {
+            (Some(name), shared) => tangent::ProjectModule::load(&module_source, &path, name, &roots).with_recipes(shared).grad_module(optimized, None),
+            (None, None) => tangent::grad_module(&module_source, &path, optimized),
+            (None, shared) => tangent::ProjectModule::load(&module_source, &path, "", &roots).with_recipes(shared).grad_module(optimized, None),
         }
-        None => tangent::grad_module(&module_source, &path, optimized),
     })?;
     let skipped = module
         .skipped
@@ -228,7 +235,7 @@ fn grad_module(
 /// The derivative of `function` w.r.t. positions `wrt` in a module of its own, resolving calls
 /// into other modules of the project found under `roots`. Returns `(source, entry name)`.
 #[pyfunction]
-#[pyo3(signature = (module_source, path, module_name, roots, function, wrt, optimized))]
+#[pyo3(signature = (module_source, path, module_name, roots, function, wrt, optimized, recipe_files=None))]
 #[allow(clippy::too_many_arguments)]
 fn derivative_in_project(
     py: Python<'_>,
@@ -239,13 +246,34 @@ fn derivative_in_project(
     function: String,
     wrt: Vec<usize>,
     optimized: bool,
+    recipe_files: Option<Vec<(String, String)>>,
 ) -> PyResult<(String, String)> {
     let module = run_engine(py, &path, || {
+        let shared = project_recipes(recipe_files.as_deref())?;
         let roots: Vec<std::path::PathBuf> = roots.iter().map(std::path::PathBuf::from).collect();
-        tangent::derivative_in_project(&module_source, &path, &module_name, &roots, &function, &wrt, optimized)
+        tangent::ProjectModule::load(&module_source, &path, &module_name, &roots).with_recipes(shared).derivative(&function, &wrt, optimized)
     })?;
     let entry = module.generated.first().map(|g| g.1.clone()).unwrap_or_default();
     Ok((module.source, entry))
+}
+
+/// The project's shared recipes from their files `(path, text)`, loaded once per distinct set
+/// of files in this process.
+fn project_recipes(files: Option<&[(String, String)]>) -> Result<Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>, Diagnostic> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    let Some(files) = files.filter(|f| !f.is_empty()) else { return Ok(None) };
+    static LOADED: OnceLock<Mutex<Vec<(Vec<(String, String)>, Arc<tangent::recipes::ProjectRecipes>)>>> = OnceLock::new();
+    let loaded = LOADED.get_or_init(Mutex::default);
+    if let Some((_, recipes)) = loaded.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(f, _)| f.as_slice() == files) {
+        return Ok(Some(recipes.clone()));
+    }
+    let recipes = Arc::new(tangent::recipes::ProjectRecipes::load(files)?);
+    let mut cache = loaded.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= 8 {
+        cache.remove(0);
+    }
+    cache.push((files.to_vec(), recipes.clone()));
+    Ok(Some(recipes))
 }
 
 /// The blake3 hash of a source text, as written in `# tangent-source-hash: ` headers.

@@ -65,6 +65,14 @@ def load(tmp_path, text, name=None):
         sys.path.remove(str(tmp_path))
 
 
+def run_fresh(directory, check):
+    """Runs `check` in a new interpreter (the import hook active) and expects it to print ok."""
+    env = dict(os.environ, PYTHONPATH=str(directory))
+    result = subprocess.run([sys.executable, "-c", check], cwd=directory, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 W = np.array([0.3, -1.0, 0.8])
 X = np.array([2.0, 0.5, -1.5])
 
@@ -125,10 +133,7 @@ else:
     raise AssertionError("a recipe template was differentiated")
 print("ok")
 """
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    run_fresh(tmp_path, check)
 
 
 def test_invalid_recipe_is_reported_at_its_line(tmp_path):
@@ -255,3 +260,106 @@ def test_recipes_command_lists_built_in_and_user_recipes(tmp_path):
     assert entries["numpy.shape"]["nondifferentiable"]
     text = subprocess.run([binary, "recipes"], capture_output=True, text=True, check=True).stdout
     assert "numpy.sin" in text and "reverse, forward" in text and "with recipes" in text
+
+
+# --- recipe files shared by a project: [tool.tangent] recipes = [...] ------------------------
+
+OPS = """
+import math
+import numpy
+
+
+def fancy(x):
+    # A comprehension over math.sin: Tangent cannot differentiate this body.
+    return 2.0 * numpy.array([math.sin(v) for v in x])
+"""
+
+SHARED = """
+import numpy as np
+import tangent
+from {pkg}.ops import fancy
+
+
+@tangent.adjoint(fancy)
+def fancy_adjoint(result, x):
+    d[x] = d[result] * SCALE * np.cos(x)
+
+
+@tangent.tangent_(fancy)
+def fancy_tangent(result, x):
+    d[result] = d[x] * SCALE * np.cos(x)
+"""
+
+USER = """
+import numpy
+from {pkg}.ops import fancy
+
+
+def loss(x):
+    return numpy.sum(fancy(x) * x)
+"""
+
+
+def shared_project(tmp_path, scale="2.0"):
+    pkg = f"lib_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "pyproject.toml").write_text('[tool.tangent]\nrecipes = ["tools/recipes.py"]\n')
+    (tmp_path / pkg).mkdir()
+    (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / pkg / "ops.py").write_text(OPS)
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "recipes.py").write_text(SHARED.format(pkg=pkg).replace("SCALE", scale))
+    model = load(tmp_path, USER.format(pkg=pkg))
+    return pkg, model
+
+
+def test_a_shared_recipe_file_applies_to_the_api(tmp_path):
+    _, model = shared_project(tmp_path)
+    x = np.array([0.3, -1.2, 2.0])
+    expected = numeric_grad(model.loss, (x,))
+    np.testing.assert_allclose(tangent.grad(model.loss)(x), expected, rtol=1e-6)
+    np.testing.assert_allclose(tangent.jvp(model.loss)(x, np.ones(3)), expected.sum(), rtol=1e-6)
+    source = inspect.getsource(tangent.grad(model.loss))
+    assert "# Your recipe (recipes.py:7)" in source
+    # The recipe file's `np` comes along: the user's module never imported numpy as np.
+    assert "import numpy as np" in open(inspect.getsourcefile(tangent.grad(model.loss))).read()
+
+
+def test_editing_a_shared_recipe_file_changes_the_next_derivative(tmp_path):
+    _, model = shared_project(tmp_path)
+    x = np.array([0.3, -1.2])
+    before = tangent.grad(model.loss)(x)
+    recipes = tmp_path / "tools" / "recipes.py"
+    text = recipes.read_text().replace("2.0 * np.cos", "4.0 * np.cos")
+    recipes.write_text(text)
+    os.utime(recipes, ns=(0, os.stat(recipes).st_mtime_ns + 10**9))
+    after = tangent.grad(model.loss)(x)
+    fancy = 2.0 * np.sin(x)
+    np.testing.assert_allclose(after - fancy, 2.0 * (before - fancy), rtol=1e-10)
+
+
+def test_the_import_hook_uses_shared_recipes(tmp_path):
+    pkg, model = shared_project(tmp_path)
+    check = f"""
+import numpy as np
+from {model.__name__}.__grad__ import dloss
+from {pkg}.ops.__grad__ import dfancy
+x = np.array([0.3, -1.2, 2.0])
+assert np.allclose(dfancy(x), 2.0 * np.cos(x))
+assert np.allclose(dloss(x), 2.0 * np.sin(x) + 2.0 * np.cos(x) * x)
+print("ok")
+"""
+    run_fresh(tmp_path, check)
+
+
+def test_a_shared_recipe_must_import_what_it_uses(tmp_path):
+    _, model = shared_project(tmp_path, scale="helper(x)")
+    with pytest.raises(tangent.InvalidRecipeError, match="uses `helper`, which its file does not import"):
+        tangent.grad(model.loss)
+
+
+def test_a_module_binding_a_shared_recipes_name_otherwise_is_told(tmp_path):
+    pkg, _ = shared_project(tmp_path)
+    clash = USER.format(pkg=pkg) + "\nnp = 'not numpy'\n"
+    model = load(tmp_path, clash)
+    with pytest.raises(tangent.InvalidRecipeError, match="binds `np` to something else"):
+        tangent.grad(model.loss)

@@ -43,6 +43,9 @@ from importlib.machinery import SourceFileLoader
 from importlib.util import decode_source, spec_from_file_location
 from types import FunctionType as _FunctionType
 
+from tangent import _project
+from tangent.errors import TangentError
+
 __all__ = ["find_spec", "find_derivative_spec", "GradLoader", "GradientImportError", "FORMAT", "SUFFIX"]
 
 #: Version of the layout of generated files (bump when it changes: it is part of the key).
@@ -158,11 +161,24 @@ def _source_path(module):
 
 def _key(source_path, data):
     h = hashlib.sha256()
-    for part in (FORMAT, _stamp_of_engine(), source_path):
+    # The project's shared recipe files change the generated code too.
+    try:
+        recipes = _project.recipe_stamp(_project.recipe_files(source_path))
+    except TangentError:  # reported when the module is generated
+        recipes = "unreadable"
+    for part in (FORMAT, _stamp_of_engine(), source_path, recipes):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     h.update(data)
     return h.hexdigest()[:16]
+
+
+def _shared_recipes(state):
+    """The project's recipe files (``[tool.tangent] recipes``), or ImportError saying why not."""
+    try:
+        return _project.recipe_files(state.source_path)
+    except TangentError as error:
+        raise GradientImportError(f"cannot import {state.fullname!r}: {error}", name=state.fullname) from None
 
 
 def _stamp_of_engine():
@@ -364,6 +380,7 @@ class GradLoader(SourceFileLoader):
                 True,
                 module_name=state.parent.__name__,
                 roots=_project_roots(state.parent.__name__, state.source_path),
+                recipe_files=_shared_recipes(state) or None,
             )
         except engine.EngineError as error:
             kind, _message, rendered = error.args[:3]
@@ -590,6 +607,7 @@ def _generate_partial(module, state, name, function, wrt, path):
             function,
             list(positions),
             True,
+            recipe_files=_shared_recipes(state) or None,
         )
     except engine.EngineError as error:
         kind, message, rendered = error.args[:3]

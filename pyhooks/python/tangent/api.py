@@ -19,6 +19,7 @@ import sys
 import threading
 import weakref
 
+from tangent import _project
 from tangent.errors import (
     FunctionNotFoundError,
     InvalidWrtError,
@@ -384,7 +385,11 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     preserve_result = bool(preserve_result)
     wrt_items = _wrt_items(src, wrt)
     options = (wrt_items, optimized, preserve_result, motion, seed_required)
-    per_function_key = (src.module_hash, options)
+    parent_context, parent_origin = _generated_context(fn)
+    origin = parent_origin or src.path
+    recipe_files = _project.recipe_files(origin)
+    # Editing a project recipe file changes the derivatives that use it.
+    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options)
 
     with _lock:
         cached = _derivatives.get(fn, {}).get(per_function_key)
@@ -393,15 +398,15 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             print(_generated_of(cached).source)
         return cached
 
-    generated_key = (fn.__code__, src.module_hash, src.function_source, options)
+    generated_key = (fn.__code__, src.module_hash, src.function_source, per_function_key[1], options)
     with _lock:
         generated = _generated.get(generated_key)
     if generated is None:
         positions = _wrt_positions(fn, src, wrt_items)
         engine = _engine()
-        parent_context, parent_origin = _generated_context(fn)
-        origin = parent_origin or src.path
         extra = _project_of(fn, origin)
+        if recipe_files:
+            extra["recipe_files"] = recipe_files
         context = src.module_source
         if parent_context is not None:
             extra["context_source"] = parent_context
