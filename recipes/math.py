@@ -1,7 +1,15 @@
 """Adjoints of functions of the `math` module.
 
 Arguments and results are Python floats, so the templates use `math` for the derivatives and
-plain conditional expressions where a derivative is piecewise.
+plain conditional expressions where a derivative is piecewise. `math.dist`, `math.fsum`,
+`math.prod` and `math.sumprod` take sequences (lists, tuples or 1-D arrays) of floats: their
+adjoints have the sequence's structure (`tangent.grad_like`), their tangents read the
+sequence's tangent as an array. `math.modf` and `math.frexp` return pairs: their adjoint
+reads the pair's adjoint, their tangent is a pair (the integral part's is 0.0). The gamma function's derivatives use the runtime's
+`tangent.digamma` (plain NumPy, differentiable again through `tangent.polygamma`).
+`math.hypot` takes one to four coordinates (a template has a fixed number of parameters).
+Functions newer than the oldest supported Python (`math.sumprod` 3.12, `math.fma` 3.13) have
+recipes all the same: the engine only matches names.
 
 Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
 parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
@@ -9,6 +17,8 @@ tangent with one statement per differentiable input (the engine drops the statem
 the tangent of an inactive input), and each statement alone gives `d[y]` the shape of `y`.
 """
 import math
+
+import numpy
 import tangent
 
 
@@ -264,16 +274,174 @@ def fabs(y, x):
 
 
 @adjoint(math.hypot)
-def hypot(z, x, y):
-    # Two-argument form only.
-    d[x] = d[z] * x / z
-    d[y] = d[z] * y / z
+def hypot(r, x, y=0.0, z=0.0, w=0.0):
+    # hypot(*coordinates) with one to four coordinates (omitted ones are 0.0 and inactive).
+    # At the origin (r == 0) the derivative is taken as 0.
+    s = 0.0 if r == 0 else d[r] / r
+    d[x] = s * x
+    d[y] = s * y
+    d[z] = s * z
+    d[w] = s * w
 
 
 @tangent_(math.hypot)
-def hypot(z, x, y):
-    d[z] = d[x] * x / z
-    d[z] += d[y] * y / z
+def hypot(r, x, y=0.0, z=0.0, w=0.0):
+    s = 0.0 if r == 0 else 1.0 / r
+    d[r] = d[x] * x * s
+    d[r] += d[y] * y * s
+    d[r] += d[z] * z * s
+    d[r] += d[w] * w * s
+
+
+@adjoint(math.dist)
+def dist(y, p, q):
+    # y = |p - q| for sequences of coordinates; at p == q the derivative is taken as 0.
+    u = numpy.subtract(p, q) * (0.0 if y == 0 else 1.0 / y)
+    d[p] = tangent.grad_like(d[y] * u, p)
+    d[q] = tangent.grad_like(-d[y] * u, q)
+
+
+@tangent_(math.dist)
+def dist(y, p, q):
+    u = numpy.subtract(p, q) * (0.0 if y == 0 else 1.0 / y)
+    d[y] = numpy.dot(u, numpy.asarray(d[p]))
+    d[y] += -numpy.dot(u, numpy.asarray(d[q]))
+
+
+@adjoint(math.fsum)
+def fsum(y, seq):
+    # unreduce spreads the adjoint over the items: a list for a list, an array for an array.
+    d[seq] = tangent.unreduce(d[y], seq, 0, False)
+
+
+@tangent_(math.fsum)
+def fsum(y, seq):
+    d[y] = math.fsum(d[seq])
+
+
+@adjoint(math.prod)
+def prod(y, iterable, start=1):
+    # start * x_0 * x_1 * ...: each factor's derivative is start times the product of the
+    # others, computed without dividing by zero (one zero factor only passes the adjoint to
+    # itself, two or more to nobody).
+    a = numpy.asarray(iterable, dtype=numpy.float64)
+    is_zero = a == 0
+    nonzero = numpy.where(is_zero, 1.0, a)
+    prod_nonzero = numpy.prod(nonzero, axis=0)
+    zeros = numpy.sum(is_zero, axis=0)
+    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    d[iterable] = tangent.grad_like(d[y] * start * others, iterable)
+    d[start] = tangent.unbroadcast(d[y] * numpy.prod(a, axis=0), start)
+
+
+@tangent_(math.prod)
+def prod(y, iterable, start=1):
+    a = numpy.asarray(iterable, dtype=numpy.float64)
+    is_zero = a == 0
+    nonzero = numpy.where(is_zero, 1.0, a)
+    prod_nonzero = numpy.prod(nonzero, axis=0)
+    zeros = numpy.sum(is_zero, axis=0)
+    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    d[y] = numpy.sum(numpy.asarray(d[iterable]) * others, axis=0) * start
+    d[y] += d[start] * numpy.prod(a, axis=0)
+
+
+@adjoint(math.sumprod)
+def sumprod(y, p, q):
+    # Python 3.12+: sum(p_i * q_i).
+    d[p] = tangent.grad_like(d[y] * numpy.asarray(q, dtype=numpy.float64), p)
+    d[q] = tangent.grad_like(d[y] * numpy.asarray(p, dtype=numpy.float64), q)
+
+
+@tangent_(math.sumprod)
+def sumprod(y, p, q):
+    d[y] = numpy.dot(numpy.asarray(d[p]), numpy.asarray(q, dtype=numpy.float64))
+    d[y] += numpy.dot(numpy.asarray(p, dtype=numpy.float64), numpy.asarray(d[q]))
+
+
+@adjoint(math.fma)
+def fma(r, x, y, z):
+    # Python 3.13+: x * y + z with one rounding.
+    d[x] = d[r] * y
+    d[y] = d[r] * x
+    d[z] = d[r] * 1.0
+
+
+@tangent_(math.fma)
+def fma(r, x, y, z):
+    d[r] = d[x] * y
+    d[r] += d[y] * x
+    d[r] += d[z] * 1.0
+
+
+@adjoint(math.copysign)
+def copysign(z, x, y):
+    # |x| with the sign of y: slope +-1 in x (taken as 0 at x == 0), piecewise constant in y.
+    d[x] = 0.0 if x == 0 else d[z] * math.copysign(1.0, x) * math.copysign(1.0, y)
+
+
+@tangent_(math.copysign)
+def copysign(z, x, y):
+    d[z] = 0.0 if x == 0 else d[x] * math.copysign(1.0, x) * math.copysign(1.0, y)
+
+
+@adjoint(math.ldexp)
+def ldexp(y, x, i):
+    # x * 2 ** i with an integer i.
+    d[x] = d[y] * math.ldexp(1.0, i)
+
+
+@tangent_(math.ldexp)
+def ldexp(y, x, i):
+    d[y] = d[x] * math.ldexp(1.0, i)
+
+
+@adjoint(math.remainder)
+def remainder(z, x, y):
+    # remainder(x, y) == x - n * y with n the integer nearest to x / y; (x - z) / y is n up to
+    # rounding, and floor(. + 0.5) recovers it exactly.
+    d[x] = d[z] * 1.0
+    d[y] = -d[z] * math.floor((x - z) / y + 0.5)
+
+
+@tangent_(math.remainder)
+def remainder(z, x, y):
+    d[z] = d[x] * 1.0
+    d[z] += -d[y] * math.floor((x - z) / y + 0.5)
+
+
+@adjoint(math.nextafter)
+def nextafter(z, x, y):
+    # The float next to x towards y: x moved by one unit in the last place, slope 1 in x.
+    d[x] = d[z] * 1.0
+
+
+@tangent_(math.nextafter)
+def nextafter(z, x, y):
+    d[z] = d[x] * 1.0
+
+
+@adjoint(math.modf)
+def modf(y, x):
+    # y = (fractional part, integral part): slope 1 and 0. The adjoint of the pair is a pair
+    # (grad_like turns a scalar seed into one).
+    d[x] = tangent.grad_like(d[y], y)[0]
+
+
+@tangent_(math.modf)
+def modf(y, x):
+    d[y] = (d[x] * 1.0, 0.0)
+
+
+@adjoint(math.frexp)
+def frexp(y, x):
+    # y = (m, e) with x == m * 2 ** e and an integer e: dm/dx = 2 ** -e, e is piecewise constant.
+    d[x] = tangent.grad_like(d[y], y)[0] * math.ldexp(1.0, -y[1])
+
+
+@tangent_(math.frexp)
+def frexp(y, x):
+    d[y] = (d[x] * math.ldexp(1.0, -y[1]), 0.0)
 
 
 @adjoint(math.fmod)
@@ -309,6 +477,28 @@ def erfc(y, x):
     d[y] = -d[x] * 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
 
 
+@adjoint(math.gamma)
+def gamma(y, x):
+    # Gamma'(x) = Gamma(x) psi(x).
+    d[x] = d[y] * y * tangent.digamma(x)
+
+
+@tangent_(math.gamma)
+def gamma(y, x):
+    d[y] = d[x] * y * tangent.digamma(x)
+
+
+@adjoint(math.lgamma)
+def lgamma(y, x):
+    # lgamma(x) = log|Gamma(x)|, whose derivative is psi(x) for negative x too.
+    d[x] = d[y] * tangent.digamma(x)
+
+
+@tangent_(math.lgamma)
+def lgamma(y, x):
+    d[y] = d[x] * tangent.digamma(x)
+
+
 @adjoint(math.degrees)
 def degrees(y, x):
     d[x] = d[y] * (180.0 / math.pi)
@@ -331,5 +521,5 @@ def radians(y, x):
 
 nondifferentiable(
     math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, math.isclose,
-    math.factorial, math.gcd, math.comb, math.perm,
+    math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.ulp,
 )

@@ -5,6 +5,10 @@ The arithmetic ufuncs shared with Python operators (`numpy.add`, `numpy.multiply
 Python float even when `y` is an array (a scalar seed), so templates whose math does not
 broadcast by itself start from `numpy.broadcast_to(d[y], numpy.shape(y))`.
 Contributions may be read-only views; the runtime never updates an adjoint in place.
+A function returning a tuple or a list (`numpy.linalg.slogdet`, `numpy.split`) gets `d[y]` as
+a tuple or list of adjoints, one per item (items the code never used have zero adjoints), and
+`tangent.grad_like(d[y], y)` also lays out a scalar seed that way; its tangent template builds
+a tuple or list like `y`.
 
 Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
 parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
@@ -365,6 +369,40 @@ def minimum(z, x1, x2):
     d[z] += d[x2] * ((x2 < x1) + 0.5 * (x1 == x2))
 
 
+@adjoint(numpy.fmax)
+def fmax(z, x1, x2):
+    # As maximum (ties share equally), except that a NaN loses: the other argument is the
+    # result and gets the whole adjoint. Two NaNs give NaN, and no adjoint to either.
+    only_x1 = numpy.logical_and(numpy.isnan(x2), numpy.logical_not(numpy.isnan(x1)))
+    only_x2 = numpy.logical_and(numpy.isnan(x1), numpy.logical_not(numpy.isnan(x2)))
+    d[x1] = tangent.unbroadcast(d[z] * ((x1 > x2) + 0.5 * (x1 == x2) + only_x1), x1)
+    d[x2] = tangent.unbroadcast(d[z] * ((x2 > x1) + 0.5 * (x1 == x2) + only_x2), x2)
+
+
+@tangent_(numpy.fmax)
+def fmax(z, x1, x2):
+    only_x1 = numpy.logical_and(numpy.isnan(x2), numpy.logical_not(numpy.isnan(x1)))
+    only_x2 = numpy.logical_and(numpy.isnan(x1), numpy.logical_not(numpy.isnan(x2)))
+    d[z] = d[x1] * ((x1 > x2) + 0.5 * (x1 == x2) + only_x1)
+    d[z] += d[x2] * ((x2 > x1) + 0.5 * (x1 == x2) + only_x2)
+
+
+@adjoint(numpy.fmin)
+def fmin(z, x1, x2):
+    only_x1 = numpy.logical_and(numpy.isnan(x2), numpy.logical_not(numpy.isnan(x1)))
+    only_x2 = numpy.logical_and(numpy.isnan(x1), numpy.logical_not(numpy.isnan(x2)))
+    d[x1] = tangent.unbroadcast(d[z] * ((x1 < x2) + 0.5 * (x1 == x2) + only_x1), x1)
+    d[x2] = tangent.unbroadcast(d[z] * ((x2 < x1) + 0.5 * (x1 == x2) + only_x2), x2)
+
+
+@tangent_(numpy.fmin)
+def fmin(z, x1, x2):
+    only_x1 = numpy.logical_and(numpy.isnan(x2), numpy.logical_not(numpy.isnan(x1)))
+    only_x2 = numpy.logical_and(numpy.isnan(x1), numpy.logical_not(numpy.isnan(x2)))
+    d[z] = d[x1] * ((x1 < x2) + 0.5 * (x1 == x2) + only_x1)
+    d[z] += d[x2] * ((x2 < x1) + 0.5 * (x1 == x2) + only_x2)
+
+
 @adjoint(numpy.fmod)
 def fmod(z, x1, x2):
     # fmod(x1, x2) == x1 - trunc(x1 / x2) * x2
@@ -394,24 +432,33 @@ def where(z, condition, x, y):
 
 
 @adjoint(numpy.clip)
-def clip(y, a, a_min=None, a_max=None, out=None):
-    # clip(a, lo, hi) == minimum(maximum(a, lo), hi); None means no bound.
-    above_min = True if a_min is None else a >= a_min
-    raised = a if a_min is None else numpy.maximum(a, a_min)
-    below_max = True if a_max is None else raised <= a_max
+def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
+    # clip(a, lo, hi) == minimum(maximum(a, lo), hi); None means no bound. NumPy >= 2.1 also
+    # takes the bounds as `min` and `max` (ndarray.clip's names); one spelling is None.
+    lo = a_min if min is None else min
+    hi = a_max if max is None else max
+    above_min = True if a_min is None and min is None else a >= lo
+    raised = a if a_min is None and min is None else numpy.maximum(a, lo)
+    below_max = True if a_max is None and max is None else raised <= hi
     d[a] = tangent.unbroadcast(d[y] * numpy.logical_and(above_min, below_max), a)
     d[a_min] = tangent.unbroadcast(d[y] * numpy.logical_and(numpy.logical_not(above_min), below_max), a_min)
+    d[min] = tangent.unbroadcast(d[y] * numpy.logical_and(numpy.logical_not(above_min), below_max), min)
     d[a_max] = tangent.unbroadcast(d[y] * numpy.logical_not(below_max), a_max)
+    d[max] = tangent.unbroadcast(d[y] * numpy.logical_not(below_max), max)
 
 
 @tangent_(numpy.clip)
-def clip(y, a, a_min=None, a_max=None, out=None):
-    above_min = True if a_min is None else a >= a_min
-    raised = a if a_min is None else numpy.maximum(a, a_min)
-    below_max = True if a_max is None else raised <= a_max
+def clip(y, a, a_min=None, a_max=None, out=None, min=None, max=None):
+    lo = a_min if min is None else min
+    hi = a_max if max is None else max
+    above_min = True if a_min is None and min is None else a >= lo
+    raised = a if a_min is None and min is None else numpy.maximum(a, lo)
+    below_max = True if a_max is None and max is None else raised <= hi
     d[y] = d[a] * numpy.logical_and(above_min, below_max)
     d[y] += d[a_min] * numpy.logical_and(numpy.logical_not(above_min), below_max)
+    d[y] += d[min] * numpy.logical_and(numpy.logical_not(above_min), below_max)
     d[y] += d[a_max] * numpy.logical_not(below_max)
+    d[y] += d[max] * numpy.logical_not(below_max)
 
 
 # ---------------------------------------------------------------- reductions
@@ -518,12 +565,44 @@ def extremum(y, a, axis=None, out=None, keepdims=False):
 def cumsum(y, a, axis=None, dtype=None, out=None):
     # Reverse cumulative sum; with axis=None y is the cumsum of the flattened a.
     g = numpy.broadcast_to(d[y], numpy.shape(y))
-    d[a] = numpy.reshape(numpy.flip(numpy.cumsum(numpy.flip(g, axis), axis), axis), numpy.shape(a))
+    d[a] = tangent.unbroadcast(numpy.reshape(numpy.flip(numpy.cumsum(numpy.flip(g, axis), axis), axis), numpy.shape(a)), a)
 
 
 @tangent_(numpy.cumsum)
 def cumsum(y, a, axis=None, dtype=None, out=None):
     d[y] = numpy.cumsum(d[a], axis=axis, dtype=dtype)
+
+
+@adjoint(numpy.cumprod)
+def cumprod(y, a, axis=None, dtype=None, out=None):
+    # dy_j/da_i (i <= j) is the product of a_0..a_j without a_i. With no zero in a it is
+    # y_j / a_i: a_i gets the reverse cumsum of g * y, divided by a_i (O(n) work). With zeros,
+    # `others` (the axis last) holds others[..., i, j] = that product, the cumprod of a with a_i
+    # taken as 1, kept for j >= i; a_i gets sum_j others[i, j] g_j (O(n^2) work per slice, but
+    # a polynomial in a: exact, and so are its own derivatives). With axis=None y is the
+    # cumprod of the flattened a.
+    source = numpy.ravel(a) if axis is None else a
+    along = 0 if axis is None else axis
+    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    has_zero = numpy.any(source == 0)
+    n = numpy.shape(source)[along]
+    fast = None if has_zero else numpy.flip(numpy.cumsum(numpy.flip(g * y, along), along), along) / source
+    others = numpy.triu(numpy.cumprod(numpy.where(numpy.eye(n, dtype=numpy.bool_), 1.0, numpy.expand_dims(numpy.moveaxis(source, along, -1), -2)), axis=-1)) if has_zero else None
+    exact = numpy.moveaxis(numpy.sum(others * numpy.expand_dims(numpy.moveaxis(g, along, -1), -2), axis=-1), -1, along) if has_zero else None
+    d[a] = tangent.unbroadcast(numpy.reshape(exact if has_zero else fast, numpy.shape(a)), a)
+
+
+@tangent_(numpy.cumprod)
+def cumprod(y, a, axis=None, dtype=None, out=None):
+    # dy_j = sum over i <= j of (product of a_0..a_j without a_i) da_i: y_j * cumsum(da / a)_j
+    # with no zero in a, else sum_i others[i, j] da_i with `others` as in the adjoint.
+    source = numpy.ravel(a) if axis is None else a
+    along = 0 if axis is None else axis
+    has_zero = numpy.any(source == 0)
+    n = numpy.shape(source)[along]
+    others = numpy.triu(numpy.cumprod(numpy.where(numpy.eye(n, dtype=numpy.bool_), 1.0, numpy.expand_dims(numpy.moveaxis(source, along, -1), -2)), axis=-1)) if has_zero else None
+    d[y] = (numpy.moveaxis(numpy.sum(others * numpy.expand_dims(numpy.moveaxis(numpy.reshape(d[a], numpy.shape(source)), along, -1), -1), axis=-2), -1, along)
+            if has_zero else y * numpy.cumsum(numpy.reshape(d[a], numpy.shape(source)) / source, axis=along))
 
 
 @adjoint(numpy.trace)
@@ -606,9 +685,11 @@ def tensordot(y, a, b, axes=2):
     # Normalise axes to two lists of paired contracted axes; y's axes are a's free axes then
     # b's free axes. Each adjoint is a tensordot of g with the other operand, then a transpose
     # putting the axes back in the operand's order.
+    # (Indexing `numpy.atleast_1d(axes)`, not `axes`: an int `axes` must not be subscripted.)
     count = numpy.ndim(axes) == 0
-    a_given = numpy.arange(numpy.ndim(a) - axes, numpy.ndim(a)) if count else numpy.atleast_1d(axes[0])
-    b_given = numpy.arange(axes) if count else numpy.atleast_1d(axes[1])
+    pairs = numpy.atleast_1d(axes)
+    a_given = numpy.arange(numpy.ndim(a) - axes, numpy.ndim(a)) if count else numpy.atleast_1d(pairs[0])
+    b_given = numpy.arange(axes) if count else numpy.atleast_1d(pairs[-1])
     a_axes = numpy.mod(a_given, numpy.maximum(numpy.ndim(a), 1))
     b_axes = numpy.mod(b_given, numpy.maximum(numpy.ndim(b), 1))
     a_free = numpy.setdiff1d(numpy.arange(numpy.ndim(a)), a_axes)
@@ -672,6 +753,78 @@ def solve(x, a, b):
     x_m = numpy.expand_dims(x, -1) if numpy.ndim(b) == 1 else x
     d[x] = numpy.reshape(numpy.linalg.solve(a, -numpy.matmul(d[a], x_m)), numpy.shape(x))
     d[x] += numpy.linalg.solve(a, d[b])
+
+
+@adjoint(numpy.linalg.slogdet)
+def slogdet(y, a):
+    # y is the pair (sign, logabsdet). The sign is piecewise constant: only logabsdet's adjoint
+    # counts, and d log|det A| / dA = inv(A)^T for each matrix of a stack. grad_like gives a
+    # scalar or array seed the layout of the pair.
+    g = tangent.grad_like(d[y], y)[1]
+    d[a] = numpy.expand_dims(g, (-1, -2)) * numpy.swapaxes(numpy.linalg.inv(a), -1, -2)
+
+
+@tangent_(numpy.linalg.slogdet)
+def slogdet(y, a):
+    # A pair like y: zero for the sign, d log|det A| = trace(inv(A) dA) for logabsdet.
+    d[y] = (y[0] * 0.0, numpy.trace(numpy.linalg.solve(a, d[a]), axis1=-2, axis2=-1))
+
+
+@adjoint(numpy.linalg.cholesky)
+def cholesky(y, a, upper=False):
+    # NumPy reads only a's lower triangle (the upper one with upper=True) and factors the
+    # symmetric matrix it spells, so the adjoint lives on that triangle. With L the lower factor
+    # (y, or y^T with upper=True) and Lbar its adjoint,
+    #     P = L^-T Phi(L^T Lbar) L^-1    (Phi: the lower triangle, diagonal halved)
+    # is the adjoint for symmetric changes of the matrix; an entry off the diagonal stands for
+    # itself and its mirror image, so it gets P_ij + P_ji. Stacks of matrices work the same.
+    # `numpy.swapaxes(v, -1, mirror)` transposes v with upper=True and leaves it as is otherwise.
+    mirror = -2 if upper else -1
+    eye = numpy.eye(numpy.shape(y)[-1])
+    l = numpy.swapaxes(y, -1, mirror)
+    l_inv = numpy.linalg.inv(l)
+    l_bar = numpy.swapaxes(numpy.broadcast_to(d[y], numpy.shape(y)), -1, mirror)
+    phi = numpy.tril(numpy.matmul(numpy.swapaxes(l, -1, -2), l_bar) * (1.0 - 0.5 * eye))
+    p = numpy.matmul(numpy.swapaxes(l_inv, -1, -2), numpy.matmul(phi, l_inv))
+    d[a] = numpy.swapaxes(numpy.tril(p + numpy.swapaxes(p, -1, -2)) - p * eye, -1, mirror)
+
+
+@tangent_(numpy.linalg.cholesky)
+def cholesky(y, a, upper=False):
+    # A = L L^T, so L^-1 dA L^-T = X + X^T with X = L^-1 dL lower triangular:
+    #     dL = L Phi(L^-1 dA L^-T)    (Phi: the lower triangle, diagonal halved)
+    # where dA is the symmetric change NumPy sees: the read triangle of d[a] (in the lower
+    # factor's orientation, `tril(w)`) and its mirror image (`tril(w, -1)` transposed).
+    mirror = -2 if upper else -1
+    eye = numpy.eye(numpy.shape(y)[-1])
+    l = numpy.swapaxes(y, -1, mirror)
+    l_inv = numpy.linalg.inv(l)
+    l_inv_t = numpy.swapaxes(l_inv, -1, -2)
+    d[y] = numpy.swapaxes(numpy.matmul(l, numpy.tril((1.0 - 0.5 * eye) * numpy.matmul(l_inv, numpy.matmul(
+        numpy.tril(numpy.swapaxes(d[a], -1, mirror))
+        + numpy.swapaxes(numpy.tril(numpy.swapaxes(d[a], -1, mirror), -1), -1, -2), l_inv_t)))), -1, mirror)
+
+
+@adjoint(numpy.einsum)
+def einsum(y, subscripts, operand0, operand1=None, operand2=None):
+    # The subscripts-string form with one to three operands (not `out` or `optimize`). y is
+    # linear in each operand: the adjoint of one is the einsum of d[y] (labelled by the output)
+    # with the others, summed into that operand's labels, e.g. for 'ij,jk->ik' the adjoint of
+    # the first is einsum('ik,jk->ij', d[y], operand1). The runtime also handles the implicit
+    # output, '...', repeated labels ('ii->i'), labels of one operand only ('ij->i') and
+    # operands broadcast against each other.
+    d[operand0] = tangent.einsum_adjoint(d[y], subscripts, 0, operand0, operand1, operand2)
+    d[operand1] = tangent.einsum_adjoint(d[y], subscripts, 1, operand0, operand1, operand2)
+    d[operand2] = tangent.einsum_adjoint(d[y], subscripts, 2, operand0, operand1, operand2)
+
+
+@tangent_(numpy.einsum)
+def einsum(y, subscripts, operand0, operand1=None, operand2=None):
+    # The same einsum with one operand replaced by its tangent (tangent.einsum skips the
+    # operands that are None, i.e. not passed).
+    d[y] = tangent.einsum(subscripts, d[operand0], operand1, operand2)
+    d[y] += tangent.einsum(subscripts, operand0, d[operand1], operand2)
+    d[y] += tangent.einsum(subscripts, operand0, operand1, d[operand2])
 
 
 @adjoint(numpy.linalg.norm)
@@ -917,6 +1070,18 @@ def take(y, a, indices, axis=None, out=None, mode='raise'):
     d[y] = numpy.take(d[a], indices, axis=axis, mode=mode)
 
 
+@adjoint(numpy.bincount)
+def bincount(y, x, weights=None, minlength=0):
+    # With weights, y[i] is the sum of the weights of the entries of x equal to i (a
+    # scatter-add): each weight gets the adjoint of its bin. Without weights y only counts.
+    d[weights] = tangent.unbroadcast(numpy.broadcast_to(d[y], numpy.shape(y))[x], weights)
+
+
+@tangent_(numpy.bincount)
+def bincount(y, x, weights=None, minlength=0):
+    d[y] = numpy.bincount(x, d[weights], minlength)
+
+
 @adjoint(numpy.sort)
 def sort(y, a, axis=-1, kind=None, order=None):
     # rank[i] is where element i of a ended up in y (the inverse of the sorting permutation).
@@ -953,11 +1118,8 @@ def diag(y, v, k=0):
 
 @adjoint(numpy.concatenate)
 def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
-    # The adjoint of the list `arrays` is a list: g split at the part boundaries.
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
-    sizes = [numpy.size(part, axis) for part in arrays]
-    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=0 if axis is None else axis)
-    d[arrays] = [numpy.reshape(pieces[k], numpy.shape(arrays[k])) for k in numpy.arange(numpy.size(sizes))]
+    # The adjoint of the list `arrays` is a list: g cut at the part boundaries.
+    d[arrays] = tangent.split_like(tangent.grad_like(d[y], y), arrays, axis, 0)
 
 
 @tangent_(numpy.concatenate)
@@ -968,7 +1130,7 @@ def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
 
 @adjoint(numpy.stack)
 def stack(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
-    d[arrays] = [*numpy.moveaxis(numpy.broadcast_to(d[y], numpy.shape(y)), axis, 0)]
+    d[arrays] = tangent.unstack(tangent.grad_like(d[y], y), arrays, axis)
 
 
 @tangent_(numpy.stack)
@@ -980,10 +1142,7 @@ def stack(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
 def hstack(y, tup, dtype=None, casting='same_kind'):
     # hstack joins along axis 0 when the parts are (at most) 1-D, else along axis 1.
     join_axis = 0 if numpy.ndim(tup[0]) <= 1 else 1
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
-    sizes = [numpy.size(numpy.atleast_1d(part), join_axis) for part in tup]
-    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=join_axis)
-    d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
+    d[tup] = tangent.split_like(tangent.grad_like(d[y], y), tup, join_axis, 1)
 
 
 @tangent_(numpy.hstack)
@@ -993,15 +1152,80 @@ def hstack(y, tup, dtype=None, casting='same_kind'):
 
 @adjoint(numpy.vstack)
 def vstack(y, tup, dtype=None, casting='same_kind'):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
-    sizes = [numpy.size(numpy.atleast_2d(part), 0) for part in tup]
-    pieces = numpy.split(g, numpy.cumsum(sizes)[:-1], axis=0)
-    d[tup] = [tangent.unbroadcast(pieces[k], tup[k]) for k in numpy.arange(numpy.size(sizes))]
+    d[tup] = tangent.split_like(tangent.grad_like(d[y], y), tup, 0, 2)
 
 
 @tangent_(numpy.vstack)
 def vstack(y, tup, dtype=None, casting='same_kind'):
     d[y] = numpy.vstack(d[tup], dtype=dtype, casting=casting)
+
+
+@adjoint(numpy.split)
+@adjoint(numpy.array_split)
+def split(y, ary, indices_or_sections, axis=0):
+    # y is a list of pieces and d[y] a list of their adjoints (grad_like lays out a scalar seed
+    # like the pieces): joined back along the axis, they are the adjoint of ary.
+    d[ary] = numpy.concatenate(tangent.grad_like(d[y], y), axis=axis)
+
+
+@tangent_(numpy.split)
+@tangent_(numpy.array_split)
+def split(y, ary, indices_or_sections, axis=0):
+    # A list of pieces of the tangent, like y (array_split also splits where split would).
+    d[y] = numpy.array_split(d[ary], indices_or_sections, axis)
+
+
+@adjoint(numpy.pad)
+def pad(y, array, pad_width, mode='constant', constant_values=0):
+    # Every element of y is a copy of an element of array or, with mode 'constant', one of the
+    # constants (one per axis and side; a later axis fills the corners). Padding the indices of
+    # array's elements the same way, with the code -1 - (2 * axis + side) for each constant,
+    # says where each element of y comes from; the adjoints are the sums of g over each source.
+    # Modes computing new values ('linear_ramp', 'mean', ...) are not handled: NaN adjoints.
+    n = numpy.ndim(array)
+    copying = mode in ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
+    ids = numpy.reshape(numpy.arange(numpy.size(array)), numpy.shape(array))
+    codes = -1 - numpy.reshape(numpy.arange(2 * n), (n, 2))
+    padded = numpy.pad(ids, pad_width, mode=mode) if copying and mode != 'constant' else numpy.pad(ids, pad_width, mode='constant', constant_values=codes)
+    source = numpy.ravel(padded)
+    g = numpy.ravel(numpy.broadcast_to(d[y], numpy.shape(y)))
+    from_array = numpy.bincount(source[source >= 0], g[source >= 0], numpy.size(array))
+    from_constants = numpy.bincount(-1 - source[source < 0], g[source < 0], 2 * n)
+    d[array] = tangent.unbroadcast(numpy.reshape(from_array, numpy.shape(array)) * (1.0 if copying else numpy.nan), array)
+    # Summed to the shape of constant_values as NumPy broadcasts it (right-aligned), then given
+    # its structure (a float, a tuple, an array).
+    by_shape = tangent.unbroadcast(numpy.reshape(from_constants, (n, 2)), numpy.asarray(constant_values))
+    d[constant_values] = tangent.unbroadcast(by_shape, constant_values)
+
+
+@tangent_(numpy.pad)
+def pad(y, array, pad_width, mode='constant', constant_values=0):
+    # Padding is linear: pad the tangent (with zeros in mode 'constant'), plus zeros padded with
+    # the constants' tangents.
+    copying = mode in ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
+    d[y] = numpy.pad(d[array], pad_width, mode=mode if copying else 'constant') * (1.0 if copying else numpy.nan)
+    d[y] += numpy.pad(numpy.zeros(numpy.shape(array)), pad_width, mode='constant', constant_values=d[constant_values])
+
+
+@adjoint(numpy.triu)
+def triu(y, m, k=0):
+    # A 1-D m stands for every row of a square matrix: unbroadcast sums the rows back.
+    d[m] = tangent.unbroadcast(numpy.triu(numpy.broadcast_to(d[y], numpy.shape(y)), k), m)
+
+
+@tangent_(numpy.triu)
+def triu(y, m, k=0):
+    d[y] = numpy.triu(d[m], k)
+
+
+@adjoint(numpy.tril)
+def tril(y, m, k=0):
+    d[m] = tangent.unbroadcast(numpy.tril(numpy.broadcast_to(d[y], numpy.shape(y)), k), m)
+
+
+@tangent_(numpy.tril)
+def tril(y, m, k=0):
+    d[y] = numpy.tril(d[m], k)
 
 
 # ---------------------------------------------------------------- conversions

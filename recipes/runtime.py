@@ -1,9 +1,11 @@
 """Derivatives of the runtime helpers that generated gradients call.
 
 They let a generated gradient be differentiated again: in forward mode, which is how Tangent
-builds Hessian-vector products (forward over reverse). Every helper here is linear in the
-adjoints it receives: each tangent is the same helper applied to the tangents, and each
-adjoint is the transposed operation.
+builds Hessian-vector products (forward over reverse). Every adjoint helper here is linear in
+the adjoints it receives: each tangent is the same helper applied to the tangents, and each
+adjoint is the transposed operation. The special functions that derivative recipes call
+(`tangent.digamma`, `tangent.polygamma`) are not linear: each one's derivative is the next
+polygamma function, so they can be differentiated any number of times.
 """
 import numpy
 import tangent
@@ -158,6 +160,36 @@ def appended(y, items, value):
     d[y] += tangent.appended(tangent.init_grad(items), d[value])
 
 
+@adjoint(tangent.split_like)
+def split_like(y, g, parts, axis, ndmin=0):
+    d[g] = tangent.join_like(tangent.grad_like(d[y], y), parts, axis, ndmin)
+
+
+@tangent_(tangent.split_like)
+def split_like(y, g, parts, axis, ndmin=0):
+    d[y] = tangent.split_like(d[g], parts, axis, ndmin)
+
+
+@adjoint(tangent.join_like)
+def join_like(y, pieces, parts, axis, ndmin=0):
+    d[pieces] = tangent.split_like(tangent.grad_like(d[y], y), parts, axis, ndmin)
+
+
+@tangent_(tangent.join_like)
+def join_like(y, pieces, parts, axis, ndmin=0):
+    d[y] = tangent.join_like(d[pieces], parts, axis, ndmin)
+
+
+@adjoint(tangent.unstack)
+def unstack(y, g, parts, axis):
+    d[g] = numpy.stack(tangent.grad_like(d[y], y), axis)
+
+
+@tangent_(tangent.unstack)
+def unstack(y, g, parts, axis):
+    d[y] = tangent.unstack(d[g], parts, axis)
+
+
 @adjoint(tangent.grad_like)
 def grad_like(y, g, like):
     d[g] = tangent.unbroadcast(tangent.grad_like(d[y], y), g)
@@ -166,6 +198,67 @@ def grad_like(y, g, like):
 @tangent_(tangent.grad_like)
 def grad_like(y, g, like):
     d[y] = tangent.grad_like(d[g], like)
+
+
+@adjoint(tangent.einsum)
+def einsum(y, subscripts, operand0, operand1=None, operand2=None):
+    # numpy.einsum of the operands that are not None: the same derivatives as numpy.einsum's.
+    d[operand0] = tangent.einsum_adjoint(d[y], subscripts, 0, operand0, operand1, operand2)
+    d[operand1] = tangent.einsum_adjoint(d[y], subscripts, 1, operand0, operand1, operand2)
+    d[operand2] = tangent.einsum_adjoint(d[y], subscripts, 2, operand0, operand1, operand2)
+
+
+@tangent_(tangent.einsum)
+def einsum(y, subscripts, operand0, operand1=None, operand2=None):
+    d[y] = tangent.einsum(subscripts, d[operand0], operand1, operand2)
+    d[y] += tangent.einsum(subscripts, operand0, d[operand1], operand2)
+    d[y] += tangent.einsum(subscripts, operand0, operand1, d[operand2])
+
+
+@adjoint(tangent.einsum_adjoint)
+def einsum_adjoint(y, g, subscripts, k, operand0, operand1=None, operand2=None):
+    # y is the einsum of g with the operands other than the k-th (which only gives y its
+    # shape): linear in g and in each of them. Its adjoint for g is the original einsum with
+    # operand k replaced by gy (the adjoint of y); for another operand j, einsum_adjoint of j
+    # with operand k replaced by gy. Operand k itself gets nothing.
+    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    in0 = gy if k == 0 else operand0
+    in1 = gy if k == 1 else operand1
+    in2 = gy if k == 2 else operand2
+    d[g] = tangent.unbroadcast(tangent.einsum(subscripts, in0, in1, in2), g)
+    d[operand0] = tangent.init_grad(operand0) if k == 0 else tangent.einsum_adjoint(g, subscripts, 0, in0, in1, in2)
+    d[operand1] = tangent.init_grad(operand1) if k == 1 else tangent.einsum_adjoint(g, subscripts, 1, in0, in1, in2)
+    d[operand2] = tangent.init_grad(operand2) if k == 2 else tangent.einsum_adjoint(g, subscripts, 2, in0, in1, in2)
+
+
+@tangent_(tangent.einsum_adjoint)
+def einsum_adjoint(y, g, subscripts, k, operand0, operand1=None, operand2=None):
+    # Linear in g and in every operand but the k-th, whose tangent changes nothing.
+    d[y] = tangent.einsum_adjoint(d[g], subscripts, k, operand0, operand1, operand2)
+    d[y] += tangent.init_grad(y) if k == 0 else tangent.einsum_adjoint(g, subscripts, k, d[operand0], operand1, operand2)
+    d[y] += tangent.init_grad(y) if k == 1 else tangent.einsum_adjoint(g, subscripts, k, operand0, d[operand1], operand2)
+    d[y] += tangent.init_grad(y) if k == 2 else tangent.einsum_adjoint(g, subscripts, k, operand0, operand1, d[operand2])
+
+
+@adjoint(tangent.digamma)
+def digamma(y, x):
+    d[x] = d[y] * tangent.polygamma(1, x)
+
+
+@tangent_(tangent.digamma)
+def digamma(y, x):
+    d[y] = d[x] * tangent.polygamma(1, x)
+
+
+@adjoint(tangent.polygamma)
+def polygamma(y, n, x):
+    # The order n is an integer: only x has a derivative, the polygamma function of order n + 1.
+    d[x] = tangent.unbroadcast(d[y] * tangent.polygamma(n + 1, x), x)
+
+
+@tangent_(tangent.polygamma)
+def polygamma(y, n, x):
+    d[y] = d[x] * tangent.polygamma(n + 1, x)
 
 
 nondifferentiable(tangent.init_grad, tangent.Stack)

@@ -21,6 +21,8 @@ include!(concat!(env!("OUT_DIR"), "/recipe_files.rs"));
 pub struct Param {
     pub name: String,
     pub default: Option<String>,
+    /// After `*` in the template: only a keyword argument binds it.
+    pub keyword_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -171,15 +173,18 @@ impl RecipeSet {
 
 impl Recipe {
     fn from_def(f: &ast::StmtFunctionDef, text: &str, origin: String, user: bool) -> Result<Recipe, String> {
+        let positional = f.parameters.posonlyargs.len() + f.parameters.args.len();
         let mut params: Vec<Param> = f
             .parameters
             .posonlyargs
             .iter()
             .chain(f.parameters.args.iter())
             .chain(f.parameters.kwonlyargs.iter())
-            .map(|p| Param {
+            .enumerate()
+            .map(|(i, p)| Param {
                 name: p.parameter.name.to_string(),
                 default: p.default.as_ref().map(|d| text[d.range()].to_string()),
+                keyword_only: i >= positional,
             })
             .collect();
         if params.is_empty() {
@@ -545,7 +550,8 @@ impl Recipe {
     /// Binds call arguments to parameters the way Python does.
     pub fn bind(&self, args: &[Atom], kwargs: &[(String, Atom)]) -> Result<BTreeMap<String, Bound>, String> {
         let mut out = BTreeMap::new();
-        if args.len() > self.params.len() {
+        // Positional arguments never bind keyword-only parameters (as in Python).
+        if args.len() > self.params.iter().filter(|p| !p.keyword_only).count() {
             return Err(format!("too many arguments for recipe {}", self.origin));
         }
         for (p, a) in self.params.iter().zip(args) {

@@ -276,6 +276,14 @@ fn project_recipes(files: Option<&[(String, String)]>) -> Result<Option<std::syn
     Ok(Some(recipes))
 }
 
+/// Every function with a built-in recipe (or known to have no derivative):
+/// `[(name, has_adjoint, has_tangent, nondifferentiable)]`, sorted by name.
+#[pyfunction]
+fn recipe_names(py: Python<'_>) -> PyResult<Vec<(String, bool, bool, bool)>> {
+    let listing = run_engine(py, "<recipes>", || tangent::recipe_listing(None, None))?;
+    Ok(listing.into_iter().map(|i| (i.name, i.reverse.is_some(), i.forward.is_some(), i.nondifferentiable)).collect())
+}
+
 /// The blake3 hash of a source text, as written in `# tangent-source-hash: ` headers.
 #[pyfunction]
 fn source_hash(text: &str) -> String {
@@ -296,6 +304,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parameter_positions, m)?)?;
     m.add_function(wrap_pyfunction!(grad_module, m)?)?;
     m.add_function(wrap_pyfunction!(derivative_in_project, m)?)?;
+    m.add_function(wrap_pyfunction!(recipe_names, m)?)?;
     m.add_function(wrap_pyfunction!(source_hash, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add("SOURCE_HASH_MARKER", tangent::SOURCE_HASH_MARKER)?;

@@ -38,7 +38,8 @@ RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
 # The runtime helpers templates may call, as listed in ARCHITECTURE.md.
 RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
 # Runtime helpers templates may call that the reference runtime does not mirror.
-RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "appended")
+RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "appended", "split_like", "join_like", "unstack",
+                        "digamma", "polygamma", "einsum", "einsum_adjoint")
 # Modules a template may name.
 TEMPLATE_MODULES = ("numpy", "math", "tangent")
 # Roots of the dotted names recipes are registered under.
@@ -49,6 +50,17 @@ try:  # the runtime helpers generated gradients call have recipes too (recipes/r
     PRIMAL_MODULES["tangent"] = _tangent_runtime
 except ImportError:  # pragma: no cover - the package is built before the suite runs
     pass
+# Roots of recipe names whose module may be missing: checks of their recipes skip.
+OPTIONAL_PRIMAL_MODULES = {"scipy": "scipy.special"}
+try:  # recipes/scipy.py (templates never call SciPy; only the checks need the primals)
+    import scipy.special
+
+    PRIMAL_MODULES["scipy"] = scipy
+except ImportError:
+    pass
+# Functions newer than the oldest supported Python (3.11): checks of their recipes skip on
+# an older one.
+NEWER_PRIMALS = {"math.sumprod": "3.12", "math.fma": "3.13"}
 
 
 # --------------------------------------------------------------------------- reference runtime
@@ -215,12 +227,26 @@ def dotted_name(node):
 
 
 def resolve(name):
-    """The object a dotted name like `numpy.linalg.det` or `operator.add` denotes."""
+    """The object a dotted name like `numpy.linalg.det` or `operator.add` denotes.
+
+    A name of a module that is not installed (`OPTIONAL_PRIMAL_MODULES`) or of a function this
+    Python does not have yet (`NEWER_PRIMALS`) skips the calling test.
+    """
     root, *rest = name.split(".")
+    if root not in PRIMAL_MODULES and root in OPTIONAL_PRIMAL_MODULES:
+        _skip(f"{name}: {OPTIONAL_PRIMAL_MODULES[root]} is not installed")
     value = PRIMAL_MODULES[root]
     for part in rest:
+        if not hasattr(value, part) and name in NEWER_PRIMALS:
+            _skip(f"{name} needs Python {NEWER_PRIMALS[name]}")
         value = getattr(value, part)
     return value
+
+
+def _skip(reason):
+    import pytest  # only the test suite resolves names that may be missing
+
+    pytest.skip(reason)
 
 
 @dataclasses.dataclass

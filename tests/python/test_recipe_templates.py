@@ -64,6 +64,12 @@ def wellconditioned(*shape):
     return arr(*shape) + 3.0 * numpy.eye(shape[-1])
 
 
+def spd(*shape):
+    """Symmetric positive definite matrices (stacks): w w^T for w close to 3 * identity."""
+    w = wellconditioned(*shape)
+    return numpy.matmul(w, numpy.swapaxes(w, -1, -2))
+
+
 def zero_d(value):
     return numpy.asarray(value)
 
@@ -124,6 +130,8 @@ def reductions(gen, scalar=True):
         C(gen(2, 3), axis=1, keepdims=True),
         C(gen(2, 3, 4), axis=(1, 2), keepdims=True),
         C(gen(2, 3), keepdims=True),
+        C(gen(2, 3, 4), axis=(-1, 0), keepdims=True),
+        C(gen(2, 3), axis=-2, keepdims=False),
     ]
     return cases + ([C(gen())] if scalar else [])
 
@@ -207,6 +215,27 @@ RUNTIME_CASES = {
     "tangent.zero_at": [C(arr(4), 2, wrt=["b"]), C(arr(2, 3), (1, slice(None)), wrt=["b"])],
     "tangent.copy": [C(arr(3)), C(arr(2, 3))],
     "tangent.appended": [C([arr(), arr()], arr()), C([arr(3)], arr(3)), C([], arr(2))],
+    # The checks compare results as one array: pieces of one shape here (ragged ones are
+    # covered end to end by the concatenate/hstack/vstack cases and their HVPs).
+    "tangent.split_like": [
+        C(arr(4), [arr(2), arr(2)], 0, wrt=["g"]),
+        C(arr(2, 4), (arr(2, 2), arr(2, 2)), 1, wrt=["g"]),
+        C(arr(8), [arr(2, 2), arr(2, 2)], None, wrt=["g"]),
+        C(arr(2), [arr(), arr()], 0, 1, wrt=["g"]),
+        C(arr(2, 3), [arr(3), arr(3)], 0, 2, wrt=["g"]),
+    ],
+    "tangent.join_like": [
+        C([arr(2), arr(3)], [arr(2), arr(3)], 0, wrt=["pieces"]),
+        C((arr(2, 2), arr(2, 3)), [arr(2, 2), arr(2, 3)], 1, wrt=["pieces"]),
+        C([arr(2, 2), arr(2)], [arr(2, 2), arr(2)], None, wrt=["pieces"]),
+        C([arr(), arr(2)], [arr(), arr(2)], 0, 1, wrt=["pieces"]),
+        C([arr(2), arr(2, 2)], [arr(2), arr(2, 2)], 0, 2, wrt=["pieces"]),
+    ],
+    "tangent.unstack": [
+        C(arr(3, 2), [arr(2), arr(2), arr(2)], 0, wrt=["g"]),
+        C(arr(2, 3), (arr(2), arr(2), arr(2)), 1, wrt=["g"]),
+        C(arr(2), [arr(), arr()], 0, wrt=["g"]),
+    ],
     "tangent.grad_like": [C(arr(), arr(2, 3), wrt=["g"]), C(arr(3), arr(2, 3), wrt=["g"]), C(arr(2, 3), arr(3), wrt=["g"])],
     "tangent.save_item": [C(arr(4), 1, wrt=["container"]), C(arr(2, 3), (0, slice(None)), wrt=["container"])],
     "tangent.matmul_adjoint_a": [
@@ -257,6 +286,12 @@ CASES = {
     "numpy.logaddexp": binary(arr), "numpy.logaddexp2": binary(arr),
     "numpy.maximum": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0]))],
     "numpy.minimum": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0]))],
+    # NaN in one argument: the other one is the result (a NaN in both would make every
+    # finite difference NaN; arrays holding NaN would fail the checks' equality tests).
+    "numpy.fmax": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0])),
+                                 C(numpy.nan, 1.5), C(1.5, numpy.nan), C(arr(2, 3), numpy.nan), C(numpy.nan, arr(3))],
+    "numpy.fmin": binary(arr) + [C(numpy.array([1.0, 2.0]), numpy.array([1.0, 3.0])),
+                                 C(numpy.nan, 1.5), C(1.5, numpy.nan), C(arr(2, 3), numpy.nan), C(numpy.nan, arr(3))],
     "numpy.fmod": [C(numpy.array([3.3, -2.7, 5.1]), numpy.array([2.0, 1.7, -1.4])), C(-3.3, 2.0),
                    C(numpy.array([[3.3, 0.4], [-2.7, 1.1]]), numpy.array([1.3, -0.9]))],
     "numpy.where": [
@@ -273,6 +308,10 @@ CASES = {
         C(arr(4), a_min=-0.2, a_max=None),
         C(arr(2, 3), a_min=-0.5, a_max=0.5),
         C(arr(), -0.3, 0.3),
+        C(arr(5), min=-0.3, max=0.4),
+        C(arr(2, 3), min=arr(2, 3) * 0.3 - 0.3),
+        C(arr(2, 3), max=arr(3) * 0.3 + 0.3),
+        C(arr(4), min=-0.2),
     ],
     # ------------------------------------------------------------ numpy.py, reductions
     "numpy.sum": SUM_LIKE,
@@ -287,7 +326,18 @@ CASES = {
     "numpy.std": reductions(arr, scalar=False) + [C(arr(5), ddof=1), C(arr(3, 4), axis=0, ddof=2)],
     "numpy.max": EXTREMA, "numpy.amax": EXTREMA, "numpy.min": EXTREMA, "numpy.amin": EXTREMA,
     "numpy.cumsum": [C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=1), C(arr(2, 3), axis=-2),
-                     C(arr(2, 3, 2), 1)],
+                     C(arr(2, 3, 2), 1), C(arr(2, 3), axis=None), C(arr(3), dtype=numpy.float64), C(arr())],
+    "numpy.cumprod": [
+        C(nonzero(4)), C(nonzero(2, 3)), C(nonzero(2, 3), axis=1), C(nonzero(2, 3), axis=-2),
+        C(nonzero(2, 3, 2), 1), C(nonzero(3), dtype=numpy.float64), C(nonzero()),
+        # zeros: one, several, at the start, per slice along an axis
+        C(numpy.array([1.5, 0.0, 2.0, 0.5])),
+        C(numpy.array([1.5, 0.0, 2.0, 0.0, 3.0])),
+        C(numpy.array([0.0, 0.0, 2.0])),
+        C(numpy.array([[1.5, 0.0, 2.0], [0.0, 0.7, 3.0], [1.2, 0.7, 0.9]]), axis=1),
+        C(numpy.array([[1.5, 0.0, 2.0], [0.0, 0.7, 3.0], [1.2, 0.0, 0.9]]), axis=0),
+        C(numpy.array([[1.5, 0.0], [2.0, 0.5]])),
+    ],
     "numpy.trace": [
         C(arr(3, 3)),
         C(arr(3, 4), 1),
@@ -339,7 +389,57 @@ CASES = {
         C(wellconditioned(2, 3, 3), arr(3)),
         C(wellconditioned(2, 3, 3), arr(3, 1)),
     ],
-    "numpy.linalg.norm": NORM,
+    "numpy.linalg.norm": NORM + [
+        C(arr(2, 3), axis=-1),
+        C(arr(2, 3, 4), axis=(-1, 0), keepdims=True),
+        C(arr(2, 3, 4), None, -2, True),
+        C(arr(2, 3), ord=3, axis=-2, keepdims=True, wrt=["x"]),
+    ],
+    "numpy.linalg.slogdet": [C(wellconditioned(3, 3)), C(wellconditioned(2, 3, 3)), C(-wellconditioned(3, 3)),
+                             C(wellconditioned(1, 1)), C(a=wellconditioned(2, 2))],
+    "numpy.linalg.cholesky": [
+        C(spd(3, 3)), C(spd(2, 3, 3)), C(spd(1, 1)), C(spd(3, 3), upper=True), C(spd(2, 2, 2), upper=True),
+        # NumPy reads one triangle only: the other one has no derivative
+        C(spd(3, 3) + numpy.triu(arr(3, 3), 1)),
+        C(spd(3, 3) + numpy.tril(arr(3, 3), -1), upper=True),
+    ],
+    "numpy.einsum": [
+        C('ij,jk->ik', arr(2, 3), arr(3, 4)),
+        C('ij,ij->', arr(2, 3), arr(2, 3)),
+        C('ii->i', arr(3, 3)),
+        C('ij->ji', arr(2, 3)),
+        C('bij,bjk->bik', arr(2, 2, 3), arr(2, 3, 4)),
+        C('i,i->', arr(3), arr(3)),
+        C('ij,j->i', arr(2, 3), arr(3)),
+        C('ij,jk', arr(2, 3), arr(3, 4)),  # implicit output: 'ik'
+        C('ii', arr(3, 3)),  # implicit output: '' (the trace)
+        C('ba', arr(2, 3)),  # implicit output: 'ab' (a transpose)
+        C('ij->i', arr(2, 3)),
+        C('ij->', arr(2, 3)),
+        C('i,j->ij', arr(2), arr(3)),
+        C('iij->ij', arr(3, 3, 2)),
+        C('ii,i->i', arr(3, 3), arr(3)),
+        C('...ij,...jk->...ik', arr(1, 2, 3), arr(2, 3, 2)),
+        C('...i,i', arr(2, 3), arr(3)),
+        C('ij,ij->ij', arr(1, 3), arr(2, 3)),  # size-1 axes broadcast
+        C(',i->i', arr(), arr(3)),
+        C('i,i,i->', arr(3), arr(3), arr(3)),
+        C('ij,jk,kl->il', arr(2, 3), arr(3, 2), arr(2, 2)),
+        C('ij, jk -> ik', arr(2, 2), arr(2, 2)),
+        C('Ab,bC->AC', arr(2, 3), arr(3, 2)),
+    ],
+    # runtime helpers behind the einsum recipes (recipes/runtime.py)
+    "tangent.einsum": [C('ij,jk->ik', arr(2, 3), arr(3, 4)), C('ii->i', arr(3, 3)), C('i,i->', arr(3), arr(3)),
+                       C('i,i,i->', arr(3), arr(3), arr(3)), C(',i->i', arr(), arr(3))],
+    "tangent.einsum_adjoint": [
+        C(arr(2, 4), 'ij,jk->ik', 0, arr(2, 3), arr(3, 4)),
+        C(arr(2, 4), 'ij,jk->ik', 1, arr(2, 3), arr(3, 4)),
+        C(arr(3), 'ii->i', 0, arr(3, 3)),
+        C(arr(2), 'ij->i', 0, arr(2, 3)),
+        C(arr(), 'i,i,i->', 1, arr(3), arr(3), arr(3)),
+        C(0.5, 'ij,ij->ij', 0, arr(1, 3), arr(2, 3)),
+        C(arr(2, 3), ',ij->ij', 0, arr(), arr(2, 3)),
+    ],
     # ------------------------------------------------------------ numpy.py, shapes
     "numpy.reshape": [C(arr(2, 3), (3, 2)), C(arr(2, 3), (-1,)), C(arr(6), shape=(2, 3)),
                       C(arr(2, 3), (3, 2), order='F'), C(arr(2, 3, 2), (4, 3), 'F'), C(arr(), (1, 1))],
@@ -353,7 +453,7 @@ CASES = {
     "numpy.transpose": [C(arr(2, 3)), C(arr(2, 3, 4), (2, 0, 1)), C(arr(2, 3, 4), axes=(1, -1, 0)),
                         C(arr(3))],
     "numpy.permute_dims": [C(arr(2, 3)), C(arr(2, 3, 4), (2, 0, 1)), C(arr(2, 3, 4), axes=(1, -1, 0))],
-    "numpy.swapaxes": [C(arr(2, 3, 4), 0, 2), C(arr(2, 3), -1, 0)],
+    "numpy.swapaxes": [C(arr(2, 3, 4), 0, 2), C(arr(2, 3), -1, 0), C(arr(2, 3, 4), axis1=1, axis2=-1)],
     "numpy.moveaxis": [C(arr(2, 3, 4), 0, -1), C(arr(2, 3, 4), (0, 1), (2, 0)),
                        C(arr(2, 3, 4), source=2, destination=0)],
     "numpy.flip": [C(arr(2, 3)), C(arr(2, 3), 1), C(arr(2, 3, 4), axis=(0, 2)), C(arr(4), -1)],
@@ -366,7 +466,8 @@ CASES = {
     "numpy.tile": [C(arr(3), 2), C(arr(2, 3), (2, 1)), C(arr(3), (2, 2)), C(arr(2, 3), (2,)),
                    C(arr(2, 1, 3), (2, 3)), C(arr(), 3), C(arr(2, 3), reps=(3, 1, 2))],
     "numpy.repeat": [C(arr(3), 2), C(arr(2, 3), 2, axis=1), C(arr(2, 3), [1, 0, 2], axis=1),
-                     C(arr(2, 2), [2, 0, 1, 3]), C(arr(2, 3), 3, -2), C(arr(), 3)],
+                     C(arr(2, 2), [2, 0, 1, 3]), C(arr(2, 3), 3, -2), C(arr(), 3),
+                     C(arr(2, 3), repeats=[2, 1], axis=0)],
     "numpy.take": [
         C(arr(5), [0, 3, 3, -1]),
         C(arr(2, 3), [2, 0, 2], axis=1),
@@ -377,11 +478,14 @@ CASES = {
         C(arr(2, 3), [[0, 5], [6, -7]], axis=1, mode='wrap'),
         C(arr(4), 2),
         C(arr(3, 2), 1, -1),
+        C(arr(3, 2), indices=[2, 0], axis=0, mode='raise'),
     ],
+    "numpy.bincount": [C(numpy.array([0, 2, 2, 1, 2]), arr(5)), C(numpy.array([3, 0, 3]), arr(3), 6),
+                       C(numpy.array([1, 1]), weights=arr(2), minlength=4), C(numpy.array([0, 1]), [arr(), arr()])],
     "numpy.sort": [C(arr(5)), C(arr(2, 4)), C(arr(2, 4), axis=0), C(arr(2, 3), axis=None),
                    C(arr(3, 3), -1, 'stable')],
     "numpy.diag": [C(arr(3)), C(arr(3), 1), C(arr(3), k=-2), C(arr(3, 3)), C(arr(3, 4), 1),
-                   C(arr(4, 3), -1), C(arr(2, 4), k=-1), C(arr(3, 4), 2)],
+                   C(arr(4, 3), -1), C(arr(2, 4), k=-1), C(arr(3, 4), 2), C(v=arr(3, 3), k=1)],
     "numpy.concatenate": [
         C([arr(2), arr(3)]),
         C([arr(2, 3), arr(1, 3)]),
@@ -390,13 +494,36 @@ CASES = {
         C((arr(2, 2), arr(3)), axis=None),
         C([arr(2, 3), arr(4, 3), arr(1, 3)], 0),
         C([arr(3)]),
+        C([arr(2), arr(3)], axis=0, dtype=numpy.float64, casting='same_kind'),
     ],
     "numpy.stack": [C([arr(3), arr(3)]), C([arr(2, 3), arr(2, 3), arr(2, 3)], axis=1),
-                    C([arr(2), arr(2)], -1), C([arr(), arr()]), C((arr(2), arr(2)), axis=1)],
+                    C([arr(2), arr(2)], -1), C([arr(), arr()]), C((arr(2), arr(2)), axis=1),
+                    C([arr(3), arr(3)], axis=1, dtype=numpy.float64)],
     "numpy.hstack": [C([arr(2), arr(3)]), C([arr(2, 1), arr(2, 3)]), C([arr(), arr(2)]),
-                     C([arr(), arr()]), C((arr(2, 2, 1), arr(2, 1, 1)))],
+                     C([arr(), arr()]), C((arr(2, 2, 1), arr(2, 1, 1))), C([arr(2), arr(2)], dtype=numpy.float64)],
     "numpy.vstack": [C([arr(3), arr(3)]), C([arr(2, 3), arr(3)]), C([arr(), arr()]),
-                     C((arr(2, 2, 2), arr(1, 2, 2)))],
+                     C((arr(2, 2, 2), arr(1, 2, 2))), C(tup=[arr(3), arr(3)], casting='same_kind')],
+    # pieces of equal shapes only: the checks compare the pieces as one array
+    "numpy.split": [C(arr(6), 2), C(arr(6), 3), C(arr(6), [2, 4]), C(arr(2, 4), 2, axis=1),
+                    C(arr(4, 3), [2], 0), C(arr(2, 6), indices_or_sections=3, axis=-1)],
+    "numpy.array_split": [C(arr(6), 3), C(arr(2, 4), 2, axis=1), C(arr(6), [2, 4]), C(arr(2, 6), 2, -1)],
+    "numpy.pad": [
+        C(arr(3), 1),
+        C(arr(3), (1, 2)),
+        C(arr(2, 3), ((1, 0), (2, 1))),
+        C(arr(2, 3), 1, constant_values=arr()),
+        C(arr(2, 3), ((1, 2), (0, 1)), 'constant', constant_values=(arr(), arr())),
+        C(arr(2, 3), 1, constant_values=((arr(), arr()), (arr(), arr()))),
+        C(arr(2, 3), ((2, 1), (1, 2)), constant_values=arr(2, 2)),
+        C(arr(2, 2, 2), ((1, 0), (0, 1), (1, 1)), constant_values=arr(3, 2)),
+        C(arr(3), 2, mode='edge'),
+        C(arr(2, 3), (1, 2), mode='reflect'),
+        C(arr(2, 3), 2, mode='symmetric'),
+        C(arr(2, 3), ((1, 0), (4, 2)), mode='wrap'),
+        C(array=arr(2, 3), pad_width=1, mode='constant', constant_values=arr()),
+    ],
+    "numpy.triu": [C(arr(3, 3)), C(arr(3, 4), 1), C(arr(4, 3), k=-1), C(arr(2, 3, 3)), C(arr(3)), C(arr(3), k=1)],
+    "numpy.tril": [C(arr(3, 3)), C(arr(3, 4), 1), C(arr(4, 3), k=-1), C(arr(2, 3, 3)), C(arr(3)), C(m=arr(3), k=-1)],
     # ------------------------------------------------------------ numpy.py, conversions
     "numpy.array": [C([arr(), arr(), arr()]), C(arr(2, 3)), C([arr(3), arr(3)]), C(arr(3), ndmin=2),
                     C(arr()), C((arr(), arr())), C([arr(), arr()], dtype=numpy.float64),
@@ -419,7 +546,6 @@ CASES = {
     "math.sinh": [C(arr()), C(1.5)], "math.cosh": [C(arr()), C(-1.5)], "math.tanh": [C(arr()), C(0.5)],
     "math.asinh": [C(arr()), C(-2.0)], "math.acosh": [C(big()), C(2.0)], "math.atanh": [C(unit()), C(-0.3)],
     "math.fabs": [C(1.3), C(-0.7)],
-    "math.hypot": [C(3.0, 4.0), C(-1.2, 0.5)],
     "math.fmod": [C(5.3, 2.0), C(-5.3, 2.0), C(5.3, -1.7)],
     "math.erf": [C(0.3), C(-1.1)], "math.erfc": [C(0.3), C(-1.1)],
     "math.degrees": [C(arr()), C(2.0)], "math.radians": [C(arr()), C(90.0)],
@@ -434,6 +560,84 @@ CASES = {
     "builtins.min": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
 }
 CASES.update(RUNTIME_CASES)
+
+
+# ------------------------------------------------ math.py (more), scipy.py, special functions
+def prob(*shape):
+    """Values in [0.1, 0.9] (domain of logit, ndtri)."""
+    return _draw(shape, 0.1, 0.9)
+
+
+def around_one(*shape):
+    """Values in [0.2, 1.8] (domain of erfcinv)."""
+    return _draw(shape, 0.2, 1.8)
+
+
+# Points across digamma's range: negative non-integers, near 0, its positive zero, large.
+SPECIAL_POINTS = numpy.array([-3.7, -0.4, 0.05, 0.2, 1.4616, 7.0, 25.0])
+GAMMA_POINTS = numpy.array([-2.5, -0.5, 0.3, 1.0, 5.5])
+DIGAMMA = unary(pos) + [C(SPECIAL_POINTS), C(-2.5), C(1.4616321449683622)]
+
+MATH_SCIPY_CASES = {
+    # ------------------------------------------------------------ math.py
+    "math.gamma": [C(pos()), C(0.3), C(4.5), C(-1.5), C(-0.3), C(12.0)],
+    "math.lgamma": [C(pos()), C(0.01), C(1.4616), C(7.5), C(-2.5), C(-0.6), C(30.0)],
+    "math.hypot": [C(3.0, 4.0), C(-1.2, 0.5), C(2.0), C(-0.7), C(1.0, -2.0, 2.0), C(arr(), arr(), arr(), arr()),
+                   C(0.0, 0.0), C(0.0, 0.0, 0.0)],
+    "math.dist": [C((1.0, 2.0), (0.5, -1.0)), C([arr(), arr(), arr()], [arr(), arr(), arr()]), C(arr(4), arr(4)),
+                  C([1.5], [0.5]), C((1.0, 2.0), (1.0, 2.0)), C([arr(), arr()], (0.5, 0.5), wrt=["p"])],
+    "math.fsum": [C([arr(), arr(), arr()]), C((0.1, 0.2, 0.3)), C(arr(5)), C([1e16, 1.0, -1e16])],
+    "math.prod": [C([arr(), arr(), arr()]), C((1.5, -2.0)), C(nonzero(4)), C([1.5, 0.0, 2.0]), C([0.0, 0.0, 2.0]),
+                  C([arr(), arr()], start=arr()), C([arr(2), arr(2)]), C([nonzero(), nonzero()], start=2)],
+    "math.sumprod": [C([arr(), arr(), arr()], [arr(), arr(), arr()]), C((1.5, 2.0), (0.5, -1.0)), C(arr(4), arr(4))],
+    "math.fma": [C(arr(), arr(), arr()), C(1.5, -2.0, 0.25)],
+    "math.copysign": [C(1.3, -2.0), C(-0.7, 0.5), C(-0.7, -0.5), C(2.0, 0.0, wrt=["x"]), C(0.0, 1.0, wrt=["y"])],
+    "math.ldexp": [C(arr(), 3), C(1.7, -2), C(-0.3, 0)],
+    "math.remainder": [C(5.3, 2.0), C(-5.3, 2.0), C(7.9, -1.7), C(0.4, 3.0)],
+    "math.nextafter": [C(1.3, 2.0), C(-0.7, -5.0), C(0.5, 0.5)],
+    "math.modf": [C(2.3), C(-1.7), C(arr())],
+    "math.frexp": [C(2.3), C(-0.3), C(1000.5), C(arr())],
+    # ------------------------------------------------------------ scipy.py
+    "scipy.special.expit": unary(arr) + [C(numpy.array([-30.0, 0.0, 30.0]))],
+    "scipy.special.log_expit": unary(arr) + [C(numpy.array([-40.0, 0.0, 40.0]))],
+    "scipy.special.logit": unary(prob),
+    "scipy.special.logsumexp": [
+        C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=0), C(arr(2, 3), axis=-1), C(arr(2, 3), 1, keepdims=True),
+        C(arr(2, 3, 4), axis=(0, 2)), C(arr(2, 3, 4), (2, 1), None, True), C(arr(2, 3), axis=None, keepdims=True),
+        C(arr(2, 3), b=pos(2, 3)), C(arr(2, 3), axis=1, b=pos(3)), C(arr(3), b=pos(2, 3), axis=-1),
+        C(arr(2, 3), 0, pos(2, 1), True), C(arr(4), b=numpy.array([1.0, 0.0, 2.0, 0.5])),
+        C(arr(2, 3), b=2.5), C(arr()), C(zero_d(arr())), C(numpy.array([1000.0, 1000.5, 999.0])),
+    ],
+    "scipy.special.softmax": [C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=0), C(arr(2, 3), axis=-1),
+                              C(arr(2, 3, 2), axis=(0, 2)), C(arr(2, 3), 1), C(arr()), C(numpy.array([800.0, 801.0]))],
+    "scipy.special.log_softmax": [C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=0), C(arr(2, 3), axis=-1),
+                                  C(arr(2, 3, 2), axis=(0, 2)), C(arr(2, 3), 1), C(arr()), C(numpy.array([800.0, 801.0]))],
+    "scipy.special.erf": unary(arr), "scipy.special.erfc": unary(arr),
+    "scipy.special.erfcx": unary(arr) + [C(numpy.array([-2.0, 5.0, 30.0]))],
+    "scipy.special.erfinv": unary(unit), "scipy.special.erfcinv": unary(around_one),
+    "scipy.special.ndtr": unary(arr) + [C(numpy.array([-6.0, 6.0]))],
+    "scipy.special.log_ndtr": unary(arr) + [C(numpy.array([-20.0, -5.0, 3.0, 10.0]))],
+    "scipy.special.ndtri": unary(prob),
+    "scipy.special.gamma": unary(pos) + [C(GAMMA_POINTS)],
+    "scipy.special.gammaln": unary(pos) + [C(SPECIAL_POINTS), C(40.0)],
+    "scipy.special.digamma": DIGAMMA, "scipy.special.psi": DIGAMMA,
+    "scipy.special.polygamma": [C(1, pos(3)), C(numpy.array([0, 1, 2]), pos(3)), C(2, numpy.array([-1.5, 0.3, 4.0])),
+                                C(0, pos()), C(numpy.array([[0], [2]]), pos(3)), C(n=3, x=pos(2, 2))],
+    "scipy.special.xlogy": binary(arr, pos) + [
+        C(numpy.array([0.0, 1.5, 0.0]), numpy.array([2.0, 2.0, 3.0])),
+        C(numpy.array([0.0, 0.0]), numpy.array([0.0, 1.0]), wrt=["y"]),
+    ],
+    "scipy.special.xlog1py": binary(arr, pos) + [
+        C(numpy.array([0.0, 1.5, 0.0]), numpy.array([-0.5, 2.0, 3.0])),
+        C(numpy.array([0.0, 0.0]), numpy.array([-1.0, 1.0]), wrt=["y"]),
+    ],
+    "scipy.special.entr": unary(pos),
+    # ------------------------------------------------------------ runtime.py, special functions
+    "tangent.digamma": DIGAMMA,
+    "tangent.polygamma": [C(1, pos()), C(0, pos(3)), C(2, numpy.array([-1.5, 0.3, 4.0])), C(3, pos(2, 2)),
+                          C(numpy.array([0, 1, 2]), pos(3)), C(numpy.array([[0], [1]]), pos(3)), C(1, SPECIAL_POINTS)],
+}
+CASES.update(MATH_SCIPY_CASES)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -504,6 +708,8 @@ def check_structure(contribution, arg, label):
 
 
 def same_values(a, b):
+    if isinstance(a, dict):  # keyword arguments
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(same_values(u, v) for u, v in zip(a, b))
     if isinstance(a, numpy.ndarray):
@@ -606,8 +812,10 @@ def test_primal_exists_and_signature_matches(alias):
                 problems.append(f"parameter {i + 1} is {name!r}, the primal's is {p.name!r}")
         elif name in by_name:
             p = by_name[name]
-        elif has_varargs and i == 0:
-            continue  # single-argument form of f(*arys)
+        elif has_varargs and not by_name.keys() & set(recipe.params[:i]):
+            continue  # leading items of f(*args): atleast_1d(arys), einsum(subscripts, operand0, ...)
+        elif any(p.kind == p.VAR_KEYWORD for p in real) and i >= len(positional):
+            continue  # a keyword taken by f(..., **kwargs), such as pad's constant_values
         else:
             problems.append(f"parameter {name!r} is not a parameter of the primal")
             continue

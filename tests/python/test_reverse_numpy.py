@@ -110,6 +110,53 @@ def np_matrix_out(A, B):
     return np.tanh(A @ B)
 
 
+# --- einsum, factorizations, cumulative products, splitting and padding -----------------------
+
+
+def np_einsum_matmul(A, B):
+    return np.sum(np.tanh(np.einsum("ij,jk->ik", A, B)))
+
+
+def np_einsum_forms(A, v):
+    # matrix-vector, trace, diagonal, transpose, inner product and the implicit form
+    w = np.einsum("ij,j->i", A, v)
+    return np.einsum("i,i->", w, v) * np.einsum("ii", A) + np.sum(np.einsum("ii->i", A) * np.einsum("ij->ji", A)[0])
+
+
+def np_einsum_batch(X, Y):
+    return np.sum(np.einsum("bij,bjk->bik", X, Y) ** 2) + np.einsum("bij,bij->", X, X)
+
+
+def np_slogdet(A):
+    sign, logdet = np.linalg.slogdet(A)
+    return sign * logdet + np.linalg.slogdet(A @ A.T)[1]
+
+
+def np_cholesky(A):
+    L = np.linalg.cholesky(A @ A.T + 3.0 * np.eye(3))
+    U = np.linalg.cholesky(A.T @ A + np.eye(3), upper=True)
+    return np.sum(np.tanh(L)) + np.sum(U * U * U)
+
+
+def np_cumprod(X):
+    return np.sum(np.cumprod(X, axis=1) * X) + np.sum(np.cumprod(X))
+
+
+def np_fmax_fmin(x, y):
+    return np.sum(np.fmax(x, y) ** 2 + np.fmin(x, 0.5) * y)
+
+
+def np_split_pad(v):
+    first, middle, last = np.split(v, [2, 4])
+    padded = np.pad(middle, (1, 2), constant_values=0.5)
+    return np.sum(first * last[:2]) + np.sum(padded**2 * np.arange(5.0))
+
+
+def np_triangles(A):
+    # a 1-D argument stands for the rows of a square matrix
+    return np.sum(np.triu(A, 1) * np.tril(A)[:, ::-1] + np.tril(A, -1) ** 2) + np.sum(np.triu(A[0], -1) ** 2)
+
+
 # --- broadcasting ------------------------------------------------------------------------------
 
 
@@ -210,6 +257,15 @@ CASES = [
         ],
     ),
     (bcast_keepdims_normalize, (0,), [(normals(2, 3),), (normals(3, 3),), (normals(1, 4),)]),
+    (np_einsum_matmul, (0, 1), [(normals(2, 3), normals(3, 4)), (normals(1, 2), normals(2, 2))]),
+    (np_einsum_forms, (0, 1), [(normals(3, 3), normals(3)), (normals(2, 2), normals(2))]),
+    (np_einsum_batch, (0, 1), [(normals(2, 2, 3), normals(2, 3, 2))]),
+    (np_slogdet, (0,), [(normals(3, 3) + 3.0 * np.eye(3),), (normals(3, 3) - 3.0 * np.eye(3),)]),
+    (np_cholesky, (0,), [(normals(3, 3),), (normals(3, 3),)]),
+    (np_cumprod, (0,), [(normals(2, 3),), (away_from(1.5, 0.0, -0.5, 2.0).reshape(2, 2),)]),
+    (np_fmax_fmin, (0, 1), [(away_from(1.0, -1.0, 0.3), away_from(0.5, -0.2, 0.9)), (normals(4), normals(4))]),
+    (np_split_pad, (0,), [(normals(6),), (normals(7),)]),
+    (np_triangles, (0,), [(normals(3, 3),), (normals(3, 4),)]),
 ]
 
 # Outputs that are arrays: only checked with an explicit seed (a vector-Jacobian product).

@@ -15,6 +15,9 @@ Rules that generated code relies on:
 from __future__ import annotations
 
 import contextlib
+import fractions
+import functools
+import math
 import numbers
 
 import numpy
@@ -32,9 +35,16 @@ __all__ = [
     "zero_at",
     "copy",
     "appended",
+    "split_like",
+    "join_like",
+    "unstack",
     "save_item",
     "restore_item",
     "insert_grad_of",
+    "einsum",
+    "einsum_adjoint",
+    "digamma",
+    "polygamma",
 ]
 
 
@@ -412,6 +422,52 @@ def copy(v):
     return v
 
 
+def _lifted_shape(part, axis, ndmin):
+    """The shape `part` has where it is joined: at least `ndmin` dimensions (NumPy's
+    atleast_1d/2d rules), flattened when `axis` is None."""
+    if axis is None:
+        return (numpy.size(part),)
+    shape = numpy.shape(part)
+    # atleast_1d: () -> (1,); atleast_2d: () -> (1, 1), (n,) -> (1, n).
+    return (1,) * max(ndmin - len(shape), 0) + shape
+
+
+def _as_sequence_of(items, like):
+    return items if isinstance(like, list) else tuple(items)
+
+
+def split_like(g, parts, axis, ndmin=0):
+    """The adjoint of joining ``parts`` along ``axis`` (``concatenate``, ``hstack``,
+    ``vstack``): ``g`` cut at the parts' boundaries, each piece with its part's shape (a float
+    for a scalar part). ``axis`` None means the parts were flattened; ``ndmin`` is the rank
+    they were raised to first (1 for hstack, 2 for vstack)."""
+    g = numpy.asarray(g)
+    shapes = [_lifted_shape(p, axis, ndmin) for p in parts]
+    along = 0 if axis is None else axis
+    sizes = [s[along] for s in shapes]
+    source = numpy.ravel(g) if axis is None else g
+    pieces = numpy.split(source, numpy.cumsum(sizes)[:-1], axis=along)
+    if axis is None:  # flattened parts: each piece back in its part's shape
+        pieces = [numpy.reshape(piece, numpy.shape(part)) for piece, part in zip(pieces, parts)]
+    return _as_sequence_of([unbroadcast(piece, part) for piece, part in zip(pieces, parts)], parts)
+
+
+def join_like(pieces, parts, axis, ndmin=0):
+    """The adjoint of ``split_like``: the pieces (adjoints shaped like ``parts``) raised as
+    the parts were and joined along ``axis`` (flattened and joined when ``axis`` is None)."""
+    shapes = [_lifted_shape(p, axis, ndmin) for p in parts]
+    raised = [numpy.reshape(numpy.broadcast_to(piece, numpy.shape(part)), shape) for piece, part, shape in zip(pieces, parts, shapes)]
+    return numpy.concatenate(raised, axis=0 if axis is None else axis)
+
+
+def unstack(g, parts, axis):
+    """The adjoint of ``numpy.stack(parts, axis)``: ``g``'s slices along ``axis``, each with its
+    part's shape (a float for a scalar part)."""
+    g = numpy.asarray(g)
+    slices = numpy.moveaxis(g, axis, 0)
+    return _as_sequence_of([unbroadcast(s, part) for s, part in zip(slices, parts)], parts)
+
+
 def appended(items, value):
     """A new list: ``items`` followed by ``value`` (the tangent of ``items.append(value)``; the
     caller's list is never changed)."""
@@ -457,6 +513,210 @@ def insert_grad_of(x):
     the primal itself runs as plain Python, the body runs on a zero adjoint and has no effect.
     """
     yield init_grad(x)
+
+
+# -------------------------------------------------------------------- special functions
+#
+# The derivatives of the gamma function family need the digamma function psi = (log Gamma)'
+# and its derivatives psi^(n) (polygamma). NumPy has neither, and generated code must not
+# need SciPy, so they are computed here in float64:
+#
+# - x >= 10 + n: the asymptotic (Stirling) series
+#       psi(x)     ~ log(x) - 1/(2x) - sum_k B_2k / (2k x^2k)
+#       psi^(n)(x) ~ (-1)^(n+1) [(n-1)!/x^n + n!/(2 x^(n+1)) + sum_k B_2k (2k+n-1)!/((2k)! x^(2k+n))]
+#   with the Bernoulli numbers B_2 ... B_20 (the first omitted term is below 1e-17 relative);
+# - 0 < x < 10 + n: the recurrence psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1), applied
+#   until the argument reaches the series' range;
+# - psi within 1/4 of its positive zero x0 = 1.46163...: the Taylor series at x0 (the
+#   recurrence would cancel there), with coefficients psi^(k)(x0) / k! computed once as above;
+# - x < 0: the reflection formula, psi(1 - x) - psi(x) = pi cot(pi x) differentiated n times:
+#   psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x)), where P_0(c) = c and
+#   P_(k+1)(c) = -(1 + c^2) P_k'(c) (so that d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x)));
+# - x = 0, -1, -2, ...: poles, NaN.
+#
+# Accuracy: about 1e-15 relative for x > 0; for x < 0 about 1e-13, the conditioning of psi^(n)
+# close to its poles and zeros there. Python floats take a scalar path (the same method with
+# `math`), arrays a vectorized one.
+
+_BERNOULLI_EVEN = (  # B_2, B_4, ..., B_20 as (numerator, denominator)
+    (1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6), (-3617, 510),
+    (43867, 798), (-174611, 330),
+)
+# psi's positive zero 1.4616321449683623412626595... as the nearest double plus the rest.
+_DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
+_DIGAMMA_ROOT_RADIUS = 0.25
+
+
+# The tables below are computed on first use and cached (functools.cache: safe across threads).
+
+
+@functools.cache
+def _polygamma_series(n):
+    """The coefficients c_k of psi^(n)'s asymptotic series in powers of 1/x^2, highest first."""
+    coefficients = []
+    for k, (num, den) in enumerate(_BERNOULLI_EVEN, start=1):
+        b = fractions.Fraction(num, den)
+        if n == 0:
+            coefficients.append(float(b / (2 * k)))
+        else:
+            coefficients.append(float(b * math.factorial(2 * k + n - 1) / math.factorial(2 * k)))
+    return tuple(reversed(coefficients))
+
+
+@functools.cache
+def _cot_derivative(n):
+    """Integer coefficients of P_n (constant term first), d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x))."""
+    if n == 0:
+        return (0, 1)  # P_0(c) = c
+    p = _cot_derivative(n - 1)
+    derivative = [i * p[i] for i in range(1, len(p))]
+    out = [0] * (len(derivative) + 2)  # -(1 + c^2) P'(c)
+    for i, a in enumerate(derivative):
+        out[i] -= a
+        out[i + 2] -= a
+    return tuple(out)
+
+
+@functools.cache
+def _digamma_root_taylor():
+    """psi^(k)(x0) / k! for k = 24, ..., 1 (highest first) at psi's positive zero x0."""
+    hi, lo = _DIGAMMA_ROOT
+    coefficients = []
+    for k in range(24, 0, -1):
+        value = _polygamma_large(k, _polygamma_shift(k, hi)) + _polygamma_large(k + 1, _polygamma_shift(k + 1, hi)) * lo
+        coefficients.append(value / math.factorial(k))
+    return tuple(coefficients)
+
+
+def _polygamma_shift(n, x):
+    """(t, s): x moved up by whole steps to t >= 10 + n, and s = sum of 1 / (each step's x)^(n+1)."""
+    threshold = 10.0 + n
+    if isinstance(x, float):
+        s = 0.0
+        while x < threshold:
+            s += 1.0 / x ** (n + 1)
+            x += 1.0
+        return x, s
+    t = numpy.array(x, dtype=numpy.float64, copy=True)
+    s = numpy.zeros_like(t)
+    small = t < threshold
+    while small.any():
+        s[small] += 1.0 / t[small] ** (n + 1)
+        t[small] += 1.0
+        small = t < threshold
+    return t, s
+
+
+def _polygamma_large(n, shifted):
+    """psi^(n)(x) from ``_polygamma_shift(n, x)``: the asymptotic series and the recurrence."""
+    t, s = shifted
+    inv = 1.0 / t
+    z = inv * inv
+    series = 0.0
+    for c in _polygamma_series(n):
+        series = (series + c) * z
+    if n == 0:
+        log = math.log(t) if isinstance(t, float) else numpy.log(t)
+        return log - 0.5 * inv - series - s
+    value = inv**n * (math.factorial(n - 1) + 0.5 * math.factorial(n) * inv + series)
+    # (-1)^(n+1) times the series, minus (-1)^n n! s.
+    return (value + math.factorial(n) * s) if n % 2 else -(value + math.factorial(n) * s)
+
+
+def _polygamma_float(n, x):
+    """psi^(n)(x) for a Python float."""
+    if math.isnan(x) or x == -math.inf or (x <= 0.0 and x.is_integer()):
+        return math.nan  # NaN, a pole, or -inf (a limit of poles)
+    if x < 0.0:
+        r = x - round(x)
+        c = 1.0 / math.tan(math.pi * r) if abs(r) <= 0.25 else math.copysign(math.tan(math.pi * (0.5 - abs(r))), r)
+        poly = 0.0
+        for a in reversed(_cot_derivative(n)):
+            poly = poly * c + a
+        reflected = _polygamma_float(n, 1.0 - x)
+        return (reflected if n % 2 == 0 else -reflected) - math.pi ** (n + 1) * poly
+    if n == 0 and abs(x - _DIGAMMA_ROOT[0]) < _DIGAMMA_ROOT_RADIUS:
+        dx = (x - _DIGAMMA_ROOT[0]) - _DIGAMMA_ROOT[1]
+        value = 0.0
+        for a in _digamma_root_taylor():
+            value = (value + a) * dx
+        return value
+    return float(_polygamma_large(n, _polygamma_shift(n, x)))
+
+
+def _polygamma_array(n, x):
+    """psi^(n) of a float64 array, for one order ``n >= 0``: the same method, elementwise."""
+    out = numpy.full(x.shape, numpy.nan)
+    pole = (x <= 0) & (x == numpy.floor(x))
+    negative = (x < 0) & ~pole
+    positive = x > 0  # NaN is in neither set and stays NaN
+    if n == 0:
+        root = positive & (numpy.abs(x - _DIGAMMA_ROOT[0]) < _DIGAMMA_ROOT_RADIUS)
+        if root.any():
+            dx = (x[root] - _DIGAMMA_ROOT[0]) - _DIGAMMA_ROOT[1]
+            value = numpy.zeros_like(dx)
+            for a in _digamma_root_taylor():
+                value = (value + a) * dx
+            out[root] = value
+            positive &= ~root
+    if positive.any():
+        out[positive] = _polygamma_large(n, _polygamma_shift(n, x[positive]))
+    if negative.any():
+        xn = x[negative]
+        r = xn - numpy.round(xn)
+        near_half = numpy.abs(r) > 0.25
+        c = numpy.empty_like(r)
+        c[~near_half] = 1.0 / numpy.tan(numpy.pi * r[~near_half])
+        c[near_half] = numpy.sign(r[near_half]) * numpy.tan(numpy.pi * (0.5 - numpy.abs(r[near_half])))
+        poly = numpy.zeros_like(c)
+        for a in reversed(_cot_derivative(n)):
+            poly = poly * c + a
+        reflected = _polygamma_array(n, 1.0 - xn)
+        out[negative] = (reflected if n % 2 == 0 else -reflected) - math.pi ** (n + 1) * poly
+    return out
+
+
+def _polygamma_value(n, x):
+    """psi^(n)(x) for one integer order: a Python float for scalar ``x``, else an array of
+    ``x``'s floating dtype (float64 for integers)."""
+    if _is_complex(x):
+        raise TypeError("tangent.digamma/polygamma: complex arguments are not supported")
+    if _is_scalar(x):
+        return _polygamma_float(n, float(x))
+    arr = numpy.asarray(x)
+    out = _polygamma_array(n, arr.astype(numpy.float64))
+    return out.astype(arr.dtype) if arr.dtype.kind == "f" and arr.dtype != numpy.float64 else out
+
+
+def polygamma(n, x):
+    """The ``n``-th derivative of the digamma function at ``x`` (``n = 0``: digamma itself).
+
+    ``n`` is a non-negative integer, or an array of them broadcast against ``x``; ``x`` a real
+    number or array. Poles (``x = 0, -1, -2, ...``) give NaN. A scalar gives a Python float, an
+    array a new array of ``x``'s float dtype. NumPy only (see the comment above for the method).
+    """
+    orders = numpy.asarray(n)
+    if (orders.dtype.kind not in "iuf" or numpy.any(orders < 0)
+            or numpy.any(orders != numpy.floor(orders))):
+        raise ValueError(f"tangent.polygamma: the order must be a non-negative integer, not {n!r}")
+    if orders.ndim == 0:
+        return _polygamma_value(int(orders), x)
+    xs = numpy.asarray(x)
+    orders, values = numpy.broadcast_arrays(orders, xs)
+    out = numpy.empty(values.shape, dtype=numpy.float64 if xs.dtype.kind != "f" else xs.dtype)
+    for order in numpy.unique(orders):
+        mask = orders == order
+        out[mask] = _polygamma_value(int(order), values[mask])
+    return out
+
+
+def digamma(x):
+    """The digamma function psi(x) = d/dx log|Gamma(x)|, elementwise; ``polygamma(0, x)``.
+
+    The derivative of ``math.lgamma`` and ``scipy.special.gammaln``; ``math.gamma``'s is
+    ``gamma(x) * digamma(x)``. NaN at the poles ``x = 0, -1, -2, ...``.
+    """
+    return _polygamma_value(0, x)
 
 
 # -------------------------------------------------------------------- matrix products
@@ -532,3 +792,106 @@ def _dot_shape(a, b):
     if len(b_shape) == 1:
         return a_shape[:-1]
     return a_shape[:-1] + b_shape[:-2] + b_shape[-1:]
+
+
+# -------------------------------------------------------------------- einsum
+#
+# numpy.einsum(subscripts, *operands) is linear in each operand. The adjoint of operand k is
+# itself an einsum: of the result's adjoint (labelled with the output subscripts) and the other
+# operands, summed into operand k's labels. Plain einsum cannot produce everything that needs:
+# a label repeated in operand k ('ii->i': the adjoint lies on a diagonal), a label only operand
+# k has ('ij->i': the adjoint is constant along it) and operands broadcast against each other
+# (a size-1 axis gets the sum). `einsum_adjoint` does those steps around one numpy.einsum call.
+
+_EINSUM_LABELS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_present(operand0, operand1, operand2):
+    """The operands actually passed (the recipes bind missing ones to None)."""
+    operands = [operand0, operand1, operand2]
+    while operands and operands[-1] is None:
+        operands.pop()
+    return operands
+
+
+def _einsum_terms(subscripts, operands):
+    """(input terms, output term, spare labels) of ``numpy.einsum(subscripts, *operands)``,
+    with '...' replaced by letters (right-aligned, as NumPy broadcasts) and the implicit output
+    (labels used once, in sorted order, after the broadcast axes) spelled out."""
+    if not isinstance(subscripts, str):
+        raise TypeError("tangent: the derivative of numpy.einsum needs the subscripts-string form")
+    spec = subscripts.replace(" ", "")
+    explicit = "->" in spec
+    inputs_text, output_text = spec.split("->") if explicit else (spec, None)
+    inputs = inputs_text.split(",")
+    if len(inputs) != len(operands):
+        raise ValueError(
+            f"tangent: the einsum subscripts {subscripts!r} name {len(inputs)} operands, but "
+            f"{len(operands)} were given (the einsum recipes handle one to three operands)"
+        )
+    spare = [c for c in _EINSUM_LABELS if c not in spec]
+    ellipsis_ndims = [numpy.ndim(op) - (len(t) - 3) if "..." in t else 0 for t, op in zip(inputs, operands)]
+    width = max(ellipsis_ndims, default=0)
+    broadcast, spare = "".join(spare[:width]), spare[width:]
+    inputs = [t.replace("...", broadcast[width - n:]) for t, n in zip(inputs, ellipsis_ndims)]
+    if explicit:
+        output = output_text.replace("...", broadcast)
+    else:
+        labels = [c for t in inputs for c in t if c not in broadcast]
+        output = broadcast + "".join(sorted(c for c in set(labels) if labels.count(c) == 1))
+    return inputs, output, spare
+
+
+def _einsum_sizes(inputs, operands):
+    """Label -> size, the largest over the operands (size-1 axes broadcast)."""
+    sizes = {}
+    for term, op in zip(inputs, operands):
+        for label, n in zip(term, numpy.shape(op)):
+            sizes[label] = max(sizes.get(label, 1), n)
+    return sizes
+
+
+def einsum(subscripts, operand0, operand1=None, operand2=None):
+    """``numpy.einsum(subscripts, operand0, ...)`` of the operands that are not None (the
+    tangent of an einsum in forward mode); an array result is a new array, never a view."""
+    out = numpy.einsum(subscripts, *_einsum_present(operand0, operand1, operand2))
+    return numpy.array(out, copy=True) if isinstance(out, numpy.ndarray) and out.ndim else out
+
+
+def einsum_adjoint(g, subscripts, k, operand0, operand1=None, operand2=None):
+    """The adjoint of operand ``k`` (0, 1 or 2) of ``numpy.einsum(subscripts, operand0, ...)``
+    given the adjoint ``g`` of the result; shaped like that operand (a float for a scalar).
+
+    Linear in ``g`` and in the other operands; operand ``k`` itself only gives the shape.
+    """
+    operands = _einsum_present(operand0, operand1, operand2)
+    inputs, output, spare = _einsum_terms(subscripts, operands)
+    sizes = _einsum_sizes(inputs, operands)
+    target, x = inputs[k], operands[k]
+    g = numpy.broadcast_to(g, tuple(sizes[c] for c in output))
+    others = [j for j in range(len(operands)) if j != k]
+    # 1. Sum g times the other operands into the labels of operand k that appear elsewhere.
+    labels = "".join(dict.fromkeys(target))
+    elsewhere = set(output).union(*(inputs[j] for j in others))
+    kept = "".join(c for c in labels if c in elsewhere)
+    spec = ",".join([output] + [inputs[j] for j in others]) + "->" + kept
+    r = numpy.einsum(spec, g, *(operands[j] for j in others))
+    # 2. Labels only operand k has: the result does not depend on them, the adjoint is constant.
+    only_here = tuple(i for i, c in enumerate(labels) if c not in elsewhere)
+    if only_here:
+        r = numpy.broadcast_to(numpy.expand_dims(r, only_here), tuple(sizes[c] for c in labels))
+    # 3. A label repeated in operand k reads its diagonal: put the adjoint back on it, each
+    #    repetition renamed and tied to the first by an identity matrix.
+    if len(labels) < len(target):
+        renamed, ties, ones = [], [], []
+        for i, c in enumerate(target):
+            if c in target[:i]:
+                new = spare.pop(0)
+                renamed.append(new)
+                ties.append(c + new)
+                ones.append(numpy.eye(sizes[c]))
+            else:
+                renamed.append(c)
+        r = numpy.einsum(",".join([labels] + ties) + "->" + "".join(renamed), r, *ones)
+    # 4. Axes operand k broadcast (size 1) get the sum.
+    return unbroadcast(r, x)
