@@ -322,26 +322,27 @@ def fsum(y, seq):
 @adjoint(math.prod)
 def prod(y, iterable, start=1):
     # start * x_0 * x_1 * ...: each factor's derivative is start times the product of the
-    # others, computed without dividing by zero (one zero factor only passes the adjoint to
-    # itself, two or more to nobody).
+    # others, the product of those before it times those after it (no division, exact at zeros).
     a = numpy.asarray(iterable, dtype=numpy.float64)
-    is_zero = a == 0
-    nonzero = numpy.where(is_zero, 1.0, a)
-    prod_nonzero = numpy.prod(nonzero, axis=0)
-    zeros = numpy.sum(is_zero, axis=0)
-    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    rows = tangent.to_rows(a, 0)
+    ones = numpy.ones((numpy.shape(rows)[0], 1))
+    before = numpy.cumprod(numpy.concatenate([ones, rows[:, :-1]], axis=1), axis=1)
+    after = numpy.flip(numpy.cumprod(numpy.flip(numpy.concatenate([rows[:, 1:], ones], axis=1), 1), axis=1), 1)
+    others = tangent.from_rows(before * after, a, 0)
     d[iterable] = tangent.grad_like(d[y] * start * others, iterable)
     d[start] = tangent.unbroadcast(d[y] * numpy.prod(a, axis=0), start)
 
 
 @tangent_(math.prod)
 def prod(y, iterable, start=1):
+    # start times the sum of each factor's tangent times the product of the others (those
+    # before it times those after it, as in the adjoint).
     a = numpy.asarray(iterable, dtype=numpy.float64)
-    is_zero = a == 0
-    nonzero = numpy.where(is_zero, 1.0, a)
-    prod_nonzero = numpy.prod(nonzero, axis=0)
-    zeros = numpy.sum(is_zero, axis=0)
-    others = numpy.where(is_zero, numpy.where(zeros == 1, prod_nonzero, 0.0), numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0))
+    rows = tangent.to_rows(a, 0)
+    ones = numpy.ones((numpy.shape(rows)[0], 1))
+    before = numpy.cumprod(numpy.concatenate([ones, rows[:, :-1]], axis=1), axis=1)
+    after = numpy.flip(numpy.cumprod(numpy.flip(numpy.concatenate([rows[:, 1:], ones], axis=1), 1), axis=1), 1)
+    others = tangent.from_rows(before * after, a, 0)
     d[y] = numpy.sum(numpy.asarray(d[iterable]) * others, axis=0) * start
     d[y] += d[start] * numpy.prod(a, axis=0)
 

@@ -487,29 +487,27 @@ def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @adjoint(numpy.prod)
 def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
-    # The derivative of each factor is the product of the others, computed without dividing by
-    # zero: a slice with one zero only passes gradient to that zero, with two or more to nobody.
-    is_zero = a == 0
-    nonzero = numpy.where(is_zero, 1.0, a)
-    prod_nonzero = numpy.prod(nonzero, axis=axis, keepdims=True)
-    zeros = numpy.sum(is_zero, axis=axis, keepdims=True)
-    others_of_zero = numpy.where(zeros == 1, prod_nonzero, 0.0)
-    others_of_nonzero = numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0)
-    others = numpy.where(is_zero, others_of_zero, others_of_nonzero)
+    # The derivative of each factor is the product of the others: the product of those before
+    # it times the product of those after it (exclusive running products along each slice), so
+    # zeros need no special case and the rule differentiates again exactly.
+    rows = tangent.to_rows(a, axis)
+    ones = numpy.ones((numpy.shape(rows)[0], 1))
+    before = numpy.cumprod(numpy.concatenate([ones, rows[:, :-1]], axis=1), axis=1)
+    after = numpy.flip(numpy.cumprod(numpy.flip(numpy.concatenate([rows[:, 1:], ones], axis=1), 1), axis=1), 1)
+    others = tangent.from_rows(before * after, a, axis)
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * others
 
 
 @tangent_(numpy.prod)
 def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
-    # The sum of each factor's tangent times the product of the others (computed as in the
-    # adjoint, without dividing by zero).
-    is_zero = a == 0
-    nonzero = numpy.where(is_zero, 1.0, a)
-    prod_nonzero = numpy.prod(nonzero, axis=axis, keepdims=True)
-    zeros = numpy.sum(is_zero, axis=axis, keepdims=True)
-    others_of_zero = numpy.where(zeros == 1, prod_nonzero, 0.0)
-    others_of_nonzero = numpy.where(zeros == 0, prod_nonzero / nonzero, 0.0)
-    others = numpy.where(is_zero, others_of_zero, others_of_nonzero)
+    # The sum of each factor's tangent times the product of the others: the product of those
+    # before it times the product of those after it (exclusive running products along each
+    # slice), so zeros need no special case and the rule differentiates again exactly.
+    rows = tangent.to_rows(a, axis)
+    ones = numpy.ones((numpy.shape(rows)[0], 1))
+    before = numpy.cumprod(numpy.concatenate([ones, rows[:, :-1]], axis=1), axis=1)
+    after = numpy.flip(numpy.cumprod(numpy.flip(numpy.concatenate([rows[:, 1:], ones], axis=1), 1), axis=1), 1)
+    others = tangent.from_rows(before * after, a, axis)
     d[y] = numpy.sum(others * d[a], axis=axis, dtype=dtype, keepdims=keepdims)
 
 
@@ -1101,6 +1099,28 @@ def sort(y, a, axis=-1, kind=None, order=None):
     d[y] = numpy.take_along_axis(numpy.reshape(d[a], numpy.shape(source)), permutation, sort_axis)
 
 
+@adjoint(numpy.diagonal)
+def diagonal(y, a, offset=0, axis1=0, axis2=1):
+    # Zeros like a with g on that diagonal.
+    d[a] = tangent.diagonal_like(tangent.grad_like(d[y], y), a, offset, axis1, axis2)
+
+
+@tangent_(numpy.diagonal)
+def diagonal(y, a, offset=0, axis1=0, axis2=1):
+    d[y] = numpy.diagonal(d[a], offset, axis1, axis2)
+
+
+@adjoint(numpy.take_along_axis)
+def take_along_axis(y, arr, indices, axis=-1):
+    # Each element of y is a copy of one of arr: the adjoints add up where they came from.
+    d[arr] = tangent.scatter_along_axis(tangent.grad_like(d[y], y), indices, axis, arr)
+
+
+@tangent_(numpy.take_along_axis)
+def take_along_axis(y, arr, indices, axis=-1):
+    d[y] = numpy.take_along_axis(d[arr], indices, axis)
+
+
 @adjoint(numpy.diag)
 def diag(y, v, k=0):
     # 1-D v: y is a matrix and the adjoint is its k-th diagonal. 2-D v: y is the k-th diagonal
@@ -1233,11 +1253,9 @@ def tril(y, m, k=0):
 
 @adjoint(numpy.array)
 def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
-    # An ndarray gets an ndarray back, a (nested) list a list over its first axis, a scalar a
-    # float. `numpy.asarray(v) is v` holds exactly when v is already an ndarray of that dtype.
-    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(object))
-    already_array = numpy.asarray(object) is object
-    d[object] = g if already_array else ([*g] if numpy.ndim(object) > 0 else tangent.unbroadcast(g, object))
+    # An ndarray gets an ndarray back, a (nested) list a (nested) list, a scalar a float:
+    # unbroadcast lays g out like object, item by item.
+    d[object] = tangent.unbroadcast(numpy.reshape(tangent.grad_like(d[y], y), numpy.shape(object)), object)
 
 
 @tangent_(numpy.array)
@@ -1249,9 +1267,7 @@ def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
 @adjoint(numpy.asarray)
 @adjoint(numpy.asanyarray)
 def asarray(y, a, dtype=None, order=None):
-    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), numpy.shape(a))
-    already_array = numpy.asarray(a) is a
-    d[a] = g if already_array else ([*g] if numpy.ndim(a) > 0 else tangent.unbroadcast(g, a))
+    d[a] = tangent.unbroadcast(numpy.reshape(tangent.grad_like(d[y], y), numpy.shape(a)), a)
 
 
 @tangent_(numpy.asarray)

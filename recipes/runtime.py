@@ -190,6 +190,47 @@ def unstack(y, g, parts, axis):
     d[y] = tangent.unstack(d[g], parts, axis)
 
 
+@adjoint(tangent.to_rows)
+def to_rows(y, a, axis=None):
+    d[a] = tangent.from_rows(tangent.grad_like(d[y], y), a, axis)
+
+
+@tangent_(tangent.to_rows)
+def to_rows(y, a, axis=None):
+    d[y] = tangent.to_rows(d[a], axis)
+
+
+@adjoint(tangent.from_rows)
+def from_rows(y, m, like, axis=None):
+    d[m] = tangent.to_rows(tangent.grad_like(d[y], y), axis)
+
+
+@tangent_(tangent.from_rows)
+def from_rows(y, m, like, axis=None):
+    d[y] = tangent.from_rows(d[m], like, axis)
+
+
+@adjoint(tangent.diagonal_like)
+def diagonal_like(y, g, like, offset=0, axis1=0, axis2=1):
+    d[g] = numpy.diagonal(tangent.grad_like(d[y], y), offset, axis1, axis2)
+
+
+@tangent_(tangent.diagonal_like)
+def diagonal_like(y, g, like, offset=0, axis1=0, axis2=1):
+    d[y] = tangent.diagonal_like(d[g], like, offset, axis1, axis2)
+
+
+@adjoint(tangent.scatter_along_axis)
+def scatter_along_axis(y, g, indices, axis, like):
+    source = numpy.ravel(tangent.grad_like(d[y], y)) if axis is None else tangent.grad_like(d[y], y)
+    d[g] = numpy.take_along_axis(source, indices, -1 if axis is None else axis)
+
+
+@tangent_(tangent.scatter_along_axis)
+def scatter_along_axis(y, g, indices, axis, like):
+    d[y] = tangent.scatter_along_axis(d[g], indices, axis, like)
+
+
 @adjoint(tangent.grad_like)
 def grad_like(y, g, like):
     d[g] = tangent.unbroadcast(tangent.grad_like(d[y], y), g)

@@ -231,6 +231,23 @@ RUNTIME_CASES = {
         C([arr(), arr(2)], [arr(), arr(2)], 0, 1, wrt=["pieces"]),
         C([arr(2), arr(2, 2)], [arr(2), arr(2, 2)], 0, 2, wrt=["pieces"]),
     ],
+    "tangent.to_rows": [C(arr(2, 3)), C(arr(2, 3, 4), 1), C(arr(2, 3, 4), (0, 2)), C(arr(3), -1), C(arr())],
+    "tangent.from_rows": [
+        C(arr(1, 6), arr(2, 3), wrt=["m"]),
+        C(arr(8, 3), arr(2, 3, 4), 1, wrt=["m"]),
+        C(arr(3, 8), arr(2, 3, 4), (0, 2), wrt=["m"]),
+    ],
+    "tangent.diagonal_like": [
+        C(arr(3), arr(3, 3), wrt=["g"]),
+        C(arr(2), arr(3, 4), 2, wrt=["g"]),
+        C(arr(2), arr(3, 2), -1, wrt=["g"]),
+        C(arr(2, 3), arr(3, 2, 3), 0, 0, 2, wrt=["g"]),
+    ],
+    "tangent.scatter_along_axis": [
+        C(arr(4), numpy.array([2, 0, 1, 0]), 0, arr(3), wrt=["g"]),
+        C(arr(2, 3), numpy.array([[1, 0, 2], [2, 2, 0]]), 1, arr(2, 3), wrt=["g"]),
+        C(arr(3), numpy.array([5, 1, 1]), None, arr(2, 3), wrt=["g"]),
+    ],
     "tangent.unstack": [
         C(arr(3, 2), [arr(2), arr(2), arr(2)], 0, wrt=["g"]),
         C(arr(2, 3), (arr(2), arr(2), arr(2)), 1, wrt=["g"]),
@@ -484,6 +501,16 @@ CASES = {
                        C(numpy.array([1, 1]), weights=arr(2), minlength=4), C(numpy.array([0, 1]), [arr(), arr()])],
     "numpy.sort": [C(arr(5)), C(arr(2, 4)), C(arr(2, 4), axis=0), C(arr(2, 3), axis=None),
                    C(arr(3, 3), -1, 'stable')],
+    "numpy.diagonal": [
+        C(arr(3, 3)), C(arr(3, 4), 1), C(arr(4, 3), offset=-2), C(arr(2, 3, 3), 0, 1, 2),
+        C(arr(3, 2, 4), offset=1, axis1=2, axis2=0),
+    ],
+    "numpy.take_along_axis": [
+        C(arr(4), numpy.array([3, 0, 0, 2]), 0),
+        C(arr(2, 3), numpy.array([[2, 0], [1, 1]]), axis=1),
+        C(arr(2, 3), numpy.array([[1, 0, 1]]), 0),
+        C(arr(2, 3), numpy.array([4, 1, 5]), None),
+    ],
     "numpy.diag": [C(arr(3)), C(arr(3), 1), C(arr(3), k=-2), C(arr(3, 3)), C(arr(3, 4), 1),
                    C(arr(4, 3), -1), C(arr(2, 4), k=-1), C(arr(3, 4), 2), C(v=arr(3, 3), k=1)],
     "numpy.concatenate": [

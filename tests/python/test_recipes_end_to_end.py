@@ -148,10 +148,8 @@ def _numeric(f, args, position):
     return numpy.array(out)
 
 
-@pytest.mark.parametrize("alias, i", list(_cases()))
-def test_reverse_and_forward_through_the_engine(alias, i, tmp_path_factory):
-    import tangent
-
+def _prepared(alias, i, tmp_path_factory):
+    """The case's function, its arguments and the positions to differentiate (or a skip)."""
     case = CASES[alias][i]
     module = _module_for(alias, i, case, tmp_path_factory)
     if module is None:
@@ -159,8 +157,14 @@ def test_reverse_and_forward_through_the_engine(alias, i, tmp_path_factory):
     positions = _positions_to_check(alias, case)
     if not positions:
         pytest.skip("no float argument to differentiate")
-    args = _all_args(case)
-    f = module.f
+    return module.f, _all_args(case), positions
+
+
+@pytest.mark.parametrize("alias, i", list(_cases()))
+def test_reverse_and_forward_through_the_engine(alias, i, tmp_path_factory):
+    import tangent
+
+    f, args, positions = _prepared(alias, i, tmp_path_factory)
     grads = tangent.grad(f, wrt=tuple(positions))(*args)
     if len(positions) == 1:
         grads = (grads,)
@@ -194,3 +198,43 @@ def _shaped_like(value, flat):
         return float(next(items))
 
     return build(value)
+
+
+@pytest.mark.parametrize("alias, i", list(_cases()))
+def test_second_order_through_the_engine(alias, i, tmp_path_factory):
+    """The recipe's own derivative templates differentiate again: Hessian-vector products
+    forward over reverse (`tangent.hvp`) and reverse over reverse (`vjp(grad(f))`), against
+    central differences of the (first-order checked) gradient."""
+    import tangent
+
+    f, args, positions = _prepared(alias, i, tmp_path_factory)
+    p = positions[0]
+    df = tangent.grad(f, wrt=(p,))
+    rng = numpy.random.default_rng(9)
+    v = _shaped_like(args[p], rng.normal(size=len(leaves(args[p]))))
+    expected = _numeric_hvp(df, args, p, v, 1e-5)
+    scale = max(1.0, float(numpy.max(numpy.abs(expected), initial=0.0)))
+    if not numpy.allclose(expected, _numeric_hvp(df, args, p, v, 1e-4), rtol=1e-3, atol=1e-4 * scale):
+        pytest.skip("the gradient is not smooth at this point (a tie, a kink or a jump)")
+    try:
+        hvp = tangent.hvp(f, wrt=(p,))(*args, v)
+    except tangent.NotDifferentiableError as error:
+        # The gradient does not depend on the argument differentiably (floor division...).
+        assert numpy.allclose(expected, 0.0, atol=1e-6 * scale), str(error)
+        return
+    got = numpy.array([get_leaf(hvp, q) for q in leaves(args[p])])
+    numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale, err_msg="forward over reverse")
+    full = list(args) + [1.0]
+    rr = tangent.vjp(df)(*full, v) if p == 0 else tangent.vjp(df, wrt=(p,))(*full, v)
+    got = numpy.array([get_leaf(rr, q) for q in leaves(args[p])])
+    numpy.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale, err_msg="reverse over reverse")
+
+
+def _numeric_hvp(df, args, p, v, h):
+    """Central difference (step `h`) of the gradient `df` along `v` in argument `p`."""
+    flat_v = numpy.array([get_leaf(v, q) for q in leaves(args[p])])
+    up, down = list(args), list(args)
+    up[p] = _shaped_like(args[p], [get_leaf(args[p], q) + h * x for q, x in zip(leaves(args[p]), flat_v)])
+    down[p] = _shaped_like(args[p], [get_leaf(args[p], q) - h * x for q, x in zip(leaves(args[p]), flat_v)])
+    g_up, g_down = df(*up), df(*down)
+    return numpy.array([(get_leaf(g_up, q) - get_leaf(g_down, q)) / (2 * h) for q in leaves(args[p])])

@@ -38,6 +38,10 @@ __all__ = [
     "split_like",
     "join_like",
     "unstack",
+    "diagonal_like",
+    "to_rows",
+    "from_rows",
+    "scatter_along_axis",
     "save_item",
     "restore_item",
     "insert_grad_of",
@@ -466,6 +470,62 @@ def unstack(g, parts, axis):
     g = numpy.asarray(g)
     slices = numpy.moveaxis(g, axis, 0)
     return _as_sequence_of([unbroadcast(s, part) for s, part in zip(slices, parts)], parts)
+
+
+def _row_layout(shape, axis):
+    axes = _normalize_axes(axis, len(shape))
+    kept = [i for i in range(len(shape)) if i not in axes]
+    return kept, list(axes)
+
+
+def to_rows(a, axis=None):
+    """``a`` as a 2-D array with one row per slice that a reduction over ``axis`` (None: every
+    axis) combines: the reduced axes last, flattened. ``from_rows`` undoes it."""
+    a = numpy.asarray(a)
+    kept, axes = _row_layout(a.shape, axis)
+    n = 1
+    for i in axes:
+        n *= a.shape[i]
+    rows = 1
+    for i in kept:
+        rows *= a.shape[i]
+    return numpy.reshape(numpy.transpose(a, kept + axes), (rows, n))
+
+
+def from_rows(m, like, axis=None):
+    """The inverse of ``to_rows(like, axis)``: the rows ``m`` laid out like ``like``."""
+    shape = numpy.shape(like)
+    kept, axes = _row_layout(shape, axis)
+    moved = numpy.reshape(m, [shape[i] for i in kept + axes])
+    out = numpy.transpose(moved, numpy.argsort(kept + axes))
+    return out if isinstance(like, numpy.ndarray) or out.ndim else _to_scalar(out)
+
+
+def diagonal_like(g, like, offset=0, axis1=0, axis2=1):
+    """The adjoint of ``numpy.diagonal(like, offset, axis1, axis2)``: zeros shaped like
+    ``like`` with ``g`` on that diagonal."""
+    g = numpy.asarray(g)
+    out = numpy.zeros(numpy.shape(like), dtype=_float_dtype(numpy.result_type(g, like)))
+    moved = numpy.moveaxis(out, (axis1, axis2), (-2, -1))  # a view: writing it writes out
+    n = g.shape[-1] if g.ndim else 0
+    rows = numpy.arange(n) + max(-offset, 0)
+    cols = numpy.arange(n) + max(offset, 0)
+    moved[..., rows, cols] = g
+    return out
+
+
+def scatter_along_axis(g, indices, axis, like):
+    """The adjoint of ``numpy.take_along_axis(like, indices, axis)``: zeros shaped like
+    ``like`` with each element of ``g`` added where it was taken from (repeated indices add up;
+    ``axis`` None means ``like`` was flattened)."""
+    g = numpy.asarray(g)
+    indices = numpy.asarray(indices)
+    shape = numpy.shape(like)
+    out = numpy.zeros(numpy.size(like) if axis is None else shape, dtype=_float_dtype(numpy.result_type(g, like)))
+    where = list(numpy.ix_(*[numpy.arange(n) for n in indices.shape]))
+    where[-1 if axis is None else axis] = indices
+    numpy.add.at(out, tuple(where), numpy.broadcast_to(g, indices.shape))
+    return numpy.reshape(out, shape)
 
 
 def appended(items, value):
