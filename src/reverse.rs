@@ -469,10 +469,11 @@ impl<'a> Reverse<'a> {
                 if self.act.is_active(var) {
                     let adj = self.names.adjoint(var);
                     out.push(self.comment(s));
+                    // A copy: the surgery may write into it, and adjoints may share arrays.
                     let value = match state.get(&adj) {
                         Da::Zero => format!("tangent.init_grad({var})"),
-                        Da::Assigned => adj.clone(),
-                        Da::Maybe => format!("tangent.init_grad({var}) if {adj} is None else {adj}"),
+                        Da::Assigned => format!("tangent.copy({adj})"),
+                        Da::Maybe => format!("tangent.init_grad({var}) if {adj} is None else tangent.copy({adj})"),
                     };
                     out.push(B::Code(Code::assign(alias, &value, false)));
                     let text = body.join("\n");

@@ -252,12 +252,27 @@ class TestUnbroadcast:
         r = unbroadcast(numpy.array([1j, 2.0]), 1.0)
         assert type(r) is complex and r == 2 + 1j
 
-    def test_same_shape_is_fresh_copy(self):
+    def test_same_shape_writable_float_is_passed_through(self):
+        # Adjoints are never updated in place, so the common case costs nothing.
         g = numpy.arange(6.0).reshape(2, 3)
         x = numpy.zeros((2, 3))
-        r = unbroadcast(g, x)
-        assert_array_equal(r, g)
-        assert_fresh(r, g, x)
+        assert unbroadcast(g, x) is g
+
+    def test_same_shape_read_only_or_integer_is_a_fresh_copy(self):
+        x = numpy.zeros((2, 3))
+        view = numpy.broadcast_to(numpy.arange(3.0), (2, 3))
+        r = unbroadcast(view, x)
+        assert_array_equal(r, view)
+        assert_fresh(r, view, x)
+        ints = numpy.arange(6).reshape(2, 3)
+        r = unbroadcast(ints, x)
+        assert r.dtype == numpy.float64
+        assert_fresh(r, ints, x)
+
+    def test_scalars_give_floats(self):
+        assert type(unbroadcast(numpy.float64(2.5), 1.0)) is float
+        assert type(unbroadcast(2.5, numpy.float64(1.0))) is float
+        assert type(unreduce(numpy.float64(2.5), 1.0)) is float
 
     def test_leading_axes_summed(self):
         g = numpy.ones((4, 2, 3))

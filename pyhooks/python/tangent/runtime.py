@@ -194,6 +194,9 @@ def add_grad(a, b):
 
     The result is a new object: it never aliases an array argument.
     """
+    ta, tb = type(a), type(b)
+    if (ta is numpy.ndarray or ta is float) and (tb is numpy.ndarray or tb is float):
+        return a + b  # a new value (a new array when either is one)
     if a is None:
         return _copy_grad(b)
     if b is None:
@@ -244,9 +247,17 @@ def unbroadcast(g, x):
 
     A scalar ``x`` gives ``float(sum(g))``. For an array ``x``, ``g`` is summed over its extra
     leading axes and over the axes where ``x`` has size 1, and a smaller ``g`` is broadcast up
-    to ``x.shape``; the result is always a new writable array. Lists and tuples are handled
+    to ``x.shape``; the result is a writable float array (``g`` itself when it already is one
+    of ``x``'s shape: adjoints are never updated in place). Lists and tuples are handled
     elementwise.
     """
+    # Fast paths first: generated code calls this for every broadcasting operand.
+    tx, tg = type(x), type(g)
+    if tx is numpy.ndarray and tg is numpy.ndarray:
+        if g.shape == x.shape and g.dtype.kind in "fc" and g.flags.writeable:
+            return g
+    elif (tx is float or tx is numpy.float64) and (tg is float or tg is numpy.float64):
+        return float(g)
     if g is None or x is None:
         return None
     if _is_scalar(x):
@@ -302,6 +313,14 @@ def unreduce(g, x, axis=None, keepdims=False):
     the reduced axes are re-inserted first. The result is a new array (a float for scalar
     ``x``; the structure of ``x`` for lists and tuples).
     """
+    # Fast paths: a float seed of a whole-array reduction, a scalar reduced to itself.
+    tg = type(g)
+    if tg is float or tg is numpy.float64:
+        tx = type(x)
+        if tx is numpy.ndarray and axis is None:
+            return numpy.full(x.shape, g)
+        if tx is float or tx is numpy.float64:
+            return float(g)
     if g is None or x is None:
         return None
     if _is_scalar(x):
@@ -805,8 +824,21 @@ def _matmul_operands(g, a, b):
     return a, b, a2, b2, g2
 
 
+def _plain_matmul(g, a, b):
+    """Matrices and vectors without batch axes, and an array adjoint of the product's shape:
+    the common case, done without the general machinery."""
+    return (
+        type(g) is numpy.ndarray and type(a) is numpy.ndarray and type(b) is numpy.ndarray
+        and a.ndim <= 2 and b.ndim <= 2 and a.ndim + b.ndim >= 3 and g.ndim == a.ndim + b.ndim - 2
+    )
+
+
 def matmul_adjoint_a(g, a, b):
     """The adjoint of ``a`` in ``a @ b`` given the adjoint ``g`` of the product: ``g @ b.T``."""
+    if _plain_matmul(g, a, b):
+        if b.ndim == 2:
+            return g @ b.T  # also for a vector a: g (n,) @ b.T (n, k) is (k,)
+        return numpy.outer(g, b)  # a matrix times a vector: g (m,), b (n,)
     a, b, a2, b2, g2 = _matmul_operands(g, a, b)
     ga = numpy.matmul(g2, numpy.swapaxes(b2, -1, -2))
     return numpy.reshape(unbroadcast(ga, a2), a.shape)
@@ -814,6 +846,10 @@ def matmul_adjoint_a(g, a, b):
 
 def matmul_adjoint_b(g, a, b):
     """The adjoint of ``b`` in ``a @ b`` given the adjoint ``g`` of the product: ``a.T @ g``."""
+    if _plain_matmul(g, a, b):
+        if a.ndim == 2:
+            return a.T @ g
+        return numpy.outer(a, g)  # a vector times a matrix: a (n,), g (k,)
     a, b, a2, b2, g2 = _matmul_operands(g, a, b)
     gb = numpy.matmul(numpy.swapaxes(a2, -1, -2), g2)
     return numpy.reshape(unbroadcast(gb, b2), b.shape)
