@@ -3,7 +3,7 @@
 The arithmetic ufuncs shared with Python operators (`numpy.add`, `numpy.multiply`,
 `numpy.power`, `numpy.matmul`, ...) live in operators.py. The incoming adjoint `d[y]` may be a
 Python float even when `y` is an array (a scalar seed), so templates whose math does not
-broadcast by itself start from `numpy.broadcast_to(d[y], numpy.shape(y))`.
+broadcast by itself start from `tangent.grad_like(d[y], y)`.
 Contributions may be read-only views; the runtime never updates an adjoint in place.
 A function returning a tuple or a list (`numpy.linalg.slogdet`, `numpy.split`) gets `d[y]` as
 a tuple or list of adjoints, one per item (items the code never used have zero adjoints), and
@@ -406,7 +406,7 @@ def fmin(z, x1, x2):
 @adjoint(numpy.fmod)
 def fmod(z, x1, x2):
     # fmod(x1, x2) == x1 - trunc(x1 / x2) * x2
-    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    g = tangent.grad_like(d[z], z)
     d[x1] = tangent.unbroadcast(g, x1)
     d[x2] = tangent.unbroadcast(-g * numpy.trunc(x1 / x2), x2)
 
@@ -419,7 +419,7 @@ def fmod(z, x1, x2):
 
 @adjoint(numpy.where)
 def where(z, condition, x, y):
-    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    g = tangent.grad_like(d[z], z)
     d[x] = tangent.unbroadcast(numpy.where(condition, g, 0.0), x)
     d[y] = tangent.unbroadcast(numpy.where(condition, 0.0, g), y)
 
@@ -562,7 +562,7 @@ def extremum(y, a, axis=None, out=None, keepdims=False):
 @adjoint(numpy.cumsum)
 def cumsum(y, a, axis=None, dtype=None, out=None):
     # Reverse cumulative sum; with axis=None y is the cumsum of the flattened a.
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = tangent.unbroadcast(numpy.reshape(numpy.flip(numpy.cumsum(numpy.flip(g, axis), axis), axis), numpy.shape(a)), a)
 
 
@@ -581,7 +581,7 @@ def cumprod(y, a, axis=None, dtype=None, out=None):
     # cumprod of the flattened a.
     source = numpy.ravel(a) if axis is None else a
     along = 0 if axis is None else axis
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     has_zero = numpy.any(source == 0)
     n = numpy.shape(source)[along]
     fast = None if has_zero else numpy.flip(numpy.cumsum(numpy.flip(g * y, along), along), along) / source
@@ -609,7 +609,7 @@ def trace(y, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     diagonal = numpy.eye(numpy.shape(a)[axis1], numpy.shape(a)[axis2], offset)
     padded = numpy.reshape(diagonal, numpy.shape(diagonal) + (1,) * (numpy.ndim(a) - 2))
     plane = numpy.moveaxis(padded, (0, 1), (axis1, axis2))
-    d[a] = numpy.expand_dims(numpy.broadcast_to(d[y], numpy.shape(y)), (axis1, axis2)) * plane
+    d[a] = numpy.expand_dims(tangent.grad_like(d[y], y), (axis1, axis2)) * plane
 
 
 @tangent_(numpy.trace)
@@ -638,7 +638,7 @@ def dot(y, a, b, out=None):
 def inner(y, a, b):
     # inner contracts the last axes; y's axes are a's other axes, then b's.
     scalar = numpy.ndim(a) == 0 or numpy.ndim(b) == 0
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     a_free = numpy.arange(numpy.ndim(a) - 1)
     b_free = numpy.arange(numpy.ndim(b) - 1)
     g_from_b = numpy.arange(numpy.ndim(a) - 1, numpy.ndim(y))
@@ -667,7 +667,7 @@ def vdot(y, a, b):
 
 @adjoint(numpy.outer)
 def outer(y, a, b, out=None):
-    g = numpy.reshape(numpy.broadcast_to(d[y], numpy.shape(y)), (numpy.size(a), numpy.size(b)))
+    g = numpy.reshape(tangent.grad_like(d[y], y), (numpy.size(a), numpy.size(b)))
     d[a] = tangent.unbroadcast(numpy.reshape(numpy.matmul(g, numpy.ravel(b)), numpy.shape(a)), a)
     d[b] = tangent.unbroadcast(numpy.reshape(numpy.matmul(numpy.ravel(a), g), numpy.shape(b)), b)
 
@@ -692,7 +692,7 @@ def tensordot(y, a, b, axes=2):
     b_axes = numpy.mod(b_given, numpy.maximum(numpy.ndim(b), 1))
     a_free = numpy.setdiff1d(numpy.arange(numpy.ndim(a)), a_axes)
     b_free = numpy.setdiff1d(numpy.arange(numpy.ndim(b)), b_axes)
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     g_from_a = numpy.arange(numpy.size(a_free))
     g_from_b = numpy.arange(numpy.size(a_free), numpy.ndim(y))
     # tensordot leaves the other operand's contracted axes in sorted order, paired by position.
@@ -722,7 +722,7 @@ def det(y, a):
 
 @adjoint(numpy.linalg.inv)
 def inv(y, a):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     y_t = numpy.swapaxes(y, -1, -2)
     d[a] = -numpy.matmul(y_t, numpy.matmul(g, y_t))
 
@@ -737,7 +737,7 @@ def solve(x, a, b):
     # With x = solve(a, b): d[b] = solve(a^T, g) and d[a] = -d[b] x^T. A 1-D b is one vector,
     # anything else a stack of matrices (NumPy 2 rules).
     vector = numpy.ndim(b) == 1
-    g = numpy.broadcast_to(d[x], numpy.shape(x))
+    g = tangent.grad_like(d[x], x)
     g_m = numpy.expand_dims(g, -1) if vector else g
     x_m = numpy.expand_dims(x, -1) if vector else x
     g_b = numpy.linalg.solve(numpy.swapaxes(a, -1, -2), g_m)
@@ -781,7 +781,7 @@ def cholesky(y, a, upper=False):
     eye = numpy.eye(numpy.shape(y)[-1])
     l = numpy.swapaxes(y, -1, mirror)
     l_inv = numpy.linalg.inv(l)
-    l_bar = numpy.swapaxes(numpy.broadcast_to(d[y], numpy.shape(y)), -1, mirror)
+    l_bar = numpy.swapaxes(tangent.grad_like(d[y], y), -1, mirror)
     phi = numpy.tril(numpy.matmul(numpy.swapaxes(l, -1, -2), l_bar) * (1.0 - 0.5 * eye))
     p = numpy.matmul(numpy.swapaxes(l_inv, -1, -2), numpy.matmul(phi, l_inv))
     d[a] = numpy.swapaxes(numpy.tril(p + numpy.swapaxes(p, -1, -2)) - p * eye, -1, mirror)
@@ -865,7 +865,7 @@ def norm(y, x, ord=None, axis=None, keepdims=False):
 
 @adjoint(numpy.reshape)
 def reshape(y, a, shape, order='C'):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
 
 
@@ -876,7 +876,7 @@ def reshape(y, a, shape, order='C'):
 
 @adjoint(numpy.ravel)
 def ravel(y, a, order='C'):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
 
 
@@ -887,7 +887,7 @@ def ravel(y, a, order='C'):
 
 @adjoint(numpy.expand_dims)
 def expand_dims(y, a, axis):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
 
 
@@ -898,7 +898,7 @@ def expand_dims(y, a, axis):
 
 @adjoint(numpy.squeeze)
 def squeeze(y, a, axis=None):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a)), a)
 
 
@@ -912,7 +912,7 @@ def squeeze(y, a, axis=None):
 @adjoint(numpy.atleast_3d)
 def atleast_1d(y, arys):
     # Single-argument form only (with several arguments these return a tuple).
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[arys] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(arys)), arys)
 
 
@@ -926,7 +926,7 @@ def atleast_1d(y, arys):
 @adjoint(numpy.transpose)
 @adjoint(numpy.permute_dims)
 def transpose(y, a, axes=None):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = numpy.transpose(g) if axes is None else numpy.transpose(g, numpy.argsort(numpy.mod(axes, numpy.ndim(a))))
 
 
@@ -938,7 +938,7 @@ def transpose(y, a, axes=None):
 
 @adjoint(numpy.swapaxes)
 def swapaxes(y, a, axis1, axis2):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = numpy.swapaxes(g, axis1, axis2)
 
 
@@ -949,7 +949,7 @@ def swapaxes(y, a, axis1, axis2):
 
 @adjoint(numpy.moveaxis)
 def moveaxis(y, a, source, destination):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = numpy.moveaxis(g, destination, source)
 
 
@@ -960,7 +960,7 @@ def moveaxis(y, a, source, destination):
 
 @adjoint(numpy.flip)
 def flip(y, m, axis=None):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[m] = numpy.flip(g, axis)
 
 
@@ -971,7 +971,7 @@ def flip(y, m, axis=None):
 
 @adjoint(numpy.fliplr)
 def fliplr(y, m):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[m] = numpy.fliplr(g)
 
 
@@ -982,7 +982,7 @@ def fliplr(y, m):
 
 @adjoint(numpy.flipud)
 def flipud(y, m):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[m] = numpy.flipud(g)
 
 
@@ -993,7 +993,7 @@ def flipud(y, m):
 
 @adjoint(numpy.roll)
 def roll(y, a, shift, axis=None):
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = numpy.roll(g, numpy.negative(shift), axis)
 
 
@@ -1004,7 +1004,7 @@ def roll(y, a, shift, axis=None):
 
 @adjoint(numpy.broadcast_to)
 def broadcast_to(y, array, shape, subok=False):
-    d[array] = tangent.unbroadcast(numpy.broadcast_to(d[y], numpy.shape(y)), array)
+    d[array] = tangent.unbroadcast(tangent.grad_like(d[y], y), array)
 
 
 @tangent_(numpy.broadcast_to)
@@ -1022,7 +1022,7 @@ def tile(y, A, reps):
     reps_p = numpy.concatenate([numpy.ones(n - numpy.size(reps_v), dtype=numpy.intp), reps_v])
     shape_v = numpy.array(numpy.shape(A), dtype=numpy.intp)
     shape_p = numpy.concatenate([numpy.ones(n - numpy.ndim(A), dtype=numpy.intp), shape_v])
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     split = numpy.reshape(g, numpy.ravel(numpy.stack([reps_p, shape_p], axis=1)))
     grouped = numpy.transpose(split, numpy.concatenate([numpy.arange(0, 2 * n, 2), numpy.arange(1, 2 * n, 2)]))
     summed = numpy.sum(numpy.reshape(grouped, (numpy.prod(reps_p), -1)), axis=0)
@@ -1039,7 +1039,7 @@ def repeat(y, a, repeats, axis=None):
     # Each output slice along the axis comes from source slice `owner`; scatter-add g back.
     source = numpy.ravel(a) if axis is None else numpy.moveaxis(a, axis, 0)
     owner = numpy.repeat(numpy.arange(numpy.shape(source)[0]), repeats)
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     summed = tangent.add_grad_at(None, source, owner, g if axis is None else numpy.moveaxis(g, axis, 0))
     d[a] = tangent.unbroadcast(numpy.reshape(summed, numpy.shape(a)), a) if axis is None else numpy.moveaxis(summed, 0, axis)
 
@@ -1055,7 +1055,7 @@ def take(y, a, indices, axis=None, out=None, mode='raise'):
     n = numpy.shape(source)[0]
     clipped = numpy.clip(indices, 0, n - 1) if mode == 'clip' else indices
     index = numpy.mod(indices, n) if mode == 'wrap' else clipped
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     # Move the axes that came from `indices` to the front, matching add.at's layout.
     start = 0 if axis is None else numpy.mod(axis, numpy.ndim(a))
     g_front = numpy.moveaxis(g, numpy.arange(start, start + numpy.ndim(indices)), numpy.arange(numpy.ndim(indices)))
@@ -1072,7 +1072,7 @@ def take(y, a, indices, axis=None, out=None, mode='raise'):
 def bincount(y, x, weights=None, minlength=0):
     # With weights, y[i] is the sum of the weights of the entries of x equal to i (a
     # scatter-add): each weight gets the adjoint of its bin. Without weights y only counts.
-    d[weights] = tangent.unbroadcast(numpy.broadcast_to(d[y], numpy.shape(y))[x], weights)
+    d[weights] = tangent.unbroadcast(tangent.grad_like(d[y], y)[x], weights)
 
 
 @tangent_(numpy.bincount)
@@ -1086,7 +1086,7 @@ def sort(y, a, axis=-1, kind=None, order=None):
     source = numpy.ravel(a) if axis is None else a
     sort_axis = -1 if axis is None else axis
     rank = numpy.argsort(numpy.argsort(source, axis=sort_axis, kind=kind), axis=sort_axis)
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[a] = numpy.reshape(numpy.take_along_axis(g, rank, sort_axis), numpy.shape(a))
 
 
@@ -1125,7 +1125,7 @@ def take_along_axis(y, arr, indices, axis=-1):
 def diag(y, v, k=0):
     # 1-D v: y is a matrix and the adjoint is its k-th diagonal. 2-D v: y is the k-th diagonal
     # and the adjoint is a matrix with g on that diagonal (built square, then padded and cut).
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     rows = numpy.shape(v)[0]
     cols = numpy.shape(v)[-1]
     d[v] = numpy.diagonal(g, k) if numpy.ndim(v) == 1 else numpy.pad(numpy.diag(g, k), ((0, rows), (0, cols)))[:rows, :cols]
@@ -1208,7 +1208,7 @@ def pad(y, array, pad_width, mode='constant', constant_values=0):
     codes = -1 - numpy.reshape(numpy.arange(2 * n), (n, 2))
     padded = numpy.pad(ids, pad_width, mode=mode) if copying and mode != 'constant' else numpy.pad(ids, pad_width, mode='constant', constant_values=codes)
     source = numpy.ravel(padded)
-    g = numpy.ravel(numpy.broadcast_to(d[y], numpy.shape(y)))
+    g = numpy.ravel(tangent.grad_like(d[y], y))
     from_array = numpy.bincount(source[source >= 0], g[source >= 0], numpy.size(array))
     from_constants = numpy.bincount(-1 - source[source < 0], g[source < 0], 2 * n)
     d[array] = tangent.unbroadcast(numpy.reshape(from_array, numpy.shape(array)) * (1.0 if copying else numpy.nan), array)
@@ -1230,7 +1230,7 @@ def pad(y, array, pad_width, mode='constant', constant_values=0):
 @adjoint(numpy.triu)
 def triu(y, m, k=0):
     # A 1-D m stands for every row of a square matrix: unbroadcast sums the rows back.
-    d[m] = tangent.unbroadcast(numpy.triu(numpy.broadcast_to(d[y], numpy.shape(y)), k), m)
+    d[m] = tangent.unbroadcast(numpy.triu(tangent.grad_like(d[y], y), k), m)
 
 
 @tangent_(numpy.triu)
@@ -1240,7 +1240,7 @@ def triu(y, m, k=0):
 
 @adjoint(numpy.tril)
 def tril(y, m, k=0):
-    d[m] = tangent.unbroadcast(numpy.tril(numpy.broadcast_to(d[y], numpy.shape(y)), k), m)
+    d[m] = tangent.unbroadcast(numpy.tril(tangent.grad_like(d[y], y), k), m)
 
 
 @tangent_(numpy.tril)

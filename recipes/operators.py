@@ -19,7 +19,7 @@ import tangent
 @adjoint(numpy.add)
 @adjoint(operator.add)
 def add(z, x1, x2):
-    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    g = tangent.grad_like(d[z], z)
     d[x1] = tangent.unbroadcast(g, x1)
     d[x2] = tangent.unbroadcast(g, x2)
 
@@ -36,7 +36,7 @@ def add(z, x1, x2):
 @adjoint(numpy.subtract)
 @adjoint(operator.sub)
 def subtract(z, x1, x2):
-    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    g = tangent.grad_like(d[z], z)
     d[x1] = tangent.unbroadcast(g, x1)
     d[x2] = tangent.unbroadcast(-g, x2)
 
@@ -99,7 +99,7 @@ def floor_divide(z, x1, x2):
 @adjoint(operator.mod)
 def mod(z, x1, x2):
     # x1 % x2 == x1 - floor(x1 / x2) * x2 (Python and NumPy both round towards -inf).
-    g = numpy.broadcast_to(d[z], numpy.shape(z))
+    g = tangent.grad_like(d[z], z)
     d[x1] = tangent.unbroadcast(g, x1)
     d[x2] = tangent.unbroadcast(-g * numpy.floor_divide(x1, x2), x2)
 

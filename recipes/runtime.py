@@ -82,7 +82,7 @@ def copy(y, v):
 @adjoint(tangent.matmul_adjoint_a)
 def matmul_adjoint_a(y, g, a, b):
     # y = g @ b.T
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[g] = tangent.unbroadcast(numpy.matmul(gy, b), g)
     d[b] = tangent.matmul_adjoint_b(g, gy, b)
 
@@ -97,7 +97,7 @@ def matmul_adjoint_a(y, g, a, b):
 @adjoint(tangent.matmul_adjoint_b)
 def matmul_adjoint_b(y, g, a, b):
     # y = a.T @ g
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[g] = tangent.unbroadcast(numpy.matmul(a, gy), g)
     d[a] = tangent.matmul_adjoint_a(g, a, gy)
 
@@ -112,7 +112,7 @@ def matmul_adjoint_b(y, g, a, b):
 @adjoint(tangent.dot_adjoint_a)
 def dot_adjoint_a(y, g, a, b):
     # Vectors and matrices: as matmul_adjoint_a.
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[g] = tangent.unbroadcast(numpy.matmul(gy, b), g)
     d[b] = tangent.dot_adjoint_b(g, gy, b)
 
@@ -125,7 +125,7 @@ def dot_adjoint_a(y, g, a, b):
 
 @adjoint(tangent.dot_adjoint_b)
 def dot_adjoint_b(y, g, a, b):
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     d[g] = tangent.unbroadcast(numpy.matmul(a, gy), g)
     d[a] = tangent.dot_adjoint_a(g, a, gy)
 
@@ -262,7 +262,7 @@ def einsum_adjoint(y, g, subscripts, k, operand0, operand1=None, operand2=None):
     # shape): linear in g and in each of them. Its adjoint for g is the original einsum with
     # operand k replaced by gy (the adjoint of y); for another operand j, einsum_adjoint of j
     # with operand k replaced by gy. Operand k itself gets nothing.
-    gy = numpy.broadcast_to(d[y], numpy.shape(y))
+    gy = tangent.grad_like(d[y], y)
     in0 = gy if k == 0 else operand0
     in1 = gy if k == 1 else operand1
     in2 = gy if k == 2 else operand2

@@ -82,7 +82,7 @@ def logsumexp(y, a, axis=None, b=None, keepdims=False):
 @adjoint(scipy.special.softmax)
 def softmax(y, x, axis=None):
     # dx = y * (g - sum(g * y)) over axis.
-    gy = numpy.broadcast_to(d[y], numpy.shape(y)) * y
+    gy = tangent.grad_like(d[y], y) * y
     d[x] = tangent.unbroadcast(gy - y * numpy.sum(gy, axis=axis, keepdims=True), x)
 
 
@@ -94,7 +94,7 @@ def softmax(y, x, axis=None):
 @adjoint(scipy.special.log_softmax)
 def log_softmax(y, x, axis=None):
     # dx = g - softmax(x) * sum(g) over axis, with softmax(x) = exp(y).
-    g = numpy.broadcast_to(d[y], numpy.shape(y))
+    g = tangent.grad_like(d[y], y)
     d[x] = tangent.unbroadcast(g - numpy.exp(y) * numpy.sum(g, axis=axis, keepdims=True), x)
 
 

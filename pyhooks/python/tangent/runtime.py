@@ -296,6 +296,11 @@ def grad_like(g, like):
     and dicts already carry their structure and come back as they are. ``None`` (a zero
     adjoint) gives zeros like ``like``.
     """
+    tg, tl = type(g), type(like)
+    if tg is numpy.ndarray and tl is numpy.ndarray and g.shape == like.shape:
+        return g
+    if (tg is float or tg is numpy.float64) and (tl is float or tl is numpy.float64):
+        return g
     if g is None:
         return init_grad(like)
     if isinstance(g, (list, tuple, dict)) or isinstance(like, dict):
