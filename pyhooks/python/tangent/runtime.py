@@ -85,6 +85,8 @@ def pop(stack):
 
 
 _SEQUENCES = (list, tuple)
+# Adjoint types `add_grad` adds with `+` directly (np.sin of a float is a numpy.float64).
+_PLAIN_ADJOINTS = frozenset((numpy.ndarray, float, numpy.float64))
 _AxisError = getattr(getattr(numpy, "exceptions", numpy), "AxisError", ValueError)
 
 
@@ -195,7 +197,7 @@ def add_grad(a, b):
     The result is a new object: it never aliases an array argument.
     """
     ta, tb = type(a), type(b)
-    if (ta is numpy.ndarray or ta is float) and (tb is numpy.ndarray or tb is float):
+    if ta in _PLAIN_ADJOINTS and tb in _PLAIN_ADJOINTS:
         return a + b  # a new value (a new array when either is one)
     if a is None:
         return _copy_grad(b)
