@@ -476,8 +476,9 @@ def sum(y, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @adjoint(numpy.mean)
 def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
-    # size(y) / size(a) is 1 / (number of averaged elements), whatever axis and keepdims are.
-    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * (numpy.size(y) / numpy.size(a))
+    # size(y) / size(a) is 1 / (number of averaged elements), whatever axis and keepdims are;
+    # scaled before it is spread, so a float seed is scaled once, not element by element.
+    d[a] = tangent.unreduce(d[y] * (numpy.size(y) / numpy.size(a)), a, axis, keepdims)
 
 
 @tangent_(numpy.mean)

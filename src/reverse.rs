@@ -862,6 +862,9 @@ impl<'a> Reverse<'a> {
         seed: &str,
         out: &mut Vec<Contribution>,
     ) -> R<()> {
+        // `x * x` is `x` squared: one contribution `2 x d[y]` instead of two products added.
+        let squared = matches!(name, "operator.mul" | "numpy.multiply") && args.len() == 2 && kwargs.is_empty() && args[0] == args[1] && args[0].name().is_some();
+        let (name, args) = if squared && self.recipes.adjoints.contains_key("numpy.square") { ("numpy.square", &args[..1]) } else { (name, args) };
         let Some(recipe) = self.recipes.adjoints.get(name) else {
             // Suggest the recipe as the user spells the call (`np.i0`, not `numpy.i0`).
             let spelled = called_as(s).unwrap_or(name);
