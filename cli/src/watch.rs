@@ -107,11 +107,10 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
         if roots.iter().any(|r| file.starts_with(&r.abs)) {
             continue;
         }
-        if let Some(dir) = file.parent() {
-            if let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
+        if let Some(dir) = file.parent()
+            && let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
                 tracing::warn!("cannot watch {}: {e}", dir.display());
             }
-        }
     }
     for root in &roots {
         let (target, mode) = if root.is_file {
