@@ -172,7 +172,7 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
         let o = stmt.origin();
         return Err(file
             .diagnostic(DiagnosticKind::Unsupported, format!("cannot differentiate this use of Tangent's stack: {why}"), o.start, o.end)
-            .with_help("a value pushed with `tangent.push(stack, v)` must come back as `v = tangent.pop(stack)`, as in generated code"));
+            .with_help("a value saved with `stack.append(v)` must come back as `v = stack.pop()`, as in generated code"));
     }
     let act = activity::analyze(f, &wrt_names, &norm.result, recipes);
     for p in &wrt_names {

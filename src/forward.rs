@@ -100,16 +100,19 @@ impl<'a> Forward<'a> {
             Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.Stack") => {
                 out.push(Code::assign(target, &value.to_string(), false));
             }
-            Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.pop") && self.act.is_active(target) => {
-                // Its tangent was pushed right after it: it comes off the stack first.
-                let dt = self.tangent(target);
-                out.push(Code::assign(&dt, &value.to_string(), false));
-                out.push(Code::assign(target, &value.to_string(), false));
+            Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.pop") => {
+                let stack = crate::activity::popped_stack(value).unwrap_or_default();
+                if self.act.is_active(target) {
+                    // Its tangent was pushed right after it: it comes off the stack first.
+                    let dt = self.tangent(target);
+                    out.push(Code::assign(&dt, &format!("{stack}.pop()"), false));
+                }
+                out.push(Code::assign(target, &format!("{stack}.pop()"), false));
             }
             Stmt::Push { stack, value, .. } => {
-                out.push(Code::effect(&format!("tangent.push({stack}, {value})")));
+                out.push(Code::effect(&format!("{stack}.append({value})")));
                 if let Some(dv) = self.tangent_of_atom(value) {
-                    out.push(Code::effect(&format!("tangent.push({stack}, {dv})")));
+                    out.push(Code::effect(&format!("{stack}.append({dv})")));
                 }
             }
             Stmt::Assign { target, value, .. } => {

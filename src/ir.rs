@@ -256,7 +256,7 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
             }
             Stmt::PopLast { target, .. } => out.push_str(&format!("{pad}{target}.pop()\n")),
             Stmt::Push { stack, value, .. } => {
-                out.push_str(&format!("{pad}tangent.push({stack}, {value})\n"))
+                out.push_str(&format!("{pad}{stack}.append({value})\n"))
             }
             Stmt::Restore { container, index, saved, .. } => {
                 out.push_str(&format!("{pad}tangent.restore_item({container}, {index}, {saved})\n"))

@@ -44,6 +44,9 @@ struct Normalizer<'a> {
     /// Flag and result variables for `return` inside loops.
     loop_return: Option<(String, Vec<String>, bool)>,
     loop_returns: usize,
+    /// Locals holding `tangent.Stack()` (generated code differentiated again): their
+    /// `.append(v)` and `.pop()` save and restore values (IR `Push` and `tangent.pop`).
+    stacks: BTreeSet<String>,
 }
 
 pub fn normalize(
@@ -123,6 +126,7 @@ impl<'a> Normalizer<'a> {
             function_name: def.name.to_string(),
             loop_return: None,
             loop_returns: 0,
+            stacks: stack_names(&def.body, scope),
         }
     }
 
@@ -336,6 +340,13 @@ impl<'a> Normalizer<'a> {
         // `xs.append(v)` on a local list is a tracked mutation.
         if let AExpr::Attribute(attr) = call.func.as_ref() {
             if let AExpr::Name(obj) = attr.value.as_ref() {
+                // A stack of generated code saves a value.
+                if attr.attr.as_str() == "append" && self.stacks.contains(obj.id.as_str()) && call.arguments.args.len() == 1 && call.arguments.keywords.is_empty() {
+                    let value = self.atom(&call.arguments.args[0], "t")?;
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::Push { stack: obj.id.to_string(), value, origin });
+                    return Ok(());
+                }
                 if attr.attr.as_str() == "append"
                     && self.locals.contains(obj.id.as_str())
                     && call.arguments.args.len() == 1
@@ -1013,6 +1024,15 @@ impl<'a> Normalizer<'a> {
     }
 
     fn call(&mut self, c: &ast::ExprCall) -> Result<Expr> {
+        // `stack.pop()` on a stack of generated code: the pop the IR knows (`tangent.pop`).
+        if let AExpr::Attribute(a) = c.func.as_ref() {
+            if let AExpr::Name(obj) = a.value.as_ref() {
+                if self.stacks.contains(obj.id.as_str()) && a.attr.as_str() == "pop" && c.arguments.is_empty() {
+                    let callee = Callee::Function { text: "tangent.pop".into(), canonical: Some("tangent.pop".into()), local: false };
+                    return Ok(Expr::Call { callee, args: vec![Atom::Name(obj.id.to_string())], kwargs: Vec::new() });
+                }
+            }
+        }
         let callee = match c.func.as_ref() {
             AExpr::Name(n) => {
                 let name = n.id.as_str();
@@ -1439,6 +1459,44 @@ fn collect_ir_names(body: &[Stmt], out: &mut BTreeSet<String>) {
             _ => {}
         }
     }
+}
+
+/// Locals assigned `tangent.Stack()` anywhere in `body` (however `tangent` is imported).
+fn stack_names(body: &[AStmt], scope: &ModuleScope) -> BTreeSet<String> {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    struct V<'s> {
+        scope: &'s ModuleScope,
+        found: BTreeSet<String>,
+    }
+    impl<'a> StatementVisitor<'a> for V<'_> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            if let AStmt::Assign(a) = stmt {
+                if let (Some(AExpr::Name(target)), AExpr::Call(call)) = (a.targets.first(), a.value.as_ref()) {
+                    let is_stack = dotted_name(&call.func).and_then(|d| self.scope.canonical(&d)).is_some_and(|c| c == "tangent.Stack");
+                    if is_stack && a.targets.len() == 1 {
+                        self.found.insert(target.id.to_string());
+                    }
+                }
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    let mut v = V { scope, found: BTreeSet::new() };
+    for s in body {
+        v.visit_stmt(s);
+    }
+    // A stack received from elsewhere (split motion's `_state`) keeps its generated name.
+    let mut names = BTreeSet::new();
+    collect_all_names(body, &mut names);
+    v.found.extend(names.into_iter().filter(|n| is_generated_stack_name(n)));
+    v.found
+}
+
+/// `_stack`, `_stack1`, `_bstack`, `_bstack_`...: the names generated code gives its stacks.
+fn is_generated_stack_name(name: &str) -> bool {
+    let rest = name.strip_prefix('_').unwrap_or("");
+    let rest = rest.strip_prefix('b').unwrap_or(rest);
+    rest.strip_prefix("stack").is_some_and(|tail| tail.chars().all(|c| c.is_ascii_digit() || c == '_'))
 }
 
 /// `a.b.c` as a dotted string when the expression is a chain of attribute lookups on a name.

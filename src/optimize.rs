@@ -184,7 +184,7 @@ fn propagate(block: &mut Vec<Code>, counts: &Counts) {
         if let Some((name, value)) = candidate {
             if let Code::Stmt { text, defs, uses, pure } = &block[i + 1] {
                 // Values are pushed by name, so that pushes pair with pops by name.
-                if uses.contains(&name) && !text.starts_with("tangent.push(") {
+                if uses.contains(&name) && !text.contains(".append(") && !text.starts_with("tangent.push(") {
                     // Only while the line stays short enough to read at a glance.
                     if let Some(new_text) = substitute(text, &name, &value).filter(|t| t.lines().all(|l| l.len() <= MAX_LINE)) {
                         let mut new_uses: Vec<String> = uses.iter().filter(|u| **u != name).cloned().collect();

@@ -341,7 +341,7 @@ impl<'a> Reverse<'a> {
                             out.push(B::Code(Code::If { test: format!("{adj} is None"), uses: vec![adj.clone()], body: vec![zero], orelse: vec![] }));
                         }
                     }
-                    out.push(B::Code(Code::effect(&format!("tangent.push({adjoint_stack}, {adj})"))));
+                    out.push(B::Code(Code::effect(&format!("{adjoint_stack}.append({adj})"))));
                     state.set(&adj, Da::Zero);
                     out.push(restore);
                     out.push(B::ResetNone(adj));
@@ -429,7 +429,7 @@ impl<'a> Reverse<'a> {
                         out.push(self.comment(s));
                         // Not pure: the pop must run even when the adjoint is not used later.
                         let adj = self.names.adjoint(v);
-                        let popped = format!("tangent.pop({adjoint_stack})");
+                        let popped = format!("{adjoint_stack}.pop()");
                         let text = match state.get(&adj) {
                             Da::Zero => popped,
                             _ => format!("tangent.add_grad({adj}, {popped})"),
@@ -915,13 +915,13 @@ impl<'a> Reverse<'a> {
                 B::RestoreVar { var, key } => {
                     if self.save_var(&var, key) {
                         self.uses_stack = true;
-                        out.push(Code::stmt(&format!("{var} = tangent.pop({stack})", stack = self.stack), vec![var.clone()], false));
+                        out.push(Code::stmt(&format!("{var} = {stack}.pop()", stack = self.stack), vec![var.clone()], false));
                     }
                 }
                 B::RestoreItem { var, index } => {
                     if self.needed.contains(&var) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, tangent.pop({stack}))", index.arg, stack = self.stack)));
+                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, {stack}.pop())", index.arg, stack = self.stack)));
                     }
                 }
                 B::RestoreAppend { var } => {
@@ -932,7 +932,7 @@ impl<'a> Reverse<'a> {
                 B::RestorePopLast { var } => {
                     if self.needed.contains(&var) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("{var}.append(tangent.pop({stack}))", stack = self.stack)));
+                        out.push(Code::effect(&format!("{var}.append({stack}.pop())", stack = self.stack)));
                     }
                 }
                 B::ResetNone(adj) => {
@@ -957,7 +957,7 @@ impl<'a> Reverse<'a> {
                     let mut inner = Vec::new();
                     if let Some(t) = &target {
                         if self.needed.contains(t) {
-                            inner.push(Code::stmt(&format!("{t} = tangent.pop({stack})", stack = self.stack), vec![t.clone()], false));
+                            inner.push(Code::stmt(&format!("{t} = {stack}.pop()", stack = self.stack), vec![t.clone()], false));
                         }
                     }
                     let body = self.finalize(body);
@@ -972,7 +972,7 @@ impl<'a> Reverse<'a> {
                     self.live_loops.insert(key);
                     let counter = self.names.fresh("iterations");
                     self.loop_counters.insert(key, counter.clone());
-                    out.push(Code::stmt(&format!("{counter} = tangent.pop({stack})", stack = self.stack), vec![counter.clone()], false));
+                    out.push(Code::stmt(&format!("{counter} = {stack}.pop()", stack = self.stack), vec![counter.clone()], false));
                     out.push(Code::Loop { header: format!("for _ in range({counter})"), defs: vec!["_".into()], uses: vec![counter.clone()], body: inner });
                 }
                 B::Guard { adj, body } => {
@@ -999,7 +999,7 @@ impl<'a> Reverse<'a> {
                         if !defined.contains(target) {
                             self.preinit.insert(target.clone());
                         }
-                        out.push(Code::effect(&format!("tangent.push({stack}, {target})", stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append({target})", stack = self.stack)));
                     }
                     let text = value.to_string();
                     let pure = is_pure(value, self.recipes);
@@ -1009,7 +1009,7 @@ impl<'a> Reverse<'a> {
                 Stmt::AssignIndex { target, index, value, .. } => {
                     if self.needed.contains(target) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.push({stack}, tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append(tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
                     }
                     let mut uses = vec![target.clone()];
                     uses.extend(index.reads.iter().cloned());
@@ -1045,7 +1045,7 @@ impl<'a> Reverse<'a> {
                         out.push(Code::assign(&c, "0", false));
                         inner.push(Code::assign(&c, &format!("{c} + 1"), false));
                         if self.needed.contains(target) {
-                            epi.push(Code::effect(&format!("tangent.push({stack}, {target})", stack = self.stack)));
+                            epi.push(Code::effect(&format!("{stack}.append({target})", stack = self.stack)));
                         }
                     }
                     let mut d = defined.clone();
@@ -1056,7 +1056,7 @@ impl<'a> Reverse<'a> {
                     }
                     out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body: inner });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("tangent.push({stack}, {c})", stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append({c})", stack = self.stack)));
                     }
                 }
                 Stmt::While { test, body, .. } => {
@@ -1073,7 +1073,7 @@ impl<'a> Reverse<'a> {
                     inner.extend(self.forward_block(body, true, &mut d, &[])?);
                     out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body: inner });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("tangent.push({stack}, {c})", stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append({c})", stack = self.stack)));
                     }
                 }
                 Stmt::Break { .. } => {
@@ -1085,18 +1085,18 @@ impl<'a> Reverse<'a> {
                     out.push(Code::effect("continue"));
                 }
                 Stmt::InsertGradOf { .. } => {}
-                Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("tangent.push({stack}, {value})"))),
+                Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("{stack}.append({value})"))),
                 Stmt::Restore { container, index, saved, .. } => {
                     if self.needed.contains(container) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.push({stack}, tangent.save_item({container}, {index}))", stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append(tangent.save_item({container}, {index}))", stack = self.stack)));
                     }
                     out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
                 }
                 Stmt::PopLast { target, .. } => {
                     if self.needed.contains(target) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("tangent.push({stack}, {target}[-1])", stack = self.stack)));
+                        out.push(Code::effect(&format!("{stack}.append({target}[-1])", stack = self.stack)));
                     }
                     out.push(Code::Stmt { text: format!("{target}.pop()"), defs: vec![], uses: vec![target.clone()], pure: false });
                 }
