@@ -220,11 +220,10 @@ pub fn derive_function(
         };
         let mut names = reverse_names;
 
-        let grads = if sweeps.gradients.len() == 1 {
-            sweeps.gradients[0].clone()
-        } else {
-            format!("({})", sweeps.gradients.join(", "))
-        };
+        // Adjoints may share arrays inside the gradient (they are never written in place); what
+        // is returned does not: each gradient is its own array, never the caller's seed.
+        let owned = format!("tangent.unshared({}, seed={seed_param})", sweeps.gradients.join(", "));
+        let grads = owned.clone();
         let value_expr = if norm.result_is_tuple {
             format!("({})", outputs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
         } else {
@@ -267,7 +266,11 @@ pub fn derive_function(
         }
         // As in the original tangent, the value follows the gradients in one flat tuple.
         let ret = if spec.preserve_result {
-            format!("return {}, {value_ref}", sweeps.gradients.join(", "))
+            if sweeps.gradients.len() == 1 {
+                format!("return {owned}, {value_ref}")
+            } else {
+                format!("return (*{owned}, {value_ref})")
+            }
         } else {
             format!("return {grads}")
         };

@@ -1093,6 +1093,11 @@ impl<'a> Normalizer<'a> {
             };
             kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
         }
+        // Generated code returns its gradients through `tangent.unshared` (copies of shared
+        // arrays): the values themselves, for a derivative of that code.
+        if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared") && !args.is_empty() {
+            return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
+        }
         Ok(Expr::Call { callee, args, kwargs })
     }
 

@@ -262,3 +262,26 @@ def test_matches_autograd(f, args, wrt, optimized):
     assert len(got) == len(wrt)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-12)
+
+
+def sum_of_both(x, y):
+    return np.sum(x + y)
+
+
+def reshaped(x):
+    return x.reshape(2, 2)
+
+
+@pytest.mark.parametrize("optimized", [True, False], ids=["opt", "noopt"])
+def test_returned_gradients_share_no_memory_with_each_other_or_the_seed(optimized):
+    """Adjoints share arrays inside a gradient; what the caller gets does not, so writing into
+    one gradient never changes another one or the seed."""
+    gx, gy = tangent.grad(sum_of_both, wrt=(0, 1), optimized=optimized)(np.ones(3), np.ones(3))
+    assert not np.shares_memory(gx, gy)
+    gx *= 0.0
+    np.testing.assert_array_equal(gy, np.ones(3))
+    seed = np.arange(4.0).reshape(2, 2)
+    g = tangent.vjp(reshaped, optimized=optimized)(np.ones(4), seed)
+    assert not np.shares_memory(g, seed)
+    g *= 0.0
+    np.testing.assert_array_equal(seed, np.arange(4.0).reshape(2, 2))

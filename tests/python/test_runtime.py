@@ -796,3 +796,23 @@ def test_runtime_names_exported():
         "autodiff",
     ):
         assert callable(getattr(tangent, name)), name
+
+
+class TestUnshared:
+    def test_one_gradient_comes_back_alone_and_several_as_a_tuple(self):
+        a = numpy.ones(2)
+        assert tangent.unshared(a) is a
+        assert tangent.unshared(1.0, 2.0) == (1.0, 2.0)
+
+    def test_repeated_and_seed_arrays_are_copied(self):
+        a = numpy.ones(3)
+        seed = numpy.zeros(3)
+        first, second, third = tangent.unshared(a, a, seed[::2], seed=seed)
+        assert first is a
+        assert not numpy.shares_memory(second, a) and numpy.array_equal(second, a)
+        assert not numpy.shares_memory(third, seed)
+
+    def test_containers_are_walked(self):
+        a = numpy.ones(2)
+        first, second = tangent.unshared([a, 1.0], {"k": a})
+        assert first[0] is a and not numpy.shares_memory(second["k"], a)

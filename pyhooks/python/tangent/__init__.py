@@ -10,6 +10,7 @@ from tangent.runtime import (
     add_grad,
     add_grad_at,
     appended,
+    unshared,
     diagonal_like,
     from_rows,
     to_rows,

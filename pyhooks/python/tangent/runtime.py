@@ -35,6 +35,7 @@ __all__ = [
     "zero_at",
     "copy",
     "appended",
+    "unshared",
     "split_like",
     "join_like",
     "unstack",
@@ -552,6 +553,31 @@ def scatter_along_axis(g, indices, axis, like):
     where[-1 if axis is None else axis] = indices
     numpy.add.at(out, tuple(where), numpy.broadcast_to(g, indices.shape))
     return numpy.reshape(out, shape)
+
+
+def unshared(*grads, seed=None):
+    """The gradients a generated function returns, each its own memory: inside a gradient,
+    adjoints share arrays (nothing writes them in place), but the caller may. An array that may
+    share memory with the seed or with an earlier gradient comes back as a copy (also inside
+    lists and tuples). One gradient comes back alone, several as a tuple."""
+    seen = list(seed) if isinstance(seed, (tuple, list)) else [seed]
+
+    def own(g):
+        if isinstance(g, numpy.ndarray):
+            if any(isinstance(s, numpy.ndarray) and numpy.may_share_memory(g, s) for s in seen):
+                g = g.copy()
+            seen.append(g)
+            return g
+        if isinstance(g, list):
+            return [own(v) for v in g]
+        if isinstance(g, tuple):
+            return tuple(own(v) for v in g)
+        if isinstance(g, dict):
+            return {k: own(v) for k, v in g.items()}
+        return g
+
+    owned = tuple(own(g) for g in grads)
+    return owned[0] if len(owned) == 1 else owned
 
 
 def appended(items, value):
