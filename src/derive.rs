@@ -594,6 +594,9 @@ impl Driver<'_> {
             (body, tangent_params, outputs)
         };
         let jvp = if norm.result_is_tuple { format!("({}{})", outputs.join(", "), if outputs.len() == 1 { "," } else { "" }) } else { outputs[0].clone() };
+        // The caller owns what comes back: never one of their tangents (see `unshared`).
+        let seed = if tangent_params.len() == 1 { tangent_params[0].clone() } else { format!("({})", tangent_params.join(", ")) };
+        let jvp = format!("tangent.unshared({jvp}, seed={seed})");
         let value = if norm.result_is_tuple {
             format!("({})", norm.result.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
         } else {

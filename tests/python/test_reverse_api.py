@@ -285,3 +285,14 @@ def test_returned_gradients_share_no_memory_with_each_other_or_the_seed(optimize
     assert not np.shares_memory(g, seed)
     g *= 0.0
     np.testing.assert_array_equal(seed, np.arange(4.0).reshape(2, 2))
+
+
+def identity(x):
+    return x
+
+
+def test_a_jvp_is_never_the_callers_tangent():
+    t = np.arange(3.0)
+    jt = tangent.jvp(identity)(np.ones(3), t)
+    np.testing.assert_array_equal(jt, t)
+    assert not np.shares_memory(jt, t)
