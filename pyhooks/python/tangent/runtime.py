@@ -561,23 +561,25 @@ def unshared(*grads, seed=None):
     share memory with the seed or with an earlier gradient comes back as a copy (also inside
     lists and tuples). One gradient comes back alone, several as a tuple."""
     seen = list(seed) if isinstance(seed, (tuple, list)) else [seed]
-
-    def own(g):
-        if isinstance(g, numpy.ndarray):
-            if any(isinstance(s, numpy.ndarray) and numpy.may_share_memory(g, s) for s in seen):
-                g = g.copy()
-            seen.append(g)
-            return g
-        if isinstance(g, list):
-            return [own(v) for v in g]
-        if isinstance(g, tuple):
-            return tuple(own(v) for v in g)
-        if isinstance(g, dict):
-            return {k: own(v) for k, v in g.items()}
-        return g
-
-    owned = tuple(own(g) for g in grads)
+    owned = tuple(_owned(g, seen) for g in grads)
     return owned[0] if len(owned) == 1 else owned
+
+
+def _owned(g, seen):
+    # A plain function, not a closure: a recursive closure would be a reference cycle that
+    # keeps the gradients' arrays alive until the garbage collector runs.
+    if isinstance(g, numpy.ndarray):
+        if any(isinstance(s, numpy.ndarray) and numpy.may_share_memory(g, s) for s in seen):
+            g = g.copy()
+        seen.append(g)
+        return g
+    if isinstance(g, list):
+        return [_owned(v, seen) for v in g]
+    if isinstance(g, tuple):
+        return tuple(_owned(v, seen) for v in g)
+    if isinstance(g, dict):
+        return {k: _owned(v, seen) for k, v in g.items()}
+    return g
 
 
 def appended(items, value):
