@@ -868,12 +868,22 @@ def _plain_matmul(g, a, b):
     )
 
 
+def _plain_adjoint_a(g, a, b):
+    if b.ndim == 2:
+        return g @ b.T  # also for a vector a: g (n,) @ b.T (n, k) is (k,)
+    return g[:, numpy.newaxis] * b  # a matrix times a vector: the outer product of g and b
+
+
+def _plain_adjoint_b(g, a, b):
+    if a.ndim == 2:
+        return a.T @ g
+    return a[:, numpy.newaxis] * g  # a vector times a matrix: the outer product of a and g
+
+
 def matmul_adjoint_a(g, a, b):
     """The adjoint of ``a`` in ``a @ b`` given the adjoint ``g`` of the product: ``g @ b.T``."""
     if _plain_matmul(g, a, b):
-        if b.ndim == 2:
-            return g @ b.T  # also for a vector a: g (n,) @ b.T (n, k) is (k,)
-        return numpy.outer(g, b)  # a matrix times a vector: g (m,), b (n,)
+        return _plain_adjoint_a(g, a, b)
     a, b, a2, b2, g2 = _matmul_operands(g, a, b)
     ga = numpy.matmul(g2, numpy.swapaxes(b2, -1, -2))
     return numpy.reshape(unbroadcast(ga, a2), a.shape)
@@ -882,9 +892,7 @@ def matmul_adjoint_a(g, a, b):
 def matmul_adjoint_b(g, a, b):
     """The adjoint of ``b`` in ``a @ b`` given the adjoint ``g`` of the product: ``a.T @ g``."""
     if _plain_matmul(g, a, b):
-        if a.ndim == 2:
-            return a.T @ g
-        return numpy.outer(a, g)  # a vector times a matrix: a (n,), g (k,)
+        return _plain_adjoint_b(g, a, b)
     a, b, a2, b2, g2 = _matmul_operands(g, a, b)
     gb = numpy.matmul(numpy.swapaxes(a2, -1, -2), g2)
     return numpy.reshape(unbroadcast(gb, b2), b.shape)
@@ -892,6 +900,8 @@ def matmul_adjoint_b(g, a, b):
 
 def dot_adjoint_a(g, a, b):
     """The adjoint of ``a`` in ``numpy.dot(a, b)``."""
+    if _plain_matmul(g, a, b):  # matrices and vectors: dot is matmul
+        return _plain_adjoint_a(g, a, b)
     if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
         return unbroadcast(numpy.asarray(g) * b, a)
     if numpy.ndim(b) <= 2:
@@ -907,6 +917,8 @@ def dot_adjoint_a(g, a, b):
 
 def dot_adjoint_b(g, a, b):
     """The adjoint of ``b`` in ``numpy.dot(a, b)``."""
+    if _plain_matmul(g, a, b):
+        return _plain_adjoint_b(g, a, b)
     if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
         return unbroadcast(numpy.asarray(g) * a, b)
     if numpy.ndim(b) <= 2 and numpy.ndim(a) <= 2:
