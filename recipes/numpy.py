@@ -805,6 +805,7 @@ def cholesky(y, a, upper=False):
 
 
 @adjoint(numpy.einsum)
+@adjoint(tangent.einsum)
 def einsum(y, subscripts, operand0, operand1=None, operand2=None):
     # The subscripts-string form with one to three operands (not `out` or `optimize`). y is
     # linear in each operand: the adjoint of one is the einsum of d[y] (labelled by the output)
@@ -818,6 +819,7 @@ def einsum(y, subscripts, operand0, operand1=None, operand2=None):
 
 
 @tangent_(numpy.einsum)
+@tangent_(tangent.einsum)
 def einsum(y, subscripts, operand0, operand1=None, operand2=None):
     # The same einsum with one operand replaced by its tangent (tangent.einsum skips the
     # operands that are None, i.e. not passed).

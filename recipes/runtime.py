@@ -241,19 +241,8 @@ def grad_like(y, g, like):
     d[y] = tangent.grad_like(d[g], like)
 
 
-@adjoint(tangent.einsum)
-def einsum(y, subscripts, operand0, operand1=None, operand2=None):
-    # numpy.einsum of the operands that are not None: the same derivatives as numpy.einsum's.
-    d[operand0] = tangent.einsum_adjoint(d[y], subscripts, 0, operand0, operand1, operand2)
-    d[operand1] = tangent.einsum_adjoint(d[y], subscripts, 1, operand0, operand1, operand2)
-    d[operand2] = tangent.einsum_adjoint(d[y], subscripts, 2, operand0, operand1, operand2)
-
-
-@tangent_(tangent.einsum)
-def einsum(y, subscripts, operand0, operand1=None, operand2=None):
-    d[y] = tangent.einsum(subscripts, d[operand0], operand1, operand2)
-    d[y] += tangent.einsum(subscripts, operand0, d[operand1], operand2)
-    d[y] += tangent.einsum(subscripts, operand0, operand1, d[operand2])
+# tangent.einsum (numpy.einsum of the operands that are not None) shares numpy.einsum's
+# templates: see recipes/numpy.py.
 
 
 @adjoint(tangent.einsum_adjoint)

@@ -33,6 +33,21 @@ impl Activity {
     pub fn atom_active(&self, a: &Atom) -> bool {
         a.name().is_some_and(|n| self.is_active(n))
     }
+
+    /// The active arguments of a call to a function with parameters `params`, with their
+    /// parameter positions, in position order (keywords bound by name).
+    pub fn active_arguments<'c>(&self, params: &[String], args: &'c [Atom], kwargs: &'c [(String, Atom)]) -> Vec<(usize, &'c Atom)> {
+        let mut out: Vec<(usize, &Atom)> = args.iter().enumerate().filter(|(_, a)| self.atom_active(a)).collect();
+        for (k, a) in kwargs {
+            if self.atom_active(a) {
+                if let Some(i) = params.iter().position(|p| p == k) {
+                    out.push((i, a));
+                }
+            }
+        }
+        out.sort_by_key(|p| p.0);
+        out
+    }
 }
 
 /// Names read by `e` through which derivatives flow.
@@ -167,49 +182,24 @@ impl StackSlots {
 /// A stack the function pushes on or pops from without creating it (`s = tangent.Stack()`):
 /// split motion's backward pass pops what its forward pass pushed, in another function.
 pub fn foreign_stack_use(body: &[Stmt]) -> Option<(&Stmt, String)> {
-    fn created(body: &[Stmt], out: &mut BTreeSet<String>) {
-        for s in body {
-            match s {
-                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } if c == "tangent.Stack" => {
-                    out.insert(target.clone());
-                }
-                Stmt::If { body, orelse, .. } => {
-                    created(body, out);
-                    created(orelse, out);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => created(body, out),
-                _ => {}
+    let statements = crate::ir::all_statements(body);
+    let created: BTreeSet<&str> = statements
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } if c == "tangent.Stack" => {
+                Some(target.as_str())
             }
-        }
-    }
-    fn find<'s>(body: &'s [Stmt], own: &BTreeSet<String>) -> Option<(&'s Stmt, String)> {
-        for s in body {
-            let used = match s {
-                Stmt::Push { stack, .. } => Some(stack.as_str()),
-                Stmt::Assign { value, .. } => popped_stack(value),
-                Stmt::If { body, orelse, .. } => {
-                    if let Some(found) = find(body, own).or_else(|| find(orelse, own)) {
-                        return Some(found);
-                    }
-                    None
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                    if let Some(found) = find(body, own) {
-                        return Some(found);
-                    }
-                    None
-                }
-                _ => None,
-            };
-            if let Some(stack) = used.filter(|st| !own.contains(*st)) {
-                return Some((s, stack.to_string()));
-            }
-        }
-        None
-    }
-    let mut own = BTreeSet::new();
-    created(body, &mut own);
-    find(body, &own)
+            _ => None,
+        })
+        .collect();
+    statements.into_iter().find_map(|s| {
+        let used = match s {
+            Stmt::Push { stack, .. } => Some(stack.as_str()),
+            Stmt::Assign { value, .. } => popped_stack(value),
+            _ => None,
+        };
+        used.filter(|stack| !created.contains(stack)).map(|stack| (s, stack.to_string()))
+    })
 }
 
 /// A stack whose pushes and pops do not pair by slot (hand-edited generated code): the
@@ -218,32 +208,19 @@ pub fn unpaired_stack_use<'s>(body: &'s [Stmt]) -> Option<(&'s Stmt, String)> {
     let slots = StackSlots::new(body);
     let mut pushed: std::collections::BTreeMap<String, (&Stmt, String)> = Default::default();
     let mut popped: std::collections::BTreeMap<String, (&Stmt, String)> = Default::default();
-    fn walk<'s>(
-        body: &'s [Stmt],
-        slots: &StackSlots,
-        pushed: &mut std::collections::BTreeMap<String, (&'s Stmt, String)>,
-        popped: &mut std::collections::BTreeMap<String, (&'s Stmt, String)>,
-    ) {
-        for s in body {
-            match s {
-                Stmt::Push { stack, value, .. } => {
-                    pushed.entry(slots.pushed(stack, value)).or_insert((s, value.to_string()));
-                }
-                Stmt::Assign { target, value, .. } => {
-                    if let Some(stack) = popped_stack(value) {
-                        popped.entry(slots.popped(stack, target)).or_insert((s, target.clone()));
-                    }
-                }
-                Stmt::If { body, orelse, .. } => {
-                    walk(body, slots, pushed, popped);
-                    walk(orelse, slots, pushed, popped);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, slots, pushed, popped),
-                _ => {}
+    for s in crate::ir::all_statements(body) {
+        match s {
+            Stmt::Push { stack, value, .. } => {
+                pushed.entry(slots.pushed(stack, value)).or_insert((s, value.to_string()));
             }
+            Stmt::Assign { target, value, .. } => {
+                if let Some(stack) = popped_stack(value) {
+                    popped.entry(slots.popped(stack, target)).or_insert((s, target.clone()));
+                }
+            }
+            _ => {}
         }
     }
-    walk(body, &slots, &mut pushed, &mut popped);
     if let Some((slot, (s, v))) = pushed.iter().find(|(slot, _)| !popped.contains_key(*slot)) {
         let stack = slot.split('[').next().unwrap_or(slot);
         return Some((*s, format!("`{v}` is pushed on `{stack}` but never popped back into `{v}`")));

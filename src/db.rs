@@ -21,7 +21,7 @@ use crate::activity::Activity;
 use crate::derive::{self, Packaged, SeedStyle, Spec};
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::{self as emitting, FunctionText};
-use crate::ir::{Atom, Callee, Expr, Stmt};
+use crate::ir::{Callee, Expr, Stmt};
 use crate::normalize::{self as normalizing, Normalized};
 use crate::parse::{self as parsing, SourceFile as Text};
 use crate::recipes;
@@ -553,15 +553,7 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                     }
                 };
                 let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
-                let mut wrt: Vec<usize> = args.iter().enumerate().filter(|(_, a)| act.atom_active(a)).map(|(i, _)| i).collect();
-                for (k, a) in kwargs {
-                    if act.atom_active(a) {
-                        if let Some(i) = params.iter().position(|p| p == k) {
-                            wrt.push(i);
-                        }
-                    }
-                }
-                wrt.sort_unstable();
+                let wrt: Vec<usize> = act.active_arguments(&params, args, kwargs).into_iter().map(|(i, _)| i).collect();
                 let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt };
                 if !req.wrt.is_empty() && !out.contains(&req) {
                     out.push(req);
@@ -575,7 +567,6 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
             _ => {}
         }
     }
-    let _ = Atom::Const(String::new());
 }
 
 /// Content hash of everything one derivative's text depends on: its normalized code, the

@@ -307,27 +307,13 @@ impl<'a> Forward<'a> {
             }
             Callee::Function { text, local: true, .. } => {
                 let params = self.callees.params(text).unwrap_or_default();
-                let mut positions: Vec<(usize, Atom)> = Vec::new();
-                for (i, a) in args.iter().enumerate() {
-                    if self.act.atom_active(a) {
-                        positions.push((i, a.clone()));
-                    }
-                }
-                for (k, a) in kwargs {
-                    if self.act.atom_active(a) {
-                        if let Some(i) = params.iter().position(|p| p == k) {
-                            positions.push((i, a.clone()));
-                        }
-                    }
-                }
-                positions.sort_by_key(|p| p.0);
+                let positions = self.act.active_arguments(&params, args, kwargs);
                 if positions.is_empty() {
                     return Ok(Vec::new());
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
                 let (name, tangent_params) = self.callees.jvp(text, &wrt, s)?;
-                let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
-                parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+                let mut parts = crate::ir::call_arguments(args, kwargs);
                 for ((_, a), p) in positions.iter().zip(&tangent_params) {
                     let d = self.tangent_of_atom(a).unwrap_or_default();
                     parts.push(format!("{p}={d}"));

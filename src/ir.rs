@@ -309,24 +309,30 @@ fn print_suite(stmts: &[Stmt], indent: usize, out: &mut String) {
     }
 }
 
-/// Every assignment `name = ...` in `body`, at any depth, in order.
-pub fn assignments_of<'s>(body: &'s [Stmt], name: &str) -> Vec<&'s Stmt> {
-    fn walk<'s>(body: &'s [Stmt], name: &str, found: &mut Vec<&'s Stmt>) {
+/// Every statement of `body` at any depth, in program order (a compound statement before
+/// the statements of its blocks).
+pub fn all_statements(body: &[Stmt]) -> Vec<&Stmt> {
+    fn walk<'s>(body: &'s [Stmt], out: &mut Vec<&'s Stmt>) {
         for s in body {
+            out.push(s);
             match s {
-                Stmt::Assign { target, .. } if target == name => found.push(s),
                 Stmt::If { body, orelse, .. } => {
-                    walk(body, name, found);
-                    walk(orelse, name, found);
+                    walk(body, out);
+                    walk(orelse, out);
                 }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, name, found),
+                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, out),
                 _ => {}
             }
         }
     }
-    let mut found = Vec::new();
-    walk(body, name, &mut found);
-    found
+    let mut out = Vec::new();
+    walk(body, &mut out);
+    out
+}
+
+/// Every assignment `name = ...` in `body`, at any depth, in order.
+pub fn assignments_of<'s>(body: &'s [Stmt], name: &str) -> Vec<&'s Stmt> {
+    all_statements(body).into_iter().filter(|s| matches!(s, Stmt::Assign { target, .. } if target == name)).collect()
 }
 
 /// The recipe of a binary operator: `+` is `operator.add`, and so on.
@@ -356,6 +362,11 @@ pub fn unary_operator_recipe(op: &str) -> Option<&'static str> {
 /// A method call on a value as the NumPy function it stands for: `x.sum(axis=0)` is
 /// `numpy.sum(x, axis=0)`. `x.reshape(2, 3)` and `x.transpose(1, 0)` take the shape as
 /// separate arguments, which become one tuple. Returns the recipe name and all arguments.
+/// A call's arguments as source text: the positional ones, then `key=value`.
+pub fn call_arguments(args: &[Atom], kwargs: &[(String, Atom)]) -> Vec<String> {
+    args.iter().map(ToString::to_string).chain(kwargs.iter().map(|(k, v)| format!("{k}={v}"))).collect()
+}
+
 pub fn method_recipe(object: &Atom, method: &str, args: &[Atom]) -> (String, Vec<Atom>) {
     let name = if method == "flatten" { "numpy.ravel".to_string() } else { format!("numpy.{method}") };
     let mut all = vec![object.clone()];

@@ -90,6 +90,36 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// How names resolve in the request's module (parsed from `resolution_text`): its scope
+    /// (relative imports against its place in `project`'s package) and the recipes in force
+    /// (`None`: the built-in ones alone).
+    fn resolution(
+        &self,
+        module: &ruff_python_ast::ModModule,
+        file: parse::SourceFile<'_>,
+        project: Option<&ProjectModule>,
+    ) -> Result<(resolve::ModuleScope, Option<recipes::RecipeSet>), Diagnostic> {
+        let location = project.map(|p| (p.module_name.as_str(), self.path.ends_with("__init__.py")));
+        let scope = self.scope(module, location);
+        let merged = self.recipe_set(&module.body, file, &scope, project.map_or("", |p| p.module_name.as_str()))?;
+        Ok((scope, merged))
+    }
+
+    /// The driver deriving in the request's module, with `resolution`'s scope and recipes.
+    fn driver<'a>(
+        &self,
+        module: &'a ruff_python_ast::ModModule,
+        file: parse::SourceFile<'a>,
+        scope: resolve::ModuleScope,
+        recipes: &'a Option<recipes::RecipeSet>,
+        optimized: bool,
+    ) -> derive::Driver<'a> {
+        let mut driver = derive::Driver::new(module, file, recipes.as_ref().unwrap_or(recipes::builtin()), optimized);
+        driver.scope = scope;
+        driver.own_statements = own_statements(module, self.module_source.len());
+        driver
+    }
+
     /// The built-in recipes, the project's on top, then the module's own (`body`, `scope`).
     fn recipe_set(&self, body: &[ruff_python_ast::Stmt], file: parse::SourceFile<'_>, scope: &resolve::ModuleScope, module: &str) -> Result<Option<recipes::RecipeSet>, Diagnostic> {
         let own = recipes::user_recipes(body, file, scope)?;
@@ -167,13 +197,8 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     let text = request.resolution_text();
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
-    // Relative imports resolve against the module's place in its package.
-    let location = project.map(|p| (p.module_name.as_str(), request.path.ends_with("__init__.py")));
-    let scope = request.scope(module.syntax(), location);
-    let merged = request.recipe_set(&module.syntax().body, module_file, &scope, project.map_or("", |p| p.module_name.as_str()))?;
-    let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
-    driver.scope = scope;
-    driver.own_statements = own_statements(module.syntax(), request.module_source.len());
+    let (scope, merged) = request.resolution(module.syntax(), module_file, project)?;
+    let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
     driver.project = project;
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
@@ -199,11 +224,8 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
     let text = request.resolution_text();
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
-    let scope = request.scope(module.syntax(), None);
-    let merged = request.recipe_set(&module.syntax().body, module_file, &scope, "")?;
-    let mut driver = derive::Driver::new(module.syntax(), module_file, merged.as_ref().unwrap_or(recipes::builtin()), options.optimized);
-    driver.scope = scope;
-    driver.own_statements = own_statements(module.syntax(), request.module_source.len());
+    let (scope, merged) = request.resolution(module.syntax(), module_file, None)?;
+    let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
     let entry = driver.function_name(&format!("jvp_{}", request.function));

@@ -739,20 +739,7 @@ impl<'a> Reverse<'a> {
             }
             Callee::Function { text, local: true, .. } => {
                 let params = self.callees.params(text).unwrap_or_default();
-                let mut positions = Vec::new();
-                for (i, a) in args.iter().enumerate() {
-                    if self.act.atom_active(a) {
-                        positions.push((i, a.to_string()));
-                    }
-                }
-                for (k, a) in kwargs {
-                    if self.act.atom_active(a) {
-                        if let Some(i) = params.iter().position(|p| p == k) {
-                            positions.push((i, a.to_string()));
-                        }
-                    }
-                }
-                positions.sort();
+                let positions = self.act.active_arguments(&params, args, kwargs);
                 if positions.is_empty() {
                     return Ok(());
                 }
@@ -769,17 +756,16 @@ impl<'a> Reverse<'a> {
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
                 let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
-                let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
-                parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+                let mut parts = crate::ir::call_arguments(args, kwargs);
                 parts.push(format!("{seed_param}={seed}"));
                 let call = format!("{dname}({})", parts.join(", "));
                 if positions.len() == 1 {
-                    out.push(Contribution::Add { var: positions[0].1.clone(), value: call });
+                    out.push(Contribution::Add { var: positions[0].1.to_string(), value: call });
                 } else {
                     let tmp = self.names.fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
                     out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
                     for (k, (_, var)) in positions.iter().enumerate() {
-                        out.push(Contribution::Add { var: var.clone(), value: format!("{tmp}[{k}]") });
+                        out.push(Contribution::Add { var: var.to_string(), value: format!("{tmp}[{k}]") });
                     }
                 }
                 Ok(())
