@@ -218,10 +218,9 @@ fn grad_module(
     let module = run_engine(py, &path, || {
         let shared = project_recipes(recipe_files.as_deref())?;
         let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
-        match (&module_name, shared) {
-            (Some(name), shared) => tangent::ProjectModule::load(&module_source, &path, name, &roots).with_recipes(shared).grad_module(optimized, None),
+        match (module_name.as_deref(), shared) {
             (None, None) => tangent::grad_module(&module_source, &path, optimized),
-            (None, shared) => tangent::ProjectModule::load(&module_source, &path, "", &roots).with_recipes(shared).grad_module(optimized, None),
+            (name, shared) => tangent::ProjectModule::load(&module_source, &path, name.unwrap_or(""), &roots).with_recipes(shared).grad_module(optimized, None),
         }
     })?;
     let skipped = module
