@@ -488,7 +488,7 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let spec = Spec { name, wrt: key.wrt(db), seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
     let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees)?;
+    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees, key.optimized(db))?;
     Ok(AdjointArtifact { functions, requires: callees.requires })
 }
 

@@ -117,7 +117,8 @@ impl<'a> Driver<'a> {
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
-        let mut packaged = derive_function(&norm, &act, &wrt_names, file, spec, recipes, &reserved, self)?;
+        let optimized = self.optimized;
+        let mut packaged = derive_function(&norm, &act, &wrt_names, file, spec, recipes, &reserved, self, optimized)?;
         for f in &mut packaged.functions {
             if self.optimized {
                 optimize::optimize(&mut f.body);
@@ -199,6 +200,7 @@ pub fn derive_function(
     recipes: &RecipeSet,
     reserved: &Arc<BTreeSet<String>>,
     callees: &mut dyn Callees,
+    optimized: bool,
 ) -> R<Packaged> {
     let f = &norm.function;
     let mut functions = Vec::new();
@@ -215,7 +217,7 @@ pub fn derive_function(
         let outputs = norm.result.clone();
         let mut reverse_names = names;
         let sweeps = {
-            let rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees);
+            let rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees, optimized);
             rev.run(&outputs, &seeds, wrt_names)?
         };
         let mut names = reverse_names;

@@ -21,6 +21,7 @@ pub mod parse;
 pub mod recipes;
 pub mod resolve;
 pub mod reverse;
+pub mod shapes;
 pub mod store;
 
 pub use diagnostics::{Diagnostic, DiagnosticKind};

@@ -55,8 +55,8 @@ pub struct RecipeSet {
 pub enum TemplateStmt {
     /// `name = value` for a template local (renamed fresh).
     Local { name: String, value: String },
-    /// `d[param] = value`.
-    Contribution { param: String, value: String },
+    /// `d[param] = value`; `fact` is the value's shape fact when the code was simplified.
+    Contribution { param: String, value: String, fact: Option<crate::shapes::Fact> },
     /// Any other statement, printed.
     Other(String),
 }
@@ -90,7 +90,7 @@ pub fn builtin() -> &'static RecipeSet {
     })
 }
 
-fn dotted(e: &AExpr) -> Option<String> {
+pub(crate) fn dotted(e: &AExpr) -> Option<String> {
     crate::normalize::dotted_name(e)
 }
 
@@ -579,13 +579,15 @@ impl Recipe {
     }
 
     /// Instantiates the template: parameters become the bound arguments, `d[result]` becomes
-    /// `result_adjoint`, locals get fresh names. Contributions come back unaccumulated.
+    /// `result_adjoint`, locals get fresh names. Contributions come back unaccumulated. With
+    /// `facts` (shapes of the names read), helper calls that change nothing are left out.
     pub fn instantiate(
         &self,
         result: &str,
         result_adjoint: &str,
         bindings: &BTreeMap<String, Bound>,
         fresh: &mut dyn FnMut(&str) -> String,
+        mut facts: Option<&mut crate::shapes::TemplateFacts>,
     ) -> Vec<TemplateStmt> {
         let mut subst: BTreeMap<String, AExpr> = BTreeMap::new();
         subst.insert(self.result.clone(), parse_expr(result));
@@ -618,12 +620,18 @@ impl Recipe {
                     let mut value = (*a.value).clone();
                     renamer.visit_expr(&mut value);
                     fold(&mut value);
-                    let value = Generator::new(&indent, LineEnding::Lf).expr(&value);
+                    let fact = facts.as_deref_mut().map(|f| f.simplify(&mut value));
+                    let text = Generator::new(&indent, LineEnding::Lf).expr(&value);
                     if let Some(p) = adjoint_subject(&a.targets[0]) {
-                        out.push(TemplateStmt::Contribution { param: p, value });
+                        out.push(TemplateStmt::Contribution { param: p, value: text, fact });
                     } else if let AExpr::Name(n) = &a.targets[0] {
                         let name = Generator::new(&indent, LineEnding::Lf).expr(&subst[n.id.as_str()]);
-                        out.push(TemplateStmt::Local { name, value });
+                        if let (Some(f), Some(fact)) = (facts.as_deref_mut(), fact) {
+                            if f.local(&name, &value, fact) {
+                                continue;
+                            }
+                        }
+                        out.push(TemplateStmt::Local { name, value: text });
                     } else {
                         let mut s = s.clone();
                         renamer.visit_stmt(&mut s);
@@ -729,7 +737,7 @@ impl Recipe {
     }
 }
 
-fn parenthesize(text: &str) -> String {
+pub(crate) fn parenthesize(text: &str) -> String {
     if text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') { text.to_string() } else { format!("({text})") }
 }
 

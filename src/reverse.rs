@@ -14,6 +14,7 @@ use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::ir::{Atom, Callee, Expr, Function, Index, Stmt};
 use crate::parse::SourceFile;
 use crate::recipes::{Bound, RecipeSet, TemplateStmt};
+use crate::shapes::{Fact, ShapeFacts, TemplateFacts};
 
 /// Definite-assignment state of an adjoint variable in the backward sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,28 +30,47 @@ fn merge(a: Da, b: Da) -> Da {
     if a == b { a } else { Da::Maybe }
 }
 
+/// The adjoints' definite-assignment states, and which adjoints may not have their
+/// variable's exact shape (a seed as the caller gave it, an item of a container's adjoint):
+/// the others do, which lets shape facts leave out helper calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct State(BTreeMap<String, Da>);
+struct State {
+    da: BTreeMap<String, Da>,
+    inexact: BTreeSet<String>,
+}
 
 impl State {
     fn get(&self, v: &str) -> Da {
-        self.0.get(v).copied().unwrap_or(Da::Zero)
+        self.da.get(v).copied().unwrap_or(Da::Zero)
     }
     fn set(&mut self, v: &str, d: Da) {
         if d == Da::Zero {
-            self.0.remove(v);
+            self.da.remove(v);
+            self.inexact.remove(v);
         } else {
-            self.0.insert(v.to_string(), d);
+            self.da.insert(v.to_string(), d);
+        }
+    }
+    fn is_exact(&self, v: &str) -> bool {
+        !self.inexact.contains(v)
+    }
+    fn set_exact(&mut self, v: &str, exact: bool) {
+        if exact {
+            self.inexact.remove(v);
+        } else {
+            self.inexact.insert(v.to_string());
         }
     }
     fn merge(&self, other: &State) -> State {
-        let keys: BTreeSet<&String> = self.0.keys().chain(other.0.keys()).collect();
-        State(
-            keys.into_iter()
+        let keys: BTreeSet<&String> = self.da.keys().chain(other.da.keys()).collect();
+        State {
+            da: keys
+                .into_iter()
                 .map(|k| (k.clone(), merge(self.get(k), other.get(k))))
                 .filter(|(_, d)| *d != Da::Zero)
                 .collect(),
-        )
+            inexact: self.inexact.union(&other.inexact).cloned().collect(),
+        }
     }
 }
 
@@ -174,6 +194,10 @@ pub struct Reverse<'a> {
     /// Adjoint stacks of the function's own stacks (reverse over generated code): adjoints
     /// of popped values are pushed on them and popped at the matching push.
     adjoint_stacks: BTreeSet<String>,
+    /// Shape facts of the primal, when optimizing (see `shapes`).
+    shapes: Option<ShapeFacts>,
+    /// Whether the adjoint of the statement being differentiated has its value's exact shape.
+    result_adjoint_exact: bool,
 }
 
 /// The two sweeps of one function.
@@ -202,6 +226,7 @@ impl<'a> Reverse<'a> {
         file: SourceFile<'a>,
         names: &'a mut Names,
         callees: &'a mut dyn Callees,
+        optimized: bool,
     ) -> Self {
         let mut overwrites = BTreeSet::new();
         let mut may: BTreeSet<String> = f.params.iter().map(|p| p.name.clone()).collect();
@@ -223,6 +248,8 @@ impl<'a> Reverse<'a> {
             uses_stack: false,
             stack,
             adjoint_stacks: BTreeSet::new(),
+            shapes: if optimized { ShapeFacts::analyze(f) } else { None },
+            result_adjoint_exact: false,
         }
     }
 
@@ -235,10 +262,14 @@ impl<'a> Reverse<'a> {
             if let Atom::Name(n) = out {
                 if self.act.is_active(n) {
                     let adj = self.names.adjoint(n);
+                    // The caller's seed for a value known to be a scalar is a scalar; any other
+                    // seed may be smaller than its value (a float seed of an array).
+                    let exact = self.returns_scalar(n);
                     if adj == *seed {
                         state.set(&adj, Da::Assigned);
+                        state.set_exact(&adj, exact);
                     } else {
-                        self.accumulate(&mut start, &mut state, n, seed.clone());
+                        self.accumulate(&mut start, &mut state, n, Contribution::add(n, seed.clone(), exact));
                     }
                 }
             }
@@ -295,6 +326,16 @@ impl<'a> Reverse<'a> {
             prologue.push(Code::assign(v, "None", false));
         }
         Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end, stack: self.stack })
+    }
+
+    /// Is `name`, returned by the function, certainly a scalar (by the shape facts)?
+    fn returns_scalar(&self, name: &str) -> bool {
+        let Some(shapes) = &self.shapes else { return false };
+        let scalar = |f: Option<&Fact>| f.is_some_and(|f| f.shape.is_empty());
+        scalar(shapes.at_end(name))
+            && crate::ir::all_statements(&self.f.body).into_iter().filter(|s| matches!(s, Stmt::Return { .. })).all(|s| {
+                scalar(shapes.at(s).and_then(|f| f.reads.get(name)).map(|(fact, _)| fact))
+            })
     }
 
     /// Must the value `var` holds before statement `key` be saved? Only when the statement
@@ -362,6 +403,7 @@ impl<'a> Reverse<'a> {
                     return Ok(out);
                 }
                 out.push(self.comment(s));
+                self.result_adjoint_exact = state.is_exact(&adj);
                 let self_read = value.reads().contains(&target.as_str());
                 // The adjoint of the new value; the variable's adjoint restarts at zero for
                 // the old value.
@@ -436,6 +478,7 @@ impl<'a> Reverse<'a> {
                         };
                         out.push(B::Code(Code::assign(&adj, &text, false)));
                         state.set(&adj, Da::Assigned);
+                        state.set_exact(&adj, false);
                     }
                 }
             }
@@ -480,6 +523,7 @@ impl<'a> Reverse<'a> {
                     out.push(B::Code(Code::Stmt { text: text.clone(), defs: vec![alias.clone()], uses: names_in_stmt(&text), pure: false }));
                     out.push(B::Code(Code::assign(&adj, alias, false)));
                     state.set(&adj, Da::Assigned);
+                    state.set_exact(&adj, false);
                 }
             }
             Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Opaque { .. } | Stmt::Return { .. } => {}
@@ -523,7 +567,10 @@ impl<'a> Reverse<'a> {
         let mut inner = state.clone();
         if let Atom::Name(v) = value {
             if self.act.is_active(v) {
-                self.accumulate(&mut body, &mut inner, v, item(&adj, v));
+                // `item` gives the value's adjoint its shape (by unbroadcast) or takes it
+                // from a container's adjoint.
+                let exact = item(&adj, v).starts_with("tangent.unbroadcast(");
+                self.accumulate(&mut body, &mut inner, v, Contribution::add(v, item(&adj, v), exact));
             }
         }
         body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
@@ -564,7 +611,7 @@ impl<'a> Reverse<'a> {
     }
 
     fn note_maybe(&mut self, state: &State) {
-        for (k, d) in &state.0 {
+        for (k, d) in &state.da {
             if *d == Da::Maybe {
                 self.noneable.insert(k.clone());
             }
@@ -572,33 +619,45 @@ impl<'a> Reverse<'a> {
     }
 
     /// Adds `value` to the adjoint of `var`.
-    fn accumulate(&mut self, out: &mut Vec<B>, state: &mut State, var: &str, value: String) {
+    fn accumulate(&mut self, out: &mut Vec<B>, state: &mut State, var: &str, c: Contribution) {
+        let Contribution::Add { value, exact, plain, .. } = c else { return };
         let adj = self.names.adjoint(var);
-        let text = match state.get(&adj) {
+        let was = state.get(&adj);
+        let text = match was {
             Da::Zero => value,
+            // Two arrays (or numbers) of the variable's shape: NumPy adds them.
+            Da::Assigned if plain && state.is_exact(&adj) => format!("{adj} + {}", crate::recipes::parenthesize(&value)),
             _ => format!("tangent.add_grad({adj}, {value})"),
         };
         out.push(B::Code(Code::assign(&adj, &text, true)));
+        // A sum has the broadcast shape of its terms: exact when one of them is.
+        let exact = exact || (was == Da::Assigned && state.is_exact(&adj));
         state.set(&adj, Da::Assigned);
+        state.set_exact(&adj, exact);
     }
 
     fn apply(&mut self, out: &mut Vec<B>, state: &mut State, contributions: Vec<Contribution>) {
         for c in contributions {
             match c {
                 Contribution::Local(code) => out.push(B::Code(code)),
-                Contribution::Add { var, value } => self.accumulate(out, state, &var, value),
+                Contribution::Add { ref var, .. } => {
+                    let var = var.clone();
+                    self.accumulate(out, state, &var, c)
+                }
                 Contribution::AddAt { var, index, value } => {
                     let adj = self.names.adjoint(&var);
                     let current = match state.get(&adj) {
                         Da::Zero => "None".to_string(),
                         _ => adj.clone(),
                     };
+                    let exact = current == "None" || state.is_exact(&adj);
                     out.push(B::Code(Code::assign(
                         &adj,
                         &format!("tangent.add_grad_at({current}, {var}, {}, {value})", index.arg),
                         true,
                     )));
                     state.set(&adj, Da::Assigned);
+                    state.set_exact(&adj, exact);
                 }
             }
         }
@@ -635,7 +694,7 @@ impl<'a> Reverse<'a> {
             Expr::Atom(a) => {
                 if let Atom::Name(n) = a {
                     if active(a) {
-                        out.push(Contribution::Add { var: n.clone(), value: seed.to_string() });
+                        out.push(Contribution::add(n, seed.to_string(), self.result_adjoint_exact));
                     }
                 }
             }
@@ -676,7 +735,7 @@ impl<'a> Reverse<'a> {
                 }
                 match attr.as_str() {
                     "T" => self.recipe(s, "numpy.transpose", result_name, &[v.clone()], &[], seed, out)?,
-                    "real" => out.push(Contribution::Add { var: v.to_string(), value: seed.to_string() }),
+                    "real" => out.push(Contribution::add(&v.to_string(), seed.to_string(), self.result_adjoint_exact)),
                     _ => {
                         return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"), "use a NumPy function with a known derivative".into()));
                     }
@@ -686,7 +745,7 @@ impl<'a> Reverse<'a> {
                 for (i, a) in items.iter().enumerate() {
                     if let Atom::Name(n) = a {
                         if active(a) {
-                            out.push(Contribution::Add { var: n.clone(), value: format!("{seed}[{i}]") });
+                            out.push(Contribution::add(n, format!("{seed}[{i}]"), false));
                         }
                     }
                 }
@@ -695,7 +754,7 @@ impl<'a> Reverse<'a> {
                 for (k, a) in items {
                     if let Atom::Name(n) = a {
                         if active(a) {
-                            out.push(Contribution::Add { var: n.clone(), value: format!("{seed}[{k}]") });
+                            out.push(Contribution::add(n, format!("{seed}[{k}]"), false));
                         }
                     }
                 }
@@ -760,12 +819,12 @@ impl<'a> Reverse<'a> {
                 parts.push(format!("{seed_param}={seed}"));
                 let call = format!("{dname}({})", parts.join(", "));
                 if positions.len() == 1 {
-                    out.push(Contribution::Add { var: positions[0].1.to_string(), value: call });
+                    out.push(Contribution::add(&positions[0].1.to_string(), call, false));
                 } else {
                     let tmp = self.names.fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
                     out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
                     for (k, (_, var)) in positions.iter().enumerate() {
-                        out.push(Contribution::Add { var: var.to_string(), value: format!("{tmp}[{k}]") });
+                        out.push(Contribution::add(&var.to_string(), format!("{tmp}[{k}]"), false));
                     }
                 }
                 Ok(())
@@ -819,7 +878,7 @@ impl<'a> Reverse<'a> {
                     "copy" | "astype" => {
                         if let Atom::Name(n) = object {
                             if self.act.atom_active(object) {
-                                out.push(Contribution::Add { var: n.clone(), value: seed.to_string() });
+                                out.push(Contribution::add(n, seed.to_string(), self.result_adjoint_exact));
                             }
                         }
                         return Ok(());
@@ -864,22 +923,50 @@ impl<'a> Reverse<'a> {
         if recipe.user {
             out.push(Contribution::Local(Code::Comment(format!("{} ({})", crate::code::RECIPE_CITATION, recipe.origin))));
         }
+        // The user's recipes are taken as written: nothing vouches for their shapes.
+        let mut facts = if recipe.user { None } else { self.template_facts(s, result_name, seed, &bindings) };
         let names = &mut *self.names;
-        let stmts = recipe.instantiate(result_name, seed, &bindings, &mut |hint| names.fresh(hint));
+        let stmts = recipe.instantiate(result_name, seed, &bindings, &mut |hint| names.fresh(hint), facts.as_mut());
         for t in stmts {
             match t {
                 TemplateStmt::Local { name, value } => out.push(Contribution::Local(Code::assign(&name, &value, true))),
                 TemplateStmt::Other(text) => out.push(Contribution::Local(Code::stmt(&text, vec![], false))),
-                TemplateStmt::Contribution { param, value } => {
+                TemplateStmt::Contribution { param, value, fact } => {
                     if let Some(Bound::Atom(Atom::Name(n))) = bindings.get(&param) {
                         if self.act.is_active(n) {
-                            out.push(Contribution::Add { var: n.clone(), value });
+                            let var = facts.as_mut().map(|f| f.fact_of_name(n));
+                            let (exact, plain) = match (&fact, &var) {
+                                (Some(value), Some(var)) => (value.shape == var.shape, value.numeric && var.numeric),
+                                _ => (false, false),
+                            };
+                            out.push(Contribution::Add { var: n.clone(), value, exact, plain });
                         }
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// What the shape facts know of the names a recipe instantiated at `s` reads: its
+    /// arguments (with stand-ins), its result, and the result's adjoint `seed` when that has
+    /// the result's exact shape.
+    fn template_facts(&self, s: &Stmt, result_name: &str, seed: &str, bindings: &BTreeMap<String, Bound>) -> Option<TemplateFacts> {
+        let at = self.shapes.as_ref()?.at(s)?;
+        let mut facts = TemplateFacts::new();
+        for b in bindings.values() {
+            if let Bound::Atom(Atom::Name(n)) = b {
+                if let Some((fact, stand_in)) = at.reads.get(n) {
+                    facts.bind(n, fact.clone(), stand_in.clone());
+                }
+            }
+        }
+        let result: Fact = at.result.clone()?;
+        if self.result_adjoint_exact {
+            facts.bind(seed, result.clone(), None);
+        }
+        facts.bind(result_name, result, None);
+        Some(facts)
     }
 
     // ---------------------------------------------------------------- finalize
@@ -1099,8 +1186,16 @@ impl<'a> Reverse<'a> {
 #[derive(Debug)]
 enum Contribution {
     Local(Code),
-    Add { var: String, value: String },
+    /// Adds `value` to `var`'s adjoint. `exact`: the value has `var`'s exact shape; `plain`:
+    /// it and `var` are numeric (arrays or numbers), so adjoints of `var` add with `+`.
+    Add { var: String, value: String, exact: bool, plain: bool },
     AddAt { var: String, index: Index, value: String },
+}
+
+impl Contribution {
+    fn add(var: &str, value: String, exact: bool) -> Contribution {
+        Contribution::Add { var: var.to_string(), value, exact, plain: false }
+    }
 }
 
 /// The span of the call or attribute named in `what` (its text between backquotes) inside

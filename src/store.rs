@@ -289,7 +289,7 @@ impl Store {
     /// cache entries is harmless).
     pub fn flush(&self) {
         if let Err(e) = self.db.flush() {
-            tracing::warn!(dir = %self.dir.display(), "cannot flush the artifact store: {e}");
+            tracing::warn!(dir = %self.dir.display(), "cannot flush the artifact store: {e}; going on (entries not yet on disk are generated again next time)");
         }
     }
 

@@ -1229,7 +1229,7 @@ fn recipes_instantiate_renames_locals_and_substitutes_arguments() {
         counter += 1;
         format!("_{hint}{counter}")
     };
-    let stmts = r.instantiate("out", "bout", &bindings, &mut fresh);
+    let stmts = r.instantiate("out", "bout", &bindings, &mut fresh, None);
     assert_eq!(
         stmts,
         vec![
@@ -1243,11 +1243,13 @@ fn recipes_instantiate_renames_locals_and_substitutes_arguments() {
             },
             TemplateStmt::Contribution {
                 param: "x".into(),
-                value: "_u2 * a".into()
+                value: "_u2 * a".into(),
+                fact: None
             },
             TemplateStmt::Contribution {
                 param: "other".into(),
-                value: "bout".into()
+                value: "bout".into(),
+                fact: None
             },
         ]
     );
@@ -1259,7 +1261,7 @@ fn recipes_instantiate_parenthesizes_substituted_expressions() {
     let bindings = mul
         .bind(&[Atom::Name("a".into()), Atom::Const("-2.0".into())], &[])
         .unwrap();
-    let stmts = mul.instantiate("z", "bz[0] + 1", &bindings, &mut |h| format!("_{h}"));
+    let stmts = mul.instantiate("z", "bz[0] + 1", &bindings, &mut |h| format!("_{h}"), None);
     let values: Vec<String> = stmts
         .iter()
         .map(|s| match s {

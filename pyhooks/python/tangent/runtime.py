@@ -569,8 +569,10 @@ def _owned(g, seen):
     # A plain function, not a closure: a recursive closure would be a reference cycle that
     # keeps the gradients' arrays alive until the garbage collector runs.
     if isinstance(g, numpy.ndarray):
-        if any(isinstance(s, numpy.ndarray) and numpy.may_share_memory(g, s) for s in seen):
-            g = g.copy()
+        if g.dtype.kind not in "fc":
+            g = g.astype(numpy.float64)  # an int seed gives int adjoints
+        elif not g.flags.writeable or any(isinstance(s, numpy.ndarray) and numpy.may_share_memory(g, s) for s in seen):
+            g = g.copy()  # a read-only broadcast of a seed, or memory the caller has
         seen.append(g)
         return g
     if isinstance(g, list):
