@@ -263,13 +263,18 @@ impl<'a> Reverse<'a> {
                 if self.act.is_active(n) {
                     let adj = self.names.adjoint(n);
                     // The caller's seed for a value known to be a scalar is a scalar; any other
-                    // seed may be smaller than its value (a float seed of an array).
-                    let exact = self.returns_scalar(n);
-                    if adj == *seed {
+                    // seed may be smaller than its value (a float seed of an array). When
+                    // optimizing a value a loop computes, the seed is spread to the value's
+                    // shape once, so that the adjoints the loop carries have their values'
+                    // exact shapes and each iteration can leave helper calls out.
+                    let scalar = self.returns_scalar(n);
+                    let spread = self.shapes.is_some() && !scalar && assigned_in_loop(&self.f.body, n);
+                    let value = if spread { format!("tangent.grad_like({seed}, {n})") } else { seed.clone() };
+                    if adj == *seed && !spread {
                         state.set(&adj, Da::Assigned);
-                        state.set_exact(&adj, exact);
+                        state.set_exact(&adj, scalar);
                     } else {
-                        self.accumulate(&mut start, &mut state, n, Contribution::add(n, seed.clone(), exact));
+                        self.accumulate(&mut start, &mut state, n, Contribution::add(n, value, scalar || spread));
                     }
                 }
             }
@@ -1244,6 +1249,15 @@ fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
         Expr::Call { .. } | Expr::Opaque { .. } => false,
         _ => true,
     }
+}
+
+/// Is `name` assigned inside a loop of `body`?
+fn assigned_in_loop(body: &[Stmt], name: &str) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::For { body, .. } | Stmt::While { body, .. } => !crate::ir::assignments_of(body, name).is_empty(),
+        Stmt::If { body, orelse, .. } => assigned_in_loop(body, name) || assigned_in_loop(orelse, name),
+        _ => false,
+    })
 }
 
 /// Marks the assignments that may overwrite an earlier value: `may` holds the names that may

@@ -327,7 +327,8 @@ impl Analyzer {
                 let arithmetic = matches!(op.as_str(), "+" | "-" | "*" | "/" | "//" | "**") || (op == "%" && l.numeric);
                 // `x * x` is elementwise whatever `x` is (a list cannot multiply a list).
                 let square = left.name().is_some() && left == right && matches!(op.as_str(), "*" | "**" | "/");
-                if op == "@" && (l.numeric || r.numeric) {
+                if op == "@" {
+                    // Only arrays multiply as matrices (lists and numbers cannot).
                     self.fresh(true)
                 } else if square && !l.numeric {
                     Fact { shape: l.shape, numeric: false }
@@ -585,6 +586,10 @@ impl TemplateFacts {
                 self.use_stand_in(&mut args[1]);
                 result
             }
+            // Adjoints of a product's operands have the operand's shape (and kind).
+            ("tangent.dot_adjoint_a" | "tangent.matmul_adjoint_a", [_, a, _]) if plain => a.clone(),
+            ("tangent.dot_adjoint_b" | "tangent.matmul_adjoint_b", [_, _, b]) if plain => b.clone(),
+            ("tangent.init_grad", [x]) if plain => x.clone(),
             ("numpy.size", [x]) if plain && x.shape.is_empty() => {
                 *e = crate::recipes::parse_expr("1");
                 Fact::scalar(false)

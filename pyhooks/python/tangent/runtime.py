@@ -86,8 +86,10 @@ def pop(stack):
 
 
 _SEQUENCES = (list, tuple)
-# Adjoint types `add_grad` adds with `+` directly (np.sin of a float is a numpy.float64).
-_PLAIN_ADJOINTS = frozenset((numpy.ndarray, float, numpy.float64))
+# The types of the fast paths below, bound once: generated code calls these helpers for
+# every operation, often on Python floats (np.sin of a float is a numpy.float64).
+_ndarray = numpy.ndarray
+_float64 = numpy.float64
 _AxisError = getattr(getattr(numpy, "exceptions", numpy), "AxisError", ValueError)
 
 
@@ -197,9 +199,11 @@ def add_grad(a, b):
 
     The result is a new object: it never aliases an array argument.
     """
-    ta, tb = type(a), type(b)
-    if ta in _PLAIN_ADJOINTS and tb in _PLAIN_ADJOINTS:
-        return a + b  # a new value (a new array when either is one)
+    ta = type(a)
+    if ta is float or ta is _ndarray or ta is _float64:
+        tb = type(b)
+        if tb is float or tb is _ndarray or tb is _float64:
+            return a + b  # a new value (a new array when either is one)
     if a is None:
         return _copy_grad(b)
     if b is None:
@@ -255,12 +259,16 @@ def unbroadcast(g, x):
     elementwise.
     """
     # Fast paths first: generated code calls this for every broadcasting operand.
-    tx, tg = type(x), type(g)
-    if tx is numpy.ndarray and tg is numpy.ndarray:
-        if g.shape == x.shape and g.dtype.kind in "fc" and g.flags.writeable:
+    tx = type(x)
+    if tx is _ndarray:
+        if type(g) is _ndarray and g.shape == x.shape and g.dtype.kind in "fc" and g.flags.writeable:
             return g
-    elif (tx is float or tx is numpy.float64) and (tg is float or tg is numpy.float64):
-        return float(g)
+    elif tx is float or tx is _float64:
+        tg = type(g)
+        if tg is float:
+            return g
+        if tg is _float64:
+            return float(g)
     if g is None or x is None:
         return None
     if _is_scalar(x):
@@ -300,10 +308,12 @@ def grad_like(g, like):
     adjoint) gives zeros like ``like``.
     """
     tg, tl = type(g), type(like)
-    if tg is numpy.ndarray and tl is numpy.ndarray and g.shape == like.shape:
-        return g
-    if (tg is float or tg is numpy.float64) and (tl is float or tl is numpy.float64):
-        return g
+    if tg is _ndarray:
+        if tl is _ndarray and g.shape == like.shape:
+            return g
+    elif tg is float or tg is _float64:
+        if tl is float or tl is _float64:
+            return g
     if g is None:
         return init_grad(like)
     if isinstance(g, (list, tuple, dict)) or isinstance(like, dict):
@@ -326,7 +336,9 @@ def unreduce(g, x, axis=None, keepdims=False):
     if tg is float or tg is numpy.float64:
         tx = type(x)
         if tx is numpy.ndarray and axis is None:
-            return numpy.full(x.shape, g)
+            out = numpy.empty(x.shape)  # float64, as g is
+            out.fill(g)  # faster than numpy.full for small arrays
+            return out
         if tx is float or tx is numpy.float64:
             return float(g)
     if g is None or x is None:
@@ -560,6 +572,12 @@ def unshared(*grads, seed=None):
     adjoints share arrays (nothing writes them in place), but the caller may. An array that may
     share memory with the seed or with an earlier gradient comes back as a copy (also inside
     lists and tuples). One gradient comes back alone, several as a tuple."""
+    if len(grads) == 1 and type(seed) is float:
+        # The common case: one gradient, a float seed that no array can share memory with.
+        g = grads[0]
+        if type(g) is not numpy.ndarray or (g.dtype.kind in "fc" and g.flags.writeable):
+            if type(g) is numpy.ndarray or not isinstance(g, (list, tuple, dict)):
+                return g
     seen = list(seed) if isinstance(seed, (tuple, list)) else [seed]
     owned = tuple(_owned(g, seen) for g in grads)
     return owned[0] if len(owned) == 1 else owned
@@ -902,6 +920,10 @@ def matmul_adjoint_b(g, a, b):
 
 def dot_adjoint_a(g, a, b):
     """The adjoint of ``a`` in ``numpy.dot(a, b)``."""
+    if type(g) is numpy.ndarray and type(b) is numpy.ndarray and type(a) is numpy.ndarray:
+        # A matrix times a vector or a matrix, the adjoint of the product's shape.
+        if b.ndim == 2 and a.ndim <= 2 and g.ndim == a.ndim:
+            return g @ b.T
     if _plain_matmul(g, a, b):  # matrices and vectors: dot is matmul
         return _plain_adjoint_a(g, a, b)
     if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
@@ -919,6 +941,9 @@ def dot_adjoint_a(g, a, b):
 
 def dot_adjoint_b(g, a, b):
     """The adjoint of ``b`` in ``numpy.dot(a, b)``."""
+    if type(g) is numpy.ndarray and type(a) is numpy.ndarray and type(b) is numpy.ndarray:
+        if a.ndim == 2 and b.ndim <= 2 and g.ndim == b.ndim:
+            return a.T @ g
     if _plain_matmul(g, a, b):
         return _plain_adjoint_b(g, a, b)
     if numpy.ndim(a) == 0 or numpy.ndim(b) == 0:
