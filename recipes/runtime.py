@@ -42,7 +42,9 @@ def add_grad(y, a, b):
 
 @tangent_(tangent.add_grad)
 def add_grad(y, a, b):
-    d[y] = tangent.add_grad(d[a], None)
+    # `a` may be a zero adjoint (None, tangent None) while `b` is not: `y` is then not None,
+    # and neither may its tangent be (a forward derivative would return None for a zero).
+    d[y] = tangent.add_grad(d[a], tangent.init_grad(b) if d[a] is None else None)
     d[y] += d[b]
 
 

@@ -352,6 +352,17 @@ pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<St
     derive::analyze(norm, key.wrt(db), recipes.set(), text)
 }
 
+/// The derivative `key` names exists (`derive::check_wrt_use`): checked for the derivatives a
+/// module is asked for, not for those of the helpers they call.
+fn check_target(db: &dyn Db, key: DerivKey<'_>) -> R<()> {
+    let function = key.function(db);
+    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
+    let text = function_source(db, function)?;
+    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
+    derive::check_wrt_use(norm, act, wrt_names, recipes.set(), text)
+}
+
 /// Module-level names a generated function must not take.
 #[salsa::tracked(returns(ref))]
 pub fn reserved_names(db: &dyn Db, file: SourceFile) -> Arc<BTreeSet<String>> {
@@ -570,7 +581,8 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
 }
 
 /// Content hash of everything one derivative's text depends on: its normalized code, the
-/// options, the engine and recipe versions, and the keys of the derivatives it calls.
+/// options, the engine (version and build fingerprint) and recipe versions, and the keys of
+/// the derivatives it calls.
 #[salsa::tracked(returns(clone), cycle_result = artifact_key_cycle)]
 pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32], String> {
     let function = key.function(db);
@@ -592,7 +604,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
         callee_keys.extend_from_slice(&artifact_key(db, k)?);
     }
     Ok(store::key(&[
-        crate::ENGINE_VERSION.as_bytes(),
+        crate::engine_id().as_bytes(),
         recipe_hash.as_bytes(),
         function.name(db).as_bytes(),
         params.join(",").as_bytes(),
@@ -665,6 +677,10 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             continue;
         }
         let id = FunctionId::new(db, file, entry.name.clone());
+        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized)) {
+            skipped.push((entry.name.clone(), at_file_position(db, id, d)));
+            continue;
+        }
         let mut needed = Vec::new();
         match closure(db, id, target_wrt.clone(), optimized, &mut needed) {
             Ok(()) => {}

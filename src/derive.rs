@@ -31,6 +31,9 @@ pub struct Driver<'a> {
     pub functions: Vec<FunctionText>,
     done: BTreeMap<(String, Vec<usize>), (String, String)>,
     in_progress: Vec<String>,
+    /// Check that the requested derivative exists (`check_wrt_use`); helpers' derivatives are
+    /// never checked.
+    pub check_wrt_use: bool,
     /// Names the generated module must not redefine.
     reserved: BTreeSet<String>,
     /// The project around the module, for calls into its other modules.
@@ -75,6 +78,7 @@ impl<'a> Driver<'a> {
             functions: Vec::new(),
             done: BTreeMap::new(),
             in_progress: Vec::new(),
+            check_wrt_use: true,
             reserved,
             project: None,
             imports: BTreeSet::new(),
@@ -115,6 +119,9 @@ impl<'a> Driver<'a> {
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
         let norm = normalized(file, &self.scope, def, self.recipes, false)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
+        if self.check_wrt_use && self.in_progress.len() <= 1 {
+            check_wrt_use(&norm, &act, &wrt_names, self.recipes, file)?;
+        }
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
         let optimized = self.optimized;
@@ -146,6 +153,13 @@ pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionD
 pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: SourceFile<'_>) -> R<(Activity, Vec<String>)> {
     let f = &norm.function;
     let mut wrt_names = Vec::new();
+    if wrt.is_empty() {
+        return Err(Diagnostic::without_span(
+            DiagnosticKind::InvalidWrt,
+            format!("no parameter of `{}` to differentiate with respect to: name at least one", f.name),
+            file.path,
+        ));
+    }
     for &i in wrt {
         match f.params.get(i) {
             Some(p) => wrt_names.push(p.name.clone()),
@@ -176,10 +190,20 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
             .with_help("a value saved with `stack.append(v)` must come back as `v = stack.pop()`, as in generated code"));
     }
     let act = activity::analyze(f, &wrt_names, &norm.result, recipes);
-    for p in &wrt_names {
-        check_differentiable_use(f, p, &act, recipes, file)?;
-    }
     Ok((act, wrt_names))
+}
+
+/// The derivative the user asked for exists: each `wrt` parameter reaches the output through
+/// differentiable operations (see `check_differentiable_use`). Not checked for the
+/// derivatives of the helpers it calls: an argument a helper ignores, or only compares,
+/// simply has a zero derivative there (`h(x, c=2 * x)` with `def h(p, c): ...` that never
+/// differentiably uses `c`), also when a generated derivative that passes `c` to
+/// `tangent.init_grad(c)` is differentiated again.
+pub fn check_wrt_use(norm: &Normalized, act: &Activity, wrt_names: &[String], recipes: &RecipeSet, file: SourceFile<'_>) -> R<()> {
+    for p in wrt_names {
+        check_differentiable_use(&norm.function, p, act, recipes, file)?;
+    }
+    Ok(())
 }
 
 /// The generated functions of one derivative (one, or three in split motion), unoptimized.
@@ -568,6 +592,10 @@ impl Driver<'_> {
     pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
         let norm = normalized(file, &self.scope, def, self.recipes, true)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
+        // The request itself (a helper's forward derivative runs with its caller in progress).
+        if self.check_wrt_use && self.in_progress.len() <= 1 {
+            check_wrt_use(&norm, &act, &wrt_names, self.recipes, file)?;
+        }
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
         let f = &norm.function;

@@ -125,6 +125,20 @@ impl Expr {
     }
 }
 
+/// `a` where Python reads what follows it as part of it: the object of `.attr`, `.m(...)` and
+/// `[...]`, the base of `**`. A number literal is parenthesized there (`(1).real`: `1.real` does
+/// not parse; `(-2.0) ** 2`: `-2.0 ** 2` is `-(2.0 ** 2)`).
+struct Tight<'a>(&'a Atom);
+
+impl fmt::Display for Tight<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Atom::Const(c) if c.starts_with(|ch: char| ch == '-' || ch == '+' || ch == '.' || ch.is_ascii_digit()) => write!(f, "({c})"),
+            a => write!(f, "{a}"),
+        }
+    }
+}
+
 fn join<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -133,6 +147,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Atom(a) => write!(f, "{a}"),
+            Expr::BinOp { op, left, right } if op == "**" => write!(f, "{} {op} {right}", Tight(left)),
             Expr::BinOp { op, left, right } => write!(f, "{left} {op} {right}"),
             Expr::UnaryOp { op, operand } if op == "not" => write!(f, "not {operand}"),
             Expr::UnaryOp { op, operand } => write!(f, "{op}{operand}"),
@@ -140,14 +155,14 @@ impl fmt::Display for Expr {
             Expr::Call { callee, args, kwargs } => {
                 match callee {
                     Callee::Function { text, .. } => write!(f, "{text}(")?,
-                    Callee::Method { object, method } => write!(f, "{object}.{method}(")?,
+                    Callee::Method { object, method } => write!(f, "{}.{method}(", Tight(object))?,
                 }
                 let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
                 parts.extend(kwargs.iter().map(|(k, v)| format!("{k}={v}")));
                 write!(f, "{})", parts.join(", "))
             }
-            Expr::Subscript { value, index } => write!(f, "{value}[{}]", index.text),
-            Expr::Attribute { value, attr } => write!(f, "{value}.{attr}"),
+            Expr::Subscript { value, index } => write!(f, "{}[{}]", Tight(value), index.text),
+            Expr::Attribute { value, attr } => write!(f, "{}.{attr}", Tight(value)),
             Expr::Tuple(items) if items.len() == 1 => write!(f, "({},)", items[0]),
             Expr::Tuple(items) => write!(f, "({})", join(items)),
             Expr::List(items) => write!(f, "[{}]", join(items)),

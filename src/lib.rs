@@ -29,6 +29,18 @@ pub use diagnostics::{Diagnostic, DiagnosticKind};
 /// The engine version, recorded in generated files and in the artifact store.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The engine's build fingerprint: a hash of the engine's source, recipes and locked
+/// dependencies, computed by `build.rs`. Two engines with the same version number but
+/// different code have different fingerprints; every cache of generated code keys on it
+/// (through [`engine_id`]). Generated files do not show it (their header names the version).
+pub const ENGINE_FINGERPRINT: &str = env!("TANGENT_ENGINE_FINGERPRINT");
+
+/// What identifies the engine in cache keys and store metadata: `<version>+<fingerprint>`.
+pub fn engine_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| format!("{ENGINE_VERSION}+{ENGINE_FINGERPRINT}"))
+}
+
 /// How the forward and backward passes are packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Motion {
@@ -201,6 +213,9 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     let (scope, merged) = request.resolution(module.syntax(), module_file, project)?;
     let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
     driver.project = project;
+    // A generated derivative differentiated again (it runs among `context_source`): a
+    // parameter it uses only for shapes or conditions has a zero derivative, not none.
+    driver.check_wrt_use = request.context_source.is_none();
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
     let entry = driver.function_name(&format!("d{}", request.function));
@@ -222,6 +237,14 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
 /// of `request.function` along tangents of the `options.wrt` parameters (`motion` and
 /// `seed_required` do not apply).
 pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Generated, Diagnostic> {
+    forward_mode(request, options, true)
+}
+
+/// [`generate_forward`]; `check_wrt_use`: report a `wrt` parameter with no differentiable use
+/// (off for the gradient an HVP differentiates, as for any generated derivative differentiated
+/// again: the user's function was checked, and a gradient that uses `x` only for shapes or
+/// conditions has a zero derivative).
+fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -> Result<Generated, Diagnostic> {
     let text = request.resolution_text();
     let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
@@ -238,6 +261,7 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
         motion: Motion::Joint,
     };
     driver.in_progress_push(request.function);
+    driver.check_wrt_use = check_wrt_use && request.context_source.is_none();
     driver.derive_forward(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
     let imports: Vec<&str> = shared.iter().map(String::as_str).collect();
@@ -323,7 +347,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         context_source: None,
         project_recipes: request.project_recipes,
     };
-    let forward = generate_forward(&forward_request, &Options { preserve_result: false, ..options.clone() })?;
+    let forward = forward_mode(&forward_request, &Options { preserve_result: false, ..options.clone() }, false)?;
     let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let nested = parse_function_source(request)?;

@@ -680,6 +680,21 @@ impl<'a> Normalizer<'a> {
                 (idx, range, vec![(target.clone(), seq)])
             }
         };
+        // Python iterates over the object the sequence named when the loop started: a body that
+        // rebinds that name (`for row in m: m = ...`) must not change the items read.
+        let mut rebound = BTreeSet::new();
+        collect_assigned(&f.body, &mut rebound);
+        collect_target(&f.target, &mut rebound);
+        let mut prologue = prologue;
+        for (_, seq) in prologue.iter_mut() {
+            if let Atom::Name(n) = seq
+                && rebound.contains(n.as_str())
+            {
+                let t = self.fresh("seq");
+                self.assign(&t, Expr::Atom(seq.clone()));
+                *seq = Atom::Name(t);
+            }
+        }
         self.loop_depth += 1;
         let saved = std::mem::take(&mut self.out);
         let result = (|| {
@@ -1009,7 +1024,13 @@ impl<'a> Normalizer<'a> {
                     AExpr::ListComp(_) | AExpr::SetComp(_) | AExpr::DictComp(_) | AExpr::Generator(_) => "a comprehension",
                     _ => "this expression",
                 };
-                Ok(Expr::Opaque { text: format!("{}", self.text(e)), reads: reads.into_iter().filter(|r| r != "__opaque_kind").chain(std::iter::once(format!("__opaque:{kind}"))).collect() })
+                // The sole argument of a call (`sum(y for y in ys)`) is a generator expression
+                // without parentheses of its own: they are the call's.
+                let text = match e {
+                    AExpr::Generator(g) if !g.parenthesized => format!("({})", self.text(e)),
+                    _ => self.text(e),
+                };
+                Ok(Expr::Opaque { text, reads: reads.into_iter().filter(|r| r != "__opaque_kind").chain(std::iter::once(format!("__opaque:{kind}"))).collect() })
             }
             _ => Err(self.unsupported(e.range(), "this expression cannot be differentiated")),
         }
@@ -1030,6 +1051,18 @@ impl<'a> Normalizer<'a> {
                 if self.stacks.contains(obj.id.as_str()) && a.attr.as_str() == "pop" && c.arguments.is_empty() {
                     let callee = Callee::Function { text: "tangent.pop".into(), canonical: Some("tangent.pop".into()), local: false };
                     return Ok(Expr::Call { callee, args: vec![Atom::Name(obj.id.to_string())], kwargs: Vec::new() });
+                }
+                // `xs.pop()` on a local list, its result used: the last item, then the pop
+                // the IR knows (`PopLast`, whose adjoint gives the removed item its adjoint
+                // back). Without it, the pop's effect on `xs` was lost to the backward pass.
+                if self.locals.contains(obj.id.as_str()) && a.attr.as_str() == "pop" && c.arguments.is_empty() {
+                    let list = obj.id.to_string();
+                    let item = self.fresh("item");
+                    let last = Index { text: "-1".into(), arg: "-1".into(), reads: Vec::new() };
+                    self.assign(&item, Expr::Subscript { value: Atom::Name(list.clone()), index: last });
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::PopLast { target: list, origin });
+                    return Ok(Expr::Atom(Atom::Name(item)));
                 }
             }
         }

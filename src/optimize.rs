@@ -62,17 +62,7 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
                 // The header (a `while` test) runs again after every iteration.
                 let mut l = live.clone();
                 l.extend(uses.iter().cloned());
-                let mut inner = l.clone();
-                for _ in 0..3 {
-                    let mut trial = inner.clone();
-                    let mut copy = body.clone();
-                    dce(&mut copy, &mut trial);
-                    let next: BTreeSet<String> = l.union(&trial).cloned().collect();
-                    if next == inner {
-                        break;
-                    }
-                    inner = next;
-                }
+                let inner = loop_top(body, &l);
                 let mut at_top = inner.clone();
                 changed |= dce(body, &mut at_top);
                 l.extend(at_top);
@@ -91,6 +81,91 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
         k
     });
     changed
+}
+
+/// The names live at the top of an iteration of a loop with body `body`, `live` being those
+/// live after the loop and in its header: a fixpoint, since what the body reads is live at its
+/// end too. Iterated until nothing changes, never a fixed number of times: a value passed
+/// along a chain of n assignments in the body (`a = b; b = c; ...`) is live at the top only
+/// after n rounds, and stopping early deleted statements the next iteration needs. Each round
+/// is one pass over the body that copies no code; the tops of nested loops are kept between
+/// rounds (they only grow), so nested loops cost rounds x size, not size to the power of the
+/// depth.
+fn loop_top(body: &[Code], live: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut nested = Vec::new();
+    let mut top = live.clone();
+    loop {
+        let mut changed = false;
+        let mut at_top = top.clone();
+        flow(body, &mut at_top, &mut nested, &mut 0, &mut changed);
+        let before = top.len();
+        top.extend(at_top);
+        if !changed && top.len() == before {
+            return top;
+        }
+    }
+}
+
+/// One round of `loop_top`: what `dce` computes into `live` for `block`, without changing it
+/// (a pure statement whose definitions are all dead reads nothing, nor an `if` left with no
+/// code), with the tops of the loops inside (`tops`, by order of appearance, from the previous
+/// round) brought one round further; `changed` when one grew. Returns whether `dce` would keep
+/// any code of the block.
+fn flow(block: &[Code], live: &mut BTreeSet<String>, tops: &mut Vec<BTreeSet<String>>, ordinal: &mut usize, changed: &mut bool) -> bool {
+    let mut kept = false;
+    for c in block.iter().rev() {
+        match c {
+            Code::Stmt { defs, uses, pure, .. } => {
+                if *pure && !defs.is_empty() && defs.iter().all(|d| !live.contains(d)) {
+                    continue;
+                }
+                kept = true;
+                for d in defs.iter() {
+                    live.remove(d);
+                }
+                live.extend(uses.iter().cloned());
+            }
+            Code::Comment(_) => {}
+            Code::If { uses, body, orelse, .. } => {
+                let mut l1 = live.clone();
+                let k1 = flow(body, &mut l1, tops, ordinal, changed);
+                let mut l2 = live.clone();
+                let k2 = flow(orelse, &mut l2, tops, ordinal, changed);
+                if !k1 && !k2 {
+                    continue;
+                }
+                kept = true;
+                live.extend(l1);
+                live.extend(l2);
+                live.extend(uses.iter().cloned());
+            }
+            Code::Loop { defs, uses, body, .. } => {
+                kept = true;
+                let k = *ordinal;
+                *ordinal += 1;
+                if tops.len() <= k {
+                    tops.resize(k + 1, BTreeSet::new());
+                }
+                let mut l = live.clone();
+                l.extend(uses.iter().cloned());
+                let mut top: BTreeSet<String> = tops[k].union(&l).cloned().collect();
+                let mut at_top = top.clone();
+                flow(body, &mut at_top, tops, ordinal, changed);
+                top.extend(at_top.iter().cloned());
+                if top != tops[k] {
+                    tops[k] = top;
+                    *changed = true;
+                }
+                l.extend(at_top);
+                for d in defs.iter() {
+                    l.remove(d);
+                }
+                l.extend(uses.iter().cloned());
+                *live = l;
+            }
+        }
+    }
+    kept
 }
 
 /// Removes `# Grad of:` comments left with no code under them (followed by another comment or

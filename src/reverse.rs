@@ -592,16 +592,21 @@ impl<'a> Reverse<'a> {
 
     fn backward_loop(&mut self, body: &[Stmt], state: &mut State) -> R<Vec<B>> {
         // Fixpoint of the state at the top of an iteration: before the loop, or after one.
+        // Iterated to the end, never a fixed number of times: an adjoint passed along a chain of
+        // n assignments (`a = b; b = c; ...` in the body) needs n rounds to be seen as possibly
+        // assigned, and stopping early left it "certainly zero" and its contributions out.
+        // Each round only moves adjoints towards `Maybe` (joining with the previous entry), so
+        // this ends.
         let pre = state.clone();
         let mut entry = pre.clone();
-        for _ in 0..4 {
+        loop {
             let mut s = entry.clone();
             // Trial runs must not use up fresh names: the final run reuses them.
             let names = self.names.clone();
             let trial = self.backward_block(body, &mut s, true);
             *self.names = names;
             trial?;
-            let next = pre.merge(&s);
+            let next = entry.merge(&s);
             if next == entry {
                 break;
             }
@@ -1051,7 +1056,10 @@ impl<'a> Reverse<'a> {
                     let counter = self.names.fresh("iterations");
                     self.loop_counters.insert(key, counter.clone());
                     out.push(Code::stmt(&format!("{counter} = {stack}.pop()", stack = self.stack), vec![counter.clone()], false));
-                    out.push(Code::Loop { header: format!("for _ in range({counter})"), defs: vec!["_".into()], uses: vec![counter.clone()], body: inner });
+                    // `_` unless the function reads a `_` of its own (`for _, x in
+                    // enumerate(xs)` indexes `xs` with it), which the body restores and reads.
+                    let var = if crate::activity::first_use(&self.f.body, "_").is_some() { self.names.fresh("rep") } else { "_".to_string() };
+                    out.push(Code::Loop { header: format!("for {var} in range({counter})"), defs: vec![var], uses: vec![counter.clone()], body: inner });
                 }
                 B::Guard { adj, body } => {
                     let body = self.finalize(body);

@@ -11,9 +11,12 @@
 //!   checksum fails (half written, bit rot, a page of sled gone wrong, a value filed under the
 //!   wrong key) is removed and reported as a miss.
 //! - **Versions are recorded.** A metadata tree holds the engine version
-//!   ([`crate::ENGINE_VERSION`]), the recipe-set hash ([`crate::recipes::recipe_set_hash`]) and
-//!   the store's own format. When any of them differs from the running engine, every artifact
-//!   is dropped: a different engine never serves code another engine generated.
+//!   ([`crate::ENGINE_VERSION`]), the engine's build fingerprint
+//!   ([`crate::ENGINE_FINGERPRINT`]: a hash of its source, so an engine rebuilt from changed
+//!   code with the same version number counts as another engine), the recipe-set hash
+//!   ([`crate::recipes::recipe_set_hash`]) and the store's own format. When any of them differs
+//!   from the running engine, every artifact is dropped: a different engine never serves code
+//!   another engine generated.
 //! - **A store that cannot be read is rebuilt, not repaired.** When sled fails to open the
 //!   directory for any reason other than the lock or the environment (permissions, full
 //!   disk), or the metadata does not decode, the store logs a `tracing::warn!`, deletes sled's
@@ -30,6 +33,11 @@
 //!
 //! Deleting a store only ever removes the files sled itself creates (`conf`, `db`, `blobs/`,
 //! `snap.*`), so a cache directory pointed at a shared folder by mistake loses nothing else.
+//!
+//! **Permissions.** A directory the store creates is private to the user (`0o700` on Unix,
+//! whatever the umask), and sled's files in it lose any group or world write permission when
+//! the store is opened and flushed: a cache holds code that gets written into the project, so
+//! nobody else may plant entries in it.
 
 use std::fmt;
 use std::fs;
@@ -47,6 +55,7 @@ pub const ARTIFACT_TREE: &str = "artifacts";
 
 /// Metadata keys.
 const META_ENGINE: &[u8] = b"engine_version";
+const META_BUILD: &[u8] = b"engine_build";
 const META_RECIPES: &[u8] = b"recipe_hash";
 const META_FORMAT: &[u8] = b"format";
 
@@ -105,6 +114,8 @@ pub struct StoreStats {
     pub dir: PathBuf,
     /// Engine version recorded in the store (always the running engine's once open).
     pub engine_version: String,
+    /// Engine build fingerprint recorded in the store (always the running engine's once open).
+    pub engine_build: String,
     /// Recipe-set hash recorded in the store (always the running engine's once open).
     pub recipe_hash: String,
 }
@@ -164,7 +175,7 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`. See the [module documentation](self)
     /// for what happens to stale, corrupted and locked stores.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| io_error(dir, "cannot create the artifact store directory", e))?;
+        create_private_dir(dir).map_err(|e| io_error(dir, "cannot create the artifact store directory", e))?;
         let reason = match open_db(dir)? {
             Ok(db) => match Store::attach(db, dir) {
                 Ok(store) => return Ok(store),
@@ -206,11 +217,14 @@ impl Store {
         let artifacts = db.open_tree(ARTIFACT_TREE).map_err(failure)?;
         let store = Store { db, meta, artifacts, dir: dir.to_path_buf() };
         let engine = crate::ENGINE_VERSION;
+        let build = crate::ENGINE_FINGERPRINT;
         let recipes = crate::recipes::recipe_set_hash();
         let recorded_engine = store.meta_text(META_ENGINE).map_err(AttachFailure::Corrupt)?;
+        let recorded_build = store.meta_text(META_BUILD).map_err(AttachFailure::Corrupt)?;
         let recorded_recipes = store.meta_text(META_RECIPES).map_err(AttachFailure::Corrupt)?;
         let recorded_format = store.meta_text(META_FORMAT).map_err(AttachFailure::Corrupt)?;
         let current = recorded_engine.as_deref() == Some(engine)
+            && recorded_build.as_deref() == Some(build)
             && recorded_recipes.as_deref() == Some(recipes.as_str())
             && recorded_format.as_deref() == Some(FORMAT);
         if !current {
@@ -218,7 +232,9 @@ impl Store {
                 tracing::info!(
                     dir = %dir.display(),
                     recorded_engine = recorded_engine.as_deref().unwrap_or("none"),
+                    recorded_build = recorded_build.as_deref().unwrap_or("none"),
                     engine,
+                    build,
                     "the artifact store was written by another engine or recipe set; dropping its artifacts"
                 );
             }
@@ -227,6 +243,7 @@ impl Store {
             let write = || -> sled::Result<()> {
                 store.artifacts.clear()?;
                 store.meta.insert(META_ENGINE, engine.as_bytes())?;
+                store.meta.insert(META_BUILD, build.as_bytes())?;
                 store.meta.insert(META_RECIPES, recipes.as_bytes())?;
                 store.meta.insert(META_FORMAT, FORMAT.as_bytes())?;
                 store.db.flush()?;
@@ -234,6 +251,7 @@ impl Store {
             };
             write().map_err(|e| AttachFailure::Error(write_error(dir, e)))?;
         }
+        restrict_files(dir);
         Ok(store)
     }
 
@@ -291,6 +309,7 @@ impl Store {
         if let Err(e) = self.db.flush() {
             tracing::warn!(dir = %self.dir.display(), "cannot flush the artifact store: {e}; going on (entries not yet on disk are generated again next time)");
         }
+        restrict_files(&self.dir);
     }
 
     /// Number of entries, size on disk, directory and recorded versions.
@@ -300,6 +319,7 @@ impl Store {
             bytes: self.db.size_on_disk().unwrap_or(0),
             dir: self.dir.clone(),
             engine_version: self.meta_text(META_ENGINE).ok().flatten().unwrap_or_default(),
+            engine_build: self.meta_text(META_BUILD).ok().flatten().unwrap_or_default(),
             recipe_hash: self.meta_text(META_RECIPES).ok().flatten().unwrap_or_default(),
         }
     }
@@ -322,6 +342,26 @@ impl Store {
         self.meta.insert(META_ENGINE, engine_version.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
         self.meta.insert(META_RECIPES, recipe_hash.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
         self.db.flush().map(|_| ()).map_err(|e| write_error(&self.dir, e))
+    }
+
+    /// Records another engine build fingerprint, as an engine rebuilt from other code (same
+    /// version number) would have: the next [`Store::open`] must drop every artifact. For tests.
+    #[doc(hidden)]
+    pub fn set_recorded_build_for_tests(&self, fingerprint: &str) -> Result<(), StoreError> {
+        self.meta.insert(META_BUILD, fingerprint.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
+        self.db.flush().map(|_| ()).map_err(|e| write_error(&self.dir, e))
+    }
+
+    /// Every key with bytes stored under it, verified or not. For tests.
+    #[doc(hidden)]
+    pub fn keys_for_tests(&self) -> Vec<[u8; 32]> {
+        self.artifacts.iter().keys().filter_map(|k| k.ok()).filter_map(|k| k.as_ref().try_into().ok()).collect()
+    }
+
+    /// The bytes stored under `key`, unverified. For tests.
+    #[doc(hidden)]
+    pub fn raw_get_for_tests(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        self.artifacts.get(key).ok().flatten().map(|v| v.to_vec())
     }
 
     /// Stores `bytes` under `key` exactly as given (no checksum added), to plant corrupted
@@ -517,4 +557,49 @@ fn reset_dir(dir: &Path) -> Result<(), StoreError> {
     // Last, and after releasing the lock (Windows cannot delete a file that is open).
     drop(lock);
     remove(&db_path)
+}
+
+/// Creates `dir` and its missing parents, private to the user (`0o700` on Unix whatever the
+/// umask). A directory that exists keeps its mode: the user chose it.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Takes group and world write permission off sled's files in `dir` (they are created with
+/// the process's umask, which may be 0). Errors are ignored: this only ever removes rights.
+fn restrict_files(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let restrict = |path: &Path| {
+            // Never through a symbolic link: only sled's own files are touched.
+            if let Ok(meta) = fs::symlink_metadata(path)
+                && !meta.file_type().is_symlink()
+                && meta.permissions().mode() & 0o022 != 0
+            {
+                let _ = fs::set_permissions(path, fs::Permissions::from_mode(meta.permissions().mode() & !0o022));
+            }
+        };
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "conf" || name == "db" || name.starts_with("snap.") {
+                restrict(&entry.path());
+            } else if name == "blobs" {
+                restrict(&entry.path());
+                if let Ok(blobs) = fs::read_dir(entry.path()) {
+                    for blob in blobs.flatten() {
+                        restrict(&blob.path());
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }

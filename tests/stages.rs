@@ -290,7 +290,7 @@ fn parse_syntax_error_has_kind_line_and_column() {
         "render shows the source line:\n{text}"
     );
     assert!(text.contains('^'), "render shows a caret:\n{text}");
-    assert!(text.contains("[syntax]"), "render names the kind:\n{text}");
+    assert!(text.starts_with("error[T001 syntax]: "), "render names the code and kind:\n{text}");
 }
 
 #[test]
@@ -1564,11 +1564,7 @@ fn diagnostic_render_format() {
     assert_eq!(d.source_line, "    y = foo(x)");
     let text = d.render();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("error"), "{text}");
-    assert!(
-        lines[0].contains("no derivative known for `foo` [no-recipe]"),
-        "{text}"
-    );
+    assert_eq!(lines[0], "error[T003 no-recipe]: no derivative known for `foo`", "{text}");
     assert!(text.contains("--> pkg/model.py:2:9"), "{text}");
     assert!(
         lines
@@ -1602,7 +1598,10 @@ fn diagnostic_without_span() {
     assert_eq!((d.line, d.column), (0, 0));
     assert_eq!(
         d.render(),
-        "error: no function named `g` [function-not-found]\n  --> m.py\n"
+        format!(
+            "error[T005 function-not-found]: no function named `g`\n  --> m.py\nhelp: {}\n",
+            DiagnosticKind::FunctionNotFound.default_help()
+        )
     );
 }
 

@@ -159,6 +159,49 @@ fn version_mismatch_drops_entries() {
     assert_eq!(store.get(&k("c")).as_deref(), Some("current"));
 }
 
+#[test]
+fn another_engine_build_with_the_same_version_drops_entries() {
+    // An engine rebuilt from changed code keeps its version number but not its fingerprint.
+    assert_eq!(tangent::ENGINE_FINGERPRINT.len(), 32);
+    assert!(tangent::ENGINE_FINGERPRINT.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(tangent::engine_id(), format!("{}+{}", tangent::ENGINE_VERSION, tangent::ENGINE_FINGERPRINT));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    {
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.stats().engine_build, tangent::ENGINE_FINGERPRINT);
+        store.put(&k("a"), "code of the engine before the rebuild").unwrap();
+        store.set_recorded_build_for_tests("00000000000000000000000000000000").unwrap();
+    }
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.get(&k("a")), None);
+    assert_eq!(store.stats().entries, 0);
+    assert_eq!(store.stats().engine_version, tangent::ENGINE_VERSION);
+    assert_eq!(store.stats().engine_build, tangent::ENGINE_FINGERPRINT);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_store_is_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a").join("cache");
+    populated(&dir);
+    for d in [tmp.path().join("a"), dir.clone()] {
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+    }
+    // sled's files lose any write permission for others, whatever umask created them.
+    for file in sled_files(&dir) {
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let store = Store::open(&dir).unwrap();
+    store.put(&k("x"), "y").unwrap();
+    store.flush();
+    for file in sled_files(&dir) {
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o022, 0, "{}", file.display());
+    }
+}
+
 /// A store with entries in `dir`, closed.
 fn populated(dir: &Path) {
     let store = Store::open(dir).unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -69,13 +69,14 @@ pub fn process_text(
 ) -> Result<Done, FileError> {
     let module = generator.module(&source.path, text)?;
     let artifact = layout.artifact(source, &module.hash);
-    let on_disk = std::fs::read(&artifact).ok();
+    // A symbolic link at the artifact's place is no artifact (it is replaced when writing).
+    let on_disk = layout.reachable(source, &artifact).then(|| layout::read_artifact(&artifact)).flatten();
     let state = match (mode, on_disk) {
         (_, Some(old)) if old == module.source.as_bytes() => ArtifactState::Current,
         (Mode::Compare, None) => ArtifactState::Missing,
         (Mode::Compare, Some(_)) => ArtifactState::Stale,
         (Mode::Write, _) => {
-            layout::write_if_changed(&artifact, &module.source).map_err(|e| {
+            layout::write_if_changed(&layout.base(source), &artifact, &module.source).map_err(|e| {
                 FileError::Write(format!("cannot write {}: {e}", artifact.display()))
             })?;
             ArtifactState::Written
@@ -188,6 +189,18 @@ pub fn run_all(
     }
     generator.flush();
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    if mode == Mode::Write {
+        // Temporary files of writers killed mid-write (a build or watch stopped by SIGKILL).
+        let dirs: HashSet<PathBuf> = results
+            .iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| d.artifact.parent().map(Path::to_path_buf))
+            .collect();
+        for dir in dirs {
+            layout::sweep_temporaries(&dir);
+        }
+    }
     sources
         .iter()
         .zip(results)
@@ -262,7 +275,7 @@ impl Summary {
 pub fn report(reports: &[FileReport], found: &Found, verbosity: Verbosity) -> Summary {
     let mut summary = Summary::default();
     for (path, reason) in &found.errors {
-        eprintln!("error: {}: {reason}", path.display());
+        eprintln!("error[{}]: {}: {reason}", tangent::DiagnosticKind::Io, path.display());
         summary.failed += 1;
     }
     for r in reports {
@@ -311,6 +324,11 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
 }
 
 pub fn remove_orphans(layout: &Layout, found: &Found) {
+    for (root, dir) in &found.dirs {
+        if let Some(artifacts) = layout.artifact_dir(root, dir) {
+            layout::sweep_temporaries(&artifacts);
+        }
+    }
     for artifact in orphans(layout, found) {
         match layout::remove_artifact(&artifact) {
             Ok(()) => tracing::debug!("removed {} (its source is gone)", artifact.display()),

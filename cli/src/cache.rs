@@ -40,6 +40,14 @@ impl Cache {
         }
     }
 
+    /// A cache that remembers nothing.
+    pub fn none(dir: &Path) -> Cache {
+        Cache {
+            store: None,
+            dir: dir.to_path_buf(),
+        }
+    }
+
     /// The store itself, for the engine's per-function artifacts.
     pub fn shared(&self) -> Option<std::sync::Arc<Store>> {
         self.store.clone()
@@ -103,6 +111,22 @@ pub fn cache_dir(flag: Option<&Path>, config: &crate::config::Config) -> PathBuf
     store::default_cache_dir(&config.project_root)
 }
 
+/// The first directory from `root` (excluded) down to `dir` that is a symbolic link, if any
+/// (`dir` not below `root`: none). A cache directory the repository chose (the default
+/// `.tangent/cache`, or `cache-dir` in pyproject.toml) is not used through one: a link planted in
+/// a repository must not make builds write, or delete, the store's files somewhere else.
+pub fn linked_component(root: &Path, dir: &Path) -> Option<PathBuf> {
+    let rel = dir.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
 pub fn run(command: &CacheCommand) -> ExitCode {
     let args = match command {
         CacheCommand::Stats(a) | CacheCommand::Clear(a) => a,
@@ -136,6 +160,7 @@ pub fn run(command: &CacheCommand) -> ExitCode {
             println!("entries: {}", stats.entries);
             println!("size: {} ({} bytes)", human(stats.bytes), stats.bytes);
             println!("engine version: {}", stats.engine_version);
+            println!("engine build: {}", stats.engine_build);
             println!("recipe hash: {}", stats.recipe_hash);
             ExitCode::SUCCESS
         }

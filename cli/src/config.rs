@@ -4,6 +4,12 @@
 //! glob patterns), `recipes` (list of recipe files shared by the project). Relative paths are
 //! relative to the pyproject.toml that names them.
 //! Command-line flags win over these.
+//!
+//! `out` and `cache-dir` are where `build` writes: in `pyproject.toml` (which comes with the
+//! repository, so possibly from someone else) they must name a directory inside the directory
+//! of that `pyproject.toml` (no absolute path, no `..` leading out of it); a usage error
+//! otherwise. `--out`, `--cache-dir` and `TANGENT_CACHE_DIR` (the user's own choice) may name
+//! any directory.
 
 use std::path::{Path, PathBuf};
 
@@ -91,11 +97,11 @@ pub fn load(start: &Path) -> Result<Config, String> {
         match key.as_str() {
             "out" => {
                 let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
-                config.out = Some(base.join(s));
+                config.out = Some(base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--out"))?));
             }
             "cache-dir" => {
                 let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
-                config.cache_dir = Some(base.join(s));
+                config.cache_dir = Some(base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--cache-dir"))?));
             }
             "optimize" => {
                 config.optimize = Some(value.as_bool().ok_or_else(|| bad(key, "true or false"))?)
@@ -127,4 +133,46 @@ pub fn load(start: &Path) -> Result<Config, String> {
         }
     }
     Ok(config)
+}
+
+/// `path` (relative) without `.` and with `..` applied, if it stays inside the directory it is
+/// relative to; `None` for an absolute path or one that leads out.
+fn inside(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            std::path::Component::Normal(name) => out.push(name),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn outside(pyproject: &Path, key: &str, value: &str, flag: &str) -> String {
+    format!(
+        "{}: [tool.tangent] {key} = {value:?} leads outside the project (the directory of this \
+         pyproject.toml); name a directory inside it, or use {flag} on the command line",
+        pyproject.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_paths_stay_inside() {
+        assert_eq!(inside("gen"), Some(PathBuf::from("gen")));
+        assert_eq!(inside("./a/../b/./c"), Some(PathBuf::from("b/c")));
+        assert_eq!(inside("a/.."), Some(PathBuf::new()));
+        assert_eq!(inside(".."), None);
+        assert_eq!(inside("a/../../b"), None);
+        assert_eq!(inside("/tmp/x"), None);
+    }
 }

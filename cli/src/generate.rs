@@ -1,6 +1,6 @@
 //! One source file to its gradient module, through the cache.
 //!
-//! The cache key holds no path: the engine version, the recipe set, the options, the file name
+//! The cache key holds no path: the engine (version and build fingerprint), the recipe set, the options, the file name
 //! and the source text. The engine is given the file name only (it appears in the generated
 //! header), so the same source gives byte-identical artifacts in any directory, on any machine.
 
@@ -39,7 +39,9 @@ impl FileError {
     /// `path: reason` (one line), or the rendered diagnostic.
     pub fn render(&self, path: &Path) -> String {
         match self {
-            FileError::Read(r) | FileError::Write(r) => format!("error: {}: {r}\n", path.display()),
+            FileError::Read(r) | FileError::Write(r) => {
+                format!("error[{}]: {}: {r}\n", tangent::DiagnosticKind::Io, path.display())
+            }
             FileError::Engine(d) => d.render(),
         }
     }
@@ -56,12 +58,8 @@ pub fn read_source(path: &Path) -> Result<String, FileError> {
             _ => format!("cannot read: {e}"),
         })
     })?;
-    String::from_utf8(bytes).map_err(|e| {
-        FileError::Read(format!(
-            "not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    // Not UTF-8 or too large: a diagnostic with its code, like the engine's.
+    tangent::parse::decode(bytes, &path.display().to_string()).map_err(|d| FileError::Engine(Box::new(d)))
 }
 
 pub struct Generator {
@@ -104,7 +102,7 @@ impl Generator {
     /// The file name is part of the key (the generated header names it), the path is not.
     fn keys(&self, file_name: &str, text: &str) -> ([u8; 32], [u8; 32]) {
         let parts: [&[u8]; 5] = [
-            tangent::ENGINE_VERSION.as_bytes(),
+            tangent::engine_id().as_bytes(),
             self.recipe_hash.as_bytes(),
             options_tag(self.optimize),
             file_name.as_bytes(),
@@ -137,8 +135,9 @@ impl Generator {
             return Ok(m);
         }
         let store = self.cache.lock().unwrap_or_else(|e| e.into_inner()).shared();
-        let generated = loaded
-            .grad_module(self.optimize, store)
+        // The engine recurses once per level of nesting: give it the stack its limits assume
+        // (build threads have small stacks).
+        let generated = tangent::parse::with_stack(|| loaded.grad_module(self.optimize, store))
             .map_err(|mut d| {
                 d.path = path.display().to_string();
                 FileError::Engine(Box::new(d))
@@ -223,8 +222,11 @@ mod tests {
         let path = dir.join("latin1.py");
         std::fs::write(&path, b"x = '\xe9'\n").unwrap();
         match read_source(&path) {
-            Err(FileError::Read(reason)) => assert!(reason.contains("UTF-8") && reason.contains("offset 5"), "{reason}"),
-            other => panic!("expected a read error, got {other:?}"),
+            Err(FileError::Engine(d)) => {
+                assert!(d.message.contains("UTF-8") && d.message.contains("offset 5"), "{}", d.message);
+                assert_eq!((d.kind, d.line, d.column), (tangent::DiagnosticKind::InvalidInput, 1, 6));
+            }
+            other => panic!("expected a diagnostic, got {other:?}"),
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

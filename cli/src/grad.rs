@@ -1,12 +1,13 @@
 //! `tangent grad FILE.py:FUNC`: prints the source of FUNC's derivative on stdout.
-//! Exit codes: 0 success, 1 the engine reported a diagnostic, 2 usage or input error.
+//! Exit codes: 0 success, 1 a diagnostic (every problem with the file, from "cannot read it"
+//! to "cannot differentiate it", has a code: see docs/errors.md), 2 usage or configuration error.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use tangent::{Diagnostic, Motion, Options, Request};
+use tangent::{Diagnostic, DiagnosticKind, Motion, Options, Request};
 
 #[derive(clap::Args)]
 pub struct GradArgs {
@@ -63,9 +64,9 @@ fn parse_target(s: &str) -> Result<Target, String> {
 
 /// Why `grad` failed; each maps to an exit code.
 enum Failure {
-    /// Input we could not use (exit 2).
+    /// A configuration we could not use (exit 2).
     Input(String),
-    /// The engine's diagnostic (exit 1).
+    /// A diagnostic about the file: unreadable, not text, too large, or the engine's (exit 1).
     Engine(Box<Diagnostic>),
     /// A problem with the project's recipe files, rendered (exit 1).
     Recipes(String),
@@ -78,7 +79,8 @@ impl From<Diagnostic> for Failure {
 }
 
 pub fn run(args: &GradArgs) -> ExitCode {
-    match grad(args) {
+    // The engine recurses once per level of nesting: give it the stack its limits assume.
+    match tangent::parse::with_stack(|| grad(args)) {
         Ok(source) => {
             let mut out = std::io::stdout().lock();
             let newline = if source.ends_with('\n') { "" } else { "\n" };
@@ -104,14 +106,7 @@ pub fn run(args: &GradArgs) -> ExitCode {
 fn grad(args: &GradArgs) -> Result<String, Failure> {
     let file = &args.target.file;
     let shown = file.display().to_string();
-    let bytes =
-        std::fs::read(file).map_err(|e| Failure::Input(format!("cannot read `{shown}`: {e}")))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        Failure::Input(format!(
-            "`{shown}` is not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let source = tangent::parse::decode(read(file, &shown)?, &shown)?;
     let function = args.target.function.as_str();
     let wrt = if args.wrt.is_empty() {
         vec![0]
@@ -146,4 +141,26 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         ModeArg::Hvp => tangent::generate_hvp(&request, &options)?,
     };
     Ok(generated.source)
+}
+
+/// The bytes of the source file: at most the engine's size limit is read.
+fn read(file: &std::path::Path, shown: &str) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let io = |e: std::io::Error| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+            _ => e.to_string(),
+        };
+        Diagnostic::without_span(DiagnosticKind::Io, format!("cannot read `{shown}`: {reason}"), shown)
+    };
+    let mut bytes = Vec::new();
+    let limit = tangent::parse::MAX_SOURCE_BYTES as u64 + 1;
+    let f = std::fs::File::open(file).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if len >= limit {
+        return Err(tangent::parse::too_large(len, tangent::parse::MAX_SOURCE_BYTES, shown).into());
+    }
+    f.take(limit).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
 }

@@ -7,6 +7,8 @@
 //! - `tangent cache stats|clear`: the artifact cache.
 //!
 //! Exit codes: 0 success, 1 a file failed (or is out of date, for `check`), 2 usage error.
+//! Every failure of a file has a stable code (`error[T003 no-recipe]: ...`), listed in
+//! docs/errors.md; a bug in Tangent is `T999 internal` (exit 1), never a raw panic message.
 
 mod build;
 mod cache;
@@ -76,12 +78,39 @@ fn main() -> ExitCode {
         Verbosity::Normal
     };
     logging::init(verbosity);
-    match &cli.command {
+    report_panics_as_internal_errors();
+    let run = || match &cli.command {
         Command::Grad(args) => grad::run(args),
         Command::Build(args) => build::run(args, verbosity),
         Command::Check(args) => check::run(args, verbosity),
         Command::Watch(args) => watch::run(args, verbosity),
         Command::Cache(command) => cache::run(command),
         Command::Recipes(args) => recipes::run(args),
+    };
+    // A panic is a bug in Tangent: the hook below has reported it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or(ExitCode::from(1))
+}
+
+/// Replaces Rust's panic message (`thread 'main' panicked at ...`, `RUST_BACKTRACE`) with a
+/// diagnostic of kind `internal` (once per process: a panic in a build thread panics `main`
+/// too). `RUST_BACKTRACE=1` still prints Rust's own report, for debugging Tangent.
+fn report_panics_as_internal_errors() {
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+        return;
     }
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    std::panic::set_hook(Box::new(|info| {
+        if REPORTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".to_string());
+        let at = info.location().map(|l| format!(" ({}:{})", l.file(), l.line())).unwrap_or_default();
+        let kind = tangent::DiagnosticKind::Internal;
+        eprintln!("error[{kind}]: internal error in Tangent: {what}{at}\nhelp: {}", kind.default_help());
+    }));
 }

@@ -37,6 +37,9 @@ pub struct Project {
     pub optimize: bool,
     pub filter: Arc<Filter>,
     pub cache_dir: PathBuf,
+    /// The directory the cache must not be reached through a symbolic link below, when the
+    /// repository chose the cache directory (default or pyproject.toml, not a flag or env).
+    pub cache_root: Option<PathBuf>,
     /// The project's shared recipe files (`[tool.tangent] recipes`).
     pub recipe_files: Vec<PathBuf>,
 }
@@ -68,12 +71,19 @@ impl Project {
             .unwrap_or_else(|| config.project_root.clone());
         let filter = Arc::new(Filter::new(&config.exclude, &base)?);
         let cache_dir = crate::cache::cache_dir(args.cache_dir.as_deref(), &config);
+        let chosen_by_user = args.cache_dir.is_some()
+            || std::env::var_os("TANGENT_CACHE_DIR").is_some_and(|d| !d.is_empty());
+        let cache_root = (!chosen_by_user).then(|| match (&config.cache_dir, &config.pyproject) {
+            (Some(_), Some(pyproject)) => pyproject.parent().map(PathBuf::from).unwrap_or_default(),
+            _ => config.project_root.clone(),
+        });
         Ok(Project {
             paths,
             layout,
             optimize,
             filter,
             cache_dir,
+            cache_root,
             recipe_files: config.recipes,
         })
     }
@@ -87,7 +97,19 @@ impl Project {
     /// shared recipes; the error (an unreadable or invalid recipe file) is ready to print.
     pub fn generator(&self) -> Result<Generator, String> {
         tracing::debug!("cache: {}", self.cache_dir.display());
-        Ok(Generator::new(Cache::open(&self.cache_dir), self.optimize, self.recipes()?))
+        let linked = self.cache_root.as_deref().and_then(|root| crate::cache::linked_component(root, &self.cache_dir));
+        let cache = match linked {
+            Some(link) => {
+                tracing::warn!(
+                    "the cache directory {} is reached through the symbolic link {}; going on without the cache",
+                    self.cache_dir.display(),
+                    link.display()
+                );
+                Cache::none(&self.cache_dir)
+            }
+            None => Cache::open(&self.cache_dir),
+        };
+        Ok(Generator::new(cache, self.optimize, self.recipes()?))
     }
 }
 
@@ -99,7 +121,7 @@ pub fn load_recipes(files: &[PathBuf]) -> Result<Option<Arc<tangent::recipes::Pr
     let mut texts = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("error: cannot read the recipe file {} named in [tool.tangent] recipes: {e}\n", path.display()))?;
+            .map_err(|e| format!("error[{}]: cannot read the recipe file {} named in [tool.tangent] recipes: {e}\n", tangent::DiagnosticKind::Io, path.display()))?;
         texts.push((path.display().to_string(), text));
     }
     tangent::recipes::ProjectRecipes::load(&texts).map(|r| Some(Arc::new(r))).map_err(|d| d.render())

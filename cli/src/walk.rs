@@ -1,6 +1,13 @@
 //! Finding the Python sources under the PATHs, the way ruff does: `.gitignore`, `.ignore` and
 //! hidden entries are skipped (via the `ignore` crate), as are virtual environments, build
 //! output, caches and Tangent's own artifacts, plus the `exclude` globs of `[tool.tangent]`.
+//!
+//! Symbolic links never take the build out of the project: linked directories are not
+//! entered, and a linked `*.py` file is a source only when its target lies inside the PATH it
+//! was found under or inside the project (the directory of `pyproject.toml`, else the project
+//! root); one pointing elsewhere is skipped with a warning, so that (say) a link to a secret
+//! named `x.py` never gets parsed and quoted in a diagnostic. A broken link or a link loop is
+//! reported as a file that cannot be read.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -145,6 +152,15 @@ impl Filter {
         }
     }
 
+    /// Is the symbolic link `path`, found under `root`, one to build (its target lies inside
+    /// `root` or the project)? `None` when it cannot be resolved (broken, a loop): then
+    /// reading it reports the problem.
+    pub fn link_inside(&self, root: &Path, path: &Path) -> Option<bool> {
+        let target = std::fs::canonicalize(path).ok()?;
+        let inside = |dir: &Path| std::fs::canonicalize(dir).is_ok_and(|d| target.starts_with(d));
+        Some(inside(root) || inside(&self.base))
+    }
+
     /// Whether a directory entry (not a walk root) is left out by name or glob.
     fn skips(&self, path: &Path, is_dir: bool) -> bool {
         let name = path.file_name().and_then(OsStr::to_str).unwrap_or("");
@@ -169,6 +185,10 @@ impl Filter {
                 return false;
             }
             if self.skips(&at, !last || at.is_dir()) {
+                return false;
+            }
+            // Linked directories are never entered (the full walk does not follow them).
+            if !last && std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
                 return false;
             }
         }
@@ -212,6 +232,10 @@ fn walk_dir(
                 } else if e.file_type().is_some_and(|t| t.is_file() || t.is_symlink())
                     && is_python_source(e.path())
                 {
+                    if e.path_is_symlink() && filter.link_inside(root, e.path()) == Some(false) {
+                        warn_outside(e.path());
+                        continue;
+                    }
                     found
                         .sources
                         .push(Source::new(root, e.path().to_path_buf()));
@@ -260,11 +284,22 @@ fn dedup(found: &mut Found) {
         .retain(|(_, d)| seen_dirs.insert(crate::config::absolute(d)));
 }
 
+fn warn_outside(path: &Path) {
+    let target = std::fs::canonicalize(path).map(|t| t.display().to_string()).unwrap_or_default();
+    tracing::warn!(
+        "{}: skipped: a symbolic link to {target}, outside the project",
+        path.display()
+    );
+}
+
 /// Rescans `dir` below `root` (a directory just created, or a parent whose entry changed):
 /// the sources the full walk would have found there. `max_depth` 1 lists only `dir` itself.
 pub fn rescan(root: &Path, dir: &Path, filter: &Arc<Filter>, max_depth: Option<usize>) -> Found {
     let mut found = Found::default();
-    if tidy(dir) != tidy(root) && !filter.admits_below(root, dir) {
+    if tidy(dir) != tidy(root)
+        && (!filter.admits_below(root, dir)
+            || std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()))
+    {
         return found;
     }
     walk_dir(root, dir, filter, max_depth, &mut found);
@@ -280,6 +315,12 @@ pub fn admits_file(root: &Path, path: &Path, filter: &Arc<Filter>) -> bool {
         return true;
     }
     if !filter.admits_below(root, path) {
+        return false;
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && filter.link_inside(root, path) == Some(false)
+    {
+        warn_outside(path);
         return false;
     }
     let Some(parent) = path.parent() else {

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use notify_debouncer_full::{DebounceEventResult, new_debouncer_opt};
 
 use crate::build::{self, ArtifactState, Mode, Summary};
 use crate::generate::{FileError, Generator, read_source};
@@ -37,6 +37,10 @@ struct Root {
     given: PathBuf,
     /// Absolute, as the watcher reports paths.
     abs: PathBuf,
+    /// What is watched: `abs`, or its target when it is a symbolic link (links below the
+    /// roots are not followed; a PATH that is one is the user's choice). Events under it are
+    /// mapped back to `abs`.
+    watched: PathBuf,
     is_file: bool,
 }
 
@@ -70,11 +74,12 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
     let mut roots = Vec::new();
     for given in &project.paths {
         match std::fs::metadata(given) {
-            Ok(meta) => roots.push(Root {
-                given: given.clone(),
-                abs: crate::config::absolute(given),
-                is_file: !meta.is_dir(),
-            }),
+            Ok(meta) => {
+                let abs = crate::config::absolute(given);
+                let linked = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink());
+                let watched = if linked && meta.is_dir() { std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone()) } else { abs.clone() };
+                roots.push(Root { given: given.clone(), abs, watched, is_file: !meta.is_dir() })
+            }
             Err(e) => {
                 eprintln!("error: {}: {e}", given.display());
                 return ExitCode::from(2);
@@ -92,9 +97,18 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
         return ExitCode::from(2);
     }
     // Watch first, build second: nothing saved during the initial build is missed.
-    let mut debouncer = match new_debouncer(DEBOUNCE, None, move |r| {
-        let _ = tx.send(Message::Fs(r));
-    }) {
+    // Symbolic links are not followed: a linked directory is no part of the project (the walk
+    // does not enter it either), and following one could watch the whole disk.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut debouncer = match new_debouncer_opt::<_, notify::RecommendedWatcher, _>(
+        DEBOUNCE,
+        None,
+        move |r| {
+            let _ = tx.send(Message::Fs(r));
+        },
+        notify_debouncer_full::RecommendedCache::new(),
+        config,
+    ) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: cannot watch for changes: {e}");
@@ -119,7 +133,7 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
                 RecursiveMode::NonRecursive,
             )
         } else {
-            (root.abs.clone(), RecursiveMode::Recursive)
+            (root.watched.clone(), RecursiveMode::Recursive)
         };
         if let Err(e) = debouncer.watch(&target, mode) {
             eprintln!("error: cannot watch {}: {e}", root.given.display());
@@ -242,6 +256,7 @@ impl Watch {
                 (abs == r.abs).then(|| (i, walk::tidy(&r.given)))
             } else {
                 abs.strip_prefix(&r.abs)
+                    .or_else(|_| abs.strip_prefix(&r.watched))
                     .ok()
                     .map(|rel| (i, walk::tidy(&r.given.join(rel))))
             }
@@ -383,14 +398,7 @@ impl Watch {
     }
 
     fn deleted(&self, source: &Source) {
-        let artifacts = match &self.project.layout {
-            Layout::Beside => self.project.layout.stale_siblings(source, None, None),
-            Layout::Out(_) => vec![self.project.layout.artifact(source, "")],
-        };
-        for a in artifacts {
-            if !a.exists() {
-                continue;
-            }
+        for a in self.project.layout.artifacts_of(source) {
             match layout::remove_artifact(&a) {
                 Ok(()) => println!(
                     "removed {} ({} was deleted)",

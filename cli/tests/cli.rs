@@ -169,32 +169,35 @@ fn unknown_wrt_name_is_reported() {
     assert!(stderr(&o).contains("nosuch"), "stderr:\n{}", stderr(&o));
 }
 
-// --- input and usage errors: exit 2 (these do not need the engine) ---------------------
+// --- files that cannot be used: exit 1 with a code, like every diagnostic ---------------
 
 #[test]
-fn missing_file_exits_2() {
+fn missing_file_is_an_io_error() {
     let dir = scratch("missing_file", "other.py", b"");
     let o = tangent(&dir, &["grad", "does_not_exist.py:f"]);
-    assert_exit(&o, 2);
+    assert_exit(&o, 1);
     assert!(o.stdout.is_empty());
-    assert!(
-        stderr(&o).contains("does_not_exist.py"),
-        "stderr:\n{}",
-        stderr(&o)
-    );
+    let err = stderr(&o);
+    assert!(err.starts_with("error[T010 io]: "), "stderr:\n{err}");
+    assert!(err.contains("does_not_exist.py"), "stderr:\n{err}");
 }
 
 #[test]
-fn non_utf8_file_exits_2() {
+fn non_utf8_file_is_invalid_input_at_its_place() {
     let dir = scratch(
         "non_utf8",
         "latin1.py",
         b"# caf\xe9\ndef f(x):\n    return x\n",
     );
     let o = tangent(&dir, &["grad", "latin1.py:f"]);
-    assert_exit(&o, 2);
-    assert!(stderr(&o).contains("UTF-8"), "stderr:\n{}", stderr(&o));
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("error[T008 invalid-input]: "), "stderr:\n{err}");
+    assert!(err.contains("UTF-8"), "stderr:\n{err}");
+    assert!(err.contains("latin1.py:1:6"), "stderr:\n{err}");
 }
+
+// --- usage errors: exit 2 (these do not need the engine) -------------------------------
 
 #[test]
 fn target_without_function_exits_2() {

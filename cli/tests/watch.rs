@@ -221,7 +221,8 @@ fn watch_follows_edits_new_directories_deletions_and_errors() {
 
     // A binary .py is reported, not fatal.
     p.write_bytes("pkg/blob.py", b"\x00\xff\xfe binary");
-    w.wait_for_stderr("blob.py: not valid UTF-8");
+    w.wait_for_stderr("error[T008 invalid-input]: the file is not valid UTF-8");
+    w.wait_for_stderr("--> pkg/blob.py:1:2");
     let v5 = MODEL.replace("z * z", "z * 3.0");
     p.write("pkg/model.py", &v5);
     w.wait_for("a regeneration after the binary file", || {
@@ -241,7 +242,8 @@ fn watch_follows_edits_new_directories_deletions_and_errors() {
         stderr(&o)
     );
     assert!(
-        stderr(&o).contains("blob.py: not valid UTF-8"),
+        stderr(&o).contains("error[T008 invalid-input]: the file is not valid UTF-8")
+            && stderr(&o).contains("--> pkg/blob.py:1:2"),
         "{}",
         stderr(&o)
     );

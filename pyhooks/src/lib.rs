@@ -15,12 +15,14 @@ create_exception!(
     tangent._engine,
     EngineError,
     PyException,
-    "An engine diagnostic. args = (kind, message, rendered, path, line, column)."
+    "An engine diagnostic. args = (kind, message, rendered, path, line, column); attribute \
+     `code`: the kind's stable code (`T003`, see docs/errors.md)."
 );
 
 /// What a failed engine call carries back to Python.
 struct Failure {
     kind: &'static str,
+    code: &'static str,
     message: String,
     rendered: String,
     path: String,
@@ -32,6 +34,7 @@ impl From<Diagnostic> for Failure {
     fn from(d: Diagnostic) -> Self {
         Failure {
             kind: d.kind.as_str(),
+            code: d.kind.code(),
             rendered: d.render(),
             message: d.message,
             path: d.path,
@@ -42,15 +45,21 @@ impl From<Diagnostic> for Failure {
 }
 
 impl Failure {
-    fn into_pyerr(self) -> PyErr {
-        EngineError::new_err((
+    fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        let code = self.code;
+        let err = EngineError::new_err((
             self.kind,
             self.message,
             self.rendered,
             self.path,
             self.line,
             self.column,
-        ))
+        ));
+        // `args` stays a 6-tuple (callers unpack it); the code rides along as an attribute.
+        if let Err(e) = err.value(py).setattr("code", code) {
+            return e;
+        }
+        err
     }
 }
 
@@ -70,20 +79,19 @@ where
     F: FnOnce() -> Result<T, Diagnostic> + Send,
     T: Send,
 {
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    // The engine recurses once per level of nesting: it runs on a stack of its own, large
+    // enough for its limits whatever the Python thread's stack (see `tangent::parse`).
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| tangent::parse::with_stack(f))));
     match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(diagnostic)) => Err(Failure::from(diagnostic).into_pyerr()),
+        Ok(Err(diagnostic)) => Err(Failure::from(diagnostic).into_pyerr(py)),
         Err(payload) => {
             let diagnostic = Diagnostic::without_span(
                 DiagnosticKind::Internal,
-                format!(
-                    "the engine panicked: {} (this is a bug in Tangent)",
-                    panic_message(payload.as_ref())
-                ),
+                format!("internal error in Tangent: {}", panic_message(payload.as_ref())),
                 path,
             );
-            Err(Failure::from(diagnostic).into_pyerr())
+            Err(Failure::from(diagnostic).into_pyerr(py))
         }
     }
 }
@@ -307,5 +315,8 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(source_hash, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add("SOURCE_HASH_MARKER", tangent::SOURCE_HASH_MARKER)?;
+    // The engine's build fingerprint (a hash of its source): two builds with the same version
+    // number but different code differ here.
+    m.add("ENGINE_FINGERPRINT", tangent::ENGINE_FINGERPRINT)?;
     Ok(())
 }

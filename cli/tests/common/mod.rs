@@ -153,3 +153,82 @@ pub const HELPER: &str = "import math\n\n\ndef soft(x):\n    return math.exp(x) 
 /// active value).
 pub const PARTLY: &str =
     "def cube(x):\n    return x * x * x\n\n\ndef apply(x, f):\n    return f(x * 2.0)\n";
+
+/// A project of `n` modules in package `pkg` (plus `pkg/__init__.py`): each module has three
+/// functions (one with a loop) and most call a function of another module of the package, so
+/// gradient modules import each other's derivatives. `version` changes every tenth module.
+pub fn package_modules(n: usize, version: usize) -> Vec<(String, String)> {
+    let mut files = vec![("pkg/__init__.py".to_string(), String::new())];
+    for i in 0..n {
+        let j = (i * 7 + 3) % n;
+        let (dep, call) = if j < i {
+            (format!("from pkg.m{j} import act{j}\n"), format!("act{j}(z)"))
+        } else {
+            (String::new(), "np.tanh(z)".to_string())
+        };
+        let scale = if i % 10 == version % 10 && version > 0 { format!("{}.25", i + version) } else { format!("{}.0", i + 1) };
+        let text = format!(
+            "import numpy as np\n{dep}\n\ndef act{i}(z):\n    return np.sin(z) * {scale} + z * z\n\n\n\
+             def loss{i}(w, x):\n    z = w * x + {i}.5\n    y = {call} + act{i}(z)\n    return np.sum(y * y)\n\n\n\
+             def step{i}(w, x, lr):\n    s = 0.0\n    for k in range(3):\n        s = s + np.exp(-w * k) * x\n    return np.sum(s) * lr\n"
+        );
+        files.push((format!("pkg/m{i}.py"), text));
+    }
+    files
+}
+
+/// `with_files` for owned file lists.
+pub fn project_of(name: &str, files: &[(String, String)]) -> Project {
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    Project::with_files(name, &refs)
+}
+
+/// Every artifact below the root (as `artifacts()` finds them) with its bytes.
+pub fn artifact_contents(p: &Project) -> std::collections::BTreeMap<String, Vec<u8>> {
+    p.artifacts().into_iter().map(|rel| {
+        let bytes = std::fs::read(p.path(&rel)).unwrap();
+        (rel, bytes)
+    }).collect()
+}
+
+/// Asserts that `actual` holds exactly the artifacts of `expected` (names and bytes).
+pub fn assert_same_artifacts(
+    actual: &std::collections::BTreeMap<String, Vec<u8>>,
+    expected: &std::collections::BTreeMap<String, Vec<u8>>,
+    context: &str,
+) {
+    let names = |m: &std::collections::BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    let missing: Vec<_> = names(expected).into_iter().filter(|k| !actual.contains_key(k)).collect();
+    let extra: Vec<_> = names(actual).into_iter().filter(|k| !expected.contains_key(k)).collect();
+    let differ: Vec<_> = expected.iter().filter(|(k, v)| actual.get(*k).is_some_and(|a| a != *v)).map(|(k, _)| k.clone()).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "{context}: artifacts differ from a clean build\nmissing: {missing:?}\nextra: {extra:?}\ndifferent bytes: {differ:?}"
+    );
+}
+
+/// A small deterministic generator (xorshift), seeded from the clock unless
+/// `TANGENT_TEST_SEED` is set; the seed is printed so a failure can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn from_env_or_clock(test: &str) -> Rng {
+        let seed = std::env::var("TANGENT_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("{test}: TANGENT_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `lo..hi` (milliseconds, say).
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo).max(1)
+    }
+}

@@ -41,11 +41,14 @@ from tangent.runtime import (
 from tangent.errors import (
     FunctionNotFoundError,
     InternalError,
+    InvalidInputError,
     InvalidRecipeError,
     InvalidWrtError,
+    LimitExceededError,
     NoRecipeError,
     NotDifferentiableError,
     TangentError,
+    TangentIOError,
     TangentSyntaxError,
     UnsupportedError,
 )

@@ -15,12 +15,20 @@ so tracebacks, ``inspect.getsource`` and pdb show generated lines and concurrent
 read half a file. The directory is ``$TANGENT_GENERATED_DIR`` if set, else ``__tangent__/imports/``
 next to the source file, else (not writable) a per-user cache directory. File names carry a key:
 ``model.__grad__.<key>.py`` and ``model.__grad__.<key>.<name>.py`` for names generated on
-access. The key is a SHA-256 of the source bytes, its path, the engine binary's size and mtime
-and :data:`FORMAT`; it is computed here without the engine, so when the file for the current
-key exists, the module is imported without loading ``tangent._engine`` at all. A new source
-gives a new file name, so Python's mtime+size check of ``.pyc`` files can never pick up
-bytecode of older code. The engine's blake3 source hash is the first line of every file
+access. The key is a SHA-256 of the source bytes, its path, the engine binary's identity (its
+name, size, mtime, ctime and inode: any rebuilt or reinstalled engine is a new file, so a new
+key, even with the same version number) and :data:`FORMAT`; it is computed here without the
+engine, so when the file for the current key exists, the module is imported without loading
+``tangent._engine`` at all. The engine's blake3 source hash is the first line of every file
 (``# tangent-source-hash: <hash>``).
+
+Trust. A generated file is executed only after it is verified: its last line is
+``# tangent-content-hash: <SHA-256 of every byte before that line>``; a file that fails (edited,
+truncated, replaced by hand) is generated again and written over, never run. Its bytecode is
+cached as a *checked hash-based* ``.pyc`` (PEP 552), valid only for the exact bytes verified,
+so a stale or foreign ``.pyc`` (same mtime and size) is never used either. Directories are used
+only when they are no symbolic link (``__tangent__``, ``imports``), not world-writable and owned
+by the user; the ones the hook creates are ``0o755`` and its files ``0o644``, whatever the umask.
 
 Execution. The generated module's namespace is first filled with the user module's names
 (except dunders), so generated code sees its ``np`` alias, helpers and constants; then the
@@ -33,6 +41,7 @@ import ast
 import builtins
 import hashlib
 import inspect
+import marshal
 import os
 import re
 import sys
@@ -49,7 +58,7 @@ from tangent.errors import TangentError
 __all__ = ["find_spec", "find_derivative_spec", "GradLoader", "GradientImportError", "FORMAT", "SUFFIX"]
 
 #: Version of the layout of generated files (bump when it changes: it is part of the key).
-FORMAT = "tangent-grad-module-1"
+FORMAT = "tangent-grad-module-2"
 
 SUFFIX = ".__grad__"
 
@@ -67,6 +76,13 @@ IMPORTS_DIR_NAME = "imports"
 STALE_AFTER = 600.0
 
 _MARKER = "# tangent-source-hash: "
+
+#: The last line of every file the hook writes: the SHA-256 of everything before it.
+_CONTENT_MARKER = b"# tangent-content-hash: "
+
+#: Modes of what the hook creates (explicit: a umask of 0 must not make them world-writable).
+_DIR_MODE = 0o755
+_FILE_MODE = 0o644
 
 _lock = threading.RLock()
 _engine_stamp = None
@@ -115,8 +131,9 @@ def find_spec(fullname):
         path = _writable_target(stem + ".py", dirs)
         if path is None:
             raise ImportError(
-                f"cannot import {fullname!r}: no writable directory for generated code "
-                f"(tried {', '.join(dirs)}; set ${GENERATED_DIR_ENV})",
+                f"cannot import {fullname!r}: no usable directory for generated code (tried "
+                f"{', '.join(dirs)}: each is not writable, a symbolic link, owned by another "
+                f"user or writable by everyone; set ${GENERATED_DIR_ENV})",
                 name=fullname,
             )
     loader = GradLoader(fullname, path)
@@ -194,7 +211,9 @@ def _stamp_of_engine():
         for name in names:
             if name.startswith("_engine.") and name.endswith((".so", ".pyd", ".dylib")):
                 st = os.stat(os.path.join(here, name))
-                stamp = f"{name}:{st.st_size}:{st.st_mtime_ns}"
+                # ctime and inode too: a reinstalled engine is a new file even when an
+                # installer restores the mtime and the size happens to be the same.
+                stamp = f"{name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
                 break
         _engine_stamp = stamp
     return _engine_stamp
@@ -265,7 +284,7 @@ def _user_cache_dir():
 def _existing(filename, dirs):
     for d in dirs:
         path = os.path.join(d, filename)
-        if os.path.isfile(path):
+        if os.path.isfile(path) and _trusted_dir(d):
             return path
     return None
 
@@ -279,13 +298,121 @@ def _writable_target(filename, dirs):
 
 def _ensure_dir(d):
     try:
-        if not os.path.isdir(d):
-            os.makedirs(d, exist_ok=True)
+        if _beside_source(d) and _linked(d):
+            return False  # never created, written or read through a link
+        if not os.path.isdir(d) and not os.path.islink(d):
+            _makedirs(d)
             if _beside_source(d):
                 _write_atomic(os.path.join(d, ".gitignore"), b"# Written by Tangent.\n*\n")
-        return os.access(d, os.W_OK | os.X_OK)
+        return _trusted_dir(d) and os.access(d, os.W_OK | os.X_OK)
     except OSError:
         return False
+
+
+def _linked(d):
+    """Is ``__tangent__/imports`` (``d``) or its ``__tangent__`` a symbolic link?"""
+    return os.path.islink(d) or os.path.islink(os.path.dirname(d))
+
+
+def _makedirs(d):
+    """``os.makedirs`` with every created level ``0o755`` (``os.makedirs`` gives intermediate
+    levels ``0o777`` minus the umask: world-writable under umask 0)."""
+    parent = os.path.dirname(d)
+    if parent and parent != d and not os.path.isdir(parent):
+        _makedirs(parent)
+    try:
+        os.mkdir(d, _DIR_MODE)
+    except FileExistsError:
+        if not os.path.isdir(d):
+            raise
+
+
+def _trusted_dir(d):
+    """May generated code in ``d`` be executed? Not when ``d`` (or, next to a source, its
+    ``__tangent__``) is a symbolic link, and not when someone else could have put files there:
+    a directory owned by another user or writable by everyone, or one in a parent directory
+    where someone else could replace it."""
+    try:
+        if _beside_source(d) and _linked(d):
+            return False
+        st = os.stat(d)
+        parent = os.stat(os.path.dirname(os.path.abspath(d)))
+    except OSError:
+        return False
+    if hasattr(os, "getuid"):
+        uid = os.getuid()
+        if st.st_uid != uid or st.st_mode & 0o002:
+            return False
+        # Nor may anyone else be able to swap the directory itself for another: its parent is
+        # the user's or root's, and not writable by everyone unless sticky (like /tmp).
+        if parent.st_uid not in (uid, 0) or (parent.st_mode & 0o002 and not parent.st_mode & 0o1000):
+            return False
+    return True
+
+
+def _seal(text):
+    """``text`` as the bytes of a generated file: with its content-hash line at the end."""
+    data = text.encode("utf-8", "surrogatepass")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    return data + _CONTENT_MARKER + hashlib.sha256(data).hexdigest().encode("ascii") + b"\n"
+
+
+def _verified(data):
+    """Are ``data`` the bytes of a generated file exactly as the hook wrote it?"""
+    if data is None or not data.endswith(b"\n"):
+        return False
+    start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    line = data[start:-1]
+    if not line.startswith(_CONTENT_MARKER):
+        return False
+    return line[len(_CONTENT_MARKER):] == hashlib.sha256(data[:start]).hexdigest().encode("ascii")
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+#: Flags of a checked hash-based ``.pyc`` (PEP 552): valid for the source bytes it was made from.
+_CHECKED_HASH_PYC = 0b11
+
+
+def _code_for(path, source):
+    """The code object of the verified generated file ``path`` (bytes ``source``), through a
+    checked hash-based ``.pyc`` keyed by exactly those bytes."""
+    from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
+
+    key = source_hash(source)
+    try:
+        pyc = cache_from_source(path)
+    except (NotImplementedError, ValueError):
+        pyc = None
+    if pyc is not None:
+        data = _read(pyc)
+        if (
+            data is not None
+            and len(data) > 16
+            and data[:4] == MAGIC_NUMBER
+            and int.from_bytes(data[4:8], "little") == _CHECKED_HASH_PYC
+            and data[8:16] == key
+        ):
+            try:
+                return marshal.loads(memoryview(data)[16:])
+            except (ValueError, EOFError, TypeError):
+                pass
+    code = compile(source, path, "exec", dont_inherit=True)
+    if pyc is not None and not sys.dont_write_bytecode:
+        data = MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little") + key + marshal.dumps(code)
+        try:
+            _makedirs(os.path.dirname(pyc))
+            _write_atomic(pyc, data)
+        except OSError:
+            pass  # no bytecode cache: compiled again next time
+    return code
 
 
 def _write_atomic(path, data):
@@ -294,7 +421,7 @@ def _write_atomic(path, data):
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -309,12 +436,21 @@ def _remove_stale(directory, parent_name, key):
     pattern = re.compile(
         re.escape(parent_name + SUFFIX) + r"\.([0-9a-f]{16})((?:\.[A-Za-z_][A-Za-z0-9_]*)?)\.py$"
     )
+    # Temporary files of writers killed before their rename (``.<name>.<random>.tmp``).
+    temporary = re.compile(r"\." + re.escape(parent_name + SUFFIX) + r"\.[0-9a-f]{16}.*\.tmp$")
     try:
         names = os.listdir(directory)
     except OSError:
         return
     now = time.time()
     for name in names:
+        if temporary.match(name):
+            try:
+                if now - os.stat(os.path.join(directory, name)).st_mtime >= STALE_AFTER:
+                    os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+            continue
         match = pattern.match(name)
         if match is None or match.group(1) == key:
             continue
@@ -359,16 +495,22 @@ class GradLoader(SourceFileLoader):
 
     def exec_module(self, module):
         state = self._tangent
-        if not os.path.isfile(self.path):
-            self._generate()
         module.__dict__.update(_user_names(state.parent))
-        try:
-            super().exec_module(module)
-        except FileNotFoundError:
-            # Removed between our check and the read (a stale-file sweep): write it again.
-            self._generate()
-            super().exec_module(module)
+        super().exec_module(module)  # through get_code below
         _finish(module, state)
+
+    def get_code(self, fullname):
+        return _code_for(self.path, self.get_data(self.path))
+
+    def get_data(self, path):
+        """The generated file's bytes, verified: a file that is missing (removed by a
+        stale-file sweep), damaged or edited by hand is generated again, never executed."""
+        if path != self.path:
+            return super().get_data(path)
+        data = _read(path)
+        if _verified(data):
+            return data
+        return self._generate()
 
     def _generate(self):
         state = self._tangent
@@ -409,9 +551,11 @@ class GradLoader(SourceFileLoader):
         lines.append(f"__all__ = {[f'd{f}' for f, _ in generated]!r}")
         text = source if source.endswith("\n") else source + "\n"
         text += "\n".join(lines) + "\n"
-        _write_atomic(self.path, text.encode("utf-8"))
+        data = _seal(text)
+        _write_atomic(self.path, data)
         if _beside_source(os.path.dirname(self.path)):
             _remove_stale(os.path.dirname(self.path), state.fullname[: -len(SUFFIX)], state.key)
+        return data
 
 
 def _engine(fullname):
@@ -570,6 +714,7 @@ def _generate_on_access(module, state, name):
             d for d in state.dirs if d != os.path.dirname(module.__file__)
         ]
         path = _existing(filename, dirs)
+        data = _read(path) if path is not None else None
         if path is None:
             path = _writable_target(filename, dirs)
             if path is None:
@@ -578,8 +723,10 @@ def _generate_on_access(module, state, name):
                     f"directory for generated code (tried {', '.join(dirs)})",
                     name=state.fullname,
                 )
-            _generate_partial(module, state, name, function, wrt, path)
-        code = SourceFileLoader(state.fullname, path).get_code(state.fullname)
+        if not _verified(data):
+            # Not there yet, or damaged or edited by hand: generated (again), never executed.
+            data = _generate_partial(module, state, name, function, wrt, path)
+        code = _code_for(path, data)
         scope = _user_names(state.parent)
         scope.update(__name__=state.fullname, __file__=path, __builtins__=builtins)
         exec(code, scope)
@@ -620,7 +767,9 @@ def _generate_partial(module, state, name, function, wrt, path):
     else:
         body = source if source.endswith("\n") else source + "\n"
         text = f"{header}{body}\n__tangent_entry__ = {entry!r}\n"
-    _write_atomic(path, text.encode("utf-8"))
+    data = _seal(text)
+    _write_atomic(path, data)
+    return data
 
 
 # --------------------------------------------------------------------------------------------

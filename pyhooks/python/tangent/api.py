@@ -512,7 +512,12 @@ def generated_dir():
     configured = os.environ.get(GENERATED_DIR_ENV)
     if configured:
         path = os.path.abspath(os.path.expanduser(configured))
-        os.makedirs(path, exist_ok=True)
+        if not os.path.isdir(path):
+            # Every level it creates 0o755, whatever the umask (os.makedirs would leave the
+            # intermediate ones world-writable under umask 0).
+            from tangent._import_hook import _makedirs
+
+            _makedirs(path)
         return path
     if _fallback_dir is not None:
         return _fallback_dir

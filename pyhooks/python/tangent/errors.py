@@ -1,4 +1,7 @@
-"""Exceptions of the Python API, one per kind of engine diagnostic."""
+"""Exceptions of the Python API, one per kind of engine diagnostic.
+
+Each kind has a stable code (``T001``...), listed with its causes in ``docs/errors.md``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ __all__ = [
     "NotDifferentiableError",
     "FunctionNotFoundError",
     "InvalidWrtError",
+    "InvalidRecipeError",
+    "InvalidInputError",
+    "LimitExceededError",
+    "TangentIOError",
     "InternalError",
     "error_from_engine",
 ]
@@ -18,18 +25,24 @@ __all__ = [
 class TangentError(Exception):
     """Base class of every error of Tangent.
 
-    ``str(error)`` is the rendered diagnostic (``path:line:col``, the source line, a caret).
-    Attributes: ``kind`` (the engine's kind, e.g. ``"no-recipe"``), ``message`` (one line),
-    ``path``, ``line`` and ``column`` (1-based; 0 when unknown).
+    ``str(error)`` is the rendered diagnostic (``error[T003 no-recipe]: ...``, then
+    ``path:line:col``, the source line, a caret and a help line).
+    Attributes: ``kind`` (the engine's kind, e.g. ``"no-recipe"``), ``code`` (its stable code,
+    e.g. ``"T003"``), ``message`` (one line), ``path``, ``line`` and ``column`` (1-based; 0 when
+    unknown).
     """
 
     kind = "internal"
+    code = "T999"
+    help = "this is a bug in Tangent; please report it with the code that caused it"
 
-    def __init__(self, rendered, *, kind=None, message=None, path=None, line=0, column=0):
+    def __init__(self, rendered, *, kind=None, message=None, path=None, line=0, column=0, code=None):
         super().__init__(rendered)
         self.rendered = rendered
         if kind is not None:
             self.kind = kind
+        if code is not None:
+            self.code = code
         self.message = message if message is not None else rendered
         self.path = path
         self.line = line
@@ -52,36 +65,51 @@ class TangentSyntaxError(TangentError, SyntaxError):
     """The source of the module or function does not parse."""
 
     kind = "syntax"
+    code = "T001"
+    help = "the whole file must be valid Python 3; fix the code at the caret"
 
 
 class UnsupportedError(TangentError, NotImplementedError):
     """The function uses a construct Tangent cannot differentiate."""
 
     kind = "unsupported"
+    code = "T002"
+    help = (
+        "rewrite this without the construct, or move it into a function with its own recipe "
+        "(`@tangent.adjoint`)"
+    )
 
 
 class NoRecipeError(TangentError, NotImplementedError):
     """A call on a differentiated value has no derivative recipe and no source."""
 
     kind = "no-recipe"
+    code = "T003"
+    help = 'give the function a recipe with `@tangent.adjoint(...)` (see "Your own recipes" in the README)'
 
 
 class NotDifferentiableError(TangentError, ValueError):
     """The requested derivative does not exist."""
 
     kind = "not-differentiable"
+    code = "T004"
+    help = "differentiate with respect to a parameter the result depends on through arithmetic (`wrt`)"
 
 
 class FunctionNotFoundError(TangentError, ValueError):
     """The function (or its source) cannot be found."""
 
     kind = "function-not-found"
+    code = "T005"
+    help = "name a function defined with `def` at the top level of the file (FILE.py:FUNC)"
 
 
 class InvalidWrtError(TangentError, ValueError):
     """``wrt`` names a parameter the function does not have."""
 
     kind = "invalid-wrt"
+    code = "T006"
+    help = "`wrt` takes the names or positions of the function's positional parameters"
 
 
 class InvalidRecipeError(TangentError, ValueError):
@@ -89,12 +117,39 @@ class InvalidRecipeError(TangentError, ValueError):
     template rules (see the README)."""
 
     kind = "invalid-recipe"
+    code = "T007"
+    help = 'see "Your own recipes" in the README for the rules of recipe templates'
+
+
+class InvalidInputError(TangentError, ValueError):
+    """The source is not Python text: not UTF-8, or binary (NUL bytes)."""
+
+    kind = "invalid-input"
+    code = "T008"
+    help = "Tangent reads Python source files as UTF-8 text (PEP 3120); save the file as UTF-8"
+
+
+class LimitExceededError(TangentError, ValueError):
+    """The source exceeds one of Tangent's limits (size, nesting, expression length)."""
+
+    kind = "limit"
+    code = "T009"
+    help = "split the code into smaller expressions or functions (the limits are listed in docs/errors.md)"
+
+
+class TangentIOError(TangentError, OSError):
+    """A file could not be read."""
+
+    kind = "io"
+    code = "T010"
+    help = "check that the file exists and can be read"
 
 
 class InternalError(TangentError, RuntimeError):
     """A bug in Tangent."""
 
     kind = "internal"
+    code = "T999"
 
 
 ERRORS_BY_KIND = {
@@ -107,6 +162,9 @@ ERRORS_BY_KIND = {
         FunctionNotFoundError,
         InvalidWrtError,
         InvalidRecipeError,
+        InvalidInputError,
+        LimitExceededError,
+        TangentIOError,
         InternalError,
     )
 }
@@ -116,12 +174,13 @@ def error_from_engine(engine_error):
     """The ``TangentError`` for a ``tangent._engine.EngineError``."""
     kind, message, rendered, path, line, column = engine_error.args
     cls = ERRORS_BY_KIND.get(kind, InternalError)
-    return cls(rendered, kind=kind, message=message, path=path, line=line, column=column)
+    code = getattr(engine_error, "code", None) or cls.code
+    return cls(rendered, kind=kind, message=message, path=path, line=line, column=column, code=code)
 
 
 def make_error(cls, message, *, path=None, line=0, column=0, source_line=None):
     """A ``TangentError`` raised by the Python side, rendered like the engine's diagnostics."""
-    title = f"error: {message} [{cls.kind}]"
+    title = f"error[{cls.code} {cls.kind}]: {message}"
     if path is None:
         rendered = title + "\n"
     elif line <= 0:
@@ -133,4 +192,5 @@ def make_error(cls, message, *, path=None, line=0, column=0, source_line=None):
             gutter = " " * len(str(line))
             caret = " " * max(column - 1, 0) + "^"
             rendered += f"{gutter} |\n{line} | {source_line}\n{gutter} | {caret}\n"
+    rendered += f"help: {cls.help}\n"
     return cls(rendered, message=message, path=path, line=line, column=column)
