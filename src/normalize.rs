@@ -6,7 +6,7 @@
 //! that fall through, so that every exit ends its block; and turns the returns into assignments
 //! to a single result variable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
 use ruff_text_size::Ranged;
@@ -15,6 +15,8 @@ use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::ir::{Atom, Callee, Expr, Function, Index, Origin, Param, Stmt};
 use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
+
+mod scopes;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
@@ -47,6 +49,10 @@ struct Normalizer<'a> {
     /// Locals holding `tangent.Stack()` (generated code differentiated again): their
     /// `.append(v)` and `.pop()` save and restore values (IR `Push` and `tangent.pop`).
     stacks: BTreeSet<String>,
+    /// Functions and lambdas defined inside the function, inlined where they are called.
+    nested: BTreeMap<String, scopes::Nested>,
+    /// How many inlined calls enclose the code being normalized.
+    inline_depth: usize,
 }
 
 pub fn normalize(
@@ -127,6 +133,8 @@ impl<'a> Normalizer<'a> {
             loop_return: None,
             loop_returns: 0,
             stacks: stack_names(&def.body, scope),
+            nested: BTreeMap::new(),
+            inline_depth: 0,
         }
     }
 
@@ -327,7 +335,7 @@ impl<'a> Normalizer<'a> {
             AStmt::Global(_) => Err(self.unsupported(stmt.range(), "`global` cannot be differentiated")),
             AStmt::Nonlocal(_) => Err(self.unsupported(stmt.range(), "`nonlocal` cannot be differentiated")),
             AStmt::Try(_) => Err(self.unsupported(stmt.range(), "`try` cannot be differentiated")),
-            AStmt::FunctionDef(_) => Err(self.unsupported(stmt.range(), "nested function definitions cannot be differentiated")),
+            AStmt::FunctionDef(def) => self.nested_def(def),
             AStmt::ClassDef(_) => Err(self.unsupported(stmt.range(), "class definitions inside a differentiated function are not supported")),
             AStmt::Delete(_) => Err(self.unsupported(stmt.range(), "`del` cannot be differentiated")),
             AStmt::Match(_) => Err(self.unsupported(stmt.range(), "`match` cannot be differentiated yet")),
@@ -400,6 +408,10 @@ impl<'a> Normalizer<'a> {
 
     fn assign_to(&mut self, target: &AExpr, value: &AExpr) -> Result<()> {
         match target {
+            AExpr::Name(n) if matches!(value, AExpr::Lambda(_)) => {
+                let AExpr::Lambda(l) = value else { unreachable!() };
+                self.nested_lambda(n.id.as_str(), l)
+            }
             AExpr::Name(n) => {
                 let e = self.expr(value)?;
                 self.assign(n.id.as_str(), e);
@@ -618,6 +630,16 @@ impl<'a> Normalizer<'a> {
         if !f.orelse.is_empty() {
             return Err(self.unsupported(f.range(), "`for ... else` is not supported"));
         }
+        self.for_loop(&f.target, &f.iter, |me| {
+            for s in &f.body {
+                me.stmt(s)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `for target in iter:` with the body `body` normalizes.
+    fn for_loop(&mut self, target: &AExpr, iter: &AExpr, body: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let origin = self.origin.clone();
         // `for i in range(...)` stays as it is; anything else iterates over indices.
         let call_name = |e: &AExpr| -> Option<String> {
@@ -630,9 +652,8 @@ impl<'a> Normalizer<'a> {
             }
             None
         };
-        let iter = f.iter.as_ref();
         let name = call_name(iter);
-        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), f.target.as_ref()) {
+        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), target) {
             (Some("range"), AExpr::Name(t)) => {
                 let AExpr::Call(c) = iter else { unreachable!() };
                 let mut args = Vec::new();
@@ -694,10 +715,7 @@ impl<'a> Normalizer<'a> {
                     }
                 }
             }
-            for s in &f.body {
-                self.stmt(s)?;
-            }
-            Ok(())
+            body(self)
         })();
         self.loop_depth -= 1;
         let body = std::mem::replace(&mut self.out, saved);
@@ -994,6 +1012,8 @@ impl<'a> Normalizer<'a> {
             AExpr::Await(_) => Err(self.unsupported(e.range(), "`await` cannot be differentiated")),
             AExpr::Named(_) => Err(self.unsupported(e.range(), "assignment expressions (`:=`) are not supported")),
             AExpr::Starred(_) => Err(self.unsupported(e.range(), "starred expressions are not supported")),
+            AExpr::ListComp(lc) if lowerable(&lc.generators) => self.comprehension(&lc.elt, &lc.generators),
+            AExpr::Generator(g) if lowerable(&g.generators) => self.comprehension(&g.elt, &g.generators),
             AExpr::Lambda(_)
             | AExpr::ListComp(_)
             | AExpr::SetComp(_)
@@ -1031,6 +1051,11 @@ impl<'a> Normalizer<'a> {
                     let callee = Callee::Function { text: "tangent.pop".into(), canonical: Some("tangent.pop".into()), local: false };
                     return Ok(Expr::Call { callee, args: vec![Atom::Name(obj.id.to_string())], kwargs: Vec::new() });
                 }
+            }
+        }
+        if let AExpr::Name(n) = c.func.as_ref() {
+            if self.nested.contains_key(n.id.as_str()) {
+                return self.inline_call(n.id.as_str(), c);
             }
         }
         let callee = match c.func.as_ref() {
@@ -1093,12 +1118,43 @@ impl<'a> Normalizer<'a> {
             };
             kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
         }
+        // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
+        if let Callee::Function { canonical: Some(c), .. } = &callee {
+            if (c == "builtins.max" || c == "builtins.min") && args.len() == 1 && kwargs.is_empty() {
+                return Ok(self.fold_extreme(c, args.remove(0)));
+            }
+        }
         // Generated code returns its gradients through `tangent.unshared` (copies of shared
         // arrays): the values themselves, for a derivative of that code.
         if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared") && !args.is_empty() {
             return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
         }
         Ok(Expr::Call { callee, args, kwargs })
+    }
+
+    /// `max(items)` (or `min`) as `m = items[0]`, then `m = max(m, items[i])` for the rest.
+    fn fold_extreme(&mut self, builtin: &str, items: Atom) -> Expr {
+        let text = builtin.trim_start_matches("builtins.");
+        let call = |name: &str, args: Vec<Atom>| Expr::Call {
+            callee: Callee::Function { text: name.into(), canonical: Some(format!("builtins.{name}")), local: false },
+            args,
+            kwargs: vec![],
+        };
+        let item = |i: &str| Expr::Subscript { value: items.clone(), index: Index { text: i.into(), arg: i.into(), reads: if i == "0" { vec![] } else { vec![i.into()] } } };
+        let best = self.fresh(text);
+        self.assign(&best, item("0"));
+        let n = self.fresh("n");
+        self.assign(&n, call("len", vec![items.clone()]));
+        let i = self.fresh("i");
+        let v = self.fresh("item");
+        let origin = self.origin.clone();
+        let body = vec![
+            Stmt::Assign { target: v.clone(), value: item(&i), origin: origin.clone() },
+            Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone() },
+        ];
+        let range = call("range", vec![Atom::Const("1".into()), Atom::Name(n)]);
+        self.emit(Stmt::For { target: i, iter: range, body, origin });
+        Expr::Atom(Atom::Name(best))
     }
 
     /// An index as text; complex parts are computed into temporaries first.
@@ -1233,6 +1289,16 @@ impl<'a> Normalizer<'a> {
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
     }
+}
+
+/// Can a comprehension become loops? Its iterables must be sequences the loops can index, or
+/// `range`/`zip`/`enumerate` (anything else, e.g. `d.items()`, stays as it is).
+fn lowerable(generators: &[ast::Comprehension]) -> bool {
+    generators.iter().all(|g| match &g.iter {
+        AExpr::Call(c) => matches!(c.func.as_ref(), AExpr::Name(n) if matches!(n.id.as_str(), "range" | "zip" | "enumerate")),
+        AExpr::Name(_) | AExpr::Attribute(_) | AExpr::Subscript(_) | AExpr::List(_) | AExpr::Tuple(_) => true,
+        _ => false,
+    })
 }
 
 fn c_args(e: &AExpr) -> usize {

@@ -1896,7 +1896,7 @@ fn generate_unsupported_async_def() {
 #[test]
 fn generate_unsupported_lambda_over_active_value() {
     assert_unsupported(
-        "def f(x):\n    g = lambda t: t * x\n    return g(2.0) + x\n",
+        "def f(x):\n    g = (lambda t: t * x)(2.0)\n    return g + x\n",
         2,
         "lambda",
     );
@@ -1905,7 +1905,7 @@ fn generate_unsupported_lambda_over_active_value() {
 #[test]
 fn generate_unsupported_comprehension_over_active_value() {
     assert_unsupported(
-        "import numpy as np\n\ndef f(x):\n    y = sum([v * 2.0 for v in x])\n    return y + np.sum(x)\n",
+        "import numpy as np\n\ndef f(x):\n    y = sum({v * 2.0 for v in x})\n    return y + np.sum(x)\n",
         4,
         "comprehension",
     );
