@@ -53,6 +53,8 @@ struct Normalizer<'a> {
     nested: BTreeMap<String, scopes::Nested>,
     /// How many inlined calls enclose the code being normalized.
     inline_depth: usize,
+    /// Names the function assigns exactly once, to a tuple or list literal of this length.
+    fixed_lengths: BTreeMap<String, usize>,
 }
 
 pub fn normalize(
@@ -135,6 +137,7 @@ impl<'a> Normalizer<'a> {
             stacks: stack_names(&def.body, scope),
             nested: BTreeMap::new(),
             inline_depth: 0,
+            fixed_lengths: fixed_lengths(&def.body),
         }
     }
 
@@ -163,18 +166,13 @@ impl<'a> Normalizer<'a> {
         if let Some(k) = &p.kwarg {
             return Err(self.unsupported(k.range(), "`**kwargs` parameters cannot be differentiated"));
         }
-        if let Some(k) = p.kwonlyargs.first() {
-            return Err(self.unsupported(k.range(), "keyword-only parameters cannot be differentiated yet"));
-        }
-        Ok(p
-            .posonlyargs
-            .iter()
-            .chain(p.args.iter())
-            .map(|a| Param {
-                name: a.parameter.name.to_string(),
-                default: a.default.as_ref().map(|d| self.text(d.as_ref())),
-            })
-            .collect())
+        let param = |a: &ast::ParameterWithDefault, keyword_only: bool| Param {
+            name: a.parameter.name.to_string(),
+            default: a.default.as_ref().map(|d| self.text(d.as_ref())),
+            keyword_only,
+        };
+        // Keyword-only parameters come last, as `inspect.signature` lists them.
+        Ok(p.posonlyargs.iter().chain(p.args.iter()).map(|a| param(a, false)).chain(p.kwonlyargs.iter().map(|a| param(a, true))).collect())
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -1107,7 +1105,8 @@ impl<'a> Normalizer<'a> {
         let mut args = Vec::new();
         for a in c.arguments.args.iter() {
             if let AExpr::Starred(s) = a {
-                return Err(self.unsupported(s.range(), "`*args` in calls is not supported"));
+                args.extend(self.unpacked(s)?);
+                continue;
             }
             args.push(self.atom(a, "t")?);
         }
@@ -1130,6 +1129,28 @@ impl<'a> Normalizer<'a> {
             return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
         }
         Ok(Expr::Call { callee, args, kwargs })
+    }
+
+    /// The items of `*value` in a call: a tuple or list literal, or a name the function binds
+    /// once to one (so its length is known).
+    fn unpacked(&mut self, s: &ast::ExprStarred) -> Result<Vec<Atom>> {
+        match s.value.as_ref() {
+            AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) => {
+                elts.iter().map(|e| self.atom(e, "t")).collect()
+            }
+            AExpr::Name(n) if self.fixed_lengths.contains_key(n.id.as_str()) => {
+                let len = self.fixed_lengths[n.id.as_str()];
+                let mut items = Vec::new();
+                for i in 0..len {
+                    let t = self.fresh("arg");
+                    let index = Index { text: i.to_string(), arg: i.to_string(), reads: vec![] };
+                    self.assign(&t, Expr::Subscript { value: Atom::Name(n.id.to_string()), index });
+                    items.push(Atom::Name(t));
+                }
+                Ok(items)
+            }
+            _ => Err(self.unsupported(s.range(), "`*args` in a call needs a tuple or list whose length is known here (a literal, or a name assigned once to one)")),
+        }
     }
 
     /// `max(items)` (or `min`) as `m = items[0]`, then `m = max(m, items[i])` for the rest.
@@ -1289,6 +1310,75 @@ impl<'a> Normalizer<'a> {
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
     }
+}
+
+/// Names assigned exactly once in `body`, to a tuple or list literal without `*`: their length.
+fn fixed_lengths(body: &[AStmt]) -> BTreeMap<String, usize> {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    struct V {
+        lengths: BTreeMap<String, usize>,
+        assigned: BTreeMap<String, usize>,
+    }
+    impl<'a> StatementVisitor<'a> for V {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            let mut targets = BTreeSet::new();
+            match stmt {
+                AStmt::Assign(a) => {
+                    a.targets.iter().for_each(|t| collect_target(t, &mut targets));
+                    if let ([AExpr::Name(n)], AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. })) = (&a.targets[..], a.value.as_ref()) {
+                        if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
+                            self.lengths.insert(n.id.to_string(), elts.len());
+                        }
+                    }
+                }
+                AStmt::AugAssign(a) => collect_target(&a.target, &mut targets),
+                AStmt::AnnAssign(a) => collect_target(&a.target, &mut targets),
+                AStmt::For(f) => collect_target(&f.target, &mut targets),
+                _ => {}
+            }
+            for t in targets {
+                *self.assigned.entry(t).or_default() += 1;
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    let mut v = V { lengths: BTreeMap::new(), assigned: BTreeMap::new() };
+    for s in body {
+        v.visit_stmt(s);
+    }
+    v.lengths.retain(|n, _| v.assigned.get(n) == Some(&1));
+    // A list whose methods are called (`args.append(...)`) or whose items are deleted may
+    // change its length: not expanded.
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt as walk};
+    struct Mutated<'l>(&'l mut BTreeMap<String, usize>);
+    impl<'a> Visitor<'a> for Mutated<'_> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            if let AStmt::Delete(d) = stmt {
+                for t in &d.targets {
+                    if let AExpr::Subscript(s) = t {
+                        if let AExpr::Name(n) = s.value.as_ref() {
+                            self.0.remove(n.id.as_str());
+                        }
+                    }
+                }
+            }
+            walk(self, stmt);
+        }
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Attribute(a) = expr {
+                if let AExpr::Name(n) = a.value.as_ref() {
+                    self.0.remove(n.id.as_str());
+                }
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut lengths = v.lengths;
+    let mut m = Mutated(&mut lengths);
+    for s in body {
+        m.visit_stmt(s);
+    }
+    lengths
 }
 
 /// Can a comprehension become loops? Its iterables must be sequences the loops can index, or

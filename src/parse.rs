@@ -57,5 +57,7 @@ pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunc
 
 /// The names of a function's positional parameters, in order.
 pub fn param_names(def: &StmtFunctionDef) -> Vec<String> {
-    def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect()
+    let p = &def.parameters;
+    // Keyword-only parameters last, as `inspect.signature` lists them.
+    p.posonlyargs.iter().chain(p.args.iter()).chain(p.kwonlyargs.iter()).map(|p| p.parameter.name.to_string()).collect()
 }
