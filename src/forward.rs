@@ -277,7 +277,13 @@ impl<'a> Forward<'a> {
                             let dv = self.tangent_of_atom(v).unwrap();
                             out.push(Code::assign(dt, &format!("{dv}.real"), true));
                         }
-                        _ => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                        "imag" | "flat" => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                        // An attribute of an object: its tangent is the attribute of the
+                        // object's tangent (a mapping or an object of the same kind).
+                        _ => {
+                            let dv = self.tangent_of_atom(v).unwrap();
+                            out.push(Code::assign(dt, &format!("tangent.attribute_tangent({dv}, {attr:?}, {v}.{attr})"), true));
+                        }
                     }
                 }
             }
