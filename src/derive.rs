@@ -106,6 +106,16 @@ impl<'a> Driver<'a> {
     /// Differentiates `def` (read from `file`) as described by `spec`; returns the entry name
     /// and the seed parameter's name.
     pub fn derive(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+        // A derivative callers could call too (seed by keyword, joint, only the gradients):
+        // a recursive call of the function calls it rather than a copy.
+        let key = (def.name.to_string(), spec.wrt.to_vec());
+        let callable = spec.seed == SeedStyle::DefaultOne && spec.motion == Motion::Joint && !spec.preserve_result;
+        if callable && !self.done.contains_key(&key) {
+            if let Ok(norm) = normalized(file, &self.scope, def, self.recipes, false) {
+                let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
+                self.done.insert(key, (spec.name.clone(), seed));
+            }
+        }
         self.in_progress.push(def.name.to_string());
         let result = self.derive_inner(def, file, spec);
         self.in_progress.pop();
@@ -393,15 +403,6 @@ impl Callees for Driver<'_> {
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
-        if self.in_progress.iter().any(|f| f == function) {
-            let o = site.origin();
-            return Err(self.module_file.diagnostic(
-                DiagnosticKind::Unsupported,
-                format!("recursive call of `{function}` cannot be differentiated"),
-                o.start,
-                o.end,
-            ));
-        }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
@@ -415,10 +416,16 @@ impl Callees for Driver<'_> {
         let name = self.function_name(&base);
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
-        let spec = Spec { name, wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
-        let result = self.derive(def, file, &spec)?;
-        self.done.insert(key, result.clone());
-        Ok(result)
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
+        // Known before it is generated, so that a recursive call calls it.
+        let norm = normalized(file, &self.scope, def, self.recipes, false)?;
+        let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
+        self.done.insert(key.clone(), (name, seed));
+        let result = self.derive(def, file, &spec);
+        if result.is_err() {
+            self.done.remove(&key);
+        }
+        result
     }
 }
 
@@ -538,10 +545,6 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         if let Some((name, tangents)) = self.done.get(&key) {
             return Ok((name.clone(), tangents.split(',').map(str::to_string).collect()));
         }
-        if self.in_progress.iter().any(|f| f == function) {
-            let o = site.origin();
-            return Err(self.module_file.diagnostic(DiagnosticKind::Unsupported, format!("recursive call of `{function}` cannot be differentiated"), o.start, o.end));
-        }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
@@ -551,10 +554,23 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         let name = self.function_name(&base);
         let file = self.module_file;
         let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: false, motion: Motion::Joint };
+        // Known before it is generated, so that a recursive call calls it.
+        let norm = normalized(file, &self.scope, def, self.recipes, true)?;
+        let wrt_names: Vec<String> = wrt.iter().filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone())).collect();
+        let mut names = Names::with_shared(taken_names(&norm), Arc::new(self.reserved.clone()));
+        let expected: Vec<String> = wrt_names.iter().map(|p| crate::forward::tangent_name(&mut names, p)).collect();
+        self.done.insert(key.clone(), (name.clone(), expected.join(",")));
         self.in_progress.push(function.to_string());
         let result = self.derive_forward(def, file, &spec);
         self.in_progress.pop();
-        let tangents = result?;
+        let tangents = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.done.remove(&key);
+                return Err(e);
+            }
+        };
+        debug_assert_eq!(tangents, expected, "tangent parameters named as announced");
         self.done.insert(key, (name.clone(), tangents.join(",")));
         Ok((name, tangents))
     }

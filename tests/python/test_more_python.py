@@ -122,3 +122,50 @@ def test_unpacking_a_value_of_unknown_length_is_reported():
         tangent.grad(unknown_length)
     assert "length is known" in str(e.value)
     assert e.value.line > 0
+
+
+# --- recursion with a base case that does not depend on the differentiated values ---------
+
+
+def power(x, n):
+    if n == 0:
+        return 1.0
+    return x * power(x, n - 1)
+
+
+def tree_sum(x, depth):
+    if depth == 0:
+        return np.sum(np.sin(x))
+    return tree_sum(x * 0.5, depth - 1) + tree_sum(x + 1.0, depth - 1)
+
+
+def even(x, n):
+    if n == 0:
+        return x * x
+    return odd(x * 2.0, n - 1)
+
+
+def odd(x, n):
+    if n == 0:
+        return np.sin(x)
+    return even(x + 1.0, n - 1)
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (power, (1.3, 5)),
+        (power, (0.7, 0)),
+        (tree_sum, (np.array([0.2, -0.4, 1.1]), 3)),
+        (even, (0.3, 4)),
+        (even, (0.3, 3)),
+    ],
+    ids=["power", "power-base", "tree", "mutual-even", "mutual-odd"],
+)
+@pytest.mark.parametrize("optimized", [True, False], ids=["optimized", "unoptimized"])
+def test_recursion(f, args, optimized):
+    check_grad(f, args, optimized=optimized)
+    g = tangent.grad(f)(*args)
+    direction = RNG.standard_normal(np.shape(args[0])) if np.ndim(args[0]) else 0.8
+    jvp = tangent.jvp(f)(*args, direction)
+    assert_close(jvp, float(np.sum(np.asarray(g) * direction)), rtol=1e-6, atol=1e-8)
