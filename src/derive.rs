@@ -385,6 +385,9 @@ impl Callees for Driver<'_> {
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
+        if let Some(def) = self.definition(function).filter(|_| function.contains('.')) {
+            return Some(crate::parse::param_names(def)); // a method: `Class.method`
+        }
         if function.contains('.') {
             return self.project.and_then(|p| p.external_signature(function)).map(|s| s.0);
         }
@@ -393,7 +396,8 @@ impl Callees for Driver<'_> {
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, String)> {
-        if let (true, Some(project)) = (function.contains('.'), self.project) {
+        let method = function.contains('.') && self.definition(function).is_some();
+        if let (true, false, Some(project)) = (function.contains('.'), method, self.project) {
             // Another module's derivative: imported from its gradient module.
             let (alias, seed, import) = project.external_derivative(function, wrt)?;
             self.imports.insert(import);
@@ -408,10 +412,12 @@ impl Callees for Driver<'_> {
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
         let params = self.params(function).unwrap_or_default();
+        // `Model.forward` -> `dModel_forward`.
+        let stem = function.replace('.', "_");
         let base = if wrt == [0] {
-            format!("d{function}")
+            format!("d{stem}")
         } else {
-            format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+            format!("d{stem}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
         };
         let name = self.function_name(&base);
         let file = self.module_file;
@@ -550,6 +556,7 @@ impl crate::forward::ForwardCallees for Driver<'_> {
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
         let params = crate::parse::param_names(def);
+        let function = &function.replace('.', "_");
         let base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
         let name = self.function_name(&base);
         let file = self.module_file;

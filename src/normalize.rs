@@ -55,6 +55,9 @@ struct Normalizer<'a> {
     inline_depth: usize,
     /// Names the function assigns exactly once, to a tuple or list literal of this length.
     fixed_lengths: BTreeMap<String, usize>,
+    /// For a method of a top-level class: its `self` parameter, the class and its methods
+    /// (`self.forward(x)` calls `Class.forward(self, x)`).
+    method: Option<(String, String, BTreeSet<String>)>,
 }
 
 pub fn normalize(
@@ -138,6 +141,7 @@ impl<'a> Normalizer<'a> {
             nested: BTreeMap::new(),
             inline_depth: 0,
             fixed_lengths: fixed_lengths(&def.body),
+            method: method_context(file, scope, def),
         }
     }
 
@@ -1056,7 +1060,19 @@ impl<'a> Normalizer<'a> {
                 return self.inline_call(n.id.as_str(), c);
             }
         }
+        let mut receiver = None;
+        if let (AExpr::Attribute(a), Some((self_name, class, methods))) = (c.func.as_ref(), &self.method) {
+            if matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) && methods.contains(a.attr.as_str()) {
+                receiver = Some((format!("{class}.{}", a.attr), self_name.clone()));
+            }
+        }
         let callee = match c.func.as_ref() {
+            // Another method of the class on `self`: that method, statically (as written in
+            // the class, not an override of a subclass).
+            _ if receiver.is_some() => {
+                let (text, _) = receiver.clone().unwrap_or_default();
+                Callee::Function { text, canonical: None, local: true }
+            }
             AExpr::Name(n) => {
                 let name = n.id.as_str();
                 if self.locals.contains(name) {
@@ -1103,6 +1119,9 @@ impl<'a> Normalizer<'a> {
             }
         };
         let mut args = Vec::new();
+        if let Some((_, self_name)) = &receiver {
+            args.push(Atom::Name(self_name.clone()));
+        }
         for a in c.arguments.args.iter() {
             if let AExpr::Starred(s) = a {
                 args.extend(self.unpacked(s)?);
@@ -1310,6 +1329,20 @@ impl<'a> Normalizer<'a> {
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
     }
+}
+
+/// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
+/// `file` holds (not a static or class method).
+fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String, BTreeSet<String>)> {
+    let class = scope.class_containing(def.range())?;
+    // The scope may be another text's (a function given on its own): the class must be there.
+    let text = file.text.get(class.range.start().to_usize()..class.range.end().to_usize())?;
+    if !text.starts_with("class ") || !text[6..].trim_start().starts_with(class.name.as_str()) {
+        return None;
+    }
+    let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
+    let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
+    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone(), class.methods.clone()))
 }
 
 /// Names assigned exactly once in `body`, to a tuple or list literal without `*`: their length.

@@ -47,8 +47,16 @@ pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFu
     find_function_in(&module.body, name)
 }
 
-/// The last top-level definition of `name` among `body`'s statements.
+/// The last top-level definition of `name` among `body`'s statements; `Class.method` names a
+/// method of a top-level class.
 pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunctionDef> {
+    if let Some((class, method)) = name.split_once('.') {
+        let class_body = body.iter().rev().find_map(|s| match s {
+            Stmt::ClassDef(c) if c.name.as_str() == class => Some(&c.body),
+            _ => None,
+        })?;
+        return find_function_in(class_body, method);
+    }
     body.iter().rev().find_map(|s| match s {
         Stmt::FunctionDef(f) if f.name.as_str() == name => Some(f),
         _ => None,

@@ -185,3 +185,88 @@ def test_forward_mode_takes_a_mapping_tangent():
     direction = {"W": RNG.standard_normal((3, 4)), "scale": 0.5}
     jvp = tangent.jvp(layer_loss)(p, x, direction)
     assert_close(jvp, np.sum(g["W"] * direction["W"]) + g["scale"] * 0.5)
+
+
+# --- methods ------------------------------------------------------------------------------
+
+
+def _activation(v):
+    return np.tanh(v)
+
+
+class Model:
+    def __init__(self, W, b, temperature=1.0):
+        self.W = W
+        self.b = b
+        self.temperature = temperature
+        self.name = "model"
+
+    def forward(self, x):
+        return _activation(self.W @ x + self.b) / self.temperature
+
+    def penalty(self):
+        return 0.01 * np.sum(self.W * self.W)
+
+    def loss(self, x, y):
+        r = self.forward(x) - y
+        return np.sum(r * r) + self.penalty()
+
+
+@dataclasses.dataclass
+class Quadratic:
+    A: np.ndarray
+    c: float
+
+    def value(self, x):
+        return x @ self.A @ x + self.c * np.sum(x)
+
+
+def _model():
+    return Model(RNG.standard_normal((3, 4)), RNG.standard_normal(3), 1.3)
+
+
+def _fd_x(f, x, eps=1e-6):
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
+
+
+@pytest.mark.parametrize("optimized", [True, False])
+def test_method_gradient_with_respect_to_self(optimized):
+    m, x, y = _model(), RNG.standard_normal(4), RNG.standard_normal(3)
+    g = tangent.grad(Model.loss, optimized=optimized)(m, x, y)
+    assert set(g) == {"W", "b", "temperature"}
+
+    def loss_of(obj, _x):
+        return Model.loss(obj, x, y)
+
+    for attr in ("W", "b", "temperature"):
+        assert_close(g[attr], _fd(loss_of, m, x, [attr]), what=attr)
+
+
+def test_bound_method_gradients():
+    m, x, y = _model(), RNG.standard_normal(4), RNG.standard_normal(3)
+    gx = tangent.grad(m.loss)(x, y)
+    assert_close(gx, _fd_x(lambda v: m.loss(v, y), x))
+    gx2, gy = tangent.grad(m.loss, wrt=(0, 1))(x, y)
+    assert_close(gx2, gx)
+    assert_close(gy, _fd_x(lambda v: m.loss(x, v), y))
+    gself = tangent.grad(m.loss, wrt="self")(x, y)
+    assert_close(gself["W"], tangent.grad(Model.loss)(m, x, y)["W"])
+
+
+def test_dataclass_method():
+    q = Quadratic(RNG.standard_normal((3, 3)), 0.4)
+    x = RNG.standard_normal(3)
+    assert_close(tangent.grad(q.value)(x), _fd_x(q.value, x))
+    g = tangent.grad(Quadratic.value)(q, x)
+    assert_close(g["A"], np.outer(x, x))
+    assert_close(g["c"], np.sum(x))
+
+
+def test_method_forward_mode():
+    m, x, y = _model(), RNG.standard_normal(4), RNG.standard_normal(3)
+    g = tangent.grad(Model.loss)(m, x, y)
+    direction = {"W": RNG.standard_normal((3, 4)), "b": RNG.standard_normal(3)}
+    jvp = tangent.jvp(Model.loss)(m, x, y, direction)
+    assert_close(jvp, np.sum(g["W"] * direction["W"]) + np.sum(g["b"] * direction["b"]))
+    dx = RNG.standard_normal(4)
+    assert_close(tangent.jvp(m.loss)(x, y, dx), float(tangent.grad(m.loss)(x, y) @ dx))
