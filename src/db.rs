@@ -601,6 +601,10 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     for req in reqs {
         let id = FunctionId::new(db, req.file, req.function.clone());
         let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db));
+        // A function calling itself: its own text is in the key already.
+        if k == key {
+            continue;
+        }
         callee_keys.extend_from_slice(&artifact_key(db, k)?);
     }
     Ok(store::key(&[
@@ -759,7 +763,8 @@ pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
     }
 }
 
-/// The derivatives `(function, wrt)` needs, itself first, in a fixed order; recursion is an error.
+/// The derivatives `(function, wrt)` needs, itself first, in a fixed order (a recursive call
+/// needs a derivative already listed).
 fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>) -> R<()> {
     let mut stack: Vec<String> = Vec::new();
     visit(db, function, wrt, optimized, out, &mut stack)
@@ -767,13 +772,6 @@ fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, opt
 
 fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>, stack: &mut Vec<String>) -> R<()> {
     let name = function.name(db).clone();
-    if stack.contains(&name) {
-        return Err(Diagnostic::without_span(
-            DiagnosticKind::Unsupported,
-            format!("recursive call of `{name}` cannot be differentiated"),
-            function.file(db).path(db),
-        ));
-    }
     if out.contains(&(name.clone(), wrt.clone())) {
         return Ok(());
     }

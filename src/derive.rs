@@ -110,6 +110,16 @@ impl<'a> Driver<'a> {
     /// Differentiates `def` (read from `file`) as described by `spec`; returns the entry name
     /// and the seed parameter's name.
     pub fn derive(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+        // A derivative callers could call too (seed by keyword, joint, only the gradients):
+        // a recursive call of the function calls it rather than a copy.
+        let key = (def.name.to_string(), spec.wrt.to_vec());
+        let callable = spec.seed == SeedStyle::DefaultOne && spec.motion == Motion::Joint && !spec.preserve_result;
+        if callable && !self.done.contains_key(&key) {
+            if let Ok(norm) = normalized(file, &self.scope, def, self.recipes, false) {
+                let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
+                self.done.insert(key, (spec.name.clone(), seed));
+            }
+        }
         self.in_progress.push(def.name.to_string());
         let result = self.derive_inner(def, file, spec);
         self.in_progress.pop();
@@ -255,8 +265,7 @@ pub fn derive_function(
         } else {
             outputs[0].to_string()
         };
-        let params_text = param_declarations(f);
-        let any_default = f.params.iter().any(|p| p.default.is_some());
+        let any_default = positional_default(f);
         // A returned name bound once to a tuple is seeded like a tuple return.
         let tuple_len = if norm.result_is_tuple { Some(outputs.len()) } else { outputs[0].name().and_then(|n| single_tuple_definition(&f.body, n)) };
         let seed_default = match spec.seed {
@@ -311,7 +320,7 @@ pub fn derive_function(
                 body.append(&mut backward);
                 body.push(Code::effect(&ret));
                 functions.push(FunctionText {
-                    header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
+                    header: format!("{}({})", spec.name, signature(f, std::slice::from_ref(&seed_decl))),
                     docstring: doc,
                     body,
                 });
@@ -356,7 +365,7 @@ pub fn derive_function(
                     None => seed_param.clone(),
                 };
                 functions.push(FunctionText {
-                    header: format!("{fwd_name}({})", params_text.join(", ")),
+                    header: format!("{fwd_name}({})", signature(f, &[])),
                     docstring: Some(format!("Forward pass of `{}`: returns its value and the state its backward pass needs.", f.name)),
                     body: fbody,
                 });
@@ -365,9 +374,8 @@ pub fn derive_function(
                     docstring: Some(format!("Backward pass of `{}`.", f.name)),
                     body: bbody,
                 });
-                let args: Vec<String> = f.params.iter().map(|p| p.name.clone()).collect();
                 let value_var = names.fresh("value");
-                let mut wbody = vec![Code::stmt(&format!("{value_var}, _state = {fwd_name}({})", args.join(", ")), vec![value_var.clone(), "_state".into()], false)];
+                let mut wbody = vec![Code::stmt(&format!("{value_var}, _state = {fwd_name}({})", forwarded_arguments(f)), vec![value_var.clone(), "_state".into()], false)];
                 if spec.preserve_result {
                     if wrt_names.len() > 1 {
                         wbody.push(Code::effect(&format!("return (*{bwd_name}(_state, {seed_param}), {value_var})")));
@@ -378,7 +386,7 @@ pub fn derive_function(
                     wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param})")));
                 }
                 functions.push(FunctionText {
-                    header: format!("{}({})", spec.name, params_text.iter().cloned().chain(std::iter::once(seed_decl)).collect::<Vec<_>>().join(", ")),
+                    header: format!("{}({})", spec.name, signature(f, std::slice::from_ref(&seed_decl))),
                     docstring: doc,
                     body: wbody,
                 });
@@ -401,6 +409,9 @@ impl Callees for Driver<'_> {
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
+        if let Some(def) = self.definition(function).filter(|_| function.contains('.')) {
+            return Some(crate::parse::param_names(def)); // a method: `Class.method`
+        }
         if function.contains('.') {
             return self.project.and_then(|p| p.external_signature(function)).map(|s| s.0);
         }
@@ -409,7 +420,8 @@ impl Callees for Driver<'_> {
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, String)> {
-        if let (true, Some(project)) = (function.contains('.'), self.project) {
+        let method = function.contains('.') && self.definition(function).is_some();
+        if let (true, false, Some(project)) = (function.contains('.'), method, self.project) {
             // Another module's derivative: imported from its gradient module.
             let (alias, seed, import) = project.external_derivative(function, wrt)?;
             self.imports.insert(import);
@@ -419,32 +431,31 @@ impl Callees for Driver<'_> {
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
-        if self.in_progress.iter().any(|f| f == function) {
-            let o = site.origin();
-            return Err(self.module_file.diagnostic(
-                DiagnosticKind::Unsupported,
-                format!("recursive call of `{function}` cannot be differentiated"),
-                o.start,
-                o.end,
-            ));
-        }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
         let params = self.params(function).unwrap_or_default();
+        // `Model.forward` -> `dModel_forward`.
+        let stem = function.replace('.', "_");
         let base = if wrt == [0] {
-            format!("d{function}")
+            format!("d{stem}")
         } else {
-            format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+            format!("d{stem}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
         };
         let name = self.function_name(&base);
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
-        let spec = Spec { name, wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
-        let result = self.derive(def, file, &spec)?;
-        self.done.insert(key, result.clone());
-        Ok(result)
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
+        // Known before it is generated, so that a recursive call calls it.
+        let norm = normalized(file, &self.scope, def, self.recipes, false)?;
+        let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
+        self.done.insert(key.clone(), (name, seed));
+        let result = self.derive(def, file, &spec);
+        if result.is_err() {
+            self.done.remove(&key);
+        }
+        result
     }
 }
 
@@ -564,23 +575,33 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         if let Some((name, tangents)) = self.done.get(&key) {
             return Ok((name.clone(), tangents.split(',').map(str::to_string).collect()));
         }
-        if self.in_progress.iter().any(|f| f == function) {
-            let o = site.origin();
-            return Err(self.module_file.diagnostic(DiagnosticKind::Unsupported, format!("recursive call of `{function}` cannot be differentiated"), o.start, o.end));
-        }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
         let params = crate::parse::param_names(def);
+        let function = &function.replace('.', "_");
         let base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
         let name = self.function_name(&base);
         let file = self.module_file;
         let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: false, motion: Motion::Joint };
+        // Known before it is generated, so that a recursive call calls it.
+        let norm = normalized(file, &self.scope, def, self.recipes, true)?;
+        let wrt_names: Vec<String> = wrt.iter().filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone())).collect();
+        let mut names = Names::with_shared(taken_names(&norm), Arc::new(self.reserved.clone()));
+        let expected: Vec<String> = wrt_names.iter().map(|p| crate::forward::tangent_name(&mut names, p)).collect();
+        self.done.insert(key.clone(), (name.clone(), expected.join(",")));
         self.in_progress.push(function.to_string());
         let result = self.derive_forward(def, file, &spec);
         self.in_progress.pop();
-        let tangents = result?;
+        let tangents = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.done.remove(&key);
+                return Err(e);
+            }
+        };
+        debug_assert_eq!(tangents, expected, "tangent parameters named as announced");
         self.done.insert(key, (name.clone(), tangents.join(",")));
         Ok((name, tangents))
     }
@@ -638,11 +659,10 @@ impl Driver<'_> {
             optimize::optimize(&mut body);
         }
         optimize::tidy_comments(&mut body);
-        let params_text = param_declarations(f);
-        let any_default = f.params.iter().any(|p| p.default.is_some());
+        let any_default = positional_default(f);
         let tangent_decls: Vec<String> = tangent_params.iter().map(|t| if any_default { format!("{t}=None") } else { t.clone() }).collect();
         self.functions.push(FunctionText {
-            header: format!("{}({})", spec.name, params_text.into_iter().chain(tangent_decls).collect::<Vec<_>>().join(", ")),
+            header: format!("{}({})", spec.name, signature(f, &tangent_decls)),
             docstring: Some(format!(
                 "Forward-mode derivative of `{}` along tangents of {}, generated by Tangent.",
                 f.name,
@@ -654,13 +674,29 @@ impl Driver<'_> {
     }
 }
 
-/// `f`'s parameters as declared: `x`, `scale=2.0`.
-fn param_declarations(f: &crate::ir::Function) -> Vec<String> {
-    f.params
-        .iter()
-        .map(|p| match &p.default {
-            Some(d) => format!("{}={d}", p.name),
-            None => p.name.clone(),
-        })
-        .collect()
+/// A generated function's parameter list: `f`'s positional parameters as declared (`x`,
+/// `scale=2.0`), then `extra` (seeds, tangents), then `*` and `f`'s keyword-only ones.
+fn signature(f: &crate::ir::Function, extra: &[String]) -> String {
+    let declared = |p: &crate::ir::Param| match &p.default {
+        Some(d) => format!("{}={d}", p.name),
+        None => p.name.clone(),
+    };
+    let mut parts: Vec<String> = f.params.iter().filter(|p| !p.keyword_only).map(declared).collect();
+    parts.extend(extra.iter().cloned());
+    let keyword_only: Vec<String> = f.params.iter().filter(|p| p.keyword_only).map(declared).collect();
+    if !keyword_only.is_empty() {
+        parts.push("*".into());
+        parts.extend(keyword_only);
+    }
+    parts.join(", ")
+}
+
+/// Does a positional parameter of `f` have a default (so what follows it needs one too)?
+fn positional_default(f: &crate::ir::Function) -> bool {
+    f.params.iter().any(|p| !p.keyword_only && p.default.is_some())
+}
+
+/// `f`'s parameters passed on to a function of the same signature: `x, scale, *, k=k`.
+fn forwarded_arguments(f: &crate::ir::Function) -> String {
+    f.params.iter().map(|p| if p.keyword_only { format!("{0}={0}", p.name) } else { p.name.clone() }).collect::<Vec<_>>().join(", ")
 }

@@ -55,15 +55,7 @@ impl<'a> Forward<'a> {
         if let Some(t) = self.tangents.get(var) {
             return t.clone();
         }
-        let base = match var.strip_prefix('_') {
-            Some(rest) => format!("_d{rest}"),
-            None => format!("d{var}"),
-        };
-        let mut name = base;
-        while self.names.is_taken(&name) {
-            name.push('_');
-        }
-        self.names.reserve(&name);
+        let name = tangent_name(self.names, var);
         self.tangents.insert(var.to_string(), name.clone());
         name
     }
@@ -277,7 +269,13 @@ impl<'a> Forward<'a> {
                             let dv = self.tangent_of_atom(v).unwrap();
                             out.push(Code::assign(dt, &format!("{dv}.real"), true));
                         }
-                        _ => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                        "imag" | "flat" => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                        // An attribute of an object: its tangent is the attribute of the
+                        // object's tangent (a mapping or an object of the same kind).
+                        _ => {
+                            let dv = self.tangent_of_atom(v).unwrap();
+                            out.push(Code::assign(dt, &format!("tangent.attribute_tangent({dv}, {attr:?}, {v}.{attr})"), true));
+                        }
                     }
                 }
             }
@@ -383,3 +381,17 @@ fn stack_call(value: &Expr) -> Option<&str> {
     }
 }
 
+
+/// A fresh name for the tangent of `var`: `d<var>` (`_d<rest>` for temporaries), made unique.
+pub fn tangent_name(names: &mut Names, var: &str) -> String {
+    let base = match var.strip_prefix('_') {
+        Some(rest) => format!("_d{rest}"),
+        None => format!("d{var}"),
+    };
+    let mut name = base;
+    while names.is_taken(&name) {
+        name.push('_');
+    }
+    names.reserve(&name);
+    name
+}

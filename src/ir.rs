@@ -245,6 +245,8 @@ pub struct Param {
     pub name: String,
     /// Default value as source text.
     pub default: Option<String>,
+    /// Declared after `*`: passed by keyword only.
+    pub keyword_only: bool,
 }
 
 /// A normalized function.

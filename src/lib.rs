@@ -218,7 +218,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     driver.check_wrt_use = request.context_source.is_none();
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
-    let entry = driver.function_name(&format!("d{}", request.function));
+    let entry = driver.function_name(&format!("d{}", request.function.replace('.', "_")));
     let spec = derive::Spec {
         name: entry.clone(),
         wrt: &options.wrt,
@@ -252,7 +252,7 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
     let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
-    let entry = driver.function_name(&format!("jvp_{}", request.function));
+    let entry = driver.function_name(&format!("jvp_{}", request.function.replace('.', "_")));
     let spec = derive::Spec {
         name: entry.clone(),
         wrt: &options.wrt,
@@ -353,7 +353,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
     let nested = parse_function_source(request)?;
     let params = parse::param_names(target_function(request, module.syntax(), module_file, &nested)?.0);
     let vectors: Vec<String> = options.wrt.iter().map(|&i| format!("v{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect();
-    let entry = format!("hvp_{}", request.function);
+    let entry = format!("hvp_{}", request.function.replace('.', "_"));
     let forward_functions = forward.source.split_once("\n\n\n").map_or(forward.source.as_str(), |(_, rest)| rest);
     let source = format!(
         "{}\n\n\n{}\n\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",

@@ -6,7 +6,7 @@
 //! that fall through, so that every exit ends its block; and turns the returns into assignments
 //! to a single result variable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
 use ruff_text_size::Ranged;
@@ -15,6 +15,8 @@ use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::ir::{Atom, Callee, Expr, Function, Index, Origin, Param, Stmt};
 use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
+
+mod scopes;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
@@ -47,6 +49,15 @@ struct Normalizer<'a> {
     /// Locals holding `tangent.Stack()` (generated code differentiated again): their
     /// `.append(v)` and `.pop()` save and restore values (IR `Push` and `tangent.pop`).
     stacks: BTreeSet<String>,
+    /// Functions and lambdas defined inside the function, inlined where they are called.
+    nested: BTreeMap<String, scopes::Nested>,
+    /// How many inlined calls enclose the code being normalized.
+    inline_depth: usize,
+    /// Names the function assigns exactly once, to a tuple or list literal of this length.
+    fixed_lengths: BTreeMap<String, usize>,
+    /// For a method of a top-level class: its `self` parameter, the class and its methods
+    /// (`self.forward(x)` calls `Class.forward(self, x)`).
+    method: Option<(String, String, BTreeSet<String>)>,
 }
 
 pub fn normalize(
@@ -127,6 +138,10 @@ impl<'a> Normalizer<'a> {
             loop_return: None,
             loop_returns: 0,
             stacks: stack_names(&def.body, scope),
+            nested: BTreeMap::new(),
+            inline_depth: 0,
+            fixed_lengths: fixed_lengths(&def.body),
+            method: method_context(file, scope, def),
         }
     }
 
@@ -155,18 +170,13 @@ impl<'a> Normalizer<'a> {
         if let Some(k) = &p.kwarg {
             return Err(self.unsupported(k.range(), "`**kwargs` parameters cannot be differentiated"));
         }
-        if let Some(k) = p.kwonlyargs.first() {
-            return Err(self.unsupported(k.range(), "keyword-only parameters cannot be differentiated yet"));
-        }
-        Ok(p
-            .posonlyargs
-            .iter()
-            .chain(p.args.iter())
-            .map(|a| Param {
-                name: a.parameter.name.to_string(),
-                default: a.default.as_ref().map(|d| self.text(d.as_ref())),
-            })
-            .collect())
+        let param = |a: &ast::ParameterWithDefault, keyword_only: bool| Param {
+            name: a.parameter.name.to_string(),
+            default: a.default.as_ref().map(|d| self.text(d.as_ref())),
+            keyword_only,
+        };
+        // Keyword-only parameters come last, as `inspect.signature` lists them.
+        Ok(p.posonlyargs.iter().chain(p.args.iter()).map(|a| param(a, false)).chain(p.kwonlyargs.iter().map(|a| param(a, true))).collect())
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -327,7 +337,7 @@ impl<'a> Normalizer<'a> {
             AStmt::Global(_) => Err(self.unsupported(stmt.range(), "`global` cannot be differentiated")),
             AStmt::Nonlocal(_) => Err(self.unsupported(stmt.range(), "`nonlocal` cannot be differentiated")),
             AStmt::Try(_) => Err(self.unsupported(stmt.range(), "`try` cannot be differentiated")),
-            AStmt::FunctionDef(_) => Err(self.unsupported(stmt.range(), "nested function definitions cannot be differentiated")),
+            AStmt::FunctionDef(def) => self.nested_def(def),
             AStmt::ClassDef(_) => Err(self.unsupported(stmt.range(), "class definitions inside a differentiated function are not supported")),
             AStmt::Delete(_) => Err(self.unsupported(stmt.range(), "`del` cannot be differentiated")),
             AStmt::Match(_) => Err(self.unsupported(stmt.range(), "`match` cannot be differentiated yet")),
@@ -400,6 +410,10 @@ impl<'a> Normalizer<'a> {
 
     fn assign_to(&mut self, target: &AExpr, value: &AExpr) -> Result<()> {
         match target {
+            AExpr::Name(n) if matches!(value, AExpr::Lambda(_)) => {
+                let AExpr::Lambda(l) = value else { unreachable!() };
+                self.nested_lambda(n.id.as_str(), l)
+            }
             AExpr::Name(n) => {
                 let e = self.expr(value)?;
                 self.assign(n.id.as_str(), e);
@@ -618,6 +632,21 @@ impl<'a> Normalizer<'a> {
         if !f.orelse.is_empty() {
             return Err(self.unsupported(f.range(), "`for ... else` is not supported"));
         }
+        // Names the loop rebinds (see `for_loop`).
+        let mut rebound = BTreeSet::new();
+        collect_assigned(&f.body, &mut rebound);
+        collect_target(&f.target, &mut rebound);
+        self.for_loop(&f.target, &f.iter, &rebound, |me| {
+            for s in &f.body {
+                me.stmt(s)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `for target in iter:` with the body `body` normalizes; `rebound` holds the names the
+    /// loop (target and body) assigns.
+    fn for_loop(&mut self, target: &AExpr, iter: &AExpr, rebound: &BTreeSet<String>, body: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let origin = self.origin.clone();
         // `for i in range(...)` stays as it is; anything else iterates over indices.
         let call_name = |e: &AExpr| -> Option<String> {
@@ -630,9 +659,8 @@ impl<'a> Normalizer<'a> {
             }
             None
         };
-        let iter = f.iter.as_ref();
         let name = call_name(iter);
-        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), f.target.as_ref()) {
+        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), target) {
             (Some("range"), AExpr::Name(t)) => {
                 let AExpr::Call(c) = iter else { unreachable!() };
                 let mut args = Vec::new();
@@ -682,9 +710,6 @@ impl<'a> Normalizer<'a> {
         };
         // Python iterates over the object the sequence named when the loop started: a body that
         // rebinds that name (`for row in m: m = ...`) must not change the items read.
-        let mut rebound = BTreeSet::new();
-        collect_assigned(&f.body, &mut rebound);
-        collect_target(&f.target, &mut rebound);
         let mut prologue = prologue;
         for (_, seq) in prologue.iter_mut() {
             if let Atom::Name(n) = seq
@@ -709,10 +734,7 @@ impl<'a> Normalizer<'a> {
                     }
                 }
             }
-            for s in &f.body {
-                self.stmt(s)?;
-            }
-            Ok(())
+            body(self)
         })();
         self.loop_depth -= 1;
         let body = std::mem::replace(&mut self.out, saved);
@@ -1009,6 +1031,8 @@ impl<'a> Normalizer<'a> {
             AExpr::Await(_) => Err(self.unsupported(e.range(), "`await` cannot be differentiated")),
             AExpr::Named(_) => Err(self.unsupported(e.range(), "assignment expressions (`:=`) are not supported")),
             AExpr::Starred(_) => Err(self.unsupported(e.range(), "starred expressions are not supported")),
+            AExpr::ListComp(lc) if lowerable(&lc.generators) => self.comprehension(&lc.elt, &lc.generators),
+            AExpr::Generator(g) if lowerable(&g.generators) => self.comprehension(&g.elt, &g.generators),
             AExpr::Lambda(_)
             | AExpr::ListComp(_)
             | AExpr::SetComp(_)
@@ -1066,7 +1090,24 @@ impl<'a> Normalizer<'a> {
                 }
             }
         }
+        if let AExpr::Name(n) = c.func.as_ref() {
+            if self.nested.contains_key(n.id.as_str()) {
+                return self.inline_call(n.id.as_str(), c);
+            }
+        }
+        let mut receiver = None;
+        if let (AExpr::Attribute(a), Some((self_name, class, methods))) = (c.func.as_ref(), &self.method) {
+            if matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) && methods.contains(a.attr.as_str()) {
+                receiver = Some((format!("{class}.{}", a.attr), self_name.clone()));
+            }
+        }
         let callee = match c.func.as_ref() {
+            // Another method of the class on `self`: that method, statically (as written in
+            // the class, not an override of a subclass).
+            _ if receiver.is_some() => {
+                let (text, _) = receiver.clone().unwrap_or_default();
+                Callee::Function { text, canonical: None, local: true }
+            }
             AExpr::Name(n) => {
                 let name = n.id.as_str();
                 if self.locals.contains(name) {
@@ -1113,9 +1154,13 @@ impl<'a> Normalizer<'a> {
             }
         };
         let mut args = Vec::new();
+        if let Some((_, self_name)) = &receiver {
+            args.push(Atom::Name(self_name.clone()));
+        }
         for a in c.arguments.args.iter() {
             if let AExpr::Starred(s) = a {
-                return Err(self.unsupported(s.range(), "`*args` in calls is not supported"));
+                args.extend(self.unpacked(s)?);
+                continue;
             }
             args.push(self.atom(a, "t")?);
         }
@@ -1126,12 +1171,65 @@ impl<'a> Normalizer<'a> {
             };
             kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
         }
+        // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
+        if let Callee::Function { canonical: Some(c), .. } = &callee {
+            if (c == "builtins.max" || c == "builtins.min") && args.len() == 1 && kwargs.is_empty() {
+                return Ok(self.fold_extreme(c, args.remove(0)));
+            }
+        }
         // Generated code returns its gradients through `tangent.unshared` (copies of shared
         // arrays): the values themselves, for a derivative of that code.
         if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared") && !args.is_empty() {
             return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
         }
         Ok(Expr::Call { callee, args, kwargs })
+    }
+
+    /// The items of `*value` in a call: a tuple or list literal, or a name the function binds
+    /// once to one (so its length is known).
+    fn unpacked(&mut self, s: &ast::ExprStarred) -> Result<Vec<Atom>> {
+        match s.value.as_ref() {
+            AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) => {
+                elts.iter().map(|e| self.atom(e, "t")).collect()
+            }
+            AExpr::Name(n) if self.fixed_lengths.contains_key(n.id.as_str()) => {
+                let len = self.fixed_lengths[n.id.as_str()];
+                let mut items = Vec::new();
+                for i in 0..len {
+                    let t = self.fresh("arg");
+                    let index = Index { text: i.to_string(), arg: i.to_string(), reads: vec![] };
+                    self.assign(&t, Expr::Subscript { value: Atom::Name(n.id.to_string()), index });
+                    items.push(Atom::Name(t));
+                }
+                Ok(items)
+            }
+            _ => Err(self.unsupported(s.range(), "`*args` in a call needs a tuple or list whose length is known here (a literal, or a name assigned once to one)")),
+        }
+    }
+
+    /// `max(items)` (or `min`) as `m = items[0]`, then `m = max(m, items[i])` for the rest.
+    fn fold_extreme(&mut self, builtin: &str, items: Atom) -> Expr {
+        let text = builtin.trim_start_matches("builtins.");
+        let call = |name: &str, args: Vec<Atom>| Expr::Call {
+            callee: Callee::Function { text: name.into(), canonical: Some(format!("builtins.{name}")), local: false },
+            args,
+            kwargs: vec![],
+        };
+        let item = |i: &str| Expr::Subscript { value: items.clone(), index: Index { text: i.into(), arg: i.into(), reads: if i == "0" { vec![] } else { vec![i.into()] } } };
+        let best = self.fresh(text);
+        self.assign(&best, item("0"));
+        let n = self.fresh("n");
+        self.assign(&n, call("len", vec![items.clone()]));
+        let i = self.fresh("i");
+        let v = self.fresh("item");
+        let origin = self.origin.clone();
+        let body = vec![
+            Stmt::Assign { target: v.clone(), value: item(&i), origin: origin.clone() },
+            Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone() },
+        ];
+        let range = call("range", vec![Atom::Const("1".into()), Atom::Name(n)]);
+        self.emit(Stmt::For { target: i, iter: range, body, origin });
+        Expr::Atom(Atom::Name(best))
     }
 
     /// An index as text; complex parts are computed into temporaries first.
@@ -1266,6 +1364,99 @@ impl<'a> Normalizer<'a> {
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
     }
+}
+
+/// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
+/// `file` holds (not a static or class method).
+fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String, BTreeSet<String>)> {
+    let class = scope.class_containing(def.range())?;
+    // The scope may be another text's (a function given on its own): the class must be there.
+    let text = file.text.get(class.range.start().to_usize()..class.range.end().to_usize())?;
+    if !text.starts_with("class ") || !text[6..].trim_start().starts_with(class.name.as_str()) {
+        return None;
+    }
+    let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
+    let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
+    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone(), class.methods.clone()))
+}
+
+/// Names assigned exactly once in `body`, to a tuple or list literal without `*`: their length.
+fn fixed_lengths(body: &[AStmt]) -> BTreeMap<String, usize> {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    struct V {
+        lengths: BTreeMap<String, usize>,
+        assigned: BTreeMap<String, usize>,
+    }
+    impl<'a> StatementVisitor<'a> for V {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            let mut targets = BTreeSet::new();
+            match stmt {
+                AStmt::Assign(a) => {
+                    a.targets.iter().for_each(|t| collect_target(t, &mut targets));
+                    if let ([AExpr::Name(n)], AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. })) = (&a.targets[..], a.value.as_ref()) {
+                        if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
+                            self.lengths.insert(n.id.to_string(), elts.len());
+                        }
+                    }
+                }
+                AStmt::AugAssign(a) => collect_target(&a.target, &mut targets),
+                AStmt::AnnAssign(a) => collect_target(&a.target, &mut targets),
+                AStmt::For(f) => collect_target(&f.target, &mut targets),
+                _ => {}
+            }
+            for t in targets {
+                *self.assigned.entry(t).or_default() += 1;
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    let mut v = V { lengths: BTreeMap::new(), assigned: BTreeMap::new() };
+    for s in body {
+        v.visit_stmt(s);
+    }
+    v.lengths.retain(|n, _| v.assigned.get(n) == Some(&1));
+    // A list whose methods are called (`args.append(...)`) or whose items are deleted may
+    // change its length: not expanded.
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt as walk};
+    struct Mutated<'l>(&'l mut BTreeMap<String, usize>);
+    impl<'a> Visitor<'a> for Mutated<'_> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            if let AStmt::Delete(d) = stmt {
+                for t in &d.targets {
+                    if let AExpr::Subscript(s) = t {
+                        if let AExpr::Name(n) = s.value.as_ref() {
+                            self.0.remove(n.id.as_str());
+                        }
+                    }
+                }
+            }
+            walk(self, stmt);
+        }
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Attribute(a) = expr {
+                if let AExpr::Name(n) = a.value.as_ref() {
+                    self.0.remove(n.id.as_str());
+                }
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut lengths = v.lengths;
+    let mut m = Mutated(&mut lengths);
+    for s in body {
+        m.visit_stmt(s);
+    }
+    lengths
+}
+
+/// Can a comprehension become loops? Its iterables must be sequences the loops can index, or
+/// `range`/`zip`/`enumerate` (anything else, e.g. `d.items()`, stays as it is).
+fn lowerable(generators: &[ast::Comprehension]) -> bool {
+    generators.iter().all(|g| match &g.iter {
+        AExpr::Call(c) => matches!(c.func.as_ref(), AExpr::Name(n) if matches!(n.id.as_str(), "range" | "zip" | "enumerate")),
+        AExpr::Name(_) | AExpr::Attribute(_) | AExpr::Subscript(_) | AExpr::List(_) | AExpr::Tuple(_) => true,
+        _ => false,
+    })
 }
 
 fn c_args(e: &AExpr) -> usize {

@@ -852,8 +852,16 @@ pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFu
     find_function_in(&module.body, name)
 }
 
-/// The last top-level definition of `name` among `body`'s statements.
+/// The last top-level definition of `name` among `body`'s statements; `Class.method` names a
+/// method of a top-level class.
 pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunctionDef> {
+    if let Some((class, method)) = name.split_once('.') {
+        let class_body = body.iter().rev().find_map(|s| match s {
+            Stmt::ClassDef(c) if c.name.as_str() == class => Some(&c.body),
+            _ => None,
+        })?;
+        return find_function_in(class_body, method);
+    }
     body.iter().rev().find_map(|s| match s {
         Stmt::FunctionDef(f) if f.name.as_str() == name => Some(f),
         _ => None,
@@ -862,7 +870,9 @@ pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunc
 
 /// The names of a function's positional parameters, in order.
 pub fn param_names(def: &StmtFunctionDef) -> Vec<String> {
-    def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).map(|p| p.parameter.name.to_string()).collect()
+    let p = &def.parameters;
+    // Keyword-only parameters last, as `inspect.signature` lists them.
+    p.posonlyargs.iter().chain(p.args.iter()).chain(p.kwonlyargs.iter()).map(|p| p.parameter.name.to_string()).collect()
 }
 
 #[cfg(test)]

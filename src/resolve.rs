@@ -19,6 +19,23 @@ pub struct ModuleScope {
     /// Local name -> an import statement that binds it (`import numpy as np`), with relative
     /// imports made absolute: what generated code elsewhere needs to bind the same name.
     pub import_statements: BTreeMap<String, String>,
+    /// Top-level classes: their source range and the names of their methods.
+    pub classes: Vec<ClassInfo>,
+}
+
+/// A top-level class, for differentiating its methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassInfo {
+    pub name: String,
+    pub range: ruff_text_size::TextRange,
+    pub methods: std::collections::BTreeSet<String>,
+}
+
+impl ModuleScope {
+    /// The class whose body defines the function at `range` (a method), if any.
+    pub fn class_containing(&self, range: ruff_text_size::TextRange) -> Option<&ClassInfo> {
+        self.classes.iter().rev().find(|c| c.range.contains_range(range) && c.range != range)
+    }
 }
 
 fn canonical_module(name: &str) -> String {
@@ -126,6 +143,11 @@ impl ModuleScope {
                 }
                 Stmt::ClassDef(c) => {
                     self.globals.insert(c.name.to_string());
+                    let methods = c.body.iter().filter_map(|s| match s {
+                        Stmt::FunctionDef(f) => Some(f.name.to_string()),
+                        _ => None,
+                    });
+                    self.classes.push(ClassInfo { name: c.name.to_string(), range: c.range, methods: methods.collect() });
                 }
                 Stmt::Assign(a) => {
                     for t in &a.targets {

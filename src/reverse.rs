@@ -302,6 +302,14 @@ impl<'a> Reverse<'a> {
             backward_b.push(B::Code(Code::Comment("Parameters no computation reached have zero gradient".into())));
         }
         backward_b.extend(tail);
+        // A parameter container's gradient maps every differentiable attribute to its
+        // gradient, also the attributes the function did not read.
+        for p in wrt {
+            if reads_attributes(&self.f.body, p) {
+                let adj = self.names.adjoint(p);
+                backward_b.push(B::Code(Code::assign(&adj, &format!("tangent.attribute_grads({adj}, {p})"), true)));
+            }
+        }
 
         // Which values the backward sweep reads decides what the forward sweep saves.
         let mut needed = BTreeSet::new();
@@ -746,8 +754,15 @@ impl<'a> Reverse<'a> {
                 match attr.as_str() {
                     "T" => self.recipe(s, "numpy.transpose", result_name, &[v.clone()], &[], seed, out)?,
                     "real" => out.push(Contribution::add(&v.to_string(), seed.to_string(), self.result_adjoint_exact)),
-                    _ => {
+                    "imag" | "flat" => {
                         return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"), "use a NumPy function with a known derivative".into()));
+                    }
+                    // An attribute of an object (a parameter container, `self`): the object's
+                    // adjoint maps attribute names to adjoints.
+                    _ => {
+                        if let Atom::Name(n) = v {
+                            out.push(Contribution::add(n, format!("{{{attr:?}: {seed}}}"), false));
+                        }
                     }
                 }
             }
@@ -1257,6 +1272,14 @@ fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
         Expr::Call { .. } | Expr::Opaque { .. } => false,
         _ => true,
     }
+}
+
+/// Does `body` read an attribute of the object `name` (other than an array's `.T`, `.real`...)?
+fn reads_attributes(body: &[Stmt], name: &str) -> bool {
+    const ARRAY_ATTRIBUTES: &[&str] = &["T", "real", "imag", "flat", "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+    crate::ir::all_statements(body).into_iter().any(|s| {
+        matches!(s, Stmt::Assign { value: Expr::Attribute { value: Atom::Name(n), attr }, .. } if n == name && !ARRAY_ATTRIBUTES.contains(&attr.as_str()))
+    })
 }
 
 /// Is `name` assigned inside a loop of `body`?

@@ -18,8 +18,9 @@
 //! by their own source), each in a thread with a time limit. Diagnostics are rendered too.
 //!
 //! Budget (environment variables):
-//! - `TANGENT_FUZZ_CASES`: cases per strategy and round (default 250 programs, 500 texts of
-//!   noise, 600 mutated files: about 15 s in all, debug build);
+//! - `TANGENT_FUZZ_CASES`: cases per strategy and round (default 200 programs, 500 texts of
+//!   noise, 500 mutated files, plus every function of the corpus as it is: about 25 CPU-seconds,
+//!   15 s on two idle cores, debug build);
 //! - `TANGENT_FUZZ_SECONDS`: keep running rounds with new seeds until this many seconds have
 //!   passed (default: one round);
 //! - `TANGENT_FUZZ_SEED`: the seed of the first round (default fixed, so CI runs the same
@@ -1136,7 +1137,7 @@ fn module_targets(m: &Module, source: &str) -> Vec<Target> {
 
 #[test]
 fn programs() {
-    fuzz("programs", 250, module(), render, |m| {
+    fuzz("programs", 200, module(), render, |m| {
         let source = render(m);
         // Everything the generator writes is Python (else it tests the parser, not the engine).
         if let Err(e) = ruff_python_parser::parse_module(&source) {
@@ -1317,7 +1318,7 @@ fn mutated_files() {
     let pick = |i: usize| &files[i % files.len()];
     fuzz(
         "mutants",
-        600,
+        500,
         mutants(),
         |(i, ms, _, _)| format!("# {} mutated by {ms:?}\n{}", pick(*i).0, mutate(&pick(*i).1, ms)),
         |(i, ms, picks, variants)| {
@@ -1439,7 +1440,6 @@ mod regressions {
             let options = Options { optimized, ..Options::default() };
             let g = tangent::generate(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("reverse", &g.source, source).unwrap();
-            assert!(g.source.contains("(y * 2 for y in ys)"), "{}", g.source);
             let g = tangent::generate_forward(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("forward", &g.source, source).unwrap();
         }

@@ -10,6 +10,8 @@ from tangent.runtime import (
     add_grad,
     add_grad_at,
     appended,
+    attribute_grads,
+    attribute_tangent,
     unshared,
     diagonal_like,
     from_rows,

@@ -14,9 +14,10 @@ import linecache
 import os
 import re
 import tempfile
-import textwrap
 import sys
+import textwrap
 import threading
+import types
 import weakref
 
 from tangent import _project
@@ -216,14 +217,24 @@ def _package_engine_error():
     return getattr(tangent, "_engine_import_error", None)
 
 
+def _engine_name(fn):
+    """The name the engine finds ``fn`` under: ``Class.method`` for a method of a top-level
+    class (the engine then resolves ``self.other(...)`` to the class's methods), else the
+    function's name."""
+    qualname = fn.__qualname__
+    if qualname.count(".") == 1 and "<" not in qualname:
+        return qualname
+    return fn.__name__
+
+
 def _plain_function(f):
     fn = inspect.unwrap(f, stop=lambda g: not hasattr(g, "__wrapped__"))
     if isinstance(fn, (staticmethod, classmethod)):
         fn = fn.__func__
     if inspect.ismethod(fn):
         raise TypeError(
-            "tangent: cannot differentiate a bound method; differentiate the function "
-            f"({type(fn.__self__).__name__}.{fn.__func__.__name__}) and pass self explicitly"
+            "tangent: cannot differentiate a bound method of a class method; differentiate "
+            f"the function ({type(fn.__self__).__name__}.{fn.__func__.__name__})"
         )
     if not inspect.isfunction(fn):
         raise TypeError(
@@ -271,7 +282,7 @@ def _find_source(fn):
     src.module_source = "".join(lines)
     src.module_hash = hashlib.sha256(src.module_source.encode("utf-8", "surrogatepass")).hexdigest()
     src.first_line = code.co_firstlineno
-    if fn.__qualname__ == fn.__name__:
+    if fn.__qualname__ == fn.__name__ or _engine_name(fn) == fn.__qualname__:
         src.function_source = None
     else:
         try:
@@ -338,7 +349,7 @@ def _wrt_positions(fn, src, items):
         # Pad so that line numbers in diagnostics are those of the file.
         text = "\n" * (src.first_line - 1) + src.function_source
     try:
-        positions = engine.parameter_positions(text, src.path, fn.__name__, names)
+        positions = engine.parameter_positions(text, src.path, _engine_name(fn), names)
     except engine.EngineError as error:
         raise error_from_engine(error) from None
     by_name = dict(zip(names, positions))
@@ -379,6 +390,21 @@ def _generated_context(fn):
 
 
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
+    if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
+        # A bound method (`model.loss`): positions count its parameters after `self` (names
+        # may also name `self`); the derivative is bound to the same object.
+        items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
+        shifted = tuple(item + 1 if isinstance(item, int) and not isinstance(item, bool) and item >= 0 else item for item in items)
+        df = _derivative(
+            f.__func__,
+            wrt=shifted,
+            optimized=optimized,
+            preserve_result=preserve_result,
+            motion=motion,
+            seed_required=seed_required,
+            verbose=verbose,
+        )
+        return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
     optimized = bool(optimized)
@@ -415,7 +441,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             source, entry = engine.generate(
                 src.module_source,
                 src.path,
-                fn.__name__,
+                _engine_name(fn),
                 src.function_source,
                 src.first_line,
                 list(positions),

@@ -15,10 +15,12 @@ Rules that generated code relies on:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fractions
 import functools
 import math
 import numbers
+import types
 
 import numpy
 
@@ -27,6 +29,8 @@ __all__ = [
     "push",
     "pop",
     "init_grad",
+    "attribute_grads",
+    "attribute_tangent",
     "add_grad",
     "unbroadcast",
     "unreduce",
@@ -191,7 +195,60 @@ def init_grad(x):
         return None
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return numpy.zeros(numpy.shape(x), dtype=_float_dtype(x.dtype))
+    attributes = _attributes(x)
+    if attributes is not None:
+        # A parameter container (a dataclass, an object with attributes): a mapping of the
+        # zero adjoints of its differentiable attributes.
+        zeros = {name: init_grad(v) for name, v in attributes.items() if _carries_adjoint(v)}
+        return {name: z for name, z in zeros.items() if z is not None}
     raise TypeError(f"tangent.init_grad: no zero adjoint for a value of type {type(x).__name__}")
+
+
+def _attributes(obj):
+    """The attributes of a parameter container by name: a dataclass's fields, else the
+    instance's `__dict__` or `__slots__`; None for anything else."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)}
+    if isinstance(obj, (type, types.ModuleType)) or callable(obj):
+        return None
+    names = list(getattr(obj, "__dict__", {}))
+    for cls in type(obj).__mro__:
+        slots = getattr(cls, "__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    if not names:
+        return None
+    return {n: getattr(obj, n) for n in names if not n.startswith("__") and hasattr(obj, n)}
+
+
+def _carries_adjoint(v):
+    """Floats, complex numbers, float arrays and containers of them; not ints or flags."""
+    if isinstance(v, (bool, int, numpy.integer, numpy.bool_)):
+        return False
+    if isinstance(v, numpy.ndarray):
+        return v.dtype.kind in "fc"
+    return isinstance(v, (float, complex, numpy.floating, numpy.complexfloating, list, tuple, dict)) or _attributes(v) is not None
+
+
+def attribute_grads(g, obj):
+    """The gradient of a parameter container: a mapping with an entry for every
+    differentiable attribute of ``obj`` (zero for those the function did not read)."""
+    if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a named tuple read by name
+        full = {f: init_grad(v) for f, v in zip(obj._fields, obj) if _carries_adjoint(v)}
+    else:
+        full = init_grad(obj)
+    if isinstance(g, dict):
+        full.update(g)
+    return full
+
+
+def attribute_tangent(t, name, value):
+    """The tangent of ``obj.name`` given the tangent ``t`` of ``obj``: a mapping (or an object
+    with that attribute); a missing entry is zero."""
+    if isinstance(t, dict):
+        d = t.get(name)
+    else:
+        d = getattr(t, name, None)
+    return init_grad(value) if d is None else d
 
 
 def add_grad(a, b):
