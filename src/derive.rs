@@ -170,6 +170,14 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
             file.path,
         ));
     }
+    if let Some((_, &i)) = wrt.iter().enumerate().find(|(k, i)| wrt[..*k].contains(i)) {
+        let name = f.params.get(i).map_or_else(|| format!("position {i}"), |p| format!("`{}`", p.name));
+        return Err(Diagnostic::without_span(
+            DiagnosticKind::InvalidWrt,
+            format!("{name} is named twice in wrt: each parameter gets one gradient"),
+            file.path,
+        ));
+    }
     for &i in wrt {
         match f.params.get(i) {
             Some(p) => wrt_names.push(p.name.clone()),

@@ -104,7 +104,7 @@ impl DiagnosticKind {
             DiagnosticKind::FunctionNotFound => {
                 "name a function defined with `def` at the top level of the file (FILE.py:FUNC)"
             }
-            DiagnosticKind::InvalidWrt => "`wrt` takes the names or positions of the function's positional parameters",
+            DiagnosticKind::InvalidWrt => "`wrt` takes the names or positions of the function's parameters, each once",
             DiagnosticKind::InvalidRecipe => "see \"Your own recipes\" in the README for the rules of recipe templates",
             DiagnosticKind::InvalidInput => "Tangent reads Python source files as UTF-8 text (PEP 3120); save the file as UTF-8",
             DiagnosticKind::Limit => {

@@ -1992,6 +1992,13 @@ fn generate_helper_function_is_differentiated_once() {
 }
 
 #[test]
+fn generate_rejects_a_parameter_named_twice_in_wrt() {
+    let d = gen_err("def f(x, y):\n    return x * y\n", "f", &wrt(&[1, 1]));
+    assert_eq!(d.kind, DiagnosticKind::InvalidWrt, "{}", d.render());
+    assert!(d.message.contains("`y` is named twice"), "{}", d.message);
+}
+
+#[test]
 fn generate_mutually_recursive_helpers_call_their_derivatives() {
     let src = "def f(x, n):\n    if n == 0:\n        return x\n    y = g(x * 2.0, n - 1)\n    return y\n\ndef g(x, n):\n    z = f(x + 1.0, n)\n    return z\n";
     let out = gen_ok(src, "f", &Options::default());

@@ -169,3 +169,10 @@ def test_recursion(f, args, optimized):
     direction = RNG.standard_normal(np.shape(args[0])) if np.ndim(args[0]) else 0.8
     jvp = tangent.jvp(f)(*args, direction)
     assert_close(jvp, float(np.sum(np.asarray(g) * direction)), rtol=1e-6, atol=1e-8)
+
+
+def test_a_parameter_named_twice_in_wrt_is_an_error():
+    with pytest.raises(tangent.InvalidWrtError, match="named twice"):
+        tangent.grad(affine, wrt=(0, "x"))
+    with pytest.raises(tangent.InvalidWrtError, match="named twice"):
+        tangent.jvp(affine, wrt=(1, 1))

@@ -109,7 +109,7 @@ class InvalidWrtError(TangentError, ValueError):
 
     kind = "invalid-wrt"
     code = "T006"
-    help = "`wrt` takes the names or positions of the function's positional parameters"
+    help = "`wrt` takes the names or positions of the function's parameters, each once"
 
 
 class InvalidRecipeError(TangentError, ValueError):
