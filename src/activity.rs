@@ -12,7 +12,7 @@ use crate::ir::{Atom, Callee, Expr, Function, Stmt};
 use crate::recipes::RecipeSet;
 
 /// Attributes whose value does not depend differentiably on the object.
-const INERT_ATTRIBUTES: &[&str] = &["shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+pub(crate) const INERT_ATTRIBUTES: &[&str] = &["shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
 /// Methods whose result does not depend differentiably on the object.
 const INERT_METHODS: &[&str] = &[
     "argmax", "argmin", "argsort", "nonzero", "any", "all", "astype_int", "tolist_int", "keys",

@@ -31,15 +31,10 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
     for (i, c) in block.iter_mut().enumerate().rev() {
         match c {
             Code::Stmt { defs, uses, pure, .. } => {
-                if *pure && !defs.is_empty() && defs.iter().all(|d| !live.contains(d)) {
+                if !live_through(defs, uses, *pure, live) {
                     keep[i] = false;
                     changed = true;
-                    continue;
                 }
-                for d in defs.iter() {
-                    live.remove(d);
-                }
-                live.extend(uses.iter().cloned());
             }
             Code::Comment(_) => {}
             Code::If { uses, body, orelse, .. } => {
@@ -115,16 +110,7 @@ fn flow(block: &[Code], live: &mut BTreeSet<String>, tops: &mut Vec<BTreeSet<Str
     let mut kept = false;
     for c in block.iter().rev() {
         match c {
-            Code::Stmt { defs, uses, pure, .. } => {
-                if *pure && !defs.is_empty() && defs.iter().all(|d| !live.contains(d)) {
-                    continue;
-                }
-                kept = true;
-                for d in defs.iter() {
-                    live.remove(d);
-                }
-                live.extend(uses.iter().cloned());
-            }
+            Code::Stmt { defs, uses, pure, .. } => kept |= live_through(defs, uses, *pure, live),
             Code::Comment(_) => {}
             Code::If { uses, body, orelse, .. } => {
                 let mut l1 = live.clone();
@@ -166,6 +152,20 @@ fn flow(block: &[Code], live: &mut BTreeSet<String>, tops: &mut Vec<BTreeSet<Str
         }
     }
     kept
+}
+
+/// Liveness through one statement (`live`: the names live after it, updated to those live
+/// before it). False, with `live` unchanged, for a pure statement that defines only dead
+/// names: `dce` removes it.
+fn live_through(defs: &[String], uses: &[String], pure: bool, live: &mut BTreeSet<String>) -> bool {
+    if pure && !defs.is_empty() && defs.iter().all(|d| !live.contains(d)) {
+        return false;
+    }
+    for d in defs {
+        live.remove(d);
+    }
+    live.extend(uses.iter().cloned());
+    true
 }
 
 /// Removes `# Grad of:` comments left with no code under them (followed by another comment or

@@ -1276,9 +1276,9 @@ fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
 
 /// Does `body` read an attribute of the object `name` (other than an array's `.T`, `.real`...)?
 fn reads_attributes(body: &[Stmt], name: &str) -> bool {
-    const ARRAY_ATTRIBUTES: &[&str] = &["T", "real", "imag", "flat", "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+    let of_array = |attr: &str| matches!(attr, "T" | "real" | "imag" | "flat") || crate::activity::INERT_ATTRIBUTES.contains(&attr);
     crate::ir::all_statements(body).into_iter().any(|s| {
-        matches!(s, Stmt::Assign { value: Expr::Attribute { value: Atom::Name(n), attr }, .. } if n == name && !ARRAY_ATTRIBUTES.contains(&attr.as_str()))
+        matches!(s, Stmt::Assign { value: Expr::Attribute { value: Atom::Name(n), attr }, .. } if n == name && !of_array(attr))
     })
 }
 

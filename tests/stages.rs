@@ -1640,15 +1640,7 @@ fn diagnostic_at_end_of_file_and_crlf() {
 
 #[test]
 fn diagnostic_kinds_have_distinct_names() {
-    let kinds = [
-        DiagnosticKind::Syntax,
-        DiagnosticKind::Unsupported,
-        DiagnosticKind::NoRecipe,
-        DiagnosticKind::NotDifferentiable,
-        DiagnosticKind::FunctionNotFound,
-        DiagnosticKind::InvalidWrt,
-        DiagnosticKind::Internal,
-    ];
+    let kinds = DiagnosticKind::ALL;
     let names: std::collections::BTreeSet<_> = kinds.iter().map(|k| k.as_str()).collect();
     assert_eq!(names.len(), kinds.len());
 }
