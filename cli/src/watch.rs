@@ -306,6 +306,14 @@ impl Watch {
             }
         }
         for (abs, structural) in paths {
+            // An artifact written or removed by another process (a `tangent build` of an older
+            // text removes the newer artifact as stale): check its source's artifact again.
+            if let Some(owner) = self.owner_of_artifact(&abs) {
+                tracing::debug!("artifact changed: {}", abs.display());
+                let source = self.seen[&owner].source.clone();
+                self.update(source);
+                continue;
+            }
             // Our own output (and the store's files) are not sources.
             if self.out_abs.as_ref().is_some_and(|o| abs.starts_with(o))
                 || abs.starts_with(&self.project.cache_dir)
@@ -349,6 +357,36 @@ impl Watch {
                         self.deleted(&source);
                     }
                 }
+            }
+        }
+    }
+
+    /// The source (as a key of `seen`) whose artifact `abs` is, when it is one.
+    fn owner_of_artifact(&self, abs: &Path) -> Option<PathBuf> {
+        let name = abs.file_name()?.to_str()?;
+        let (stem, _) = name.split_once(".__grad__.")?;
+        if !name.ends_with(".py") {
+            return None;
+        }
+        match &self.project.layout {
+            Layout::Beside => {
+                let dir = abs.parent()?;
+                if dir.file_name()? != layout::ARTIFACT_DIR {
+                    return None;
+                }
+                let (_, path) = self.locate(&dir.parent()?.join(format!("{stem}.py")))?;
+                self.seen.contains_key(&path).then_some(path)
+            }
+            Layout::Out(_) => {
+                let out = self.out_abs.as_ref()?;
+                if !abs.starts_with(out) {
+                    return None;
+                }
+                let layout = &self.project.layout;
+                self.seen
+                    .iter()
+                    .find(|(_, s)| crate::config::absolute(&layout.artifact(&s.source, "")) == abs)
+                    .map(|(p, _)| p.clone())
             }
         }
     }
@@ -410,7 +448,24 @@ impl Watch {
         }
     }
 
-    /// Re-reads `source`; regenerates its module if the text changed.
+    /// Makes the artifact of an unchanged `source` (text `text`) what it should be again, in
+    /// case another process replaced or removed it; quiet unless something was rewritten.
+    /// Cheap when nothing changed: the module comes from the query cache.
+    fn restore(&self, source: &Source, text: &str) {
+        let layout = &self.project.layout;
+        match build::process_text(&self.generator, layout, source, text, Mode::Write) {
+            Ok(done) if done.state == ArtifactState::Written => println!(
+                "restored {} (it had been changed by another process)",
+                done.artifact.display()
+            ),
+            Ok(_) => {}
+            // Reported when the text was first seen.
+            Err(e) => tracing::debug!("{}: still failing: {e:?}", source.path.display()),
+        }
+    }
+
+    /// Re-reads `source`; regenerates its module if the text changed (otherwise restores its
+    /// artifact if another process changed it).
     fn update(&mut self, source: Source) {
         let start = Instant::now();
         let text = match read_source(&source.path) {
@@ -435,6 +490,7 @@ impl Watch {
             .is_some_and(|s| s.hash.as_deref() == Some(hash.as_str()))
         {
             tracing::debug!("{}: unchanged", source.path.display());
+            self.restore(&source, &text);
             return;
         }
         match build::process_text(

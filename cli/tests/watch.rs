@@ -310,3 +310,33 @@ fn watch_regenerates_everything_when_a_shared_recipe_file_changes() {
         std::fs::read_to_string(&artifact).is_ok_and(|t| t.contains("3.0 * np.cos"))
     });
 }
+
+/// A `tangent build` that read an older text, running beside the watcher, writes that text's
+/// artifact and removes the watcher's newer one as stale; the watcher must notice and put the
+/// current artifact back (and remove the outdated one), or the tree stays wrong until the next
+/// save.
+#[test]
+fn watch_restores_artifacts_another_process_replaced() {
+    let p = Project::with_files("watch-restore", &[("pkg/model.py", MODEL)]);
+    let w = Watcher::start(&p.root, &["."]);
+    let current = beside(&p, "pkg", "model", MODEL);
+    let expected = expected_module(MODEL, "model.py", true);
+    assert!(holds(&current, &expected), "{}", w.context());
+
+    // What the racing build leaves: the artifact of an older text, the current one gone.
+    let older = MODEL.replace("z * z", "z + z");
+    let outdated = beside(&p, "pkg", "model", &older);
+    std::fs::write(&outdated, expected_module(&older, "model.py", true)).unwrap();
+    std::fs::remove_file(&current).unwrap();
+    w.wait_for("the current artifact to come back and the outdated one to go", || {
+        holds(&current, &expected) && !outdated.exists()
+    });
+    assert!(w.stdout().contains("restored "), "{}", w.context());
+
+    // Tampered in place: rewritten to what the source gives.
+    std::fs::write(&current, "raise SystemExit('tampered')\n").unwrap();
+    w.wait_for("the tampered artifact to be rewritten", || holds(&current, &expected));
+    let check = command(&p.root, &["check", "."]).output().unwrap();
+    assert!(check.status.success(), "{}\n{}", String::from_utf8_lossy(&check.stderr), w.context());
+    assert_eq!(w.interrupt(), Some(0));
+}
