@@ -205,7 +205,10 @@ pub enum Stmt {
     /// `if test:` where `test` is an atom or one comparison/`not` of atoms.
     If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
     /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
-    For { target: String, iter: Expr, body: Vec<Stmt>, origin: Origin },
+    /// `checkpoint`: the loop of `with tangent.checkpoint():` — reverse mode saves the state
+    /// its body carries at the start of each iteration instead of taping the body, and runs
+    /// each iteration again (taped) just before its backward pass.
+    For { target: String, iter: Expr, body: Vec<Stmt>, origin: Origin, checkpoint: bool },
     /// `while test:`; `test` is one operation on atoms (`while True:` for complex conditions).
     While { test: Expr, body: Vec<Stmt>, origin: Origin },
     Break { origin: Origin },
@@ -286,8 +289,9 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
                     print_suite(orelse, indent + 1, out);
                 }
             }
-            Stmt::For { target, iter, body, .. } => {
-                out.push_str(&format!("{pad}for {target} in {iter}:\n"));
+            Stmt::For { target, iter, body, checkpoint, .. } => {
+                let note = if *checkpoint { "  # checkpointed" } else { "" };
+                out.push_str(&format!("{pad}for {target} in {iter}:{note}\n"));
                 print_suite(body, indent + 1, out);
             }
             Stmt::While { test, body, .. } => {

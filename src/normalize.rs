@@ -739,7 +739,7 @@ impl<'a> Normalizer<'a> {
         self.loop_depth -= 1;
         let body = std::mem::replace(&mut self.out, saved);
         result?;
-        self.emit(Stmt::For { target: loop_var, iter: iter_expr, body, origin });
+        self.emit(Stmt::For { target: loop_var, iter: iter_expr, body, origin, checkpoint: false });
         Ok(())
     }
 
@@ -805,6 +805,9 @@ impl<'a> Normalizer<'a> {
     }
 
     fn with_stmt(&mut self, w: &ast::StmtWith) -> Result<()> {
+        if let Some(every) = self.checkpoint_marker(w)? {
+            return self.checkpoint_block(w, every);
+        }
         let grad_of = match w.items.as_slice() {
             [item] => match (&item.context_expr, item.optional_vars.as_deref()) {
                 (AExpr::Call(c), Some(AExpr::Name(alias)))
@@ -834,6 +837,86 @@ impl<'a> Normalizer<'a> {
         let origin = self.origin.clone();
         self.emit(Stmt::InsertGradOf { var, alias, body, origin });
         Ok(())
+    }
+
+    /// `with tangent.checkpoint():` or `with tangent.checkpoint(every=k):` (also `checkpoint`
+    /// imported from tangent): `Some(every)`.
+    fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Option<&'w AExpr>>> {
+        let [item] = w.items.as_slice() else { return Ok(None) };
+        let AExpr::Call(c) = &item.context_expr else { return Ok(None) };
+        let is_marker = dotted_name(&c.func).is_some_and(|d| d == "checkpoint" || d == "tangent.checkpoint");
+        if !is_marker {
+            return Ok(None);
+        }
+        if item.optional_vars.is_some() {
+            return Err(self.unsupported(item.range(), "`with tangent.checkpoint()` binds no name (drop the `as ...`)"));
+        }
+        let args = &c.arguments;
+        let every = match (args.args.as_ref(), args.keywords.as_ref()) {
+            ([], []) => None,
+            ([e], []) => Some(e),
+            ([], [k]) if k.arg.as_ref().is_some_and(|a| a.as_str() == "every") => Some(&k.value),
+            _ => {
+                return Err(self.unsupported(c.range(), "`tangent.checkpoint` takes one argument, `every` (iterations per segment)"));
+            }
+        };
+        Ok(Some(every))
+    }
+
+    /// A checkpointed block (see `checkpoint`). A block that is one `for` loop becomes a loop
+    /// over its segments (`every` iterations each; about the square root of the count when
+    /// not given) whose body is the user's loop over one segment; any other block becomes a
+    /// loop of one iteration. Either way the outer loop is marked `checkpoint`.
+    fn checkpoint_block(&mut self, w: &ast::StmtWith, every: Option<&AExpr>) -> Result<()> {
+        let origin = self.origin.clone();
+        let every = every.map(|e| self.atom(e, "every")).transpose()?;
+        let mut block = self.block(&w.body)?;
+        let single_for = matches!(w.body.as_slice(), [AStmt::For(f)] if f.orelse.is_empty());
+        if single_for && matches!(block.last(), Some(Stmt::For { checkpoint: false, .. })) {
+            let Some(Stmt::For { target, iter, body, origin: loop_origin, .. }) = block.pop() else { unreachable!() };
+            self.check_checkpointable(&body)?;
+            // The loop's own prologue (its bound, the sequences it reads) runs once, before.
+            self.out.extend(block);
+            let steps = self.fresh("steps");
+            self.assign(&steps, iter);
+            let segments = self.fresh("segments");
+            let mut args = vec![Atom::Name(steps)];
+            args.extend(every);
+            let split = Callee::Function {
+                text: "tangent.checkpoint_segments".into(),
+                canonical: Some("tangent.checkpoint_segments".into()),
+                local: false,
+            };
+            self.assign(&segments, Expr::Call { callee: split, args, kwargs: vec![] });
+            let segment = self.fresh("segment");
+            let user_loop = Stmt::For { target, iter: Expr::Atom(Atom::Name(segment.clone())), body, origin: loop_origin, checkpoint: false };
+            self.emit(Stmt::For { target: segment, iter: Expr::Atom(Atom::Name(segments)), body: vec![user_loop], origin, checkpoint: true });
+            return Ok(());
+        }
+        if every.is_some() {
+            return Err(self.unsupported(w.range(), "`every` needs a block that is one `for` loop (a checkpointed block of other statements runs again as a whole)"));
+        }
+        self.check_checkpointable(&block)?;
+        let once = self.fresh("once");
+        let range = Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false };
+        let iter = Expr::Call { callee: range, args: vec![Atom::Const("1".into())], kwargs: vec![] };
+        self.emit(Stmt::For { target: once, iter, body: block, origin, checkpoint: true });
+        Ok(())
+    }
+
+    fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
+        match crate::checkpoint::obstacle(body) {
+            None => Ok(()),
+            Some((s, why)) => {
+                let o = s.origin();
+                Err(self.file.diagnostic(
+                    DiagnosticKind::Unsupported,
+                    format!("cannot checkpoint this block: `{}` {why}", o.text),
+                    o.start,
+                    o.end,
+                ))
+            }
+        }
     }
 
     fn is_insert_grad_of(&self, func: &AExpr) -> bool {
@@ -1228,7 +1311,7 @@ impl<'a> Normalizer<'a> {
             Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone() },
         ];
         let range = call("range", vec![Atom::Const("1".into()), Atom::Name(n)]);
-        self.emit(Stmt::For { target: i, iter: range, body, origin });
+        self.emit(Stmt::For { target: i, iter: range, body, origin, checkpoint: false });
         Expr::Atom(Atom::Name(best))
     }
 
@@ -1309,8 +1392,8 @@ impl<'a> Normalizer<'a> {
                     };
                     out.push(Stmt::If { test, body, orelse, origin });
                 }
-                Stmt::For { target, iter, body, origin } => {
-                    out.push(Stmt::For { target, iter, body: self.stabilize_tests(body), origin })
+                Stmt::For { target, iter, body, origin, checkpoint } => {
+                    out.push(Stmt::For { target, iter, body: self.stabilize_tests(body), origin, checkpoint })
                 }
                 Stmt::While { test, body, origin } => {
                     out.push(Stmt::While { test, body: self.stabilize_tests(body), origin })
@@ -1525,7 +1608,7 @@ pub fn lift_exits(block: Vec<Stmt>) -> Vec<Stmt> {
     while let Some(stmt) = iter.next() {
         let stmt = match stmt {
             Stmt::If { test, body, orelse, origin } => Stmt::If { test, body: lift_exits(body), orelse: lift_exits(orelse), origin },
-            Stmt::For { target, iter: it, body, origin } => Stmt::For { target, iter: it, body: lift_exits(body), origin },
+            Stmt::For { target, iter: it, body, origin, checkpoint } => Stmt::For { target, iter: it, body: lift_exits(body), origin, checkpoint },
             Stmt::While { test, body, origin } => Stmt::While { test, body: lift_exits(body), origin },
             other => other,
         };

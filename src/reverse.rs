@@ -198,6 +198,15 @@ pub struct Reverse<'a> {
     shapes: Option<ShapeFacts>,
     /// Whether the adjoint of the statement being differentiated has its value's exact shape.
     result_adjoint_exact: bool,
+    /// Checkpointed loops (see `checkpoint`), by address.
+    checkpointed: BTreeMap<usize, &'a Stmt>,
+    /// Of each live checkpointed loop: the list its snapshots go on, and the names they hold.
+    snapshots: BTreeMap<usize, (String, Vec<String>)>,
+    /// Of each live checkpointed loop: its body with taping, run again in the backward pass.
+    recomputes: BTreeMap<usize, Vec<Code>>,
+    /// Whether the forward sweep being generated saves values for the backward pass (not in
+    /// the first run of a checkpointed loop).
+    taping: bool,
 }
 
 /// The two sweeps of one function.
@@ -250,6 +259,14 @@ impl<'a> Reverse<'a> {
             adjoint_stacks: BTreeSet::new(),
             shapes: if optimized { ShapeFacts::analyze(f) } else { None },
             result_adjoint_exact: false,
+            checkpointed: crate::ir::all_statements(&f.body)
+                .into_iter()
+                .filter(|s| matches!(s, Stmt::For { checkpoint: true, .. }))
+                .map(|s| (s as *const Stmt as usize, s))
+                .collect(),
+            snapshots: BTreeMap::new(),
+            recomputes: BTreeMap::new(),
+            taping: true,
         }
     }
 
@@ -314,6 +331,15 @@ impl<'a> Reverse<'a> {
         // Which values the backward sweep reads decides what the forward sweep saves.
         let mut needed = BTreeSet::new();
         collect_b_uses(&backward_b, &mut needed);
+        // A checkpointed loop runs again in the backward pass: what it reads from outside
+        // must still be there.
+        for s in self.checkpointed.values() {
+            if let Stmt::For { iter, body, .. } = s {
+                let bound: BTreeSet<String> = crate::checkpoint::bound(body).into_iter().collect();
+                needed.extend(crate::checkpoint::reads(body).into_iter().filter(|r| !bound.contains(r)));
+                needed.extend(iter.reads().into_iter().map(str::to_string));
+            }
+        }
         self.needed = needed;
         let mut backward = Vec::new();
         // Adjoints that may be None start as None.
@@ -330,6 +356,7 @@ impl<'a> Reverse<'a> {
         backward.extend(self.finalize(backward_b));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
         let forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        crate::checkpoint::splice(&mut backward, &mut self.recomputes);
         let defined_at_end = defined;
         let mut prologue = Vec::new();
         if self.uses_stack {
@@ -354,7 +381,7 @@ impl<'a> Reverse<'a> {
     /// Must the value `var` holds before statement `key` be saved? Only when the statement
     /// may overwrite an earlier value and the backward sweep reads `var`.
     fn save_var(&self, var: &str, key: usize) -> bool {
-        self.needed.contains(var) && self.overwrites.contains(&key)
+        self.taping && self.needed.contains(var) && self.overwrites.contains(&key)
     }
 
     // ---------------------------------------------------------------- backward
@@ -1051,6 +1078,16 @@ impl<'a> Reverse<'a> {
                     let uses = test.reads().into_iter().map(str::to_string).collect();
                     out.push(Code::If { test: test.to_string(), uses, body, orelse });
                 }
+                B::Loop { key, target: _, body } if self.checkpointed.contains_key(&key) => {
+                    let body = self.finalize(body);
+                    if is_empty(&body) {
+                        if matches!(out.last(), Some(Code::Comment(_))) {
+                            out.pop();
+                        }
+                        continue;
+                    }
+                    out.extend(self.checkpointed_backward(key, body));
+                }
                 B::Loop { key, target, body } => {
                     let mut inner = Vec::new();
                     if let Some(t) = &target {
@@ -1087,6 +1124,75 @@ impl<'a> Reverse<'a> {
         out
     }
 
+    /// The backward pass of checkpointed loop `key` (its body's backward pass `body`): for
+    /// each snapshot, last first, restore it, run the iteration again with taping (spliced in
+    /// where the marker is, once the forward sweep is generated), then its backward pass.
+    fn checkpointed_backward(&mut self, key: usize, body: Vec<Code>) -> Vec<Code> {
+        let Some(Stmt::For { target, iter, body: primal, .. }) = self.checkpointed.get(&key).copied() else { unreachable!() };
+        let mut outside = crate::checkpoint::bound_outside(&self.f.body, self.checkpointed[&key]);
+        outside.extend(self.f.params.iter().map(|p| p.name.clone()));
+        let names = crate::checkpoint::snapshot(target, primal, &outside, &self.needed);
+        let list = self.names.fresh("checkpoints");
+        self.uses_stack = true;
+        self.live_loops.insert(key);
+        self.snapshots.insert(key, (list.clone(), names.clone()));
+        let mut inner = vec![
+            Code::Comment("Run this part again from its checkpoint, saving what its backward pass reads".into()),
+            crate::checkpoint::marker(key),
+        ];
+        inner.extend(body);
+        let snapshot = crate::checkpoint::pattern(&names);
+        // The loop variable (a segment of the user's loop) comes from the loop's sequence.
+        let (header, mut defs, mut uses) = match iter {
+            Expr::Atom(Atom::Name(seq)) if crate::checkpoint::reads(primal).contains(target) => (
+                format!("for {target}, {snapshot} in zip({seq}[::-1], {list}[::-1])"),
+                vec![target.clone()],
+                vec![seq.clone()],
+            ),
+            _ => (format!("for {snapshot} in {list}[::-1]"), vec![], vec![]),
+        };
+        defs.extend(names);
+        uses.push(list.clone());
+        vec![
+            Code::stmt(&format!("{list} = {stack}.pop()", stack = self.stack), vec![list], false),
+            Code::Loop { header, defs, uses, body: inner },
+        ]
+    }
+
+    /// The forward sweep of a live checkpointed loop: the loop without taping, saving a
+    /// snapshot at the start of each iteration; the taped body is kept for the backward pass.
+    fn checkpointed_forward(&mut self, s: &Stmt, target: &str, iter: &Expr, body: &[Stmt], defined: &BTreeSet<String>) -> R<Vec<Code>> {
+        let key = s as *const Stmt as usize;
+        let (list, names) = self.snapshots[&key].clone();
+        for n in &names {
+            if n != target && !defined.contains(n) {
+                self.preinit.insert(n.clone());
+            }
+        }
+        let mut inner = vec![Code::effect(&format!("{list}.append({})", crate::checkpoint::pattern(&names)))];
+        let mut d = defined.clone();
+        d.insert(target.to_string());
+        self.taping = false;
+        let untaped = self.forward_block(body, true, &mut d, &[]);
+        self.taping = true;
+        inner.extend(untaped?);
+        let mut d = defined.clone();
+        d.extend(names.iter().cloned());
+        d.insert(target.to_string());
+        let taped = self.forward_block(body, true, &mut d, &[])?;
+        self.recomputes.insert(key, taped);
+        Ok(vec![
+            Code::assign(&list, "[]", false),
+            Code::Loop {
+                header: format!("for {target} in {iter}"),
+                defs: vec![target.to_string()],
+                uses: iter.reads().into_iter().map(str::to_string).collect(),
+                body: inner,
+            },
+            Code::effect(&format!("{stack}.append({list})", stack = self.stack)),
+        ])
+    }
+
     // ---------------------------------------------------------------- forward
 
     /// `epilogue`: statements to run before leaving an iteration of the innermost loop.
@@ -1108,7 +1214,7 @@ impl<'a> Reverse<'a> {
                     defined.insert(target.clone());
                 }
                 Stmt::AssignIndex { target, index, value, .. } => {
-                    if self.needed.contains(target) {
+                    if self.taping && self.needed.contains(target) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append(tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
                     }
@@ -1135,9 +1241,14 @@ impl<'a> Reverse<'a> {
                     };
                     out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body: b1, orelse: b2 });
                 }
+                Stmt::For { target, iter, body, checkpoint: true, .. }
+                    if self.taping && self.live_loops.contains(&(s as *const Stmt as usize)) =>
+                {
+                    out.extend(self.checkpointed_forward(s, target, iter, body, defined)?);
+                }
                 Stmt::For { target, iter, body, .. } => {
                     let key = s as *const Stmt as usize;
-                    let live = self.live_loops.contains(&key);
+                    let live = self.live_loops.contains(&key) && self.taping;
                     let mut inner = Vec::new();
                     let mut epi = Vec::new();
                     let counter = self.loop_counters.get(&key).cloned();
@@ -1162,7 +1273,7 @@ impl<'a> Reverse<'a> {
                 }
                 Stmt::While { test, body, .. } => {
                     let key = s as *const Stmt as usize;
-                    let live = self.live_loops.contains(&key);
+                    let live = self.live_loops.contains(&key) && self.taping;
                     let mut inner = Vec::new();
                     let counter = self.loop_counters.get(&key).cloned();
                     if live {
@@ -1188,14 +1299,14 @@ impl<'a> Reverse<'a> {
                 Stmt::InsertGradOf { .. } => {}
                 Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("{stack}.append({value})"))),
                 Stmt::Restore { container, index, saved, .. } => {
-                    if self.needed.contains(container) {
+                    if self.taping && self.needed.contains(container) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append(tangent.save_item({container}, {index}))", stack = self.stack)));
                     }
                     out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
                 }
                 Stmt::PopLast { target, .. } => {
-                    if self.needed.contains(target) {
+                    if self.taping && self.needed.contains(target) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append({target}[-1])", stack = self.stack)));
                     }

@@ -12,6 +12,8 @@ from tangent.runtime import (
     appended,
     attribute_grads,
     attribute_tangent,
+    checkpoint,
+    checkpoint_segments,
     unshared,
     diagonal_like,
     from_rows,

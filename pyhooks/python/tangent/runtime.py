@@ -706,6 +706,41 @@ def insert_grad_of(x):
     yield init_grad(x)
 
 
+class checkpoint:
+    """Trades compute for memory: ``with tangent.checkpoint():`` around a ``for`` loop.
+
+    The gradient then keeps the loop's state at the start of each segment of ``every``
+    iterations (about the square root of the count when not given) instead of every
+    iteration's values, and runs each segment again just before its backward pass. Around
+    other statements, the block's values are not kept but computed again. When the primal
+    runs as plain Python this does nothing.
+    """
+
+    def __init__(self, every=None):
+        if every is not None and (isinstance(every, bool) or not isinstance(every, (int, numpy.integer)) or every < 1):
+            raise ValueError(f"checkpoint(every=...) needs a positive int, not {every!r}")
+        self.every = every
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def checkpoint_segments(steps, every=None):
+    """The iterations ``steps`` (a range) cut into consecutive segments of ``every`` (default:
+    the ceiling of the square root of their count, which keeps the fewest values: that many
+    snapshots plus one segment's tape)."""
+    n = len(steps)
+    if every is None:
+        every = max(1, math.isqrt(n - 1) + 1) if n > 1 else 1
+    elif isinstance(every, bool) or not isinstance(every, (int, numpy.integer)) or every < 1:
+        raise ValueError(f"checkpoint(every=...) needs a positive int, not {every!r}")
+    every = int(every)
+    return [steps[i:i + every] for i in range(0, n, every)]
+
+
 # -------------------------------------------------------------------- special functions
 #
 # The derivatives of the gamma function family need the digamma function psi = (log Gamma)'
