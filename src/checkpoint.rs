@@ -173,7 +173,7 @@ pub fn obstacle(body: &[Stmt]) -> Option<(&Stmt, &'static str)> {
     let mut exit = None;
     exits(body, 0, &mut exit);
     if let Some(s) = exit {
-        return Some((s, "leaves the checkpointed loop early (`return` or `break`)"));
+        return Some((s, "leaves the checkpointed loop early"));
     }
     for s in crate::ir::all_statements(body) {
         let changed = match s {

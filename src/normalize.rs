@@ -78,6 +78,9 @@ pub fn normalize(
     n.taken.extend(n.locals.iter().cloned());
 
     let mut body = n.block(&def.body)?;
+    if n.checkpoints_loops(def)? {
+        body = n.checkpoint_loops(body);
+    }
     if let Some((flag, _, _)) = &n.loop_return {
         let origin = Origin { text: String::new(), start: 0, end: 0, id: 0 };
         body.insert(0, Stmt::Assign { target: flag.clone(), value: Expr::Atom(Atom::Const("False".into())), origin });
@@ -877,20 +880,8 @@ impl<'a> Normalizer<'a> {
             self.check_checkpointable(&body)?;
             // The loop's own prologue (its bound, the sequences it reads) runs once, before.
             self.out.extend(block);
-            let steps = self.fresh("steps");
-            self.assign(&steps, iter);
-            let segments = self.fresh("segments");
-            let mut args = vec![Atom::Name(steps)];
-            args.extend(every);
-            let split = Callee::Function {
-                text: "tangent.checkpoint_segments".into(),
-                canonical: Some("tangent.checkpoint_segments".into()),
-                local: false,
-            };
-            self.assign(&segments, Expr::Call { callee: split, args, kwargs: vec![] });
-            let segment = self.fresh("segment");
-            let user_loop = Stmt::For { target, iter: Expr::Atom(Atom::Name(segment.clone())), body, origin: loop_origin, checkpoint: false };
-            self.emit(Stmt::For { target: segment, iter: Expr::Atom(Atom::Name(segments)), body: vec![user_loop], origin, checkpoint: true });
+            let segmented = self.segmented(target, iter, body, loop_origin, every, origin);
+            self.out.extend(segmented);
             return Ok(());
         }
         if every.is_some() {
@@ -904,17 +895,75 @@ impl<'a> Normalizer<'a> {
         Ok(())
     }
 
+    /// `for target in iter: body` as a checkpointed loop over its segments (of `every`
+    /// iterations, or about the square root of their count): the statements that replace it.
+    fn segmented(&mut self, target: String, iter: Expr, body: Vec<Stmt>, loop_origin: Origin, every: Option<Atom>, origin: Origin) -> Vec<Stmt> {
+        let steps = self.fresh("steps");
+        let segments = self.fresh("segments");
+        let segment = self.fresh("segment");
+        let mut args = vec![Atom::Name(steps.clone())];
+        args.extend(every);
+        let split = Callee::Function {
+            text: "tangent.checkpoint_segments".into(),
+            canonical: Some("tangent.checkpoint_segments".into()),
+            local: false,
+        };
+        let user_loop = Stmt::For { target, iter: Expr::Atom(Atom::Name(segment.clone())), body, origin: loop_origin, checkpoint: false };
+        vec![
+            Stmt::Assign { target: steps, value: iter, origin: origin.clone() },
+            Stmt::Assign { target: segments.clone(), value: Expr::Call { callee: split, args, kwargs: vec![] }, origin: origin.clone() },
+            Stmt::For { target: segment, iter: Expr::Atom(Atom::Name(segments)), body: vec![user_loop], origin, checkpoint: true },
+        ]
+    }
+
+    /// A function decorated `@tangent.checkpoint`: every `for` loop of `body` that is not
+    /// inside another loop and can be checkpointed is (the others stay taped).
+    fn checkpoint_loops(&mut self, body: Vec<Stmt>) -> Vec<Stmt> {
+        let mut out = Vec::with_capacity(body.len());
+        for s in body {
+            match s {
+                Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() => {
+                    let outer = Origin { text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text), ..origin.clone() };
+                    out.extend(self.segmented(target, iter, body, origin, None, outer));
+                }
+                Stmt::If { test, body, orelse, origin } => {
+                    let body = self.checkpoint_loops(body);
+                    let orelse = self.checkpoint_loops(orelse);
+                    out.push(Stmt::If { test, body, orelse, origin });
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    /// Is `def` decorated `@tangent.checkpoint` (checkpoint its loops)?
+    fn checkpoints_loops(&self, def: &ast::StmtFunctionDef) -> Result<bool> {
+        let mut marked = false;
+        for d in &def.decorator_list {
+            let (func, called) = match &d.expression {
+                AExpr::Call(c) => (c.func.as_ref(), true),
+                e => (e, false),
+            };
+            if !dotted_name(func).is_some_and(|n| n == "checkpoint" || n == "tangent.checkpoint") {
+                continue;
+            }
+            if called {
+                return Err(self.unsupported(d.range(), "`@tangent.checkpoint` takes no arguments (for a fixed segment length, put the loop in `with tangent.checkpoint(every=k):`)"));
+            }
+            marked = true;
+        }
+        Ok(marked)
+    }
+
     fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
         match crate::checkpoint::obstacle(body) {
             None => Ok(()),
             Some((s, why)) => {
                 let o = s.origin();
-                Err(self.file.diagnostic(
-                    DiagnosticKind::Unsupported,
-                    format!("cannot checkpoint this block: `{}` {why}", o.text),
-                    o.start,
-                    o.end,
-                ))
+                Err(self.file
+                    .diagnostic(DiagnosticKind::Unsupported, format!("cannot checkpoint this block: `{}` {why}", o.text), o.start, o.end)
+                    .with_help("a checkpointed block runs again from a snapshot of its state: leave this block out of `with tangent.checkpoint()`, or keep containers it changes local to one iteration (and exits outside it)".to_string()))
             }
         }
     }

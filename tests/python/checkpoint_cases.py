@@ -182,6 +182,34 @@ def while_in_block(x):
     return np.sum(s * x)
 
 
+@tangent.checkpoint
+def leapfrog_decorated(x, v):
+    """Every loop of a decorated function is checkpointed when it can be (the second one has
+    a `break`, so it stays taped)."""
+    p = x
+    for i in range(20):
+        v = v - 0.1 * np.sin(p)
+        p = p + 0.1 * v
+    s = 0.0 * x
+    for j in range(5):
+        if j > 3:
+            break
+        s = s + p * j
+    return np.sum(p * v) + np.sum(s)
+
+
+@checkpoint
+def decorated_loop_in_branch(x, n):
+    y = x
+    if n > 2:
+        for i in range(n):
+            for j in range(2):
+                y = np.sin(y) + 0.5 * x
+    else:
+        y = y * 3.0
+    return np.sum(y * y)
+
+
 class Cell:
     def __init__(self, W, b):
         self.W = W
@@ -223,4 +251,6 @@ def make_args(rng):
         "no_iterations": ((x, 0), (0,)),
         "loop_with_continue": ((x,), (0,)),
         "while_in_block": ((x,), (0,)),
+        "leapfrog_decorated": ((x, rng.standard_normal(3)), (0, 1)),
+        "decorated_loop_in_branch": ((x, 7), (0,)),
     }

@@ -21,15 +21,23 @@ ARGS = cases.make_args(np.random.default_rng(5))
 NAMES = sorted(ARGS)
 
 
+def _is_marker(node):
+    func = node.func if isinstance(node, ast.Call) else node
+    return ast.unparse(func) in ("checkpoint", "tangent.checkpoint")
+
+
 class _DropCheckpoints(ast.NodeTransformer):
-    """`with tangent.checkpoint(...): body` -> `body`."""
+    """`with tangent.checkpoint(...): body` -> `body`; `@tangent.checkpoint` dropped."""
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        node.decorator_list = [d for d in node.decorator_list if not _is_marker(d)]
+        return node
 
     def visit_With(self, node):
         self.generic_visit(node)
         [item] = node.items
-        func = item.context_expr.func if isinstance(item.context_expr, ast.Call) else None
-        name = ast.unparse(func) if func is not None else ""
-        return node.body if name in ("checkpoint", "tangent.checkpoint") else node
+        return node.body if _is_marker(item.context_expr) else node
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +218,13 @@ def test_generated_code_reads_as_the_checkpointed_loop():
     assert "# Run this part again from its checkpoint" in source
 
 
+def test_a_decorated_function_checkpoints_the_loops_it_can():
+    source = inspect.getsource(tangent.grad(cases.leapfrog_decorated, wrt=(0, 1)))
+    assert source.count("tangent.checkpoint_segments(") == 1, source
+    assert "# Grad of: for i in range(20): (checkpointed by @tangent.checkpoint)" in source
+    assert cases.leapfrog_decorated.__name__ == "leapfrog_decorated"  # the decorator returns it
+
+
 # --- refused ------------------------------------------------------------------------------
 
 
@@ -220,6 +235,7 @@ REFUSED = {
     "outer array": ("def f(x, buf):\n    with tangent.checkpoint():\n        for i in range(3):\n            x = x * 2.0\n            buf[i] = x\n    return x + buf[0]\n", "buf[i] = x"),
     "as": ("def f(x):\n    with tangent.checkpoint() as c:\n        x = x * 2.0\n    return x\n", "binds no name"),
     "every on a block": ("def f(x):\n    with tangent.checkpoint(every=2):\n        x = x * 2.0\n        x = x * 3.0\n    return x\n", "one `for` loop"),
+    "decorator arguments": ("@tangent.checkpoint(every=3)\ndef f(x):\n    for i in range(3):\n        x = x * 2.0\n    return x\n", "takes no arguments"),
     "arguments": ("def f(x):\n    with tangent.checkpoint(2, 3):\n        x = x * 2.0\n    return x\n", "one argument"),
 }
 

@@ -706,19 +706,17 @@ def insert_grad_of(x):
     yield init_grad(x)
 
 
-class checkpoint:
-    """Trades compute for memory: ``with tangent.checkpoint():`` around a ``for`` loop.
+def _check_every(every):
+    if every is not None and (isinstance(every, bool) or not isinstance(every, (int, numpy.integer)) or every < 1):
+        raise ValueError(f"checkpoint(every=...) needs a positive int, not {every!r}")
 
-    The gradient then keeps the loop's state at the start of each segment of ``every``
-    iterations (about the square root of the count when not given) instead of every
-    iteration's values, and runs each segment again just before its backward pass. Around
-    other statements, the block's values are not kept but computed again. When the primal
-    runs as plain Python this does nothing.
-    """
 
-    def __init__(self, every=None):
-        if every is not None and (isinstance(every, bool) or not isinstance(every, (int, numpy.integer)) or every < 1):
-            raise ValueError(f"checkpoint(every=...) needs a positive int, not {every!r}")
+class _CheckpointBlock:
+    """What ``with tangent.checkpoint():`` enters: nothing, when the primal runs."""
+
+    __slots__ = ("every",)
+
+    def __init__(self, every):
         self.every = every
 
     def __enter__(self):
@@ -727,17 +725,34 @@ class checkpoint:
     def __exit__(self, *exc):
         return False
 
+    def __call__(self, function):
+        # `@tangent.checkpoint(every=k)`: the primal runs; generating its gradient says why not.
+        return function
+
+
+def checkpoint(every=None):
+    """Trades compute for memory in the gradient; does nothing when the primal runs.
+
+    ``with tangent.checkpoint():`` around a ``for`` loop: the gradient keeps the loop's state
+    at the start of each segment of ``every`` iterations (about the square root of the count
+    when not given) instead of every iteration's values, and runs each segment again just
+    before its backward pass. Around other statements: the block's values are computed again
+    instead of kept. ``@tangent.checkpoint`` on a function: each of its ``for`` loops (not
+    inside another loop) that can be checkpointed is.
+    """
+    if callable(every) and not isinstance(every, (int, numpy.integer)):
+        return every  # @tangent.checkpoint: the function itself, unchanged
+    _check_every(every)
+    return _CheckpointBlock(every)
+
 
 def checkpoint_segments(steps, every=None):
     """The iterations ``steps`` (a range) cut into consecutive segments of ``every`` (default:
     the ceiling of the square root of their count, which keeps the fewest values: that many
     snapshots plus one segment's tape)."""
     n = len(steps)
-    if every is None:
-        every = max(1, math.isqrt(n - 1) + 1) if n > 1 else 1
-    elif isinstance(every, bool) or not isinstance(every, (int, numpy.integer)) or every < 1:
-        raise ValueError(f"checkpoint(every=...) needs a positive int, not {every!r}")
-    every = int(every)
+    _check_every(every)
+    every = int(every) if every is not None else (math.isqrt(n - 1) + 1 if n > 1 else 1)
     return [steps[i:i + every] for i in range(0, n, every)]
 
 
