@@ -29,6 +29,7 @@ import os
 import pathlib
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -121,7 +122,7 @@ def main():
     steps_list = [100, 400, 1600] if options.quick else [625, 2500, 10000]
     rounds = 3 if options.quick else 7
 
-    module = load_workload(out)
+    module = load_workload(tempfile.mkdtemp(prefix="tangent-checkpoint-bench-"))
     grads = {
         "taped": tangent.grad(module.rnn_taped, wrt=(0, 1)),
         "checkpointed": tangent.grad(module.rnn_checkpointed, wrt=(0, 1)),
