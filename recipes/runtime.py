@@ -48,6 +48,17 @@ def add_grad(y, a, b):
     d[y] += d[b]
 
 
+@adjoint(tangent.attribute_grads)
+def attribute_grads(y, g, obj):
+    # y is g with zero entries for obj's other attributes: g's adjoint is y's at g's entries.
+    d[g] = tangent.attribute_grads_adjoint(d[y], g)
+
+
+@tangent_(tangent.attribute_grads)
+def attribute_grads(y, g, obj):
+    d[y] = tangent.attribute_grads(d[g], obj)
+
+
 @adjoint(tangent.add_grad_at)
 def add_grad_at(y, b, x, index, g):
     gy = tangent.grad_like(d[y], y)

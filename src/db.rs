@@ -230,22 +230,49 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let mut recipe_defs = Vec::new();
     // Line numbers counted incrementally: one pass over the file, not one per function.
     let (mut counted_to, mut lines) = (0usize, 0usize);
-    for stmt in &module.body {
-        let AStmt::FunctionDef(def) = stmt else { continue };
-        let is_recipe = recipes::is_recipe_template(def, &scope);
-        let start = usize::from(def.range().start());
-        let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let end = usize::from(def.range().end());
+    let mut lines_before = |line_start: usize| {
         lines += text.text[counted_to..line_start].matches('\n').count();
         counted_to = line_start;
-        let entry = FunctionEntry {
-            name: def.name.to_string(),
-            text: text.text[line_start..end].to_string(),
-            line_offset: lines,
-            params: parsing::param_names(def),
-            mutated: normalizing::mutated_params(def),
-        };
-        if is_recipe { recipe_defs.push(entry) } else { functions.push(entry) }
+        lines
+    };
+    for stmt in &module.body {
+        match stmt {
+            AStmt::FunctionDef(def) => {
+                let is_recipe = recipes::is_recipe_template(def, &scope);
+                let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
+                let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
+                let entry = FunctionEntry {
+                    name: def.name.to_string(),
+                    text: text.text[line_start..end].to_string(),
+                    line_offset: lines_before(line_start),
+                    params: parsing::param_names(def),
+                    mutated: normalizing::mutated_params(def),
+                };
+                if is_recipe { recipe_defs.push(entry) } else { functions.push(entry) }
+            }
+            // Plain methods of top-level classes, as `Class.method`: their text is the class's
+            // header line, then the method as written (so it parses, and `self.m(...)`
+            // resolves in its class).
+            AStmt::ClassDef(class) => {
+                for item in &class.body {
+                    let AStmt::FunctionDef(def) = item else { continue };
+                    if !def.decorator_list.is_empty() || def.parameters.posonlyargs.iter().chain(&def.parameters.args).next().is_none() {
+                        continue;
+                    }
+                    let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
+                    let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
+                    functions.push(FunctionEntry {
+                        name: format!("{}.{}", class.name, def.name),
+                        text: format!("class {}:\n{}", class.name, &text.text[line_start..end]),
+                        // The header line stands in for the line before the method.
+                        line_offset: lines_before(line_start).saturating_sub(1),
+                        params: parsing::param_names(def),
+                        mutated: normalizing::mutated_params(def),
+                    });
+                }
+            }
+            _ => {}
+        }
     }
     Ok(ModuleIndex { scope, functions, recipes: recipe_defs })
 }
@@ -384,6 +411,7 @@ pub fn reserved_hash(db: &dyn Db, file: SourceFile) -> [u8; 32] {
 /// The name of the derivative of `function` w.r.t. parameter positions `wrt`: `d<f>` for the
 /// first parameter, `d<f>_d<p>_d<q>` otherwise; `_` appended while it clashes.
 pub fn derivative_name(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> String {
+    let function = function.replace('.', "_");
     let mut name = if wrt == [0] {
         format!("d{function}")
     } else {
@@ -412,10 +440,13 @@ struct DbCallees<'db> {
 }
 
 impl<'db> DbCallees<'db> {
-    /// A function of this module by name, or of another module by dotted name.
+    /// A function (or `Class.method`) of this module by name, or of another module by dotted
+    /// name.
     fn target(&self, name: &str) -> Option<FunctionId<'db>> {
         if name.contains('.') {
-            project_function(self.db, name)
+            // A method of this module's classes (`Linear.forward`), else another module's.
+            let method = FunctionId::new(self.db, self.file, name.to_string());
+            function_signature(self.db, method).is_some().then_some(method).or_else(|| project_function(self.db, name))
         } else {
             Some(FunctionId::new(self.db, self.file, name.to_string()))
         }
@@ -654,8 +685,15 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
     let index = parse(db, file).clone()?;
     // A broken recipe of the user's is the module's error, not each function's.
     module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let targets: Vec<(String, Vec<usize>)> =
-        index.functions.iter().filter(|e| !e.params.is_empty()).map(|e| (e.name.clone(), vec![0])).collect();
+    // Methods are differentiated w.r.t. `self` (the model's parameters); special methods
+    // (`__init__`, ...) only as callees.
+    let special = |name: &str| name.rsplit('.').next().is_some_and(|m| m.starts_with("__") && m.ends_with("__"));
+    let targets: Vec<(String, Vec<usize>)> = index
+        .functions
+        .iter()
+        .filter(|e| !e.params.is_empty() && !special(&e.name))
+        .map(|e| (e.name.clone(), vec![0]))
+        .collect();
     derivative_module(db, file, &targets, optimized)
 }
 

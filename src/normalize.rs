@@ -1233,6 +1233,20 @@ impl<'a> Normalizer<'a> {
                 receiver = Some((format!("{class}.{}", a.attr), self_name.clone()));
             }
         }
+        // `Class.method(obj, ...)` on a class of the module: that method as a function (as
+        // generated gradients call the derivatives of methods).
+        let class_method = match c.func.as_ref() {
+            AExpr::Attribute(a) => match a.value.as_ref() {
+                AExpr::Name(n) if !self.locals.contains(n.id.as_str()) => self
+                    .scope
+                    .classes
+                    .iter()
+                    .find(|k| k.name == n.id.as_str() && k.methods.contains(a.attr.as_str()))
+                    .map(|k| format!("{}.{}", k.name, a.attr)),
+                _ => None,
+            },
+            _ => None,
+        };
         let callee = match c.func.as_ref() {
             // Another method of the class on `self`: that method, statically (as written in
             // the class, not an override of a subclass).
@@ -1240,6 +1254,7 @@ impl<'a> Normalizer<'a> {
                 let (text, _) = receiver.clone().unwrap_or_default();
                 Callee::Function { text, canonical: None, local: true }
             }
+            _ if class_method.is_some() => Callee::Function { text: class_method.clone().unwrap_or_default(), canonical: None, local: true },
             AExpr::Name(n) => {
                 let name = n.id.as_str();
                 if self.locals.contains(name) {
@@ -1501,12 +1516,22 @@ impl<'a> Normalizer<'a> {
 /// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
 /// `file` holds (not a static or class method).
 fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String, BTreeSet<String>)> {
-    let class = scope.class_containing(def.range())?;
     // The scope may be another text's (a function given on its own): the class must be there.
-    let text = file.text.get(class.range.start().to_usize()..class.range.end().to_usize())?;
-    if !text.starts_with("class ") || !text[6..].trim_start().starts_with(class.name.as_str()) {
-        return None;
-    }
+    // (A class's range starts at its decorators: `@dataclass` then `class Model:`.)
+    let in_module = scope.class_containing(def.range()).filter(|class| {
+        file.text.get(class.range.start().to_usize()..class.range.end().to_usize()).is_some_and(|text| {
+            text.lines()
+                .find_map(|l| l.trim_start().strip_prefix("class "))
+                .is_some_and(|rest| rest.trim_start().starts_with(class.name.as_str()))
+        })
+    });
+    // A method's own text (the query database's): `class C:` and then the method.
+    let own_text = || {
+        let header = file.text.strip_prefix("class ")?.lines().next()?;
+        let name = header.split([':', '(']).next()?.trim();
+        scope.classes.iter().find(|c| c.name == name && c.methods.contains(def.name.as_str()))
+    };
+    let class = in_module.or_else(own_text)?;
     let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
     let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
     (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone(), class.methods.clone()))

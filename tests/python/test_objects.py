@@ -5,7 +5,9 @@ attributes the function does not read); forward mode takes the object's tangent 
 mapping. Checked against finite differences."""
 
 import collections
+import copy
 import dataclasses
+import inspect
 
 import numpy as np
 import pytest
@@ -270,3 +272,81 @@ def test_method_forward_mode():
     assert_close(jvp, np.sum(g["W"] * direction["W"]) + np.sum(g["b"] * direction["b"]))
     dx = RNG.standard_normal(4)
     assert_close(tangent.jvp(m.loss)(x, y, dx), float(tangent.grad(m.loss)(x, y) @ dx))
+
+
+# --- second order through object gradients ---------------------------------------------
+
+
+def _direction_like(g, rng):
+    """A random direction with the structure of the gradient `g` (dicts, lists, arrays)."""
+    if isinstance(g, dict):
+        return {k: _direction_like(v, rng) for k, v in g.items()}
+    if isinstance(g, list):
+        return [_direction_like(v, rng) for v in g]
+    return rng.standard_normal(np.shape(g)) if np.ndim(g) else float(rng.standard_normal())
+
+
+def _moved(obj, direction, eps):
+    """A deep copy of `obj` moved by `eps * direction` (a gradient-shaped mapping)."""
+    def move(value, d):
+        if isinstance(d, dict):
+            out = copy.deepcopy(value)
+            for k, dk in d.items():
+                setattr(out, k, move(getattr(value, k), dk))
+            return out
+        if isinstance(d, list):
+            return [move(v, dv) for v, dv in zip(value, d)]
+        return value + eps * d
+    return move(obj, direction)
+
+
+def _flat_grad(g):
+    if isinstance(g, dict):
+        return np.concatenate([_flat_grad(g[k]) for k in sorted(g)])
+    if isinstance(g, list):
+        return np.concatenate([_flat_grad(v) for v in g])
+    return np.atleast_1d(np.asarray(g, dtype=float)).ravel()
+
+
+def _second_order_cases():
+    x4 = RNG.standard_normal(4)
+    net = Net(_layer(3, 4), _layer(2, 3), [0.5, -0.3])
+    return {
+        "dataclass": (layer_loss, (_layer(3, 4), x4)),
+        "plain object": (plain_loss, (Plain(RNG.standard_normal(4), 0.4), x4)),
+        "nested and listed": (net_loss, (net, x4)),
+        "method calling methods": (Model.loss, (_model(), x4, RNG.standard_normal(3))),
+        "dataclass method": (Quadratic.value, (Quadratic(RNG.standard_normal((4, 4)), 0.3), x4)),
+    }
+
+
+SECOND_ORDER = _second_order_cases()
+
+
+@pytest.mark.parametrize("case", sorted(SECOND_ORDER))
+def test_hessian_vector_products_with_respect_to_an_object(case):
+    """H v along a direction given as a mapping of attributes (forward over reverse), and
+    v^T H by differentiating the gradient again (reverse over reverse), against central
+    differences of the object's gradient."""
+    f, args = SECOND_ORDER[case]
+    grad = tangent.grad(f)
+    v = _direction_like(grad(*args), np.random.default_rng(4))
+    eps = 1e-5
+    plus = grad(_moved(args[0], v, eps), *args[1:])
+    minus = grad(_moved(args[0], v, -eps), *args[1:])
+    expected = (_flat_grad(plus) - _flat_grad(minus)) / (2 * eps)
+    hv = tangent.hvp(f)(*args, v)
+    np.testing.assert_allclose(_flat_grad(hv), expected, rtol=1e-5, atol=1e-6)
+    vjp = tangent.vjp(grad)
+    full = list(inspect.signature(grad).bind(*args).arguments.values()) + [1.0]
+    np.testing.assert_allclose(_flat_grad(vjp(*full, v)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["method calling methods", "dataclass method"])
+def test_hessian_vector_products_of_methods_with_respect_to_an_argument(case):
+    f, args = SECOND_ORDER[case]
+    grad = tangent.grad(f, wrt=1)
+    v = np.random.default_rng(6).standard_normal(args[1].shape)
+    eps = 1e-5
+    expected = (grad(args[0], args[1] + eps * v, *args[2:]) - grad(args[0], args[1] - eps * v, *args[2:])) / (2 * eps)
+    np.testing.assert_allclose(tangent.hvp(f, wrt=1)(*args, v), expected, rtol=1e-5, atol=1e-6)

@@ -10,6 +10,8 @@ to callables.
 import ast
 import copy
 import inspect
+import types
+
 import numpy
 import pytest
 
@@ -214,6 +216,11 @@ RUNTIME_CASES = {
     ],
     "tangent.zero_at": [C(arr(4), 2, wrt=["b"]), C(arr(2, 3), (1, slice(None)), wrt=["b"])],
     "tangent.copy": [C(arr(3)), C(arr(2, 3))],
+    # A parameter container's gradient completed with zeros for the attributes not read.
+    "tangent.attribute_grads": [
+        C({"W": arr(2, 3)}, types.SimpleNamespace(W=arr(2, 3), b=arr(2), name="layer"), wrt=["g"]),
+        C({"W": arr(2, 3), "s": arr()}, types.SimpleNamespace(W=arr(2, 3), s=arr(), b=arr(2)), wrt=["g"]),
+    ],
     "tangent.appended": [C([arr(), arr()], arr()), C([arr(3)], arr(3)), C([], arr(2))],
     # The checks compare results as one array: pieces of one shape here (ragged ones are
     # covered end to end by the concatenate/hstack/vstack cases and their HVPs).
@@ -679,6 +686,8 @@ def is_float_value(value):
         return numpy.issubdtype(value.dtype, numpy.floating)
     if isinstance(value, (list, tuple)):
         return len(value) > 0 and all(is_float_value(v) for v in value)
+    if isinstance(value, dict):  # a parameter container's gradient
+        return len(value) > 0 and all(is_float_value(v) for v in value.values())
     return False
 
 
@@ -688,6 +697,8 @@ def leaves(value, path=()):
         return [path + (i,) for i in numpy.ndindex(value.shape)]
     if isinstance(value, (list, tuple)):
         return [p for k, v in enumerate(value) for p in leaves(v, path + (k,))]
+    if isinstance(value, dict):
+        return [p for k in sorted(value) for p in leaves(value[k], path + (k,))]
     return [path]
 
 
@@ -696,7 +707,7 @@ def get_leaf(value, path):
         return float(value)
     if isinstance(value, numpy.ndarray):
         return float(value[path[0]])
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, dict)):
         return get_leaf(value[path[0]], path[1:])
     return float(value)  # a float standing for a 0-d array (path ((),))
 
@@ -711,6 +722,8 @@ def with_leaf(value, path, delta):
         out = value.copy()
         out[path[0]] += delta
         return out
+    if isinstance(value, dict):
+        return {**value, path[0]: with_leaf(value[path[0]], path[1:], delta)}
     items = list(value)
     items[path[0]] = with_leaf(items[path[0]], path[1:], delta)
     return type(value)(items)
@@ -718,6 +731,12 @@ def with_leaf(value, path, delta):
 
 def check_structure(contribution, arg, label):
     """The contribution to an argument's adjoint must have the argument's structure."""
+    if isinstance(arg, dict):
+        assert isinstance(contribution, dict), f"{label}: adjoint of a mapping must be a dict, got {type(contribution).__name__}"
+        assert contribution.keys() == arg.keys(), f"{label}: keys {sorted(contribution)} != {sorted(arg)}"
+        for k in arg:
+            check_structure(contribution[k], arg[k], f"{label}[{k!r}]")
+        return
     if isinstance(arg, (list, tuple)):
         assert isinstance(contribution, (list, tuple)), f"{label}: adjoint of a sequence must be a list, got {type(contribution).__name__}"
         assert len(contribution) == len(arg), f"{label}: length {len(contribution)} != {len(arg)}"
@@ -741,6 +760,8 @@ def same_values(a, b):
         return type(a) is type(b) and len(a) == len(b) and all(same_values(u, v) for u, v in zip(a, b))
     if isinstance(a, numpy.ndarray):
         return isinstance(b, numpy.ndarray) and a.shape == b.shape and numpy.array_equal(a, b)
+    if isinstance(a, types.SimpleNamespace):  # a parameter container
+        return isinstance(b, types.SimpleNamespace) and same_values(vars(a), vars(b))
     return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
@@ -892,6 +913,8 @@ def test_gradient_matches_finite_differences(alias, case, seed_kind):
 
     def objective(slot, value):
         out = call_with(primal, args, kwargs, slot, value)
+        if isinstance(out, dict):  # a parameter container's gradient: its entries in a row
+            out = numpy.concatenate([numpy.ravel(out[k]) for k in sorted(out)])
         return float(numpy.sum(numpy.asarray(seed) * numpy.asarray(out, dtype=numpy.float64)))
 
     for name in wrt:

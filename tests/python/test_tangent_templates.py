@@ -44,6 +44,8 @@ NO_TANGENT = {}
 
 def random_tangent(value, rng):
     """A random tangent with the structure of `value` (0-d arrays stay 0-d arrays)."""
+    if isinstance(value, dict):
+        return {k: random_tangent(v, rng) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(random_tangent(v, rng) for v in value)
     if isinstance(value, numpy.ndarray):
@@ -55,6 +57,8 @@ def random_tangent(value, rng):
 
 def moved(value, tangent, h):
     """`value + h * tangent`, keeping the type of `value`."""
+    if isinstance(value, dict):
+        return {k: moved(v, tangent[k], h) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(moved(v, t, h) for v, t in zip(value, tangent))
     if isinstance(value, numpy.ndarray):
@@ -64,7 +68,17 @@ def moved(value, tangent, h):
     return float(value + h * tangent)
 
 
+def as_floats(value):
+    """`value` as a float64 array; a mapping (a parameter container's gradient) as its
+    entries in a row, by key."""
+    if isinstance(value, dict):
+        return numpy.concatenate([numpy.ravel(as_floats(value[k])) for k in sorted(value)])
+    return numpy.asarray(value, dtype=numpy.float64)
+
+
 def largest(value):
+    if isinstance(value, dict):
+        return max((largest(v) for v in value.values()), default=0.0)
     if isinstance(value, (list, tuple)):
         return max((largest(v) for v in value), default=0.0)
     return float(numpy.max(numpy.abs(value), initial=0.0))
@@ -99,7 +113,7 @@ def directional_difference(primal, args, kwargs, moves):
         a, k = list(args), dict(kwargs)
         for (kind, key), (value, tangent) in moves.items():
             (a if kind == "arg" else k)[key] = moved(value, tangent, step)
-        return numpy.asarray(primal(*a, **k), dtype=numpy.float64)
+        return as_floats(primal(*a, **k))
 
     return (at(h) - at(-h)) / (2.0 * h)
 
@@ -257,7 +271,7 @@ def test_tangent_matches_finite_differences(alias, case, active):
         assert numpy.allclose(numeric, 0.0, atol=1e-6 * scale), f"{label}: zero tangent, but the numeric one is {numeric}"
         return
     check_tangent_structure(out, result, label)
-    numpy.testing.assert_allclose(numpy.asarray(out, dtype=numpy.float64), numeric, rtol=1e-5, atol=1e-6 * scale,
+    numpy.testing.assert_allclose(as_floats(out), numeric, rtol=1e-5, atol=1e-6 * scale,
                                   err_msg=label)
 
 

@@ -11,6 +11,7 @@ from tangent.runtime import (
     add_grad_at,
     appended,
     attribute_grads,
+    attribute_grads_adjoint,
     attribute_tangent,
     checkpoint,
     checkpoint_segments,

@@ -547,8 +547,8 @@ class GradLoader(SourceFileLoader):
             f"__tangent_skipped__ = {({f: (k, r) for f, k, r in skipped})!r}",
         ]
         # The engine avoids names the module already uses (`dloss` -> `dloss_`): alias them.
-        lines += [f"d{f} = {g}" for f, g in generated if g != f"d{f}"]
-        lines.append(f"__all__ = {[f'd{f}' for f, _ in generated]!r}")
+        lines += [f"{_exported(f)} = {g}" for f, g in generated if g != _exported(f)]
+        lines.append(f"__all__ = {[_exported(f) for f, _ in generated]!r}")
         text = source if source.endswith("\n") else source + "\n"
         text += "\n".join(lines) + "\n"
         data = _seal(text)
@@ -583,16 +583,30 @@ def _user_names(parent):
 
 
 def _parameters(text, names):
-    """``{function: (positional parameter names)}`` of top-level functions in ``names``."""
+    """``{function: (positional parameter names)}`` of the top-level functions and methods
+    (``Class.method``) of top-level classes in ``names``."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return {}
     out = {}
+
+    def add(node, name):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in names:
+            out[name] = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
-            out[node.name] = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+        add(node, getattr(node, "name", None))
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                add(item, f"{node.name}.{getattr(item, 'name', '')}")
     return out
+
+
+def _exported(function):
+    """The name a gradient module exports for ``function``: ``dloss``; ``dModel_loss`` for the
+    method ``Model.loss``."""
+    return "d" + function.replace(".", "_")
 
 
 def _finish(module, state):
@@ -609,7 +623,7 @@ def _unshadow_aliases(module, state):
     """
     namespace = module.__dict__
     renamed = {
-        f"d{f}": g for f, g in namespace.get("__tangent_gradients__", {}).items() if g != f"d{f}"
+        _exported(f): g for f, g in namespace.get("__tangent_gradients__", {}).items() if g != _exported(f)
     }
     user = vars(state.parent)
     shadowed = {alias for alias in renamed if alias in user}
@@ -660,11 +674,13 @@ def _make_getattr(module, state):
 
 
 def _parse_name(name, parameters):
-    """``d<f>_d<p>_d<q>`` -> ``(f, (p, q))`` for a known ``f`` and parameters, or None."""
+    """``d<f>_d<p>_d<q>`` -> ``(f, (p, q))`` for a known ``f`` and parameters, or None (the
+    method ``Class.m`` is spelled ``Class_m`` in the name)."""
     rest = name[1:]
     for f in sorted(parameters, key=len, reverse=True):
-        if rest.startswith(f + "_d"):
-            found = _match_parameters(rest[len(f) :], parameters[f], ())
+        stem = f.replace(".", "_")
+        if rest.startswith(stem + "_d"):
+            found = _match_parameters(rest[len(stem) :], parameters[f], ())
             if found:
                 return f, found
     return None
@@ -698,7 +714,7 @@ def _not_differentiable(state, name, function, kind, rendered, path):
 def _generate_on_access(module, state, name):
     namespace = module.__dict__
     skipped = namespace.get("__tangent_skipped__", {})
-    function = name[1:]
+    function = next((f for f in skipped if _exported(f) == name), name[1:])
     if function in skipped:
         kind, rendered = skipped[function]
         raise _not_differentiable(state, name, function, kind, rendered, module.__file__)
@@ -776,6 +792,22 @@ def _generate_partial(module, state, name, function, wrt, path):
 # Forward-mode and Hessian-vector-product modules: ``model.__jvp__`` and ``model.__hvp__``
 
 
+def _functions_of(parent, parent_name):
+    """``{name: parameter names}`` of the functions defined in module ``parent`` and of the
+    plain methods (``Class.method``, not special ones) of the classes defined there."""
+    out = {}
+    for n, v in vars(parent).items():
+        if getattr(v, "__module__", None) != parent_name:
+            continue
+        if isinstance(v, _FunctionType):
+            out[n] = list(inspect.signature(v).parameters)
+        elif isinstance(v, type):
+            for m, f in vars(v).items():
+                if isinstance(f, _FunctionType) and not (m.startswith("__") and m.endswith("__")):
+                    out[f"{n}.{m}"] = list(inspect.signature(f).parameters)
+    return out
+
+
 class _DerivativeLoader:
     """Loads ``<parent>.__jvp__`` / ``.__hvp__``: a module whose names are generated on
     access, with the same naming as ``__grad__`` (``d<f>``, ``d<f>_d<p>``, ...), through
@@ -798,13 +830,11 @@ class _DerivativeLoader:
             if name.startswith("__"):
                 raise AttributeError(name)
             parent = sys.modules[parent_name]
-            functions = {
-                n: list(inspect.signature(v).parameters)
-                for n, v in vars(parent).items()
-                if isinstance(v, _FunctionType) and getattr(v, "__module__", None) == parent_name
-            }
-            if name.startswith("d") and name[1:] in functions and functions[name[1:]]:
-                function, wrt = name[1:], (functions[name[1:]][0],)
+            functions = _functions_of(parent, parent_name)
+            exported = {_exported(f): f for f in functions}
+            if name in exported and functions[exported[name]]:
+                function = exported[name]
+                wrt = (functions[function][0],)
             else:
                 parsed = _parse_name(name, functions)
                 if parsed is None:
@@ -813,8 +843,11 @@ class _DerivativeLoader:
             import tangent
 
             make = tangent.jvp if kind == "jvp" else tangent.hvp
+            target = parent
+            for part in function.split("."):
+                target = getattr(target, part)
             try:
-                value = make(getattr(parent, function), wrt=tuple(wrt))
+                value = make(target, wrt=tuple(wrt))
             except tangent.TangentError as error:
                 raise GradientImportError(
                     f"cannot import name {name!r} from {module.__name__!r}: Tangent cannot "

@@ -241,6 +241,19 @@ def attribute_grads(g, obj):
     return full
 
 
+def attribute_grads_adjoint(gy, g):
+    """The adjoint of ``attribute_grads(g, obj)`` with respect to ``g``: the entries of ``gy``
+    (a mapping; None for zero; a number for the same number in every entry) at ``g``'s
+    attributes."""
+    if not isinstance(g, dict):
+        return None
+    if gy is None:
+        return {k: init_grad(v) for k, v in g.items()}
+    if not isinstance(gy, dict):  # a scalar seed standing for every entry
+        return {k: grad_like(gy, v) for k, v in g.items()}
+    return {k: gy[k] if k in gy else init_grad(v) for k, v in g.items()}
+
+
 def attribute_tangent(t, name, value):
     """The tangent of ``obj.name`` given the tangent ``t`` of ``obj``: a mapping (or an object
     with that attribute); a missing entry is zero."""
