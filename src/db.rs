@@ -256,7 +256,12 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             AStmt::ClassDef(class) => {
                 for item in &class.body {
                     let AStmt::FunctionDef(def) = item else { continue };
-                    if !def.decorator_list.is_empty() || def.parameters.posonlyargs.iter().chain(&def.parameters.args).next().is_none() {
+                    // Not static or class methods, properties and the like: only undecorated
+                    // ones (or marked `@tangent.checkpoint`) take the object first.
+                    let plain = def.decorator_list.iter().all(|d| {
+                        matches!(normalizing::dotted_name(&d.expression).as_deref(), Some("checkpoint" | "tangent.checkpoint"))
+                    });
+                    if !plain || def.parameters.posonlyargs.iter().chain(&def.parameters.args).next().is_none() {
                         continue;
                     }
                     let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));

@@ -74,6 +74,20 @@ def test_gradient_equals_the_non_checkpointed_one_and_finite_differences(name, o
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_split_motion_and_preserved_result(name):
+    """The forward and backward functions of split motion, and `preserve_result`, carry the
+    snapshots like the joint gradient."""
+    args, wrt = ARGS[name]
+    f = getattr(cases, name)
+    joint = tangent.grad(f, wrt=wrt)(*args)
+    split = tangent.autodiff(f, wrt=wrt, motion="split")(*args, 1.0)
+    assert_close(_flat(split), _flat(joint), rtol=1e-12, atol=1e-12, what="split vs joint")
+    *grads, value = tangent.grad(f, wrt=wrt, preserve_result=True)(*args)
+    assert_close(_flat(tuple(grads)), _flat(joint), rtol=1e-12, atol=1e-12, what="gradient with its value")
+    assert_close(np.asarray(value, dtype=float), np.asarray(f(*args), dtype=float), rtol=1e-12, atol=0, what="value")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_forward_mode_matches_reverse_mode(name):
     args, wrt = ARGS[name]
     f = getattr(cases, name)

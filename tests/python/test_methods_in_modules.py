@@ -14,6 +14,7 @@ MODEL = '''\
 from dataclasses import dataclass
 
 import numpy as np
+import tangent
 
 
 @dataclass
@@ -44,6 +45,13 @@ class Scaled:
     def twice(self, x):
         return x * 2.0
 
+    @tangent.checkpoint
+    def rollout(self, x):
+        h = x
+        for i in range(6):
+            h = np.sin(h) * self.s + x
+        return np.sum(h)
+
     @staticmethod
     def helper(x):
         return x * 3.0
@@ -58,7 +66,7 @@ import json
 import numpy as np
 import tangent
 import model
-from model.__grad__ import dLinear_loss, dLinear_forward, dScaled_apply, dplain
+from model.__grad__ import dLinear_loss, dLinear_forward, dScaled_apply, dScaled_rollout, dplain
 from model.__grad__ import dLinear_loss_dx
 
 rng = np.random.default_rng(0)
@@ -86,6 +94,11 @@ out["dx"] = float(np.abs(dLinear_loss_dx(m, x, y) - tangent.grad(model.Linear.lo
 s = model.Scaled(np.array([0.5, -1.0]))
 gs = dScaled_apply(s, np.array([0.3, 0.7]))
 out["scaled"] = float(np.abs(gs["s"] - np.sin(2.0 * np.array([0.3, 0.7]))).max())
+x2 = np.array([0.3, 0.7])
+rolled = dScaled_rollout(s, x2)["s"]
+eps = 1e-6
+fd = np.array([(model.Scaled(s.s + eps * e).rollout(x2) - model.Scaled(s.s - eps * e).rollout(x2)) / (2 * eps) for e in np.eye(2)])
+out["rollout"] = float(np.abs(rolled - fd).max())
 try:
     from model.__grad__ import dScaled___init__
     out["init"] = "imported"
@@ -103,6 +116,7 @@ def test_methods_are_exported_by_the_import_hook(tmp_path):
     assert out["api"] < 1e-12, out
     assert out["dx"] < 1e-12, out
     assert out["scaled"] < 1e-12, out
+    assert out["rollout"] < 1e-6, out
     assert out["init"] == "ImportError", out
 
 
@@ -113,8 +127,9 @@ def test_tangent_build_writes_the_methods_derivatives(tmp_path):
     assert proc.returncode == 0, proc.stderr
     [artifact] = (tmp_path / "__tangent__").glob("model.__grad__.*.py")
     text = artifact.read_text()
-    for name in ("dLinear_forward", "dLinear_loss", "dScaled_apply", "dScaled_twice", "dplain"):
+    for name in ("dLinear_forward", "dLinear_loss", "dScaled_apply", "dScaled_twice", "dScaled_rollout", "dplain"):
         assert f"def {name}(" in text, name
+    assert "tangent.checkpoint_segments(" in text  # the decorated method's loop
     # Special methods and static methods are not differentiated as targets.
     assert "__init__" not in text and "helper" not in text
     # The hook serves the built artifact: the same gradients.
