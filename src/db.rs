@@ -279,7 +279,47 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             _ => {}
         }
     }
+    functions.extend(inherited_methods(module, &scope, &functions));
     Ok(ModuleIndex { scope, functions, recipes: recipe_defs })
+}
+
+/// `Sub.m` for each method `m` a top-level class inherits from a base class of the module:
+/// the base's method seen from the subclass (its text under `class Sub:`), so that
+/// `self.other(...)` in it calls the subclass's methods, as for an instance of `Sub`.
+fn inherited_methods(module: &ruff_python_ast::ModModule, scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<FunctionEntry> {
+    let mut out = Vec::new();
+    for class in &scope.classes {
+        let mut ancestors: Vec<&str> = class.bases.iter().map(String::as_str).collect();
+        let mut seen = BTreeSet::new();
+        while let Some(base) = ancestors.pop() {
+            if !seen.insert(base) || seen.len() > 64 {
+                continue;
+            }
+            let Some(info) = scope.classes.iter().rev().find(|c| c.name == base) else { continue };
+            ancestors.extend(info.bases.iter().map(String::as_str));
+            for method in &info.methods {
+                let name = format!("{}.{method}", class.name);
+                let owner = scope.method_owner(&class.name, method).map(|c| c.name.as_str());
+                if owner == Some(class.name.as_str()) || out.iter().any(|e: &FunctionEntry| e.name == name) {
+                    continue;
+                }
+                // The owner's own entry (a plain method): its text, under this class's name.
+                let Some(entry) = owner.and_then(|o| own.iter().find(|e| e.name == format!("{o}.{method}"))) else { continue };
+                if parsing::find_function_in(&module.body, &name).is_none() {
+                    continue;
+                }
+                let body = entry.text.split_once('\n').map_or("", |(_, rest)| rest);
+                out.push(FunctionEntry {
+                    name,
+                    text: format!("class {}:\n{body}", class.name),
+                    line_offset: entry.line_offset,
+                    params: entry.params.clone(),
+                    mutated: entry.mutated.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The recipes in force in a file: unchanged (backdated) unless its recipe templates change.

@@ -57,7 +57,8 @@ struct Normalizer<'a> {
     fixed_lengths: BTreeMap<String, usize>,
     /// For a method of a top-level class: its `self` parameter, the class and its methods
     /// (`self.forward(x)` calls `Class.forward(self, x)`).
-    method: Option<(String, String, BTreeSet<String>)>,
+    /// In a method of a top-level class: the name of `self` and the class.
+    method: Option<(String, String)>,
 }
 
 pub fn normalize(
@@ -866,6 +867,48 @@ impl<'a> Normalizer<'a> {
         Ok(Some(every))
     }
 
+    /// In a method: `self.m(...)` (the class's `m` or an inherited one) and `super().m(...)`
+    /// (a base class's) as `(Owner.m, self)`: the call of that method as a function with
+    /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
+    fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
+        let (self_name, class) = self.method.as_ref()?;
+        let AExpr::Attribute(a) = c.func.as_ref() else { return None };
+        let method = a.attr.as_str();
+        let owner = match a.value.as_ref() {
+            AExpr::Name(n) if n.id.as_str() == self_name => self.scope.method_owner(class, method)?,
+            AExpr::Call(s) if s.arguments.args.is_empty() && s.arguments.keywords.is_empty()
+                && matches!(s.func.as_ref(), AExpr::Name(n) if n.id.as_str() == "super") =>
+            {
+                self.scope.inherited_method_owner(class, method)?
+            }
+            _ => return None,
+        };
+        Some((format!("{}.{method}", owner.name), self_name.clone()))
+    }
+
+    /// `self.m(...)` in a method, where neither the class nor its bases in this module define
+    /// `m` (an abstract method a subclass provides): said plainly, with the way out.
+    fn check_self_call(&self, c: &ast::ExprCall) -> Result<()> {
+        let Some((self_name, class)) = &self.method else { return Ok(()) };
+        let AExpr::Attribute(a) = c.func.as_ref() else { return Ok(()) };
+        if !matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) {
+            return Ok(());
+        }
+        let method = a.attr.as_str();
+        Err(self
+            .file
+            .diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("`{self_name}.{method}` is not a method of `{class}` or of its bases in this module"),
+                usize::from(c.range().start()),
+                usize::from(c.range().end()),
+            )
+            .with_help(format!(
+                "when a subclass defines `{method}`, differentiate the method of an instance (`tangent.grad(model.{0})`): it is looked up in the instance's class",
+                self.function_name
+            )))
+    }
+
     /// A checkpointed block (see `checkpoint`). A block that is one `for` loop becomes a loop
     /// over its segments (`every` iterations each; about the square root of the count when
     /// not given) whose body is the user's loop over one segment; any other block becomes a
@@ -1227,22 +1270,31 @@ impl<'a> Normalizer<'a> {
                 return self.inline_call(n.id.as_str(), c);
             }
         }
-        let mut receiver = None;
-        if let (AExpr::Attribute(a), Some((self_name, class, methods))) = (c.func.as_ref(), &self.method) {
-            if matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) && methods.contains(a.attr.as_str()) {
-                receiver = Some((format!("{class}.{}", a.attr), self_name.clone()));
+        let receiver = self.method_receiver(c);
+        if receiver.is_none() {
+            self.check_self_call(c)?;
+        }
+        if let (Some((text, self_name)), AExpr::Attribute(a)) = (&receiver, c.func.as_ref()) {
+            if matches!(a.value.as_ref(), AExpr::Name(_)) {
+                // Resolved as written: a subclass overriding the method would make the
+                // derivative wrong, so the generated code checks the object's class.
+                let method = a.attr.as_str();
+                let owner = text.split('.').next().unwrap_or_default().to_string();
+                let origin = self.origin.clone();
+                self.emit(Stmt::Opaque {
+                    text: format!("assert tangent.resolves_to({self_name}, '{method}', {text})"),
+                    reads: vec![self_name.clone(), owner],
+                    origin,
+                });
             }
         }
         // `Class.method(obj, ...)` on a class of the module: that method as a function (as
         // generated gradients call the derivatives of methods).
         let class_method = match c.func.as_ref() {
             AExpr::Attribute(a) => match a.value.as_ref() {
-                AExpr::Name(n) if !self.locals.contains(n.id.as_str()) => self
-                    .scope
-                    .classes
-                    .iter()
-                    .find(|k| k.name == n.id.as_str() && k.methods.contains(a.attr.as_str()))
-                    .map(|k| format!("{}.{}", k.name, a.attr)),
+                AExpr::Name(n) if !self.locals.contains(n.id.as_str()) => {
+                    self.scope.method_owner(n.id.as_str(), a.attr.as_str()).map(|k| format!("{}.{}", k.name, a.attr))
+                }
                 _ => None,
             },
             _ => None,
@@ -1515,7 +1567,7 @@ impl<'a> Normalizer<'a> {
 
 /// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
 /// `file` holds (not a static or class method).
-fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String, BTreeSet<String>)> {
+fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String)> {
     // The scope may be another text's (a function given on its own): the class must be there.
     // (A class's range starts at its decorators: `@dataclass` then `class Model:`.)
     let in_module = scope.class_containing(def.range()).filter(|class| {
@@ -1529,12 +1581,14 @@ fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunc
     let own_text = || {
         let header = file.text.strip_prefix("class ")?.lines().next()?;
         let name = header.split([':', '(']).next()?.trim();
-        scope.classes.iter().find(|c| c.name == name && c.methods.contains(def.name.as_str()))
+        // The class may inherit the method (`class Sub:` over a base class's method).
+        scope.method_owner(name, def.name.as_str())?;
+        scope.classes.iter().rev().find(|c| c.name == name)
     };
     let class = in_module.or_else(own_text)?;
     let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
     let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
-    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone(), class.methods.clone()))
+    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone()))
 }
 
 /// Names assigned exactly once in `body`, to a tuple or list literal without `*`: their length.

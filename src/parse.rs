@@ -853,18 +853,36 @@ pub fn find_function<'m>(module: &'m ModModule, name: &str) -> Option<&'m StmtFu
 }
 
 /// The last top-level definition of `name` among `body`'s statements; `Class.method` names a
-/// method of a top-level class.
+/// method of a top-level class, its own or inherited from a base class defined in `body`.
 pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunctionDef> {
     if let Some((class, method)) = name.split_once('.') {
-        let class_body = body.iter().rev().find_map(|s| match s {
-            Stmt::ClassDef(c) if c.name.as_str() == class => Some(&c.body),
-            _ => None,
-        })?;
-        return find_function_in(class_body, method);
+        return find_method(body, class, method, 0);
     }
     body.iter().rev().find_map(|s| match s {
         Stmt::FunctionDef(f) if f.name.as_str() == name => Some(f),
         _ => None,
+    })
+}
+
+/// `method` as an instance of top-level class `class` finds it: the class's own, else its
+/// bases' (depth first).
+fn find_method<'m>(body: &'m [Stmt], class: &str, method: &str, depth: usize) -> Option<&'m StmtFunctionDef> {
+    if depth > 32 {
+        return None;
+    }
+    let c = body.iter().rev().find_map(|s| match s {
+        Stmt::ClassDef(c) if c.name.as_str() == class => Some(c),
+        _ => None,
+    })?;
+    let own = c.body.iter().rev().find_map(|s| match s {
+        Stmt::FunctionDef(f) if f.name.as_str() == method => Some(f),
+        _ => None,
+    });
+    own.or_else(|| {
+        c.bases().iter().find_map(|b| match b {
+            ruff_python_ast::Expr::Name(n) => find_method(body, n.id.as_str(), method, depth + 1),
+            _ => None,
+        })
     })
 }
 

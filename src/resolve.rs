@@ -29,9 +29,36 @@ pub struct ClassInfo {
     pub name: String,
     pub range: ruff_text_size::TextRange,
     pub methods: std::collections::BTreeSet<String>,
+    /// Its base classes named plainly (`class Child(Base):`), in order.
+    pub bases: Vec<String>,
 }
 
 impl ModuleScope {
+    /// The class of this module whose `method` an instance of `class` calls: `class` itself
+    /// when it defines it, else its bases, depth first (Python's order for single inheritance
+    /// and simple hierarchies). `None` when no class of the module defines it.
+    pub fn method_owner(&self, class: &str, method: &str) -> Option<&ClassInfo> {
+        self.method_owner_within(class, method, 0)
+    }
+
+    /// [`Self::method_owner`] among the bases of `class` only (`super().method`).
+    pub fn inherited_method_owner(&self, class: &str, method: &str) -> Option<&ClassInfo> {
+        let info = self.classes.iter().rev().find(|c| c.name == class)?;
+        info.bases.iter().find_map(|b| self.method_owner_within(b, method, 1))
+    }
+
+    fn method_owner_within(&self, class: &str, method: &str, depth: usize) -> Option<&ClassInfo> {
+        // Deeper than any real hierarchy: a cycle of names (classes redefined) ends here.
+        if depth > 32 {
+            return None;
+        }
+        let info = self.classes.iter().rev().find(|c| c.name == class)?;
+        if info.methods.contains(method) {
+            return Some(info);
+        }
+        info.bases.iter().find_map(|b| self.method_owner_within(b, method, depth + 1))
+    }
+
     /// The class whose body defines the function at `range` (a method), if any.
     pub fn class_containing(&self, range: ruff_text_size::TextRange) -> Option<&ClassInfo> {
         self.classes.iter().rev().find(|c| c.range.contains_range(range) && c.range != range)
@@ -147,7 +174,11 @@ impl ModuleScope {
                         Stmt::FunctionDef(f) => Some(f.name.to_string()),
                         _ => None,
                     });
-                    self.classes.push(ClassInfo { name: c.name.to_string(), range: c.range, methods: methods.collect() });
+                    let bases = c.bases().iter().filter_map(|b| match b {
+                        ruff_python_ast::Expr::Name(n) => Some(n.id.to_string()),
+                        _ => None,
+                    });
+                    self.classes.push(ClassInfo { name: c.name.to_string(), range: c.range, methods: methods.collect(), bases: bases.collect() });
                 }
                 Stmt::Assign(a) => {
                     for t in &a.targets {

@@ -59,6 +59,19 @@ class Scaled:
 
 def plain(x):
     return np.sum(x * x)
+
+
+class Abstract:
+    def __init__(self, W):
+        self.W = W
+
+    def loss(self, x):
+        return np.sum(self.predict(x) ** 2)
+
+
+class Concrete(Abstract):
+    def predict(self, x):
+        return np.tanh(self.W @ x)
 '''
 
 CHILD = """
@@ -99,6 +112,16 @@ rolled = dScaled_rollout(s, x2)["s"]
 eps = 1e-6
 fd = np.array([(model.Scaled(s.s + eps * e).rollout(x2) - model.Scaled(s.s - eps * e).rollout(x2)) / (2 * eps) for e in np.eye(2)])
 out["rollout"] = float(np.abs(rolled - fd).max())
+# Inherited: `Concrete.loss` is Abstract's loss calling Concrete's predict.
+from model.__grad__ import dConcrete_loss, dConcrete_loss_dx
+from model.__jvp__ import dConcrete_loss_dx as jConcrete_loss_dx
+c = model.Concrete(rng.standard_normal((3, 4)))
+gc = dConcrete_loss(c, x)
+out["inherited"] = float(np.abs(gc["W"] - numeric(lambda: c.loss(x), c, "W")).max())
+fd_x = np.array([(c.loss(x + 1e-6 * e) - c.loss(x - 1e-6 * e)) / 2e-6 for e in np.eye(4)])
+out["inherited_dx"] = float(np.abs(dConcrete_loss_dx(c, x) - fd_x).max())
+direction = rng.standard_normal(4)
+out["inherited_jvp"] = float(abs(jConcrete_loss_dx(c, x, direction) - fd_x @ direction))
 try:
     from model.__grad__ import dScaled___init__
     out["init"] = "imported"
@@ -118,6 +141,7 @@ def test_methods_are_exported_by_the_import_hook(tmp_path):
     assert out["scaled"] < 1e-12, out
     assert out["rollout"] < 1e-6, out
     assert out["init"] == "ImportError", out
+    assert out["inherited"] < 1e-6 and out["inherited_dx"] < 1e-6 and out["inherited_jvp"] < 1e-6, out
 
 
 def test_tangent_build_writes_the_methods_derivatives(tmp_path):
@@ -127,7 +151,7 @@ def test_tangent_build_writes_the_methods_derivatives(tmp_path):
     assert proc.returncode == 0, proc.stderr
     [artifact] = (tmp_path / "__tangent__").glob("model.__grad__.*.py")
     text = artifact.read_text()
-    for name in ("dLinear_forward", "dLinear_loss", "dScaled_apply", "dScaled_twice", "dScaled_rollout", "dplain"):
+    for name in ("dLinear_forward", "dLinear_loss", "dScaled_apply", "dScaled_twice", "dScaled_rollout", "dplain", "dConcrete_loss", "dConcrete_predict"):
         assert f"def {name}(" in text, name
     assert "tangent.checkpoint_segments(" in text  # the decorated method's loop
     # Special methods and static methods are not differentiated as targets.

@@ -350,3 +350,117 @@ def test_hessian_vector_products_of_methods_with_respect_to_an_argument(case):
     eps = 1e-5
     expected = (grad(args[0], args[1] + eps * v, *args[2:]) - grad(args[0], args[1] - eps * v, *args[2:])) / (2 * eps)
     np.testing.assert_allclose(tangent.hvp(f, wrt=1)(*args, v), expected, rtol=1e-5, atol=1e-6)
+
+
+# --- inheritance ----------------------------------------------------------------------------
+
+
+class Base:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def forward(self, x):
+        return np.tanh(self.W @ x + self.b)
+
+    def penalty(self):
+        return 0.05 * np.sum(self.W * self.W)
+
+
+class Inherits(Base):
+    def loss(self, x):
+        return np.sum(self.forward(x) ** 2) + self.penalty()
+
+
+class CallsSuper(Base):
+    def forward(self, x):
+        return super().forward(x) * 1.5 + 0.1 * x[0]
+
+    def loss(self, x):
+        return np.sum(self.forward(x) ** 2)
+
+
+class AbstractLoss:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def loss(self, x, y):
+        r = self.predict(x) - y
+        return np.sum(r * r) + self.regularizer()
+
+    def regularizer(self):
+        return 0.01 * np.sum(self.W * self.W)
+
+
+class SinModel(AbstractLoss):
+    def predict(self, x):
+        return np.sin(self.W @ x) + self.b
+
+
+class Overrides(Inherits):
+    def forward(self, x):
+        return np.sin(self.W @ x) * 2.0
+
+
+def _attribute_fd(obj, f, attr, eps=1e-6):
+    value = getattr(obj, attr)
+    g = np.zeros_like(value)
+    for k in np.ndindex(value.shape):
+        old = value[k]
+        value[k] = old + eps
+        hi = f()
+        value[k] = old - eps
+        lo = f()
+        value[k] = old
+        g[k] = (hi - lo) / (2 * eps)
+    return g
+
+
+def _inheritance_objects():
+    W, b = RNG.standard_normal((3, 4)) * 0.5, RNG.standard_normal(3) * 0.5
+    return {
+        "inherited method": Inherits(W.copy(), b.copy()),
+        "super()": CallsSuper(W.copy(), b.copy()),
+        "abstract base": SinModel(W.copy(), b.copy()),
+        "override of a method the loss calls": Overrides(W.copy(), b.copy()),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_inheritance_objects()))
+def test_methods_through_inheritance(case):
+    """Bound methods of subclass instances: `self.m(...)` is looked up in the instance's class
+    (inherited, overridden, abstract in the base), `super().m(...)` in the bases; gradients
+    w.r.t. self and an argument against finite differences, and H v w.r.t. the argument."""
+    obj = _inheritance_objects()[case]
+    x = RNG.standard_normal(4)
+    args = (x, RNG.standard_normal(3)) if isinstance(obj, AbstractLoss) else (x,)
+    g = tangent.grad(obj.loss, wrt="self")(*args)
+    for attr in ("W", "b"):
+        expected = _attribute_fd(obj, lambda: obj.loss(*args), attr)
+        assert_close(g[attr], expected, rtol=1e-5, atol=1e-7, what=f"d/d{attr}")
+    gx = tangent.grad(obj.loss)(*args)
+    eye = np.eye(4)
+    fd_x = np.array([(obj.loss(x + 1e-6 * e, *args[1:]) - obj.loss(x - 1e-6 * e, *args[1:])) / 2e-6 for e in eye])
+    assert_close(gx, fd_x, rtol=1e-5, atol=1e-7, what="d/dx")
+    v = RNG.standard_normal(4)
+    hv = tangent.hvp(obj.loss)(*args, v)
+    grad_x = tangent.grad(obj.loss)
+    expected = (grad_x(x + 1e-5 * v, *args[1:]) - grad_x(x - 1e-5 * v, *args[1:])) / 2e-5
+    assert_close(hv, expected, rtol=1e-5, atol=1e-6, what="H v")
+
+
+def test_unbound_method_of_a_base_class_is_checked_against_overrides():
+    """`tangent.grad(Inherits.loss)` is written for Inherits' own `forward`; called on an
+    instance whose class overrides it, the derivative refuses instead of being wrong."""
+    obj = Overrides(RNG.standard_normal((3, 4)), RNG.standard_normal(3))
+    with pytest.raises(TypeError, match="`forward` of this Overrides is not `Base.forward`"):
+        tangent.grad(Inherits.loss)(obj, RNG.standard_normal(4))
+
+
+def test_abstract_method_through_the_base_class_says_how():
+    with pytest.raises(tangent.NoRecipeError) as info:
+        tangent.grad(AbstractLoss.loss)(SinModel(np.ones((3, 4)), np.ones(3)), np.ones(4), np.ones(3))
+    message = str(info.value)
+    assert "`self.predict` is not a method of `AbstractLoss`" in message
+    assert "tangent.grad(model.loss)" in message

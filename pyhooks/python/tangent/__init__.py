@@ -37,6 +37,7 @@ from tangent.runtime import (
     polygamma,
     pop,
     push,
+    resolves_to,
     restore_item,
     save_item,
     unbroadcast,

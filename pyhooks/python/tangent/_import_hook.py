@@ -584,22 +584,30 @@ def _user_names(parent):
 
 def _parameters(text, names):
     """``{function: (positional parameter names)}`` of the top-level functions and methods
-    (``Class.method``) of top-level classes in ``names``."""
+    (``Class.method``, also inherited from a base class of the module) in ``names``."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return {}
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def method(cls, name, depth=0):
+        node = classes.get(cls)
+        if node is None or depth > 32:
+            return None
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
+                return item
+        bases = (method(b.id, name, depth + 1) for b in node.bases if isinstance(b, ast.Name))
+        return next((found for found in bases if found is not None), None)
+
     out = {}
-
-    def add(node, name):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in names:
+    for name in sorted(names):  # a set: the order of the trailer must not vary between runs
+        cls, _, attr = name.rpartition(".")
+        node = method(cls, attr) if cls else functions.get(name)
+        if node is not None:
             out[name] = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
-
-    for node in tree.body:
-        add(node, getattr(node, "name", None))
-        if isinstance(node, ast.ClassDef):
-            for item in node.body:
-                add(item, f"{node.name}.{getattr(item, 'name', '')}")
     return out
 
 
@@ -802,7 +810,9 @@ def _functions_of(parent, parent_name):
         if isinstance(v, _FunctionType):
             out[n] = list(inspect.signature(v).parameters)
         elif isinstance(v, type):
-            for m, f in vars(v).items():
+            # Its own methods and those it inherits (differentiated as seen from it).
+            for m in dir(v):
+                f = getattr(v, m, None)
                 if isinstance(f, _FunctionType) and not (m.startswith("__") and m.endswith("__")):
                     out[f"{n}.{m}"] = list(inspect.signature(f).parameters)
     return out
@@ -842,12 +852,23 @@ class _DerivativeLoader:
                 function, wrt = parsed
             import tangent
 
-            make = tangent.jvp if kind == "jvp" else tangent.hvp
-            target = parent
-            for part in function.split("."):
-                target = getattr(target, part)
+            from tangent.api import _derivative
+
+            owner, _, attr = function.rpartition(".")
+            cls = getattr(parent, owner) if owner else None
+            target = getattr(cls, attr) if cls is not None else getattr(parent, function)
             try:
-                value = make(target, wrt=tuple(wrt))
+                # A method as an instance of `cls` finds it (`self.other(...)` is `cls`'s).
+                value = _derivative(
+                    target,
+                    wrt=tuple(wrt),
+                    optimized=True,
+                    preserve_result=False,
+                    motion="forward" if kind == "jvp" else "hvp",
+                    seed_required=kind == "jvp",
+                    verbose=0,
+                    instance_of=cls,
+                )
             except tangent.TangentError as error:
                 raise GradientImportError(
                     f"cannot import name {name!r} from {module.__name__!r}: Tangent cannot "

@@ -254,7 +254,7 @@ def _plain_function(f):
 
 
 class _Source:
-    __slots__ = ("path", "module_source", "module_hash", "function_source", "first_line")
+    __slots__ = ("path", "module_source", "module_hash", "function_source", "first_line", "engine_name")
 
 
 def _find_source(fn):
@@ -282,6 +282,7 @@ def _find_source(fn):
     src.module_source = "".join(lines)
     src.module_hash = hashlib.sha256(src.module_source.encode("utf-8", "surrogatepass")).hexdigest()
     src.first_line = code.co_firstlineno
+    src.engine_name = _engine_name(fn)
     if fn.__qualname__ == fn.__name__ or _engine_name(fn) == fn.__qualname__:
         src.function_source = None
     else:
@@ -295,6 +296,33 @@ def _find_source(fn):
                 line=code.co_firstlineno,
             ) from None
     return src
+
+
+def _as_method_of(src, fn, cls):
+    """``src`` for ``fn`` looked up on ``cls``, a top-level class of ``fn``'s module that
+    inherits ``fn`` (a bound method of a subclass instance): the engine sees the method under
+    ``class cls:``, so that ``self.other(...)`` calls ``cls``'s methods, as Python does. None
+    when ``fn`` is ``cls``'s own method or ``cls`` is not such a class."""
+    name = fn.__name__
+    if (
+        cls is None
+        or cls.__qualname__ != cls.__name__
+        or fn.__globals__.get(cls.__name__) is not cls
+        or getattr(cls, name, None) is not fn
+        or src.engine_name == f"{cls.__name__}.{name}"
+        or src.engine_name.count(".") != 1
+    ):
+        return None
+    try:
+        method = inspect.getsource(fn)
+    except OSError:
+        return None
+    view = _Source()
+    view.path, view.module_source, view.module_hash = src.path, src.module_source, src.module_hash
+    view.engine_name = f"{cls.__name__}.{name}"
+    view.function_source = f"class {cls.__name__}:\n{method}"
+    view.first_line = src.first_line - 1  # the header stands on the line before the method
+    return view
 
 
 def _wrt_items(src, wrt):
@@ -349,7 +377,7 @@ def _wrt_positions(fn, src, items):
         # Pad so that line numbers in diagnostics are those of the file.
         text = "\n" * (src.first_line - 1) + src.function_source
     try:
-        positions = engine.parameter_positions(text, src.path, _engine_name(fn), names)
+        positions = engine.parameter_positions(text, src.path, src.engine_name, names)
     except engine.EngineError as error:
         raise error_from_engine(error) from None
     by_name = dict(zip(names, positions))
@@ -389,7 +417,7 @@ def _generated_context(fn):
     return None, None
 
 
-def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose):
+def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None):
     if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
         # A bound method (`model.loss`): positions count its parameters after `self` (names
         # may also name `self`); the derivative is bound to the same object.
@@ -403,10 +431,12 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             motion=motion,
             seed_required=seed_required,
             verbose=verbose,
+            instance_of=type(f.__self__),
         )
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
+    src = _as_method_of(src, fn, instance_of) or src
     optimized = bool(optimized)
     preserve_result = bool(preserve_result)
     wrt_items = _wrt_items(src, wrt)
@@ -415,7 +445,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     origin = parent_origin or src.path
     recipe_files = _project.recipe_files(origin)
     # Editing a project recipe file changes the derivatives that use it.
-    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options)
+    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name)
 
     with _lock:
         cached = _derivatives.get(fn, {}).get(per_function_key)
@@ -441,7 +471,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             source, entry = engine.generate(
                 src.module_source,
                 src.path,
-                _engine_name(fn),
+                src.engine_name,
                 src.function_source,
                 src.first_line,
                 list(positions),

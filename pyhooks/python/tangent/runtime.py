@@ -241,6 +241,20 @@ def attribute_grads(g, obj):
     return full
 
 
+def resolves_to(obj, name, function):
+    """True when ``obj.name`` is the method ``function`` (the one a generated derivative was
+    written for); raises TypeError when ``obj``'s class overrides it."""
+    found = getattr(type(obj), name, None)
+    if found is function:
+        return True
+    cls = type(obj).__name__
+    raise TypeError(
+        f"`{name}` of this {cls} is not `{function.__qualname__}`, which this derivative was "
+        f"generated for: differentiate {cls}'s own method (tangent.grad({cls}.<method>) or the "
+        f"bound method) so that its override is used"
+    )
+
+
 def attribute_grads_adjoint(gy, g):
     """The adjoint of ``attribute_grads(g, obj)`` with respect to ``g``: the entries of ``gy``
     (a mapping; None for zero; a number for the same number in every entry) at ``g``'s
