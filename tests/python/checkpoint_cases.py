@@ -210,6 +210,18 @@ def decorated_loop_in_branch(x, n):
     return np.sum(y * y)
 
 
+def unmarked_loops(x, w):
+    """No marker: `tangent.grad(..., checkpoint=True)` checkpoints its loops."""
+    s = x
+    for i in range(12):
+        s = np.sin(s) * w + 0.1 * x
+    t = 0.0 * x
+    for j in range(4):
+        for k in range(3):
+            t = t + np.cos(s * (j + k))
+    return np.sum(s * t)
+
+
 class Cell:
     def __init__(self, W, b):
         self.W = W

@@ -239,6 +239,31 @@ def test_a_decorated_function_checkpoints_the_loops_it_can():
     assert cases.leapfrog_decorated.__name__ == "leapfrog_decorated"  # the decorator returns it
 
 
+def test_checkpoint_option_checkpoints_an_unmarked_function(plain):
+    """`checkpoint=True` in the API: the function's loops as under `@tangent.checkpoint`,
+    for gradients, split motion, HVPs and bound methods; line numbers of errors unchanged."""
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal(3), rng.standard_normal(3) * 0.5
+    f = cases.unmarked_loops
+    df = tangent.grad(f, wrt=(0, 1), checkpoint=True)
+    source = inspect.getsource(df)
+    assert source.count("tangent.checkpoint_segments(") == 2, source
+    assert "checkpoint_segments" not in inspect.getsource(tangent.grad(f, wrt=(0, 1)))
+    expected = tangent.grad(f, wrt=(0, 1))(x, w)
+    assert_close(_flat(df(x, w)), _flat(expected), rtol=1e-12, atol=1e-12, what="checkpoint=True")
+    check_grad(f, (x, w), wrt=(0, 1), checkpoint=True)
+    split = tangent.vjp(f, wrt=(0, 1), motion="split", checkpoint=True)(x, w, 1.0)
+    assert_close(_flat(split), _flat(expected), rtol=1e-12, atol=1e-12, what="split")
+    v = rng.standard_normal(3)
+    assert_close(tangent.hvp(f, checkpoint=True)(x, w, v), tangent.hvp(f)(x, w, v), rtol=1e-10, atol=1e-12, what="H v")
+    cell = cases.Cell(rng.standard_normal((3, 3)) * 0.5, rng.standard_normal(3))
+    xs = rng.standard_normal((7, 3))
+    on_object = tangent.grad(plain.rnn_cell_object, wrt=(0,), checkpoint=True)
+    assert "checkpoint_segments" in inspect.getsource(on_object)
+    got, want = on_object(cell, xs), tangent.grad(plain.rnn_cell_object)(cell, xs)
+    assert_close(_flat(got), _flat(want), rtol=1e-12, atol=1e-12, what="object")
+
+
 # --- refused ------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
 _MOTIONS = ("joint", "split")
 
 
-def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, verbose=0):
+def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, verbose=0, checkpoint=False):
     """Returns a function computing the gradient of ``f``.
 
     ``df(*args)`` takes ``f``'s arguments and returns the gradient with respect to the
@@ -46,8 +46,9 @@ def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, ve
     argument. With ``preserve_result=True`` it returns ``(gradients, value)``.
 
     ``optimized`` runs the engine's optimization passes on the generated code. ``verbose >= 1``
-    prints the generated source. ``check_dims`` is accepted for compatibility with
-    google/tangent and currently has no effect.
+    prints the generated source. ``checkpoint=True`` checkpoints ``f``'s loops as
+    ``@tangent.checkpoint`` on it would (see :func:`tangent.checkpoint`). ``check_dims`` is
+    accepted for compatibility with google/tangent and currently has no effect.
     """
     del check_dims  # accepted for API compatibility
     return _derivative(
@@ -58,6 +59,7 @@ def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, ve
         motion="joint",
         seed_required=False,
         verbose=verbose,
+        checkpoint=checkpoint,
     )
 
 
@@ -71,6 +73,7 @@ def autodiff(
     check_dims=True,
     input_derivative=None,
     verbose=0,
+    checkpoint=False,
 ):
     """Returns a function computing a vector-Jacobian product of ``f`` (reverse mode).
 
@@ -79,6 +82,7 @@ def autodiff(
     parameters in ``wrt``. ``motion`` is ``'joint'`` or ``'split'`` (split also generates
     ``<f>_forward`` and ``<f>_backward`` in the same module). ``mode='forward'`` returns the
     forward-mode derivative instead (see :func:`jvp`): ``jf(*args, *tangents)``.
+    ``checkpoint=True``: as for :func:`grad` (reverse mode; forward mode keeps nothing).
     ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from ``tangent.grad_util``,
     as in google/tangent) makes the seed optional, defaulting to 1.0. ``check_dims`` is
     accepted for compatibility and has no effect.
@@ -116,6 +120,7 @@ def autodiff(
         preserve_result=preserve_result,
         motion=motion,
         seed_required=input_derivative is INPUT_DERIVATIVE.Required,
+        checkpoint=checkpoint,
         verbose=verbose,
     )
 
@@ -130,17 +135,17 @@ def jvp(f, wrt=(0,), optimized=True, preserve_result=False, verbose=0):
     return autodiff(f, wrt=wrt, optimized=optimized, mode="forward", preserve_result=preserve_result, verbose=verbose)
 
 
-def vjp(f, wrt=(0,), optimized=True, motion="joint", preserve_result=False, verbose=0):
+def vjp(f, wrt=(0,), optimized=True, motion="joint", preserve_result=False, verbose=0, checkpoint=False):
     """Reverse mode: ``vf(*args, seed)`` returns seed^T J, the adjoints of the ``wrt``
     parameters for the output adjoint ``seed`` (``autodiff(f)``).
 
     >>> vf = tangent.vjp(predict)
     >>> vf(W, x, output_seed)
     """
-    return autodiff(f, wrt=wrt, optimized=optimized, motion=motion, preserve_result=preserve_result, verbose=verbose)
+    return autodiff(f, wrt=wrt, optimized=optimized, motion=motion, preserve_result=preserve_result, verbose=verbose, checkpoint=checkpoint)
 
 
-def hvp(f, wrt=(0,), optimized=True, verbose=0):
+def hvp(f, wrt=(0,), optimized=True, verbose=0, checkpoint=False):
     """Hessian-vector products, forward over reverse: ``hf(*args, *vectors)`` returns H v,
     where H is the Hessian of the scalar ``f`` w.r.t. the ``wrt`` parameters (one vector per
     parameter; a tuple of blocks for several). The generated source holds the gradient and its
@@ -157,6 +162,7 @@ def hvp(f, wrt=(0,), optimized=True, verbose=0):
         motion="hvp",
         seed_required=False,
         verbose=verbose,
+        checkpoint=checkpoint,
     )
 
 
@@ -325,6 +331,31 @@ def _as_method_of(src, fn, cls):
     return view
 
 
+def _with_checkpointing(src, fn):
+    """``src`` with ``@tangent.checkpoint`` on the function (``checkpoint=True``): the engine
+    sees the decorated text, the file's line numbers kept."""
+    if src.function_source is not None:
+        text, first_line = src.function_source, src.first_line
+    else:
+        try:
+            text, first_line = inspect.getsource(fn), src.first_line
+        except OSError as error:
+            raise make_error(FunctionNotFoundError, f"cannot find the source of `{fn.__qualname__}`: {error}", path=src.path) from None
+        if "." in src.engine_name:  # a method: under its class
+            text = f"class {src.engine_name.split('.')[0]}:\n{text}"
+            first_line -= 1
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "@", "async def ")))
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at, f"{indent}@tangent.checkpoint\n")
+    marked = _Source()
+    marked.path, marked.module_source, marked.module_hash = src.path, src.module_source, src.module_hash
+    marked.engine_name = src.engine_name
+    marked.function_source = "".join(lines)
+    marked.first_line = first_line - 1  # the inserted line stands before the definition
+    return marked
+
+
 def _wrt_items(src, wrt):
     """``wrt`` as a tuple of validated positions (int >= 0) and parameter names (str)."""
     if isinstance(wrt, (int, str)):
@@ -417,7 +448,7 @@ def _generated_context(fn):
     return None, None
 
 
-def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None):
+def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, checkpoint=False):
     if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
         # A bound method (`model.loss`): positions count its parameters after `self` (names
         # may also name `self`); the derivative is bound to the same object.
@@ -432,15 +463,18 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             seed_required=seed_required,
             verbose=verbose,
             instance_of=type(f.__self__),
+            checkpoint=checkpoint,
         )
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
     src = _as_method_of(src, fn, instance_of) or src
+    if checkpoint:
+        src = _with_checkpointing(src, fn)
     optimized = bool(optimized)
     preserve_result = bool(preserve_result)
     wrt_items = _wrt_items(src, wrt)
-    options = (wrt_items, optimized, preserve_result, motion, seed_required)
+    options = (wrt_items, optimized, preserve_result, motion, seed_required, bool(checkpoint))
     parent_context, parent_origin = _generated_context(fn)
     origin = parent_origin or src.path
     recipe_files = _project.recipe_files(origin)
