@@ -18,7 +18,7 @@ use crate::code::Code;
 use crate::ir::Stmt;
 
 /// Names a statement reads (for a compound statement: its header).
-fn header_reads(s: &Stmt) -> Vec<&str> {
+pub fn header_reads(s: &Stmt) -> Vec<&str> {
     match s {
         Stmt::Assign { value, .. } => value.reads(),
         Stmt::AssignIndex { target, index, value, .. } => {

@@ -176,3 +176,101 @@ def test_a_parameter_named_twice_in_wrt_is_an_error():
         tangent.grad(affine, wrt=(0, "x"))
     with pytest.raises(tangent.InvalidWrtError, match="named twice"):
         tangent.jvp(affine, wrt=(1, 1))
+
+
+# --- aliases changed in place -------------------------------------------------------------
+
+
+ALIASES = '''
+import numpy as np
+
+
+def appended_through_alias(x):
+    a = [x]
+    res = a
+    res.append(x * 2.0)
+    return np.sum(a[1])
+
+
+def written_through_alias(x):
+    a = np.zeros(3)
+    b = a
+    b[0] = x * 3.0
+    return np.sum(a)
+
+
+def parameter_written_through_alias(x, buf):
+    b = buf
+    b[0] = x * 2.0
+    return np.sum(buf * x)
+
+
+def alias_in_a_loop(x):
+    acc = [x]
+    for i in range(3):
+        cur = acc
+        cur.append(x * i)
+    return np.sum(acc[2])
+
+
+def alias_after_the_changes(y):
+    buf = y * 1.0
+    buf[0] = y[1] * 2.0
+    z = buf
+    return np.sum(z * y)
+
+
+def alias_rebound_not_changed(x):
+    h = x
+    h = np.sin(h) * 2.0
+    return np.sum(h * x)
+
+
+def changed_name_not_read_again(x):
+    a = np.zeros(3)
+    b = a
+    b[0] = x * 3.0
+    return np.sum(b)
+'''
+
+
+@pytest.fixture(scope="module")
+def aliases(tmp_path_factory):
+    import importlib.util
+
+    path = tmp_path_factory.mktemp("aliases") / "alias_cases.py"
+    path.write_text(ALIASES)
+    spec = importlib.util.spec_from_file_location("alias_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "name, alias, change",
+    [
+        ("appended_through_alias", "res = a", "res.append(x * 2.0)"),
+        ("written_through_alias", "b = a", "b[0] = x * 3.0"),
+        ("parameter_written_through_alias", "b = buf", "b[0] = x * 2.0"),
+        ("alias_in_a_loop", "cur = acc", "cur.append(x * i)"),
+    ],
+)
+def test_an_alias_changed_in_place_and_read_again_is_refused(aliases, name, alias, change):
+    """Python changes what both names see; the gradient would not: refused, never wrong."""
+    with pytest.raises(tangent.UnsupportedError) as info:
+        tangent.grad(getattr(aliases, name))
+    message = str(info.value)
+    assert f"`{alias}` makes two names for one value, and `{change}` changes it in place" in message
+    assert info.value.code == "T002" and "copy it" in message
+
+
+@pytest.mark.parametrize("name", ["alias_after_the_changes", "alias_rebound_not_changed", "changed_name_not_read_again"])
+def test_aliases_that_change_nothing_the_gradient_reads_are_differentiated(aliases, name):
+    f = getattr(aliases, name)
+    args = (np.array([0.5, 1.0]),) if name == "alias_after_the_changes" else (np.array([0.3, -0.4, 0.8]),)
+    if name == "changed_name_not_read_again":
+        args = (0.7,)
+    check_grad(f, args)
+    direction = np.ones_like(np.asarray(args[0], dtype=float))
+    jvp = tangent.jvp(f)(*args, direction if np.ndim(args[0]) else 1.0)
+    assert_close(np.asarray(jvp, dtype=float), np.sum(tangent.grad(f)(*args) * direction), rtol=1e-8, atol=1e-10, what="jvp")
