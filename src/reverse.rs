@@ -17,7 +17,7 @@ use crate::recipes::{Bound, RecipeSet, TemplateStmt};
 use crate::shapes::{Fact, ShapeFacts, TemplateFacts};
 
 /// Definite-assignment state of an adjoint variable in the backward sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Da {
     /// Holds no contribution yet: the adjoint is zero (its variable may hold a stale value).
     Zero,
@@ -33,7 +33,7 @@ fn merge(a: Da, b: Da) -> Da {
 /// The adjoints' definite-assignment states, and which adjoints may not have their
 /// variable's exact shape (a seed as the caller gave it, an item of a container's adjoint):
 /// the others do, which lets shape facts leave out helper calls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct State {
     da: BTreeMap<String, Da>,
     inexact: BTreeSet<String>,
@@ -207,6 +207,12 @@ pub struct Reverse<'a> {
     /// Whether the forward sweep being generated saves values for the backward pass (not in
     /// the first run of a checkpointed loop).
     taping: bool,
+    /// The state after a loop's backward pass by loop and state before it, for the trial runs
+    /// of an enclosing loop's fixpoint (which need only the state): without it, n nested
+    /// loops take 2^n runs of the innermost body.
+    loop_exits: std::collections::HashMap<(usize, State), State>,
+    /// How many fixpoint trial runs enclose the statement being differentiated.
+    trials: usize,
 }
 
 /// The two sweeps of one function.
@@ -267,6 +273,8 @@ impl<'a> Reverse<'a> {
             snapshots: BTreeMap::new(),
             recomputes: BTreeMap::new(),
             taping: true,
+            loop_exits: std::collections::HashMap::new(),
+            trials: 0,
         }
     }
 
@@ -539,12 +547,12 @@ impl<'a> Reverse<'a> {
                 }
             }
             Stmt::For { target, body, .. } => {
-                let b = self.backward_loop(body, state)?;
+                let b = self.backward_loop(s, body, state)?;
                 out.push(self.comment(s));
                 out.push(B::Loop { key: s as *const Stmt as usize, target: Some(target.clone()), body: b });
             }
             Stmt::While { body, .. } => {
-                let b = self.backward_loop(body, state)?;
+                let b = self.backward_loop(s, body, state)?;
                 out.push(self.comment(s));
                 out.push(B::Loop { key: s as *const Stmt as usize, target: None, body: b });
             }
@@ -625,7 +633,14 @@ impl<'a> Reverse<'a> {
         }
     }
 
-    fn backward_loop(&mut self, body: &[Stmt], state: &mut State) -> R<Vec<B>> {
+    fn backward_loop(&mut self, s: &Stmt, body: &[Stmt], state: &mut State) -> R<Vec<B>> {
+        let key = (s as *const Stmt as usize, state.clone());
+        if self.trials > 0 {
+            if let Some(exit) = self.loop_exits.get(&key) {
+                *state = exit.clone();
+                return Ok(Vec::new());
+            }
+        }
         // Fixpoint of the state at the top of an iteration: before the loop, or after one.
         // Iterated to the end, never a fixed number of times: an adjoint passed along a chain of
         // n assignments (`a = b; b = c; ...` in the body) needs n rounds to be seen as possibly
@@ -638,7 +653,9 @@ impl<'a> Reverse<'a> {
             let mut s = entry.clone();
             // Trial runs must not use up fresh names: the final run reuses them.
             let names = self.names.clone();
+            self.trials += 1;
             let trial = self.backward_block(body, &mut s, true);
+            self.trials -= 1;
             *self.names = names;
             trial?;
             let next = entry.merge(&s);
@@ -652,6 +669,7 @@ impl<'a> Reverse<'a> {
         let b = self.backward_block(body, &mut s, true)?;
         *state = pre.merge(&s);
         self.note_maybe(state);
+        self.loop_exits.insert(key, state.clone());
         Ok(b)
     }
 
