@@ -70,6 +70,17 @@ fn module_of(n: usize) -> (String, Vec<String>) {
 }
 
 /// Fails loudly if a benchmark input does not generate: timing the error path would mislead.
+/// A loop nest `depth` deep around one update: generation time must grow with the depth, not
+/// double with each level (each loop's backward pass is a fixpoint over its body).
+fn nested_loops(depth: usize) -> String {
+    let mut text = String::from("import numpy as np\n\n\ndef f(x):\n    s = x\n");
+    for d in 0..depth {
+        text.push_str(&format!("{}for i{d} in range(2):\n", "    ".repeat(d + 1)));
+    }
+    text.push_str(&format!("{}s = np.sin(s) * 0.9 + x\n    return np.sum(s)\n", "    ".repeat(depth + 1)));
+    text
+}
+
 fn check(module: &str, function: &str, options: &Options) {
     if let Err(d) = tangent::generate(&request(module, function), options) {
         panic!(
@@ -100,6 +111,13 @@ fn bench_generate(c: &mut Criterion) {
     group.bench_function("mlp", |b| {
         b.iter(|| tangent::generate(&request(black_box(MLP), "mlp_loss"), &mlp_all).unwrap())
     });
+    for depth in [4, 12] {
+        let nest = nested_loops(depth);
+        check(&nest, "f", &default);
+        group.bench_function(format!("nested_loops_{depth}"), |b| {
+            b.iter(|| tangent::generate(&request(black_box(&nest), "f"), &default).unwrap())
+        });
+    }
     group.throughput(Throughput::Elements(names.len() as u64));
     group.bench_function("module_50_functions", |b| {
         b.iter(|| {
