@@ -686,6 +686,26 @@ impl<'a> Normalizer<'a> {
                 };
                 (t.id.to_string(), e, vec![])
             }
+            // `for i, (a, b) in enumerate(zip(xs, ys))`: the index, and the zipped items.
+            (Some("enumerate"), AExpr::Tuple(t))
+                if t.elts.len() == 2
+                    && matches!(iter, AExpr::Call(c) if c.arguments.args.len() == 1 && c.arguments.keywords.is_empty()
+                        && call_name(&c.arguments.args[0]).as_deref() == Some("zip")
+                        && matches!(&t.elts[1], AExpr::Tuple(inner) if inner.elts.len() == c_args(&c.arguments.args[0]))) =>
+            {
+                let (AExpr::Call(c), AExpr::Tuple(inner)) = (iter, &t.elts[1]) else { unreachable!() };
+                let AExpr::Call(zipped) = &c.arguments.args[0] else { unreachable!() };
+                let idx = match &t.elts[0] {
+                    AExpr::Name(n) => n.id.to_string(),
+                    other => return Err(self.unsupported(other.range(), "unsupported loop target")),
+                };
+                let mut seqs = Vec::new();
+                for a in zipped.arguments.args.iter() {
+                    seqs.push(self.atom(a, "seq")?);
+                }
+                let range = self.len_range(seqs.clone());
+                (idx, range, inner.elts.iter().cloned().zip(seqs).collect())
+            }
             (Some("enumerate"), AExpr::Tuple(t)) if t.elts.len() == 2 => {
                 let AExpr::Call(c) = iter else { unreachable!() };
                 if c.arguments.args.len() != 1 {

@@ -44,6 +44,17 @@ def comp_with_enumerate(xs):
     return sum(x * k for k, x in enumerate(xs))
 
 
+def comp_with_enumerate_zip(xs, ws):
+    return sum(x * w * (i + 1) for i, (x, w) in enumerate(zip(xs, ws)))
+
+
+def loop_with_enumerate_zip(xs, ws):
+    h = 0.0
+    for i, (x, w) in enumerate(zip(xs, ws)):
+        h = np.sin(h) + x * w * (i + 1)
+    return h
+
+
 def comp_of_comp(x):
     grid = [[x * i + j for j in range(2)] for i in range(3)]
     return sum(np.sum(row[0] * row[1]) for row in grid)
@@ -140,6 +151,8 @@ CASES = [
     (comp_shadows_outer_name, lambda: (RNG.standard_normal(3),), (0,)),
     (comp_with_enumerate, lambda: (RNG.standard_normal(4),), (0,)),
     (comp_of_comp, lambda: (RNG.standard_normal(2),), (0,)),
+    (comp_with_enumerate_zip, lambda: (RNG.standard_normal(4), RNG.standard_normal(4)), (0, 1)),
+    (loop_with_enumerate_zip, lambda: ([0.3, -0.5, 0.8], [1.2, 0.4, -0.7]), (0, 1)),
     (genexp_max, lambda: (RNG.standard_normal(3),), (0,)),
     (comp_filter_on_value, lambda: (np.array([0.5, -0.3, 1.2, -2.0]),), (0,)),
     (nested_square, lambda: (RNG.standard_normal(3),), (0,)),
