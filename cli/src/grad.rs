@@ -106,7 +106,7 @@ pub fn run(args: &GradArgs) -> ExitCode {
 fn grad(args: &GradArgs) -> Result<String, Failure> {
     let file = &args.target.file;
     let shown = file.display().to_string();
-    let source = tangent::parse::decode(read(file, &shown)?, &shown)?;
+    let source = source_text(file, &shown)?;
     let function = args.target.function.as_str();
     let wrt = if args.wrt.is_empty() {
         vec![0]
@@ -143,8 +143,14 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
     Ok(generated.source)
 }
 
+/// The text of a source file, or the diagnostic (T010 unreadable, T008 not UTF-8 text, T009
+/// too large) that says why not.
+pub(crate) fn source_text(file: &std::path::Path, shown: &str) -> Result<String, Diagnostic> {
+    tangent::parse::decode(read(file, shown)?, shown)
+}
+
 /// The bytes of the source file: at most the engine's size limit is read.
-fn read(file: &std::path::Path, shown: &str) -> Result<Vec<u8>, Failure> {
+fn read(file: &std::path::Path, shown: &str) -> Result<Vec<u8>, Diagnostic> {
     use std::io::Read;
     let io = |e: std::io::Error| {
         let reason = match e.kind() {

@@ -1,6 +1,7 @@
 //! `tangent recipes [FILE.py] [--json]`: every function Tangent has a recipe for, with the
 //! modes it supports; with FILE.py, that module's own recipes (`@tangent.adjoint(f)`) too.
-//! Exit codes: 0 success, 1 the engine reported a diagnostic, 2 usage or input error.
+//! Exit codes: 0 success, 1 a diagnostic (the file unreadable or not Python text, a broken
+//! recipe), 2 usage error.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,11 +21,11 @@ pub struct RecipesArgs {
 
 pub fn run(args: &RecipesArgs) -> ExitCode {
     let source = match &args.file {
-        Some(path) => match std::fs::read_to_string(path) {
+        Some(path) => match crate::grad::source_text(path, &path.display().to_string()) {
             Ok(text) => Some((text, path.display().to_string())),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                return ExitCode::from(2);
+            Err(d) => {
+                eprint!("{}", d.render());
+                return ExitCode::from(1);
             }
         },
         None => None,

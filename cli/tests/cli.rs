@@ -218,3 +218,14 @@ fn no_subcommand_exits_2() {
     let o = tangent(&workspace_root(), &[]);
     assert_exit(&o, 2);
 }
+
+#[test]
+fn recipes_of_a_file_that_cannot_be_read_is_a_coded_error() {
+    let dir = scratch("recipes_unreadable", "latin1.py", b"# caf\xe9\ndef f(x):\n    return x\n");
+    let missing = tangent(&dir, &["recipes", "missing.py"]);
+    assert_exit(&missing, 1);
+    assert!(stderr(&missing).contains("error[T010 io]: cannot read `missing.py`: no such file"), "{}", stderr(&missing));
+    let not_text = tangent(&dir, &["recipes", "latin1.py"]);
+    assert_exit(&not_text, 1);
+    assert!(stderr(&not_text).contains("error[T008 invalid-input]"), "{}", stderr(&not_text));
+}
