@@ -348,7 +348,20 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         context_source: None,
         project_recipes: request.project_recipes,
     };
-    let forward = forward_mode(&forward_request, &Options { preserve_result: false, ..options.clone() }, false)?;
+    let forward = forward_mode(&forward_request, &Options { preserve_result: false, ..options.clone() }, false).map_err(|mut d| {
+        // A place in the generated gradient (after the module's own lines) is named as such,
+        // with its line in the gradient's source, never as a line of the user's file.
+        let module_lines = combined[..combined.len() - gradient.source.len()].matches('\n').count();
+        if d.line > module_lines {
+            d.line -= module_lines;
+            d.path = format!("gradient `{}` of {}", gradient.entry, request.path);
+            d.message = format!(
+                "{} (in the generated gradient of `{}`, which a Hessian-vector product differentiates again; `tangent grad` prints it)",
+                d.message, request.function
+            );
+        }
+        d
+    })?;
     let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
     let module = parse::parse(&module_file)?;
     let nested = parse_function_source(request)?;

@@ -229,3 +229,18 @@ fn recipes_of_a_file_that_cannot_be_read_is_a_coded_error() {
     assert_exit(&not_text, 1);
     assert!(stderr(&not_text).contains("error[T008 invalid-input]"), "{}", stderr(&not_text));
 }
+
+#[test]
+fn an_hvp_error_inside_the_generated_gradient_points_into_the_gradient() {
+    let source = b"import numpy as np\nimport tangent\n\n\ndef f(x):\n    y = np.sin(x)\n    with tangent.insert_grad_of(y) as dy:\n        try:\n            dy = dy * 2.0\n        except ValueError:\n            pass\n    return np.sum(y * x)\n";
+    let dir = scratch("hvp_error_in_gradient", "surgery.py", source);
+    let o = tangent(&dir, &["grad", "surgery.py:f", "--mode", "hvp"]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("in the generated gradient of `f`"), "{err}");
+    // `--> gradient `df` of surgery.py:LINE:COL`, LINE counted in the gradient `tangent grad` prints.
+    let location = err.lines().find_map(|l| l.trim().strip_prefix("--> gradient `df` of surgery.py:")).expect(&err);
+    let line: usize = location.split(':').next().unwrap().parse().unwrap();
+    let gradient = stdout(&tangent(&dir, &["grad", "surgery.py:f"]));
+    assert!(gradient.lines().nth(line - 1).is_some_and(|l| l.trim() == "try:"), "line {line} of\n{gradient}");
+}
