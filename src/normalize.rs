@@ -17,6 +17,8 @@ use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
 
 mod aliases;
+mod checkpoints;
+mod methods;
 mod scopes;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -153,7 +155,7 @@ impl<'a> Normalizer<'a> {
             nested: BTreeMap::new(),
             inline_depth: 0,
             fixed_lengths: fixed_lengths(&def.body),
-            method: method_context(file, scope, def),
+            method: methods::method_context(file, scope, def),
         }
     }
 
@@ -871,174 +873,6 @@ impl<'a> Normalizer<'a> {
         Ok(())
     }
 
-    /// `with tangent.checkpoint():` or `with tangent.checkpoint(every=k):` (also `checkpoint`
-    /// imported from tangent): `Some(every)`.
-    fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Option<&'w AExpr>>> {
-        let [item] = w.items.as_slice() else { return Ok(None) };
-        let AExpr::Call(c) = &item.context_expr else { return Ok(None) };
-        let is_marker = dotted_name(&c.func).is_some_and(|d| d == "checkpoint" || d == "tangent.checkpoint");
-        if !is_marker {
-            return Ok(None);
-        }
-        if item.optional_vars.is_some() {
-            return Err(self.unsupported(item.range(), "`with tangent.checkpoint()` binds no name (drop the `as ...`)"));
-        }
-        let args = &c.arguments;
-        let every = match (args.args.as_ref(), args.keywords.as_ref()) {
-            ([], []) => None,
-            ([e], []) => Some(e),
-            ([], [k]) if k.arg.as_ref().is_some_and(|a| a.as_str() == "every") => Some(&k.value),
-            _ => {
-                return Err(self.unsupported(c.range(), "`tangent.checkpoint` takes one argument, `every` (iterations per segment)"));
-            }
-        };
-        Ok(Some(every))
-    }
-
-    /// In a method: `self.m(...)` (the class's `m` or an inherited one) and `super().m(...)`
-    /// (a base class's) as `(Owner.m, self)`: the call of that method as a function with
-    /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
-    fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
-        let (self_name, class) = self.method.as_ref()?;
-        let AExpr::Attribute(a) = c.func.as_ref() else { return None };
-        let method = a.attr.as_str();
-        let owner = match a.value.as_ref() {
-            AExpr::Name(n) if n.id.as_str() == self_name => self.scope.method_owner(class, method)?,
-            AExpr::Call(s) if s.arguments.args.is_empty() && s.arguments.keywords.is_empty()
-                && matches!(s.func.as_ref(), AExpr::Name(n) if n.id.as_str() == "super") =>
-            {
-                self.scope.inherited_method_owner(class, method)?
-            }
-            _ => return None,
-        };
-        Some((format!("{}.{method}", owner.name), self_name.clone()))
-    }
-
-    /// `self.m(...)` in a method, where neither the class nor its bases in this module define
-    /// `m` (an abstract method a subclass provides): said plainly, with the way out.
-    fn check_self_call(&self, c: &ast::ExprCall) -> Result<()> {
-        let Some((self_name, class)) = &self.method else { return Ok(()) };
-        let AExpr::Attribute(a) = c.func.as_ref() else { return Ok(()) };
-        if !matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) {
-            return Ok(());
-        }
-        let method = a.attr.as_str();
-        Err(self
-            .file
-            .diagnostic(
-                DiagnosticKind::NoRecipe,
-                format!("`{self_name}.{method}` is not a method of `{class}` or of its bases in this module"),
-                usize::from(c.range().start()),
-                usize::from(c.range().end()),
-            )
-            .with_help(format!(
-                "when a subclass defines `{method}`, differentiate the method of an instance (`tangent.grad(model.{0})`): it is looked up in the instance's class",
-                self.function_name
-            )))
-    }
-
-    /// A checkpointed block (see `checkpoint`). A block that is one `for` loop becomes a loop
-    /// over its segments (`every` iterations each; about the square root of the count when
-    /// not given) whose body is the user's loop over one segment; any other block becomes a
-    /// loop of one iteration. Either way the outer loop is marked `checkpoint`.
-    fn checkpoint_block(&mut self, w: &ast::StmtWith, every: Option<&AExpr>) -> Result<()> {
-        let origin = self.origin.clone();
-        let every = every.map(|e| self.atom(e, "every")).transpose()?;
-        let mut block = self.block(&w.body)?;
-        let single_for = matches!(w.body.as_slice(), [AStmt::For(f)] if f.orelse.is_empty());
-        if single_for && matches!(block.last(), Some(Stmt::For { checkpoint: false, .. })) {
-            let Some(Stmt::For { target, iter, body, origin: loop_origin, .. }) = block.pop() else { unreachable!() };
-            self.check_checkpointable(&body)?;
-            // The loop's own prologue (its bound, the sequences it reads) runs once, before.
-            self.out.extend(block);
-            let segmented = self.segmented(target, iter, body, loop_origin, every, origin);
-            self.out.extend(segmented);
-            return Ok(());
-        }
-        if every.is_some() {
-            return Err(self.unsupported(w.range(), "`every` needs a block that is one `for` loop (a checkpointed block of other statements runs again as a whole)"));
-        }
-        self.check_checkpointable(&block)?;
-        let once = self.fresh("once");
-        let range = Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false };
-        let iter = Expr::Call { callee: range, args: vec![Atom::Const("1".into())], kwargs: vec![] };
-        self.emit(Stmt::For { target: once, iter, body: block, origin, checkpoint: true });
-        Ok(())
-    }
-
-    /// `for target in iter: body` as a checkpointed loop over its segments (of `every`
-    /// iterations, or about the square root of their count): the statements that replace it.
-    fn segmented(&mut self, target: String, iter: Expr, body: Vec<Stmt>, loop_origin: Origin, every: Option<Atom>, origin: Origin) -> Vec<Stmt> {
-        let steps = self.fresh("steps");
-        let segments = self.fresh("segments");
-        let segment = self.fresh("segment");
-        let mut args = vec![Atom::Name(steps.clone())];
-        args.extend(every);
-        let split = Callee::Function {
-            text: "tangent.checkpoint_segments".into(),
-            canonical: Some("tangent.checkpoint_segments".into()),
-            local: false,
-        };
-        let user_loop = Stmt::For { target, iter: Expr::Atom(Atom::Name(segment.clone())), body, origin: loop_origin, checkpoint: false };
-        vec![
-            Stmt::Assign { target: steps, value: iter, origin: origin.clone() },
-            Stmt::Assign { target: segments.clone(), value: Expr::Call { callee: split, args, kwargs: vec![] }, origin: origin.clone() },
-            Stmt::For { target: segment, iter: Expr::Atom(Atom::Name(segments)), body: vec![user_loop], origin, checkpoint: true },
-        ]
-    }
-
-    /// A function decorated `@tangent.checkpoint`: every `for` loop of `body` that is not
-    /// inside another loop and can be checkpointed is (the others stay taped).
-    fn checkpoint_loops(&mut self, body: Vec<Stmt>) -> Vec<Stmt> {
-        let mut out = Vec::with_capacity(body.len());
-        for s in body {
-            match s {
-                Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() => {
-                    let outer = Origin { text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text), ..origin.clone() };
-                    out.extend(self.segmented(target, iter, body, origin, None, outer));
-                }
-                Stmt::If { test, body, orelse, origin } => {
-                    let body = self.checkpoint_loops(body);
-                    let orelse = self.checkpoint_loops(orelse);
-                    out.push(Stmt::If { test, body, orelse, origin });
-                }
-                other => out.push(other),
-            }
-        }
-        out
-    }
-
-    /// Is `def` decorated `@tangent.checkpoint` (checkpoint its loops)?
-    fn checkpoints_loops(&self, def: &ast::StmtFunctionDef) -> Result<bool> {
-        let mut marked = false;
-        for d in &def.decorator_list {
-            let (func, called) = match &d.expression {
-                AExpr::Call(c) => (c.func.as_ref(), true),
-                e => (e, false),
-            };
-            if !dotted_name(func).is_some_and(|n| n == "checkpoint" || n == "tangent.checkpoint") {
-                continue;
-            }
-            if called {
-                return Err(self.unsupported(d.range(), "`@tangent.checkpoint` takes no arguments (for a fixed segment length, put the loop in `with tangent.checkpoint(every=k):`)"));
-            }
-            marked = true;
-        }
-        Ok(marked)
-    }
-
-    fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
-        match crate::checkpoint::obstacle(body) {
-            None => Ok(()),
-            Some((s, why)) => {
-                let o = s.origin();
-                Err(self.file
-                    .diagnostic(DiagnosticKind::Unsupported, format!("cannot checkpoint this block: `{}` {why}", o.text), o.start, o.end)
-                    .with_help("a checkpointed block runs again from a snapshot of its state: leave this block out of `with tangent.checkpoint()`, or keep containers it changes local to one iteration (and exits outside it)".to_string()))
-            }
-        }
-    }
-
     fn is_insert_grad_of(&self, func: &AExpr) -> bool {
         let dotted = dotted_name(func);
         match dotted {
@@ -1591,32 +1425,6 @@ impl<'a> Normalizer<'a> {
         let body = replace_returns(body, &names);
         Ok((body, names.into_iter().map(Atom::Name).collect(), tuple))
     }
-}
-
-/// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
-/// `file` holds (not a static or class method).
-fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String)> {
-    // The scope may be another text's (a function given on its own): the class must be there.
-    // (A class's range starts at its decorators: `@dataclass` then `class Model:`.)
-    let in_module = scope.class_containing(def.range()).filter(|class| {
-        file.text.get(class.range.start().to_usize()..class.range.end().to_usize()).is_some_and(|text| {
-            text.lines()
-                .find_map(|l| l.trim_start().strip_prefix("class "))
-                .is_some_and(|rest| rest.trim_start().starts_with(class.name.as_str()))
-        })
-    });
-    // A method's own text (the query database's): `class C:` and then the method.
-    let own_text = || {
-        let header = file.text.strip_prefix("class ")?.lines().next()?;
-        let name = header.split([':', '(']).next()?.trim();
-        // The class may inherit the method (`class Sub:` over a base class's method).
-        scope.method_owner(name, def.name.as_str())?;
-        scope.classes.iter().rev().find(|c| c.name == name)
-    };
-    let class = in_module.or_else(own_text)?;
-    let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
-    let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
-    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone()))
 }
 
 /// Names assigned exactly once in `body`, to a tuple or list literal without `*`: their length.

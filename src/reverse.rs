@@ -6,7 +6,7 @@
 //! contribution is a plain assignment, later ones accumulate, and an adjoint that is certainly
 //! zero produces no code.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::activity::Activity;
 use crate::code::{Code, all_uses, is_empty, names_in, names_in_stmt};
@@ -210,7 +210,7 @@ pub struct Reverse<'a> {
     /// The state after a loop's backward pass by loop and state before it, for the trial runs
     /// of an enclosing loop's fixpoint (which need only the state): without it, n nested
     /// loops take 2^n runs of the innermost body.
-    loop_exits: std::collections::HashMap<(usize, State), State>,
+    loop_exits: HashMap<(usize, State), State>,
     /// How many fixpoint trial runs enclose the statement being differentiated.
     trials: usize,
 }
@@ -273,7 +273,7 @@ impl<'a> Reverse<'a> {
             snapshots: BTreeMap::new(),
             recomputes: BTreeMap::new(),
             taping: true,
-            loop_exits: std::collections::HashMap::new(),
+            loop_exits: HashMap::new(),
             trials: 0,
         }
     }

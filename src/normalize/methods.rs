@@ -1,0 +1,80 @@
+//! Methods of the module's top-level classes: which class a method is seen from, and calls of
+//! other methods on `self` (own, inherited, `super()`) as calls of those methods as functions.
+
+use ruff_python_ast::{self as ast, Expr as AExpr};
+use ruff_text_size::Ranged;
+
+use super::{Normalizer, Result};
+use crate::diagnostics::DiagnosticKind;
+use crate::parse::SourceFile;
+use crate::resolve::ModuleScope;
+
+impl Normalizer<'_> {
+    /// In a method: `self.m(...)` (the class's `m` or an inherited one) and `super().m(...)`
+    /// (a base class's) as `(Owner.m, self)`: the call of that method as a function with
+    /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
+    pub(super) fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
+        let (self_name, class) = self.method.as_ref()?;
+        let AExpr::Attribute(a) = c.func.as_ref() else { return None };
+        let method = a.attr.as_str();
+        let owner = match a.value.as_ref() {
+            AExpr::Name(n) if n.id.as_str() == self_name => self.scope.method_owner(class, method)?,
+            AExpr::Call(s) if s.arguments.args.is_empty() && s.arguments.keywords.is_empty()
+                && matches!(s.func.as_ref(), AExpr::Name(n) if n.id.as_str() == "super") =>
+            {
+                self.scope.inherited_method_owner(class, method)?
+            }
+            _ => return None,
+        };
+        Some((format!("{}.{method}", owner.name), self_name.clone()))
+    }
+
+    /// `self.m(...)` in a method, where neither the class nor its bases in this module define
+    /// `m` (an abstract method a subclass provides): said plainly, with the way out.
+    pub(super) fn check_self_call(&self, c: &ast::ExprCall) -> Result<()> {
+        let Some((self_name, class)) = &self.method else { return Ok(()) };
+        let AExpr::Attribute(a) = c.func.as_ref() else { return Ok(()) };
+        if !matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) {
+            return Ok(());
+        }
+        let method = a.attr.as_str();
+        Err(self
+            .file
+            .diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("`{self_name}.{method}` is not a method of `{class}` or of its bases in this module"),
+                usize::from(c.range().start()),
+                usize::from(c.range().end()),
+            )
+            .with_help(format!(
+                "when a subclass defines `{method}`, differentiate the method of an instance (`tangent.grad(model.{0})`): it is looked up in the instance's class",
+                self.function_name
+            )))
+    }
+}
+
+/// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
+/// `file` holds (not a static or class method).
+pub(super) fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String)> {
+    // The scope may be another text's (a function given on its own): the class must be there.
+    // (A class's range starts at its decorators: `@dataclass` then `class Model:`.)
+    let in_module = scope.class_containing(def.range()).filter(|class| {
+        file.text.get(class.range.start().to_usize()..class.range.end().to_usize()).is_some_and(|text| {
+            text.lines()
+                .find_map(|l| l.trim_start().strip_prefix("class "))
+                .is_some_and(|rest| rest.trim_start().starts_with(class.name.as_str()))
+        })
+    });
+    // A method's own text (the query database's): `class C:` and then the method.
+    let own_text = || {
+        let header = file.text.strip_prefix("class ")?.lines().next()?;
+        let name = header.split([':', '(']).next()?.trim();
+        // The class may inherit the method (`class Sub:` over a base class's method).
+        scope.method_owner(name, def.name.as_str())?;
+        scope.classes.iter().rev().find(|c| c.name == name)
+    };
+    let class = in_module.or_else(own_text)?;
+    let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
+    let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
+    (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone()))
+}
