@@ -839,8 +839,8 @@ impl<'a> Normalizer<'a> {
     }
 
     fn with_stmt(&mut self, w: &ast::StmtWith) -> Result<()> {
-        if let Some(every) = self.checkpoint_marker(w)? {
-            return self.checkpoint_block(w, every);
+        if let Some(marker) = self.checkpoint_marker(w)? {
+            return self.checkpoint_block(w, marker);
         }
         let grad_of = match w.items.as_slice() {
             [item] => match (&item.context_expr, item.optional_vars.as_deref()) {

@@ -64,6 +64,22 @@ def rnn_checkpointed(Wx, Wh, xs, h0):
         for t in range(xs.shape[0]):
             h = np.tanh(np.dot(Wx, xs[t]) + np.dot(Wh, h))
     return np.sum(h * h)
+
+
+def rnn_levels_2(Wx, Wh, xs, h0):
+    h = h0
+    with tangent.checkpoint(levels=2):
+        for t in range(xs.shape[0]):
+            h = np.tanh(np.dot(Wx, xs[t]) + np.dot(Wh, h))
+    return np.sum(h * h)
+
+
+def rnn_levels_3(Wx, Wh, xs, h0):
+    h = h0
+    with tangent.checkpoint(levels=3):
+        for t in range(xs.shape[0]):
+            h = np.tanh(np.dot(Wx, xs[t]) + np.dot(Wh, h))
+    return np.sum(h * h)
 '''
 
 
@@ -126,15 +142,17 @@ def main():
     grads = {
         "taped": tangent.grad(module.rnn_taped, wrt=(0, 1)),
         "checkpointed": tangent.grad(module.rnn_checkpointed, wrt=(0, 1)),
+        "levels=2": tangent.grad(module.rnn_levels_2, wrt=(0, 1)),
+        "levels=3": tangent.grad(module.rnn_levels_3, wrt=(0, 1)),
     }
     rows = []
     for steps in steps_list:
         args = arguments(steps)
         taped = grads["taped"](*args)
-        checkpointed = grads["checkpointed"](*args)
-        for a, b in zip(taped, checkpointed):
-            if not np.allclose(a, b, rtol=1e-10, atol=1e-12):
-                sys.exit(f"T={steps}: the checkpointed gradient differs from the taped one")
+        for name, grad in grads.items():
+            for a, b in zip(taped, grad(*args)):
+                if not np.allclose(a, b, rtol=1e-10, atol=1e-12):
+                    sys.exit(f"T={steps}: the {name} gradient differs from the taped one")
         memory = {name: peak_bytes(g, args) for name, g in grads.items()}
         seconds = median_seconds(grads, args, rounds)
         rows.append({
@@ -143,28 +161,26 @@ def main():
             "peak_bytes": memory,
             "seconds": seconds,
         })
-        print(
-            f"T={steps:>6}: peak taped {memory['taped'] / 1e6:7.2f} MB, checkpointed "
-            f"{memory['checkpointed'] / 1e6:6.2f} MB; time taped {seconds['taped'] * 1e3:7.1f} ms, "
-            f"checkpointed {seconds['checkpointed'] * 1e3:7.1f} ms "
-            f"({seconds['checkpointed'] / seconds['taped']:.2f}x)"
-        )
+        print(f"T={steps:>6}: " + "; ".join(
+            f"{name} {memory[name] / 1e6:.2f} MB {seconds[name] * 1e3:.1f} ms" for name in grads))
 
     (out / "checkpoint.json").write_text(json.dumps({"hidden": HIDDEN, "input": INPUT, "rows": rows}, indent=2) + "\n")
     lines = [
         f"RNN (hidden {HIDDEN}, input {INPUT}), gradient w.r.t. both weight matrices; peak memory "
-        "held by one gradient call (tracemalloc) and median time per call.",
+        "held by one gradient call (tracemalloc) and median time per call (and its ratio to the "
+        "taped gradient's). `checkpointed`: `with tangent.checkpoint():` (sqrt(T) segments); "
+        "`levels=n`: segments of segments, n levels deep.",
         "",
-        "| T | segment | peak taped | peak checkpointed | memory saved | time taped | time checkpointed | time ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| T | " + " | ".join(f"{name}" for name in grads) + " |",
+        "|---|" + "---|" * len(grads),
     ]
     for r in rows:
         m, s = r["peak_bytes"], r["seconds"]
-        lines.append(
-            f"| {r['steps']:,} | {r['segment']} | {m['taped'] / 1e6:.2f} MB | {m['checkpointed'] / 1e6:.2f} MB "
-            f"| {m['taped'] / m['checkpointed']:.0f}x | {s['taped'] * 1e3:.1f} ms | {s['checkpointed'] * 1e3:.1f} ms "
-            f"| {s['checkpointed'] / s['taped']:.2f}x |"
-        )
+        cells = [
+            f"{m[name] / 1e6:.2f} MB, {s[name] * 1e3:.1f} ms" + ("" if name == "taped" else f" ({s[name] / s['taped']:.2f}x)")
+            for name in grads
+        ]
+        lines.append(f"| {r['steps']:,} | " + " | ".join(cells) + " |")
     first, last = rows[0], rows[-1]
     growth = last["steps"] / first["steps"]
     lines += [
@@ -172,7 +188,9 @@ def main():
         f"T grows {growth:.0f}x: the taped peak grows "
         f"{last['peak_bytes']['taped'] / first['peak_bytes']['taped']:.1f}x, the checkpointed one "
         f"{last['peak_bytes']['checkpointed'] / first['peak_bytes']['checkpointed']:.1f}x "
-        f"(sqrt: {math.sqrt(growth):.1f}x).",
+        f"(sqrt: {math.sqrt(growth):.1f}x), with levels=2 "
+        f"{last['peak_bytes']['levels=2'] / first['peak_bytes']['levels=2']:.1f}x, with levels=3 "
+        f"{last['peak_bytes']['levels=3'] / first['peak_bytes']['levels=3']:.1f}x.",
     ]
     (out / "checkpoint.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

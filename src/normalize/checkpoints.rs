@@ -8,10 +8,23 @@ use super::{Normalizer, Result, dotted_name};
 use crate::diagnostics::DiagnosticKind;
 use crate::ir::{Atom, Callee, Expr, Origin, Stmt};
 
+/// Checkpoint levels beyond this are refused: each level is one more loop in the generated
+/// code and one more forward run of the loop.
+const MAX_LEVELS: usize = 8;
+
+/// What `tangent.checkpoint(...)` asks for.
+pub(super) struct Marker<'w> {
+    /// Iterations per segment (one level).
+    every: Option<&'w AExpr>,
+    /// Levels of segments: T iterations keep about (levels + 1) T^(1 / (levels + 1)) values,
+    /// for `levels` more forward runs of the loop.
+    levels: usize,
+}
+
 impl Normalizer<'_> {
-    /// `with tangent.checkpoint():` or `with tangent.checkpoint(every=k):` (also `checkpoint`
-    /// imported from tangent): `Some(every)`.
-    pub(super) fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Option<&'w AExpr>>> {
+    /// `with tangent.checkpoint():`, `with tangent.checkpoint(every=k):` or
+    /// `with tangent.checkpoint(levels=n):` (also `checkpoint` imported from tangent).
+    pub(super) fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Marker<'w>>> {
         let [item] = w.items.as_slice() else { return Ok(None) };
         let AExpr::Call(c) = &item.context_expr else { return Ok(None) };
         let is_marker = dotted_name(&c.func).is_some_and(|d| d == "checkpoint" || d == "tangent.checkpoint");
@@ -22,24 +35,40 @@ impl Normalizer<'_> {
             return Err(self.unsupported(item.range(), "`with tangent.checkpoint()` binds no name (drop the `as ...`)"));
         }
         let args = &c.arguments;
-        let every = match (args.args.as_ref(), args.keywords.as_ref()) {
-            ([], []) => None,
-            ([e], []) => Some(e),
-            ([], [k]) if k.arg.as_ref().is_some_and(|a| a.as_str() == "every") => Some(&k.value),
-            _ => {
-                return Err(self.unsupported(c.range(), "`tangent.checkpoint` takes one argument, `every` (iterations per segment)"));
+        let wrong = || self.unsupported(c.range(), "`tangent.checkpoint` takes `every` (iterations per segment) or `levels` (a number from 1 to 8), not both");
+        let mut marker = Marker { every: args.args.first(), levels: 1 };
+        if args.args.len() > 1 {
+            return Err(wrong());
+        }
+        for k in args.keywords.iter() {
+            match k.arg.as_ref().map(|a| a.as_str()) {
+                Some("every") if marker.every.is_none() => marker.every = Some(&k.value),
+                Some("levels") => {
+                    let levels = match &k.value {
+                        AExpr::NumberLiteral(n) => n.value.as_int().and_then(|i| i.as_usize()),
+                        _ => None,
+                    };
+                    match levels {
+                        Some(l) if (1..=MAX_LEVELS).contains(&l) => marker.levels = l,
+                        _ => return Err(self.unsupported(k.value.range(), "`levels` is a number written in the source, from 1 to 8")),
+                    }
+                }
+                _ => return Err(wrong()),
             }
-        };
-        Ok(Some(every))
+        }
+        if marker.every.is_some() && marker.levels > 1 {
+            return Err(wrong());
+        }
+        Ok(Some(marker))
     }
 
     /// A checkpointed block (see `checkpoint`). A block that is one `for` loop becomes a loop
     /// over its segments (`every` iterations each; about the square root of the count when
     /// not given) whose body is the user's loop over one segment; any other block becomes a
     /// loop of one iteration. Either way the outer loop is marked `checkpoint`.
-    pub(super) fn checkpoint_block(&mut self, w: &ast::StmtWith, every: Option<&AExpr>) -> Result<()> {
+    pub(super) fn checkpoint_block(&mut self, w: &ast::StmtWith, marker: Marker<'_>) -> Result<()> {
         let origin = self.origin.clone();
-        let every = every.map(|e| self.atom(e, "every")).transpose()?;
+        let every = marker.every.map(|e| self.atom(e, "every")).transpose()?;
         let mut block = self.block(&w.body)?;
         let single_for = matches!(w.body.as_slice(), [AStmt::For(f)] if f.orelse.is_empty());
         if single_for && matches!(block.last(), Some(Stmt::For { checkpoint: false, .. })) {
@@ -47,12 +76,12 @@ impl Normalizer<'_> {
             self.check_checkpointable(&body)?;
             // The loop's own prologue (its bound, the sequences it reads) runs once, before.
             self.out.extend(block);
-            let segmented = self.segmented(target, iter, body, loop_origin, every, origin);
+            let segmented = self.segmented(target, iter, body, loop_origin, every, marker.levels, origin);
             self.out.extend(segmented);
             return Ok(());
         }
-        if every.is_some() {
-            return Err(self.unsupported(w.range(), "`every` needs a block that is one `for` loop (a checkpointed block of other statements runs again as a whole)"));
+        if every.is_some() || marker.levels > 1 {
+            return Err(self.unsupported(w.range(), "`every` and `levels` need a block that is one `for` loop (a checkpointed block of other statements runs again as a whole)"));
         }
         self.check_checkpointable(&block)?;
         let once = self.fresh("once");
@@ -62,25 +91,43 @@ impl Normalizer<'_> {
         Ok(())
     }
 
-    /// `for target in iter: body` as a checkpointed loop over its segments (of `every`
-    /// iterations, or about the square root of their count): the statements that replace it.
-    fn segmented(&mut self, target: String, iter: Expr, body: Vec<Stmt>, loop_origin: Origin, every: Option<Atom>, origin: Origin) -> Vec<Stmt> {
-        let steps = self.fresh("steps");
-        let segments = self.fresh("segments");
-        let segment = self.fresh("segment");
-        let mut args = vec![Atom::Name(steps.clone())];
-        args.extend(every);
-        let split = Callee::Function {
-            text: "tangent.checkpoint_segments".into(),
-            canonical: Some("tangent.checkpoint_segments".into()),
-            local: false,
+    /// `for target in iter: body` as checkpointed loops over its segments: `levels` loops,
+    /// each over segments of the one around it (the outermost of `every` iterations, when
+    /// given), the user's loop over the innermost segment. The statements that replace it.
+    #[allow(clippy::too_many_arguments)]
+    fn segmented(&mut self, target: String, iter: Expr, body: Vec<Stmt>, loop_origin: Origin, every: Option<Atom>, levels: usize, origin: Origin) -> Vec<Stmt> {
+        let split = |args: Vec<Atom>, levels: usize| Expr::Call {
+            callee: Callee::Function {
+                text: "tangent.checkpoint_segments".into(),
+                canonical: Some("tangent.checkpoint_segments".into()),
+                local: false,
+            },
+            args,
+            kwargs: if levels > 1 { vec![("levels".to_string(), Atom::Const(levels.to_string()))] } else { vec![] },
         };
-        let user_loop = Stmt::For { target, iter: Expr::Atom(Atom::Name(segment.clone())), body, origin: loop_origin, checkpoint: false };
-        vec![
-            Stmt::Assign { target: steps, value: iter, origin: origin.clone() },
-            Stmt::Assign { target: segments.clone(), value: Expr::Call { callee: split, args, kwargs: vec![] }, origin: origin.clone() },
-            Stmt::For { target: segment, iter: Expr::Atom(Atom::Name(segments)), body: vec![user_loop], origin, checkpoint: true },
-        ]
+        let steps = self.fresh("steps");
+        let names: Vec<(String, String)> = (0..levels).map(|_| (self.fresh("segments"), self.fresh("segment"))).collect();
+        // Inside out: the user's loop over the innermost segment, then each level around it.
+        let mut inner = vec![Stmt::For {
+            target,
+            iter: Expr::Atom(Atom::Name(names[levels - 1].1.clone())),
+            body,
+            origin: loop_origin,
+            checkpoint: false,
+        }];
+        for level in (0..levels).rev() {
+            let (segments, segment) = &names[level];
+            let (over, mut args) = if level == 0 { (steps.clone(), vec![]) } else { (names[level - 1].1.clone(), vec![]) };
+            args.insert(0, Atom::Name(over));
+            if level == 0 {
+                args.extend(every.clone());
+            }
+            let lp = Stmt::For { target: segment.clone(), iter: Expr::Atom(Atom::Name(segments.clone())), body: inner, origin: origin.clone(), checkpoint: true };
+            inner = vec![Stmt::Assign { target: segments.clone(), value: split(args, levels - level), origin: origin.clone() }, lp];
+        }
+        let mut out = vec![Stmt::Assign { target: steps, value: iter, origin }];
+        out.extend(inner);
+        out
     }
 
     /// A function decorated `@tangent.checkpoint`: every `for` loop of `body` that is not
@@ -91,7 +138,7 @@ impl Normalizer<'_> {
             match s {
                 Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() => {
                     let outer = Origin { text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text), ..origin.clone() };
-                    out.extend(self.segmented(target, iter, body, origin, None, outer));
+                    out.extend(self.segmented(target, iter, body, origin, None, 1, outer));
                 }
                 Stmt::If { test, body, orelse, origin } => {
                     let body = self.checkpoint_loops(body);

@@ -26,6 +26,26 @@ def rnn_every_3(Wx, Wh, xs, h0):
     return np.sum(h * h)
 
 
+def rnn_levels_2(Wx, Wh, xs, h0):
+    h = h0
+    with tangent.checkpoint(levels=2):
+        for t in range(xs.shape[0]):
+            h = np.tanh(np.dot(Wx, xs[t]) + np.dot(Wh, h))
+    return np.sum(h * h)
+
+
+def two_carried_levels_3(x):
+    a = x
+    b = 0.0 * x
+    with tangent.checkpoint(levels=3):
+        for i in range(17):
+            if i % 3 == 0:
+                a = np.sin(a) + b
+            else:
+                b = b + 0.1 * a * a
+    return np.sum(a * b)
+
+
 def rnn_every_param(Wx, Wh, xs, h0, k=4):
     h = h0
     with tangent.checkpoint(every=k):
@@ -248,6 +268,8 @@ def make_args(rng):
         "rnn": ((Wx, Wh, xs, h0), (0, 1, 3)),
         "rnn_every_3": ((Wx, Wh, xs, h0), (0, 1, 3)),
         "rnn_every_param": ((Wx, Wh, xs, h0, 4), (0, 1)),
+        "rnn_levels_2": ((Wx, Wh, xs, h0), (0, 1, 3)),
+        "two_carried_levels_3": ((x,), (0,)),
         "two_carried_with_branches": ((x,), (0,)),
         "overwritten_inside_read_before": ((x,), (0,)),
         "read_in_loop_overwritten_after": ((x, rng.standard_normal(3) * 0.5), (0, 1)),

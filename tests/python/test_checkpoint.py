@@ -202,6 +202,22 @@ def test_backward_pass_keeps_about_sqrt_t_states(steps, plain, monkeypatch):
     assert deepest <= per_step * every + 3, (deepest, per_step, every)
 
 
+@pytest.mark.parametrize("steps", [2500])
+def test_levels_of_segments_keep_fewer_states(steps, plain, monkeypatch):
+    """`levels=2`: segments of segments; the backward pass holds one innermost segment's tape
+    (about T^(1/3) steps) and the snapshot lists of both levels."""
+    rng = np.random.default_rng(steps)
+    args = (rng.standard_normal((4, 3)) * 0.3, rng.standard_normal((4, 4)) * 0.3, rng.standard_normal((steps, 3)), rng.standard_normal(4))
+    taped, _ = _stack_use(plain.rnn, args, monkeypatch)
+    deepest, snapshots = _stack_use(cases.rnn_levels_2, args, monkeypatch)
+    outer = len(tangent.checkpoint_segments(range(steps), levels=2)[0])
+    inner = len(tangent.checkpoint_segments(range(outer))[0])
+    assert (outer, inner) == (185, 14)
+    per_step = (taped - 1) / steps
+    assert deepest <= per_step * inner + 6, (deepest, per_step, inner)
+    assert snapshots == max(-(-steps // outer), -(-outer // inner))
+
+
 def test_checkpoint_segments_cut_the_iterations():
     assert tangent.checkpoint_segments(range(10)) == [range(0, 4), range(4, 8), range(8, 10)]
     assert tangent.checkpoint_segments(range(9)) == [range(0, 3), range(3, 6), range(6, 9)]
@@ -210,6 +226,12 @@ def test_checkpoint_segments_cut_the_iterations():
     assert tangent.checkpoint_segments(range(5), 2) == [range(0, 2), range(2, 4), range(4, 5)]
     assert tangent.checkpoint_segments(range(3), 10) == [range(0, 3)]
     assert [len(s) for s in tangent.checkpoint_segments(range(10_000))] == [100] * 100
+    assert [len(s) for s in tangent.checkpoint_segments(range(1000), levels=2)] == [100] * 10
+    assert [len(s) for s in tangent.checkpoint_segments(range(10_000), levels=3)] == [1000] * 10
+    assert tangent.checkpoint_segments(range(1), levels=3) == [range(0, 1)]
+    for bad_levels in (0, 9, 1.5, True):
+        with pytest.raises(ValueError, match="levels"):
+            tangent.checkpoint(levels=bad_levels)
     for bad in (0, -1, 2.5, True, "3"):
         with pytest.raises(ValueError, match="positive int"):
             tangent.checkpoint_segments(range(4), bad)
@@ -275,7 +297,11 @@ REFUSED = {
     "as": ("def f(x):\n    with tangent.checkpoint() as c:\n        x = x * 2.0\n    return x\n", "binds no name"),
     "every on a block": ("def f(x):\n    with tangent.checkpoint(every=2):\n        x = x * 2.0\n        x = x * 3.0\n    return x\n", "one `for` loop"),
     "decorator arguments": ("@tangent.checkpoint(every=3)\ndef f(x):\n    for i in range(3):\n        x = x * 2.0\n    return x\n", "takes no arguments"),
-    "arguments": ("def f(x):\n    with tangent.checkpoint(2, 3):\n        x = x * 2.0\n    return x\n", "one argument"),
+    "levels zero": ("def f(x):\n    with tangent.checkpoint(levels=0):\n        for i in range(3):\n            x = x * 2.0\n    return x\n", "from 1 to 8"),
+    "levels not a literal": ("def f(x, n):\n    with tangent.checkpoint(levels=n):\n        for i in range(3):\n            x = x * 2.0\n    return x\n", "from 1 to 8"),
+    "every and levels": ("def f(x):\n    with tangent.checkpoint(every=2, levels=2):\n        for i in range(3):\n            x = x * 2.0\n    return x\n", "not both"),
+    "levels on a block": ("def f(x):\n    with tangent.checkpoint(levels=2):\n        x = x * 2.0\n    return x\n", "one `for` loop"),
+    "arguments": ("def f(x):\n    with tangent.checkpoint(2, 3):\n        x = x * 2.0\n    return x\n", "`every` (iterations per segment) or `levels`"),
 }
 
 

@@ -757,7 +757,7 @@ class _CheckpointBlock:
         return function
 
 
-def checkpoint(every=None):
+def checkpoint(every=None, levels=1):
     """Trades compute for memory in the gradient; does nothing when the primal runs.
 
     ``with tangent.checkpoint():`` around a ``for`` loop: the gradient keeps the loop's state
@@ -765,22 +765,39 @@ def checkpoint(every=None):
     when not given) instead of every iteration's values, and runs each segment again just
     before its backward pass. Around other statements: the block's values are computed again
     instead of kept. ``@tangent.checkpoint`` on a function: each of its ``for`` loops (not
-    inside another loop) that can be checkpointed is.
+    inside another loop) that can be checkpointed is. ``levels=n`` (a literal, 1 to 8) nests
+    segments in segments: about (n + 1) T^(1 / (n + 1)) values kept for n extra forward runs
+    (``levels=3`` on 10,000 steps: about 40 values instead of 200).
     """
     if callable(every) and not isinstance(every, (int, numpy.integer)):
         return every  # @tangent.checkpoint: the function itself, unchanged
     _check_every(every)
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 8:
+        raise ValueError(f"checkpoint(levels=...) needs an int from 1 to 8, not {levels!r}")
     return _CheckpointBlock(every)
 
 
-def checkpoint_segments(steps, every=None):
-    """The iterations ``steps`` (a range) cut into consecutive segments of ``every`` (default:
-    the ceiling of the square root of their count, which keeps the fewest values: that many
-    snapshots plus one segment's tape)."""
+def checkpoint_segments(steps, every=None, levels=1):
+    """The iterations ``steps`` (a range) cut into consecutive segments of ``every``, by
+    default of about len(steps) ** (levels / (levels + 1)): with ``levels`` nested levels of
+    segments (each cut again with one level less), T iterations keep about
+    (levels + 1) * T ** (1 / (levels + 1)) values; one level is the square root, the fewest
+    for one extra forward run."""
     n = len(steps)
     _check_every(every)
-    every = int(every) if every is not None else (math.isqrt(n - 1) + 1 if n > 1 else 1)
+    if every is None:
+        every = _segment_length(n, levels)
+    every = int(every)
     return [steps[i:i + every] for i in range(0, n, every)]
+
+
+def _segment_length(n, levels):
+    if n <= 1:
+        return 1
+    if levels == 1:
+        return math.isqrt(n - 1) + 1  # the ceiling of sqrt(n), exactly
+    length = max(1, math.ceil(n ** (levels / (levels + 1)) - 1e-9))
+    return min(length, n)
 
 
 # -------------------------------------------------------------------- special functions
