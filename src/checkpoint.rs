@@ -7,44 +7,20 @@
 //! reverse, restores one, runs that iteration again with taping, then its backward pass. The
 //! normalizer makes the checkpointed loop run over segments of the user's loop
 //! (`tangent.checkpoint_segments`), so T steps keep about sqrt(T) snapshots and one segment's
-//! tape at a time, for one extra forward run.
+//! tape at a time, for one extra forward run (with `levels=n`, segments of segments: n nested
+//! checkpointed loops).
 //!
 //! A snapshot holds references, not copies: the body may rebind names but must not change in
-//! place a container that lives across iterations (checked by [`in_place_change`]).
+//! place a container that lives across iterations (checked by [`obstacle`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::code::Code;
 use crate::ir::Stmt;
 
-/// Names a statement reads (for a compound statement: its header).
-pub fn header_reads(s: &Stmt) -> Vec<&str> {
-    match s {
-        Stmt::Assign { value, .. } => value.reads(),
-        Stmt::AssignIndex { target, index, value, .. } => {
-            let mut r = vec![target.as_str()];
-            r.extend(index.reads.iter().map(String::as_str));
-            r.extend(value.name());
-            r
-        }
-        Stmt::Append { target, value, .. } => std::iter::once(target.as_str()).chain(value.name()).collect(),
-        Stmt::PopLast { target, .. } => vec![target.as_str()],
-        Stmt::Push { stack, value, .. } => std::iter::once(stack.as_str()).chain(value.name()).collect(),
-        Stmt::Restore { container, index, saved, .. } => {
-            std::iter::once(container.as_str()).chain(index.name()).chain(saved.name()).collect()
-        }
-        Stmt::If { test, .. } | Stmt::While { test, .. } => test.reads(),
-        Stmt::For { iter, .. } => iter.reads(),
-        Stmt::Return { value, .. } => value.iter().filter_map(|a| a.name()).collect(),
-        Stmt::InsertGradOf { var, .. } => vec![var.as_str()],
-        Stmt::Opaque { reads, .. } => reads.iter().map(String::as_str).collect(),
-        Stmt::Break { .. } | Stmt::Continue { .. } => vec![],
-    }
-}
-
 /// Names read anywhere in `body`.
 pub fn reads(body: &[Stmt]) -> BTreeSet<String> {
-    crate::ir::all_statements(body).into_iter().flat_map(header_reads).map(str::to_string).collect()
+    crate::ir::all_statements(body).into_iter().flat_map(Stmt::header_reads).map(str::to_string).collect()
 }
 
 /// Names bound anywhere in `body` (assignment targets and loop variables), in order of
@@ -74,7 +50,7 @@ pub fn exposed(body: &[Stmt]) -> BTreeSet<String> {
 /// Walks `body` with `bound` (certainly bound so far), adding reads of unbound names to `out`.
 fn exposed_in(body: &[Stmt], bound: &mut BTreeSet<String>, out: &mut BTreeSet<String>) {
     for s in body {
-        for r in header_reads(s) {
+        for r in s.header_reads() {
             if !bound.contains(r) {
                 out.insert(r.to_string());
             }

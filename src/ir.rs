@@ -222,6 +222,31 @@ pub enum Stmt {
 }
 
 impl Stmt {
+    /// Names a statement reads (for a compound statement: its header).
+    pub fn header_reads(&self) -> Vec<&str> {
+        match self {
+            Stmt::Assign { value, .. } => value.reads(),
+            Stmt::AssignIndex { target, index, value, .. } => {
+                let mut r = vec![target.as_str()];
+                r.extend(index.reads.iter().map(String::as_str));
+                r.extend(value.name());
+                r
+            }
+            Stmt::Append { target, value, .. } => std::iter::once(target.as_str()).chain(value.name()).collect(),
+            Stmt::PopLast { target, .. } => vec![target.as_str()],
+            Stmt::Push { stack, value, .. } => std::iter::once(stack.as_str()).chain(value.name()).collect(),
+            Stmt::Restore { container, index, saved, .. } => {
+                std::iter::once(container.as_str()).chain(index.name()).chain(saved.name()).collect()
+            }
+            Stmt::If { test, .. } | Stmt::While { test, .. } => test.reads(),
+            Stmt::For { iter, .. } => iter.reads(),
+            Stmt::Return { value, .. } => value.iter().filter_map(|a| a.name()).collect(),
+            Stmt::InsertGradOf { var, .. } => vec![var.as_str()],
+            Stmt::Opaque { reads, .. } => reads.iter().map(String::as_str).collect(),
+            Stmt::Break { .. } | Stmt::Continue { .. } => vec![],
+        }
+    }
+
     pub fn origin(&self) -> &Origin {
         match self {
             Stmt::Assign { origin, .. }

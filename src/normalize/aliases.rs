@@ -71,7 +71,7 @@ pub fn changed_alias(body: &[Stmt]) -> Option<(&Stmt, &Stmt)> {
                 continue;
             }
             let read_after = placed.iter().any(|r| {
-                !std::ptr::eq(r.stmt, alias.stmt) && may_follow(change, r) && crate::checkpoint::header_reads(r.stmt).contains(&other.as_str())
+                !std::ptr::eq(r.stmt, alias.stmt) && may_follow(change, r) && r.stmt.header_reads().contains(&other.as_str())
             });
             if read_after {
                 return Some((alias.stmt, change.stmt));
