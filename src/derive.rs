@@ -630,6 +630,7 @@ impl Driver<'_> {
         let f = &norm.function;
         let mut names = Names::with_shared(taken_names(&norm), reserved);
         let (body, tangent_params, outputs) = {
+            crate::aliases::check(&f.body, file)?;
             let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
             let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
             // Other parameters that become active (reassigned from active values) start with a

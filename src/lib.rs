@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod activity;
+pub mod aliases;
 pub mod checkpoint;
 pub mod code;
 pub mod db;

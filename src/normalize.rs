@@ -16,7 +16,6 @@ use crate::ir::{Atom, Callee, Expr, Function, Index, Origin, Param, Stmt};
 use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
 
-mod aliases;
 mod checkpoints;
 mod methods;
 mod scopes;
@@ -93,13 +92,6 @@ pub fn normalize(
     let mut result_name = None;
     let (body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
     let body = n.stabilize_tests(body);
-    if let Some((alias, change)) = aliases::changed_alias(&body) {
-        let (a, c) = (alias.origin(), change.origin());
-        return Err(n
-            .file
-            .diagnostic(DiagnosticKind::Unsupported, format!("`{}` makes two names for one value, and `{}` changes it in place: Tangent does not follow such aliases", a.text, c.text), a.start, a.end)
-            .with_help("copy it (`b = a.copy()`, `b = list(a)`) or use one name".to_string()));
-    }
     let mut names = n.taken.clone();
     collect_ir_names(&body, &mut names);
     Ok(Normalized {

@@ -281,6 +281,7 @@ impl<'a> Reverse<'a> {
     /// Runs reverse mode: `outputs` are the returned atoms, seeded from `seed`
     /// (the seed's name, or per-output expressions).
     pub fn run(mut self, outputs: &[Atom], seeds: &[String], wrt: &[String]) -> R<Sweeps> {
+        crate::aliases::check(&self.f.body, self.file)?;
         let mut state = State::default();
         let mut start = Vec::new();
         for (out, seed) in outputs.iter().zip(seeds) {

@@ -262,6 +262,9 @@ def test_an_alias_changed_in_place_and_read_again_is_refused(aliases, name, alia
     message = str(info.value)
     assert f"`{alias}` makes two names for one value, and `{change}` changes it in place" in message
     assert info.value.code == "T002" and "copy it" in message
+    # Forward mode too: its tangents would not alias as the values do.
+    with pytest.raises(tangent.UnsupportedError):
+        tangent.jvp(getattr(aliases, name))
 
 
 @pytest.mark.parametrize("name", ["alias_after_the_changes", "alias_rebound_not_changed", "changed_name_not_read_again"])

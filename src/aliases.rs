@@ -1,7 +1,8 @@
 //! Aliases changed in place: `b = a` makes `b` a second name for the same list or array; a
 //! later `b[i] = v` or `b.append(v)` changes what `a` names too. The IR treats names as
-//! values, so a gradient through code that then reads the other name would miss that flow and
-//! be silently wrong: it is refused instead, with the way out (a copy, or one name).
+//! values, so a reverse-mode gradient through code that then reads the other name would miss
+//! that flow and be silently wrong: it is refused instead, with the way out (a copy, or one
+//! name). The same holds for forward mode, whose tangents do not alias as their values do.
 
 use crate::ir::{Atom, Expr, Stmt};
 
@@ -47,7 +48,28 @@ fn may_follow(earlier: &Placed<'_>, later: &Placed<'_>) -> bool {
 
 /// The first user-written `b = a` (both plain names) after which one of the two is changed in
 /// place and the other is read after that change: `(alias statement, in-place change)`.
+/// The diagnostic for [`changed_alias`] in `body` (read from `file`), if any.
+pub fn check(body: &[Stmt], file: crate::parse::SourceFile<'_>) -> Result<(), crate::diagnostics::Diagnostic> {
+    let Some((alias, change)) = changed_alias(body) else { return Ok(()) };
+    let (a, c) = (alias.origin(), change.origin());
+    Err(file
+        .diagnostic(
+            crate::diagnostics::DiagnosticKind::Unsupported,
+            format!("`{}` makes two names for one value, and `{}` changes it in place: Tangent does not follow such aliases", a.text, c.text),
+            a.start,
+            a.end,
+        )
+        .with_help("copy it (`b = a.copy()`, `b = list(a)`) or use one name".to_string()))
+}
+
+/// Generated code differentiated again (it restores items it saved: `Restore`, `Push`,
+/// `PopLast`) is taken as written: its aliasing is the one the first derivative relied on.
+/// Activity is no filter: an alias fools it too (`b = a; b[0] = x` leaves `a` "inactive").
 pub fn changed_alias(body: &[Stmt]) -> Option<(&Stmt, &Stmt)> {
+    let generated = crate::ir::all_statements(body).iter().any(|s| matches!(s, Stmt::Restore { .. } | Stmt::Push { .. } | Stmt::PopLast { .. }));
+    if generated {
+        return None;
+    }
     let mut placed = Vec::new();
     place(body, &mut Vec::new(), &mut placed);
     let changes: Vec<(&str, &Placed<'_>)> = placed.iter().filter_map(|p| changed_name(p.stmt).map(|n| (n, p))).collect();
