@@ -168,6 +168,14 @@ impl<'a> Normalizer<'a> {
         self.file.text[node.range()].to_string()
     }
 
+    /// The source text of expression `e`, to be placed anywhere in generated code: one that
+    /// spans lines (implicitly joined strings inside the user's brackets) gets brackets of
+    /// its own, without which its line breaks would end the statement.
+    fn expr_text(&self, e: &AExpr) -> String {
+        let text = self.text(e);
+        if text.contains('\n') { format!("({text})") } else { text }
+    }
+
     fn params(&self, def: &ast::StmtFunctionDef) -> Result<Vec<Param>> {
         let p = &def.parameters;
         if let Some(v) = &p.vararg {
@@ -898,7 +906,7 @@ impl<'a> Normalizer<'a> {
             | AExpr::BytesLiteral(_)
             | AExpr::BooleanLiteral(_)
             | AExpr::NoneLiteral(_)
-            | AExpr::EllipsisLiteral(_) => Some(self.text(e)),
+            | AExpr::EllipsisLiteral(_) => Some(self.expr_text(e)),
             AExpr::UnaryOp(u)
                 if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd)
                     && matches!(u.operand.as_ref(), AExpr::NumberLiteral(_)) =>
@@ -1081,7 +1089,7 @@ impl<'a> Normalizer<'a> {
                 // without parentheses of its own: they are the call's.
                 let text = match e {
                     AExpr::Generator(g) if !g.parenthesized => format!("({})", self.text(e)),
-                    _ => self.text(e),
+                    _ => self.expr_text(e),
                 };
                 Ok(Expr::Opaque { text, reads: reads.into_iter().filter(|r| r != "__opaque_kind").chain(std::iter::once(format!("__opaque:{kind}"))).collect() })
             }

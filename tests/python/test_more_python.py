@@ -220,6 +220,21 @@ def alias_after_the_changes(y):
     return np.sum(z * y)
 
 
+def strings_over_several_lines(x, label):
+    """Implicitly joined strings spanning lines inside the user's brackets: the generated code
+    must keep them one expression."""
+    parts = []
+    for i in range(2):
+        msg = (f"step {i} "
+               f"of {label}")
+        parts.append(msg)
+    note = ("a"
+            "b")
+    assert len(parts) == 2 and note == "ab", (
+        "two parts")
+    return np.sum(x * x) * len(parts)
+
+
 def alias_rebound_not_changed(x):
     h = x
     h = np.sin(h) * 2.0
@@ -265,6 +280,14 @@ def test_an_alias_changed_in_place_and_read_again_is_refused(aliases, name, alia
     # Forward mode too: its tangents would not alias as the values do.
     with pytest.raises(tangent.UnsupportedError):
         tangent.jvp(getattr(aliases, name))
+
+
+def test_strings_spanning_lines_stay_one_expression(aliases):
+    x = np.array([0.3, -0.4, 0.8])
+    check_grad(aliases.strings_over_several_lines, (x, "run"))
+    direction = np.array([1.0, 0.5, -2.0])
+    jvp = tangent.jvp(aliases.strings_over_several_lines)(x, "run", direction)
+    assert_close(jvp, float(np.dot(4.0 * x, direction)), rtol=1e-10, atol=1e-12, what="jvp")
 
 
 @pytest.mark.parametrize("name", ["alias_after_the_changes", "alias_rebound_not_changed", "changed_name_not_read_again"])
