@@ -142,6 +142,42 @@ def nested_in_loop(x):
     return np.sum(acc)
 
 
+# --- closures made by a factory, calling one another ----------------------------------------
+
+
+def make_mlp(W1, b1, w2):
+    scale = 0.5
+
+    def hidden(v):
+        return np.tanh(W1 @ v + b1)
+
+    def readout(v):
+        return w2 @ hidden(v) * scale
+
+    def objective(v, target):
+        r = readout(v) - target
+        return r * r + 0.01 * np.sum(v * v)
+
+    return objective
+
+
+def make_recurrence(a):
+    def step(h, x):
+        return np.sin(h * a + x)
+
+    def unrolled(xs):
+        h = 0.0
+        for x in xs:
+            h = step(h, x)
+        return h
+
+    return unrolled
+
+
+FACTORY_MLP = make_mlp(RNG.standard_normal((3, 2)) * 0.7, RNG.standard_normal(3) * 0.3, RNG.standard_normal(3))
+FACTORY_RECURRENCE = make_recurrence(0.8)
+
+
 CASES = [
     (weighted_sum, lambda: ([0.5, -1.0, 2.0], [1.5, 0.3, -0.7]), (0, 1)),
     (weighted_sum, lambda: (RNG.standard_normal(4), RNG.standard_normal(4)), (0, 1)),
@@ -163,6 +199,8 @@ CASES = [
     (lambda_assigned, lambda: (RNG.standard_normal(3), 0.4), (0, 1)),
     (lambda_in_loop, lambda: (RNG.standard_normal(3),), (0,)),
     (nested_in_loop, lambda: (RNG.standard_normal(3),), (0,)),
+    (FACTORY_MLP, lambda: (RNG.standard_normal(2), 0.4), (0, 1)),
+    (FACTORY_RECURRENCE, lambda: (RNG.standard_normal(5),), (0,)),
 ]
 
 
@@ -241,3 +279,29 @@ def test_unsupported_nested_functions_are_reported(f, message):
         tangent.grad(f)
     assert message in str(e.value)
     assert e.value.line > 0
+
+
+def test_factory_closure_hessian_vector_product():
+    f = FACTORY_MLP
+    v, target = RNG.standard_normal(2), 0.4
+    u = RNG.standard_normal(2)
+    grad = tangent.grad(f)
+    expected = (grad(v + 1e-5 * u, target) - grad(v - 1e-5 * u, target)) / 2e-5
+    assert_close(tangent.hvp(f)(v, target, u), expected, rtol=1e-5, atol=1e-7, what="H u")
+
+
+def test_factory_closure_error_points_at_the_file(tmp_path, monkeypatch):
+    """A construct Tangent cannot differentiate inside a sibling closure is reported at its own
+    line of the file."""
+    path = tmp_path / "factory_errors.py"
+    path.write_text(
+        "import numpy as np\n\n\ndef make(W):\n    def helper(x):\n        try:\n            return W @ x\n"
+        "        except ValueError:\n            return x\n\n    def loss(x):\n        return np.sum(helper(x) ** 2)\n\n    return loss\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    module = importlib.import_module("factory_errors")
+    with pytest.raises(tangent.UnsupportedError) as info:
+        tangent.grad(module.make(np.eye(2)))
+    assert f"{path}:6:" in str(info.value), str(info.value)

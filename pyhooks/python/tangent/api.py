@@ -8,6 +8,7 @@ it in a copy of the function's globals.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import linecache
@@ -304,6 +305,79 @@ def _find_source(fn):
     return src
 
 
+def _sibling_functions(fn):
+    """The functions defined in the same enclosing function as ``fn`` (a factory's
+    ``predict``, read by its ``loss``) that ``fn`` reaches through closures, directly or
+    through one another."""
+    prefix = fn.__qualname__.rsplit(".<locals>.", 1)[0] + ".<locals>."
+    out = {}
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if (
+                inspect.isfunction(value)
+                and value.__qualname__ == prefix + value.__name__ == prefix + name
+                and value is not fn
+                and name not in out
+            ):
+                out[name] = value
+                todo.append(value)
+    return out
+
+
+def _with_sibling_closures(src, fn):
+    """``src`` for a closure that calls functions defined beside it in a top-level factory:
+    the module's text with that factory's nested definitions lifted to the top level at their
+    own lines (its other lines blank), so that the engine differentiates the calls as calls of
+    module functions (and error locations stay the file's). None when that does not apply or
+    a lifted name would clash with a top-level one."""
+    siblings = _sibling_functions(fn)
+    factory_name = fn.__qualname__.rsplit(".<locals>.", 1)[0]
+    if not siblings or "." in factory_name or "<" in factory_name:
+        return None
+    try:
+        tree = ast.parse(src.module_source)
+    except SyntaxError:
+        return None
+    factories = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == factory_name]
+    if not factories:
+        return None
+    factory = factories[-1]
+    nested = [n for n in factory.body if isinstance(n, ast.FunctionDef)]
+    names = {n.name for n in nested}
+    top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    top |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    if fn.__name__ not in names or not set(siblings) <= names or names & (top - {factory_name}):
+        return None
+    lines = src.module_source.splitlines(keepends=True)
+    first = min([factory.lineno] + [d.lineno for d in factory.decorator_list]) - 1
+    kept = {}
+    for n in nested:
+        start = min([n.lineno] + [d.lineno for d in n.decorator_list]) - 1
+        for i in range(start, n.end_lineno):
+            kept[i] = n.col_offset
+    for i in range(first, factory.end_lineno):
+        if i in kept:
+            indent = kept[i]
+            line = lines[i]
+            lines[i] = line[indent:] if not line[:indent].strip() else line.lstrip()
+        else:
+            lines[i] = "\n" if lines[i].endswith("\n") else ""
+    lifted = _Source()
+    lifted.path = src.path
+    lifted.module_source = "".join(lines)
+    lifted.module_hash = hashlib.sha256(lifted.module_source.encode("utf-8", "surrogatepass")).hexdigest()
+    lifted.first_line = src.first_line
+    lifted.engine_name = fn.__name__
+    lifted.function_source = None
+    return lifted
+
+
 def _as_method_of(src, fn, cls):
     """``src`` for ``fn`` looked up on ``cls``, a top-level class of ``fn``'s module that
     inherits ``fn`` (a bound method of a subclass instance): the engine sees the method under
@@ -344,6 +418,8 @@ def _with_checkpointing(src, fn):
         if "." in src.engine_name:  # a method: under its class
             text = f"class {src.engine_name.split('.')[0]}:\n{text}"
             first_line -= 1
+        else:  # a function, maybe nested in another
+            text = textwrap.dedent(text)
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "@", "async def ")))
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
@@ -468,7 +544,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
-    src = _as_method_of(src, fn, instance_of) or src
+    src = _with_sibling_closures(src, fn) or _as_method_of(src, fn, instance_of) or src
     if checkpoint:
         src = _with_checkpointing(src, fn)
     optimized = bool(optimized)
@@ -549,6 +625,14 @@ def _load(fn, generated):
             namespace[name] = cell.cell_contents
         except ValueError:  # a cell not yet assigned
             pass
+    # Functions of the same factory that the generated code calls read their own closures.
+    for sibling in _sibling_functions(fn).values():
+        for name, cell in zip(sibling.__code__.co_freevars, sibling.__closure__ or ()):
+            if name not in code.co_freevars:  # inside the sibling, its closure shadows globals
+                try:
+                    namespace[name] = cell.cell_contents
+                except ValueError:
+                    pass
     namespace["__file__"] = generated.filename
     # Make sure tracebacks and inspect.getsource see the text even if the file is gone.
     _register_lines(generated.filename, generated.source)
