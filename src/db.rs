@@ -230,25 +230,26 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let mut recipe_defs = Vec::new();
     // Line numbers counted incrementally: one pass over the file, not one per function.
     let (mut counted_to, mut lines) = (0usize, 0usize);
-    let mut lines_before = |line_start: usize| {
+    // The entry of `def` under `name`; a `header` line (`class C:\n`) goes before its text and
+    // stands in for the line before it.
+    let mut entry_of = |name: String, def: &ruff_python_ast::StmtFunctionDef, header: String| {
+        let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
+        let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
         lines += text.text[counted_to..line_start].matches('\n').count();
         counted_to = line_start;
-        lines
+        FunctionEntry {
+            name,
+            line_offset: lines.saturating_sub(usize::from(!header.is_empty())),
+            text: header + &text.text[line_start..end],
+            params: parsing::param_names(def),
+            mutated: normalizing::mutated_params(def),
+        }
     };
     for stmt in &module.body {
         match stmt {
             AStmt::FunctionDef(def) => {
-                let is_recipe = recipes::is_recipe_template(def, &scope);
-                let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
-                let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
-                let entry = FunctionEntry {
-                    name: def.name.to_string(),
-                    text: text.text[line_start..end].to_string(),
-                    line_offset: lines_before(line_start),
-                    params: parsing::param_names(def),
-                    mutated: normalizing::mutated_params(def),
-                };
-                if is_recipe { recipe_defs.push(entry) } else { functions.push(entry) }
+                let entry = entry_of(def.name.to_string(), def, String::new());
+                if recipes::is_recipe_template(def, &scope) { recipe_defs.push(entry) } else { functions.push(entry) }
             }
             // Plain methods of top-level classes, as `Class.method`: their text is the class's
             // header line, then the method as written (so it parses, and `self.m(...)`
@@ -258,35 +259,24 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
                     let AStmt::FunctionDef(def) = item else { continue };
                     // Not static or class methods, properties and the like: only undecorated
                     // ones (or marked `@tangent.checkpoint`) take the object first.
-                    let plain = def.decorator_list.iter().all(|d| {
-                        matches!(normalizing::dotted_name(&d.expression).as_deref(), Some("checkpoint" | "tangent.checkpoint"))
-                    });
+                    let plain = def.decorator_list.iter().all(|d| normalizing::is_checkpoint(&d.expression));
                     if !plain || def.parameters.posonlyargs.iter().chain(&def.parameters.args).next().is_none() {
                         continue;
                     }
-                    let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
-                    let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
-                    functions.push(FunctionEntry {
-                        name: format!("{}.{}", class.name, def.name),
-                        text: format!("class {}:\n{}", class.name, &text.text[line_start..end]),
-                        // The header line stands in for the line before the method.
-                        line_offset: lines_before(line_start).saturating_sub(1),
-                        params: parsing::param_names(def),
-                        mutated: normalizing::mutated_params(def),
-                    });
+                    functions.push(entry_of(format!("{}.{}", class.name, def.name), def, format!("class {}:\n", class.name)));
                 }
             }
             _ => {}
         }
     }
-    functions.extend(inherited_methods(module, &scope, &functions));
+    functions.extend(inherited_methods(&scope, &functions));
     Ok(ModuleIndex { scope, functions, recipes: recipe_defs })
 }
 
 /// `Sub.m` for each method `m` a top-level class inherits from a base class of the module:
 /// the base's method seen from the subclass (its text under `class Sub:`), so that
 /// `self.other(...)` in it calls the subclass's methods, as for an instance of `Sub`.
-fn inherited_methods(module: &ruff_python_ast::ModModule, scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<FunctionEntry> {
+fn inherited_methods(scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<FunctionEntry> {
     let mut out = Vec::new();
     for class in &scope.classes {
         let mut ancestors: Vec<&str> = class.bases.iter().map(String::as_str).collect();
@@ -305,9 +295,6 @@ fn inherited_methods(module: &ruff_python_ast::ModModule, scope: &ModuleScope, o
                 }
                 // The owner's own entry (a plain method): its text, under this class's name.
                 let Some(entry) = owner.and_then(|o| own.iter().find(|e| e.name == format!("{o}.{method}"))) else { continue };
-                if parsing::find_function_in(&module.body, &name).is_none() {
-                    continue;
-                }
                 let body = entry.text.split_once('\n').map_or("", |(_, rest)| rest);
                 out.push(FunctionEntry {
                     name,
@@ -453,15 +440,10 @@ pub fn reserved_hash(db: &dyn Db, file: SourceFile) -> [u8; 32] {
     store::key(&names)
 }
 
-/// The name of the derivative of `function` w.r.t. parameter positions `wrt`: `d<f>` for the
-/// first parameter, `d<f>_d<p>_d<q>` otherwise; `_` appended while it clashes.
+/// The name of the derivative of `function` w.r.t. parameter positions `wrt`
+/// (`derive::derivative_stem`), `_` appended while it clashes.
 pub fn derivative_name(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> String {
-    let function = function.replace('.', "_");
-    let mut name = if wrt == [0] {
-        format!("d{function}")
-    } else {
-        format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
-    };
+    let mut name = derive::derivative_stem(function, params, wrt);
     while reserved.contains(&name) {
         name.push('_');
     }

@@ -149,6 +149,18 @@ impl<'a> Driver<'a> {
 
 /// The IR of `def`: its body, or, when the user wrote a recipe for the function itself (for
 /// this mode), a call the recipe differentiates.
+/// The name of the derivative of `function` w.r.t. parameter positions `wrt`, before clashes
+/// are avoided: `d<f>` for the first parameter, `d<f>_d<p>_d<q>` otherwise; a method
+/// `Model.forward` is `dModel_forward`.
+pub fn derivative_stem(function: &str, params: &[String], wrt: &[usize]) -> String {
+    let function = function.replace('.', "_");
+    if wrt == [0] {
+        format!("d{function}")
+    } else {
+        format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+    }
+}
+
 pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool) -> R<Normalized> {
     let own = if forward { recipes.tangents.get(def.name.as_str()) } else { recipes.adjoints.get(def.name.as_str()) };
     if own.is_some_and(|r| r.user) {
@@ -444,14 +456,7 @@ impl Callees for Driver<'_> {
             return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
         };
         let params = self.params(function).unwrap_or_default();
-        // `Model.forward` -> `dModel_forward`.
-        let stem = function.replace('.', "_");
-        let base = if wrt == [0] {
-            format!("d{stem}")
-        } else {
-            format!("d{stem}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
-        };
-        let name = self.function_name(&base);
+        let name = self.function_name(&derivative_stem(function, &params, wrt));
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
         let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };

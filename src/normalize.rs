@@ -17,6 +17,7 @@ use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
 
 mod checkpoints;
+pub use checkpoints::is_checkpoint;
 mod methods;
 mod scopes;
 

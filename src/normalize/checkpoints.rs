@@ -21,14 +21,18 @@ pub(super) struct Marker<'w> {
     levels: usize,
 }
 
+/// Is `e` the marker, `tangent.checkpoint` (or `checkpoint` imported from tangent)?
+pub fn is_checkpoint(e: &AExpr) -> bool {
+    matches!(dotted_name(e).as_deref(), Some("checkpoint" | "tangent.checkpoint"))
+}
+
 impl Normalizer<'_> {
     /// `with tangent.checkpoint():`, `with tangent.checkpoint(every=k):` or
     /// `with tangent.checkpoint(levels=n):` (also `checkpoint` imported from tangent).
     pub(super) fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Marker<'w>>> {
         let [item] = w.items.as_slice() else { return Ok(None) };
         let AExpr::Call(c) = &item.context_expr else { return Ok(None) };
-        let is_marker = dotted_name(&c.func).is_some_and(|d| d == "checkpoint" || d == "tangent.checkpoint");
-        if !is_marker {
+        if !is_checkpoint(&c.func) {
             return Ok(None);
         }
         if item.optional_vars.is_some() {
@@ -159,7 +163,7 @@ impl Normalizer<'_> {
                 AExpr::Call(c) => (c.func.as_ref(), true),
                 e => (e, false),
             };
-            if !dotted_name(func).is_some_and(|n| n == "checkpoint" || n == "tangent.checkpoint") {
+            if !is_checkpoint(func) {
                 continue;
             }
             if called {

@@ -2,9 +2,7 @@
 code and kind the page documents, the engine passes its code along, and the engine's limits
 (deeply nested or very long code) raise `LimitExceededError`, never crash the interpreter."""
 
-import importlib.util
 import re
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 
 import tangent
 from tangent import errors
+from test_errors import load
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,17 +21,6 @@ def documented():
     text = (REPO / "docs" / "errors.md").read_text()
     rows = re.findall(r"^\| \[(T\d{3})\]\(#[^)]*\) \| `([a-z-]+)` \| `(\w+)`", text, re.MULTILINE)
     return {code: (kind, name) for code, kind, name in rows}
-
-
-def load(tmp_path, monkeypatch, name, source):
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module, path
 
 
 def test_every_exception_class_has_its_documented_code():
@@ -56,7 +44,7 @@ def test_python_side_errors_render_like_the_engine():
 
 
 def test_engine_errors_carry_their_code(tmp_path, monkeypatch):
-    module, path = load(tmp_path, monkeypatch, "codes_gen", "def gen(x):\n    yield x * 2.0\n")
+    module, path, _ = load(tmp_path, monkeypatch, "codes_gen", "def gen(x):\n    yield x * 2.0\n")
     with pytest.raises(tangent.UnsupportedError) as info:
         tangent.grad(module.gen)
     error = info.value
@@ -104,7 +92,7 @@ def test_limits_hold_on_a_small_thread_stack(tmp_path, monkeypatch):
     # The engine runs on a stack of its own: a Python thread with a small stack is fine, even
     # for code just within the limits.
     source = "def f(x):\n    return " + " + ".join(["x"] * 980) + "\n"
-    module, _ = load(tmp_path, monkeypatch, "codes_deep_ok", source)
+    module, _, _ = load(tmp_path, monkeypatch, "codes_deep_ok", source)
     results = []
     old = threading.stack_size(1 << 20)
     try:
@@ -124,7 +112,7 @@ def test_gradient_of_a_module_over_the_limit_is_an_error_not_a_crash(tmp_path, m
                 x = x * 2.0
         """
     ).lstrip() + "".join(f"    elif x < {i}.5:\n        x = x * 3.0\n" for i in range(1100)) + "    return x\n"
-    module, path = load(tmp_path, monkeypatch, "codes_elif", source)
+    module, path, _ = load(tmp_path, monkeypatch, "codes_elif", source)
     with pytest.raises(tangent.LimitExceededError) as info:
         tangent.grad(module.f)
     assert info.value.code == "T009"

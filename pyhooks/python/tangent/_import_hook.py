@@ -686,7 +686,7 @@ def _parse_name(name, parameters):
     method ``Class.m`` is spelled ``Class_m`` in the name)."""
     rest = name[1:]
     for f in sorted(parameters, key=len, reverse=True):
-        stem = f.replace(".", "_")
+        stem = _exported(f)[1:]
         if rest.startswith(stem + "_d"):
             found = _match_parameters(rest[len(stem) :], parameters[f], ())
             if found:

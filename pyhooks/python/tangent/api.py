@@ -263,6 +263,19 @@ def _plain_function(f):
 class _Source:
     __slots__ = ("path", "module_source", "module_hash", "function_source", "first_line", "engine_name")
 
+    def replaced(self, **changes):
+        """A copy with some fields changed; a new `module_source` gets its own hash."""
+        copy = _Source()
+        for name in self.__slots__:
+            setattr(copy, name, changes.get(name, getattr(self, name)))
+        if "module_source" in changes:
+            copy.module_hash = _text_hash(copy.module_source)
+        return copy
+
+
+def _text_hash(text):
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 def _find_source(fn):
     code = fn.__code__
@@ -287,7 +300,7 @@ def _find_source(fn):
     src = _Source()
     src.path = path
     src.module_source = "".join(lines)
-    src.module_hash = hashlib.sha256(src.module_source.encode("utf-8", "surrogatepass")).hexdigest()
+    src.module_hash = _text_hash(src.module_source)
     src.first_line = code.co_firstlineno
     src.engine_name = _engine_name(fn)
     if fn.__qualname__ == fn.__name__ or _engine_name(fn) == fn.__qualname__:
@@ -368,14 +381,7 @@ def _with_sibling_closures(src, fn):
             lines[i] = line[indent:] if not line[:indent].strip() else line.lstrip()
         else:
             lines[i] = "\n" if lines[i].endswith("\n") else ""
-    lifted = _Source()
-    lifted.path = src.path
-    lifted.module_source = "".join(lines)
-    lifted.module_hash = hashlib.sha256(lifted.module_source.encode("utf-8", "surrogatepass")).hexdigest()
-    lifted.first_line = src.first_line
-    lifted.engine_name = fn.__name__
-    lifted.function_source = None
-    return lifted
+    return src.replaced(module_source="".join(lines), engine_name=fn.__name__, function_source=None)
 
 
 def _as_method_of(src, fn, cls):
@@ -397,12 +403,11 @@ def _as_method_of(src, fn, cls):
         method = inspect.getsource(fn)
     except OSError:
         return None
-    view = _Source()
-    view.path, view.module_source, view.module_hash = src.path, src.module_source, src.module_hash
-    view.engine_name = f"{cls.__name__}.{name}"
-    view.function_source = f"class {cls.__name__}:\n{method}"
-    view.first_line = src.first_line - 1  # the header stands on the line before the method
-    return view
+    return src.replaced(
+        engine_name=f"{cls.__name__}.{name}",
+        function_source=f"class {cls.__name__}:\n{method}",
+        first_line=src.first_line - 1,  # the header stands on the line before the method
+    )
 
 
 def _with_checkpointing(src, fn):
@@ -424,12 +429,8 @@ def _with_checkpointing(src, fn):
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "@", "async def ")))
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     lines.insert(at, f"{indent}@tangent.checkpoint\n")
-    marked = _Source()
-    marked.path, marked.module_source, marked.module_hash = src.path, src.module_source, src.module_hash
-    marked.engine_name = src.engine_name
-    marked.function_source = "".join(lines)
-    marked.first_line = first_line - 1  # the inserted line stands before the definition
-    return marked
+    # The inserted line stands before the definition.
+    return src.replaced(function_source="".join(lines), first_line=first_line - 1)
 
 
 def _wrt_items(src, wrt):
@@ -720,7 +721,7 @@ def _safe(name):
 
 def _write_source(fn, source):
     """Writes ``source`` atomically to the cache directory; returns the file name to use."""
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = _text_hash(source)[:16]
     name = f"{_safe(fn.__module__ or 'module')}_{_safe(fn.__name__)}_{digest}.py"
     data = source.encode("utf-8", "surrogatepass")
     try:
