@@ -68,6 +68,10 @@ pub struct DerivKey<'db> {
     pub wrt: Vec<usize>,
     #[returns(copy)]
     pub optimized: bool,
+    /// The two halves callers run in their own sweeps (`derive::Spec::halves`), not the
+    /// joint derivative.
+    #[returns(copy)]
+    pub halves: bool,
 }
 
 /// One top-level function of a module, as text.
@@ -119,7 +123,7 @@ impl ModuleRecipes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdjointArtifact {
     pub functions: Vec<FunctionText>,
-    pub requires: Vec<(String, Vec<usize>)>,
+    pub requires: Vec<(String, Vec<usize>, bool)>,
 }
 
 /// The gradient module of a file, assembled from per-function artifacts.
@@ -463,7 +467,7 @@ struct DbCallees<'db> {
     db: &'db dyn Db,
     file: SourceFile,
     optimized: bool,
-    requires: Vec<(String, Vec<usize>)>,
+    requires: Vec<(String, Vec<usize>, bool)>,
 }
 
 impl<'db> DbCallees<'db> {
@@ -530,9 +534,9 @@ impl Callees for DbCallees<'_> {
         // The caller's derivative is regenerated whenever the callee's changes (its key is
         // part of the caller's): reading it here makes that dependency explicit.
         let optimized = self.optimized;
-        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized));
+        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized, false));
         if callee_file == self.file {
-            self.requires.push((fname, wrt.to_vec()));
+            self.requires.push((fname, wrt.to_vec(), false));
             Ok((dname, seed))
         } else {
             // Imported from the other module's gradient module (see `grad_module`).
@@ -540,6 +544,62 @@ impl Callees for DbCallees<'_> {
             Ok((import_alias(self.db, self.file, &module, &fname, &dname), seed))
         }
     }
+
+    fn split(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<Option<(String, String)>> {
+        let Some(id) = self.target(function) else { return Ok(None) };
+        // Another module's functions and recursive ones are differentiated jointly.
+        if id.file(self.db) != self.file || in_cycle(self.db, id) {
+            return Ok(None);
+        }
+        let params = self.params(function).unwrap_or_default();
+        let names = halves_names(id.name(self.db), &params, wrt, reserved_names(self.db, self.file));
+        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), self.optimized, true));
+        self.requires.push((id.name(self.db).clone(), wrt.to_vec(), true));
+        Ok(Some(names))
+    }
+}
+
+/// The names of the two halves of `function`'s derivative w.r.t. `wrt` (`derive::halves_stem`
+/// with `_forward` / `_backward`), `_` appended while one clashes.
+pub fn halves_names(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> (String, String) {
+    let mut stem = derive::halves_stem(function, params, wrt);
+    while reserved.contains(&format!("{stem}_forward")) || reserved.contains(&format!("{stem}_backward")) {
+        stem.push('_');
+    }
+    (format!("{stem}_forward"), format!("{stem}_backward"))
+}
+
+/// The same-module functions `function` calls (by name), whatever is differentiated.
+#[salsa::tracked(returns(ref))]
+pub fn local_calls<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Vec<String> {
+    let Ok(norm) = normalize(db, function) else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    for s in crate::ir::all_statements(&norm.function.body) {
+        if let Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, local: true, .. }, .. }, .. } = s {
+            if !out.contains(text) {
+                out.push(text.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Does `function` call itself, directly or through other functions of its module? Such a
+/// function is differentiated jointly (its derivative runs it again), never split.
+pub fn in_cycle(db: &dyn Db, function: FunctionId<'_>) -> bool {
+    let file = function.file(db);
+    let start = function.name(db).clone();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<String> = local_calls(db, function).clone();
+    while let Some(g) = todo.pop() {
+        if g == start {
+            return true;
+        }
+        if seen.insert(g.clone()) {
+            todo.extend(local_calls(db, FunctionId::new(db, file, g)).iter().cloned());
+        }
+    }
+    false
 }
 
 /// Reverse mode for one derivative: the generated functions before optimization, and the
@@ -554,7 +614,9 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let reserved = reserved_names(db, file);
     let params: Vec<String> = norm.function.params.iter().map(|p| p.name.clone()).collect();
     let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
-    let spec = Spec { name, wrt: key.wrt(db), seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
+    let halves = key.halves(db).then(|| halves_names(function.name(db), &params, key.wrt(db), reserved));
+    let seed = if halves.is_some() { SeedStyle::Required } else { SeedStyle::DefaultOne };
+    let spec = Spec { name, wrt: key.wrt(db), seed, preserve_result: false, motion: Motion::Joint, halves };
     let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees, key.optimized(db))?;
@@ -589,6 +651,8 @@ pub struct Requirement {
     pub file: SourceFile,
     pub function: String,
     pub wrt: Vec<usize>,
+    /// The halves callers run in their sweeps (`DerivKey::halves`), not the joint derivative.
+    pub halves: bool,
 }
 
 #[salsa::tracked(returns(ref))]
@@ -623,7 +687,9 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                 };
                 let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
                 let wrt: Vec<usize> = act.active_arguments(&params, args, kwargs).into_iter().map(|(i, _)| i).collect();
-                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt };
+                // As `DbCallees::split` decides: same-module functions outside call cycles.
+                let halves = id.file(db) == file && !in_cycle(db, id);
+                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt, halves };
                 if !req.wrt.is_empty() && !out.contains(&req) {
                     out.push(req);
                 }
@@ -650,7 +716,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     crate::ir::print_block(&norm.function.body, 0, &mut body);
     let params: Vec<String> = norm.function.params.iter().map(|p| format!("{}={:?}", p.name, p.default)).collect();
     let wrt = format!("{:?}", key.wrt(db));
-    let opts = format!("optimized={}", key.optimized(db));
+    let opts = format!("optimized={} halves={}", key.optimized(db), key.halves(db));
     let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
     let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
@@ -658,7 +724,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     let mut callee_keys = Vec::new();
     for req in reqs {
         let id = FunctionId::new(db, req.file, req.function.clone());
-        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db));
+        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db), req.halves);
         // A function calling itself: its own text is in the key already.
         if k == key {
             continue;
@@ -733,7 +799,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     let mut generated = Vec::new();
     let mut skipped = Vec::new();
     let mut parts: Vec<String> = Vec::new();
-    let mut emitted: BTreeSet<(String, Vec<usize>)> = BTreeSet::new();
+    let mut emitted: BTreeSet<(String, Vec<usize>, bool)> = BTreeSet::new();
     let mut imports: BTreeSet<String> = BTreeSet::new();
     let reserved = reserved_names(db, file);
     for (target, target_wrt) in targets {
@@ -746,7 +812,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             continue;
         }
         let id = FunctionId::new(db, file, entry.name.clone());
-        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized)) {
+        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized, false)) {
             skipped.push((entry.name.clone(), at_file_position(db, id, d)));
             continue;
         }
@@ -761,13 +827,13 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
         }
         let mut texts = Vec::new();
         let mut failed = None;
-        for (name, wrt) in &needed {
-            if emitted.contains(&(name.clone(), wrt.clone())) {
+        for (name, wrt, halves) in &needed {
+            if emitted.contains(&(name.clone(), wrt.clone(), *halves)) {
                 continue;
             }
             let fid = FunctionId::new(db, file, name.clone());
-            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized)) {
-                Ok(t) => texts.push(((name.clone(), wrt.clone()), t)),
+            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves)) {
+                Ok(t) => texts.push(((name.clone(), wrt.clone(), *halves), t)),
                 Err(d) => {
                     failed = Some(at_file_position(db, fid, d));
                     break;
@@ -782,9 +848,9 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             emitted.insert(k);
             parts.push(t);
         }
-        for (name, wrt) in &needed {
+        for (name, wrt, halves) in &needed {
             let fid = FunctionId::new(db, file, name.clone());
-            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized)) {
+            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves)) {
                 for req in reqs.iter().filter(|r| r.file != file) {
                     imports.insert(import_line(db, file, req));
                 }
@@ -830,18 +896,19 @@ pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
 
 /// The derivatives `(function, wrt)` needs, itself first, in a fixed order (a recursive call
 /// needs a derivative already listed).
-fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>) -> R<()> {
+fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool)>) -> R<()> {
     let mut stack: Vec<String> = Vec::new();
-    visit(db, function, wrt, optimized, out, &mut stack)
+    visit(db, function, wrt, false, optimized, out, &mut stack)
 }
 
-fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>)>, stack: &mut Vec<String>) -> R<()> {
+#[allow(clippy::too_many_arguments)]
+fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, halves: bool, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool)>, stack: &mut Vec<String>) -> R<()> {
     let name = function.name(db).clone();
-    if out.contains(&(name.clone(), wrt.clone())) {
+    if out.contains(&(name.clone(), wrt.clone(), halves)) {
         return Ok(());
     }
-    out.push((name.clone(), wrt.clone()));
-    let key = DerivKey::new(db, function, wrt, optimized);
+    out.push((name.clone(), wrt.clone(), halves));
+    let key = DerivKey::new(db, function, wrt, optimized, halves);
     let reqs = requirements(db, key).clone().map_err(|d| at_file_position(db, function, d))?;
     stack.push(name);
     for req in reqs {
@@ -850,7 +917,7 @@ fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optim
             continue;
         }
         let id = FunctionId::new(db, req.file, req.function);
-        visit(db, id, req.wrt, optimized, out, stack)?;
+        visit(db, id, req.wrt, req.halves, optimized, out, stack)?;
     }
     stack.pop();
     Ok(())

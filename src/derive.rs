@@ -11,7 +11,7 @@ use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::FunctionText;
 use crate::ir::{Atom, Stmt};
-use crate::normalize::{Normalized, normalize};
+use crate::normalize::{Halves, Normalized};
 use crate::optimize;
 use crate::parse::{SourceFile, find_function};
 use crate::recipes::RecipeSet;
@@ -43,6 +43,11 @@ pub struct Driver<'a> {
     /// How many leading statements of `module` are the module's own; the rest is the context
     /// it runs in (see `Request::context_source`), whose definitions yield to the module's.
     pub own_statements: usize,
+    /// Whether each function seen is part of a cycle of calls (see `recursive`).
+    recursive: BTreeMap<String, bool>,
+    /// The generated helper halves among the module's functions (generated code that is
+    /// differentiated again), inlined where they are called.
+    halves: Halves,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -60,6 +65,9 @@ pub struct Spec<'s> {
     pub seed: SeedStyle,
     pub preserve_result: bool,
     pub motion: Motion,
+    /// `(forward, backward)`: package the derivative as the two halves a caller runs inside
+    /// its own sweeps (see `Callees::split`) instead of as `motion` says.
+    pub halves: Option<(String, String)>,
 }
 
 impl<'a> Driver<'a> {
@@ -83,6 +91,8 @@ impl<'a> Driver<'a> {
             project: None,
             imports: BTreeSet::new(),
             own_statements: module.body.len(),
+            recursive: BTreeMap::new(),
+            halves: Halves::of_module(&module.body),
         }
     }
 
@@ -90,6 +100,46 @@ impl<'a> Driver<'a> {
     fn definition(&self, function: &str) -> Option<&'a ruff_python_ast::StmtFunctionDef> {
         let own = &self.module.body[..self.own_statements.min(self.module.body.len())];
         crate::parse::find_function_in(own, function).or_else(|| find_function(self.module, function))
+    }
+
+    /// Does `function` call itself, directly or through other functions of the module? Such
+    /// a function is differentiated jointly (its derivative runs it again), never split.
+    fn recursive(&mut self, function: &str) -> bool {
+        if let Some(&known) = self.recursive.get(function) {
+            return known;
+        }
+        let mut seen = BTreeSet::new();
+        let mut todo = self.local_callees(function);
+        let mut found = false;
+        while let Some(g) = todo.pop() {
+            if g == function {
+                found = true;
+                break;
+            }
+            if seen.insert(g.clone()) {
+                todo.extend(self.local_callees(&g));
+            }
+        }
+        self.recursive.insert(function.to_string(), found);
+        found
+    }
+
+    /// The functions of the module that `function` calls.
+    fn local_callees(&self, function: &str) -> Vec<String> {
+        let Some(def) = self.definition(function) else { return Vec::new() };
+        let Ok(norm) = self.normalized(self.module_file, def, false) else { return Vec::new() };
+        crate::ir::all_statements(&norm.function.body)
+            .into_iter()
+            .filter_map(|s| match s {
+                Stmt::Assign { value: crate::ir::Expr::Call { callee: crate::ir::Callee::Function { text, local: true, .. }, .. }, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The IR of `def` (see [`normalized_with`]).
+    fn normalized(&self, file: SourceFile<'_>, def: &StmtFunctionDef, forward: bool) -> R<Normalized> {
+        normalized_with(file, &self.scope, def, self.recipes, forward, Some(&self.halves))
     }
 
     /// Marks `function` as being differentiated (so a call back into it is reported).
@@ -115,7 +165,7 @@ impl<'a> Driver<'a> {
         let key = (def.name.to_string(), spec.wrt.to_vec());
         let callable = spec.seed == SeedStyle::DefaultOne && spec.motion == Motion::Joint && !spec.preserve_result;
         if callable && !self.done.contains_key(&key) {
-            if let Ok(norm) = normalized(file, &self.scope, def, self.recipes, false) {
+            if let Ok(norm) = self.normalized(file, def, false) {
                 let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
                 self.done.insert(key, (spec.name.clone(), seed));
             }
@@ -127,7 +177,7 @@ impl<'a> Driver<'a> {
     }
 
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
-        let norm = normalized(file, &self.scope, def, self.recipes, false)?;
+        let norm = self.normalized(file, def, false)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         if self.check_wrt_use && self.in_progress.len() <= 1 {
             check_wrt_use(&norm, &act, &wrt_names, self.recipes, file)?;
@@ -162,11 +212,17 @@ pub fn derivative_stem(function: &str, params: &[String], wrt: &[usize]) -> Stri
 }
 
 pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool) -> R<Normalized> {
+    normalized_with(file, scope, def, recipes, forward, None)
+}
+
+/// [`normalized`], inlining the calls of generated helper `halves` (generated code that is
+/// differentiated again).
+pub fn normalized_with(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool, halves: Option<&Halves>) -> R<Normalized> {
     let own = if forward { recipes.tangents.get(def.name.as_str()) } else { recipes.adjoints.get(def.name.as_str()) };
     if own.is_some_and(|r| r.user) {
         crate::normalize::through_recipe(file, scope, def)
     } else {
-        normalize(file, scope, def)
+        crate::normalize::normalize_with(file, scope, def, halves)
     }
 }
 
@@ -330,6 +386,10 @@ pub fn derive_function(
             format!("return {grads}")
         };
 
+        if let Some((fwd_name, bwd_name)) = &spec.halves {
+            functions.extend(helper_halves(f, &sweeps.stack, sweeps.prologue, forward, backward, &sweeps.needed, &sweeps.defined_at_end, &value_expr, &sweeps.gradients, &seed_param, fwd_name, bwd_name));
+            return Ok(Packaged { functions, seed_param });
+        }
         match spec.motion {
             Motion::Joint => {
                 let mut body = sweeps.prologue;
@@ -416,6 +476,66 @@ pub fn derive_function(
 }
 
 
+/// The two halves of a called helper's derivative (see `Callees::split`): the forward half
+/// takes the caller's stack first, runs the forward sweep, pushes what the backward sweep
+/// reads (its state, one value at a time, so that pushes and pops pair by name when the
+/// caller is differentiated again) and returns the value; the backward half pops the state,
+/// runs the backward sweep and returns the adjoints.
+#[allow(clippy::too_many_arguments)]
+fn helper_halves(
+    f: &crate::ir::Function,
+    stack: &str,
+    prologue: Vec<Code>,
+    forward: Vec<Code>,
+    backward: Vec<Code>,
+    needed: &BTreeSet<String>,
+    defined_at_end: &BTreeSet<String>,
+    value: &str,
+    gradients: &[String],
+    seed_param: &str,
+    fwd_name: &str,
+    bwd_name: &str,
+) -> Vec<FunctionText> {
+    let assigned = assigned_names(&f.body);
+    let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).filter(|p| needed.contains(p)).collect();
+    for n in needed {
+        if assigned.contains(n) && !state.contains(n) {
+            state.push(n.clone());
+        }
+    }
+    // The stack is the caller's: not created here.
+    let mut fbody: Vec<Code> = prologue.into_iter().filter(|c| !matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == stack))).collect();
+    for n in &state {
+        if assigned.contains(n) && !defined_at_end.contains(n) && !prologue_defines(&fbody, n) {
+            fbody.push(Code::assign(n, "None", false));
+        }
+    }
+    fbody.extend(forward);
+    if !state.is_empty() {
+        fbody.push(Code::Comment(format!("Saved for `{bwd_name}`")));
+    }
+    for n in &state {
+        fbody.push(Code::effect(&format!("{stack}.append({n})")));
+    }
+    fbody.push(Code::effect(&format!("return {value}")));
+    let mut bbody: Vec<Code> = state.iter().rev().map(|n| Code::stmt(&format!("{n} = {stack}.pop()"), vec![n.clone()], false)).collect();
+    bbody.extend(backward);
+    let grads = if gradients.len() == 1 { gradients[0].clone() } else { format!("({})", gradients.join(", ")) };
+    bbody.push(Code::effect(&format!("return {grads}")));
+    vec![
+        FunctionText {
+            header: format!("{fwd_name}({stack}, {})", signature(f, &[])),
+            docstring: Some(format!("Runs `{}` once for a caller's gradient, saving on `{stack}` what `{bwd_name}` reads.", f.name)),
+            body: fbody,
+        },
+        FunctionText {
+            header: format!("{bwd_name}({stack}, {seed_param})"),
+            docstring: Some(format!("Backward pass of `{}`, from what `{fwd_name}` saved.", f.name)),
+            body: bbody,
+        },
+    ]
+}
+
 impl Callees for Driver<'_> {
     fn function_name(&mut self, base: &str) -> String {
         Driver::function_name(self, base)
@@ -459,9 +579,9 @@ impl Callees for Driver<'_> {
         let name = self.function_name(&derivative_stem(function, &params, wrt));
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint };
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint, halves: None };
         // Known before it is generated, so that a recursive call calls it.
-        let norm = normalized(file, &self.scope, def, self.recipes, false)?;
+        let norm = self.normalized(file, def, false)?;
         let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
         self.done.insert(key.clone(), (name, seed));
         let result = self.derive(def, file, &spec);
@@ -470,6 +590,49 @@ impl Callees for Driver<'_> {
         }
         result
     }
+
+    fn split(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<Option<(String, String)>> {
+        let method = function.contains('.') && self.definition(function).is_some();
+        // Another module's function: its joint derivative, imported from its gradient module.
+        if (function.contains('.') && !method) || self.recursive(function) {
+            return Ok(None);
+        }
+        let key = (format!("split {function}"), wrt.to_vec());
+        if let Some((forward, backward)) = self.done.get(&key) {
+            return Ok(Some((forward.clone(), backward.clone())));
+        }
+        let Some(def) = self.definition(function) else {
+            let o = site.origin();
+            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+        };
+        let params = self.params(function).unwrap_or_default();
+        let stem = halves_stem(function, &params, wrt);
+        let forward = self.function_name(&format!("{stem}_forward"));
+        let backward = self.function_name(&format!("{stem}_backward"));
+        self.done.insert(key.clone(), (forward.clone(), backward.clone()));
+        let spec = Spec {
+            name: forward.clone(),
+            wrt,
+            seed: SeedStyle::Required,
+            preserve_result: false,
+            motion: Motion::Joint,
+            halves: Some((forward.clone(), backward.clone())),
+        };
+        let file = self.module_file;
+        match self.derive(def, file, &spec) {
+            Ok(_) => Ok(Some((forward, backward))),
+            Err(e) => {
+                self.done.remove(&key);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The stem of the names of a helper's two halves (`<stem>_forward`, `<stem>_backward`):
+/// the function's name, with the parameters when not only the first is differentiated.
+pub fn halves_stem(function: &str, params: &[String], wrt: &[usize]) -> String {
+    derivative_stem(function, params, wrt).strip_prefix('d').unwrap_or_default().to_string()
 }
 
 
@@ -597,9 +760,10 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         let base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
         let name = self.function_name(&base);
         let file = self.module_file;
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: false, motion: Motion::Joint };
+        // The caller runs it instead of the function: it returns the value too.
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: true, motion: Motion::Joint, halves: None };
         // Known before it is generated, so that a recursive call calls it.
-        let norm = normalized(file, &self.scope, def, self.recipes, true)?;
+        let norm = self.normalized(file, def, true)?;
         let wrt_names: Vec<String> = wrt.iter().filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone())).collect();
         let mut names = Names::with_shared(taken_names(&norm), Arc::new(self.reserved.clone()));
         let expected: Vec<String> = wrt_names.iter().map(|p| crate::forward::tangent_name(&mut names, p)).collect();
@@ -624,7 +788,7 @@ impl Driver<'_> {
     /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
     /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
     pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
-        let norm = normalized(file, &self.scope, def, self.recipes, true)?;
+        let norm = self.normalized(file, def, true)?;
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         // The request itself (a helper's forward derivative runs with its caller in progress).
         if self.check_wrt_use && self.in_progress.len() <= 1 {

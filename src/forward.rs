@@ -23,7 +23,8 @@ pub trait ForwardCallees {
     fn params(&self, function: &str) -> Option<Vec<String>>;
     /// Name of the generated forward derivative of `function` w.r.t. positions `wrt`: it takes
     /// the function's arguments, then one tangent per position, and returns the output's
-    /// tangent.
+    /// tangent and the output, `(tangent, value)`: the caller runs it instead of the function,
+    /// so the function runs once.
     /// Returns the name and the names of its tangent parameters (passed by keyword).
     fn jvp(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, Vec<String>)>;
 }
@@ -106,6 +107,30 @@ impl<'a> Forward<'a> {
                 if let Some(dv) = self.tangent_of_atom(value) {
                     out.push(Code::effect(&format!("{stack}.append({dv})")));
                 }
+            }
+            Stmt::Assign { target, value: Expr::Call { callee, args, kwargs }, .. } if self.act.is_active(target) && self.local_call(callee).is_some() => {
+                // A function of the module: its derivative runs it once and returns both
+                // its tangent and its value.
+                let text = self.local_call(callee).unwrap_or_default();
+                let params = self.callees.params(&text).unwrap_or_default();
+                let positions = self.act.active_arguments(&params, args, kwargs);
+                let primal = format!("{target} = {}", Expr::Call { callee: callee.clone(), args: args.clone(), kwargs: kwargs.clone() });
+                if positions.is_empty() {
+                    out.push(Code::stmt(&primal, vec![target.clone()], false));
+                    let dt = self.tangent(target);
+                    out.push(Code::assign(&dt, &format!("tangent.init_grad({target})"), false));
+                    return Ok(());
+                }
+                let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
+                let (name, tangent_params) = self.callees.jvp(&text, &wrt, s)?;
+                let mut parts = crate::ir::call_arguments(args, kwargs);
+                for ((_, a), p) in positions.iter().zip(&tangent_params) {
+                    let d = self.tangent_of_atom(a).unwrap_or_default();
+                    parts.push(format!("{p}={d}"));
+                }
+                let dt = self.tangent(target);
+                self.comment(s, out);
+                out.push(Code::stmt(&format!("{dt}, {target} = {name}({})", parts.join(", ")), vec![dt.clone(), target.clone()], false));
             }
             Stmt::Assign { target, value, .. } => {
                 let primal = Code::Stmt {
@@ -220,6 +245,15 @@ impl<'a> Forward<'a> {
         Ok(())
     }
 
+    /// The function of the module `callee` calls, differentiated through its own body (not a
+    /// recipe of the user's).
+    fn local_call(&self, callee: &Callee) -> Option<String> {
+        match callee {
+            Callee::Function { text, local: true, .. } if !self.recipes.tangents.contains_key(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
     fn no_recipe(&self, s: &Stmt, what: &str) -> Diagnostic {
         let (start, end) = crate::reverse::locate(self.file.text, s, what);
         let d = self.file.diagnostic(DiagnosticKind::NoRecipe, format!("no forward-mode derivative known for {what}"), start, end);
@@ -303,21 +337,7 @@ impl<'a> Forward<'a> {
             Callee::Function { text, local: true, .. } if self.recipes.tangents.contains_key(text) => {
                 self.template(s, text, result, dt, args, kwargs)
             }
-            Callee::Function { text, local: true, .. } => {
-                let params = self.callees.params(text).unwrap_or_default();
-                let positions = self.act.active_arguments(&params, args, kwargs);
-                if positions.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
-                let (name, tangent_params) = self.callees.jvp(text, &wrt, s)?;
-                let mut parts = crate::ir::call_arguments(args, kwargs);
-                for ((_, a), p) in positions.iter().zip(&tangent_params) {
-                    let d = self.tangent_of_atom(a).unwrap_or_default();
-                    parts.push(format!("{p}={d}"));
-                }
-                Ok(vec![Code::assign(dt, &format!("{name}({})", parts.join(", ")), false)])
-            }
+            Callee::Function { local: true, .. } => unreachable!("calls of the module's functions are differentiated by `stmt`"),
             Callee::Function { text, canonical, .. } => {
                 let Some(canon) = canonical else {
                     return Err(self.no_recipe(s, &format!("`{text}`")));

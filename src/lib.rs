@@ -227,6 +227,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
         seed: if options.seed_required { derive::SeedStyle::Required } else { derive::SeedStyle::DefaultOne },
         preserve_result: options.preserve_result,
         motion: options.motion,
+        halves: None,
     };
     driver.derive(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
@@ -261,6 +262,7 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
         seed: derive::SeedStyle::Required,
         preserve_result: options.preserve_result,
         motion: Motion::Joint,
+        halves: None,
     };
     driver.in_progress_push(request.function);
     driver.check_wrt_use = check_wrt_use && request.context_source.is_none();
@@ -678,7 +680,7 @@ impl ProjectModule {
         let module = callee_file.module(&self.database).clone();
         let alias = db::import_alias(&self.database, self.file, &module, &name, &dname);
         let seed = db::seed_name(&self.database, id).clone()?;
-        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec() };
+        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec(), halves: false };
         Ok((alias, seed, db::import_line(&self.database, self.file, &req)))
     }
 

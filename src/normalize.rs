@@ -18,6 +18,8 @@ use crate::resolve::{BUILTINS, ModuleScope};
 
 mod checkpoints;
 pub use checkpoints::is_checkpoint;
+mod halves;
+pub use halves::Halves;
 mod methods;
 mod scopes;
 
@@ -62,6 +64,12 @@ struct Normalizer<'a> {
     /// (`self.forward(x)` calls `Class.forward(self, x)`).
     /// In a method of a top-level class: the name of `self` and the class.
     method: Option<(String, String)>,
+    /// Generated helper halves of the module, inlined at their calls (see `halves`).
+    halves: Option<&'a Halves>,
+    /// The helpers whose halves are being inlined, outermost first.
+    half_path: Vec<String>,
+    /// The name each local of an inlined helper half got, by helper path and local.
+    half_names: BTreeMap<(String, String), String>,
 }
 
 pub fn normalize(
@@ -69,7 +77,18 @@ pub fn normalize(
     scope: &ModuleScope,
     def: &ast::StmtFunctionDef,
 ) -> Result<Normalized> {
+    normalize_with(file, scope, def, None)
+}
+
+/// [`normalize`], inlining the calls of the module's generated helper `halves`.
+pub fn normalize_with(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &ast::StmtFunctionDef,
+    halves: Option<&Halves>,
+) -> Result<Normalized> {
     let mut n = Normalizer::new(file, scope, def);
+    n.halves = halves.filter(|h| !h.is_empty());
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -149,6 +168,9 @@ impl<'a> Normalizer<'a> {
             inline_depth: 0,
             fixed_lengths: fixed_lengths(&def.body),
             method: methods::method_context(file, scope, def),
+            halves: None,
+            half_path: Vec::new(),
+            half_names: BTreeMap::new(),
         }
     }
 
@@ -1131,6 +1153,9 @@ impl<'a> Normalizer<'a> {
         if let AExpr::Name(n) = c.func.as_ref() {
             if self.nested.contains_key(n.id.as_str()) {
                 return self.inline_call(n.id.as_str(), c);
+            }
+            if !self.locals.contains(n.id.as_str()) && self.halves.is_some_and(|h| h.contains(n.id.as_str())) {
+                return self.inline_half(n.id.as_str(), c);
             }
         }
         let receiver = self.method_receiver(c);

@@ -167,6 +167,12 @@ pub trait Callees {
     /// Name of the generated derivative of `function` w.r.t. parameter positions `wrt`
     /// (joint motion, seed as keyword `seed_name`), generating it if needed.
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<(String, String), Diagnostic>;
+    /// The two halves of `function`'s derivative w.r.t. `wrt` that a caller runs inside its
+    /// own sweeps, `(forward, backward)`, generating them if needed: the forward half runs the
+    /// function once, on the caller's stack (`forward(stack, args...)` returns its value), and
+    /// the backward half reuses what it saved (`backward(stack, seed)` returns the adjoints).
+    /// `None` when the function must be differentiated jointly instead (a recursive one).
+    fn split(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<Option<(String, String)>, Diagnostic>;
 }
 
 pub struct Reverse<'a> {
@@ -213,6 +219,10 @@ pub struct Reverse<'a> {
     loop_exits: HashMap<(usize, State), State>,
     /// How many fixpoint trial runs enclose the statement being differentiated.
     trials: usize,
+    /// Calls of helpers whose backward sweep calls their backward half, by address of the
+    /// statement: the forward sweep calls the forward half there (with the stack) instead of
+    /// the helper itself, so the helper runs once and its backward half reuses its values.
+    split_calls: BTreeMap<usize, String>,
 }
 
 /// The two sweeps of one function.
@@ -275,6 +285,7 @@ impl<'a> Reverse<'a> {
             taping: true,
             loop_exits: HashMap::new(),
             trials: 0,
+            split_calls: BTreeMap::new(),
         }
     }
 
@@ -466,10 +477,25 @@ impl<'a> Reverse<'a> {
                     (adj.clone(), target.clone())
                 };
                 state.set(&adj, Da::Zero);
+                // A split helper's backward half pops what its forward half pushed after the
+                // caller saved the old value: it runs before that value is restored (and it
+                // reads no value of the caller's), whenever its forward half ran, with a zero
+                // seed when the result's adjoint is None.
+                let split = self.is_split_call(s, value)?;
                 if self_read {
-                    out.push(restore.clone());
+                    if !split {
+                        out.push(restore.clone());
+                    }
                     out.push(B::ResetNone(adj.clone()));
                 }
+                let da = if da == Da::Maybe && split {
+                    self.noneable.insert(adj.clone());
+                    let zero = Code::assign(&seed, &format!("tangent.init_grad({result_name})"), false);
+                    out.push(B::Code(Code::If { test: format!("{seed} is None"), uses: vec![seed.clone()], body: vec![zero], orelse: vec![] }));
+                    Da::Assigned
+                } else {
+                    da
+                };
                 let mut contributions = Vec::new();
                 self.contributions(s, target, &result_name, value, &seed, state, &mut contributions)?;
                 if da == Da::Maybe {
@@ -487,6 +513,8 @@ impl<'a> Reverse<'a> {
                 if !self_read {
                     out.push(restore);
                     out.push(B::ResetNone(adj));
+                } else if split {
+                    out.push(restore);
                 }
             }
             Stmt::AssignIndex { target, index, value, .. } => self.backward_write(s, target, index, value, state, &mut out),
@@ -684,7 +712,7 @@ impl<'a> Reverse<'a> {
 
     /// Adds `value` to the adjoint of `var`.
     fn accumulate(&mut self, out: &mut Vec<B>, state: &mut State, var: &str, c: Contribution) {
-        let Contribution::Add { value, exact, plain, .. } = c else { return };
+        let Contribution::Add { value, exact, plain, effect, .. } = c else { return };
         let adj = self.names.adjoint(var);
         let was = state.get(&adj);
         let text = match was {
@@ -693,7 +721,7 @@ impl<'a> Reverse<'a> {
             Da::Assigned if plain && state.is_exact(&adj) => format!("{adj} + {}", crate::recipes::parenthesize(&value)),
             _ => format!("tangent.add_grad({adj}, {value})"),
         };
-        out.push(B::Code(Code::assign(&adj, &text, true)));
+        out.push(B::Code(Code::assign(&adj, &text, !effect)));
         // A sum has the broadcast shape of its terms: exact when one of them is.
         let exact = exact || (was == Da::Assigned && state.is_exact(&adj));
         state.set(&adj, Da::Assigned);
@@ -849,18 +877,7 @@ impl<'a> Reverse<'a> {
         seed: &str,
         out: &mut Vec<Contribution>,
     ) -> R<()> {
-        // A function of another module of the project is differentiated like one of this
-        // module, under its canonical name.
-        let project_function = match callee {
-            Callee::Function { canonical: Some(c), local: false, .. }
-                if !self.recipes.adjoints.contains_key(c)
-                    && !self.recipes.nondifferentiable.contains(c)
-                    && self.callees.params(c).is_some() =>
-            {
-                Some(Callee::Function { text: c.clone(), canonical: None, local: true })
-            }
-            _ => None,
-        };
+        let project_function = self.project_function(callee);
         let callee = project_function.as_ref().unwrap_or(callee);
         match callee {
             // A function of this module with a recipe of the user's: the recipe, not its body.
@@ -885,12 +902,27 @@ impl<'a> Reverse<'a> {
                     ).with_help(format!("make `{text}` return the new value instead of writing into `{p}`")));
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
-                let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
-                let mut parts = crate::ir::call_arguments(args, kwargs);
-                parts.push(format!("{seed_param}={seed}"));
-                let call = format!("{dname}({})", parts.join(", "));
+                let (call, effect) = match self.callees.split(text, &wrt, s)? {
+                    // The helper ran once in the forward sweep (its forward half, on this
+                    // stack); its backward half reuses what that run saved.
+                    Some((forward, backward)) => {
+                        if self.trials == 0 {
+                            self.split_calls.insert(s as *const Stmt as usize, forward);
+                        }
+                        self.uses_stack = true;
+                        (format!("{backward}({}, {seed})", self.stack), true)
+                    }
+                    None => {
+                        let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
+                        let mut parts = crate::ir::call_arguments(args, kwargs);
+                        parts.push(format!("{seed_param}={seed}"));
+                        (format!("{dname}({})", parts.join(", ")), false)
+                    }
+                };
                 if positions.len() == 1 {
-                    out.push(Contribution::add(&positions[0].1.to_string(), call, false));
+                    // A split helper's backward half pops the stack: it runs even when the
+                    // adjoint it gives is not used.
+                    out.push(Contribution::Add { var: positions[0].1.to_string(), value: call, exact: false, plain: false, effect });
                 } else {
                     let tmp = self.names.fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
                     out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
@@ -967,6 +999,39 @@ impl<'a> Reverse<'a> {
         }
     }
 
+    /// A function of another module of the project is differentiated like one of this
+    /// module, under its canonical name.
+    fn project_function(&self, callee: &Callee) -> Option<Callee> {
+        match callee {
+            Callee::Function { canonical: Some(c), local: false, .. }
+                if !self.recipes.adjoints.contains_key(c)
+                    && !self.recipes.nondifferentiable.contains(c)
+                    && self.callees.params(c).is_some() =>
+            {
+                Some(Callee::Function { text: c.clone(), canonical: None, local: true })
+            }
+            _ => None,
+        }
+    }
+
+    /// Is `value` a call whose derivative is the backward half of a split helper (see
+    /// `Callees::split`)? Its backward half must run whenever its forward half ran, so its
+    /// seed is never left `None`.
+    fn is_split_call(&mut self, s: &Stmt, value: &Expr) -> R<bool> {
+        let Expr::Call { callee, args, kwargs } = value else { return Ok(false) };
+        let project_function = self.project_function(callee);
+        let Callee::Function { text, local: true, .. } = project_function.as_ref().unwrap_or(callee) else { return Ok(false) };
+        if self.recipes.adjoints.contains_key(text) || !self.callees.mutated_params(text).is_empty() {
+            return Ok(false);
+        }
+        let params = self.callees.params(text).unwrap_or_default();
+        let wrt: Vec<usize> = self.act.active_arguments(&params, args, kwargs).iter().map(|p| p.0).collect();
+        if wrt.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.callees.split(text, &wrt, s)?.is_some())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn recipe(
         &mut self,
@@ -1010,7 +1075,7 @@ impl<'a> Reverse<'a> {
                                 (Some(value), Some(var)) => (value.shape == var.shape, value.numeric && var.numeric),
                                 _ => (false, false),
                             };
-                            out.push(Contribution::Add { var: n.clone(), value, exact, plain });
+                            out.push(Contribution::Add { var: n.clone(), value, exact, plain, effect: false });
                         }
                     }
                 }
@@ -1227,8 +1292,17 @@ impl<'a> Reverse<'a> {
                         }
                         out.push(Code::effect(&format!("{stack}.append({target})", stack = self.stack)));
                     }
-                    let text = value.to_string();
-                    let pure = is_pure(value, self.recipes);
+                    let split = self.split_calls.get(&(s as *const Stmt as usize)).filter(|_| self.taping);
+                    let (text, pure) = match (split, value) {
+                        // A split helper: its forward half runs it and saves on the stack.
+                        (Some(forward), Expr::Call { args, kwargs, .. }) => {
+                            self.uses_stack = true;
+                            let mut parts = vec![self.stack.clone()];
+                            parts.extend(crate::ir::call_arguments(args, kwargs));
+                            (format!("{forward}({})", parts.join(", ")), false)
+                        }
+                        _ => (value.to_string(), is_pure(value, self.recipes)),
+                    };
                     out.push(Code::Stmt { text: format!("{target} = {text}"), defs: vec![target.clone()], uses: value.reads().into_iter().map(str::to_string).collect(), pure });
                     defined.insert(target.clone());
                 }
@@ -1345,14 +1419,16 @@ impl<'a> Reverse<'a> {
 enum Contribution {
     Local(Code),
     /// Adds `value` to `var`'s adjoint. `exact`: the value has `var`'s exact shape; `plain`:
-    /// it and `var` are numeric (arrays or numbers), so adjoints of `var` add with `+`.
-    Add { var: String, value: String, exact: bool, plain: bool },
+    /// it and `var` are numeric (arrays or numbers), so adjoints of `var` add with `+`;
+    /// `effect`: computing it has an effect (a split helper's backward half pops the stack),
+    /// so it is never removed as dead code.
+    Add { var: String, value: String, exact: bool, plain: bool, effect: bool },
     AddAt { var: String, index: Index, value: String },
 }
 
 impl Contribution {
     fn add(var: &str, value: String, exact: bool) -> Contribution {
-        Contribution::Add { var: var.to_string(), value, exact, plain: false }
+        Contribution::Add { var: var.to_string(), value, exact, plain: false, effect: false }
     }
 }
 

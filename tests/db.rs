@@ -29,11 +29,14 @@ fn first_run_generates_every_function_once() {
     assert_eq!(out.generated.len(), 201, "{:?}", out.skipped);
     assert!(out.skipped.is_empty());
     let log = db.take_executions();
-    // helper's derivative is generated once, although 200 functions call it.
-    assert_eq!(count(&log, "adjoint"), 201, "{log:?}");
+    // helper's derivative is generated twice (`dhelper`, and the halves its callers run in
+    // their sweeps), each once although 200 functions call it; it is normalized once.
+    assert_eq!(count(&log, "adjoint"), 202, "{log:?}");
     assert_eq!(count(&log, "normalize"), 201, "{log:?}");
     assert!(out.source.contains("def dhelper(a, s=2.0, bhelper=1.0):"));
     assert_eq!(out.source.matches("def dhelper(").count(), 1);
+    assert_eq!(out.source.matches("def helper_forward(_stack, a, s=2.0):").count(), 1);
+    assert_eq!(out.source.matches("def helper_backward(_stack, bhelper):").count(), 1);
 }
 
 #[test]
@@ -65,13 +68,13 @@ fn editing_a_helper_reruns_it_and_its_callers_keys() {
     file.set_text(&mut db).to(text.replace("np.tanh(a * s)", "np.tanh(a * s) * 2.0"));
     grad_module(&db, file, true).unwrap();
     let log = db.take_executions();
-    // The helper's stages rerun, and so does reverse mode of its 20 callers (their
-    // derivatives call the helper's); their code comes out the same, so what follows reverse
-    // mode is reused; nothing else reruns.
+    // The helper's stages rerun (for `dhelper` and for its halves), and so does reverse mode
+    // of its 20 callers (their derivatives call the helper's halves); their code comes out
+    // the same, so what follows reverse mode is reused; nothing else reruns.
     assert_eq!(count(&log, "normalize"), 1, "{log:?}");
-    assert_eq!(count(&log, "adjoint"), 21, "{log:?}");
-    assert_eq!(count(&log, "emit"), 1, "{log:?}");
-    assert_eq!(count(&log, "artifact_key"), 21, "{log:?}");
+    assert_eq!(count(&log, "adjoint"), 22, "{log:?}");
+    assert_eq!(count(&log, "emit"), 2, "{log:?}");
+    assert_eq!(count(&log, "artifact_key"), 22, "{log:?}");
 }
 
 #[test]

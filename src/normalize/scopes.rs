@@ -234,7 +234,7 @@ impl Normalizer<'_> {
         result
     }
 
-    fn inline_body(&mut self, nested: &Nested, map: &BTreeMap<String, String>) -> Result<Expr> {
+    pub(super) fn inline_body(&mut self, nested: &Nested, map: &BTreeMap<String, String>) -> Result<Expr> {
         match nested {
             Nested::Lambda(l) => self.expr(&renamed_expr(&l.body, map)),
             Nested::Def(def) => {

@@ -338,10 +338,10 @@ def test_inspect_getsource_and_pdb_show_generated_lines(plain):
     with open(result["file"]) as f:
         text = f.read()
     assert result["source"].startswith("def dloss") and result["source"] in text
-    assert "pred = helper(x, w)" in result["source"]
+    assert "pred = helper_db_forward(_stack, x, w)" in result["source"]
     assert result["dx"].startswith("def dloss") and "with respect to `x`" in result["dx"]
     assert result["file"].endswith(".py") and "__tangent__" in result["file"]
-    assert "pred = helper(x, w)" in result["pdb"]
+    assert "pred = helper_db_forward(_stack, x, w)" in result["pdb"]
     assert os.path.basename(result["file"]) in result["pdb"]
 
 
@@ -364,7 +364,7 @@ def test_traceback_points_into_generated_file(plain):
     filename, line, text = generated[0]
     with open(filename) as f:
         assert f.read().splitlines()[line - 1].strip() == text
-    assert text == "pred = helper(x, w)"
+    assert text == "pred = helper_db_forward(_stack, x, w)"
 
 
 def test_concurrent_importers(plain):
