@@ -1108,6 +1108,40 @@ fn generate_stack_calls_with_op_id_in_both_modes() {
     assert!(forward.contains("daa = _dop_abc1"), "{forward}");
 }
 
+/// A pushed copy (`y = x`, `stack.append(y)`) in a loop: the gradient adds the popped
+/// adjoint of `y` into `bx` (`by = bstack.pop()`, `bx = tangent.add_grad(bx, by)`), which is
+/// `by`'s pop, not one of `bx` (the slot `bstack[by]`), so the gradient differentiates again.
+#[test]
+fn generate_hvp_of_a_copy_pushed_in_a_loop() {
+    for (push, pop) in [
+        (
+            "y = x\n        tangent.push(stack, y)",
+            "y = tangent.pop(stack)",
+        ),
+        (
+            "tangent.push(stack, x, 'saved')",
+            "y = tangent.pop(stack, 'saved')",
+        ),
+    ] {
+        let src = format!(
+            "import numpy as np\nimport tangent\n\ndef f(x, n):\n    stack = tangent.Stack()\n    for _ in range(n):\n        {push}\n        x = np.sin(x) * x\n    for _ in range(n):\n        {pop}\n        x = x + y\n    return np.sum(x * x)\n"
+        );
+        let request = Request {
+            module_source: &src,
+            path: "pkg/model.py",
+            function: "f",
+            function_source: None,
+            function_first_line: 1,
+            context_source: None,
+            project_recipes: None,
+        };
+        match tangent::generate_hvp(&request, &Options::default()) {
+            Ok(g) => assert_parses(&g.source),
+            Err(d) => panic!("HVP failed:\n{}", d.render()),
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------ activity
 
 fn analyze(src: &str, name: &str, wrt: &[&str]) -> activity::Activity {
