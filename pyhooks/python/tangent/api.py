@@ -122,7 +122,10 @@ def autodiff(
     )
 
 
-def _autodiff(caller, f, *, wrt, optimized, motion, mode, preserve_result, input_derivative, verbose, checkpoint):
+def _autodiff(
+    caller, f, *, wrt, optimized, motion, mode, preserve_result, input_derivative, verbose, checkpoint
+):
+    """`grad` and `autodiff` (``caller`` names the one called, for error messages)."""
     from tangent.grad_util import INPUT_DERIVATIVE
 
     if input_derivative is None:
