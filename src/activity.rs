@@ -111,11 +111,23 @@ pub struct StackSlots {
     pushed_as: std::collections::BTreeMap<String, String>,
     /// Temporaries popped into something else: name -> what.
     popped_as: std::collections::BTreeMap<String, String>,
+    /// `(stack, name)` of every name pushed: a pop into such a name pairs with its push.
+    pushed_names: BTreeSet<(String, String)>,
 }
 
 impl StackSlots {
     pub fn new(body: &[Stmt]) -> Self {
         let mut slots = StackSlots::default();
+        for s in crate::ir::all_statements(body) {
+            if let Stmt::Push {
+                stack,
+                value: Atom::Name(v),
+                ..
+            } = s
+            {
+                slots.pushed_names.insert((stack.clone(), v.clone()));
+            }
+        }
         slots.collect(body);
         slots
     }
@@ -125,6 +137,15 @@ impl StackSlots {
             // A temporary popped by the statement just before this one.
             let popped_before = |t: &str| {
                 i > 0 && matches!(&body[i - 1], Stmt::Assign { target: p, value, .. } if p == t && popped_stack(value).is_some())
+            };
+            // ... that no push saved by its name: `bx = tangent.add_grad(bx, _t)` after
+            // `_t = bstack.pop()` adds the adjoint `bstack.append(bx)` saved, but after
+            // `by = bstack.pop()` it adds `by`, which `bstack.append(by)` saved (`y = x`,
+            // `stack.append(y)` in the code differentiated).
+            let popped_temporary = |t: &str| {
+                i > 0
+                    && matches!(&body[i - 1], Stmt::Assign { target: p, value, .. }
+                        if p == t && popped_stack(value).is_some_and(|stack| !self.pushed_names.contains(&(stack.to_string(), t.to_string()))))
             };
             match s {
                 Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
@@ -151,7 +172,7 @@ impl StackSlots {
                 Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
                     if c == "tangent.add_grad" && args.len() == 2 && args[0].name() == Some(target.as_str()) =>
                 {
-                    if let Some(t) = args[1].name().filter(|t| popped_before(t)) {
+                    if let Some(t) = args[1].name().filter(|t| popped_temporary(t)) {
                         self.popped_as.insert(t.to_string(), target.clone());
                     }
                 }

@@ -273,7 +273,10 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
         let o = stmt.origin();
         return Err(file
             .diagnostic(DiagnosticKind::Unsupported, format!("cannot differentiate this use of Tangent's stack: {why}"), o.start, o.end)
-            .with_help("a value saved with `stack.append(v)` must come back as `v = stack.pop()`, as in generated code"));
+            .with_help(
+                "a value saved with `stack.append(v)` must come back as `v = stack.pop()`, as in generated code; \
+                 `tangent.push(stack, v, op_id)` pairs with `tangent.pop(stack, op_id)` of the same op_id",
+            ));
     }
     let act = activity::analyze(f, &wrt_names, &norm.result, recipes);
     Ok((act, wrt_names))

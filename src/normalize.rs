@@ -54,6 +54,9 @@ struct Normalizer<'a> {
     /// Locals holding `tangent.Stack()` (generated code differentiated again): their
     /// `.append(v)` and `.pop()` save and restore values (IR `Push` and `tangent.pop`).
     stacks: BTreeSet<String>,
+    /// The variable each `(stack, op_id)` of `tangent.push(stack, v, op_id)` and
+    /// `tangent.pop(stack, op_id)` saves and restores through (see `op_id_variable`).
+    op_ids: BTreeMap<(String, String), String>,
     /// Functions and lambdas defined inside the function, inlined where they are called.
     nested: BTreeMap<String, scopes::Nested>,
     /// How many inlined calls enclose the code being normalized.
@@ -164,6 +167,7 @@ impl<'a> Normalizer<'a> {
             loop_return: None,
             loop_returns: 0,
             stacks: stack_names(&def.body, scope),
+            op_ids: BTreeMap::new(),
             nested: BTreeMap::new(),
             inline_depth: 0,
             fixed_lengths: fixed_lengths(&def.body),
@@ -417,12 +421,27 @@ impl<'a> Normalizer<'a> {
             }
         }
         let e = self.expr(&AExpr::Call(call.clone()))?;
-        // Generated code that is differentiated again (Hessian-vector products) saves values.
+        // `tangent.pop(stack, op_id)` whose value is not used: the pop is emitted (below, in
+        // `call`), into the op_id's variable.
+        if matches!(&e, Expr::Atom(Atom::Name(n)) if self.op_ids.values().any(|v| v == n)) {
+            return Ok(());
+        }
+        // Generated code that is differentiated again (Hessian-vector products) saves values;
+        // so does user code written for the original Tangent (`tangent.push(stack, v, op_id)`).
         if let Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs } = &e {
-            if c == "tangent.push" && args.len() == 2 && kwargs.is_empty() {
+            if c == "tangent.push" && has_op_id_shape(args, kwargs, 2) {
                 if let Atom::Name(stack) = &args[0] {
+                    let (stack, mut value) = (stack.clone(), args[1].clone());
+                    if let Some(var) = self.op_id_variable(call, &stack, 2)? {
+                        self.assign(&var, Expr::Atom(value));
+                        value = Atom::Name(var);
+                    }
                     let origin = self.origin.clone();
-                    self.emit(Stmt::Push { stack: stack.clone(), value: args[1].clone(), origin });
+                    self.emit(Stmt::Push {
+                        stack,
+                        value,
+                        origin,
+                    });
                     return Ok(());
                 }
             }
@@ -1269,7 +1288,70 @@ impl<'a> Normalizer<'a> {
         if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared") && !args.is_empty() {
             return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
         }
+        // `tangent.pop(stack, op_id)`: the pop the IR knows, into the op_id's variable (which
+        // the matching push saved), whose value is the call's.
+        // An op_id of None is no op_id at all.
+        if matches!(&callee, Callee::Function { canonical: Some(name), .. } if name == "tangent.pop")
+            && has_op_id_shape(&args, &kwargs, 1)
+        {
+            if let Some(Atom::Name(stack)) = args.first().cloned() {
+                let pop = Expr::Call {
+                    callee,
+                    args: vec![Atom::Name(stack.clone())],
+                    kwargs: Vec::new(),
+                };
+                return Ok(match self.op_id_variable(c, &stack, 1)? {
+                    Some(var) => {
+                        self.assign(&var, pop);
+                        Expr::Atom(Atom::Name(var))
+                    }
+                    None => pop,
+                });
+            }
+        }
         Ok(Expr::Call { callee, args, kwargs })
+    }
+
+    /// The variable through which `tangent.push(stack, v, op_id)` (`position` 2) and
+    /// `tangent.pop(stack, op_id)` (`position` 1) save and restore, when `call` passes an
+    /// `op_id` (the original Tangent's form; the runtime ignores it): the push becomes
+    /// `var = v` then a push of `var`, the pop a pop into `var`. A push and a pop with the
+    /// same op_id on the same stack thus pair by name, as generated code's do (`activity`'s
+    /// slots), and the value may come back under another name (`aa = tangent.pop(s, 'a')`).
+    /// The op_id must be a literal, so that the pairs are known before the code runs.
+    fn op_id_variable(
+        &mut self,
+        call: &ast::ExprCall,
+        stack: &str,
+        position: usize,
+    ) -> Result<Option<String>> {
+        let op_id = call.arguments.args.get(position).or_else(|| {
+            call.arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "op_id"))
+                .map(|k| &k.value)
+        });
+        let key = match op_id {
+            None => return Ok(None),
+            Some(AExpr::StringLiteral(s)) => format!("'{}", s.value.to_str()),
+            Some(e @ (AExpr::NumberLiteral(_) | AExpr::BooleanLiteral(_))) => self.text(e),
+            Some(AExpr::NoneLiteral(_)) => return Ok(None),
+            Some(e) => {
+                return Err(self.unsupported(e.range(), "the op_id of `tangent.push` and `tangent.pop` must be a literal (a string), so that pushes and pops pair before the code runs"));
+            }
+        };
+        if let Some(var) = self.op_ids.get(&(stack.to_string(), key.clone())) {
+            return Ok(Some(var.clone()));
+        }
+        let readable: String = key
+            .chars()
+            .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+            .take(24)
+            .collect();
+        let var = self.fresh(&format!("op_{}", readable.trim_matches('_')));
+        self.op_ids.insert((stack.to_string(), key), var.clone());
+        Ok(Some(var))
     }
 
     /// The items of `*value` in a call: a tuple or list literal, or a name the function binds
@@ -1760,6 +1842,16 @@ fn collect_ir_names(body: &[Stmt], out: &mut BTreeSet<String>) {
             Stmt::While { body, .. } => collect_ir_names(body, out),
             _ => {}
         }
+    }
+}
+
+/// A call of `tangent.push` (`op_position` 2: stack, value) or `tangent.pop` (1: stack)
+/// with those operands, and maybe an `op_id` after them (positional or by keyword).
+fn has_op_id_shape(args: &[Atom], kwargs: &[(String, Atom)], op_position: usize) -> bool {
+    match kwargs {
+        [] => args.len() == op_position || args.len() == op_position + 1,
+        [(k, _)] => k == "op_id" && args.len() == op_position,
+        _ => false,
     }
 }
 

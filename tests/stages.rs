@@ -988,6 +988,160 @@ fn normalize_origins_cite_the_user_statement() {
     }
 }
 
+/// The original Tangent's stack calls, `tangent.push(stack, v, op_id)` and
+/// `tangent.pop(stack, op_id)`: the push and the pop of one op_id go through one variable,
+/// so they pair by name like generated code's (the value may come back under another name).
+#[test]
+fn normalize_stack_calls_with_op_id_pair_through_one_variable() {
+    let src = "import tangent\n\ndef f(a):\n    stack = tangent.Stack()\n    y = a * a\n    tangent.push(stack, a, 'abc')\n    aa = tangent.pop(stack, op_id=\"abc\")\n    return y * aa\n";
+    let n = normalized(src, "f");
+    let text = printed(&n.function.body);
+    let pushed: Vec<&str> = walk(&n.function.body)
+        .into_iter()
+        .filter_map(|(_, s)| match s {
+            Stmt::Push {
+                stack,
+                value: Atom::Name(v),
+                ..
+            } if stack == "stack" => Some(v.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushed.len(), 1, "{text}");
+    let var = pushed[0];
+    assert!(var.starts_with("_op_abc"), "{text}");
+    let popped_into: Vec<&str> = walk(&n.function.body)
+        .into_iter()
+        .filter_map(|(_, s)| match s {
+            Stmt::Assign { target, value, .. } => activity::popped_stack(value).map(|stack| {
+                assert_eq!(stack, "stack", "{text}");
+                target.as_str()
+            }),
+            _ => None,
+        })
+        .collect();
+    // Quotes do not matter: 'abc' and "abc" are one op_id.
+    assert_eq!(popped_into, vec![var], "{text}");
+    assert!(has_stmt_line(&text, &format!("{var} = a")), "{text}");
+    assert!(has_stmt_line(&text, &format!("aa = {var}")), "{text}");
+    assert!(
+        activity::unpaired_stack_use(&n.function.body).is_none(),
+        "{text}"
+    );
+    let a = analyze(src, "f", &["a"]);
+    assert!(a.is_active(var) && a.is_active("aa"), "{a:?}");
+}
+
+fn has_stmt_line(printed: &str, line: &str) -> bool {
+    printed.lines().any(|l| l.trim() == line)
+}
+
+#[test]
+fn normalize_stack_calls_with_other_op_ids_do_not_pair() {
+    let src = "import tangent\n\ndef f(a):\n    stack = tangent.Stack()\n    tangent.push(stack, a, 'one')\n    aa = tangent.pop(stack, 'two')\n    return aa\n";
+    let n = normalized(src, "f");
+    let (_, why) = activity::unpaired_stack_use(&n.function.body).expect("unpaired");
+    assert!(why.contains("_op_one"), "{why}");
+    let d = gen_err(src, "f", &Options::default());
+    assert_eq!(d.kind, DiagnosticKind::Unsupported, "{}", d.render());
+    assert!(d.render().contains("op_id"), "{}", d.render());
+}
+
+#[test]
+fn normalize_stack_call_op_id_must_be_a_literal() {
+    let src = "import tangent\n\ndef f(a, key):\n    stack = tangent.Stack()\n    tangent.push(stack, a, key)\n    a = tangent.pop(stack, key)\n    return a\n";
+    let d = try_normalize(src, "f").expect_err("a variable op_id");
+    assert_eq!(d.kind, DiagnosticKind::Unsupported, "{}", d.render());
+    assert!(
+        d.message.contains("op_id") && d.message.contains("literal"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn normalize_stack_call_op_id_none_is_no_op_id() {
+    let src = "import tangent\n\ndef f(a):\n    stack = tangent.Stack()\n    b = a * a\n    tangent.push(stack, b, None)\n    b = tangent.pop(stack, op_id=None)\n    return b\n";
+    let n = normalized(src, "f");
+    let text = printed(&n.function.body);
+    assert!(!text.contains("_op"), "{text}");
+    assert!(
+        activity::unpaired_stack_use(&n.function.body).is_none(),
+        "{text}"
+    );
+}
+
+#[test]
+fn generate_stack_calls_with_op_id_in_both_modes() {
+    let src = "import tangent\n\ndef f(a):\n    stack = tangent.Stack()\n    y = a * a\n    tangent.push(stack, a, 'abc')\n    aa = tangent.pop(stack, 'abc')\n    z = y * aa\n    z = z * aa\n    return z\n";
+    let out = gen_ok(src, "f", &Options::default());
+    assert_parses(&out);
+    // The op_id is gone from the generated code (the runtime never used it); the pair goes
+    // through one variable, pushed and popped by name.
+    let code_lines = |text: &str| {
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#') && l.contains("'abc'"))
+            .count()
+    };
+    assert_eq!(code_lines(&out), 0, "{out}");
+    assert!(out.contains("stack.append(_op_abc1)"), "{out}");
+    assert!(out.contains("_op_abc1 = tangent.pop(stack)"), "{out}");
+    // The popped value's adjoint reaches `a`.
+    assert!(out.contains("ba = _bop_abc1"), "{out}");
+    let request = Request {
+        module_source: src,
+        path: "pkg/model.py",
+        function: "f",
+        function_source: None,
+        function_first_line: 1,
+        context_source: None,
+        project_recipes: None,
+    };
+    let forward = match tangent::generate_forward(&request, &Options::default()) {
+        Ok(g) => g.source,
+        Err(d) => panic!("forward mode failed:\n{}", d.render()),
+    };
+    assert_parses(&forward);
+    assert_eq!(code_lines(&forward), 0, "{forward}");
+    // The value's tangent goes through the stack beside it.
+    assert!(forward.contains("stack.append(_dop_abc1)"), "{forward}");
+    assert!(forward.contains("daa = _dop_abc1"), "{forward}");
+}
+
+/// A pushed copy (`y = x`, `stack.append(y)`) in a loop: the gradient adds the popped
+/// adjoint of `y` into `bx` (`by = bstack.pop()`, `bx = tangent.add_grad(bx, by)`), which is
+/// `by`'s pop, not one of `bx` (the slot `bstack[by]`), so the gradient differentiates again.
+#[test]
+fn generate_hvp_of_a_copy_pushed_in_a_loop() {
+    for (push, pop) in [
+        (
+            "y = x\n        tangent.push(stack, y)",
+            "y = tangent.pop(stack)",
+        ),
+        (
+            "tangent.push(stack, x, 'saved')",
+            "y = tangent.pop(stack, 'saved')",
+        ),
+    ] {
+        let src = format!(
+            "import numpy as np\nimport tangent\n\ndef f(x, n):\n    stack = tangent.Stack()\n    for _ in range(n):\n        {push}\n        x = np.sin(x) * x\n    for _ in range(n):\n        {pop}\n        x = x + y\n    return np.sum(x * x)\n"
+        );
+        let request = Request {
+            module_source: &src,
+            path: "pkg/model.py",
+            function: "f",
+            function_source: None,
+            function_first_line: 1,
+            context_source: None,
+            project_recipes: None,
+        };
+        match tangent::generate_hvp(&request, &Options::default()) {
+            Ok(g) => assert_parses(&g.source),
+            Err(d) => panic!("HVP failed:\n{}", d.render()),
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------ activity
 
 fn analyze(src: &str, name: &str, wrt: &[&str]) -> activity::Activity {

@@ -1,5 +1,5 @@
 """Compatibility regression suite: the kinds of programs the first Tangent's reverse-mode
-tests exercised, written afresh for this project.
+tests exercised, written afresh for this project, and the ways its users called it.
 
 Each group below stands for one category of construct (scalar operators, overwrites, branches,
 counted and conditional loops, calls of module functions, NumPy calls, containers and
@@ -7,6 +7,11 @@ subscripts, gradient surgery, small models). Every function is checked with ``ta
 and with ``tangent.autodiff`` in joint and split motion, optimized or not, against central
 differences, over a grid of inputs that includes negative values (so both sides of every
 branch are taken). Functions under test live at module level.
+
+The last sections check the original's calling conventions (``grad``'s ``mode`` and
+``motion``, the seed positionally or as ``init_grad=``, forward-mode tangents after the
+arguments) and its stack API called from the user's code (``tangent.push(stack, x, op_id)``,
+``tangent.pop(stack, op_id)``), to second order.
 """
 
 import itertools
@@ -15,8 +20,8 @@ import numpy as np
 import pytest
 
 import tangent
-from gradcheck import assert_close, check_autodiff, check_grad, numeric_grad
-from tangent import insert_grad_of
+from gradcheck import assert_close, check_autodiff, check_grad, numeric_grad, numeric_vjp
+from tangent import Stack, insert_grad_of, pop, push
 
 MOTIONS = ["joint", "split"]
 OPTS = pytest.mark.parametrize("optimized", [True, False], ids=["opt", "noopt"])
@@ -755,3 +760,392 @@ def test_attribute_result_is_rejected_with_value_error():
 def test_unknown_mode_is_a_value_error():
     with pytest.raises(ValueError):
         tangent.autodiff(scale_right, mode="sideways")
+
+
+# --- the original's calling conventions ----------------------------------------------------
+#
+# `tangent.grad(f, wrt, optimized, mode, motion, preserve_result, check_dims, verbose)` and
+# `tangent.autodiff(...)`, as the original took them; every reverse-mode derivative takes its
+# seed after f's arguments, positionally (the original's joint-motion tests) or as
+# `init_grad=` (its split-motion tests); forward mode takes the tangents after the arguments.
+
+
+def compat_scalar(v):
+    w = v * v
+    if v > 0:
+        w = w * np.sin(v)
+    return w + 2.0 * np.exp(0.5 * v)
+
+
+def compat_vector(vec):
+    h = np.tanh(vec * 1.5)
+    return np.sum(h * vec)
+
+
+def compat_vector_output(vec):
+    return np.sin(vec) * vec
+
+
+def compat_several(p, q, r):
+    s = p * q + np.cos(r) * p
+    return s * r
+
+
+def compat_matrix(weights, inputs):
+    hidden = np.tanh(np.dot(inputs, weights))
+    return np.sum(hidden * hidden)
+
+
+COMPAT_CASES = [
+    pytest.param(compat_scalar, (0.7,), (0,), id="scalar-positive"),
+    pytest.param(compat_scalar, (-1.3,), (0,), id="scalar-negative"),
+    pytest.param(compat_vector, (VECTORS[1],), (0,), id="vector"),
+    pytest.param(compat_vector_output, (VECTORS[0],), (0,), id="vector-output"),
+    pytest.param(compat_several, (0.4, -1.2, 0.9), (0, 1, 2), id="several-scalars"),
+    pytest.param(compat_several, (0.4, -1.2, 0.9), (2, 0), id="several-reordered"),
+    pytest.param(
+        compat_matrix, (RNG.standard_normal((3, 2)), RNG.standard_normal((4, 3))), (0, 1), id="several-arrays"
+    ),
+]
+
+
+def _compat_seed(value):
+    """A seed that is not 1 (so a seed that is ignored shows): 0.75 times ones."""
+    return 0.75 * np.ones_like(value) if np.ndim(value) else 0.75
+
+
+def _autograd_vjp(f, args, wrt, seed):
+    """The VJP from autograd (f's `np` rebound to autograd.numpy), or None when not installed."""
+    try:
+        import autograd
+        import autograd.numpy as anp
+    except ImportError:
+        return None
+    import types
+
+    namespace = dict(f.__globals__, np=anp)
+    twin = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+    grads = []
+    for p in wrt:
+        vjp, _ = autograd.make_vjp(twin, p)(*_copied(args))
+        grads.append(vjp(seed))
+    return grads[0] if len(grads) == 1 else tuple(grads)
+
+
+@pytest.mark.parametrize("seed_form", ["positional", "init_grad"])
+@pytest.mark.parametrize("preserve_result", [False, True], ids=["grads", "preserve"])
+@OPTS
+@pytest.mark.parametrize("motion", MOTIONS)
+@pytest.mark.parametrize("api", ["grad", "autodiff"])
+@pytest.mark.parametrize("f, args, wrt", COMPAT_CASES)
+def test_seed_positional_or_init_grad(f, args, wrt, api, motion, optimized, preserve_result, seed_form):
+    value = f(*_copied(args))
+    seed = _compat_seed(value)
+    if api == "grad":
+        df = tangent.grad(f, wrt, optimized, "reverse", motion, preserve_result)
+    else:
+        df = tangent.autodiff(f, wrt, optimized, motion, "reverse", preserve_result)
+    if seed_form == "positional":
+        out = df(*_copied(args), seed)
+    else:
+        out = df(*_copied(args), init_grad=seed)
+    if preserve_result:
+        # The value follows the gradients in one flat tuple: (dx, value), (dx, dy, value).
+        assert isinstance(out, tuple) and len(out) == len(wrt) + 1, out
+        assert_close(out[-1], value, what="value")
+        out = out[0] if len(wrt) == 1 else out[:-1]
+    expected = numeric_vjp(f, _copied(args), seed, wrt)
+    assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    reference = _autograd_vjp(f, args, wrt, seed)
+    if reference is not None:
+        assert_close(out, reference, rtol=1e-9, atol=1e-12, what="gradient against autograd")
+
+
+@OPTS
+@pytest.mark.parametrize("f, args, wrt", COMPAT_CASES)
+def test_grad_seed_defaults_to_one(f, args, wrt, optimized):
+    expected = numeric_grad(f, _copied(args), wrt)
+    df = tangent.grad(f, wrt=wrt, optimized=optimized)
+    assert_close(df(*_copied(args)), expected)
+    # The generated seed parameter (`b<f>`) by its own name as well.
+    assert_close(df(*_copied(args), **{f"b{f.__name__}": 2.0}), numeric_vjp(f, _copied(args), 2.0, wrt))
+
+
+def _directional(f, args, wrt, tangents, eps=1e-6):
+    """Central difference of f along the tangents of the `wrt` arguments (float64)."""
+    plus, minus = list(_copied(args)), list(_copied(args))
+    for p, t in zip(wrt, tangents):
+        plus[p] = np.float64(args[p]) + eps * np.asarray(t, dtype=np.float64)
+        minus[p] = np.float64(args[p]) - eps * np.asarray(t, dtype=np.float64)
+        if np.ndim(args[p]) == 0:
+            plus[p], minus[p] = float(plus[p]), float(minus[p])
+    return (np.asarray(f(*plus), dtype=np.float64) - np.asarray(f(*minus), dtype=np.float64)) / (2 * eps)
+
+
+def _tangents_for(args, wrt):
+    rng = np.random.default_rng(17)
+    return [rng.standard_normal(np.shape(args[p])) if np.ndim(args[p]) else 1.0 for p in wrt]
+
+
+@pytest.mark.parametrize("preserve_result", [False, True], ids=["jvp", "preserve"])
+@OPTS
+@pytest.mark.parametrize("f, args, wrt", COMPAT_CASES)
+def test_forward_mode_through_grad(f, args, wrt, optimized, preserve_result):
+    tangents = _tangents_for(args, wrt)
+    df = tangent.grad(f, mode="forward", preserve_result=preserve_result, wrt=wrt, optimized=optimized)
+    out = df(*_copied(args), *tangents)
+    if preserve_result:
+        assert isinstance(out, tuple) and len(out) == 2, out
+        out, value = out
+        assert_close(value, f(*_copied(args)), what="value")
+    assert_close(out, _directional(f, args, wrt, tangents), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_mode_as_the_original_harness_called_it(capsys):
+    # tangent.grad(func, mode='forward', preserve_result=..., wrt=wrt, optimized=True,
+    # verbose=1), then df(*args, 1.0).
+    df = tangent.grad(
+        compat_scalar, mode="forward", preserve_result=False, wrt=(0,), optimized=True, verbose=1
+    )
+    assert "def jvp_compat_scalar(" in capsys.readouterr().out
+    for v in SCALARS:
+        assert_close(df(v, 1.0), numeric_grad(compat_scalar, (v,)))
+    # The original's positional order: (func, wrt, optimized, mode, motion, preserve_result).
+    df = tangent.grad(compat_scalar, (0,), True, "forward")
+    assert_close(df(0.3, 2.0), 2.0 * numeric_grad(compat_scalar, (0.3,)))
+    grads, value = tangent.grad(compat_scalar, (0,), False, "reverse", "split", True)(0.3)
+    assert_close(grads, numeric_grad(compat_scalar, (0.3,)))
+    assert_close(value, compat_scalar(0.3), what="value")
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+@pytest.mark.parametrize("api", ["grad", "autodiff"])
+def test_seed_given_twice_or_an_unknown_keyword_is_a_type_error(api, motion):
+    make = tangent.grad if api == "grad" else tangent.autodiff
+    df = make(compat_several, wrt=(0, 1), motion=motion)
+    args = (0.4, -1.2, 0.9)
+    twice = r"dcompat_several\(\) got the output seed twice, positionally and as init_grad="
+    with pytest.raises(TypeError, match=twice):
+        df(*args, 1.0, init_grad=1.0)
+    with pytest.raises(TypeError, match=r"got the output seed twice, as bcompat_several= and as init_grad="):
+        df(*args, bcompat_several=1.0, init_grad=1.0)
+    unknown = (
+        r"dcompat_several\(\) got an unexpected keyword argument 'seed'; it takes the arguments "
+        r"of `[\w.]*compat_several` \(p, q, r\), then the output seed, positionally or as init_grad="
+    )
+    with pytest.raises(TypeError, match=unknown):
+        df(*args, seed=1.0)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'init_grads'"):
+        df(*args, init_grad=1.0, init_grads=1.0)
+    # The function's own parameters may still be passed by keyword, with the seed either way.
+    expected = numeric_vjp(compat_several, args, 0.5, (0, 1))
+    assert_close(df(0.4, q=-1.2, r=0.9, init_grad=0.5), expected)
+    assert_close(df(0.4, -1.2, 0.9, 0.5), expected)
+
+
+def test_reverse_mode_options_are_checked():
+    with pytest.raises(ValueError, match="tangent.grad: mode must be 'reverse' or 'forward'"):
+        tangent.grad(compat_scalar, mode="sideways")
+    with pytest.raises(ValueError, match="tangent.grad: motion must be 'joint' or 'split'"):
+        tangent.grad(compat_scalar, motion="sideways")
+    # A bool where the original took `mode` (an old positional preserve_result) is refused.
+    with pytest.raises(ValueError, match="mode must be"):
+        tangent.grad(compat_scalar, (0,), True, True)
+
+
+def takes_init_grad(v, init_grad):
+    return v * init_grad
+
+
+def test_a_parameter_named_init_grad_keeps_its_name():
+    df = tangent.autodiff(takes_init_grad)
+    assert_close(df(1.5, init_grad=3.0, btakes_init_grad=2.0), 6.0)
+    assert_close(df(1.5, 3.0, 2.0), 6.0)
+
+
+class CompatModel:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def loss(self, v, u):
+        return self.scale * np.sin(v) * u
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_bound_method_derivative_takes_the_seed_either_way(motion):
+    model = CompatModel(1.5)
+    df = tangent.grad(model.loss, wrt=(0, 1), motion=motion)
+    expected = numeric_vjp(model.loss, (0.3, 2.0), 0.5, (0, 1))
+    assert_close(df(0.3, 2.0, 0.5), expected)
+    assert_close(df(0.3, 2.0, init_grad=0.5), expected)
+    with pytest.raises(TypeError, match="got the output seed twice"):
+        df(0.3, 2.0, 0.5, init_grad=0.5)
+
+
+def test_derivative_still_shows_the_generated_code():
+    import inspect
+
+    df = tangent.grad(compat_scalar)
+    source = inspect.getsource(df)
+    assert source.startswith("def dcompat_scalar(v, bcompat_scalar=1.0):"), source
+    assert df.__name__ == "dcompat_scalar" and "compat_scalar" in df.__doc__
+    assert df.__code__.co_filename == inspect.unwrap(df).__code__.co_filename
+    assert list(inspect.signature(df).parameters) == ["v", "bcompat_scalar"]
+    # Differentiated again: the generated function, to second order.
+    ddf = tangent.grad(df)
+    for v in SCALARS:
+        expected = numeric_grad(lambda x: df(x), (v,))
+        assert_close(ddf(v), expected, rtol=1e-5, atol=1e-5)
+        assert_close(ddf(v, 1.0, init_grad=2.0), 2.0 * expected, rtol=1e-5, atol=1e-5)
+
+
+# --- the stack API in the user's code -------------------------------------------------------
+#
+# The original's tests differentiated functions that call the stack API themselves, with an
+# op_id naming each push/pop pair.
+
+
+def stack_pushing(a):
+    stack = tangent.Stack()
+    y = a * a
+    tangent.push(stack, a, 'abc')
+    aa = tangent.pop(stack, 'abc')
+    z = y * aa
+    z = z * aa
+    return z
+
+
+def useless_stack_ops(a):
+    _stack = tangent.Stack()
+    b = a * a
+    tangent.push(_stack, b, 'abc')
+    b = tangent.pop(_stack, 'abc')
+    return a
+
+
+def redefining_var_as_list(a):
+    _stack = tangent.Stack()
+    x = a
+    tangent.push(_stack, x, 'abc')
+    x = [a]
+    x = tangent.pop(_stack, 'abc')
+    return a
+
+
+def stack_op_ids_in_loops(vec, n):
+    stack = tangent.Stack()
+    for _ in range(n):
+        tangent.push(stack, vec, op_id="saved")
+        vec = np.sin(vec) * vec
+    for _ in range(n):
+        vec = vec + 0.5 * tangent.pop(stack, op_id="saved")
+    return np.sum(vec * vec)
+
+
+def stack_names_imported(a):
+    saved = Stack()
+    b = a * 3.0
+    push(saved, b, "b")
+    c = np.cos(a) * pop(saved, "b")
+    return c * a
+
+
+STACK_CASES = [
+    pytest.param(stack_pushing, (v,), id=f"stack_pushing-{v}") for v in (-1.2, 0.4, 1.5)
+] + [
+    pytest.param(f, (v,), id=f"{f.__name__}-{v}")
+    for f in (useless_stack_ops, redefining_var_as_list)
+    for v in (-0.7, 1.3)
+] + [
+    pytest.param(stack_names_imported, (v,), id=f"stack_names_imported-{v}") for v in (-0.7, 1.3)
+] + [
+    pytest.param(stack_op_ids_in_loops, (VECTORS[0], n), id=f"stack_op_ids_in_loops-{n}") for n in (1, 3)
+]
+
+
+def _direction(x):
+    return np.random.default_rng(3).standard_normal(np.shape(x)) if np.ndim(x) else 1.0
+
+
+def test_runtime_push_and_pop_take_an_op_id():
+    stack = tangent.Stack()
+    tangent.push(stack, 1.0, "first")
+    tangent.push(stack, 2.0)
+    tangent.push(stack, 3.0, op_id="third")
+    assert tangent.pop(stack, op_id="third") == 3.0
+    assert tangent.pop(stack) == 2.0
+    assert tangent.pop(stack, "first") == 1.0
+    assert not stack
+    assert_close(stack_pushing(1.5), 1.5**4, what="value")
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+@OPTS
+@pytest.mark.parametrize("f, args", STACK_CASES)
+def test_stack_functions_gradient(f, args, optimized, motion):
+    expected = numeric_grad(f, _copied(args))
+    assert_close(tangent.grad(f, optimized=optimized, motion=motion)(*_copied(args)), expected)
+    seed = 0.5
+    df = tangent.autodiff(f, optimized=optimized, motion=motion)
+    assert_close(df(*_copied(args), init_grad=seed), seed * expected)
+
+
+@OPTS
+@pytest.mark.parametrize("f, args", STACK_CASES)
+def test_stack_functions_forward_mode(f, args, optimized):
+    t = _direction(args[0])
+    expected = _directional(f, args, (0,), [t])
+    assert_close(tangent.jvp(f, optimized=optimized)(*_copied(args), t), expected)
+    assert_close(tangent.grad(f, mode="forward", optimized=optimized)(*_copied(args), t), expected)
+
+
+def _second_directional(f, args, t, eps=1e-4):
+    """t^T H t of f along t by second differences (float64), for the scalar case."""
+    x = np.float64(args[0])
+    plus, minus = (x + eps * t,) + tuple(args[1:]), (x - eps * t,) + tuple(args[1:])
+    return (f(*plus) - 2.0 * f(*_copied(args)) + f(*minus)) / eps**2
+
+
+@OPTS
+@pytest.mark.parametrize("f, args", STACK_CASES)
+def test_stack_functions_second_order(f, args, optimized):
+    df = tangent.grad(f, optimized=optimized)
+    t = _direction(args[0])
+    # H t, by central differences of the gradient (itself checked against differences above).
+    expected = _directional(lambda x, *rest: df(x, *rest), args, (0,), [t])
+    assert_close(tangent.hvp(f, optimized=optimized)(*_copied(args), t), expected, rtol=1e-5, atol=1e-5)
+    if np.ndim(args[0]) == 0:
+        # f'' from f alone, by second differences.
+        assert_close(expected, _second_directional(f, args, 1.0), rtol=1e-4, atol=1e-4)
+        ddf = tangent.grad(df, optimized=optimized)
+        assert_close(ddf(*_copied(args)), expected, rtol=1e-5, atol=1e-5)
+        # Forward over forward, and reverse over forward.
+        jjf = tangent.jvp(tangent.jvp(f, optimized=optimized), optimized=optimized)
+        assert_close(jjf(*_copied(args), 1.0, 1.0), expected, rtol=1e-5, atol=1e-5)
+        assert_close(tangent.grad(tangent.jvp(f))(*_copied(args), 1.0), expected, rtol=1e-5, atol=1e-5)
+    else:
+        # Reverse over reverse: the gradient's VJP along t is H t.
+        hv = tangent.autodiff(df, optimized=optimized)(*_copied(args), 1.0, t)
+        assert_close(hv, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_stack_op_ids_that_do_not_pair_are_refused():
+    with pytest.raises(tangent.UnsupportedError, match="same op_id"):
+        tangent.grad(unpaired_op_ids)
+    literal = "the op_id of `tangent.push` and `tangent.pop` must be a literal"
+    with pytest.raises(tangent.UnsupportedError, match=literal):
+        tangent.grad(variable_op_id)
+
+
+def unpaired_op_ids(a):
+    stack = tangent.Stack()
+    tangent.push(stack, a, "one")
+    b = tangent.pop(stack, "two")
+    return b * a
+
+
+def variable_op_id(a, key):
+    stack = tangent.Stack()
+    tangent.push(stack, a, key)
+    b = tangent.pop(stack, key)
+    return b * a

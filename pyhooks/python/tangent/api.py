@@ -38,27 +38,46 @@ GENERATED_DIR_ENV = "TANGENT_GENERATED_DIR"
 _MOTIONS = ("joint", "split")
 
 
-def grad(f, wrt=(0,), optimized=True, preserve_result=False, check_dims=True, verbose=0, checkpoint=False):
+def grad(
+    f,
+    wrt=(0,),
+    optimized=True,
+    mode="reverse",
+    motion="joint",
+    preserve_result=False,
+    check_dims=True,
+    verbose=0,
+    checkpoint=False,
+):
     """Returns a function computing the gradient of ``f``.
 
     ``df(*args)`` takes ``f``'s arguments and returns the gradient with respect to the
     parameter at position ``wrt`` (an int, a parameter name, or a tuple of them; a tuple gives
-    a tuple of gradients). The output seed defaults to ``1.0`` and may be passed as a trailing
-    argument. With ``preserve_result=True`` it returns ``(gradients, value)``.
+    a tuple of gradients). The output seed defaults to ``1.0``; it may be passed after ``f``'s
+    arguments, positionally or as ``init_grad=``. With ``preserve_result=True`` it returns
+    ``(gradient, value)`` (``(dx, dy, value)`` for several ``wrt``).
 
-    ``optimized`` runs the engine's optimization passes on the generated code. ``verbose >= 1``
-    prints the generated source. ``checkpoint=True`` checkpoints ``f``'s loops as
-    ``@tangent.checkpoint`` on it would (see :func:`tangent.checkpoint`). ``check_dims`` is
-    accepted for compatibility with google/tangent and currently has no effect.
+    The parameters are the original google/tangent's, in its order. ``mode='forward'`` returns
+    the forward-mode derivative instead: ``df(*args, *tangents)``, one tangent per ``wrt``
+    parameter (see :func:`jvp`). ``motion='split'`` generates separate forward and backward
+    functions (see :func:`autodiff`). ``optimized`` runs the engine's optimization passes on
+    the generated code. ``verbose >= 1`` prints the generated source. ``checkpoint=True``
+    checkpoints ``f``'s loops as ``@tangent.checkpoint`` on it would (see
+    :func:`tangent.checkpoint`; reverse mode). ``check_dims`` is accepted for compatibility
+    and currently has no effect.
     """
+    from tangent.grad_util import INPUT_DERIVATIVE
+
     del check_dims  # accepted for API compatibility
-    return _derivative(
+    return _autodiff(
+        "tangent.grad",
         f,
         wrt=wrt,
         optimized=optimized,
+        motion=motion,
+        mode=mode,
         preserve_result=preserve_result,
-        motion="joint",
-        seed_required=False,
+        input_derivative=INPUT_DERIVATIVE.DefaultOne,
         verbose=verbose,
         checkpoint=checkpoint,
     )
@@ -79,28 +98,47 @@ def autodiff(
     """Returns a function computing a vector-Jacobian product of ``f`` (reverse mode).
 
     ``df(*args, seed)`` takes ``f``'s arguments followed by the required adjoint of ``f``'s
-    output (a tuple of seeds when ``f`` returns a tuple) and returns the adjoints of the
-    parameters in ``wrt``. ``motion`` is ``'joint'`` or ``'split'`` (split also generates
-    ``<f>_forward`` and ``<f>_backward`` in the same module). ``mode='forward'`` returns the
-    forward-mode derivative instead (see :func:`jvp`): ``jf(*args, *tangents)``.
-    ``checkpoint=True``: as for :func:`grad` (reverse mode; forward mode keeps nothing).
-    ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from ``tangent.grad_util``,
-    as in google/tangent) makes the seed optional, defaulting to 1.0. ``check_dims`` is
-    accepted for compatibility and has no effect.
+    output (a tuple of seeds when ``f`` returns a tuple; by keyword, ``init_grad=seed``) and
+    returns the adjoints of the parameters in ``wrt``. ``motion`` is ``'joint'`` or
+    ``'split'`` (split also generates ``<f>_forward`` and ``<f>_backward`` in the same
+    module). ``mode='forward'`` returns the forward-mode derivative instead (see :func:`jvp`):
+    ``jf(*args, *tangents)``. ``checkpoint=True``: as for :func:`grad` (reverse mode; forward
+    mode keeps nothing). ``input_derivative=INPUT_DERIVATIVE.DefaultOne`` (from
+    ``tangent.grad_util``, as in google/tangent) makes the seed optional, defaulting to 1.0.
+    ``check_dims`` is accepted for compatibility and has no effect.
     """
     del check_dims  # accepted for API compatibility
+    return _autodiff(
+        "tangent.autodiff",
+        f,
+        wrt=wrt,
+        optimized=optimized,
+        motion=motion,
+        mode=mode,
+        preserve_result=preserve_result,
+        input_derivative=input_derivative,
+        verbose=verbose,
+        checkpoint=checkpoint,
+    )
+
+
+def _autodiff(
+    caller, f, *, wrt, optimized, motion, mode, preserve_result, input_derivative, verbose, checkpoint
+):
+    """`grad` and `autodiff` (``caller`` names the one called, for error messages)."""
     from tangent.grad_util import INPUT_DERIVATIVE
 
     if input_derivative is None:
         input_derivative = INPUT_DERIVATIVE.Required
     if not isinstance(input_derivative, INPUT_DERIVATIVE):
         raise ValueError(
-            "tangent.autodiff: input_derivative must be INPUT_DERIVATIVE.Required or "
+            f"{caller}: input_derivative must be INPUT_DERIVATIVE.Required or "
             f"INPUT_DERIVATIVE.DefaultOne, not {input_derivative!r}"
         )
     if mode == "forward":
         # The tangents of the `wrt` parameters follow f's arguments; returns the directional
-        # derivative (and the value after it with preserve_result=True).
+        # derivative (and the value after it with preserve_result=True). `motion` and
+        # `checkpoint` concern reverse mode only.
         return _derivative(
             f,
             wrt=wrt,
@@ -111,9 +149,9 @@ def autodiff(
             verbose=verbose,
         )
     if mode != "reverse":
-        raise ValueError(f"tangent.autodiff: mode must be 'reverse' or 'forward', not {mode!r}")
+        raise ValueError(f"{caller}: mode must be 'reverse' or 'forward', not {mode!r}")
     if motion not in _MOTIONS:
-        raise ValueError(f"tangent.autodiff: motion must be 'joint' or 'split', not {motion!r}")
+        raise ValueError(f"{caller}: motion must be 'joint' or 'split', not {motion!r}")
     return _derivative(
         f,
         wrt=wrt,
@@ -603,6 +641,8 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             _generated_by_file[generated.filename] = generated
 
     df = _load(fn, generated)
+    if motion in _MOTIONS:
+        df = _with_init_grad(df, fn)
     if verbose:
         print(generated.source)
     with _lock:
@@ -659,6 +699,70 @@ def _load(fn, generated):
     except AttributeError:
         pass
     return df
+
+
+# The function that takes the reverse-mode derivative's calls (see `_with_init_grad`).
+_SEED_WRAPPER = """\
+def derivative(*args, **kwargs):
+    if kwargs:
+        args, kwargs = _seed_keyword(args, kwargs)
+    return _derivative(*args, **kwargs)
+"""
+
+
+def _with_init_grad(df, fn):
+    """``df``, a generated reverse-mode derivative ``d<f>(<f's params>, b<f>)``, also taking
+    its seed by the keyword ``init_grad`` (the original Tangent's calling convention), besides
+    positionally after ``f``'s arguments and as ``b<f>=``.
+
+    The wrapper is ``df`` for ``functools`` and ``inspect`` (``__wrapped__``, name, docstring,
+    ``inspect.getsource`` and ``inspect.signature``), and its code is attributed to ``df``'s
+    ``def`` line in the generated file: ``__code__.co_filename`` is the generated file, and a
+    traceback through it shows the derivative's signature. Calls without keywords go straight
+    through. ``df`` differentiated again is the generated function (``_plain_function``
+    unwraps). When ``f`` has a parameter named ``init_grad`` the keyword is that parameter's.
+    """
+    import functools
+
+    code = df.__code__
+    params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    seed_index = code.co_argcount - 1
+    seed = params[seed_index]
+    name = df.__name__
+    accepted = frozenset(params[code.co_posonlyargcount :])
+    own_init_grad = "init_grad" in params
+    others = ", ".join(p for p in params if p != seed)
+    where = f"{fn.__module__}.{fn.__qualname__}" if fn.__module__ else fn.__qualname__
+
+    def seed_keyword(args, kwargs):
+        if "init_grad" in kwargs and not own_init_grad:
+            kwargs = dict(kwargs)
+            value = kwargs.pop("init_grad")
+            if len(args) > seed_index or seed in kwargs:
+                how = "positionally" if len(args) > seed_index else f"as {seed}="
+                raise TypeError(
+                    f"{name}() got the output seed twice, {how} and as init_grad=; pass it once"
+                )
+            kwargs[seed] = value
+        for key in kwargs:
+            if key not in accepted:
+                raise TypeError(
+                    f"{name}() got an unexpected keyword argument {key!r}; it takes the arguments "
+                    f"of `{where}` ({others}), then the output seed, positionally or as init_grad="
+                )
+        return args, kwargs
+
+    tree = ast.parse(_SEED_WRAPPER)
+    tree.body[0].name = name
+    line = code.co_firstlineno
+    text = linecache.getline(code.co_filename, line).rstrip()
+    for node in ast.walk(tree):
+        if "lineno" in node._attributes:
+            node.lineno = node.end_lineno = line
+            node.col_offset, node.end_col_offset = 0, len(text.encode("utf-8"))
+    namespace = {"_seed_keyword": seed_keyword, "_derivative": df, "__name__": df.__module__}
+    exec(compile(tree, code.co_filename, "exec", dont_inherit=True), namespace)
+    return functools.update_wrapper(namespace[name], df)
 
 
 def _docstring(fn, positions, seed_required):

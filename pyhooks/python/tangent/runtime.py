@@ -70,13 +70,18 @@ class Stack(list):
         return f"Stack({list.__repr__(self)})"
 
 
-def push(stack, value):
-    """Saves ``value`` on ``stack``."""
+def push(stack, value, op_id=None):
+    """Saves ``value`` on ``stack``.
+
+    ``op_id`` (the original Tangent's calling convention) names the push/pop pair: the engine
+    pairs a push with the pop of the same ``op_id`` (a literal) when it differentiates code
+    that calls these functions; at run time it is not used.
+    """
     stack.append(value)
 
 
-def pop(stack):
-    """Removes and returns the value pushed last on ``stack``."""
+def pop(stack, op_id=None):
+    """Removes and returns the value pushed last on ``stack`` (``op_id``: see :func:`push`)."""
     if not stack:
         raise IndexError(
             "tangent.pop: the stack is empty; the backward pass popped more values than the "
