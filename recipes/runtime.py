@@ -92,6 +92,37 @@ def copy(y, v):
     d[y] = tangent.copy(d[v])
 
 
+@adjoint(tangent.write_into)
+def write_into(y, obj, value):
+    # The object's old contents are overwritten: only `value` reaches the result.
+    d[value] = tangent.unbroadcast(d[y], value)
+
+
+@tangent_(tangent.write_into)
+def write_into(y, obj, value):
+    d[y] = tangent.copy(d[value])
+
+
+@adjoint(tangent.snapshot)
+def snapshot(y, v):
+    d[v] = tangent.unbroadcast(d[y], v)
+
+
+@tangent_(tangent.snapshot)
+def snapshot(y, v):
+    d[y] = tangent.copy(d[v])
+
+
+@adjoint(tangent.broadcast_into)
+def broadcast_into(y, value, like):
+    d[value] = tangent.unbroadcast(tangent.grad_like(d[y], y), value)
+
+
+@tangent_(tangent.broadcast_into)
+def broadcast_into(y, value, like):
+    d[y] = tangent.broadcast_into(d[value], like)
+
+
 @adjoint(tangent.matmul_adjoint_a)
 def matmul_adjoint_a(y, g, a, b):
     # y = g @ b.T
@@ -304,4 +335,4 @@ def polygamma(y, n, x):
     d[y] = d[x] * tangent.polygamma(n + 1, x)
 
 
-nondifferentiable(tangent.init_grad, tangent.Stack)
+nondifferentiable(tangent.init_grad, tangent.Stack, tangent.in_place_check, tangent.check_updated, tangent.is_mutable)

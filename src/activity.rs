@@ -155,6 +155,22 @@ impl StackSlots {
                         self.pushed_as.insert(target.clone(), format!("item of {container}"));
                     }
                 }
+                // The old contents of `x` saved before a change in place, put back by
+                // `x = tangent.write_into(x, s.pop())`.
+                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
+                    if c == "tangent.copy" && args.len() == 1 =>
+                {
+                    if let Some(x) = args[0].name() {
+                        self.pushed_as.insert(target.clone(), format!("contents of {x}"));
+                    }
+                }
+                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
+                    if c == "tangent.write_into" && args.len() == 2 && args[0].name() == Some(target.as_str()) =>
+                {
+                    if let Some(t) = args[1].name().filter(|t| popped_before(t)) {
+                        self.popped_as.insert(t.to_string(), format!("contents of {target}"));
+                    }
+                }
                 // `tangent.push(s, xs[-1])` right before `xs.pop()`.
                 Stmt::Assign { target, value: Expr::Subscript { value: Atom::Name(list), index }, .. }
                     if index.text == "-1"

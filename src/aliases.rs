@@ -1,113 +1,571 @@
-//! Aliases changed in place: `b = a` makes `b` a second name for the same list or array; a
-//! later `b[i] = v` or `b.append(v)` changes what `a` names too. The IR treats names as
-//! values, so a reverse-mode gradient through code that then reads the other name would miss
-//! that flow and be silently wrong: it is refused instead, with the way out (a copy, or one
-//! name). The same holds for forward mode, whose tangents do not alias as their values do.
+//! Shared memory: which names may share an object, and which statements change an object in
+//! place (`x[i] = v`, `xs.append(v)`, `x += v`, `out=x`, a helper writing its argument).
+//!
+//! The IR treats names as values. That is Python's meaning as long as no object changed in
+//! place is read through another name afterwards: `head = v[:2]; v *= 3.0; ... head ...`
+//! reads the changed memory through `head`, which the IR would take for the old value, and a
+//! derivative would be silently wrong. So, for code the user wrote:
+//! - a change in place of an object that another name still in use shares (a view, an alias,
+//!   a list holding it, an item or attribute of it) is **refused** at that line; for `x op= v`,
+//!   which changes arrays in place but gives numbers a new value, the generated code checks
+//!   at run time that `x` is not an array or list (and raises at the line if it is), so
+//!   `t_prev = t; t += dt` still works for numbers;
+//! - reverse mode **undoes** in place, in its backward pass, every change of an object the
+//!   backward pass reads through any name ([`Sharing::changes`], [`Sharing::objects`]), so
+//!   that views and saved references see each object as it was when the primal read it.
+//!
+//! The analysis: a flow-sensitive points-to over the IR (each name maps to the abstract
+//! objects it may hold: the parameters' objects, one object per statement that makes a new
+//! value, module-level objects), with flow-insensitive *contents* (the objects a list, tuple,
+//! dict or array holds: a view or item of `c` is taken to share all of `c`), and liveness.
 
-use crate::ir::{Atom, Expr, Stmt};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// A statement in program order: its position and the position ranges of the loops around
-/// it (a statement in a loop may run after any other statement of that loop).
-struct Placed<'s> {
-    stmt: &'s Stmt,
-    at: usize,
-    loops: Vec<(usize, usize)>,
+use crate::diagnostics::{Diagnostic, DiagnosticKind};
+use crate::effects::Summary;
+use crate::ir::{Atom, Callee, Expr, Function, InPlace, Stmt};
+use crate::parse::SourceFile;
+use crate::recipes::RecipeSet;
+
+/// An abstract object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Obj {
+    /// The object of parameter `i`.
+    Param(usize),
+    /// The latest new value made by the statement at this address.
+    Site(usize),
+    /// The values that statement made before its latest run (in a loop): told apart from
+    /// the latest, so that changing this iteration's new list does not look like changing
+    /// the lists earlier iterations stored away.
+    Older(usize),
+    /// A module-level object.
+    Global(String),
+    /// A view or an item of an object: it sees changes of the object's memory (an array's
+    /// elements), not those of a list's structure (`append`, `pop`).
+    Part(Box<Obj>),
 }
 
-fn place<'s>(body: &'s [Stmt], loops: &mut Vec<(usize, usize)>, out: &mut Vec<Placed<'s>>) {
-    for s in body {
-        let at = out.len();
-        out.push(Placed { stmt: s, at, loops: loops.clone() });
+impl Obj {
+    /// The object a view or item is part of (itself for a whole object).
+    pub fn whole(&self) -> &Obj {
+        match self {
+            Obj::Part(o) => o.whole(),
+            o => o,
+        }
+    }
+
+    /// A view or item of this object.
+    fn part(&self) -> Obj {
+        Obj::Part(Box::new(self.whole().clone()))
+    }
+
+    /// The object, whatever the run of the statement that made it (`Older` as `Site`).
+    pub fn any_run(&self) -> Obj {
+        match self {
+            Obj::Older(k) => Obj::Site(*k),
+            Obj::Part(o) => Obj::Part(Box::new(o.any_run())),
+            o => o.clone(),
+        }
+    }
+}
+
+/// What a change of the memory of `objs` changes: them, their views and items, and the
+/// objects they are views of.
+fn with_parts(objs: &Objs) -> Objs {
+    objs.iter().flat_map(|o| [o.clone(), o.part(), o.whole().clone()]).collect()
+}
+
+type Objs = BTreeSet<Obj>;
+
+/// The analysis state at a point: the objects each name may hold, and the objects each
+/// object may hold (a list's items, a tuple's, a dict's values, an object's attributes).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct State {
+    names: BTreeMap<String, Objs>,
+    contents: BTreeMap<Obj, Objs>,
+}
+
+impl State {
+    fn join(&mut self, other: &State) {
+        for (k, v) in &other.names {
+            self.names.entry(k.clone()).or_default().extend(v.iter().cloned());
+        }
+        for (k, v) in &other.contents {
+            self.contents.entry(k.clone()).or_default().extend(v.iter().cloned());
+        }
+    }
+
+    /// `objs` and everything they hold.
+    fn closure(&self, objs: Objs) -> Objs {
+        closure(&self.contents, objs)
+    }
+
+    /// The statement at `key` makes a new value: the one it made before becomes an older one.
+    fn age(&mut self, key: usize) {
+        let latest = Obj::Site(key);
+        let older = Obj::Older(key);
+        let rename = |objs: &mut Objs| {
+            if objs.remove(&latest) {
+                objs.insert(older.clone());
+            }
+            if objs.remove(&latest.part()) {
+                objs.insert(older.part());
+            }
+        };
+        for objs in self.names.values_mut() {
+            rename(objs);
+        }
+        for objs in self.contents.values_mut() {
+            rename(objs);
+        }
+        if let Some(held) = self.contents.remove(&latest) {
+            self.contents.entry(older).or_default().extend(held);
+        }
+    }
+}
+
+fn closure(contents: &BTreeMap<Obj, Objs>, mut objs: Objs) -> Objs {
+    let mut todo: Vec<Obj> = objs.iter().cloned().collect();
+    while let Some(o) = todo.pop() {
+        for held in contents.get(o.whole()).into_iter().flatten() {
+            if objs.insert(held.clone()) {
+                todo.push(held.clone());
+            }
+        }
+    }
+    objs
+}
+
+/// What the analysis found (see the module documentation).
+#[derive(Debug, Default, Clone)]
+pub struct Sharing {
+    /// The objects each statement that changes an object in place may change, by address.
+    pub changes: BTreeMap<usize, Objs>,
+    /// Every object each name may hold somewhere in the function.
+    pub objects: BTreeMap<String, Objs>,
+    /// Changes in place (by address of the statement) that another name in use may see
+    /// (it may share the memory): the generated code checks at run time, before the change,
+    /// that it does not, and raises at the line if it does.
+    pub guarded: BTreeMap<usize, Guard>,
+    /// Objects held by each object, anywhere in the function.
+    contents: BTreeMap<Obj, Objs>,
+}
+
+impl Sharing {
+    /// Every object `name` may hold, and what those hold (whatever the run of the statement
+    /// that made each).
+    pub fn reachable(&self, name: &str) -> Objs {
+        closure(&self.contents, self.objects.get(name).cloned().unwrap_or_default())
+    }
+
+    /// Must the change statement `key` makes be undone by the backward pass, given the names
+    /// it reads (`needed`)? Yes when one of them may hold (or hold something holding) an
+    /// object the statement changes.
+    pub fn change_is_read(&self, key: usize, needed: &BTreeSet<String>) -> bool {
+        let Some(changed) = self.changes.get(&key) else { return false };
+        needed.iter().any(|n| !self.reachable(n).is_disjoint(changed))
+    }
+}
+
+/// A check the generated code makes before a change in place (see `Sharing::guarded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// The names whose objects the statement changes.
+    pub changed: Vec<String>,
+    /// The names read afterwards that may share them.
+    pub others: Vec<String>,
+    /// The error to raise when one does (with the file and line).
+    pub message: String,
+}
+
+impl Guard {
+    /// The statements making the check: `tangent.in_place_check(x, message, other...)`.
+    pub fn code(&self) -> Vec<String> {
+        let message = crate::emit::python_string(&self.message);
+        self.changed.iter().map(|c| format!("tangent.in_place_check({c}, {message}, {})", self.others.join(", "))).collect()
+    }
+}
+
+/// How calls of the module's functions share memory: their summaries (see `effects`).
+pub type Summaries<'a> = &'a dyn Fn(&str) -> Option<Summary>;
+
+/// The sharing analysis of `f`; for code the user wrote (`check`), a change in place that
+/// another name in use would see is an error at its line (see the module documentation).
+pub fn analyze(f: &Function, result: &[Atom], recipes: &RecipeSet, summaries: Summaries<'_>, file: SourceFile<'_>, check: bool) -> Result<Sharing, Diagnostic> {
+    // Nothing changes in place: nothing to find.
+    if !crate::ir::all_statements(&f.body).iter().any(|s| changes_in_place(s)) {
+        return Ok(Sharing::default());
+    }
+    let mut a = Analysis { recipes, summaries, changes: BTreeMap::new(), before: BTreeMap::new(), objects: BTreeMap::new(), contents: BTreeMap::new() };
+    let mut entry = State::default();
+    for (i, p) in f.params.iter().enumerate() {
+        entry.names.insert(p.name.clone(), [Obj::Param(i)].into());
+        // What a parameter holds (its items, attributes) is part of it.
+        entry.contents.entry(Obj::Param(i)).or_default().insert(Obj::Param(i).part());
+    }
+    for p in &f.params {
+        a.note(&p.name, &entry);
+    }
+    for (obj, held) in &entry.contents {
+        a.contents.entry(obj.clone()).or_default().extend(held.iter().cloned());
+    }
+    a.block(&f.body, entry);
+    // Facts for the backward pass hold whatever the run: older values as the latest.
+    let mut sharing = Sharing { objects: a.objects.clone(), contents: a.contents.clone(), ..Sharing::default() };
+    for (key, objs) in &a.changes {
+        sharing.changes.insert(*key, objs.iter().map(Obj::any_run).collect());
+    }
+    let live = Liveness::of(f, result);
+    for s in crate::ir::all_statements(&f.body) {
+        let key = s as *const Stmt as usize;
+        let Some(changed) = a.changes.get(&key) else { continue };
+        let own = changed_names(s);
+        let state = a.before.get(&key).cloned().unwrap_or_default();
+        let after = live.after.get(&key).cloned().unwrap_or_default();
+        let seen: Vec<&String> = after
+            .iter()
+            .filter(|n| !own.contains(&n.as_str()) && !state.closure(state.names.get(*n).cloned().unwrap_or_default()).is_disjoint(changed))
+            .collect();
+        if seen.is_empty() || !check {
+            continue;
+        }
+        let o = s.origin();
+        let augmented = matches!(s, Stmt::Assign { inplace: Some(InPlace::Augmented), .. });
+        // A second name for the very same object (`b = a`): refused here, unless `x op= v`
+        // (a number gets a new value, which is fine).
+        let whole = |n: &str| state.names.get(n).filter(|objs| objs.len() == 1 && objs.iter().all(|o| !matches!(o, Obj::Part(_))));
+        let certain = seen.iter().find(|n| own.iter().any(|m| whole(m).is_some() && whole(m) == whole(n)));
+        if let (Some(other), false) = (certain, augmented) {
+            return Err(file
+                .diagnostic(
+                    DiagnosticKind::Unsupported,
+                    format!("`{}` changes in place memory that `{other}` shares, and `{other}` is read afterwards: Tangent cannot follow a change through another name", o.text),
+                    o.start,
+                    o.end,
+                )
+                .with_help(format!("make `{other}` a copy where it is made (`.copy()`, `list(...)`), or make a new value here instead of changing this one in place")));
+        }
+        let changed_names: Vec<String> = own.iter().filter(|n| !matches!(s, Stmt::Assign { target, inplace: Some(InPlace::Updates(_)), .. } if target == *n)).map(|n| n.to_string()).collect();
+        let others: Vec<String> = seen.iter().map(|n| n.to_string()).collect();
+        let what = if augmented { " (it is an array or a list)" } else { "" };
+        let message = format!(
+            "{}:{}: `{}` changes in place the memory of `{}`{what}, which `{}` shares and reads afterwards: Tangent cannot follow a change through another name; make a new value here (`x = x ...` instead of `x op= ...`), or make `{}` a copy where it is made",
+            file.path,
+            file.line_of(o.start),
+            o.text,
+            changed_names.join("`, `"),
+            others.join("`, `"),
+            others[0],
+        );
+        sharing.guarded.insert(key, Guard { changed: changed_names, others, message });
+    }
+    Ok(sharing)
+}
+
+/// The names a statement changes in place itself (not other names sharing them).
+pub fn changed_names(s: &Stmt) -> Vec<&str> {
+    match s {
+        Stmt::Assign { target, inplace: Some(InPlace::Updates(updated)), .. } => {
+            std::iter::once(target.as_str()).chain(updated.iter().map(|(_, n)| n.as_str())).collect()
+        }
+        Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => vec![target],
+        Stmt::Restore { container, .. } => vec![container],
+        _ => Vec::new(),
+    }
+}
+
+struct Analysis<'a> {
+    recipes: &'a RecipeSet,
+    summaries: Summaries<'a>,
+    /// The objects each change in place may change, by address of the statement.
+    changes: BTreeMap<usize, Objs>,
+    /// The state before each change in place, by address (joined over the runs of loops).
+    before: BTreeMap<usize, State>,
+    /// Every object each name holds somewhere, and every object each holds (whatever the
+    /// run of the statement that made it).
+    objects: BTreeMap<String, Objs>,
+    contents: BTreeMap<Obj, Objs>,
+}
+
+/// Does `s` itself change an object in place?
+fn changes_in_place(s: &Stmt) -> bool {
+    matches!(
+        s,
+        Stmt::AssignIndex { .. } | Stmt::Append { .. } | Stmt::PopLast { .. } | Stmt::Restore { .. } | Stmt::Assign { inplace: Some(_), .. }
+    )
+}
+
+impl Analysis<'_> {
+    fn block(&mut self, body: &[Stmt], mut state: State) -> State {
+        for s in body {
+            state = self.stmt(s, state);
+        }
+        state
+    }
+
+    fn objs(&self, state: &State, a: &Atom) -> Objs {
+        match a {
+            Atom::Name(n) => state.names.get(n).cloned().unwrap_or_else(|| [Obj::Global(n.clone())].into()),
+            Atom::Const(_) => Objs::new(),
+        }
+    }
+
+    /// What a view, an item or an attribute of `a` may share: part of `a`'s objects, and the
+    /// objects they hold.
+    fn parts(&self, state: &State, a: &Atom) -> Objs {
+        let objs = self.objs(state, a);
+        let mut out: Objs = objs.iter().map(Obj::part).collect();
+        for o in objs {
+            out.extend(state.closure(state.contents.get(o.whole()).cloned().unwrap_or_default()));
+        }
+        out
+    }
+
+    fn hold(&mut self, state: &mut State, container: &Objs, held: &Objs) {
+        for c in container {
+            state.contents.entry(c.whole().clone()).or_default().extend(held.iter().cloned());
+            self.contents.entry(c.whole().any_run()).or_default().extend(held.iter().map(Obj::any_run));
+        }
+    }
+
+    fn change(&mut self, s: &Stmt, objs: Objs) {
+        self.changes.entry(s as *const Stmt as usize).or_default().extend(objs);
+    }
+
+    fn stmt(&mut self, s: &Stmt, state: State) -> State {
+        let key = s as *const Stmt as usize;
+        if changes_in_place(s) {
+            self.before.entry(key).or_default().join(&state);
+        }
+        let state = self.transfer(s, key, state);
+        // What the statement binds (what it makes a container hold is noted by `hold`).
+        if let Stmt::Assign { target, .. } | Stmt::For { target, .. } = s {
+            self.note(target, &state);
+        }
+        state
+    }
+
+    /// Notes the objects `name` holds in `state`, whatever the run.
+    fn note(&mut self, name: &str, state: &State) {
+        if let Some(objs) = state.names.get(name) {
+            self.objects.entry(name.to_string()).or_default().extend(objs.iter().map(Obj::any_run));
+        }
+    }
+
+    fn transfer(&mut self, s: &Stmt, key: usize, mut state: State) -> State {
+        let site: Objs = [Obj::Site(key)].into();
+        match s {
+            Stmt::Assign { target, value, inplace, .. } => match inplace {
+                Some(InPlace::Augmented) => {
+                    let objs = self.objs(&state, &Atom::Name(target.clone()));
+                    if let Expr::BinOp { right, .. } = value {
+                        let held = self.parts(&state, right);
+                        self.hold(&mut state, &objs, &held);
+                    }
+                    self.change(s, with_parts(&objs));
+                }
+                Some(InPlace::Into(_)) => {
+                    let objs = self.objs(&state, &Atom::Name(target.clone()));
+                    self.change(s, with_parts(&objs));
+                }
+                Some(InPlace::Updates(updated)) => {
+                    let mut changed = Objs::new();
+                    for (_, n) in updated {
+                        let objs = self.objs(&state, &Atom::Name(n.clone()));
+                        changed.extend(with_parts(&objs));
+                        changed.extend(self.parts(&state, &Atom::Name(n.clone())));
+                    }
+                    self.change(s, changed.clone());
+                    state.age(key);
+                    let mut held = self.value(s, value, &mut state);
+                    held.extend(changed);
+                    self.hold(&mut state, &site, &held);
+                    state.names.insert(target.clone(), site);
+                }
+                Some(InPlace::Updated) => {}
+                None => {
+                    state.age(key);
+                    let objs = self.value(s, value, &mut state);
+                    state.names.insert(target.clone(), objs);
+                }
+            },
+            // The container changes (an array's memory, a list's slot): its items stay the
+            // objects they are (names holding an item share the container, see `parts`).
+            Stmt::AssignIndex { target, value, .. } => {
+                let objs = self.objs(&state, &Atom::Name(target.clone()));
+                let held = self.objs(&state, value);
+                self.change(s, with_parts(&objs));
+                self.hold(&mut state, &objs, &held);
+            }
+            Stmt::Append { target, value, .. } => {
+                let objs = self.objs(&state, &Atom::Name(target.clone()));
+                let held = self.objs(&state, value);
+                self.hold(&mut state, &objs, &held);
+                self.change(s, objs);
+            }
+            Stmt::PopLast { target, .. } => {
+                let objs = self.objs(&state, &Atom::Name(target.clone()));
+                self.change(s, objs);
+            }
+            Stmt::Restore { container, .. } => {
+                let objs = self.objs(&state, &Atom::Name(container.clone()));
+                self.change(s, with_parts(&objs));
+            }
+            Stmt::If { body, orelse, .. } => {
+                let mut a = self.block(body, state.clone());
+                let b = self.block(orelse, state);
+                a.join(&b);
+                state = a;
+            }
+            Stmt::For { target, iter, body, .. } => {
+                let items = match iter {
+                    Expr::Atom(a @ Atom::Name(_)) => self.parts(&state, a),
+                    _ => site,
+                };
+                state = self.looped(state, body, Some((target, items)));
+            }
+            Stmt::While { body, .. } => state = self.looped(state, body, None),
+            _ => {}
+        }
+        state
+    }
+
+    /// A loop: the state at the top of its body joins the state before it with the state at
+    /// the end of its body, until it settles; after the loop, the body may have run or not.
+    fn looped(&mut self, state: State, body: &[Stmt], target: Option<(&String, Objs)>) -> State {
+        let mut top = state;
+        for _ in 0..64 {
+            let mut entry = top.clone();
+            if let Some((t, items)) = &target {
+                entry.names.insert((*t).clone(), items.clone());
+            }
+            let end = self.block(body, entry);
+            let mut next = top.clone();
+            next.join(&end);
+            if next == top {
+                break;
+            }
+            top = next;
+        }
+        top
+    }
+
+    /// The objects the value of `value` (computed by `s`) may be.
+    fn value(&mut self, s: &Stmt, value: &Expr, state: &mut State) -> Objs {
+        let key = s as *const Stmt as usize;
+        let site: Objs = [Obj::Site(key)].into();
+        let with = |extra: Objs| -> Objs { site.iter().cloned().chain(extra).collect() };
+        match value {
+            Expr::Atom(a @ Atom::Name(_)) => self.objs(state, a),
+            Expr::Subscript { value, .. } => self.parts(state, value),
+            Expr::Attribute { attr, .. } if crate::activity::INERT_ATTRIBUTES.contains(&attr.as_str()) => site,
+            Expr::Attribute { value, .. } => self.parts(state, value),
+            Expr::Tuple(items) | Expr::List(items) => {
+                let held: Objs = items.iter().flat_map(|i| self.objs(state, i)).collect();
+                self.hold(state, &site, &held);
+                site
+            }
+            Expr::Dict(items) => {
+                let held: Objs = items.iter().flat_map(|(_, v)| self.objs(state, v)).collect();
+                self.hold(state, &site, &held);
+                site
+            }
+            Expr::Call { callee, args, kwargs } => {
+                let all = |state: &State| -> Objs { args.iter().chain(kwargs.iter().map(|(_, a)| a)).flat_map(|a| self.parts(state, a)).collect() };
+                match callee {
+                    Callee::Function { canonical: Some(c), .. } if crate::effects::is_view_function(c) => {
+                        with(args.first().map(|a| self.parts(state, a)).unwrap_or_default())
+                    }
+                    Callee::Function { canonical: Some(c), .. } if c.starts_with("builtins.") => with(all(state)),
+                    Callee::Function { canonical: Some(c), .. } if self.known(c) => site,
+                    Callee::Function { text, local: true, .. } => match (self.summaries)(text) {
+                        Some(summary) => {
+                            let mut out = Objs::new();
+                            for (i, p) in summary.params.iter().enumerate() {
+                                if summary.result_aliases.contains(p) {
+                                    if let Some(a) = args.get(i).or_else(|| kwargs.iter().find(|(k, _)| k == p).map(|(_, a)| a)) {
+                                        out.extend(self.parts(state, a));
+                                    }
+                                }
+                            }
+                            with(out)
+                        }
+                        None => with(all(state)),
+                    },
+                    Callee::Method { object, method } if crate::effects::VIEW_METHODS.contains(&method.as_str()) => with(self.parts(state, object)),
+                    Callee::Method { method, .. } if matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item") => site,
+                    Callee::Method { method, .. } if self.known(&format!("numpy.{method}")) => site,
+                    Callee::Method { object, .. } => {
+                        let mut out = all(state);
+                        out.extend(self.parts(state, object));
+                        with(out)
+                    }
+                    _ => with(all(state)),
+                }
+            }
+            Expr::Opaque { reads, .. } => with(reads.iter().flat_map(|r| self.parts(state, &Atom::Name(r.clone()))).collect()),
+            _ => site,
+        }
+    }
+
+    fn known(&self, canonical: &str) -> bool {
+        self.recipes.adjoints.contains_key(canonical) || self.recipes.tangents.contains_key(canonical) || self.recipes.nondifferentiable.contains(canonical)
+    }
+}
+
+/// The names live after each statement (read later before being assigned again).
+struct Liveness {
+    after: BTreeMap<usize, BTreeSet<String>>,
+}
+
+impl Liveness {
+    fn of(f: &Function, result: &[Atom]) -> Liveness {
+        let mut l = Liveness { after: BTreeMap::new() };
+        let out: BTreeSet<String> = result.iter().filter_map(|a| a.name().map(str::to_string)).collect();
+        // Loops make the sets at their top depend on their end: iterate until settled.
+        for _ in 0..64 {
+            let before = l.after.clone();
+            l.block(&f.body, out.clone());
+            if l.after == before {
+                break;
+            }
+        }
+        l
+    }
+
+    /// Live names before `body`, given those live after it.
+    fn block(&mut self, body: &[Stmt], mut live: BTreeSet<String>) -> BTreeSet<String> {
+        for s in body.iter().rev() {
+            let key = s as *const Stmt as usize;
+            self.after.entry(key).or_default().extend(live.iter().cloned());
+            live = self.after[&key].clone();
+            live = self.stmt(s, live);
+        }
+        live
+    }
+
+    fn stmt(&mut self, s: &Stmt, mut live: BTreeSet<String>) -> BTreeSet<String> {
         match s {
             Stmt::If { body, orelse, .. } => {
-                place(body, loops, out);
-                place(orelse, loops, out);
+                let mut a = self.block(body, live.clone());
+                a.extend(self.block(orelse, live));
+                live = a;
             }
+            // The body's start is live at its end (another iteration) and after the loop.
             Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                // The loop's range is known once its body is placed.
-                loops.push((at, usize::MAX));
-                let first = out.len();
-                place(body, loops, out);
-                loops.pop();
-                let end = out.len();
-                for p in &mut out[first..end] {
-                    for range in p.loops.iter_mut().filter(|r| r.0 == at) {
-                        range.1 = end;
-                    }
-                }
+                let start = self.block(body, live.clone());
+                let mut both = live;
+                both.extend(start);
+                let start = self.block(body, both.clone());
+                both.extend(start);
+                live = both;
+            }
+            Stmt::Assign { target, inplace: None | Some(InPlace::Updated) | Some(InPlace::Updates(_)), .. } => {
+                live.remove(target);
             }
             _ => {}
         }
-    }
-}
-
-/// May `later` run after `earlier`?
-fn may_follow(earlier: &Placed<'_>, later: &Placed<'_>) -> bool {
-    later.at > earlier.at || later.loops.iter().any(|&(start, end)| (start..end).contains(&earlier.at))
-}
-
-/// The first user-written `b = a` (both plain names) after which one of the two is changed in
-/// place and the other is read after that change: `(alias statement, in-place change)`.
-/// The diagnostic for [`changed_alias`] in `body` (read from `file`), if any.
-pub fn check(body: &[Stmt], file: crate::parse::SourceFile<'_>) -> Result<(), crate::diagnostics::Diagnostic> {
-    let Some((alias, change)) = changed_alias(body) else { return Ok(()) };
-    let (a, c) = (alias.origin(), change.origin());
-    Err(file
-        .diagnostic(
-            crate::diagnostics::DiagnosticKind::Unsupported,
-            format!("`{}` makes two names for one value, and `{}` changes it in place: Tangent does not follow such aliases", a.text, c.text),
-            a.start,
-            a.end,
-        )
-        .with_help("copy it (`b = a.copy()`, `b = list(a)`) or use one name".to_string()))
-}
-
-/// Generated code differentiated again (it restores items it saved: `Restore`, `Push`,
-/// `PopLast`) is taken as written: its aliasing is the one the first derivative relied on.
-/// Activity is no filter: an alias fools it too (`b = a; b[0] = x` leaves `a` "inactive").
-pub fn changed_alias(body: &[Stmt]) -> Option<(&Stmt, &Stmt)> {
-    let generated = crate::ir::all_statements(body).iter().any(|s| matches!(s, Stmt::Restore { .. } | Stmt::Push { .. } | Stmt::PopLast { .. }));
-    if generated {
-        return None;
-    }
-    let mut placed = Vec::new();
-    place(body, &mut Vec::new(), &mut placed);
-    let changes: Vec<(&str, &Placed<'_>)> = placed.iter().filter_map(|p| changed_name(p.stmt).map(|n| (n, p))).collect();
-    if changes.is_empty() {
-        return None;
-    }
-    for alias in &placed {
-        let Stmt::Assign { target, value: Expr::Atom(Atom::Name(source)), origin } = alias.stmt else { continue };
-        // Only what the user wrote as `b = a` (the normalizer's own copies are not aliases
-        // the user relies on).
-        if origin.text.replace(' ', "") != format!("{target}={source}") || target == source {
-            continue;
-        }
-        for (changed, change) in &changes {
-            let other = match *changed {
-                c if c == target => source,
-                c if c == source => target,
-                _ => continue,
-            };
-            if !may_follow(alias, change) {
-                continue;
-            }
-            let read_after = placed.iter().any(|r| {
-                !std::ptr::eq(r.stmt, alias.stmt) && may_follow(change, r) && r.stmt.header_reads().contains(&other.as_str())
-            });
-            if read_after {
-                return Some((alias.stmt, change.stmt));
-            }
-        }
-    }
-    None
-}
-
-/// The name a statement changes in place, if any.
-fn changed_name(s: &Stmt) -> Option<&str> {
-    match s {
-        Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => Some(target),
-        Stmt::Restore { container, .. } => Some(container),
-        _ => None,
+        live.extend(s.header_reads().into_iter().map(str::to_string));
+        live
     }
 }

@@ -72,6 +72,10 @@ pub struct DerivKey<'db> {
     /// joint derivative.
     #[returns(copy)]
     pub halves: bool,
+    /// Positions of parameters the function writes into, whose new values are outputs too
+    /// (`derive::with_updates`).
+    #[returns(ref)]
+    pub updates: Vec<usize>,
 }
 
 /// One top-level function of a module, as text.
@@ -83,8 +87,6 @@ pub struct FunctionEntry {
     /// Line of the definition's first line in the file, minus one.
     pub line_offset: usize,
     pub params: Vec<String>,
-    /// Parameters the function modifies in place.
-    pub mutated: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +125,7 @@ impl ModuleRecipes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdjointArtifact {
     pub functions: Vec<FunctionText>,
-    pub requires: Vec<(String, Vec<usize>, bool)>,
+    pub requires: Vec<(String, Vec<usize>, bool, Vec<usize>)>,
 }
 
 /// The gradient module of a file, assembled from per-function artifacts.
@@ -246,7 +248,6 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             line_offset: lines.saturating_sub(usize::from(!header.is_empty())),
             text: header + &text.text[line_start..end],
             params: parsing::param_names(def),
-            mutated: normalizing::mutated_params(def),
         }
     };
     for stmt in &module.body {
@@ -305,7 +306,6 @@ fn inherited_methods(scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<Function
                     text: format!("class {}:\n{body}", class.name),
                     line_offset: entry.line_offset,
                     params: entry.params.clone(),
-                    mutated: entry.mutated.clone(),
                 });
             }
         }
@@ -364,10 +364,15 @@ pub fn function_line<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> usize {
     entry(db, function).map_or(0, |e| e.line_offset)
 }
 
-/// Parameters of a function of the module, and those it modifies in place.
+/// Parameters of a function of the module.
 #[salsa::tracked(returns(ref))]
+pub fn function_params<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<Vec<String>> {
+    entry(db, function).map(|e| e.params.clone())
+}
+
+/// Parameters of a function of the module, and those it modifies in place.
 pub fn function_signature<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<(Vec<String>, Vec<String>)> {
-    entry(db, function).map(|e| (e.params.clone(), e.mutated.clone()))
+    function_params(db, function).clone().map(|params| (params, written_params(db, function)))
 }
 
 /// Diagnostics of per-function queries are relative to the function's text; this moves them
@@ -391,6 +396,31 @@ fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'d
     }
 }
 
+/// The effect summaries of a file's functions (backdated: an edit that changes none of them
+/// stops here). Computed only when a function of the file is normalized (not for a build
+/// that finds everything in the cache).
+#[salsa::tracked(returns(ref))]
+pub fn module_effects(db: &dyn Db, file: SourceFile) -> crate::effects::Effects {
+    let Some(scope) = module_scope(db, file) else { return Default::default() };
+    let text = file_text(db, file);
+    let Ok(parsed) = parsing::parse(&text) else { return Default::default() };
+    crate::effects::Effects::of_module(&parsed.syntax().body, scope, recipes::builtin())
+}
+
+/// The parameters a function changes in place (see `effects`); an inherited method's are
+/// those of the method it inherits.
+pub fn written_params(db: &dyn Db, function: FunctionId<'_>) -> Vec<String> {
+    let file = function.file(db);
+    let effects = module_effects(db, file);
+    let name = function.name(db);
+    let inherited = || {
+        let (class, method) = name.split_once('.')?;
+        let owner = module_scope(db, file).as_ref()?.method_owner(class, method)?;
+        effects.get(&format!("{}.{method}", owner.name))
+    };
+    effects.get(name).or_else(inherited).map(|e| e.params.iter().filter(|p| e.writes.contains(*p)).cloned().collect()).unwrap_or_default()
+}
+
 #[salsa::tracked(returns(ref))]
 pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalized> {
     let file = function.file(db);
@@ -403,13 +433,22 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
         Diagnostic::without_span(DiagnosticKind::Internal, "function text without its definition", text.path)
     })?;
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    derive::normalized(text, scope, def, recipes.set(), false)
+    let context = crate::normalize::Context { halves: None, effects: Some(module_effects(db, file)) };
+    derive::normalized_with(text, scope, def, recipes.set(), false, context)
+}
+
+/// The IR a derivative differentiates: the function's, with the parameters it writes into
+/// as outputs too when the derivative's callers get their new values.
+#[salsa::tracked(returns(ref))]
+pub fn normalize_for<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Normalized> {
+    let norm = normalize(db, key.function(db)).as_ref().map_err(Clone::clone)?;
+    Ok(derive::with_updates(norm.clone(), key.updates(db)))
 }
 
 #[salsa::tracked(returns(ref))]
 pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<String>)> {
     let function = key.function(db);
-    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
     let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
     derive::analyze(norm, key.wrt(db), recipes.set(), text)
@@ -467,7 +506,7 @@ struct DbCallees<'db> {
     db: &'db dyn Db,
     file: SourceFile,
     optimized: bool,
-    requires: Vec<(String, Vec<usize>, bool)>,
+    requires: Vec<(String, Vec<usize>, bool, Vec<usize>)>,
 }
 
 impl<'db> DbCallees<'db> {
@@ -477,7 +516,7 @@ impl<'db> DbCallees<'db> {
         if name.contains('.') {
             // A method of this module's classes (`Linear.forward`), else another module's.
             let method = FunctionId::new(self.db, self.file, name.to_string());
-            function_signature(self.db, method).is_some().then_some(method).or_else(|| project_function(self.db, name))
+            function_params(self.db, method).is_some().then_some(method).or_else(|| project_function(self.db, name))
         } else {
             Some(FunctionId::new(self.db, self.file, name.to_string()))
         }
@@ -490,7 +529,7 @@ pub fn project_function<'db>(db: &'db dyn Db, dotted: &str) -> Option<FunctionId
     let (module, name) = dotted.rsplit_once('.')?;
     let file = *project.modules(db).get(module)?;
     let id = FunctionId::new(db, file, name.to_string());
-    function_signature(db, id).is_some().then_some(id)
+    function_params(db, id).is_some().then_some(id)
 }
 
 /// The name under which `file`'s generated module imports the derivative `dname` of
@@ -513,13 +552,11 @@ impl Callees for DbCallees<'_> {
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
         let id = self.target(function)?;
-        function_signature(self.db, id).as_ref().map(|s| s.0.clone())
+        function_params(self.db, id).clone()
     }
 
     fn mutated_params(&self, function: &str) -> Vec<String> {
-        self.target(function)
-            .and_then(|id| function_signature(self.db, id).as_ref().map(|s| s.1.clone()))
-            .unwrap_or_default()
+        self.target(function).map(|id| written_params(self.db, id)).unwrap_or_default()
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<(String, String)> {
@@ -534,9 +571,9 @@ impl Callees for DbCallees<'_> {
         // The caller's derivative is regenerated whenever the callee's changes (its key is
         // part of the caller's): reading it here makes that dependency explicit.
         let optimized = self.optimized;
-        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized, false));
+        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized, false, Vec::new()));
         if callee_file == self.file {
-            self.requires.push((fname, wrt.to_vec(), false));
+            self.requires.push((fname, wrt.to_vec(), false, Vec::new()));
             Ok((dname, seed))
         } else {
             // Imported from the other module's gradient module (see `grad_module`).
@@ -545,24 +582,37 @@ impl Callees for DbCallees<'_> {
         }
     }
 
-    fn split(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<Option<(String, String)>> {
+    fn summary(&self, function: &str) -> Option<crate::effects::Summary> {
+        let id = self.target(function)?;
+        module_effects(self.db, id.file(self.db)).get(id.name(self.db)).cloned()
+    }
+
+    fn user_code(&self) -> bool {
+        true
+    }
+
+    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], _site: &Stmt) -> R<Option<(String, String)>> {
         let Some(id) = self.target(function) else { return Ok(None) };
         // Another module's functions and recursive ones are differentiated jointly.
         if id.file(self.db) != self.file || in_cycle(self.db, id) {
             return Ok(None);
         }
         let params = self.params(function).unwrap_or_default();
-        let names = halves_names(id.name(self.db), &params, wrt, reserved_names(self.db, self.file));
-        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), self.optimized, true));
-        self.requires.push((id.name(self.db).clone(), wrt.to_vec(), true));
+        let names = halves_names(id.name(self.db), &params, wrt, updates, reserved_names(self.db, self.file));
+        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), self.optimized, true, updates.to_vec()));
+        self.requires.push((id.name(self.db).clone(), wrt.to_vec(), true, updates.to_vec()));
         Ok(Some(names))
     }
 }
 
 /// The names of the two halves of `function`'s derivative w.r.t. `wrt` (`derive::halves_stem`
 /// with `_forward` / `_backward`), `_` appended while one clashes.
-pub fn halves_names(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> (String, String) {
+pub fn halves_names(function: &str, params: &[String], wrt: &[usize], updates: &[usize], reserved: &BTreeSet<String>) -> (String, String) {
     let mut stem = derive::halves_stem(function, params, wrt);
+    // The halves that also give back the arguments the function writes into.
+    if !updates.is_empty() {
+        stem.push_str("_updating");
+    }
     while reserved.contains(&format!("{stem}_forward")) || reserved.contains(&format!("{stem}_backward")) {
         stem.push('_');
     }
@@ -608,15 +658,15 @@ pub fn in_cycle(db: &dyn Db, function: FunctionId<'_>) -> bool {
 pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let function = key.function(db);
     let file = function.file(db);
-    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
     let reserved = reserved_names(db, file);
     let params: Vec<String> = norm.function.params.iter().map(|p| p.name.clone()).collect();
     let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
-    let halves = key.halves(db).then(|| halves_names(function.name(db), &params, key.wrt(db), reserved));
+    let halves = key.halves(db).then(|| halves_names(function.name(db), &params, key.wrt(db), key.updates(db), reserved));
     let seed = if halves.is_some() { SeedStyle::Required } else { SeedStyle::DefaultOne };
-    let spec = Spec { name, wrt: key.wrt(db), seed, preserve_result: false, motion: Motion::Joint, halves };
+    let spec = Spec { name, wrt: key.wrt(db), seed, preserve_result: false, motion: Motion::Joint, halves, updates: key.updates(db) };
     let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees, key.optimized(db))?;
@@ -653,12 +703,14 @@ pub struct Requirement {
     pub wrt: Vec<usize>,
     /// The halves callers run in their sweeps (`DerivKey::halves`), not the joint derivative.
     pub halves: bool,
+    /// The parameters whose new values the callers get back (`DerivKey::updates`).
+    pub updates: Vec<usize>,
 }
 
 #[salsa::tracked(returns(ref))]
 pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<Requirement>> {
     let function = key.function(db);
-    let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
+    let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let (act, _) = activity(db, key).as_ref().map_err(Clone::clone)?;
     let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
     let mut out = Vec::new();
@@ -669,7 +721,7 @@ pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<Requireme
 fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, recipes: &recipes::RecipeSet, out: &mut Vec<Requirement>) {
     for s in body {
         match s {
-            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local, canonical }, args, kwargs }, .. } if act.is_active(target) => {
+            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local, canonical }, args, kwargs }, inplace, .. } if act.is_active(target) => {
                 let id = if *local {
                     // A recipe of the user's covers the call: nothing else to differentiate.
                     if recipes.adjoints.contains_key(text) {
@@ -685,11 +737,15 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                         _ => continue,
                     }
                 };
-                let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
+                let params = function_params(db, id).clone().unwrap_or_default();
                 let wrt: Vec<usize> = act.active_arguments(&params, args, kwargs).into_iter().map(|(i, _)| i).collect();
                 // As `DbCallees::split` decides: same-module functions outside call cycles.
                 let halves = id.file(db) == file && !in_cycle(db, id);
-                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt, halves };
+                let updates: Vec<usize> = match inplace {
+                    Some(crate::ir::InPlace::Updates(updated)) if halves => updated.iter().map(|(p, _)| *p).collect(),
+                    _ => Vec::new(),
+                };
+                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt, halves, updates };
                 if !req.wrt.is_empty() && !out.contains(&req) {
                     out.push(req);
                 }
@@ -710,13 +766,13 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
 #[salsa::tracked(returns(clone), cycle_result = artifact_key_cycle)]
 pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32], String> {
     let function = key.function(db);
-    let norm = normalize(db, function).as_ref().map_err(|d| d.message.clone())?;
+    let norm = normalize_for(db, key).as_ref().map_err(|d| d.message.clone())?;
     let reqs = requirements(db, key).as_ref().map_err(|d| d.message.clone())?;
     let mut body = String::new();
     crate::ir::print_block(&norm.function.body, 0, &mut body);
     let params: Vec<String> = norm.function.params.iter().map(|p| format!("{}={:?}", p.name, p.default)).collect();
     let wrt = format!("{:?}", key.wrt(db));
-    let opts = format!("optimized={} halves={}", key.optimized(db), key.halves(db));
+    let opts = format!("optimized={} halves={} updates={:?}", key.optimized(db), key.halves(db), key.updates(db));
     let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
     let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
@@ -724,7 +780,7 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     let mut callee_keys = Vec::new();
     for req in reqs {
         let id = FunctionId::new(db, req.file, req.function.clone());
-        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db), req.halves);
+        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db), req.halves, req.updates.clone());
         // A function calling itself: its own text is in the key already.
         if k == key {
             continue;
@@ -799,7 +855,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     let mut generated = Vec::new();
     let mut skipped = Vec::new();
     let mut parts: Vec<String> = Vec::new();
-    let mut emitted: BTreeSet<(String, Vec<usize>, bool)> = BTreeSet::new();
+    let mut emitted: BTreeSet<(String, Vec<usize>, bool, Vec<usize>)> = BTreeSet::new();
     let mut imports: BTreeSet<String> = BTreeSet::new();
     let reserved = reserved_names(db, file);
     for (target, target_wrt) in targets {
@@ -812,7 +868,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             continue;
         }
         let id = FunctionId::new(db, file, entry.name.clone());
-        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized, false)) {
+        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized, false, Vec::new())) {
             skipped.push((entry.name.clone(), at_file_position(db, id, d)));
             continue;
         }
@@ -827,13 +883,14 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
         }
         let mut texts = Vec::new();
         let mut failed = None;
-        for (name, wrt, halves) in &needed {
-            if emitted.contains(&(name.clone(), wrt.clone(), *halves)) {
+        for (name, wrt, halves, updates) in &needed {
+            let k = (name.clone(), wrt.clone(), *halves, updates.clone());
+            if emitted.contains(&k) {
                 continue;
             }
             let fid = FunctionId::new(db, file, name.clone());
-            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves)) {
-                Ok(t) => texts.push(((name.clone(), wrt.clone(), *halves), t)),
+            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone())) {
+                Ok(t) => texts.push((k, t)),
                 Err(d) => {
                     failed = Some(at_file_position(db, fid, d));
                     break;
@@ -848,9 +905,9 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             emitted.insert(k);
             parts.push(t);
         }
-        for (name, wrt, halves) in &needed {
+        for (name, wrt, halves, updates) in &needed {
             let fid = FunctionId::new(db, file, name.clone());
-            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves)) {
+            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone())) {
                 for req in reqs.iter().filter(|r| r.file != file) {
                     imports.insert(import_line(db, file, req));
                 }
@@ -883,7 +940,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
 /// `from pkg.layers.__grad__ import ddense_dx` for a derivative of another module.
 pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
     let id = FunctionId::new(db, req.file, req.function.clone());
-    let params = function_signature(db, id).as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let params = function_params(db, id).clone().unwrap_or_default();
     let dname = derivative_name(&req.function, &params, &req.wrt, reserved_names(db, req.file));
     let module = req.file.module(db);
     let alias = import_alias(db, file, module, &req.function, &dname);
@@ -896,19 +953,28 @@ pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
 
 /// The derivatives `(function, wrt)` needs, itself first, in a fixed order (a recursive call
 /// needs a derivative already listed).
-fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool)>) -> R<()> {
+fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool, Vec<usize>)>) -> R<()> {
     let mut stack: Vec<String> = Vec::new();
-    visit(db, function, wrt, false, optimized, out, &mut stack)
+    visit(db, function, wrt, (false, Vec::new()), optimized, out, &mut stack)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, halves: bool, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool)>, stack: &mut Vec<String>) -> R<()> {
+fn visit<'db>(
+    db: &'db dyn Db,
+    function: FunctionId<'db>,
+    wrt: Vec<usize>,
+    (halves, updates): (bool, Vec<usize>),
+    optimized: bool,
+    out: &mut Vec<(String, Vec<usize>, bool, Vec<usize>)>,
+    stack: &mut Vec<String>,
+) -> R<()> {
     let name = function.name(db).clone();
-    if out.contains(&(name.clone(), wrt.clone(), halves)) {
+    let entry = (name.clone(), wrt.clone(), halves, updates.clone());
+    if out.contains(&entry) {
         return Ok(());
     }
-    out.push((name.clone(), wrt.clone(), halves));
-    let key = DerivKey::new(db, function, wrt, optimized, halves);
+    out.push(entry);
+    let key = DerivKey::new(db, function, wrt, optimized, halves, updates);
     let reqs = requirements(db, key).clone().map_err(|d| at_file_position(db, function, d))?;
     stack.push(name);
     for req in reqs {
@@ -917,7 +983,7 @@ fn visit<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, halve
             continue;
         }
         let id = FunctionId::new(db, req.file, req.function);
-        visit(db, id, req.wrt, req.halves, optimized, out, stack)?;
+        visit(db, id, req.wrt, (req.halves, req.updates), optimized, out, stack)?;
     }
     stack.pop();
     Ok(())

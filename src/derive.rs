@@ -48,6 +48,9 @@ pub struct Driver<'a> {
     /// The generated helper halves among the module's functions (generated code that is
     /// differentiated again), inlined where they are called.
     halves: Halves,
+    /// What the module's functions do besides computing their results (computed on first
+    /// use, once `scope` is final).
+    effects: std::cell::OnceCell<crate::effects::Effects>,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -68,6 +71,9 @@ pub struct Spec<'s> {
     /// `(forward, backward)`: package the derivative as the two halves a caller runs inside
     /// its own sweeps (see `Callees::split`) instead of as `motion` says.
     pub halves: Option<(String, String)>,
+    /// Positions of parameters the function writes into: their final values are outputs too,
+    /// after the result (`with_updates`).
+    pub updates: &'s [usize],
 }
 
 impl<'a> Driver<'a> {
@@ -93,6 +99,7 @@ impl<'a> Driver<'a> {
             own_statements: module.body.len(),
             recursive: BTreeMap::new(),
             halves: Halves::of_module(&module.body),
+            effects: std::cell::OnceCell::new(),
         }
     }
 
@@ -139,7 +146,13 @@ impl<'a> Driver<'a> {
 
     /// The IR of `def` (see [`normalized_with`]).
     fn normalized(&self, file: SourceFile<'_>, def: &StmtFunctionDef, forward: bool) -> R<Normalized> {
-        normalized_with(file, &self.scope, def, self.recipes, forward, Some(&self.halves))
+        let context = crate::normalize::Context { halves: Some(&self.halves), effects: Some(self.effects()) };
+        normalized_with(file, &self.scope, def, self.recipes, forward, context)
+    }
+
+    /// The effect summaries of the module's functions.
+    pub fn effects(&self) -> &crate::effects::Effects {
+        self.effects.get_or_init(|| crate::effects::Effects::of_module(&self.module.body, &self.scope, self.recipes))
     }
 
     /// Marks `function` as being differentiated (so a call back into it is reported).
@@ -177,7 +190,7 @@ impl<'a> Driver<'a> {
     }
 
     fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
-        let norm = self.normalized(file, def, false)?;
+        let norm = with_updates(self.normalized(file, def, false)?, spec.updates);
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         if self.check_wrt_use && self.in_progress.len() <= 1 {
             check_wrt_use(&norm, &act, &wrt_names, self.recipes, file)?;
@@ -212,17 +225,18 @@ pub fn derivative_stem(function: &str, params: &[String], wrt: &[usize]) -> Stri
 }
 
 pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool) -> R<Normalized> {
-    normalized_with(file, scope, def, recipes, forward, None)
+    normalized_with(file, scope, def, recipes, forward, crate::normalize::Context::default())
 }
 
-/// [`normalized`], inlining the calls of generated helper `halves` (generated code that is
-/// differentiated again).
-pub fn normalized_with(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool, halves: Option<&Halves>) -> R<Normalized> {
+/// [`normalized`], with what is known of the module around the function (its effect
+/// summaries; the generated helper halves to inline when generated code is differentiated
+/// again).
+pub fn normalized_with(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool, context: crate::normalize::Context<'_>) -> R<Normalized> {
     let own = if forward { recipes.tangents.get(def.name.as_str()) } else { recipes.adjoints.get(def.name.as_str()) };
     if own.is_some_and(|r| r.user) {
         crate::normalize::through_recipe(file, scope, def)
     } else {
-        crate::normalize::normalize_with(file, scope, def, halves)
+        crate::normalize::normalize_with(file, scope, def, context)
     }
 }
 
@@ -257,6 +271,9 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
                 ));
             }
         }
+    }
+    if let Some((start, end)) = norm.returns_nothing {
+        return Err(file.diagnostic(DiagnosticKind::NotDifferentiable, format!("function `{}` returns nothing to differentiate", f.name), start, end));
     }
     if let Some((stmt, stack)) = activity::foreign_stack_use(&f.body) {
         let o = stmt.origin();
@@ -330,7 +347,9 @@ pub fn derive_function(
         let outputs = norm.result.clone();
         let mut reverse_names = names;
         let sweeps = {
-            let rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees, optimized);
+            let mut rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees, optimized);
+            // A helper's halves leave what they changed as the caller's backward pass needs it.
+            rev.redo_parameters = spec.halves.is_none();
             rev.run(&outputs, &seeds, wrt_names)?
         };
         let mut names = reverse_names;
@@ -370,13 +389,17 @@ pub fn derive_function(
         let mut forward = sweeps.forward;
         let mut backward = sweeps.backward;
         let mut value_ref = value_expr.clone();
-        if spec.preserve_result {
-            let restored = outputs.iter().any(|o| o.name().is_some_and(|n| backward_assigns(&backward, n)));
-            if restored {
-                let v = names.fresh("value");
-                forward.push(Code::assign(&v, &value_expr, false));
-                value_ref = v;
-            }
+        // The value returned before the backward sweep runs (a split motion's forward
+        // function) or after it: kept aside when the backward sweep restores it, as a
+        // snapshot when it may put back contents of its objects in place.
+        let split_motion = spec.halves.is_none() && spec.motion == Motion::Split;
+        let rebound = spec.preserve_result && outputs.iter().any(|o| o.name().is_some_and(|n| backward_assigns(&backward, n)));
+        let in_place = (spec.preserve_result || split_motion) && sweeps.result_restored_in_place;
+        if rebound || in_place {
+            let v = names.fresh("value");
+            let value = if in_place { format!("tangent.snapshot({value_expr})") } else { value_expr.clone() };
+            forward.push(Code::assign(&v, &value, false));
+            value_ref = v;
         }
         // As in the original tangent, the value follows the gradients in one flat tuple.
         let ret = if spec.preserve_result {
@@ -418,6 +441,7 @@ pub fn derive_function(
                         state.push(n.clone());
                     }
                 }
+                state.extend(sweeps.carried.iter().cloned());
                 let mut prologue = sweeps.prologue;
                 let uses_stack = prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.contains(&sweeps.stack)));
                 if uses_stack {
@@ -582,7 +606,7 @@ impl Callees for Driver<'_> {
         let name = self.function_name(&derivative_stem(function, &params, wrt));
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint, halves: None };
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint, halves: None, updates: &[] };
         // Known before it is generated, so that a recursive call calls it.
         let norm = self.normalized(file, def, false)?;
         let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
@@ -594,13 +618,21 @@ impl Callees for Driver<'_> {
         result
     }
 
-    fn split(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<Option<(String, String)>> {
+    fn summary(&self, function: &str) -> Option<crate::effects::Summary> {
+        self.effects().get(function).cloned()
+    }
+
+    fn user_code(&self) -> bool {
+        self.check_wrt_use
+    }
+
+    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<Option<(String, String)>> {
         let method = function.contains('.') && self.definition(function).is_some();
         // Another module's function: its joint derivative, imported from its gradient module.
         if (function.contains('.') && !method) || self.recursive(function) {
             return Ok(None);
         }
-        let key = (format!("split {function}"), wrt.to_vec());
+        let key = (format!("split {function} {updates:?}"), wrt.to_vec());
         if let Some((forward, backward)) = self.done.get(&key) {
             return Ok(Some((forward.clone(), backward.clone())));
         }
@@ -620,6 +652,7 @@ impl Callees for Driver<'_> {
             preserve_result: false,
             motion: Motion::Joint,
             halves: Some((forward.clone(), backward.clone())),
+            updates,
         };
         let file = self.module_file;
         match self.derive(def, file, &spec) {
@@ -630,6 +663,32 @@ impl Callees for Driver<'_> {
             }
         }
     }
+}
+
+/// `norm` with the final values of the parameters at `updates` (which it writes into) as
+/// outputs after its result: the derivative of a call that gives the caller those new values
+/// (`ir::InPlace::Updates`). The result is packed into one value first when it is a tuple.
+pub fn with_updates(mut norm: Normalized, updates: &[usize]) -> Normalized {
+    if updates.is_empty() {
+        return norm;
+    }
+    // The result under a name of its own: its adjoint must not be the seed's name (a result
+    // named after the function has the seed's adjoint name, `bf`).
+    let mut packed = "_returned".to_string();
+    while norm.function.names.contains(&packed) {
+        packed.push('_');
+    }
+    norm.function.names.insert(packed.clone());
+    let origin = crate::ir::Origin { text: "return".into(), start: 0, end: 0, id: 0 };
+    let value = if norm.result_is_tuple { crate::ir::Expr::Tuple(norm.result.clone()) } else { crate::ir::Expr::Atom(norm.result[0].clone()) };
+    norm.function.body.push(Stmt::Assign { target: packed.clone(), value, origin, inplace: None });
+    let result = Atom::Name(packed);
+    let mut outputs = vec![result];
+    outputs.extend(updates.iter().filter_map(|&i| norm.function.params.get(i)).map(|p| Atom::Name(p.name.clone())));
+    norm.result = outputs;
+    norm.result_is_tuple = true;
+    norm.returns_nothing = None;
+    norm
 }
 
 /// The stem of the names of a helper's two halves (`<stem>_forward`, `<stem>_backward`):
@@ -749,8 +808,8 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         Callees::params(self, function)
     }
 
-    fn jvp(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, Vec<String>)> {
-        let key = (format!("forward:{function}"), wrt.to_vec());
+    fn jvp(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<(String, Vec<String>)> {
+        let key = (format!("forward:{function} {updates:?}"), wrt.to_vec());
         if let Some((name, tangents)) = self.done.get(&key) {
             return Ok((name.clone(), tangents.split(',').map(str::to_string).collect()));
         }
@@ -760,11 +819,14 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         };
         let params = crate::parse::param_names(def);
         let function = &function.replace('.', "_");
-        let base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
+        let mut base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
+        if !updates.is_empty() {
+            base.push_str("_updating");
+        }
         let name = self.function_name(&base);
         let file = self.module_file;
         // The caller runs it instead of the function: it returns the value too.
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: true, motion: Motion::Joint, halves: None };
+        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: true, motion: Motion::Joint, halves: None, updates };
         // Known before it is generated, so that a recursive call calls it.
         let norm = self.normalized(file, def, true)?;
         let wrt_names: Vec<String> = wrt.iter().filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone())).collect();
@@ -791,7 +853,7 @@ impl Driver<'_> {
     /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
     /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
     pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
-        let norm = self.normalized(file, def, true)?;
+        let norm = with_updates(self.normalized(file, def, true)?, spec.updates);
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         // The request itself (a helper's forward derivative runs with its caller in progress).
         if self.check_wrt_use && self.in_progress.len() <= 1 {
@@ -802,12 +864,17 @@ impl Driver<'_> {
         let f = &norm.function;
         let mut names = Names::with_shared(taken_names(&norm), reserved);
         let (body, tangent_params, outputs) = {
-            crate::aliases::check(&f.body, file)?;
+            let sharing = crate::aliases::analyze(f, &norm.result, recipes, &|n| self.effects().get(n).cloned(), file, self.check_wrt_use)?;
+            // Names a check before a change in place reads may not be assigned yet (a later
+            // iteration's): None until they are.
+            let params: BTreeSet<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
+            let checked: BTreeSet<String> = sharing.guarded.values().flat_map(|g| g.others.iter().cloned()).filter(|o| !params.contains(o.as_str())).collect();
             let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
+            fwd.sharing = sharing;
             let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
             // Other parameters that become active (reassigned from active values) start with a
             // zero tangent.
-            let mut body = Vec::new();
+            let mut body: Vec<Code> = checked.iter().map(|o| Code::assign(o, "None", false)).collect();
             for p in &f.params {
                 if act.is_active(&p.name) && !wrt_names.contains(&p.name) {
                     let dp = fwd.tangent(&p.name);

@@ -212,3 +212,21 @@ pub fn module(header: &str, imports: &[&str], functions: &[FunctionText]) -> Res
     }
     Ok(out)
 }
+
+/// `text` as a Python string literal (single-quoted, escapes where Python needs them).
+pub fn python_string(text: &str) -> String {
+    let mut out = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::activity::Activity;
 use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
-use crate::ir::{Atom, Callee, Expr, Function, Stmt};
+use crate::ir::{Atom, Callee, Expr, Function, InPlace, Stmt};
 use crate::parse::SourceFile;
 use crate::recipes::{Bound, RecipeSet};
 use crate::reverse::Names;
@@ -26,7 +26,9 @@ pub trait ForwardCallees {
     /// tangent and the output, `(tangent, value)`: the caller runs it instead of the function,
     /// so the function runs once.
     /// Returns the name and the names of its tangent parameters (passed by keyword).
-    fn jvp(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> R<(String, Vec<String>)>;
+    /// `updates`: positions of parameters the function writes into, whose new values (and
+    /// tangents) it returns after its result (see `ir::InPlace::Updates`).
+    fn jvp(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<(String, Vec<String>)>;
 }
 
 pub struct Forward<'a> {
@@ -37,6 +39,10 @@ pub struct Forward<'a> {
     pub names: &'a mut Names,
     pub callees: &'a mut dyn ForwardCallees,
     tangents: BTreeMap<String, String>,
+    /// Which names share memory (see `aliases`): changes in place checked at run time.
+    pub sharing: crate::aliases::Sharing,
+    /// Results of JVP calls of helpers that write into their arguments.
+    updating_results: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Forward<'a> {
@@ -48,7 +54,7 @@ impl<'a> Forward<'a> {
         names: &'a mut Names,
         callees: &'a mut dyn ForwardCallees,
     ) -> Self {
-        Forward { f, act, recipes, file, names, callees, tangents: BTreeMap::new() }
+        Forward { f, act, recipes, file, names, callees, tangents: BTreeMap::new(), sharing: crate::aliases::Sharing::default(), updating_results: Default::default() }
     }
 
     /// `d<v>`, unique.
@@ -89,6 +95,10 @@ impl<'a> Forward<'a> {
     }
 
     fn stmt(&mut self, s: &Stmt, out: &mut Vec<Code>) -> R<()> {
+        // A change in place another name may see: checked before it happens.
+        if let Some(guard) = self.sharing.guarded.get(&(s as *const Stmt as usize)) {
+            out.extend(guard.code().iter().map(|c| Code::effect(c)));
+        }
         match s {
             Stmt::Assign { target, value, .. } if stack_call(value) == Some("tangent.Stack") => {
                 out.push(Code::assign(target, &value.to_string(), false));
@@ -108,13 +118,20 @@ impl<'a> Forward<'a> {
                     out.push(Code::effect(&format!("{stack}.append({dv})")));
                 }
             }
-            Stmt::Assign { target, value: Expr::Call { callee, args, kwargs }, .. } if self.act.is_active(target) && self.local_call(callee).is_some() => {
+            Stmt::Assign { target, value: value @ Expr::Call { callee, args, kwargs }, inplace, .. } if self.act.is_active(target) && self.local_call(callee).is_some() => {
                 // A function of the module: its derivative runs it once and returns both
                 // its tangent and its value.
                 let text = self.local_call(callee).unwrap_or_default();
                 let params = self.callees.params(&text).unwrap_or_default();
                 let positions = self.act.active_arguments(&params, args, kwargs);
-                let primal = format!("{target} = {}", Expr::Call { callee: callee.clone(), args: args.clone(), kwargs: kwargs.clone() });
+                let updates: Vec<usize> = match inplace {
+                    Some(InPlace::Updates(updated)) => updated.iter().map(|(p, _)| *p).collect(),
+                    _ => Vec::new(),
+                };
+                let primal = match inplace {
+                    Some(how) => crate::ir::in_place_text(target, value, how),
+                    None => format!("{target} = {value}"),
+                };
                 if positions.is_empty() {
                     out.push(Code::stmt(&primal, vec![target.clone()], false));
                     let dt = self.tangent(target);
@@ -122,7 +139,10 @@ impl<'a> Forward<'a> {
                     return Ok(());
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
-                let (name, tangent_params) = self.callees.jvp(&text, &wrt, s)?;
+                let (name, tangent_params) = self.callees.jvp(&text, &wrt, &updates, s)?;
+                if !updates.is_empty() {
+                    self.updating_results.insert(target.clone());
+                }
                 let mut parts = crate::ir::call_arguments(args, kwargs);
                 for ((_, a), p) in positions.iter().zip(&tangent_params) {
                     let d = self.tangent_of_atom(a).unwrap_or_default();
@@ -132,9 +152,19 @@ impl<'a> Forward<'a> {
                 self.comment(s, out);
                 out.push(Code::stmt(&format!("{dt}, {target} = {name}({})", parts.join(", ")), vec![dt.clone(), target.clone()], false));
             }
-            Stmt::Assign { target, value, .. } => {
+            Stmt::Assign { target, value, inplace, .. } => {
+                let text = match (inplace, value) {
+                    // The new value of an argument a helper's JVP wrote into: the caller's
+                    // object, unless the helper gave its parameter a new value (a number).
+                    (Some(InPlace::Updated), Expr::Subscript { value: Atom::Name(result), .. }) if self.updating_results.contains(result) => {
+                        out.push(Code::effect(&format!("tangent.check_updated({target}, {value})")));
+                        format!("{target} = {value}")
+                    }
+                    (Some(how), _) => crate::ir::in_place_text(target, value, how),
+                    (None, _) => format!("{target} = {value}"),
+                };
                 let primal = Code::Stmt {
-                    text: format!("{target} = {value}"),
+                    text,
                     defs: vec![target.clone()],
                     uses: value.reads().into_iter().map(str::to_string).collect(),
                     pure: false,
@@ -162,7 +192,10 @@ impl<'a> Forward<'a> {
                     });
                     self.comment(s, out);
                     out.extend(tangent_stmts);
-                    out.push(Code::assign(target, &result, false));
+                    // A change in place: the new value goes into the object, as the user's
+                    // statement does (a number gets the new value).
+                    let new = if inplace.is_some() { format!("tangent.write_into({target}, {result})") } else { result.clone() };
+                    out.push(Code::assign(target, &new, false));
                     out.push(Code::assign(&final_dt, &dt, false));
                 } else {
                     out.push(primal);

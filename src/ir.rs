@@ -187,10 +187,33 @@ pub struct Origin {
     pub id: usize,
 }
 
+/// How an assignment changes an object in place (Python's in-place operations). The IR gives
+/// the target its new value, as for any assignment; the generated primal code performs the
+/// operation on the same object (so that every name sharing it sees the change, as in the
+/// user's program), and reverse mode saves a copy of the old contents and puts them back in
+/// place (see `aliases` for which changes must be undone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InPlace {
+    /// `target op= right`, the value being `target op right`: in place for arrays and lists,
+    /// a new value for numbers.
+    Augmented,
+    /// A statement writing the value into `target`'s object (`numpy.exp(a, out=target)`,
+    /// `numpy.copyto(target, v)`, `target.sort()`), kept as its text.
+    Into(String),
+    /// A call of a function of the module that also changes some of its arguments, given as
+    /// `(parameter position, the caller's name passed there)`: the value is the tuple
+    /// `(result, new value of each)` (see `effects`).
+    Updates(Vec<(usize, String)>),
+    /// The new value of an argument that a call changed (`b = _g[1]` after `_g = g(a, b)`):
+    /// the same object, already saved with the call.
+    Updated,
+}
+
 /// A normalized statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stmt {
-    Assign { target: String, value: Expr, origin: Origin },
+    /// `target = value`; `inplace` when the user's statement changes an object in place.
+    Assign { target: String, value: Expr, origin: Origin, inplace: Option<InPlace> },
     /// `target[index] = value`.
     AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
     /// `target.append(value)` on a list.
@@ -292,7 +315,8 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
     let pad = "    ".repeat(indent);
     for s in stmts {
         match s {
-            Stmt::Assign { target, value, .. } => out.push_str(&format!("{pad}{target} = {value}\n")),
+            Stmt::Assign { target, value, inplace: None | Some(InPlace::Updated), .. } => out.push_str(&format!("{pad}{target} = {value}\n")),
+            Stmt::Assign { target, value, inplace: Some(how), .. } => out.push_str(&format!("{pad}{}\n", in_place_text(target, value, how))),
             Stmt::AssignIndex { target, index, value, .. } => {
                 out.push_str(&format!("{pad}{target}[{}] = {value}\n", index.text))
             }
@@ -422,4 +446,19 @@ pub fn method_recipe(object: &Atom, method: &str, args: &[Atom]) -> (String, Vec
         all.extend(args.iter().cloned());
     }
     (name, all)
+}
+
+/// The primal statement of an in-place assignment, as generated code performs it: `a += b`,
+/// the statement writing into the target (`numpy.exp(a, out=a)`), or a call that changes its
+/// arguments giving its result with their new values, `t = (g(a, b), b)`.
+pub fn in_place_text(target: &str, value: &Expr, how: &InPlace) -> String {
+    match (how, value) {
+        (InPlace::Augmented, Expr::BinOp { op, right, .. }) => format!("{target} {op}= {right}"),
+        (InPlace::Into(text), _) => text.clone(),
+        (InPlace::Updates(updated), Expr::Call { .. }) => {
+            let names: Vec<&str> = updated.iter().map(|(_, n)| n.as_str()).collect();
+            format!("{target} = ({value}, {})", names.join(", "))
+        }
+        _ => format!("{target} = {value}"),
+    }
 }

@@ -14,6 +14,7 @@ pub mod code;
 pub mod db;
 pub mod derive;
 pub mod diagnostics;
+pub mod effects;
 pub mod emit;
 pub mod forward;
 pub mod ir;
@@ -228,6 +229,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
         preserve_result: options.preserve_result,
         motion: options.motion,
         halves: None,
+        updates: &[],
     };
     driver.derive(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
@@ -263,6 +265,7 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
         preserve_result: options.preserve_result,
         motion: Motion::Joint,
         halves: None,
+        updates: &[],
     };
     driver.in_progress_push(request.function);
     driver.check_wrt_use = check_wrt_use && request.context_source.is_none();
@@ -665,7 +668,7 @@ impl ProjectModule {
     /// by dotted name (`pkg.layers.dense`).
     pub fn external_signature(&self, dotted: &str) -> Option<(Vec<String>, Vec<String>)> {
         let id = db::project_function(&self.database, dotted)?;
-        db::function_signature(&self.database, id).clone()
+        db::function_signature(&self.database, id)
     }
 
     /// How this module's generated code calls the derivative of `dotted` w.r.t. `wrt`:
@@ -673,14 +676,14 @@ impl ProjectModule {
     pub fn external_derivative(&self, dotted: &str, wrt: &[usize]) -> Result<(String, String, String), Diagnostic> {
         let missing = || Diagnostic::without_span(DiagnosticKind::NoRecipe, format!("no source for `{dotted}`"), "<project>");
         let id = db::project_function(&self.database, dotted).ok_or_else(missing)?;
-        let (params, _) = db::function_signature(&self.database, id).clone().ok_or_else(missing)?;
+        let params = db::function_params(&self.database, id).clone().ok_or_else(missing)?;
         let callee_file = id.file(&self.database);
         let name = id.name(&self.database).clone();
         let dname = db::derivative_name(&name, &params, wrt, db::reserved_names(&self.database, callee_file));
         let module = callee_file.module(&self.database).clone();
         let alias = db::import_alias(&self.database, self.file, &module, &name, &dname);
         let seed = db::seed_name(&self.database, id).clone()?;
-        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec(), halves: false };
+        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec(), halves: false, updates: Vec::new() };
         Ok((alias, seed, db::import_line(&self.database, self.file, &req)))
     }
 

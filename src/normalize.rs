@@ -12,7 +12,7 @@ use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
 use ruff_text_size::Ranged;
 
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
-use crate::ir::{Atom, Callee, Expr, Function, Index, Origin, Param, Stmt};
+use crate::ir::{Atom, Callee, Expr, Function, InPlace, Index, Origin, Param, Stmt};
 use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
 
@@ -20,6 +20,7 @@ mod checkpoints;
 pub use checkpoints::is_checkpoint;
 mod halves;
 pub use halves::Halves;
+mod inplace;
 mod methods;
 mod scopes;
 
@@ -31,6 +32,9 @@ pub struct Normalized {
     /// Name holding the returned value(s) at the end of the body.
     pub result: Vec<Atom>,
     pub result_is_tuple: bool,
+    /// For a function that returns nothing (its result is `None`): the span of its name.
+    /// Only a helper writing into its arguments has a derivative then (`derive::with_updates`).
+    pub returns_nothing: Option<(usize, usize)>,
 }
 
 struct Normalizer<'a> {
@@ -73,6 +77,22 @@ struct Normalizer<'a> {
     half_path: Vec<String>,
     /// The name each local of an inlined helper half got, by helper path and local.
     half_names: BTreeMap<(String, String), String>,
+    /// What the module's functions do besides computing their results (calls of helpers
+    /// that write into their arguments return the new values, see `inplace`).
+    effects: Option<&'a crate::effects::Effects>,
+    /// The span of the function's name when it returns nothing.
+    returns_nothing: Option<(usize, usize)>,
+    /// The temporaries the normalizer made (`fresh`), which the user's code never names.
+    temporaries: BTreeSet<String>,
+}
+
+/// What normalization knows of the module around a function.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// Generated helper halves, inlined at their calls (generated code differentiated again).
+    pub halves: Option<&'a Halves>,
+    /// The effect summaries of the module's functions.
+    pub effects: Option<&'a crate::effects::Effects>,
 }
 
 pub fn normalize(
@@ -80,18 +100,19 @@ pub fn normalize(
     scope: &ModuleScope,
     def: &ast::StmtFunctionDef,
 ) -> Result<Normalized> {
-    normalize_with(file, scope, def, None)
+    normalize_with(file, scope, def, Context::default())
 }
 
-/// [`normalize`], inlining the calls of the module's generated helper `halves`.
+/// [`normalize`], with what is known of the module around the function.
 pub fn normalize_with(
     file: SourceFile<'_>,
     scope: &ModuleScope,
     def: &ast::StmtFunctionDef,
-    halves: Option<&Halves>,
+    context: Context<'_>,
 ) -> Result<Normalized> {
     let mut n = Normalizer::new(file, scope, def);
-    n.halves = halves.filter(|h| !h.is_empty());
+    n.halves = context.halves.filter(|h| !h.is_empty());
+    n.effects = context.effects;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -109,18 +130,20 @@ pub fn normalize_with(
     }
     if let Some((flag, _, _)) = &n.loop_return {
         let origin = Origin { text: String::new(), start: 0, end: 0, id: 0 };
-        body.insert(0, Stmt::Assign { target: flag.clone(), value: Expr::Atom(Atom::Const("False".into())), origin });
+        body.insert(0, Stmt::Assign { target: flag.clone(), value: Expr::Atom(Atom::Const("False".into())), origin, inplace: None });
     }
     let body = lift_exits(body);
     let mut result_name = None;
     let (body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
-    let body = n.stabilize_tests(body);
+    let mut body = n.stabilize_tests(body);
+    numbers_rebind(&mut body, &params);
     let mut names = n.taken.clone();
     collect_ir_names(&body, &mut names);
     Ok(Normalized {
         function: Function { name: def.name.to_string(), params, body, names },
         result,
         result_is_tuple: tuple,
+        returns_nothing: n.returns_nothing,
     })
 }
 
@@ -141,13 +164,14 @@ pub fn through_recipe(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::Stmt
     let origin = Origin { text: call, start: def.start().to_usize(), end: def.start().to_usize(), id: 1 };
     let value = Expr::Call { callee: Callee::Function { text: def.name.to_string(), canonical: None, local: true }, args, kwargs: Vec::new() };
     let body = vec![
-        Stmt::Assign { target: result.clone(), value, origin: origin.clone() },
+        Stmt::Assign { target: result.clone(), value, origin: origin.clone(), inplace: None },
         Stmt::Return { value: vec![Atom::Name(result.clone())], tuple: false, origin },
     ];
     Ok(Normalized {
         function: Function { name: def.name.to_string(), params, body, names },
         result: vec![Atom::Name(result)],
         result_is_tuple: false,
+        returns_nothing: None,
     })
 }
 
@@ -175,6 +199,9 @@ impl<'a> Normalizer<'a> {
             halves: None,
             half_path: Vec::new(),
             half_names: BTreeMap::new(),
+            effects: None,
+            returns_nothing: None,
+            temporaries: BTreeSet::new(),
         }
     }
 
@@ -228,6 +255,7 @@ impl<'a> Normalizer<'a> {
             let name = format!("_{hint}{sep}{}", self.next_temp);
             if !self.taken.contains(&name) {
                 self.taken.insert(name.clone());
+                self.temporaries.insert(name.clone());
                 return name;
             }
         }
@@ -239,7 +267,13 @@ impl<'a> Normalizer<'a> {
 
     fn assign(&mut self, target: &str, value: Expr) {
         let origin = self.origin.clone();
-        self.emit(Stmt::Assign { target: target.to_string(), value, origin });
+        self.emit(Stmt::Assign { target: target.to_string(), value, origin, inplace: None });
+    }
+
+    /// `target` gets `value` by a change of its object in place (see `ir::InPlace`).
+    fn assign_in_place(&mut self, target: &str, value: Expr, how: InPlace) {
+        let origin = self.origin.clone();
+        self.emit(Stmt::Assign { target: target.to_string(), value, origin, inplace: Some(how) });
     }
 
     fn set_origin(&mut self, stmt: &AStmt) {
@@ -420,7 +454,18 @@ impl<'a> Normalizer<'a> {
                 }
             }
         }
+        if let Some(done) = self.mutating_method(call, stmt)? {
+            return Ok(done);
+        }
         let e = self.expr(&AExpr::Call(call.clone()))?;
+        // A call lowered to statements already (`out=`, a helper changing its arguments):
+        // its value is not used.
+        if matches!(&e, Expr::Atom(_) | Expr::Subscript { .. }) {
+            return Ok(());
+        }
+        if let Some(done) = self.mutating_function(&e)? {
+            return Ok(done);
+        }
         // `tangent.pop(stack, op_id)` whose value is not used: the pop is emitted (below, in
         // `call`), into the op_id's variable.
         if matches!(&e, Expr::Atom(Atom::Name(n)) if self.op_ids.values().any(|v| v == n)) {
@@ -567,12 +612,12 @@ impl<'a> Normalizer<'a> {
     fn aug_assign(&mut self, a: &ast::StmtAugAssign) -> Result<()> {
         let op = a.op.as_str().to_string();
         match a.target.as_ref() {
+            // In place for arrays and lists, a new value for numbers: the IR gives the name
+            // its new value and generated code keeps the operation as written.
             AExpr::Name(n) => {
                 let right = self.atom(&a.value, n.id.as_str())?;
-                self.assign(
-                    n.id.as_str(),
-                    Expr::BinOp { op, left: Atom::Name(n.id.to_string()), right },
-                );
+                let value = Expr::BinOp { op, left: Atom::Name(n.id.to_string()), right };
+                self.assign_in_place(n.id.as_str(), value, InPlace::Augmented);
                 Ok(())
             }
             AExpr::Subscript(s) => {
@@ -688,9 +733,10 @@ impl<'a> Normalizer<'a> {
         if !f.orelse.is_empty() {
             return Err(self.unsupported(f.range(), "`for ... else` is not supported"));
         }
-        // Names the loop rebinds (see `for_loop`).
+        // Names the loop rebinds (see `for_loop`); `xs op= v` changes an array or list in
+        // place, which the loop then iterates over as Python does.
         let mut rebound = BTreeSet::new();
-        collect_assigned(&f.body, &mut rebound);
+        collect_bound(&f.body, &mut rebound, false);
         collect_target(&f.target, &mut rebound);
         self.for_loop(&f.target, &f.iter, &rebound, |me| {
             for s in &f.body {
@@ -869,7 +915,7 @@ impl<'a> Normalizer<'a> {
         // `while True:` + the test's statements + `if not test: break`.
         let mut full = prelude;
         let cond = self.fresh("cond");
-        full.push(Stmt::Assign { target: cond.clone(), value: test, origin: origin.clone() });
+        full.push(Stmt::Assign { target: cond.clone(), value: test, origin: origin.clone(), inplace: None });
         full.push(Stmt::If {
             test: Expr::Atom(Atom::Name(cond)),
             body: body,
@@ -1277,6 +1323,12 @@ impl<'a> Normalizer<'a> {
             };
             kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
         }
+        if let Some(e) = self.call_with_out(c, &callee, &mut args, &mut kwargs)? {
+            return Ok(e);
+        }
+        if let Some(e) = self.call_with_updates(c, &callee, &args, &kwargs)? {
+            return Ok(e);
+        }
         // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
         if let Callee::Function { canonical: Some(c), .. } = &callee {
             if (c == "builtins.max" || c == "builtins.min") && args.len() == 1 && kwargs.is_empty() {
@@ -1393,8 +1445,8 @@ impl<'a> Normalizer<'a> {
         let v = self.fresh("item");
         let origin = self.origin.clone();
         let body = vec![
-            Stmt::Assign { target: v.clone(), value: item(&i), origin: origin.clone() },
-            Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone() },
+            Stmt::Assign { target: v.clone(), value: item(&i), origin: origin.clone(), inplace: None },
+            Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone(), inplace: None },
         ];
         let range = call("range", vec![Atom::Const("1".into()), Atom::Name(n)]);
         self.emit(Stmt::For { target: i, iter: range, body, origin, checkpoint: false });
@@ -1471,7 +1523,7 @@ impl<'a> Normalizer<'a> {
                     collect_ir_names(&orelse, &mut assigned);
                     let test = if test.reads().iter().any(|r| assigned.contains(*r)) {
                         let t = self.fresh("cond");
-                        out.push(Stmt::Assign { target: t.clone(), value: test, origin: origin.clone() });
+                        out.push(Stmt::Assign { target: t.clone(), value: test, origin: origin.clone(), inplace: None });
                         Expr::Atom(Atom::Name(t))
                     } else {
                         test
@@ -1500,13 +1552,9 @@ impl<'a> Normalizer<'a> {
         let mut returns = Vec::new();
         collect_returns(&body, &mut returns);
         if returns.is_empty() {
-            let d = self.file.diagnostic(
-                DiagnosticKind::NotDifferentiable,
-                format!("function `{}` returns nothing to differentiate", def.name),
-                def.range().start().into(),
-                usize::from(def.range().start()) + 3 + def.name.len() + 1,
-            );
-            return Err(d);
+            // `None`: a helper writing into its arguments may return nothing.
+            self.returns_nothing = Some((def.name.range().start().into(), def.name.range().end().into()));
+            return Ok((body, vec![Atom::Const("None".into())], false));
         }
         // One return at the very end keeps its own names.
         if returns.len() == 1 {
@@ -1641,7 +1689,7 @@ fn replace_returns(body: Vec<Stmt>, names: &[String]) -> Vec<Stmt> {
             Stmt::Return { value, origin, .. } => names
                 .iter()
                 .zip(value)
-                .map(|(n, v)| Stmt::Assign { target: n.clone(), value: Expr::Atom(v), origin: origin.clone() })
+                .map(|(n, v)| Stmt::Assign { target: n.clone(), value: Expr::Atom(v), origin: origin.clone(), inplace: None })
                 .collect::<Vec<_>>(),
             Stmt::If { test, body, orelse, origin } => vec![Stmt::If {
                 test,
@@ -1745,13 +1793,18 @@ fn collect_target(e: &AExpr, out: &mut BTreeSet<String>) {
 
 /// Names assigned anywhere in `body` (Python's rule for local variables).
 pub fn collect_assigned(body: &[AStmt], out: &mut BTreeSet<String>) {
+    collect_bound(body, out, true);
+}
+
+/// The names `body` binds; with `augmented`, also the targets of `x op= v`.
+fn collect_bound(body: &[AStmt], out: &mut BTreeSet<String>, augmented: bool) {
     use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
-    struct V<'o>(&'o mut BTreeSet<String>);
+    struct V<'o>(&'o mut BTreeSet<String>, bool);
     impl<'a, 'o> StatementVisitor<'a> for V<'o> {
         fn visit_stmt(&mut self, stmt: &'a AStmt) {
             match stmt {
                 AStmt::Assign(a) => a.targets.iter().for_each(|t| collect_target(t, self.0)),
-                AStmt::AugAssign(a) => collect_target(&a.target, self.0),
+                AStmt::AugAssign(a) if self.1 => collect_target(&a.target, self.0),
                 AStmt::AnnAssign(a) => collect_target(&a.target, self.0),
                 AStmt::For(f) => collect_target(&f.target, self.0),
                 AStmt::With(w) => {
@@ -1770,7 +1823,7 @@ pub fn collect_assigned(body: &[AStmt], out: &mut BTreeSet<String>) {
             walk_stmt(self, stmt);
         }
     }
-    let mut v = V(out);
+    let mut v = V(out, augmented);
     for s in body {
         v.visit_stmt(s);
     }
@@ -1958,4 +2011,75 @@ pub fn mutated_params(def: &ast::StmtFunctionDef) -> Vec<String> {
         v.visit_stmt(s);
     }
     v.found
+}
+
+/// `x op= v` on a name that certainly holds a number (counters, sums of numbers: every value
+/// it is given is a number literal, `len(...)`, a loop index over `range`, or arithmetic of
+/// those) gives it a new value, like `x = x op v`: not a change in place.
+fn numbers_rebind(body: &mut [Stmt], params: &[Param]) {
+    let statements = crate::ir::all_statements(body);
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for s in &statements {
+        match s {
+            Stmt::Assign { target, .. } => {
+                names.insert(target.clone());
+            }
+            Stmt::For { target, .. } => {
+                names.insert(target.clone());
+            }
+            _ => {}
+        }
+    }
+    // Optimistic: all are numbers until one of their values may not be (a parameter's is
+    // the caller's).
+    for p in params {
+        names.remove(&p.name);
+    }
+    let mut numbers = names;
+    loop {
+        let before = numbers.len();
+        let number = |a: &Atom, numbers: &BTreeSet<String>| match a {
+            Atom::Const(c) => c.parse::<f64>().is_ok() || c == "True" || c == "False",
+            Atom::Name(n) => numbers.contains(n),
+        };
+        for s in &statements {
+            let keeps = match s {
+                Stmt::Assign { value, .. } => match value {
+                    Expr::Atom(a) => number(a, &numbers),
+                    Expr::BinOp { left, right, .. } => number(left, &numbers) && number(right, &numbers),
+                    Expr::UnaryOp { operand, .. } => number(operand, &numbers),
+                    Expr::Compare { .. } => true,
+                    Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } => matches!(c.as_str(), "builtins.len" | "builtins.int" | "builtins.float"),
+                    _ => false,
+                },
+                Stmt::For { iter: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } => c == "builtins.range",
+                Stmt::For { .. } => false,
+                _ => continue,
+            };
+            if !keeps {
+                let target = match s {
+                    Stmt::Assign { target, .. } | Stmt::For { target, .. } => target,
+                    _ => continue,
+                };
+                numbers.remove(target);
+            }
+        }
+        if numbers.len() == before {
+            break;
+        }
+    }
+    fn downgrade(body: &mut [Stmt], numbers: &BTreeSet<String>) {
+        for s in body {
+            match s {
+                Stmt::Assign { target, inplace, .. } if matches!(inplace, Some(InPlace::Augmented)) && numbers.contains(target.as_str()) => *inplace = None,
+                Stmt::If { body, orelse, .. } => {
+                    downgrade(body, numbers);
+                    downgrade(orelse, numbers);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => downgrade(body, numbers),
+                _ => {}
+            }
+        }
+    }
+    downgrade(body, &numbers);
 }

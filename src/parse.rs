@@ -116,6 +116,11 @@ impl<'a> SourceFile<'a> {
         d.line += self.line_offset;
         d
     }
+
+    /// The line (1-based, in the file) of byte `offset` of the text.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1 + self.line_offset
+    }
 }
 
 /// The contents of a source file as text: at most [`MAX_SOURCE_BYTES`], valid UTF-8 (a

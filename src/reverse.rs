@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::activity::Activity;
 use crate::code::{Code, all_uses, is_empty, names_in, names_in_stmt};
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
-use crate::ir::{Atom, Callee, Expr, Function, Index, Stmt};
+use crate::ir::{Atom, Callee, Expr, Function, InPlace, Index, Stmt};
 use crate::parse::SourceFile;
 use crate::recipes::{Bound, RecipeSet, TemplateStmt};
 use crate::shapes::{Fact, ShapeFacts, TemplateFacts};
@@ -80,12 +80,15 @@ enum B {
     Code(Code),
     /// Restore `var` to the value it had before the statement (a pop), if it was saved.
     RestoreVar { var: String, key: usize },
+    /// Put back in place the contents `var`'s object had before the call `key` changed it
+    /// (an argument a helper writes into), if they were saved.
+    RestoreUpdated { var: String, key: usize },
     /// Restore `var[index]` (pushed by the forward sweep before the write).
-    RestoreItem { var: String, index: Index },
+    RestoreItem { var: String, index: Index, key: usize },
     /// Undo `var.append(...)`.
-    RestoreAppend { var: String },
+    RestoreAppend { var: String, key: usize },
     /// Undo `var.pop()` (its last element was pushed by the forward sweep).
-    RestorePopLast { var: String },
+    RestorePopLast { var: String, key: usize },
     /// `adj = None` when `adj` is one of the adjoints that can be `None`.
     ResetNone(String),
     If { test: Expr, body: Vec<B>, orelse: Vec<B> },
@@ -164,6 +167,11 @@ pub trait Callees {
     fn params(&self, function: &str) -> Option<Vec<String>>;
     /// Parameters a function of the same module modifies in place (`p[i] = ...`, `p.append`).
     fn mutated_params(&self, function: &str) -> Vec<String>;
+    /// What a function of the module does besides computing its result (see `effects`).
+    fn summary(&self, function: &str) -> Option<crate::effects::Summary>;
+    /// Is the code being differentiated the user's (its sharing of memory is checked), not
+    /// generated code differentiated again (taken as written)?
+    fn user_code(&self) -> bool;
     /// Name of the generated derivative of `function` w.r.t. parameter positions `wrt`
     /// (joint motion, seed as keyword `seed_name`), generating it if needed.
     fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<(String, String), Diagnostic>;
@@ -172,7 +180,9 @@ pub trait Callees {
     /// function once, on the caller's stack (`forward(stack, args...)` returns its value), and
     /// the backward half reuses what it saved (`backward(stack, seed)` returns the adjoints).
     /// `None` when the function must be differentiated jointly instead (a recursive one).
-    fn split(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<Option<(String, String)>, Diagnostic>;
+    /// `updates`: positions of parameters the function writes into, whose new values the
+    /// halves return after its result (see `ir::InPlace::Updates`).
+    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> Result<Option<(String, String)>, Diagnostic>;
 }
 
 pub struct Reverse<'a> {
@@ -223,6 +233,18 @@ pub struct Reverse<'a> {
     /// statement: the forward sweep calls the forward half there (with the stack) instead of
     /// the helper itself, so the helper runs once and its backward half reuses its values.
     split_calls: BTreeMap<usize, String>,
+    /// Which names share memory, and what each change in place changes (see `aliases`).
+    sharing: crate::aliases::Sharing,
+    /// Whether the forward sweep snapshots parameters changed in place and the backward pass
+    /// gives them back their final contents (top-level derivatives, not a helper's halves).
+    pub redo_parameters: bool,
+    /// Objects whose contents the backward pass puts back in place.
+    restored: BTreeSet<crate::aliases::Obj>,
+    /// Results of calls of split helpers that write into their arguments (their new values
+    /// are checked to be the caller's objects).
+    split_results: BTreeSet<String>,
+    /// Names the backward pass reads to put back what was changed in place.
+    restore_reads: BTreeSet<String>,
 }
 
 /// The two sweeps of one function.
@@ -239,6 +261,12 @@ pub struct Sweeps {
     pub defined_at_end: BTreeSet<String>,
     /// The stack's name (`_stack` unless the function uses that name itself).
     pub stack: String,
+    /// Names the forward sweep defines besides the function's own that the backward sweep
+    /// reads (snapshots of parameters, see `Reverse::redo_parameters`).
+    pub carried: Vec<String>,
+    /// May the backward sweep put back in place contents of an object the result shares (so
+    /// a value returned before it runs must be a snapshot)?
+    pub result_restored_in_place: bool,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -286,13 +314,22 @@ impl<'a> Reverse<'a> {
             loop_exits: HashMap::new(),
             trials: 0,
             split_calls: BTreeMap::new(),
+            sharing: crate::aliases::Sharing::default(),
+            redo_parameters: true,
+            restored: BTreeSet::new(),
+            split_results: BTreeSet::new(),
+            restore_reads: BTreeSet::new(),
         }
     }
 
     /// Runs reverse mode: `outputs` are the returned atoms, seeded from `seed`
     /// (the seed's name, or per-output expressions).
     pub fn run(mut self, outputs: &[Atom], seeds: &[String], wrt: &[String]) -> R<Sweeps> {
-        crate::aliases::check(&self.f.body, self.file)?;
+        let sharing = {
+            let callees = &*self.callees;
+            crate::aliases::analyze(self.f, outputs, self.recipes, &|n| callees.summary(n), self.file, callees.user_code())?
+        };
+        self.sharing = sharing;
         let mut state = State::default();
         let mut start = Vec::new();
         for (out, seed) in outputs.iter().zip(seeds) {
@@ -360,6 +397,19 @@ impl<'a> Reverse<'a> {
                 needed.extend(iter.reads().into_iter().map(str::to_string));
             }
         }
+        // Undoing a change in place reads the name it changed: that name must hold the
+        // right object when the backward pass gets there (its own overwrites saved too).
+        loop {
+            let before = needed.len();
+            for s in crate::ir::all_statements(&self.f.body) {
+                if self.sharing.change_is_read(s as *const Stmt as usize, &needed) {
+                    needed.extend(crate::aliases::changed_names(s).into_iter().map(str::to_string));
+                }
+            }
+            if needed.len() == before {
+                break;
+            }
+        }
         self.needed = needed;
         let mut backward = Vec::new();
         // Adjoints that may be None start as None.
@@ -374,8 +424,38 @@ impl<'a> Reverse<'a> {
             backward.push(Code::assign(adj, "tangent.Stack()", false));
         }
         backward.extend(self.finalize(backward_b));
+        // A split helper's backward pass may put back in place what it changed (its
+        // arguments' contents) and its result's contents.
+        for key in self.split_calls.keys() {
+            if let Some(changed) = self.sharing.changes.get(key) {
+                self.restored.extend(changed.iter().cloned());
+            }
+        }
+        for s in crate::ir::all_statements(&self.f.body) {
+            if let (true, Stmt::Assign { target, .. }) = (self.split_calls.contains_key(&(s as *const Stmt as usize)), s) {
+                self.restored.extend(self.sharing.objects.get(target).cloned().unwrap_or_default());
+            }
+        }
+        let restored: BTreeSet<crate::aliases::Obj> = self.restored.iter().map(|o| o.whole().clone()).collect();
+        let touches_restored = |objs: &BTreeSet<crate::aliases::Obj>| objs.iter().any(|o| restored.contains(o.whole()));
+        // Parameters whose contents the backward pass put back get their final contents
+        // again at its end: a derivative call leaves them as one call of the function does.
+        let mut carried = Vec::new();
+        let mut snapshots = Vec::new();
+        if self.redo_parameters {
+            for (i, p) in self.f.params.iter().enumerate() {
+                if restored.contains(&crate::aliases::Obj::Param(i)) {
+                    let saved = self.names.fresh(&format!("{}_final", p.name));
+                    snapshots.push(Code::assign(&saved, &format!("tangent.snapshot({})", p.name), false));
+                    backward.push(Code::effect(&format!("tangent.write_into({}, {saved})", p.name)));
+                    carried.push(saved);
+                }
+            }
+        }
+        let result_restored_in_place = outputs.iter().filter_map(Atom::name).any(|n| touches_restored(&self.sharing.reachable(n)));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
-        let forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        let mut forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        forward.extend(snapshots);
         crate::checkpoint::splice(&mut backward, &mut self.recomputes);
         let defined_at_end = defined;
         let mut prologue = Vec::new();
@@ -385,7 +465,9 @@ impl<'a> Reverse<'a> {
         for v in &self.preinit {
             prologue.push(Code::assign(v, "None", false));
         }
-        Ok(Sweeps { forward, backward, prologue, gradients, needed: self.needed, defined_at_end, stack: self.stack })
+        let mut needed = self.needed;
+        needed.extend(self.restore_reads);
+        Ok(Sweeps { forward, backward, prologue, gradients, needed, defined_at_end, stack: self.stack, carried, result_restored_in_place })
     }
 
     /// Is `name`, returned by the function, certainly a scalar (by the shape facts)?
@@ -401,7 +483,28 @@ impl<'a> Reverse<'a> {
     /// Must the value `var` holds before statement `key` be saved? Only when the statement
     /// may overwrite an earlier value and the backward sweep reads `var`.
     fn save_var(&self, var: &str, key: usize) -> bool {
-        self.taping && self.needed.contains(var) && self.overwrites.contains(&key)
+        self.taping && self.overwrites.contains(&key) && (self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed))
+    }
+
+    /// Must the contents of `var`, an argument the call `key` writes into, be saved before the
+    /// call and put back in place after its backward pass?
+    fn save_updated(&self, var: &str, key: usize) -> bool {
+        self.taping && (self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed))
+    }
+
+    /// Must the container `var` changed in place by statement `key` (`var[i] = v`,
+    /// `var.append(v)`) be restored by the backward pass?
+    fn restores_container(&self, var: &str, key: usize) -> bool {
+        self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed)
+    }
+
+    /// Records that the backward pass puts back, into `var`, what statement `key` changed
+    /// in place.
+    fn note_restored(&mut self, key: usize, var: &str) {
+        if let Some(changed) = self.sharing.changes.get(&key) {
+            self.restored.extend(changed.iter().cloned());
+        }
+        self.restore_reads.insert(var.to_string());
     }
 
     // ---------------------------------------------------------------- backward
@@ -450,16 +553,26 @@ impl<'a> Reverse<'a> {
                     out.push(restore);
                 }
             }
-            Stmt::Assign { target, value, .. } => {
-                let restore = B::RestoreVar { var: target.clone(), key: s as *const Stmt as usize };
+            Stmt::Assign { target, value, inplace, .. } => {
+                let key = s as *const Stmt as usize;
+                // What the forward sweep saved for this statement, put back (last saved
+                // first): the arguments a helper wrote into, then the target's old value (none
+                // for the new value of such an argument, the same object, saved with the call).
+                let mut restore: Vec<B> = Vec::new();
+                if let Some(InPlace::Updates(updated)) = inplace {
+                    restore.extend(updated.iter().rev().map(|(_, n)| B::RestoreUpdated { var: n.clone(), key }));
+                }
+                if !matches!(inplace, Some(InPlace::Updated)) {
+                    restore.push(B::RestoreVar { var: target.clone(), key });
+                }
                 if !self.act.is_active(target) {
-                    out.push(restore);
+                    out.extend(restore);
                     return Ok(out);
                 }
                 let adj = self.names.adjoint(target);
                 let da = state.get(&adj);
                 if da == Da::Zero {
-                    out.push(restore);
+                    out.extend(restore);
                     return Ok(out);
                 }
                 out.push(self.comment(s));
@@ -471,7 +584,9 @@ impl<'a> Reverse<'a> {
                     let saved_adj = self.names.fresh(&format!("b{}", target.trim_start_matches('_')));
                     out.push(B::Code(Code::assign(&saved_adj, &adj, true)));
                     let saved_val = self.names.fresh(target);
-                    out.push(B::Code(Code::assign(&saved_val, target, true)));
+                    // A change in place may be undone in place below: keep a copy.
+                    let value = if inplace.is_some() { format!("tangent.copy({target})") } else { target.clone() };
+                    out.push(B::Code(Code::assign(&saved_val, &value, true)));
                     (saved_adj, saved_val)
                 } else {
                     (adj.clone(), target.clone())
@@ -484,7 +599,7 @@ impl<'a> Reverse<'a> {
                 let split = self.is_split_call(s, value)?;
                 if self_read {
                     if !split {
-                        out.push(restore.clone());
+                        out.extend(restore.clone());
                     }
                     out.push(B::ResetNone(adj.clone()));
                 }
@@ -511,10 +626,10 @@ impl<'a> Reverse<'a> {
                     self.apply(&mut out, state, contributions);
                 }
                 if !self_read {
-                    out.push(restore);
+                    out.extend(restore);
                     out.push(B::ResetNone(adj));
                 } else if split {
-                    out.push(restore);
+                    out.extend(restore);
                 }
             }
             Stmt::AssignIndex { target, index, value, .. } => self.backward_write(s, target, index, value, state, &mut out),
@@ -524,7 +639,7 @@ impl<'a> Reverse<'a> {
             }
             Stmt::PopLast { target, .. } => {
                 // Going back, the list gets its last element again, and its adjoint a zero one.
-                out.push(B::RestorePopLast { var: target.clone() });
+                out.push(B::RestorePopLast { var: target.clone(), key: s as *const Stmt as usize });
                 if self.act.is_active(target) {
                     let adj = self.names.adjoint(target);
                     let da = state.get(&adj);
@@ -561,7 +676,7 @@ impl<'a> Reverse<'a> {
             }
             Stmt::Append { target, value, .. } => {
                 self.backward_container_write(s, target, value, |adj, _| format!("{adj}[-1]"), |adj| format!("{adj}[:-1]"), state, &mut out);
-                out.push(B::RestoreAppend { var: target.clone() });
+                out.push(B::RestoreAppend { var: target.clone(), key: s as *const Stmt as usize });
             }
             Stmt::If { test, body, orelse, .. } => {
                 let mut s1 = state.clone();
@@ -614,7 +729,7 @@ impl<'a> Reverse<'a> {
         let item = |adj: &str, v: &str| format!("tangent.unbroadcast({adj}[{}], {v})", index.text);
         let rest = |adj: &str| format!("tangent.zero_at({adj}, {})", index.arg);
         self.backward_container_write(s, target, value, item, rest, state, out);
-        out.push(B::RestoreItem { var: target.to_string(), index: index.clone() });
+        out.push(B::RestoreItem { var: target.to_string(), index: index.clone(), key: s as *const Stmt as usize });
     }
 
     /// The adjoint of a write of `value` into the container `target`: the written value's
@@ -890,8 +1005,11 @@ impl<'a> Reverse<'a> {
                 if positions.is_empty() {
                     return Ok(());
                 }
-                // A helper that writes into its arguments changes values behind the caller's back.
-                let mutated = self.callees.mutated_params(text);
+                let updates = updated_positions(s);
+                // A helper of another module that writes into its arguments changes values
+                // behind the caller's back (the module's own are differentiated with the
+                // new values they give those arguments, `InPlace::Updates`).
+                let mutated = if project_function.is_some() { self.callees.mutated_params(text) } else { Vec::new() };
                 if let Some(p) = mutated.first() {
                     let (start, end) = self.locate(s, &format!("`{text}`"));
                     return Err(self.file.diagnostic(
@@ -902,7 +1020,7 @@ impl<'a> Reverse<'a> {
                     ).with_help(format!("make `{text}` return the new value instead of writing into `{p}`")));
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
-                let (call, effect) = match self.callees.split(text, &wrt, s)? {
+                let (call, effect) = match self.callees.split(text, &wrt, &updates, s)? {
                     // The helper ran once in the forward sweep (its forward half, on this
                     // stack); its backward half reuses what that run saved.
                     Some((forward, backward)) => {
@@ -913,6 +1031,15 @@ impl<'a> Reverse<'a> {
                         (format!("{backward}({}, {seed})", self.stack), true)
                     }
                     None => {
+                        if !updates.is_empty() {
+                            let (start, end) = self.locate(s, &format!("`{text}`"));
+                            return Err(self.file.diagnostic(
+                                DiagnosticKind::Unsupported,
+                                format!("`{text}` calls itself and changes its arguments in place: its derivative would run it, and change them, again"),
+                                start,
+                                end,
+                            ).with_help(format!("make `{text}` return the new values instead of writing into its arguments")));
+                        }
                         let (dname, seed_param) = self.callees.derivative(text, &wrt, s)?;
                         let mut parts = crate::ir::call_arguments(args, kwargs);
                         parts.push(format!("{seed_param}={seed}"));
@@ -1021,7 +1148,7 @@ impl<'a> Reverse<'a> {
         let Expr::Call { callee, args, kwargs } = value else { return Ok(false) };
         let project_function = self.project_function(callee);
         let Callee::Function { text, local: true, .. } = project_function.as_ref().unwrap_or(callee) else { return Ok(false) };
-        if self.recipes.adjoints.contains_key(text) || !self.callees.mutated_params(text).is_empty() {
+        if self.recipes.adjoints.contains_key(text) || (project_function.is_some() && !self.callees.mutated_params(text).is_empty()) {
             return Ok(false);
         }
         let params = self.callees.params(text).unwrap_or_default();
@@ -1029,7 +1156,7 @@ impl<'a> Reverse<'a> {
         if wrt.is_empty() {
             return Ok(false);
         }
-        Ok(self.callees.split(text, &wrt, s)?.is_some())
+        Ok(self.callees.split(text, &wrt, &updated_positions(s), s)?.is_some())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1124,23 +1251,39 @@ impl<'a> Reverse<'a> {
                 B::RestoreVar { var, key } => {
                     if self.save_var(&var, key) {
                         self.uses_stack = true;
-                        out.push(Code::stmt(&format!("{var} = {stack}.pop()", stack = self.stack), vec![var.clone()], false));
+                        if self.sharing.changes.contains_key(&key) {
+                            // A change in place: the old contents go back into the object.
+                            self.note_restored(key, &var);
+                            out.push(Code::stmt(&format!("{var} = tangent.write_into({var}, {stack}.pop())", stack = self.stack), vec![var.clone()], false));
+                        } else {
+                            out.push(Code::stmt(&format!("{var} = {stack}.pop()", stack = self.stack), vec![var.clone()], false));
+                        }
                     }
                 }
-                B::RestoreItem { var, index } => {
-                    if self.needed.contains(&var) {
+                B::RestoreUpdated { var, key } => {
+                    if self.save_updated(&var, key) {
                         self.uses_stack = true;
+                        self.note_restored(key, &var);
+                        out.push(Code::stmt(&format!("{var} = tangent.write_into({var}, {stack}.pop())", stack = self.stack), vec![var.clone()], false));
+                    }
+                }
+                B::RestoreItem { var, index, key } => {
+                    if self.restores_container(&var, key) {
+                        self.uses_stack = true;
+                        self.note_restored(key, &var);
                         out.push(Code::effect(&format!("tangent.restore_item({var}, {}, {stack}.pop())", index.arg, stack = self.stack)));
                     }
                 }
-                B::RestoreAppend { var } => {
-                    if self.needed.contains(&var) {
+                B::RestoreAppend { var, key } => {
+                    if self.restores_container(&var, key) {
+                        self.note_restored(key, &var);
                         out.push(Code::effect(&format!("{var}.pop()")));
                     }
                 }
-                B::RestorePopLast { var } => {
-                    if self.needed.contains(&var) {
+                B::RestorePopLast { var, key } => {
+                    if self.restores_container(&var, key) {
                         self.uses_stack = true;
+                        self.note_restored(key, &var);
                         out.push(Code::effect(&format!("{var}.append({stack}.pop())", stack = self.stack)));
                     }
                 }
@@ -1283,31 +1426,68 @@ impl<'a> Reverse<'a> {
     fn forward_block(&mut self, body: &[Stmt], in_loop: bool, defined: &mut BTreeSet<String>, epilogue: &[Code]) -> R<Vec<Code>> {
         let mut out = Vec::new();
         for s in body {
+            // A change in place another name may see: checked before it happens.
+            if let Some(guard) = self.sharing.guarded.get(&(s as *const Stmt as usize)) {
+                // A name it checks may not be assigned yet (a later iteration's): None until it is.
+                for o in &guard.others {
+                    if !defined.contains(o) {
+                        self.preinit.insert(o.clone());
+                    }
+                }
+                out.extend(guard.code().iter().map(|c| Code::effect(c)));
+            }
             match s {
-                Stmt::Assign { target, value, .. } => {
-                    if self.save_var(target, s as *const Stmt as usize) {
+                Stmt::Assign { target, value, inplace, .. } => {
+                    let key = s as *const Stmt as usize;
+                    // The new value of an argument a helper wrote into is the same object,
+                    // saved with the call.
+                    if !matches!(inplace, Some(InPlace::Updated)) && self.save_var(target, key) {
                         self.uses_stack = true;
                         if !defined.contains(target) {
                             self.preinit.insert(target.clone());
                         }
-                        out.push(Code::effect(&format!("{stack}.append({target})", stack = self.stack)));
+                        // Changed in place below: its old contents, not the object.
+                        let saved = if inplace.is_some() { format!("tangent.copy({target})") } else { target.clone() };
+                        out.push(Code::effect(&format!("{stack}.append({saved})", stack = self.stack)));
                     }
-                    let split = self.split_calls.get(&(s as *const Stmt as usize)).filter(|_| self.taping);
-                    let (text, pure) = match (split, value) {
-                        // A split helper: its forward half runs it and saves on the stack.
-                        (Some(forward), Expr::Call { args, kwargs, .. }) => {
+                    if let Some(InPlace::Updates(updated)) = inplace {
+                        for (_, u) in updated {
+                            if self.save_updated(u, key) {
+                                self.uses_stack = true;
+                                out.push(Code::effect(&format!("{stack}.append(tangent.copy({u}))", stack = self.stack)));
+                            }
+                        }
+                    }
+                    let split = self.split_calls.get(&key).filter(|_| self.taping);
+                    let uses: Vec<String> = value.reads().into_iter().map(str::to_string).collect();
+                    let (text, pure) = match (split, value, inplace) {
+                        // A split helper: its forward half runs it and saves on the stack (and
+                        // returns the new values of the arguments it writes into with its value).
+                        (Some(forward), Expr::Call { args, kwargs, .. }, _) => {
                             self.uses_stack = true;
+                            if matches!(inplace, Some(InPlace::Updates(_))) {
+                                self.split_results.insert(target.clone());
+                            }
                             let mut parts = vec![self.stack.clone()];
                             parts.extend(crate::ir::call_arguments(args, kwargs));
-                            (format!("{forward}({})", parts.join(", ")), false)
+                            (format!("{target} = {forward}({})", parts.join(", ")), false)
                         }
-                        _ => (value.to_string(), is_pure(value, self.recipes)),
+                        // The argument's new value, as the helper's forward half gave it: the
+                        // caller's object itself, or the helper gave its parameter a new value
+                        // (a number), which the caller does not see, and the derivative would
+                        // be wrong.
+                        (_, Expr::Subscript { value: Atom::Name(result), .. }, Some(InPlace::Updated)) if self.split_results.contains(result) => {
+                            out.push(Code::effect(&format!("tangent.check_updated({target}, {value})")));
+                            (format!("{target} = {value}"), false)
+                        }
+                        (_, _, Some(how)) => (crate::ir::in_place_text(target, value, how), false),
+                        _ => (format!("{target} = {value}"), is_pure(value, self.recipes)),
                     };
-                    out.push(Code::Stmt { text: format!("{target} = {text}"), defs: vec![target.clone()], uses: value.reads().into_iter().map(str::to_string).collect(), pure });
+                    out.push(Code::Stmt { text, defs: vec![target.clone()], uses, pure });
                     defined.insert(target.clone());
                 }
                 Stmt::AssignIndex { target, index, value, .. } => {
-                    if self.taping && self.needed.contains(target) {
+                    if self.taping && self.restores_container(target, s as *const Stmt as usize) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append(tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
                     }
@@ -1392,14 +1572,14 @@ impl<'a> Reverse<'a> {
                 Stmt::InsertGradOf { .. } => {}
                 Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("{stack}.append({value})"))),
                 Stmt::Restore { container, index, saved, .. } => {
-                    if self.taping && self.needed.contains(container) {
+                    if self.taping && self.restores_container(container, s as *const Stmt as usize) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append(tangent.save_item({container}, {index}))", stack = self.stack)));
                     }
                     out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
                 }
                 Stmt::PopLast { target, .. } => {
-                    if self.taping && self.needed.contains(target) {
+                    if self.taping && self.restores_container(target, s as *const Stmt as usize) {
                         self.uses_stack = true;
                         out.push(Code::effect(&format!("{stack}.append({target}[-1])", stack = self.stack)));
                     }
@@ -1552,7 +1732,7 @@ fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
     for item in b {
         match item {
             B::Code(c) => all_uses(std::slice::from_ref(c), out),
-            B::RestoreVar { .. } | B::RestoreAppend { .. } | B::RestorePopLast { .. } | B::ResetNone(_) => {}
+            B::RestoreVar { .. } | B::RestoreUpdated { .. } | B::RestoreAppend { .. } | B::RestorePopLast { .. } | B::ResetNone(_) => {}
             B::RestoreItem { index, .. } => out.extend(index.reads.iter().cloned()),
             B::If { test, body, orelse } => {
                 out.extend(test.reads().into_iter().map(str::to_string));
@@ -1588,4 +1768,13 @@ fn matching_paren(text: &str) -> Option<usize> {
 fn find_definition<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
     let mut found = crate::ir::assignments_of(body, name);
     if found.len() == 1 { found.pop() } else { None }
+}
+
+/// The parameter positions whose new values a call statement gets back with its result
+/// (`ir::InPlace::Updates`).
+fn updated_positions(s: &Stmt) -> Vec<usize> {
+    match s {
+        Stmt::Assign { inplace: Some(InPlace::Updates(updated)), .. } => updated.iter().map(|(p, _)| *p).collect(),
+        _ => Vec::new(),
+    }
 }

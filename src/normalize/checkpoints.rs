@@ -127,9 +127,9 @@ impl Normalizer<'_> {
                 args.extend(every.clone());
             }
             let lp = Stmt::For { target: segment.clone(), iter: Expr::Atom(Atom::Name(segments.clone())), body: inner, origin: origin.clone(), checkpoint: true };
-            inner = vec![Stmt::Assign { target: segments.clone(), value: split(args, levels - level), origin: origin.clone() }, lp];
+            inner = vec![Stmt::Assign { target: segments.clone(), value: split(args, levels - level), origin: origin.clone(), inplace: None }, lp];
         }
-        let mut out = vec![Stmt::Assign { target: steps, value: iter, origin }];
+        let mut out = vec![Stmt::Assign { target: steps, value: iter, origin, inplace: None }];
         out.extend(inner);
         out
     }

@@ -216,6 +216,11 @@ RUNTIME_CASES = {
     ],
     "tangent.zero_at": [C(arr(4), 2, wrt=["b"]), C(arr(2, 3), (1, slice(None)), wrt=["b"])],
     "tangent.copy": [C(arr(3)), C(arr(2, 3))],
+    # Put back in place: the result is `value`'s, whatever `obj` held.
+    # (An object that cannot take the value, so that the checks' calls change no argument.)
+    "tangent.write_into": [C(arr(2), arr(3), wrt=["value"]), C(arr(3), arr(2, 3), wrt=["value"]), C(0.5, arr(), wrt=["value"])],
+    "tangent.snapshot": [C(arr(3)), C(arr(2, 3))],
+    "tangent.broadcast_into": [C(arr(3), arr(2, 3), wrt=["value"]), C(arr(), arr(4), wrt=["value"])],
     # A parameter container's gradient completed with zeros for the attributes not read.
     "tangent.attribute_grads": [
         C({"W": arr(2, 3)}, types.SimpleNamespace(W=arr(2, 3), b=arr(2), name="layer"), wrt=["g"]),

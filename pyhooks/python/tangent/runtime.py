@@ -49,6 +49,12 @@ __all__ = [
     "scatter_along_axis",
     "save_item",
     "restore_item",
+    "write_into",
+    "snapshot",
+    "broadcast_into",
+    "check_updated",
+    "in_place_check",
+    "is_mutable",
     "insert_grad_of",
     "einsum",
     "einsum_adjoint",
@@ -726,6 +732,122 @@ def restore_item(container, index, saved):
         container.pop(index, None)
     else:
         container[index] = saved
+
+
+# --------------------------------------------------------------------------------------------
+# Changes in place (see ARCHITECTURE.md, "Effects")
+
+
+def _is_mutable(v):
+    return isinstance(v, (numpy.ndarray, list, dict, set))
+
+
+def write_into(obj, value):
+    """``obj`` holding ``value``'s contents, changed in place when it can be (the same object
+    for an array of the same shape, a list, a dict, recursively for their items); otherwise
+    ``value`` itself (a number, a tuple, an array of another shape or type).
+
+    Generated code gives an object back the contents it had (the backward pass undoing a
+    change in place, so that every name sharing the object sees them) and applies a change in
+    place computed aside (forward mode). Its value is ``value``'s.
+    """
+    if type(obj) is numpy.ndarray and type(value) is numpy.ndarray:
+        if obj.shape == value.shape and obj.dtype == value.dtype and obj.flags.writeable and obj is not value:
+            obj[...] = value
+            return obj
+        return value
+    if type(obj) is numpy.ndarray and obj.flags.writeable and obj.ndim == 0 and isinstance(value, (numbers.Number, numpy.generic)):
+        obj[...] = value
+        return obj
+    if isinstance(obj, list) and isinstance(value, list) and obj is not value:
+        if len(obj) == len(value):
+            obj[:] = [write_into(a, b) for a, b in zip(obj, value)]
+        else:
+            obj[:] = value
+        return obj
+    if isinstance(obj, dict) and isinstance(value, dict) and obj is not value:
+        items = {k: write_into(obj[k], v) if k in obj else v for k, v in value.items()}
+        obj.clear()
+        obj.update(items)
+        return obj
+    return value
+
+
+def snapshot(v):
+    """A copy of ``v`` that later changes in place of ``v`` (or of the arrays, lists and dicts
+    in it) do not reach: what ``write_into`` puts back."""
+    if isinstance(v, numpy.ndarray):
+        return v.copy()
+    if isinstance(v, list):
+        return [snapshot(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(snapshot(x) for x in v)
+    if isinstance(v, dict):
+        return {k: snapshot(x) for k, x in v.items()}
+    return v
+
+
+def broadcast_into(value, like):
+    """What ``numpy.copyto(like, value)`` leaves in ``like``: ``value`` broadcast to its shape
+    (a new array)."""
+    out = numpy.empty_like(like)
+    numpy.copyto(out, value)
+    return out
+
+
+def check_updated(argument, value, message=None):
+    """Checks that ``value``, the new value of an ``argument`` a helper wrote into, is that same
+    object (the helper changed it in place). A helper that gave its parameter a new value
+    instead (a number: ``p *= 2`` rebinds it) did not change the caller's ``argument``, so its
+    derivative would not be the caller's: an error, never a wrong derivative."""
+    if value is not argument:
+        from tangent.errors import UnsupportedError
+
+        raise UnsupportedError(
+            message
+            or "a helper Tangent took for one changing its argument in place gave it a new value "
+            f"instead (an argument of type {type(argument).__name__}): differentiate a helper that "
+            "returns the new value"
+        )
+
+
+def _shares(value, other, depth=0):
+    """May ``other`` (or something it holds) share memory with ``value``?"""
+    if other is value:
+        return True
+    if type(other) is numpy.ndarray and type(value) is numpy.ndarray:
+        return numpy.may_share_memory(value, other)
+    if depth < 32:
+        if isinstance(other, (list, tuple)):
+            return any(_shares(value, o, depth + 1) for o in other)
+        if isinstance(other, dict):
+            return any(_shares(value, o, depth + 1) for o in other.values())
+    return False
+
+
+def in_place_check(value, message, *others):
+    """Raises ``UnsupportedError(message)`` before a change in place of ``value`` that one of
+    ``others`` would see (it shares ``value``'s memory, holds it, or is it) and the derivative
+    could not follow. A number is never changed in place (``x op= v`` gives it a new value).
+    Without ``others``, any array, list, dict or set raises."""
+    if not _is_mutable(value):
+        return
+    if others and not any(_shares(value, o) for o in others):
+        return
+    from tangent.errors import UnsupportedError
+
+    raise UnsupportedError(message)
+
+
+def is_mutable(*values):
+    """Are all ``values`` changed in place by ``x op= v`` (arrays, lists, dicts, sets), or
+    none (numbers, tuples)? Generated code branches on it; a mix raises."""
+    kinds = {_is_mutable(v) for v in values}
+    if len(kinds) > 1:
+        from tangent.errors import UnsupportedError
+
+        raise UnsupportedError("arguments a helper changes with `op=` are some arrays, some numbers: Tangent cannot differentiate that call")
+    return kinds == {True}
 
 
 @contextlib.contextmanager

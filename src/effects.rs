@@ -1,0 +1,803 @@
+//! Effect summaries: what each function of a module does besides computing its result.
+//!
+//! For every top-level function and every method of a top-level class (`Class.method`), read
+//! from its source (nothing runs), a [`Summary`] says
+//! - which parameters it **writes** in place: `p[i] = v`, `p.attr = v`, `p += v` (in place for
+//!   arrays and lists), `p.append(v)` and the other mutating methods, `out=p` (and the
+//!   positional `out` of a ufunc), `np.copyto(p, v)` and the other NumPy functions that write
+//!   into their first argument, through names that share `p`'s memory (`row = p[0]; row *= 2`,
+//!   `q = p.T`, `for row in p: ...`), and through the helpers it calls;
+//! - which parameters its **result may share memory with** (`return p`, `return p[0]`,
+//!   `return p.reshape(-1)`, a helper that returns one of its arguments);
+//! - its first **effect outside its values**, if any: a random draw, `print` or other I/O, a
+//!   write into a module-level object, a call whose effects are unknown (a function that is
+//!   neither the module's nor one with a recipe, a method of an object that is not an array).
+//!
+//! The analysis is flow-insensitive and conservative: a name is taken to share memory with
+//! everything it is ever assigned from (views, items, attributes, containers built from it,
+//! results of calls that may return an argument); summaries of functions that call each other
+//! are iterated to a fixed point. Reverse mode uses `writes` to differentiate a call as one
+//! that also returns the new values of the arguments it writes (`ir::InPlace::Updates`),
+//! `result_aliases` to know what a call's result shares, and `impure` to refuse running code
+//! twice (checkpointing, recursive helpers) when that would repeat an effect.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ruff_python_ast::visitor::{Visitor, walk_expr};
+use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
+use ruff_text_size::Ranged;
+
+use crate::recipes::RecipeSet;
+use crate::resolve::ModuleScope;
+
+/// What a function does besides computing its result (see the module documentation).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Its parameters, in order (keyword-only ones last).
+    pub params: Vec<String>,
+    /// Parameters whose objects it changes in place.
+    pub writes: BTreeSet<String>,
+    /// Those of `writes` it changes only with `p op= v` (on `p` or a name sharing it): in
+    /// place for arrays and lists, while a number just gets a new value, which the caller
+    /// does not see.
+    pub augmented_writes: BTreeSet<String>,
+    /// Parameters whose memory its result may share.
+    pub result_aliases: BTreeSet<String>,
+    /// Parameters it gives a new value (`p = ...`): after that, `p` no longer names the
+    /// caller's object.
+    pub rebinds: BTreeSet<String>,
+    /// Its first effect outside its values: what, and the byte range of the code doing it.
+    pub impure: Option<Effect>,
+}
+
+impl Summary {
+    /// Positions (in `params`) of the parameters it writes.
+    pub fn written_positions(&self) -> Vec<usize> {
+        self.params.iter().enumerate().filter(|(_, p)| self.writes.contains(*p)).map(|(i, _)| i).collect()
+    }
+}
+
+/// An effect outside a function's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    pub what: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The summaries of a module's functions, by name (`f`, `Class.method`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Effects {
+    by_function: BTreeMap<String, Summary>,
+}
+
+/// Attributes of arrays that are not views of them.
+const INERT_ATTRIBUTES: &[&str] = &["shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+
+/// NumPy functions whose result may share memory with their first argument.
+const VIEW_FUNCTIONS: &[&str] = &[
+    "numpy.reshape", "numpy.ravel", "numpy.transpose", "numpy.swapaxes", "numpy.moveaxis", "numpy.rollaxis",
+    "numpy.squeeze", "numpy.expand_dims", "numpy.atleast_1d", "numpy.atleast_2d", "numpy.atleast_3d",
+    "numpy.asarray", "numpy.asanyarray", "numpy.ascontiguousarray", "numpy.asfortranarray", "numpy.broadcast_to",
+    "numpy.broadcast_arrays", "numpy.diagonal", "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit",
+    "numpy.dsplit", "numpy.flip", "numpy.fliplr", "numpy.flipud", "numpy.rot90", "numpy.real", "numpy.imag",
+    "numpy.matrix_transpose", "numpy.permute_dims", "numpy.unstack", "numpy.lib.stride_tricks.as_strided",
+    "numpy.lib.stride_tricks.sliding_window_view",
+];
+
+/// Does the NumPy function `canonical` return a view of its first argument (or views)?
+pub fn is_view_function(canonical: &str) -> bool {
+    VIEW_FUNCTIONS.contains(&canonical)
+}
+
+/// Array methods whose result may share memory with the array.
+pub const VIEW_METHODS: &[&str] = &["reshape", "ravel", "transpose", "swapaxes", "squeeze", "view", "diagonal", "__getitem__"];
+
+/// Methods that change the object they are called on (arrays, lists, dicts, sets).
+pub const MUTATING_METHODS: &[&str] = &[
+    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "fill", "resize", "put", "itemset",
+    "setflags", "partition", "update", "setdefault", "popitem", "add", "discard", "__setitem__", "__delitem__",
+    "__iadd__", "__isub__", "__imul__", "__itruediv__",
+];
+
+/// Functions that write into their first argument.
+pub const MUTATING_FUNCTIONS: &[&str] = &[
+    "numpy.copyto", "numpy.fill_diagonal", "numpy.put", "numpy.place", "numpy.putmask", "numpy.put_along_axis",
+    "numpy.random.shuffle", "random.shuffle",
+];
+
+/// Calls whose effect is outside the values (their results may differ from call to call).
+const EFFECT_PREFIXES: &[(&str, &str)] = &[
+    ("numpy.random.", "draws random numbers"),
+    ("random.", "draws random numbers"),
+    ("builtins.print", "prints"),
+    ("builtins.open", "opens a file"),
+    ("builtins.input", "reads input"),
+    ("time.", "reads the clock"),
+    ("os.", "uses the operating system"),
+    ("sys.", "uses the interpreter's state"),
+    ("logging.", "logs"),
+];
+
+/// The number of inputs of a NumPy (or SciPy special) ufunc: a positional argument after
+/// them is its `out`. `None` for functions that are not ufuncs.
+pub fn ufunc_inputs(canonical: &str) -> Option<usize> {
+    const UNARY: &[&str] = &[
+        "abs", "absolute", "negative", "positive", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
+        "cbrt", "square", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+        "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "degrees", "radians", "sign", "floor", "ceil", "trunc",
+        "rint", "fabs", "conjugate", "conj", "isnan", "isinf", "isfinite", "logical_not", "invert", "signbit",
+        "spacing", "sinc",
+    ];
+    const BINARY: &[&str] = &[
+        "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "power", "float_power", "mod",
+        "remainder", "fmod", "maximum", "minimum", "fmax", "fmin", "arctan2", "hypot", "logaddexp", "logaddexp2",
+        "copysign", "nextafter", "ldexp", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+        "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "heaviside", "gcd",
+        "lcm", "matmul",
+    ];
+    const SPECIAL_UNARY: &[&str] = &["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "erfcinv", "gamma", "gammaln", "digamma", "psi", "ndtr", "ndtri", "log_ndtr", "i0", "i1", "entr"];
+    const SPECIAL_BINARY: &[&str] = &["xlogy", "xlog1py", "polygamma", "rel_entr", "kl_div", "beta", "betaln"];
+    if let Some(name) = canonical.strip_prefix("numpy.") {
+        if UNARY.contains(&name) {
+            return Some(1);
+        }
+        if BINARY.contains(&name) {
+            return Some(2);
+        }
+    }
+    if let Some(name) = canonical.strip_prefix("scipy.special.") {
+        if SPECIAL_UNARY.contains(&name) {
+            return Some(1);
+        }
+        if SPECIAL_BINARY.contains(&name) {
+            return Some(2);
+        }
+    }
+    None
+}
+
+impl Effects {
+    /// The summaries of the functions and methods of a module's statements `body`, names
+    /// resolved in `scope`, known functions from `recipes`.
+    pub fn of_module(body: &[AStmt], scope: &ModuleScope, recipes: &RecipeSet) -> Effects {
+        let mut defs: BTreeMap<String, (&ast::StmtFunctionDef, Option<String>)> = BTreeMap::new();
+        for s in body {
+            match s {
+                AStmt::FunctionDef(f) => {
+                    defs.insert(f.name.to_string(), (f, None));
+                }
+                AStmt::ClassDef(c) => {
+                    for m in c.body.iter() {
+                        if let AStmt::FunctionDef(f) = m {
+                            defs.insert(format!("{}.{}", c.name, f.name), (f, Some(c.name.to_string())));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut effects = Effects {
+            by_function: defs.iter().map(|(name, (f, _))| (name.clone(), Summary { params: crate::parse::param_names(f), ..Summary::default() })).collect(),
+        };
+        // Summaries only grow (sets of names, a first effect once found): iterate until none
+        // changes. Each round reads the previous round's summaries of the callees, and runs
+        // again only the functions calling one whose summary changed.
+        let mut callers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut todo: BTreeSet<String> = defs.keys().cloned().collect();
+        for _ in 0..64 {
+            let mut changed: BTreeSet<String> = BTreeSet::new();
+            for name in &todo {
+                let (def, class) = &defs[name];
+                let (summary, calls) = Analysis::run(def, class.as_deref(), scope, recipes, &effects);
+                for callee in calls {
+                    callers.entry(callee).or_default().insert(name.clone());
+                }
+                if effects.by_function.get(name) != Some(&summary) {
+                    changed.insert(name.clone());
+                    effects.by_function.insert(name.clone(), summary);
+                }
+            }
+            todo = changed.iter().flat_map(|c| callers.get(c).cloned().unwrap_or_default()).collect();
+            if todo.is_empty() {
+                break;
+            }
+        }
+        effects
+    }
+
+    pub fn get(&self, function: &str) -> Option<&Summary> {
+        self.by_function.get(function)
+    }
+}
+
+/// One function's summary, from its body.
+struct Analysis<'a> {
+    scope: &'a ModuleScope,
+    recipes: &'a RecipeSet,
+    effects: &'a Effects,
+    /// In a method: the class, and the name of its first parameter (`self`).
+    class: Option<(&'a str, String)>,
+    params: BTreeSet<String>,
+    locals: BTreeSet<String>,
+    /// Local name -> the parameters it may be (or be a view of): writing into it writes
+    /// into them.
+    links: BTreeMap<String, BTreeSet<String>>,
+    /// Local name -> the parameters its value may hold (a list's items, a dict's values):
+    /// writing into it does not change them, but its items are them.
+    holds: BTreeMap<String, BTreeSet<String>>,
+    summary: Summary,
+    /// Parameters written other than by `x op= v` on a name, and by it.
+    definite: BTreeSet<String>,
+    augmented: BTreeSet<String>,
+    /// The functions of the module it calls.
+    calls: BTreeSet<String>,
+}
+
+impl<'a> Analysis<'a> {
+    /// The summary of `def`, and the functions of the module it calls.
+    fn run(def: &ast::StmtFunctionDef, class: Option<&'a str>, scope: &'a ModuleScope, recipes: &'a RecipeSet, effects: &'a Effects) -> (Summary, BTreeSet<String>) {
+        let params: Vec<String> = crate::parse::param_names(def);
+        let mut locals: BTreeSet<String> = params.iter().cloned().collect();
+        collect_locals(&def.body, &mut locals);
+        let self_name = params.first().cloned().unwrap_or_default();
+        let mut a = Analysis {
+            scope,
+            recipes,
+            effects,
+            class: class.map(|c| (c, self_name)),
+            params: params.iter().cloned().collect(),
+            locals,
+            links: BTreeMap::new(),
+            holds: BTreeMap::new(),
+            summary: Summary { params, ..Summary::default() },
+            definite: BTreeSet::new(),
+            augmented: BTreeSet::new(),
+            calls: BTreeSet::new(),
+        };
+        // Names share what they are assigned from: iterate until the links settle.
+        for _ in 0..32 {
+            let before = (a.links.clone(), a.holds.clone());
+            a.block(&def.body, false);
+            if (a.links.clone(), a.holds.clone()) == before {
+                break;
+            }
+        }
+        a.block(&def.body, true);
+        a.summary.augmented_writes = a.augmented.difference(&a.definite).cloned().collect();
+        (a.summary, a.calls)
+    }
+
+    /// The parameters a name may be (or be a view of).
+    fn name_links(&self, name: &str) -> BTreeSet<String> {
+        let mut out = self.links.get(name).cloned().unwrap_or_default();
+        if self.params.contains(name) {
+            out.insert(name.to_string());
+        }
+        out
+    }
+
+    /// What the value of a name may be or hold.
+    fn name_shares(&self, name: &str) -> Shared {
+        Shared { is: self.name_links(name), holds: self.holds.get(name).cloned().unwrap_or_default() }
+    }
+
+    fn link(&mut self, target: &AExpr, with: &Shared) {
+        match target {
+            AExpr::Name(n) => {
+                if self.params.contains(n.id.as_str()) {
+                    self.summary.rebinds.insert(n.id.to_string());
+                }
+                self.links.entry(n.id.to_string()).or_default().extend(with.is.iter().cloned());
+                self.holds.entry(n.id.to_string()).or_default().extend(with.holds.iter().cloned());
+            }
+            // Unpacking gives the items of the value.
+            AExpr::Tuple(_) | AExpr::List(_) | AExpr::Starred(_) => {
+                let items = with.items();
+                match target {
+                    AExpr::Tuple(t) => t.elts.iter().for_each(|e| self.link(e, &items)),
+                    AExpr::List(l) => l.elts.iter().for_each(|e| self.link(e, &items)),
+                    AExpr::Starred(s) => self.link(&s.value, &with.clone()),
+                    _ => {}
+                }
+            }
+            // `c[i] = v`, `c.a = v`: the container now holds what `v` is and holds (writing
+            // into it changes the container, not those).
+            AExpr::Subscript(_) | AExpr::Attribute(_) => {
+                if let Some(base) = base_name(target) {
+                    let held = self.holds.entry(base.to_string()).or_default();
+                    held.extend(with.is.iter().cloned());
+                    held.extend(with.holds.iter().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The parameters the value of `e` may be or hold.
+    fn shares(&self, e: &AExpr) -> Shared {
+        match e {
+            AExpr::Name(n) => self.name_shares(n.id.as_str()),
+            // A view of an array is the array; an item of a list is what the list holds.
+            AExpr::Subscript(s) => self.shares(&s.value).items(),
+            AExpr::Attribute(a) if INERT_ATTRIBUTES.contains(&a.attr.as_str()) => Shared::default(),
+            AExpr::Attribute(a) => self.shares(&a.value).items(),
+            AExpr::Starred(s) => self.shares(&s.value),
+            AExpr::Named(n) => self.shares(&n.value),
+            AExpr::If(i) => self.shares(&i.body).union(self.shares(&i.orelse)),
+            AExpr::BoolOp(b) => b.values.iter().fold(Shared::default(), |acc, v| acc.union(self.shares(v))),
+            AExpr::Tuple(t) => Shared::holding(t.elts.iter().map(|v| self.shares(v))),
+            AExpr::List(l) => Shared::holding(l.elts.iter().map(|v| self.shares(v))),
+            AExpr::Set(s) => Shared::holding(s.elts.iter().map(|v| self.shares(v))),
+            AExpr::Dict(d) => Shared::holding(d.items.iter().map(|i| self.shares(&i.value))),
+            AExpr::Call(c) => self.call_shares(c),
+            // Comprehensions and lambdas: whatever they read.
+            AExpr::ListComp(_) | AExpr::SetComp(_) | AExpr::DictComp(_) | AExpr::Generator(_) | AExpr::Lambda(_) => {
+                let mut names = Vec::new();
+                collect_names(e, &mut names);
+                Shared::holding(names.iter().map(|n| self.name_shares(n)))
+            }
+            // Arithmetic and literals make new values.
+            _ => Shared::default(),
+        }
+    }
+
+    fn call_shares(&self, c: &ast::ExprCall) -> Shared {
+        let all_args = || -> Shared {
+            let args = c.arguments.args.iter().chain(c.arguments.keywords.iter().map(|k| &k.value));
+            args.fold(Shared::default(), |acc, a| acc.union(self.shares(a).items()))
+        };
+        match self.callee(c) {
+            Callee::View => c.arguments.args.first().map(|a| self.shares(a)).unwrap_or_default(),
+            Callee::ViewMethod(object) => self.shares(object),
+            Callee::UnknownMethod(object) => self.shares(object).items().union(all_args()),
+            Callee::Fresh | Callee::Mutating(_) => Shared::default(),
+            Callee::Local { summary, bound, .. } => {
+                let mut out = Shared::default();
+                for (param, arg) in bound {
+                    if summary.result_aliases.contains(&param) {
+                        out = out.union(self.shares(arg).items());
+                    }
+                }
+                out
+            }
+            Callee::Unknown | Callee::Builtin => all_args(),
+        }
+    }
+
+    /// What `c` calls.
+    fn callee<'c>(&self, c: &'c ast::ExprCall) -> Callee<'c>
+    where
+        'a: 'c,
+    {
+        let dotted = crate::normalize::dotted_name(&c.func);
+        // A method of this class on `self`, or `Class.method(obj, ...)` of the module.
+        if let AExpr::Attribute(a) = c.func.as_ref() {
+            if let AExpr::Name(obj) = a.value.as_ref() {
+                let method_of = if let Some((class, self_name)) = &self.class {
+                    (obj.id.as_str() == self_name).then(|| self.scope.method_owner(class, a.attr.as_str())).flatten().map(|k| (k.name.clone(), true))
+                } else {
+                    None
+                };
+                let method_of = method_of.or_else(|| {
+                    (!self.locals.contains(obj.id.as_str())).then(|| self.scope.method_owner(obj.id.as_str(), a.attr.as_str())).flatten().map(|k| (k.name.clone(), false))
+                });
+                if let Some((owner, on_self)) = method_of {
+                    let name = format!("{owner}.{}", a.attr);
+                    if let Some(summary) = self.effects.get(&name) {
+                        let mut args: Vec<&AExpr> = Vec::new();
+                        if on_self {
+                            args.push(a.value.as_ref());
+                        }
+                        args.extend(c.arguments.args.iter());
+                        return Callee::Local { name, summary, bound: bind(summary, &args, c) };
+                    }
+                }
+            }
+        }
+        if let AExpr::Name(n) = c.func.as_ref() {
+            let name = n.id.as_str();
+            if !self.locals.contains(name) {
+                if let Some(summary) = self.effects.get(name).filter(|_| self.scope.functions.contains_key(name)) {
+                    let args: Vec<&AExpr> = c.arguments.args.iter().collect();
+                    return Callee::Local { name: name.to_string(), summary, bound: bind(summary, &args, c) };
+                }
+            }
+        }
+        let canonical = dotted.as_deref().and_then(|d| {
+            let first = d.split('.').next().unwrap_or("");
+            if self.locals.contains(first) {
+                None
+            } else if let Some(c) = self.scope.canonical(d) {
+                Some(c)
+            } else if crate::resolve::BUILTINS.contains(&d) {
+                Some(format!("builtins.{d}"))
+            } else {
+                None
+            }
+        });
+        if let Some(canon) = canonical {
+            if MUTATING_FUNCTIONS.contains(&canon.as_str()) || canon.ends_with(".at") {
+                return Callee::Mutating(c.arguments.args.first());
+            }
+            if VIEW_FUNCTIONS.contains(&canon.as_str()) {
+                return Callee::View;
+            }
+            if canon.starts_with("builtins.") {
+                return Callee::Builtin;
+            }
+            if self.known(&canon) {
+                return Callee::Fresh;
+            }
+            return Callee::Unknown;
+        }
+        if let AExpr::Attribute(a) = c.func.as_ref() {
+            let method = a.attr.as_str();
+            if method == "shuffle" {
+                return Callee::Mutating(c.arguments.args.first());
+            }
+            if MUTATING_METHODS.contains(&method) {
+                return Callee::Mutating(Some(a.value.as_ref()));
+            }
+            if VIEW_METHODS.contains(&method) {
+                return Callee::ViewMethod(a.value.as_ref());
+            }
+            if matches!(method, "copy" | "astype" | "flatten" | "tolist" | "item") || self.known(&format!("numpy.{method}")) {
+                return Callee::Fresh;
+            }
+            return Callee::UnknownMethod(a.value.as_ref());
+        }
+        Callee::Unknown
+    }
+
+    fn known(&self, canonical: &str) -> bool {
+        self.recipes.adjoints.contains_key(canonical) || self.recipes.tangents.contains_key(canonical) || self.recipes.nondifferentiable.contains(canonical)
+    }
+
+    /// Records that `target`'s object changes: its parameters are written, a module-level
+    /// object is an effect outside the function.
+    fn writes(&mut self, target: &AExpr, range: ruff_text_size::TextRange, record: bool) {
+        self.write(target, range, record, false);
+    }
+
+    /// Records that `target`'s object changes (`augmented`: by `x op= v` on a name, which
+    /// changes only arrays and lists in place).
+    fn write(&mut self, target: &AExpr, range: ruff_text_size::TextRange, record: bool, augmented: bool) {
+        let Some(base) = base_name(target) else { return };
+        if !record {
+            return;
+        }
+        if self.locals.contains(base) {
+            let written = self.name_links(base);
+            if augmented {
+                self.augmented.extend(written.iter().cloned());
+            } else {
+                self.definite.extend(written.iter().cloned());
+            }
+            self.summary.writes.extend(written);
+        } else {
+            self.effect(format!("changes the module-level `{base}`"), range);
+        }
+    }
+
+    fn effect(&mut self, what: String, range: ruff_text_size::TextRange) {
+        if self.summary.impure.is_none() {
+            self.summary.impure = Some(Effect { what, start: range.start().to_usize(), end: range.end().to_usize() });
+        }
+    }
+
+    fn block(&mut self, body: &[AStmt], record: bool) {
+        for s in body {
+            self.stmt(s, record);
+        }
+    }
+
+    fn stmt(&mut self, s: &AStmt, record: bool) {
+        self.calls_in_stmt(s, record);
+        match s {
+            AStmt::Assign(a) => {
+                let shares = self.shares(&a.value);
+                for t in &a.targets {
+                    if matches!(t, AExpr::Subscript(_) | AExpr::Attribute(_)) {
+                        self.writes(t, t.range(), record);
+                    }
+                    self.link(t, &shares);
+                }
+            }
+            AStmt::AnnAssign(a) => {
+                if let Some(v) = &a.value {
+                    let shares = self.shares(v);
+                    if matches!(a.target.as_ref(), AExpr::Subscript(_) | AExpr::Attribute(_)) {
+                        self.writes(&a.target, a.target.range(), record);
+                    }
+                    self.link(&a.target, &shares);
+                }
+            }
+            // In place for arrays and lists (a new value for numbers).
+            AStmt::AugAssign(a) => self.write(&a.target, a.target.range(), record, matches!(a.target.as_ref(), AExpr::Name(_))),
+            AStmt::Delete(d) => {
+                for t in &d.targets {
+                    if matches!(t, AExpr::Subscript(_) | AExpr::Attribute(_)) {
+                        self.writes(t, t.range(), record);
+                    }
+                }
+            }
+            AStmt::For(f) => {
+                let shares = self.shares(&f.iter).items();
+                self.link(&f.target, &shares);
+                self.block(&f.body, record);
+                self.block(&f.orelse, record);
+            }
+            AStmt::While(w) => {
+                self.block(&w.body, record);
+                self.block(&w.orelse, record);
+            }
+            AStmt::If(i) => {
+                self.block(&i.body, record);
+                for clause in &i.elif_else_clauses {
+                    self.block(&clause.body, record);
+                }
+            }
+            AStmt::With(w) => {
+                for item in &w.items {
+                    if let Some(v) = &item.optional_vars {
+                        let shares = self.shares(&item.context_expr);
+                        self.link(v, &shares);
+                    }
+                }
+                self.block(&w.body, record);
+            }
+            AStmt::Try(t) => {
+                self.block(&t.body, record);
+                for h in &t.handlers {
+                    let ast::ExceptHandler::ExceptHandler(h) = h;
+                    self.block(&h.body, record);
+                }
+                self.block(&t.orelse, record);
+                self.block(&t.finalbody, record);
+            }
+            AStmt::Return(r) => {
+                if let Some(v) = &r.value {
+                    let shares = self.shares(v);
+                    if record {
+                        self.summary.result_aliases.extend(shares.all());
+                    }
+                }
+            }
+            AStmt::Global(g) if record => self.effect(format!("assigns the module-level `{}`", g.names.first().map(|n| n.as_str()).unwrap_or("")), g.range()),
+            AStmt::Nonlocal(n) if record => self.effect("assigns a variable of an enclosing function".into(), n.range()),
+            // Nested functions run where they are called: their effects are the function's.
+            AStmt::FunctionDef(f) => self.block(&f.body, record),
+            _ => {}
+        }
+    }
+
+    /// The effects of the calls in `s`'s own expressions (not its nested blocks).
+    fn calls_in_stmt(&mut self, s: &AStmt, record: bool) {
+        // Calls only change what is recorded (links come from assignments).
+        if !record {
+            return;
+        }
+        let mut calls: Vec<&ast::ExprCall> = Vec::new();
+        let exprs: Vec<&AExpr> = match s {
+            AStmt::Expr(e) => vec![&e.value],
+            AStmt::Assign(a) => std::iter::once(a.value.as_ref()).chain(a.targets.iter()).collect(),
+            AStmt::AugAssign(a) => vec![a.value.as_ref(), a.target.as_ref()],
+            AStmt::AnnAssign(a) => a.value.iter().map(|v| v.as_ref()).collect(),
+            AStmt::Return(r) => r.value.iter().map(|v| v.as_ref()).collect(),
+            AStmt::If(i) => std::iter::once(i.test.as_ref()).chain(i.elif_else_clauses.iter().filter_map(|c| c.test.as_ref())).collect(),
+            AStmt::While(w) => vec![&w.test],
+            AStmt::For(f) => vec![&f.iter],
+            AStmt::With(w) => w.items.iter().map(|i| &i.context_expr).collect(),
+            AStmt::Assert(a) => std::iter::once(a.test.as_ref()).chain(a.msg.iter().map(|m| m.as_ref())).collect(),
+            AStmt::Raise(r) => r.exc.iter().map(|e| e.as_ref()).collect(),
+            _ => Vec::new(),
+        };
+        for e in exprs {
+            collect_calls(e, &mut calls);
+        }
+        for c in calls {
+            self.call_effects(c, record);
+        }
+    }
+
+    fn call_effects(&mut self, c: &ast::ExprCall, record: bool) {
+        // `out=` writes the array it names, as does the positional `out` of a ufunc.
+        for k in c.arguments.keywords.iter() {
+            if k.arg.as_ref().is_some_and(|a| a.as_str() == "out") {
+                self.writes_value(&k.value, record);
+            }
+        }
+        let canonical = crate::normalize::dotted_name(&c.func).and_then(|d| {
+            let first = d.split('.').next().unwrap_or("").to_string();
+            (!self.locals.contains(&first)).then(|| self.scope.canonical(&d)).flatten()
+        });
+        if let Some(n) = canonical.as_deref().and_then(ufunc_inputs) {
+            if let Some(out) = c.arguments.args.get(n) {
+                self.writes_value(out, record);
+            }
+        }
+        if let Some(canon) = canonical.as_deref() {
+            if let Some((_, what)) = EFFECT_PREFIXES.iter().find(|(p, _)| canon.starts_with(p)) {
+                if record {
+                    self.effect(format!("{what} (`{}`)", short(canon)), c.range());
+                }
+            }
+        }
+        if let AExpr::Name(n) = c.func.as_ref() {
+            if n.id.as_str() == "print" && !self.locals.contains("print") && record {
+                self.effect("prints (`print`)".into(), c.range());
+            }
+        }
+        match self.callee(c) {
+            Callee::Mutating(Some(target)) => self.writes_value(target, record),
+            Callee::Local { name, summary, bound } => {
+                self.calls.insert(name);
+                for (param, arg) in &bound {
+                    if summary.writes.contains(param) && base_name(arg).is_some() {
+                        let augmented = summary.augmented_writes.contains(param);
+                        self.write(arg, arg.range(), record, augmented);
+                    }
+                }
+                if let (Some(e), true) = (&summary.impure, record) {
+                    let name = crate::normalize::dotted_name(&c.func).unwrap_or_default();
+                    self.effect(format!("calls `{name}`, which {}", e.what), c.range());
+                }
+            }
+            Callee::Unknown if record => {
+                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| "a computed function".into());
+                self.effect(format!("calls `{name}`, whose effects Tangent does not know"), c.range());
+            }
+            Callee::UnknownMethod(object) if record => {
+                // Methods of values the function computes are array methods; methods of
+                // other objects (a random generator, a model) may do anything.
+                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| format!(".{}()", method_name(c)));
+                let _ = object;
+                self.effect(format!("calls `{name}`, whose effects Tangent does not know"), c.range());
+            }
+            _ => {}
+        }
+    }
+
+    fn writes_value(&mut self, e: &AExpr, record: bool) {
+        if base_name(e).is_some() {
+            self.writes(e, e.range(), record);
+        }
+    }
+}
+
+fn method_name(c: &ast::ExprCall) -> String {
+    match c.func.as_ref() {
+        AExpr::Attribute(a) => a.attr.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn short(canonical: &str) -> &str {
+    canonical.strip_prefix("builtins.").unwrap_or(canonical)
+}
+
+/// What a call calls, for the summaries.
+enum Callee<'c> {
+    /// A NumPy function returning a view of its first argument.
+    View,
+    /// An array method returning a view of the object.
+    ViewMethod(&'c AExpr),
+    /// A function or method with a recipe, or known to compute a new value.
+    Fresh,
+    /// A function or method changing its argument (or object).
+    Mutating(Option<&'c AExpr>),
+    /// A function of the module: its summary, and its parameters bound to the arguments.
+    Local { name: String, summary: &'c Summary, bound: Vec<(String, &'c AExpr)> },
+    /// A builtin such as `list(xs)`, `max(a, b)`, `zip(...)`: its result may hold its arguments.
+    Builtin,
+    /// A function Tangent does not know.
+    Unknown,
+    /// A method of an object Tangent does not know.
+    UnknownMethod(&'c AExpr),
+}
+
+/// The parameters of `summary` bound to the arguments of a call (`args` positional, then the
+/// call's keywords).
+fn bind<'c>(summary: &Summary, args: &[&'c AExpr], c: &'c ast::ExprCall) -> Vec<(String, &'c AExpr)> {
+    let mut out: Vec<(String, &AExpr)> = summary.params.iter().cloned().zip(args.iter().copied()).collect();
+    for k in c.arguments.keywords.iter() {
+        if let Some(arg) = &k.arg {
+            out.push((arg.to_string(), &k.value));
+        }
+    }
+    out
+}
+
+/// The name at the root of `x`, `x[i]`, `x.a`, `x[i].a[j]`.
+pub fn base_name(e: &AExpr) -> Option<&str> {
+    match e {
+        AExpr::Name(n) => Some(n.id.as_str()),
+        AExpr::Subscript(s) => base_name(&s.value),
+        AExpr::Attribute(a) => base_name(&a.value),
+        AExpr::Starred(s) => base_name(&s.value),
+        _ => None,
+    }
+}
+
+fn collect_calls<'e>(e: &'e AExpr, out: &mut Vec<&'e ast::ExprCall>) {
+    struct V<'e, 'o>(&'o mut Vec<&'e ast::ExprCall>);
+    impl<'e> Visitor<'e> for V<'e, '_> {
+        fn visit_expr(&mut self, expr: &'e AExpr) {
+            if let AExpr::Call(c) = expr {
+                self.0.push(c);
+            }
+            // A lambda's body runs where it is called, which the caller's summary covers.
+            if !matches!(expr, AExpr::Lambda(_)) {
+                walk_expr(self, expr);
+            }
+        }
+    }
+    V(out).visit_expr(e);
+}
+
+fn collect_names(e: &AExpr, out: &mut Vec<String>) {
+    struct V<'o>(&'o mut Vec<String>);
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Name(n) = expr {
+                self.0.push(n.id.to_string());
+            }
+            walk_expr(self, expr);
+        }
+    }
+    V(out).visit_expr(e);
+}
+
+/// The names a body binds, with those of the functions nested in it (inlined where called).
+fn collect_locals(body: &[AStmt], out: &mut BTreeSet<String>) {
+    crate::normalize::collect_assigned(body, out);
+    for s in body {
+        match s {
+            AStmt::FunctionDef(f) => {
+                out.extend(crate::parse::param_names(f));
+                collect_locals(&f.body, out);
+            }
+            AStmt::If(i) => {
+                collect_locals(&i.body, out);
+                for c in &i.elif_else_clauses {
+                    collect_locals(&c.body, out);
+                }
+            }
+            AStmt::For(f) => collect_locals(&f.body, out),
+            AStmt::While(w) => collect_locals(&w.body, out),
+            AStmt::With(w) => collect_locals(&w.body, out),
+            _ => {}
+        }
+    }
+}
+
+/// The parameters a value may be (or be a view of), and those it may hold.
+#[derive(Debug, Default, Clone)]
+struct Shared {
+    is: BTreeSet<String>,
+    holds: BTreeSet<String>,
+}
+
+impl Shared {
+    fn union(mut self, other: Shared) -> Shared {
+        self.is.extend(other.is);
+        self.holds.extend(other.holds);
+        self
+    }
+
+    /// What an item, an attribute or a view of the value may be and hold.
+    fn items(&self) -> Shared {
+        let all = self.all();
+        Shared { is: all.clone(), holds: all }
+    }
+
+    /// A container holding values that may be or hold these.
+    fn holding(parts: impl Iterator<Item = Shared>) -> Shared {
+        Shared { is: BTreeSet::new(), holds: parts.flat_map(|p| p.all()).collect() }
+    }
+
+    fn all(&self) -> BTreeSet<String> {
+        self.is.union(&self.holds).cloned().collect()
+    }
+}

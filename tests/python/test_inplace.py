@@ -1,0 +1,361 @@
+"""Changes in place, right or refused (issue 13): writes into arguments, `out=`, views and
+aliases.
+
+Every derivative is compared with central finite differences in float64; every derivative
+call must leave its arguments as one call of the function does (a gradient changes an array
+it is given in place exactly as the function does). Code that changes memory another name
+still reads is refused, at generation when that is certain, else by the generated code at
+run time (with the file and line), never answered with a wrong number.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import tangent
+from gradcheck import assert_close, numeric_grad
+
+RNG = np.random.default_rng(1313)
+
+
+# --- helpers that write into their arguments ----------------------------------------------
+
+
+def fill(z, out):
+    out[0] = z ** 2
+    out[1] = np.sin(z)
+    return 0.0
+
+
+def loss_fill(z):
+    out = np.zeros(3)
+    fill(z, out)
+    return np.sum(out * out) + out[2]
+
+
+def scale(a):
+    a *= 3.0
+
+
+def loss_scale(x):
+    a = x * 1.0
+    scale(a)
+    return np.sum(a * a)
+
+
+def scale_number(x):
+    # `scale` on a number changes nothing the caller sees: `t` keeps its value.
+    t = np.sum(x)
+    scale(t)
+    return t * t
+
+
+def inplace_logistic(X):
+    X *= -1
+    np.exp(X, out=X)
+    X += 1
+    np.reciprocal(X, out=X)
+
+
+def inplace_tanh(X):
+    np.tanh(X, out=X)
+
+
+def mlp(W, x):
+    h = x @ W
+    inplace_tanh(h)
+    o = h @ W.T
+    inplace_logistic(o)
+    return np.sum(o * o)
+
+
+def accumulate(total, v):
+    total += v * v
+    return total
+
+
+def loss_accumulate(x):
+    acc = np.zeros(3)
+    for k in range(3):
+        accumulate(acc, x * k)
+    return np.sum(acc * x)
+
+
+def nested_writer(a, v):
+    fill(v, a)
+    a *= 2.0
+    return np.sum(a)
+
+
+def loss_nested_writer(x):
+    buf = np.ones(3)
+    s = nested_writer(buf, x[0])
+    return s * x[1] + np.sum(buf * x)
+
+
+# --- NumPy writing into an array -----------------------------------------------------------
+
+
+def exp_out(x):
+    a = x * 1.0
+    np.exp(a, out=a)
+    return np.sum(a)
+
+
+def tanh_positional_out(x):
+    a = x * 1.0
+    np.tanh(a, a)
+    return np.sum(a * x)
+
+
+def multiply_out_other(x):
+    b = np.empty(3)
+    c = np.multiply(x, 2.0, out=b)
+    return np.sum(b * c)
+
+
+def copyto_square(x):
+    a = np.zeros(3)
+    np.copyto(a, x * x)
+    return np.sum(a * x)
+
+
+def copyto_broadcast(x):
+    a = np.zeros((2, 3))
+    np.copyto(a, x)
+    return np.sum(a * a)
+
+
+# --- the function's own arguments and names -----------------------------------------------
+
+
+def scales_its_argument(x, y):
+    y *= 2.0
+    return np.sum(x * y)
+
+
+def appends_to_its_argument(x, log):
+    log.append(x * 2.0)
+    return np.sum(log[-1] * x)
+
+
+def writes_its_argument(x):
+    x[0] = x[1] * 3.0
+    return np.sum(x * x)
+
+
+def counter_and_sum(x):
+    total = 0.0
+    n = 0
+    for v in x:
+        total += v * v
+        n += 1
+    return total / n
+
+
+def number_alias_rebinds(x):
+    t = np.sum(x)
+    t_prev = t
+    t += 1.0
+    return t * t_prev
+
+
+def rows_added_in_place(v):
+    v = v * 1.0
+    for row in v:
+        v += row
+    return np.sum(v * v)
+
+
+CASES = [
+    (loss_fill, lambda: (0.7,)),
+    (loss_scale, lambda: (RNG.standard_normal(3),)),
+    (scale_number, lambda: (RNG.standard_normal(3),)),
+    (mlp, lambda: (RNG.standard_normal((3, 2)) * 0.5, RNG.standard_normal(3))),
+    (loss_accumulate, lambda: (RNG.standard_normal(3),)),
+    (loss_nested_writer, lambda: (RNG.standard_normal(3),)),
+    (exp_out, lambda: (RNG.standard_normal(3),)),
+    (tanh_positional_out, lambda: (RNG.standard_normal(3),)),
+    (multiply_out_other, lambda: (RNG.standard_normal(3),)),
+    (copyto_square, lambda: (RNG.standard_normal(3),)),
+    (copyto_broadcast, lambda: (RNG.standard_normal(3),)),
+    (scales_its_argument, lambda: (RNG.standard_normal(3), RNG.standard_normal(3))),
+    (writes_its_argument, lambda: (RNG.standard_normal(3),)),
+    (counter_and_sum, lambda: (RNG.standard_normal(4),)),
+    (number_alias_rebinds, lambda: (RNG.standard_normal(3),)),
+    (rows_added_in_place, lambda: (RNG.standard_normal((3, 2)),)),
+]
+IDS = [f.__name__ for f, _ in CASES]
+
+
+def _fd(f, args):
+    """Central differences of `f` (each evaluation on copies: `f` may change its arguments)."""
+    return numeric_grad(lambda *a: f(*copy.deepcopy(a)), copy.deepcopy(args))
+
+
+def _after(fn, args):
+    """(result, the arguments after the call) for a call on copies of `args`."""
+    mine = copy.deepcopy(args)
+    return fn(*mine), mine
+
+
+@pytest.mark.parametrize("f, make", CASES, ids=IDS)
+@pytest.mark.parametrize("optimized", [True, False], ids=["opt", "noopt"])
+def test_gradient(f, make, optimized):
+    args = make()
+    value, primal_args = _after(f, args)
+    (grad, grad_value), grad_args = _after(tangent.grad(f, optimized=optimized, preserve_result=True), args)
+    assert_close(grad_value, value, rtol=1e-12, atol=1e-12, what="value")
+    assert_close(grad, _fd(f, args), rtol=1e-5, atol=1e-6)
+    assert_close(list(grad_args), list(primal_args), rtol=1e-12, atol=1e-12, what="arguments after the call")
+
+
+@pytest.mark.parametrize("f, make", CASES, ids=IDS)
+@pytest.mark.parametrize("motion", ["joint", "split"])
+def test_vjp(f, make, motion):
+    args = make()
+    _, primal_args = _after(f, args)
+    got, vjp_args = _after(tangent.autodiff(f, motion=motion), args + (0.5,))
+    assert_close(got, 0.5 * _fd(f, args), rtol=1e-5, atol=1e-6)
+    assert_close(list(vjp_args[:-1]), list(primal_args), rtol=1e-12, atol=1e-12, what="arguments after the call")
+
+
+@pytest.mark.parametrize("f, make", CASES, ids=IDS)
+@pytest.mark.parametrize("optimized", [True, False], ids=["opt", "noopt"])
+def test_jvp(f, make, optimized):
+    args = make()
+    _, primal_args = _after(f, args)
+    direction = RNG.standard_normal(np.shape(args[0])) if np.ndim(args[0]) else 0.9
+    got, jvp_args = _after(tangent.jvp(f, optimized=optimized), args + (direction,))
+    expected = float(np.sum(_fd(f, args) * direction))
+    assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert_close(list(jvp_args[:-1]), list(primal_args), rtol=1e-12, atol=1e-12, what="arguments after the call")
+
+
+@pytest.mark.parametrize("f, make", CASES, ids=IDS)
+def test_hvp(f, make):
+    args = make()
+    v = RNG.standard_normal(np.shape(args[0])) if np.ndim(args[0]) else 0.9
+    got = tangent.hvp(f)(*copy.deepcopy(args), v)
+    g = tangent.grad(f)
+    eps = 1e-5
+    plus = copy.deepcopy(args)
+    minus = copy.deepcopy(args)
+    plus = (plus[0] + eps * v,) + plus[1:]
+    minus = (minus[0] - eps * v,) + minus[1:]
+    assert_close(got, (g(*plus) - g(*minus)) / (2 * eps), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("f", [loss_fill, scale_number, number_alias_rebinds])
+def test_reverse_over_reverse(f):
+    x = 0.7 if f is loss_fill else np.array([0.3, -0.2, 0.9])
+    if f is loss_fill:
+        second = tangent.grad(tangent.grad(f))(x)
+        g = tangent.grad(f)
+        assert_close(second, (g(x + 1e-5) - g(x - 1e-5)) / 2e-5, rtol=1e-5, atol=1e-6)
+    else:
+        hv = tangent.vjp(tangent.grad(f))(x, 1.0, np.ones(3))
+        assert_close(hv, tangent.hvp(f)(x, np.ones(3)), rtol=1e-8, atol=1e-10)
+
+
+def test_appends_to_the_callers_list_once():
+    x = RNG.standard_normal(3)
+    log = [np.zeros(3)]
+    appends_to_its_argument(x, log)
+    assert len(log) == 2
+    mine = [np.zeros(3)]
+    g = tangent.grad(appends_to_its_argument)(x, mine)
+    assert len(mine) == 2 and np.allclose(mine[1], 2.0 * x)
+    assert_close(g, 4.0 * x, rtol=1e-12, atol=1e-12)
+
+
+# --- refused: memory another name still reads -----------------------------------------------
+
+
+def view_then_base_changed(v):
+    v = v * 1.0
+    head = v[:2]
+    v *= 3.0
+    return np.sum(head * head)
+
+
+def transpose_then_changed(m):
+    m = m * 1.0
+    t = m.T
+    m *= 2.0
+    return np.sum(t ** 2)
+
+
+def write_through_reshape(v):
+    v = v * 1.0
+    r = v.reshape(-1)
+    r[0] = 5.0
+    return np.sum(v * v)
+
+
+def alias_then_changed(x):
+    a = x * 1.0
+    b = a
+    a += 1.0
+    return np.sum(b * b)
+
+
+def item_of_a_list_changed_by_a_helper(x, W):
+    acts = [x]
+    acts.append(acts[0] @ W)
+    inplace_tanh(acts[1])
+    return np.sum(acts[1])
+
+
+def row_scaled_in_place(m):
+    m = m * 1.0
+    for row in m:
+        row *= 2.0
+    return np.sum(m * m)
+
+
+@pytest.mark.parametrize(
+    "f, args, line",
+    [
+        (view_then_base_changed, (np.array([0.5, -0.3, 0.8]),), "v *= 3.0"),
+        (transpose_then_changed, (np.array([[0.5, -0.3], [0.8, 0.1]]),), "m *= 2.0"),
+        (write_through_reshape, (np.array([[0.5, -0.3], [0.8, 0.1]]),), "r[0] = 5.0"),
+        (alias_then_changed, (np.array([0.5, -0.3, 0.8]),), "a += 1.0"),
+        (item_of_a_list_changed_by_a_helper, (np.array([0.5, -0.3]), np.ones((2, 2))), "inplace_tanh(acts[1])"),
+        (row_scaled_in_place, (np.array([[0.5, -0.3], [0.8, 0.1]]),), "row *= 2.0"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_changes_seen_through_another_name_are_refused(f, args, line, mode):
+    with pytest.raises(tangent.UnsupportedError) as info:
+        if mode == "grad":
+            tangent.grad(f)(*copy.deepcopy(args))
+        else:
+            tangent.jvp(f)(*copy.deepcopy(args), np.ones_like(args[0]))
+    message = str(info.value)
+    assert line in message and "test_inplace.py" in message, message
+
+
+def test_alias_of_a_number_changed_is_differentiated():
+    # The same code as `alias_then_changed`, given a number: `a += 1.0` makes a new value.
+    def f(x):
+        a = x * 1.0
+        b = a
+        a += 1.0
+        return b * b + a
+
+    assert_close(tangent.grad(f)(0.3), 2 * 0.3 + 1.0, rtol=1e-12, atol=1e-12)
+
+
+def test_out_with_where_is_refused():
+    def f(x):
+        a = x * 1.0
+        np.exp(a, out=a, where=a > 0)
+        return np.sum(a)
+
+    with pytest.raises(tangent.UnsupportedError, match="where="):
+        tangent.grad(f)
