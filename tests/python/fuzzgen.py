@@ -1774,7 +1774,7 @@ def _primal(program, workdir, outcome):
         return None
     try:
         good = np.ndim(value) == 0 and bool(np.isfinite(value)) and abs(value) <= 1e6
-    except TypeError:
+    except (TypeError, ValueError):  # not a number (a ragged tuple: ValueError)
         good = False
     if not good:
         outcome.status, outcome.kind, outcome.message = "invalid", "bad-value", repr(value)

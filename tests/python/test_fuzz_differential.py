@@ -235,6 +235,27 @@ def test_effects_regression(path, workdir):
     """Minimized programs of the effects class on which the fuzzer found a wrong value or a
     derivative call with other effects than one call of `f`: the engine must give the right
     values and effects, or refuse the program cleanly (a `TangentError`: a pass here)."""
+    _check_effects_fixture(path, workdir)
+
+
+def _check_effects_fixture(path, workdir):
+    """A clean refusal (a `TangentError`) passes; a wrong value, a derivative call with other
+    effects, a crash or an invalid fixture fails."""
     program = fuzzgen.program_from_file(path)
     outcome = fuzzgen.check(program, workdir, hvp=True)
     assert outcome.status in ("ok", "rejected"), f"{os.path.basename(path)}: {outcome}"
+    return outcome
+
+
+@pytest.mark.parametrize("status, kind, passes", [("ok", "", True), ("rejected", "", True), ("failed", "grad-vs-fd", False), ("failed", "effects-draws", False), ("invalid", "program-raised", False)])
+def test_effects_fixture_verdicts(workdir, monkeypatch, status, kind, passes):
+    """How `test_effects_regression` judges an outcome (engine-independent)."""
+    path = os.path.join(workdir, "planted.py")
+    with open(path, "w") as f:
+        f.write(f"{fuzzgen.EFFECTS_MARK}\n# fuzz-args: [0.5]\nimport numpy as np\n\n\ndef f(x):\n    return x * 2.0\n")
+    monkeypatch.setattr(fuzzgen, "check", lambda program, workdir, **kw: fuzzgen.Outcome(status, kind, "planted"))
+    if passes:
+        assert _check_effects_fixture(path, workdir).status == status
+    else:
+        with pytest.raises(AssertionError):
+            _check_effects_fixture(path, workdir)
