@@ -5,6 +5,7 @@
 #   ./scripts/fuzz.sh --minutes 60         # longer
 #   ./scripts/fuzz.sh --seed 42            # reproducible (default: a fresh random seed each run)
 #   ./scripts/fuzz.sh --only engine        # or: --only differential
+#   ./scripts/fuzz.sh --effects            # differential: with programs with effects (issue 13)
 #
 # 1. Engine robustness (tests/fuzz_engine.rs, proptest, release build): random programs of the
 #    supported subset, arbitrary bytes and token soups, and the repository's Python files
@@ -20,6 +21,11 @@
 #    target/fuzz-failures/; move the ones that show a real bug to
 #    tests/fixtures/fuzz_regressions/ (test_fuzz_differential.py::test_regression runs them)
 #    and fix the engine.
+#    With --effects, most programs are of the effects class (random draws, lists and prints
+#    passed down to helpers, in-place writes, `out=`, views and aliases; every derivative call
+#    must also have the effects of one call of f); their acceptance is counted apart, and their
+#    failures go to target/fuzz-failures-effects/ (keep them in
+#    tests/fixtures/fuzz_regressions_effects/, run by test_effects_regression).
 #
 # Exit status 1 when either fuzzer found a failure.
 set -euo pipefail
@@ -28,11 +34,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 minutes=10
 seed=""
 only=""
+effects=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) minutes="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
+        --effects) effects=(--effects); shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -72,15 +80,18 @@ if [ "$only" != engine ]; then
         build_extension
     fi
     out="$ROOT/target/fuzz-failures"
-    log "differential fuzzer: ${share} minutes; minimized failures go to $out"
-    if ! "$venv_python" "$ROOT/tests/python/fuzzgen.py" --seed "$seed" --minutes "$share" --save "$out"; then
+    if [ "${#effects[@]}" -ne 0 ]; then
+        out="$ROOT/target/fuzz-failures-effects"
+    fi
+    log "differential fuzzer${effects:+ (with the effects class)}: ${share} minutes; minimized failures go to $out"
+    if ! "$venv_python" "$ROOT/tests/python/fuzzgen.py" --seed "$seed" --minutes "$share" --save "$out" ${effects[@]+"${effects[@]}"}; then
         failed+=("differential fuzzer")
     fi
 fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
     printf 'FAILED: %s\n' "${failed[@]}" >&2
-    echo "seed $seed (rerun with --seed $seed)" >&2
+    echo "seed $seed (rerun with --seed $seed${effects:+ --effects})" >&2
     exit 1
 fi
 log "no failures (seed $seed)"
