@@ -24,6 +24,7 @@ fn request<'a>(module: &'a str, function: &'a str) -> Request<'a> {
         function,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     }

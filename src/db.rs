@@ -92,10 +92,46 @@ pub struct FunctionEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleIndex {
     pub scope: ModuleScope,
+    /// The functions a name of the module is bound to once it has run: of a name defined
+    /// more than once (`def` or `class`), only the last definition's.
     pub functions: Vec<FunctionEntry>,
+    /// The names the module defines more than once at its top level.
+    pub redefined: Vec<Redefinition>,
     /// The module's own recipe templates (`@tangent.adjoint(f)`), as text: they are not
     /// functions to differentiate.
     pub recipes: Vec<FunctionEntry>,
+}
+
+/// A name a module binds more than once with `def` or `class` at its top level: calls of it
+/// (and the gradient module's `d<name>`) reach the last definition, as when Python has run
+/// the module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redefinition {
+    pub name: String,
+    /// The line (1-based) of each definition (its first decorator, else `def` / `class`), in
+    /// order: the last is the one the name is bound to.
+    pub lines: Vec<usize>,
+    /// The last definition is a class (its methods are differentiated as `Class.method`).
+    pub class: bool,
+}
+
+impl Redefinition {
+    /// The line of the definition the name is bound to.
+    pub fn bound(&self) -> usize {
+        self.lines.last().copied().unwrap_or(0)
+    }
+
+    /// For generated code: which definition the derivatives of `function` (`name` itself, or
+    /// `name.method`) belong to, naming the file `file_name`.
+    pub fn note(&self, function: &str, file_name: &str) -> String {
+        let lines = self.lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let what = if self.class { format!("class `{}`", self.name) } else { format!("`{}`", self.name) };
+        let of = if function == self.name { String::new() } else { format!("`{function}` of ") };
+        format!(
+            "{what} is defined more than once in {file_name} (lines {lines}): this differentiates {of}the definition at {file_name}:{}, the one the name is bound to.",
+            self.bound()
+        )
+    }
 }
 
 /// The recipes in force in a module: the built-in ones with the module's own on top.
@@ -250,8 +286,42 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             params: parsing::param_names(def),
         }
     };
-    for stmt in &module.body {
+    // The statement that binds each name last (`def` and `class`), and the names bound more
+    // than once.
+    let mut last_binding: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut bindings: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, stmt) in module.body.iter().enumerate() {
+        let name = match stmt {
+            AStmt::FunctionDef(def) => def.name.as_str(),
+            AStmt::ClassDef(class) => class.name.as_str(),
+            _ => continue,
+        };
+        last_binding.insert(name, i);
+        bindings.entry(name).or_default().push(i);
+    }
+    // Not worth a word: `@overload` signatures before the implementation, and `_`, the name
+    // meant to be thrown away (`@f.register def _(...)`).
+    let overload = |i: usize| matches!(&module.body[i], AStmt::FunctionDef(def) if def.decorator_list.iter().any(|d| match &d.expression {
+        ruff_python_ast::Expr::Name(n) => n.id.as_str() == "overload",
+        ruff_python_ast::Expr::Attribute(a) => a.attr.as_str() == "overload",
+        _ => false,
+    }));
+    let mut redefined: Vec<(usize, Redefinition)> = bindings
+        .iter()
+        .filter(|(name, at)| at.len() > 1 && **name != "_" && !at[..at.len() - 1].iter().all(|&i| overload(i)))
+        .map(|(name, at)| {
+            let lines = at.iter().map(|&i| parsing::line_of(text.text, module.body[i].start().to_usize())).collect();
+            let class = matches!(module.body[*at.last().unwrap_or(&0)], AStmt::ClassDef(_));
+            (at[0], Redefinition { name: name.to_string(), lines, class })
+        })
+        .collect();
+    redefined.sort_by_key(|(first, _)| *first);
+    for (i, stmt) in module.body.iter().enumerate() {
+        // A definition the module replaces later is no function of the module's.
+        let replaced = |name: &str| last_binding.get(name).is_some_and(|&last| last != i);
         match stmt {
+            AStmt::FunctionDef(def) if replaced(def.name.as_str()) && !recipes::is_recipe_template(def, &scope) => {}
+            AStmt::ClassDef(class) if replaced(class.name.as_str()) => {}
             AStmt::FunctionDef(def) => {
                 let entry = entry_of(def.name.to_string(), def, String::new());
                 if recipes::is_recipe_template(def, &scope) { recipe_defs.push(entry) } else { functions.push(entry) }
@@ -260,8 +330,12 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
             // header line, then the method as written (so it parses, and `self.m(...)`
             // resolves in its class).
             AStmt::ClassDef(class) => {
-                for item in &class.body {
+                for (k, item) in class.body.iter().enumerate() {
                     let AStmt::FunctionDef(def) = item else { continue };
+                    // A method the class body defines again is not the class's.
+                    if class.body[k + 1..].iter().any(|s| matches!(s, AStmt::FunctionDef(later) if later.name.as_str() == def.name.as_str())) {
+                        continue;
+                    }
                     // Not static or class methods, properties and the like: only undecorated
                     // ones (or marked `@tangent.checkpoint`) take the object first.
                     let plain = def.decorator_list.iter().all(|d| normalizing::is_checkpoint(&d.expression));
@@ -275,7 +349,8 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
         }
     }
     functions.extend(inherited_methods(&scope, &functions));
-    Ok(ModuleIndex { scope, functions, recipes: recipe_defs })
+    let redefined = redefined.into_iter().map(|(_, r)| r).collect();
+    Ok(ModuleIndex { scope, functions, redefined, recipes: recipe_defs })
 }
 
 /// `Sub.m` for each method `m` a top-level class inherits from a base class of the module:
@@ -902,8 +977,13 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
             continue;
         }
         for (k, t) in texts {
+            // Which definition it belongs to, when the module defines the name more than once.
+            let binding = k.0.split('.').next().unwrap_or(&k.0);
+            match index.redefined.iter().find(|r| r.name == binding) {
+                Some(r) => parts.push(format!("# {}\n{t}", r.note(&k.0, file_name(file.path(db))))),
+                None => parts.push(t),
+            }
             emitted.insert(k);
-            parts.push(t);
         }
         for (name, wrt, halves, updates) in &needed {
             let fid = FunctionId::new(db, file, name.clone());
@@ -917,8 +997,7 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     }
     let source_text = file.text(db);
     let hash = crate::source_hash(source_text);
-    let path = file.path(db);
-    let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let file_name = file_name(file.path(db));
     let header = format!(
         "{}{hash}\nGradients of {file_name}, generated by Tangent {}. Regenerate rather than edit.",
         crate::SOURCE_HASH_MARKER,
@@ -935,6 +1014,11 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     import_lines.extend(imports.iter().map(String::as_str));
     let source = emitting::assemble(&header, &import_lines, &parts);
     Ok(GradModuleArtifact { source, source_hash: hash, generated, skipped })
+}
+
+/// The file name of `path` (generated code never names the directories).
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
 /// `from pkg.layers.__grad__ import ddense_dx` for a derivative of another module.

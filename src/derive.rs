@@ -177,7 +177,11 @@ impl<'a> Driver<'a> {
         // a recursive call of the function calls it rather than a copy.
         let key = (def.name.to_string(), spec.wrt.to_vec());
         let callable = spec.seed == SeedStyle::DefaultOne && spec.motion == Motion::Joint && !spec.preserve_result;
-        if callable && !self.done.contains_key(&key) {
+        // A top-level definition the module defines again later is not what a call of its
+        // name reaches (Python calls the last one): its derivative is not the calls' either.
+        let replaced = self.module.body.iter().any(|s| matches!(s, ruff_python_ast::Stmt::FunctionDef(f) if std::ptr::eq(f, def)))
+            && self.definition(&key.0).is_some_and(|d| !std::ptr::eq(d, def));
+        if callable && !replaced && !self.done.contains_key(&key) {
             if let Ok(norm) = self.normalized(file, def, false) {
                 let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
                 self.done.insert(key, (spec.name.clone(), seed));

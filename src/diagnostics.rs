@@ -212,6 +212,9 @@ impl Diagnostic {
         let title = self.message.replace(['\r', '\n'], " ");
         let mut out = if self.line == 0 {
             format!("error[{id}]: {title}\n  --> {}\n", self.path)
+        } else if self.source_line.trim().is_empty() {
+            // A blank line: nothing to underline (the snippet renderer would lose the place).
+            format!("error[{id}]: {title}\n  --> {}:{}:{}\n", self.path, self.line, self.column.max(1))
         } else {
             let (shown, column) = window(&self.source_line, self.column);
             let len = shown.len();

@@ -96,6 +96,13 @@ pub struct Request<'a> {
     pub function_source: Option<&'a str>,
     /// First line of `function_source` within the file, for diagnostics (1-based).
     pub function_first_line: usize,
+    /// The line (1-based) where the definition to differentiate starts in `module_source`
+    /// (its first decorator, else `def`: Python's `co_firstlineno`), when `function_source`
+    /// is `None`: picks one definition of a name the module defines more than once (a
+    /// function object made by the first `def f` differentiates that one). `None`: the
+    /// definition the module's name is bound to at its end (the last). A line where no
+    /// definition of `function` starts is an error (the source changed since it ran).
+    pub definition_line: Option<usize>,
     /// Source of the module whose names `module_source` uses without defining them: the
     /// user's module when `module_source` is a generated derivative that is differentiated
     /// again (its code runs among the user module's globals). Definitions in `module_source`
@@ -221,6 +228,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     driver.check_wrt_use = request.context_source.is_none();
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
+    let note = definition_note(request, module.syntax(), &text, def);
     let entry = driver.function_name(&format!("d{}", request.function.replace('.', "_")));
     let spec = derive::Spec {
         name: entry.clone(),
@@ -234,7 +242,7 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     driver.derive(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
     let imports: Vec<&str> = shared.iter().chain(driver.imports.iter()).map(String::as_str).collect();
-    let source = module_text(request, "", &imports, &driver.functions)?;
+    let source = module_text(request, "", note.as_deref(), &imports, &driver.functions)?;
     Ok(Generated { source, entry })
 }
 
@@ -257,6 +265,7 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
     let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
+    let note = definition_note(request, module.syntax(), &text, def);
     let entry = driver.function_name(&format!("jvp_{}", request.function.replace('.', "_")));
     let spec = derive::Spec {
         name: entry.clone(),
@@ -272,7 +281,7 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
     driver.derive_forward(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
     let imports: Vec<&str> = shared.iter().map(String::as_str).collect();
-    let source = module_text(request, " (forward mode)", &imports, &driver.functions)?;
+    let source = module_text(request, " (forward mode)", note.as_deref(), &imports, &driver.functions)?;
     Ok(Generated { source, entry })
 }
 
@@ -296,8 +305,14 @@ fn target_function<'m>(
         Some((parsed, file)) => parse::find_function(parsed.syntax(), request.function).map(|d| (d, *file)),
         None => {
             // The module's own definition, not its context's.
-            let own = own_statements(module, request.module_source.len());
-            parse::find_function_in(&module.body[..own], request.function).map(|d| (d, module_file))
+            let own = &module.body[..own_statements(module, request.module_source.len())];
+            match request.definition_line {
+                Some(line) => match parse::find_function_at(own, module_file.text, request.function, line) {
+                    Some(def) => Some((def, module_file)),
+                    None => return Err(moved_definition(request, own, module_file.text, line)),
+                },
+                None => parse::find_function_in(own, request.function).map(|d| (d, module_file)),
+            }
         }
     };
     found.ok_or_else(|| {
@@ -309,17 +324,73 @@ fn target_function<'m>(
     })
 }
 
+/// No definition of `request.function` starts on `line` (`Request::definition_line`): the
+/// module's text is not the one the function was made from. Points at `line`.
+fn moved_definition(request: &Request<'_>, own: &[ruff_python_ast::Stmt], text: &str, line: usize) -> Diagnostic {
+    use ruff_text_size::Ranged;
+    let function = request.function;
+    let lines: Vec<usize> = parse::definitions_in(own, function).iter().map(|d| parse::line_of(text, d.start().to_usize())).collect();
+    let now = match lines.as_slice() {
+        [] => format!("the module defines no `{function}` at its top level now"),
+        [one] => format!("`{function}` is defined at line {one} now"),
+        more => format!("`{function}` is defined at lines {} now", more.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let message = format!(
+        "the source of `{function}` changed since it was loaded: it started at line {line}, where no definition of `{function}` starts any more ({now})"
+    );
+    let mut d = Diagnostic::without_span(DiagnosticKind::FunctionNotFound, message, request.path);
+    // The line as it reads now, if the file still has it.
+    if let Some(source_line) = text.lines().nth(line.saturating_sub(1)) {
+        d.line = line;
+        d.column = 1;
+        d.source_line = source_line.trim_end_matches('\r').to_string();
+    }
+    d.with_help(format!(
+        "Tangent differentiates the definition the function object was made from, read from its file; reload the module (or run the cell again) so that `{function}` is made from the current source, then differentiate it"
+    ))
+}
+
+/// The file name of `path`, as generated code names it (never the directories).
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// When the module defines `request.function` more than once at its top level: which of its
+/// definitions `def` (the one differentiated) is, for the generated module's header.
+fn definition_note(request: &Request<'_>, module: &ruff_python_ast::ModModule, text: &str, def: &ruff_python_ast::StmtFunctionDef) -> Option<String> {
+    use ruff_text_size::Ranged;
+    if request.function_source.is_some() {
+        return None;
+    }
+    let own = &module.body[..own_statements(module, request.module_source.len())];
+    let lines: Vec<usize> = parse::definitions_in(own, request.function).iter().map(|d| parse::line_of(text, d.start().to_usize())).collect();
+    if lines.len() < 2 {
+        return None;
+    }
+    let file = file_name(request.path);
+    let at = parse::line_of(text, def.start().to_usize());
+    Some(format!(
+        "`{}` is defined more than once in {file} (lines {}): this differentiates the definition at {file}:{at}.",
+        request.function,
+        lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ))
+}
+
 /// The generated module: a header naming the engine and the function, `import numpy`,
 /// `import tangent` (and `import math` when a recipe of the math module is used), `extra`
 /// import lines, then the functions.
-fn module_text(request: &Request<'_>, kind: &str, extra: &[&str], functions: &[emit::FunctionText]) -> Result<String, Diagnostic> {
-    let file_name = request.path.rsplit(['/', '\\']).next().unwrap_or(request.path);
-    let header = format!(
+fn module_text(request: &Request<'_>, kind: &str, note: Option<&str>, extra: &[&str], functions: &[emit::FunctionText]) -> Result<String, Diagnostic> {
+    let file_name = file_name(request.path);
+    let mut header = format!(
         "Generated by Tangent {} from {}:{}{kind}. Regenerate rather than edit.",
         env!("CARGO_PKG_VERSION"),
         file_name,
         request.function
     );
+    if let Some(note) = note {
+        header.push('\n');
+        header.push_str(note);
+    }
     let mut imports: Vec<&str> = Vec::new();
     if emit::mentions_module(functions, "math") {
         imports.push("import math");
@@ -351,6 +422,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         function: &gradient.entry,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: request.project_recipes,
     };
@@ -447,15 +519,31 @@ pub fn parameter_positions(
     function: &str,
     names: &[String],
 ) -> Result<Vec<usize>, Diagnostic> {
+    parameter_positions_at(module_source, path, function, None, names)
+}
+
+/// [`parameter_positions`] of the definition of `function` starting at `line` (see
+/// `Request::definition_line`; `None`: the one the name is bound to).
+pub fn parameter_positions_at(
+    module_source: &str,
+    path: &str,
+    function: &str,
+    line: Option<usize>,
+    names: &[String],
+) -> Result<Vec<usize>, Diagnostic> {
     let file = parse::SourceFile { text: module_source, path, line_offset: 0 };
     let module = parse::parse(&file)?;
-    let Some(def) = parse::find_function(module.syntax(), function) else {
-        return Err(Diagnostic::without_span(
-            DiagnosticKind::FunctionNotFound,
-            format!("no function named `{function}` at the top level of this module"),
-            path,
-        ));
+    let request = Request {
+        module_source,
+        path,
+        function,
+        function_source: None,
+        function_first_line: 1,
+        definition_line: line,
+        context_source: None,
+        project_recipes: None,
     };
+    let (def, _) = target_function(&request, module.syntax(), file, &None)?;
     let params = parse::param_names(def);
     names
         .iter()
@@ -662,6 +750,13 @@ impl ProjectModule {
             .filter(|(name, _)| **name != self.module_name)
             .map(|(name, file)| (name.clone(), source_hash(file.text(&self.database))))
             .collect()
+    }
+
+    /// The names the module defines more than once at its top level (`def`, `class`): its
+    /// gradient module differentiates the last definition of each, which the name is bound
+    /// to. Empty when it does not parse.
+    pub fn redefinitions(&self) -> Vec<db::Redefinition> {
+        db::parse(&self.database, self.file).as_ref().map(|index| index.redefined.clone()).unwrap_or_default()
     }
 
     /// Parameters (and those modified in place) of a function of another project module,

@@ -869,6 +869,45 @@ pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunc
     })
 }
 
+/// The 1-based line of byte `offset` of `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Every top-level definition `name` (or `Class.method`: a method of a top-level class named
+/// `Class`, of any of its definitions) names among `body`, in the order of the text: more
+/// than one when the module defines the name again.
+pub fn definitions_in<'m>(body: &'m [Stmt], name: &str) -> Vec<&'m StmtFunctionDef> {
+    let own = |stmts: &'m [Stmt], wanted: &str| -> Vec<&'m StmtFunctionDef> {
+        stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::FunctionDef(f) if f.name.as_str() == wanted => Some(f),
+                _ => None,
+            })
+            .collect()
+    };
+    match name.split_once('.') {
+        Some((class, method)) => body
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::ClassDef(c) if c.name.as_str() == class => Some(own(&c.body, method)),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        None => own(body, name),
+    }
+}
+
+/// The top-level definition of `name` (as in [`definitions_in`]) whose text starts on `line`
+/// of `text` (the file `body` was parsed from): its first decorator, else `def`, where
+/// Python's `co_firstlineno` puts it too. Picks one of several when the module defines the
+/// name again.
+pub fn find_function_at<'m>(body: &'m [Stmt], text: &str, name: &str, line: usize) -> Option<&'m StmtFunctionDef> {
+    definitions_in(body, name).into_iter().find(|f| line_of(text, f.range.start().to_usize()) == line)
+}
+
 /// `method` as an instance of top-level class `class` finds it: the class's own, else its
 /// bases' (depth first).
 fn find_method<'m>(body: &'m [Stmt], class: &str, method: &str, depth: usize) -> Option<&'m StmtFunctionDef> {
@@ -1028,6 +1067,7 @@ mod tests {
             function: "f",
             function_source: None,
             function_first_line: 1,
+            definition_line: None,
             context_source: None,
             project_recipes: None,
         };

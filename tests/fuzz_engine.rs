@@ -228,6 +228,7 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
         function: &target.name,
         function_source,
         function_first_line: first_line,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };
@@ -292,6 +293,7 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
             function: &generated.entry,
             function_source: None,
             function_first_line: 1,
+            definition_line: None,
             context_source: Some(source),
             project_recipes: None,
         };
@@ -1374,7 +1376,7 @@ mod regressions {
     }
 
     fn request<'a>(source: &'a str, function: &'a str) -> Request<'a> {
-        Request { module_source: source, path: PATH, function, function_source: None, function_first_line: 1, context_source: None, project_recipes: None }
+        Request { module_source: source, path: PATH, function, function_source: None, function_first_line: 1, definition_line: None, context_source: None, project_recipes: None }
     }
 
     /// Found by `programs`: `wrt=[]` gave `return tangent.unshared(, seed=bf)`, which the engine

@@ -131,6 +131,7 @@ fn generate(case: &Case) -> String {
         function: &case.function,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };
@@ -178,6 +179,7 @@ fn twice(
         function: &first.entry,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: Some(request.module_source),
         project_recipes: None,
     };

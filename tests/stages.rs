@@ -73,6 +73,7 @@ fn gen_with(src: &str, function: &str, options: &Options) -> Result<Generated, D
         function,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };
@@ -1106,6 +1107,7 @@ fn generate_stack_calls_with_op_id_in_both_modes() {
         function: "f",
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };
@@ -1144,6 +1146,7 @@ fn generate_hvp_of_a_copy_pushed_in_a_loop() {
             function: "f",
             function_source: None,
             function_first_line: 1,
+            definition_line: None,
             context_source: None,
             project_recipes: None,
         };
@@ -1862,6 +1865,7 @@ fn generate_is_deterministic_and_path_independent() {
         function: "loss",
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };
@@ -1943,6 +1947,7 @@ fn generate_nested_function_source_reports_file_lines() {
         function: "inner",
         function_source: Some(nested),
         function_first_line: 20,
+        definition_line: None,
         context_source: None,
         project_recipes: None,
     };

@@ -52,6 +52,8 @@ pub struct Done {
     pub skipped: Vec<(String, String)>,
     /// Artifacts of older versions of this source: removed (write) or found (compare).
     pub extra: Vec<PathBuf>,
+    /// Names the source defines more than once at its top level.
+    pub redefined: Vec<tangent::db::Redefinition>,
 }
 
 pub struct FileReport {
@@ -97,6 +99,7 @@ pub fn process_text(
         hash: module.hash,
         skipped: module.skipped,
         extra,
+        redefined: module.redefined,
     })
 }
 
@@ -271,7 +274,36 @@ impl Summary {
     }
 }
 
-/// Prints failures (stderr) and, with `-v`, skipped functions (stdout); returns the counts.
+/// One warning per name the source at `path` defines more than once at its top level, saying
+/// which definition the artifact's derivatives belong to (the last: what the name is bound
+/// to once the module has run).
+pub fn redefinition_warnings(path: &Path, redefined: &[tangent::db::Redefinition]) -> Vec<String> {
+    let path = path.display();
+    redefined
+        .iter()
+        .map(|r| {
+            let places: Vec<String> = r.lines.iter().map(|l| format!("{path}:{l}")).collect();
+            let (first, bound) = (r.lines.first().copied().unwrap_or(0), r.bound());
+            let what = if r.class {
+                format!("class `{}`", r.name)
+            } else {
+                format!("`{}`", r.name)
+            };
+            let derivatives = if r.class {
+                format!("the derivatives of its methods (`d{}_<method>`) belong", r.name)
+            } else {
+                format!("`d{}` belongs", r.name)
+            };
+            format!(
+                "warning: {path}:{first}: {what} is defined more than once at the top level ({}); in the gradient module {derivatives} to the definition at {path}:{bound}, the one the name is bound to when the module has run",
+                places.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Prints failures (stderr), warnings (stderr, unless quiet) and, with `-v`, skipped
+/// functions (stdout); returns the counts.
 pub fn report(reports: &[FileReport], found: &Found, verbosity: Verbosity) -> Summary {
     let mut summary = Summary::default();
     for (path, reason) in &found.errors {
@@ -280,6 +312,11 @@ pub fn report(reports: &[FileReport], found: &Found, verbosity: Verbosity) -> Su
     }
     for r in reports {
         summary.add(r);
+        if let (Ok(d), false) = (&r.outcome, verbosity == Verbosity::Quiet) {
+            for warning in redefinition_warnings(&r.source.path, &d.redefined) {
+                eprintln!("{warning}");
+            }
+        }
         match &r.outcome {
             Err(e) => eprint!("{}", e.render(&r.source.path)),
             Ok(d) if verbosity == Verbosity::Verbose => {

@@ -22,6 +22,9 @@ pub struct Module {
     pub skipped: Vec<(String, String)>,
     /// Taken from the cache rather than generated.
     pub reused: bool,
+    /// Names the source defines more than once at its top level (the module differentiates
+    /// the last definition of each).
+    pub redefined: Vec<tangent::db::Redefinition>,
 }
 
 /// Why a source file produced no module.
@@ -125,6 +128,7 @@ impl Generator {
         let roots = [root];
         let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots).with_recipes(self.shared.clone());
         let dependencies = loaded.dependencies();
+        let redefined = loaded.redefinitions();
         let context: String = std::iter::once(format!("module={module_name}\n"))
             .chain(dependencies.iter().map(|(m, h)| format!("{m}={h}\n")))
             .collect();
@@ -132,7 +136,7 @@ impl Generator {
         let (module_key, skipped_key) = self.keys(&file_name, &keyed_text);
         if let Some(m) = self.cached(&module_key, &skipped_key, &hash) {
             tracing::debug!("{}: reused from the cache", path.display());
-            return Ok(m);
+            return Ok(Module { redefined, ..m });
         }
         let store = self.cache.lock().unwrap_or_else(|e| e.into_inner()).shared();
         // The engine recurses once per level of nesting: give it the stack its limits assume
@@ -156,6 +160,7 @@ impl Generator {
             hash,
             skipped,
             reused: false,
+            redefined,
         })
     }
 
@@ -179,6 +184,7 @@ impl Generator {
             hash: hash.to_string(),
             skipped,
             reused: true,
+            redefined: Vec::new(),
         })
     }
 

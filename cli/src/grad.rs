@@ -132,6 +132,7 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         function,
         function_source: None,
         function_first_line: 1,
+        definition_line: None,
         context_source: None,
         project_recipes: shared.as_deref(),
     };

@@ -514,6 +514,9 @@ impl Watch {
                 for (function, reason) in &done.skipped {
                     tracing::debug!("skipped {}:{function}: {reason}", source.path.display());
                 }
+                for warning in build::redefinition_warnings(&source.path, &done.redefined) {
+                    eprintln!("{warning}");
+                }
             }
             Err(e) => {
                 eprint!("{}", e.render(&source.path));

@@ -860,3 +860,72 @@ fn a_broken_shared_recipe_file_fails_the_build_with_its_location() {
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("cannot read the recipe file"), "{}", stderr(&o));
 }
+
+// --- a name defined twice ---------------------------------------------------------------
+
+/// `loss` twice (lines 4 and 11), a class twice (lines 15 and 20).
+const REDEFINED: &str = "\
+import numpy as np
+
+
+def loss(x):
+    return np.sum(x * 2.0)
+
+
+first_loss = loss
+
+
+def loss(x):
+    return np.sum(np.sin(x) * x)
+
+
+class Model:
+    def fit(self, x):
+        return np.sum(x * 3.0) * self.scale
+
+
+class Model:
+    def fit(self, x):
+        return np.sum(x ** 4) * self.scale
+";
+
+#[test]
+fn a_name_defined_twice_is_warned_about_and_its_last_definition_built() {
+    let p = Project::with_files("redefined", &[("pkg/model.py", REDEFINED), ("pkg/helper.py", HELPER)]);
+    for command in ["build", "check"] {
+        let o = p.run(&[command, "."]);
+        assert_exit(&o, 0);
+        let err = stderr(&o);
+        let path = std::path::Path::new("pkg").join("model.py").display().to_string();
+        let expected = [
+            format!("warning: {path}:4: `loss` is defined more than once at the top level ({path}:4, {path}:11); in the gradient module `dloss` belongs to the definition at {path}:11, the one the name is bound to when the module has run"),
+            format!("warning: {path}:15: class `Model` is defined more than once at the top level ({path}:15, {path}:20); in the gradient module the derivatives of its methods (`dModel_<method>`) belong to the definition at {path}:20, the one the name is bound to when the module has run"),
+        ];
+        for warning in &expected {
+            assert!(err.lines().any(|l| l == warning), "{command}: {warning}\n{err}");
+        }
+        assert_eq!(err.lines().count(), 2, "{command}: nothing about helper.py\n{err}");
+    }
+    let text = p.read(&format!("pkg/__tangent__/{}", artifact_name("model", REDEFINED)));
+    assert_eq!(text, expected_module(REDEFINED, "model.py", true));
+    assert_eq!(text.matches("def dloss(").count(), 1, "{text}");
+    assert!(text.contains("# `loss` is defined more than once in model.py (lines 4, 11): this differentiates the definition at model.py:11, the one the name is bound to.\ndef dloss("), "{text}");
+    assert!(text.contains("# Grad of: return np.sum(np.sin(x) * x)\n") && !text.contains("2.0"), "the second `loss`:\n{text}");
+    assert!(text.contains("# Grad of: return np.sum(x ** 4) * self.scale\n"), "the second `Model.fit`:\n{text}");
+    assert!(!text.contains("3.0"), "not the first `Model.fit`:\n{text}");
+    // Quiet: errors only. A second build reuses the module and warns again.
+    let o = p.run(&["build", "-q", "."]);
+    assert!(stderr(&o).is_empty() && stdout(&o).is_empty(), "{}", stderr(&o));
+    let o = p.run(&["build", "."]);
+    assert!(summary(&o).starts_with("0 generated, 2 reused"), "{}", stdout(&o));
+    assert_eq!(stderr(&o).matches("warning: ").count(), 2, "{}", stderr(&o));
+    // Without the second definitions: no warning, and the artifact of a plain module.
+    let plain = REDEFINED.replace("def loss(x):\n    return np.sum(np.sin", "def other(x):\n    return np.sum(np.sin").replace("class Model:\n    def fit(self, x):\n        return np.sum(x ** 4)", "class Other:\n    def fit(self, x):\n        return np.sum(x ** 4)");
+    assert!(plain.contains("def other(") && plain.contains("class Other:"));
+    p.write("pkg/model.py", &plain);
+    let o = p.run(&["build", "."]);
+    assert_exit(&o, 0);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let text = p.read(&format!("pkg/__tangent__/{}", artifact_name("model", &plain)));
+    assert!(!text.contains("more than once") && text.contains("def dloss(") && text.contains("def dModel_fit("), "{text}");
+}

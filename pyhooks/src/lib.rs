@@ -96,7 +96,9 @@ where
     }
 }
 
-/// Generates the derivative of `function`; returns `(source, entry_name)`.
+/// Generates the derivative of `function`; returns `(source, entry_name)`. `definition_line`:
+/// the line where the top-level definition to differentiate starts (`co_firstlineno`), which
+/// picks one of several definitions of the name (see `tangent::Request::definition_line`).
 #[pyfunction]
 #[pyo3(signature = (
     module_source,
@@ -113,6 +115,7 @@ where
     roots=None,
     context_source=None,
     recipe_files=None,
+    definition_line=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -131,6 +134,7 @@ fn generate(
     roots: Option<Vec<String>>,
     context_source: Option<String>,
     recipe_files: Option<Vec<(String, String)>>,
+    definition_line: Option<usize>,
 ) -> PyResult<(String, String)> {
     // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
     let motion_name = motion.to_string();
@@ -158,6 +162,7 @@ fn generate(
             function: &function,
             function_source: function_source.as_deref(),
             function_first_line,
+            definition_line,
             context_source: context_source.as_deref(),
             project_recipes: shared.as_deref(),
         };
@@ -179,17 +184,20 @@ fn generate(
     Ok((generated.source, generated.entry))
 }
 
-/// Positions of the named parameters of `function` (for `wrt` given by name).
+/// Positions of the named parameters of `function` (for `wrt` given by name); `line`: of
+/// the definition starting there (as `generate`'s `definition_line`).
 #[pyfunction]
+#[pyo3(signature = (module_source, path, function, names, line=None))]
 fn parameter_positions(
     py: Python<'_>,
     module_source: String,
     path: String,
     function: String,
     names: Vec<String>,
+    line: Option<usize>,
 ) -> PyResult<Vec<usize>> {
     run_engine(py, &path, || {
-        tangent::parameter_positions(&module_source, &path, &function, &names)
+        tangent::parameter_positions_at(&module_source, &path, &function, line, &names)
     })
 }
 

@@ -59,12 +59,13 @@ class FakeEngine:
         return "fake"
 
     def generate(self, module_source, path, function, function_source, first_line, wrt,
-                 optimized, preserve_result, motion, seed_required, module_name=None, roots=None):
+                 optimized, preserve_result, motion, seed_required, module_name=None, roots=None,
+                 definition_line=None):
         self.calls.append(
             dict(module_source=module_source, path=path, function=function,
                  function_source=function_source, first_line=first_line, wrt=wrt,
                  optimized=optimized, preserve_result=preserve_result, motion=motion,
-                 seed_required=seed_required)
+                 seed_required=seed_required, definition_line=definition_line)
         )
         if function not in GRADIENTS:
             raise self.EngineError(
@@ -74,8 +75,8 @@ class FakeEngine:
             )
         return "import numpy\nimport tangent\n\n\n" + GRADIENTS[function], "d" + function
 
-    def parameter_positions(self, module_source, path, function, names):
-        self.calls.append(dict(positions=names, module_source=module_source))
+    def parameter_positions(self, module_source, path, function, names, line=None):
+        self.calls.append(dict(positions=names, module_source=module_source, line=line))
         params = {"x": 0, "y": 1, "a": 0}
         return [params[n] for n in names]
 
@@ -106,6 +107,8 @@ def test_top_level_function(fake, tmp_path):
     assert call["optimized"] is True and call["preserve_result"] is False
     assert call["motion"] == "joint" and call["seed_required"] is False
     assert call["first_line"] == square.__code__.co_firstlineno
+    # The definition the function object was made from (the module may define `square` again).
+    assert call["definition_line"] == square.__code__.co_firstlineno
 
 
 def test_generated_file_source_and_doc(fake, tmp_path):
@@ -152,6 +155,7 @@ def test_nested_function_and_closure(fake):
     assert call["function"] == "scaled"
     assert call["function_source"] == "def scaled(a):\n    return a * scale\n"
     assert call["first_line"] == scaled.__code__.co_firstlineno
+    assert call["definition_line"] is None  # its own text, not a top-level definition
     # A second closure with the same code reuses the generated code with its own values.
     df2 = tangent.grad(make_scaled(10.0))
     assert df2(1.0) == 10.0

@@ -596,7 +596,7 @@ def _parameters(text, names):
         node = classes.get(cls)
         if node is None or depth > 32:
             return None
-        for item in node.body:
+        for item in reversed(node.body):  # the last definition of a name is the class's
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
                 return item
         bases = (method(b.id, name, depth + 1) for b in node.bases if isinstance(b, ast.Name))

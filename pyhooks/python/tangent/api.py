@@ -395,7 +395,15 @@ def _with_sibling_closures(src, fn):
         tree = ast.parse(src.module_source)
     except SyntaxError:
         return None
-    factories = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == factory_name]
+    # The factory `fn` was made by (the module may define its name again).
+    line = fn.__code__.co_firstlineno
+    factories = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.name == factory_name
+        and n.lineno < line <= n.end_lineno
+    ]
     if not factories:
         return None
     factory = factories[-1]
@@ -518,12 +526,12 @@ def _wrt_positions(fn, src, items):
         return items
     engine = _engine()
     if src.function_source is None:
-        text = src.module_source
+        text, line = src.module_source, src.first_line
     else:
         # Pad so that line numbers in diagnostics are those of the file.
-        text = "\n" * (src.first_line - 1) + src.function_source
+        text, line = "\n" * (src.first_line - 1) + src.function_source, None
     try:
-        positions = engine.parameter_positions(text, src.path, src.engine_name, names)
+        positions = engine.parameter_positions(text, src.path, src.engine_name, names, line=line)
     except engine.EngineError as error:
         raise error_from_engine(error) from None
     by_name = dict(zip(names, positions))
@@ -628,6 +636,9 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
                 preserve_result,
                 motion,
                 seed_required,
+                # The definition `fn` was made from, also when the module defines its name
+                # again (`fn.__code__.co_firstlineno`: its first decorator, else `def`).
+                definition_line=src.first_line if src.function_source is None else None,
                 **extra,
             )
         except engine.EngineError as error:

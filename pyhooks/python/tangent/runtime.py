@@ -259,11 +259,27 @@ def resolves_to(obj, name, function):
     if found is function:
         return True
     cls = type(obj).__name__
+    owner = getattr(function, "__qualname__", "").rpartition(".")[0]
+    if type(obj).__qualname__ == owner and type(obj).__module__ == getattr(function, "__module__", None):
+        # Not an override: the object's class is an earlier class of the same name, which
+        # its module defined again (the derivative can only name the one bound to it now).
+        raise TypeError(
+            f"this {cls} is an instance of a class `{cls}` that its module defined again later "
+            f"({_defined_at(function)}): the derivative calls that class's `{name}`, not this "
+            f"object's ({_defined_at(found)}); a method of the earlier class that calls "
+            f"`self.{name}` cannot be differentiated once the name `{cls}` is bound to another class"
+        )
     raise TypeError(
         f"`{name}` of this {cls} is not `{function.__qualname__}`, which this derivative was "
         f"generated for: differentiate {cls}'s own method (tangent.grad({cls}.<method>) or the "
         f"bound method) so that its override is used"
     )
+
+
+def _defined_at(function):
+    """``file:line`` of a function's definition, or its repr when it has no code."""
+    code = getattr(function, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else repr(function)
 
 
 def attribute_grads_adjoint(gy, g):
