@@ -158,6 +158,40 @@ impl Sharing {
         closure(&self.contents, self.objects.get(name).cloned().unwrap_or_default())
     }
 
+    /// Checks at the entry of `f`: a parameter it changes in place must not share memory
+    /// with another parameter (`f(x, x)`, `f(x, x.T)`), which its derivative takes for
+    /// separate values. Empty for generated code.
+    pub fn entry_guards(&self, f: &Function, file: SourceFile<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, p) in f.params.iter().enumerate() {
+            let param = Obj::Param(i);
+            let change = f.body.iter().flat_map(|s| crate::ir::all_statements(std::slice::from_ref(s))).find(|s| {
+                self.changes.get(&(*s as *const Stmt as usize)).is_some_and(|c| c.iter().any(|o| o.whole() == &param))
+            });
+            let Some(change) = change else { continue };
+            let others: Vec<&str> = f.params.iter().filter(|q| q.name != p.name).map(|q| q.name.as_str()).collect();
+            if others.is_empty() {
+                continue;
+            }
+            let o = change.origin();
+            let message = format!(
+                "{}:{}: `{}` changes `{}` in place, and the same call gave another argument that shares its memory (the same array, or a view of it): Tangent differentiates `{}` for separate arguments; pass a copy",
+                file.path,
+                file.line_of(o.start),
+                o.text,
+                p.name,
+                f.name,
+            );
+            out.push(format!("tangent.in_place_check({}, {}, {})", p.name, crate::emit::python_string(&message), others.join(", ")));
+        }
+        out
+    }
+
+    /// `object` and everything it holds, anywhere in the function.
+    pub fn held_by(&self, object: Obj) -> Objs {
+        closure(&self.contents, [object].into())
+    }
+
     /// Must the change statement `key` makes be undone by the backward pass, given the names
     /// it reads (`needed`)? Yes when one of them may hold (or hold something holding) an
     /// object the statement changes.
@@ -493,7 +527,7 @@ impl Analysis<'_> {
                         None => with(all(state)),
                     },
                     Callee::Method { object, method } if crate::effects::VIEW_METHODS.contains(&method.as_str()) => with(self.parts(state, object)),
-                    Callee::Method { method, .. } if matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item") => site,
+                    Callee::Method { method, .. } if matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item") || crate::effects::DRAW_METHODS.contains(&method.as_str()) => site,
                     Callee::Method { method, .. } if self.known(&format!("numpy.{method}")) => site,
                     Callee::Method { object, .. } => {
                         let mut out = all(state);

@@ -166,6 +166,30 @@ pub fn obstacle(body: &[Stmt]) -> Option<(&Stmt, &'static str)> {
     None
 }
 
+/// The names `body` changes in place (`h *= 0.9`, `np.tanh(h, out=h)`, a helper writing
+/// into `h`): a snapshot keeps a copy of them, not the object the iteration goes on to change.
+pub fn changed_in_place(body: &[Stmt]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for s in crate::ir::all_statements(body) {
+        if let Stmt::Assign { target, inplace: Some(how), .. } = s {
+            match how {
+                crate::ir::InPlace::Updates(updated) => out.extend(updated.iter().map(|(_, n)| n.clone())),
+                _ => {
+                    out.insert(target.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The snapshot `names` as a tuple display, copies of those in `copied`: `(h,)`,
+/// `(tangent.copy(h), c)`.
+pub fn saved(names: &[String], copied: &BTreeSet<String>) -> String {
+    let items: Vec<String> = names.iter().map(|n| if copied.contains(n) { format!("tangent.copy({n})") } else { n.clone() }).collect();
+    pattern(&items)
+}
+
 /// A snapshot as a tuple display and a loop target: `(h,)`, `(_segment1, h, c)`, `()`.
 pub fn pattern(names: &[String]) -> String {
     match names {

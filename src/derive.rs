@@ -873,12 +873,14 @@ impl Driver<'_> {
             // iteration's): None until they are.
             let params: BTreeSet<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
             let checked: BTreeSet<String> = sharing.guarded.values().flat_map(|g| g.others.iter().cloned()).filter(|o| !params.contains(o.as_str())).collect();
+            let entry_guards = if self.check_wrt_use { sharing.entry_guards(f, file) } else { Vec::new() };
             let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
             fwd.sharing = sharing;
             let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
             // Other parameters that become active (reassigned from active values) start with a
             // zero tangent.
             let mut body: Vec<Code> = checked.iter().map(|o| Code::assign(o, "None", false)).collect();
+            body.extend(entry_guards.iter().map(|g| Code::effect(g)));
             for p in &f.params {
                 if act.is_active(&p.name) && !wrt_names.contains(&p.name) {
                     let dp = fwd.tangent(&p.name);

@@ -100,6 +100,14 @@ pub const MUTATING_METHODS: &[&str] = &[
     "__iadd__", "__isub__", "__imul__", "__itruediv__",
 ];
 
+/// Methods of random generators (`numpy.random.RandomState`, `Generator`): each draws random
+/// numbers into a new value.
+pub const DRAW_METHODS: &[&str] = &[
+    "randn", "rand", "random", "random_sample", "normal", "uniform", "standard_normal", "integers", "randint",
+    "binomial", "poisson", "exponential", "beta", "gamma", "multivariate_normal", "laplace", "lognormal",
+    "dirichlet", "standard_t", "chisquare", "logistic", "gumbel", "standard_exponential", "standard_gamma",
+];
+
 /// Functions that write into their first argument.
 pub const MUTATING_FUNCTIONS: &[&str] = &[
     "numpy.copyto", "numpy.fill_diagonal", "numpy.put", "numpy.place", "numpy.putmask", "numpy.put_along_axis",
@@ -351,7 +359,7 @@ impl<'a> Analysis<'a> {
             Callee::View => c.arguments.args.first().map(|a| self.shares(a)).unwrap_or_default(),
             Callee::ViewMethod(object) => self.shares(object),
             Callee::UnknownMethod(object) => self.shares(object).items().union(all_args()),
-            Callee::Fresh | Callee::Mutating(_) => Shared::default(),
+            Callee::Fresh | Callee::Mutating(_) | Callee::Draw => Shared::default(),
             Callee::Local { summary, bound, .. } => {
                 let mut out = Shared::default();
                 for (param, arg) in bound {
@@ -435,6 +443,9 @@ impl<'a> Analysis<'a> {
             let method = a.attr.as_str();
             if method == "shuffle" {
                 return Callee::Mutating(c.arguments.args.first());
+            }
+            if DRAW_METHODS.contains(&method) {
+                return Callee::Draw;
             }
             if MUTATING_METHODS.contains(&method) {
                 return Callee::Mutating(Some(a.value.as_ref()));
@@ -648,6 +659,10 @@ impl<'a> Analysis<'a> {
                 let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| "a computed function".into());
                 self.effect(format!("calls `{name}`, whose effects Tangent does not know"), c.range());
             }
+            Callee::Draw if record => {
+                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| format!(".{}()", method_name(c)));
+                self.effect(format!("draws random numbers (`{name}`)"), c.range());
+            }
             Callee::UnknownMethod(object) if record => {
                 // Methods of values the function computes are array methods; methods of
                 // other objects (a random generator, a model) may do anything.
@@ -691,6 +706,8 @@ enum Callee<'c> {
     Local { name: String, summary: &'c Summary, bound: Vec<(String, &'c AExpr)> },
     /// A builtin such as `list(xs)`, `max(a, b)`, `zip(...)`: its result may hold its arguments.
     Builtin,
+    /// A random generator's method: a new value, and an effect (the generator's state).
+    Draw,
     /// A function Tangent does not know.
     Unknown,
     /// A method of an object Tangent does not know.
@@ -800,4 +817,44 @@ impl Shared {
     fn all(&self) -> BTreeSet<String> {
         self.is.union(&self.holds).cloned().collect()
     }
+}
+
+/// The first statement of `body` (at any depth) with an effect outside its values (see
+/// [`Summary::impure`]), and what it does: code that runs twice (checkpointing runs a loop
+/// again in the backward pass, a recursive helper's derivative runs it again) would repeat
+/// it. `summaries` gives the module's functions' summaries.
+pub fn first_effect<'s>(body: &'s [crate::ir::Stmt], known: &dyn Fn(&str) -> bool, summaries: &dyn Fn(&str) -> Option<Summary>) -> Option<(&'s crate::ir::Stmt, String)> {
+    use crate::ir::{Callee, Expr, Stmt};
+    let call_effect = |callee: &Callee| -> Option<String> {
+        match callee {
+            Callee::Function { canonical: Some(c), .. } => {
+                if let Some((_, what)) = EFFECT_PREFIXES.iter().find(|(p, _)| c.starts_with(p)) {
+                    return Some(format!("{what} (`{}`)", short(c)));
+                }
+                (!known(c) && !c.starts_with("builtins.") && !c.starts_with("tangent.")).then(|| format!("calls `{c}`, whose effects Tangent does not know"))
+            }
+            Callee::Function { text, local: true, .. } => summaries(text).and_then(|s| s.impure).map(|e| format!("calls `{text}`, which {}", e.what)),
+            Callee::Function { text, .. } => Some(format!("calls `{text}`, whose effects Tangent does not know")),
+            Callee::Method { method, .. } if DRAW_METHODS.contains(&method.as_str()) => Some(format!("draws random numbers (`.{method}()`)")),
+            Callee::Method { method, .. } => {
+                (!known(&format!("numpy.{method}")) && !matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item"))
+                    .then(|| format!("calls `.{method}()`, whose effects Tangent does not know"))
+            }
+        }
+    };
+    for s in crate::ir::all_statements(body) {
+        let found = match s {
+            Stmt::Assign { value: Expr::Call { callee, .. }, .. } => call_effect(callee),
+            Stmt::Opaque { text, .. } if text.starts_with("print(") => Some("prints (`print`)".into()),
+            // A call made for its effect alone (`rs.shuffle(x)`, `LOG.append(x)`).
+            Stmt::Opaque { text, .. } if text.contains('(') && !text.starts_with("assert") && !text.starts_with("raise") && !text.starts_with("tangent.") => {
+                Some(format!("calls `{}`, whose effects Tangent does not know", text.split('(').next().unwrap_or(text)))
+            }
+            _ => None,
+        };
+        if let Some(what) = found {
+            return Some((s, what));
+        }
+    }
+    None
 }

@@ -163,12 +163,12 @@ impl<'a> Forward<'a> {
                     (Some(how), _) => crate::ir::in_place_text(target, value, how),
                     (None, _) => format!("{target} = {value}"),
                 };
-                let primal = Code::Stmt {
-                    text,
-                    defs: vec![target.clone()],
-                    uses: value.reads().into_iter().map(str::to_string).collect(),
-                    pure: false,
-                };
+                // A change in place reads the object it changes.
+                let mut uses: Vec<String> = value.reads().into_iter().map(str::to_string).collect();
+                if inplace.is_some() {
+                    uses.push(target.clone());
+                }
+                let primal = Code::Stmt { text, defs: vec![target.clone()], uses, pure: false };
                 if !self.act.is_active(target) {
                     out.push(primal);
                     return Ok(());

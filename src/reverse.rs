@@ -442,23 +442,41 @@ impl<'a> Reverse<'a> {
         // again at its end: a derivative call leaves them as one call of the function does.
         let mut carried = Vec::new();
         let mut snapshots = Vec::new();
+        let mut given = Vec::new();
         if self.redo_parameters {
             for (i, p) in self.f.params.iter().enumerate() {
-                if restored.contains(&crate::aliases::Obj::Param(i)) {
-                    let saved = self.names.fresh(&format!("{}_final", p.name));
-                    snapshots.push(Code::assign(&saved, &format!("tangent.snapshot({})", p.name), false));
-                    backward.push(Code::effect(&format!("tangent.write_into({}, {saved})", p.name)));
-                    carried.push(saved);
+                // The parameter's object, or one it holds (an array appended to a list).
+                let reached = self.sharing.held_by(crate::aliases::Obj::Param(i));
+                if !touches_restored(&reached) {
+                    continue;
                 }
+                // The object the caller passed, also when the name is given another value.
+                let object = if crate::ir::assignments_of(&self.f.body, &p.name).is_empty() {
+                    p.name.clone()
+                } else {
+                    let object = self.names.fresh(&format!("{}_given", p.name));
+                    given.push(Code::assign(&object, &p.name, false));
+                    carried.push(object.clone());
+                    object
+                };
+                let saved = self.names.fresh(&format!("{}_final", p.name));
+                snapshots.push(Code::assign(&saved, &format!("tangent.snapshot({object})"), false));
+                backward.push(Code::effect(&format!("tangent.write_into({object}, {saved})")));
+                self.restore_reads.insert(object);
+                carried.push(saved);
             }
         }
         let result_restored_in_place = outputs.iter().filter_map(Atom::name).any(|n| touches_restored(&self.sharing.reachable(n)));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
-        let mut forward = self.forward_block(&self.f.body, false, &mut defined, &[])?;
+        let mut forward = given;
+        forward.extend(self.forward_block(&self.f.body, false, &mut defined, &[])?);
         forward.extend(snapshots);
         crate::checkpoint::splice(&mut backward, &mut self.recomputes);
         let defined_at_end = defined;
         let mut prologue = Vec::new();
+        if self.callees.user_code() {
+            prologue.extend(self.sharing.entry_guards(self.f, self.file).iter().map(|g| Code::effect(g)));
+        }
         if self.uses_stack {
             prologue.push(Code::assign(&self.stack, "tangent.Stack()", false));
         }
@@ -1031,6 +1049,16 @@ impl<'a> Reverse<'a> {
                         (format!("{backward}({}, {seed})", self.stack), true)
                     }
                     None => {
+                        // A recursive helper: its derivative runs it again.
+                        if let Some(effect) = self.callees.summary(text).and_then(|s| s.impure) {
+                            let (start, end) = self.locate(s, &format!("`{text}`"));
+                            return Err(self.file.diagnostic(
+                                DiagnosticKind::Unsupported,
+                                format!("`{text}` calls itself, so its derivative runs it again, which would repeat what it does: it {}", effect.what),
+                                start,
+                                end,
+                            ).with_help(format!("move what `{text}` does besides computing its result out of it (draw random numbers before calling it, and pass them in)")));
+                        }
                         if !updates.is_empty() {
                             let (start, end) = self.locate(s, &format!("`{text}`"));
                             return Err(self.file.diagnostic(
@@ -1396,7 +1424,8 @@ impl<'a> Reverse<'a> {
                 self.preinit.insert(n.clone());
             }
         }
-        let mut inner = vec![Code::effect(&format!("{list}.append({})", crate::checkpoint::pattern(&names)))];
+        let copied = crate::checkpoint::changed_in_place(body);
+        let mut inner = vec![Code::effect(&format!("{list}.append({})", crate::checkpoint::saved(&names, &copied)))];
         let mut d = defined.clone();
         d.insert(target.to_string());
         self.taping = false;
@@ -1459,7 +1488,14 @@ impl<'a> Reverse<'a> {
                         }
                     }
                     let split = self.split_calls.get(&key).filter(|_| self.taping);
-                    let uses: Vec<String> = value.reads().into_iter().map(str::to_string).collect();
+                    // A change in place reads the object it changes (and what it passes).
+                    let mut uses: Vec<String> = value.reads().into_iter().map(str::to_string).collect();
+                    if let Some(how) = inplace {
+                        uses.push(target.clone());
+                        if let InPlace::Updates(updated) = how {
+                            uses.extend(updated.iter().map(|(_, n)| n.clone()));
+                        }
+                    }
                     let (text, pure) = match (split, value, inplace) {
                         // A split helper: its forward half runs it and saves on the stack (and
                         // returns the new values of the arguments it writes into with its value).

@@ -140,7 +140,7 @@ impl Normalizer<'_> {
         let mut out = Vec::with_capacity(body.len());
         for s in body {
             match s {
-                Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() => {
+                Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() && self.check_checkpointable(&body).is_ok() => {
                     let outer = Origin { text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text), ..origin.clone() };
                     out.extend(self.segmented(target, iter, body, origin, None, 1, outer));
                 }
@@ -175,6 +175,15 @@ impl Normalizer<'_> {
     }
 
     fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
+        // Run again in the backward pass, it would repeat an effect (another random draw).
+        let known = |c: &str| crate::recipes::builtin().adjoints.contains_key(c) || crate::recipes::builtin().tangents.contains_key(c) || crate::recipes::builtin().nondifferentiable.contains(c);
+        let summaries = |f: &str| self.effects.and_then(|e| e.get(f)).cloned();
+        if let Some((s, what)) = crate::effects::first_effect(body, &known, &summaries) {
+            let o = s.origin();
+            return Err(self.file
+                .diagnostic(DiagnosticKind::Unsupported, format!("cannot checkpoint this block: `{}` {what}, and checkpointing runs the block again in the backward pass", o.text), o.start, o.end)
+                .with_help("leave this statement out of `with tangent.checkpoint()` (draw the random numbers before the loop, and pass them in)".to_string()));
+        }
         match crate::checkpoint::obstacle(body) {
             None => Ok(()),
             Some((s, why)) => {

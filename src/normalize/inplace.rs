@@ -96,13 +96,25 @@ impl Normalizer<'_> {
             return Err(self.unsupported(c.range(), "`out=` must name an array"));
         };
         let value = Expr::Call { callee: callee.clone(), args: args.clone(), kwargs: kwargs.clone() };
-        let mut parts = crate::ir::call_arguments(args, kwargs);
-        parts.push(format!("out={target}"));
-        let text = match callee {
-            Callee::Function { text, .. } => format!("{text}({})", parts.join(", ")),
-            Callee::Method { .. } => unreachable!("a function"),
-        };
-        self.assign_in_place(&target, value, InPlace::Into(text));
+        let reads_target = args.iter().chain(kwargs.iter().map(|(_, a)| a)).any(|a| a.name() == Some(target.as_str()));
+        if reads_target {
+            // `np.exp(a, out=a)`: the result has `a`'s shape, kept as written.
+            let mut parts = crate::ir::call_arguments(args, kwargs);
+            parts.push(format!("out={target}"));
+            let text = match callee {
+                Callee::Function { text, .. } => format!("{text}({})", parts.join(", ")),
+                Callee::Method { .. } => unreachable!("a function"),
+            };
+            self.assign_in_place(&target, value, InPlace::Into(text));
+        } else {
+            // The result may be broadcast into `out` (`np.tanh(0.5, out=a)` fills all of
+            // `a`): computed, then copied in, as NumPy does.
+            let result = self.fresh(&target);
+            self.locals.insert(result.clone());
+            self.assign(&result, value);
+            let copied = Expr::Call { callee: runtime("tangent.broadcast_into"), args: vec![Atom::Name(result.clone()), Atom::Name(target.clone())], kwargs: Vec::new() };
+            self.assign_in_place(&target, copied, InPlace::Into(format!("numpy.copyto({target}, {result})")));
+        }
         Ok(Some(Expr::Atom(Atom::Name(target))))
     }
 

@@ -1583,11 +1583,19 @@ def _derive(make, what):
 def _run(fn, args, what, effects=None):
     """Calls a derivative on `args` (fresh: see `_copy_args`). With `effects` (an `_Effects`,
     effects programs), the call's effects are compared with those of one call of `f`."""
+    import tangent
+
     try:
         with np.errstate(all="ignore"), _capture_stdout(effects is not None) as out:
             result = fn(*args)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except tangent.InternalError as error:
+        raise _Failure("gradient-raised", f"{what} raised {type(error).__name__}: {error}\n{traceback.format_exc(limit=6)}") from None
+    except tangent.TangentError as error:
+        # A refusal the generated code makes at run time, where it cannot know before (a
+        # change in place of memory another name shares): clean, at the user's line.
+        raise _Rejected(f"{what}: {type(error).__name__} at run time: {str(error).splitlines()[0]}") from None
     except BaseException as error:  # noqa: BLE001 (whatever generated code raises is a bug)
         raise _Failure("gradient-raised", f"{what} raised {type(error).__name__}: {error}\n{traceback.format_exc(limit=6)}") from None
     if effects is not None:

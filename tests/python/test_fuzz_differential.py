@@ -222,14 +222,13 @@ def _effects_regressions():
 @pytest.mark.parametrize("path", _effects_regressions(), ids=lambda p: os.path.basename(p)[:-3])
 def test_effects_fixture_is_valid(path, workdir):
     """The fixtures of `test_effects_regression` are valid programs of the effects class (this
-    one is not expected to fail: the xfail mark there must not hide a broken fixture)."""
+    one is not expected to fail)."""
     program = fuzzgen.program_from_file(path)
     assert program.effects
     outcome = fuzzgen.run_primal(program, workdir)
     assert outcome.status == "ok", f"{os.path.basename(path)}: {outcome}"
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13: Tangent gives wrong gradients (or effects) on programs with effects, aliasing and in-place writes")
 @pytest.mark.parametrize("path", _effects_regressions(), ids=lambda p: os.path.basename(p)[:-3])
 def test_effects_regression(path, workdir):
     """Minimized programs of the effects class on which the fuzzer found a wrong value or a
