@@ -28,13 +28,19 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().unwrap().to_string_lossy();
-        code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", f.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            f.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("recipe_files.rs");
     fs::write(out, code).unwrap();
 
-    println!("cargo:rustc-env=TANGENT_ENGINE_FINGERPRINT={}", fingerprint(root));
+    println!(
+        "cargo:rustc-env=TANGENT_ENGINE_FINGERPRINT={}",
+        fingerprint(root)
+    );
 }
 
 /// A 128-bit FNV-1a hash of the engine's inputs: each file as (relative path, length,
@@ -53,7 +59,13 @@ fn fingerprint(root: &Path) -> String {
         .iter()
         .filter_map(|p| {
             let bytes = fs::read(p).ok()?;
-            let rel = p.strip_prefix(root).unwrap_or(p).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(p)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             Some((rel, bytes))
         })
         .collect();
@@ -69,7 +81,9 @@ fn fingerprint(root: &Path) -> String {
 }
 
 fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         match entry.file_type() {

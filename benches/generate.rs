@@ -78,7 +78,10 @@ fn nested_loops(depth: usize) -> String {
     for d in 0..depth {
         text.push_str(&format!("{}for i{d} in range(2):\n", "    ".repeat(d + 1)));
     }
-    text.push_str(&format!("{}s = np.sin(s) * 0.9 + x\n    return np.sum(s)\n", "    ".repeat(depth + 1)));
+    text.push_str(&format!(
+        "{}s = np.sin(s) * 0.9 + x\n    return np.sum(s)\n",
+        "    ".repeat(depth + 1)
+    ));
     text
 }
 

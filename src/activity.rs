@@ -12,11 +12,23 @@ use crate::ir::{Atom, Callee, Expr, Function, Stmt};
 use crate::recipes::RecipeSet;
 
 /// Attributes whose value does not depend differentiably on the object.
-pub(crate) const INERT_ATTRIBUTES: &[&str] = &["shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+pub(crate) const INERT_ATTRIBUTES: &[&str] = &[
+    "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
+];
 /// Methods whose result does not depend differentiably on the object.
 const INERT_METHODS: &[&str] = &[
-    "argmax", "argmin", "argsort", "nonzero", "any", "all", "astype_int", "tolist_int", "keys",
-    "index", "count", "__len__",
+    "argmax",
+    "argmin",
+    "argsort",
+    "nonzero",
+    "any",
+    "all",
+    "astype_int",
+    "tolist_int",
+    "keys",
+    "index",
+    "count",
+    "__len__",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -36,8 +48,17 @@ impl Activity {
 
     /// The active arguments of a call to a function with parameters `params`, with their
     /// parameter positions, in position order (keywords bound by name).
-    pub fn active_arguments<'c>(&self, params: &[String], args: &'c [Atom], kwargs: &'c [(String, Atom)]) -> Vec<(usize, &'c Atom)> {
-        let mut out: Vec<(usize, &Atom)> = args.iter().enumerate().filter(|(_, a)| self.atom_active(a)).collect();
+    pub fn active_arguments<'c>(
+        &self,
+        params: &[String],
+        args: &'c [Atom],
+        kwargs: &'c [(String, Atom)],
+    ) -> Vec<(usize, &'c Atom)> {
+        let mut out: Vec<(usize, &Atom)> = args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| self.atom_active(a))
+            .collect();
         for (k, a) in kwargs {
             if self.atom_active(a) {
                 if let Some(i) = params.iter().position(|p| p == k) {
@@ -56,7 +77,11 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
         Expr::Compare { .. } => vec![],
         // Opaque code (lambdas, comprehensions) may compute with what it reads: the target is
         // active if they are, and reverse mode then reports it as unsupported.
-        Expr::Opaque { reads, .. } => reads.iter().filter(|r| !r.starts_with("__")).map(String::as_str).collect(),
+        Expr::Opaque { reads, .. } => reads
+            .iter()
+            .filter(|r| !r.starts_with("__"))
+            .map(String::as_str)
+            .collect(),
         Expr::UnaryOp { op, .. } if op == "not" || op == "~" => vec![],
         Expr::Subscript { value, .. } => value.name().into_iter().collect(),
         Expr::Attribute { value, attr } => {
@@ -69,10 +94,14 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
         Expr::Dict(items) => items.iter().filter_map(|(_, v)| v.name()).collect(),
         Expr::Call { callee, .. } => {
             let inert = match callee {
-                Callee::Function { canonical: Some(c), .. } => recipes.nondifferentiable.contains(c),
+                Callee::Function {
+                    canonical: Some(c), ..
+                } => recipes.nondifferentiable.contains(c),
                 Callee::Method { method, .. } => {
                     INERT_METHODS.contains(&method.as_str())
-                        || recipes.nondifferentiable.contains(&format!("numpy.{method}"))
+                        || recipes
+                            .nondifferentiable
+                            .contains(&format!("numpy.{method}"))
                 }
                 _ => false,
             };
@@ -85,11 +114,13 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
 /// `tangent.pop(stack)` (the call generated code restores saved values with).
 pub fn popped_stack(value: &Expr) -> Option<&str> {
     match value {
-        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs }
-            if c == "tangent.pop" && args.len() == 1 && kwargs.is_empty() =>
-        {
-            args[0].name()
-        }
+        Expr::Call {
+            callee: Callee::Function {
+                canonical: Some(c), ..
+            },
+            args,
+            kwargs,
+        } if c == "tangent.pop" && args.len() == 1 && kwargs.is_empty() => args[0].name(),
         _ => None,
     }
 }
@@ -136,7 +167,8 @@ impl StackSlots {
         for (i, s) in body.iter().enumerate() {
             // A temporary popped by the statement just before this one.
             let popped_before = |t: &str| {
-                i > 0 && matches!(&body[i - 1], Stmt::Assign { target: p, value, .. } if p == t && popped_stack(value).is_some())
+                i > 0
+                    && matches!(&body[i - 1], Stmt::Assign { target: p, value, .. } if p == t && popped_stack(value).is_some())
             };
             // ... that no push saved by its name: `bx = tangent.add_grad(bx, _t)` after
             // `_t = bstack.pop()` adds the adjoint `bstack.append(bx)` saved, but after
@@ -148,45 +180,112 @@ impl StackSlots {
                         if p == t && popped_stack(value).is_some_and(|stack| !self.pushed_names.contains(&(stack.to_string(), t.to_string()))))
             };
             match s {
-                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
-                    if c == "tangent.save_item" =>
-                {
+                Stmt::Assign {
+                    target,
+                    value:
+                        Expr::Call {
+                            callee:
+                                Callee::Function {
+                                    canonical: Some(c), ..
+                                },
+                            args,
+                            ..
+                        },
+                    ..
+                } if c == "tangent.save_item" => {
                     if let Some(container) = args.first().and_then(Atom::name) {
-                        self.pushed_as.insert(target.clone(), format!("item of {container}"));
+                        self.pushed_as
+                            .insert(target.clone(), format!("item of {container}"));
                     }
                 }
                 // The old contents of `x` saved before a change in place, put back by
                 // `x = tangent.write_into(x, s.pop())`.
-                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
-                    if c == "tangent.copy" && args.len() == 1 =>
-                {
+                Stmt::Assign {
+                    target,
+                    value:
+                        Expr::Call {
+                            callee:
+                                Callee::Function {
+                                    canonical: Some(c), ..
+                                },
+                            args,
+                            ..
+                        },
+                    ..
+                } if c == "tangent.copy" && args.len() == 1 => {
                     if let Some(x) = args[0].name() {
-                        self.pushed_as.insert(target.clone(), format!("contents of {x}"));
+                        self.pushed_as
+                            .insert(target.clone(), format!("contents of {x}"));
                     }
                 }
-                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
-                    if c == "tangent.write_into" && args.len() == 2 && args[0].name() == Some(target.as_str()) =>
+                Stmt::Assign {
+                    target,
+                    value:
+                        Expr::Call {
+                            callee:
+                                Callee::Function {
+                                    canonical: Some(c), ..
+                                },
+                            args,
+                            ..
+                        },
+                    ..
+                } if c == "tangent.write_into"
+                    && args.len() == 2
+                    && args[0].name() == Some(target.as_str()) =>
                 {
                     if let Some(t) = args[1].name().filter(|t| popped_before(t)) {
-                        self.popped_as.insert(t.to_string(), format!("contents of {target}"));
+                        self.popped_as
+                            .insert(t.to_string(), format!("contents of {target}"));
                     }
                 }
                 // `tangent.push(s, xs[-1])` right before `xs.pop()`.
-                Stmt::Assign { target, value: Expr::Subscript { value: Atom::Name(list), index }, .. }
-                    if index.text == "-1"
-                        && matches!(body.get(i + 1), Some(Stmt::Push { value: Atom::Name(v), .. }) if v == target)
-                        && matches!(body.get(i + 2), Some(Stmt::PopLast { target: t, .. }) if t == list) =>
+                Stmt::Assign {
+                    target,
+                    value:
+                        Expr::Subscript {
+                            value: Atom::Name(list),
+                            index,
+                        },
+                    ..
+                } if index.text == "-1"
+                    && matches!(body.get(i + 1), Some(Stmt::Push { value: Atom::Name(v), .. }) if v == target)
+                    && matches!(body.get(i + 2), Some(Stmt::PopLast { target: t, .. }) if t == list) =>
                 {
-                    self.pushed_as.insert(target.clone(), format!("last of {list}"));
+                    self.pushed_as
+                        .insert(target.clone(), format!("last of {list}"));
                 }
-                Stmt::Restore { container, saved: Atom::Name(t), .. } => {
-                    self.popped_as.insert(t.clone(), format!("item of {container}"));
+                Stmt::Restore {
+                    container,
+                    saved: Atom::Name(t),
+                    ..
+                } => {
+                    self.popped_as
+                        .insert(t.clone(), format!("item of {container}"));
                 }
-                Stmt::Append { target, value: Atom::Name(t), .. } if popped_before(t) => {
-                    self.popped_as.insert(t.clone(), format!("last of {target}"));
+                Stmt::Append {
+                    target,
+                    value: Atom::Name(t),
+                    ..
+                } if popped_before(t) => {
+                    self.popped_as
+                        .insert(t.clone(), format!("last of {target}"));
                 }
-                Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. }, .. }
-                    if c == "tangent.add_grad" && args.len() == 2 && args[0].name() == Some(target.as_str()) =>
+                Stmt::Assign {
+                    target,
+                    value:
+                        Expr::Call {
+                            callee:
+                                Callee::Function {
+                                    canonical: Some(c), ..
+                                },
+                            args,
+                            ..
+                        },
+                    ..
+                } if c == "tangent.add_grad"
+                    && args.len() == 2
+                    && args[0].name() == Some(target.as_str()) =>
                 {
                     if let Some(t) = args[1].name().filter(|t| popped_temporary(t)) {
                         self.popped_as.insert(t.to_string(), target.clone());
@@ -212,7 +311,10 @@ impl StackSlots {
 
     /// The slot `target = tangent.pop(stack)` takes its value from.
     pub fn popped(&self, stack: &str, target: &str) -> String {
-        format!("{stack}[{}]", self.popped_as.get(target).map_or(target, String::as_str))
+        format!(
+            "{stack}[{}]",
+            self.popped_as.get(target).map_or(target, String::as_str)
+        )
     }
 }
 
@@ -223,9 +325,18 @@ pub fn foreign_stack_use(body: &[Stmt]) -> Option<(&Stmt, String)> {
     let created: BTreeSet<&str> = statements
         .iter()
         .filter_map(|s| match s {
-            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } if c == "tangent.Stack" => {
-                Some(target.as_str())
-            }
+            Stmt::Assign {
+                target,
+                value:
+                    Expr::Call {
+                        callee:
+                            Callee::Function {
+                                canonical: Some(c), ..
+                            },
+                        ..
+                    },
+                ..
+            } if c == "tangent.Stack" => Some(target.as_str()),
             _ => None,
         })
         .collect();
@@ -235,7 +346,8 @@ pub fn foreign_stack_use(body: &[Stmt]) -> Option<(&Stmt, String)> {
             Stmt::Assign { value, .. } => popped_stack(value),
             _ => None,
         };
-        used.filter(|stack| !created.contains(stack)).map(|stack| (s, stack.to_string()))
+        used.filter(|stack| !created.contains(stack))
+            .map(|stack| (s, stack.to_string()))
     })
 }
 
@@ -248,11 +360,15 @@ pub fn unpaired_stack_use<'s>(body: &'s [Stmt]) -> Option<(&'s Stmt, String)> {
     for s in crate::ir::all_statements(body) {
         match s {
             Stmt::Push { stack, value, .. } => {
-                pushed.entry(slots.pushed(stack, value)).or_insert((s, value.to_string()));
+                pushed
+                    .entry(slots.pushed(stack, value))
+                    .or_insert((s, value.to_string()));
             }
             Stmt::Assign { target, value, .. } => {
                 if let Some(stack) = popped_stack(value) {
-                    popped.entry(slots.popped(stack, target)).or_insert((s, target.clone()));
+                    popped
+                        .entry(slots.popped(stack, target))
+                        .or_insert((s, target.clone()));
                 }
             }
             _ => {}
@@ -260,11 +376,17 @@ pub fn unpaired_stack_use<'s>(body: &'s [Stmt]) -> Option<(&'s Stmt, String)> {
     }
     if let Some((slot, (s, v))) = pushed.iter().find(|(slot, _)| !popped.contains_key(*slot)) {
         let stack = slot.split('[').next().unwrap_or(slot);
-        return Some((*s, format!("`{v}` is pushed on `{stack}` but never popped back into `{v}`")));
+        return Some((
+            *s,
+            format!("`{v}` is pushed on `{stack}` but never popped back into `{v}`"),
+        ));
     }
     if let Some((slot, (s, v))) = popped.iter().find(|(slot, _)| !pushed.contains_key(*slot)) {
         let stack = slot.split('[').next().unwrap_or(slot);
-        return Some((*s, format!("`{v}` is popped from `{stack}` but `{v}` is never pushed on it")));
+        return Some((
+            *s,
+            format!("`{v}` is popped from `{stack}` but `{v}` is never pushed on it"),
+        ));
     }
     None
 }
@@ -275,7 +397,12 @@ fn edges(body: &[Stmt], recipes: &RecipeSet, out: &mut Vec<(String, String)>) {
     edges_with(body, recipes, &slots, out);
 }
 
-fn edges_with(body: &[Stmt], recipes: &RecipeSet, slots: &StackSlots, out: &mut Vec<(String, String)>) {
+fn edges_with(
+    body: &[Stmt],
+    recipes: &RecipeSet,
+    slots: &StackSlots,
+    out: &mut Vec<(String, String)>,
+) {
     for s in body {
         match s {
             Stmt::Assign { target, value, .. } if popped_stack(value).is_some() => {
@@ -297,7 +424,11 @@ fn edges_with(body: &[Stmt], recipes: &RecipeSet, slots: &StackSlots, out: &mut 
             }
             Stmt::AssignIndex { target, value, .. }
             | Stmt::Append { target, value, .. }
-            | Stmt::Restore { container: target, saved: value, .. } => {
+            | Stmt::Restore {
+                container: target,
+                saved: value,
+                ..
+            } => {
                 if let Some(v) = value.name() {
                     out.push((target.clone(), v.to_string()));
                 }
@@ -306,7 +437,9 @@ fn edges_with(body: &[Stmt], recipes: &RecipeSet, slots: &StackSlots, out: &mut 
                 edges_with(body, recipes, slots, out);
                 edges_with(orelse, recipes, slots, out);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => edges_with(body, recipes, slots, out),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                edges_with(body, recipes, slots, out)
+            }
             _ => {}
         }
     }
@@ -327,7 +460,10 @@ pub fn analyze(f: &Function, wrt: &[String], outputs: &[Atom], recipes: &RecipeS
             break;
         }
     }
-    let mut useful: BTreeSet<String> = outputs.iter().filter_map(|a| a.name().map(str::to_string)).collect();
+    let mut useful: BTreeSet<String> = outputs
+        .iter()
+        .filter_map(|a| a.name().map(str::to_string))
+        .collect();
     loop {
         let before = useful.len();
         for (t, s) in &deps {
@@ -358,7 +494,9 @@ pub fn first_use<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
                 index.reads.iter().any(|r| r == name) || value.name() == Some(name)
             }
             Stmt::Append { value, .. } | Stmt::Push { value, .. } => value.name() == Some(name),
-            Stmt::If { test, body, orelse, .. } => {
+            Stmt::If {
+                test, body, orelse, ..
+            } => {
                 if test.reads().contains(&name) {
                     true
                 } else if let Some(s) = first_use(body, name).or_else(|| first_use(orelse, name)) {

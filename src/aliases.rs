@@ -72,7 +72,9 @@ impl Obj {
 /// What a change of the memory of `objs` changes: them, their views and items, and the
 /// objects they are views of.
 fn with_parts(objs: &Objs) -> Objs {
-    objs.iter().flat_map(|o| [o.clone(), o.part(), o.whole().clone()]).collect()
+    objs.iter()
+        .flat_map(|o| [o.clone(), o.part(), o.whole().clone()])
+        .collect()
 }
 
 type Objs = BTreeSet<Obj>;
@@ -88,10 +90,16 @@ struct State {
 impl State {
     fn join(&mut self, other: &State) {
         for (k, v) in &other.names {
-            self.names.entry(k.clone()).or_default().extend(v.iter().cloned());
+            self.names
+                .entry(k.clone())
+                .or_default()
+                .extend(v.iter().cloned());
         }
         for (k, v) in &other.contents {
-            self.contents.entry(k.clone()).or_default().extend(v.iter().cloned());
+            self.contents
+                .entry(k.clone())
+                .or_default()
+                .extend(v.iter().cloned());
         }
     }
 
@@ -155,7 +163,10 @@ impl Sharing {
     /// Every object `name` may hold, and what those hold (whatever the run of the statement
     /// that made each).
     pub fn reachable(&self, name: &str) -> Objs {
-        closure(&self.contents, self.objects.get(name).cloned().unwrap_or_default())
+        closure(
+            &self.contents,
+            self.objects.get(name).cloned().unwrap_or_default(),
+        )
     }
 
     /// Checks at the entry of `f`: a parameter it changes in place must not share memory
@@ -165,11 +176,22 @@ impl Sharing {
         let mut out = Vec::new();
         for (i, p) in f.params.iter().enumerate() {
             let param = Obj::Param(i);
-            let change = f.body.iter().flat_map(|s| crate::ir::all_statements(std::slice::from_ref(s))).find(|s| {
-                self.changes.get(&(*s as *const Stmt as usize)).is_some_and(|c| c.iter().any(|o| o.whole() == &param))
-            });
+            let change = f
+                .body
+                .iter()
+                .flat_map(|s| crate::ir::all_statements(std::slice::from_ref(s)))
+                .find(|s| {
+                    self.changes
+                        .get(&(*s as *const Stmt as usize))
+                        .is_some_and(|c| c.iter().any(|o| o.whole() == &param))
+                });
             let Some(change) = change else { continue };
-            let others: Vec<&str> = f.params.iter().filter(|q| q.name != p.name).map(|q| q.name.as_str()).collect();
+            let others: Vec<&str> = f
+                .params
+                .iter()
+                .filter(|q| q.name != p.name)
+                .map(|q| q.name.as_str())
+                .collect();
             if others.is_empty() {
                 continue;
             }
@@ -182,7 +204,12 @@ impl Sharing {
                 p.name,
                 f.name,
             );
-            out.push(format!("tangent.in_place_check({}, {}, {})", p.name, crate::emit::python_string(&message), others.join(", ")));
+            out.push(format!(
+                "tangent.in_place_check({}, {}, {})",
+                p.name,
+                crate::emit::python_string(&message),
+                others.join(", ")
+            ));
         }
         out
     }
@@ -196,8 +223,12 @@ impl Sharing {
     /// it reads (`needed`)? Yes when one of them may hold (or hold something holding) an
     /// object the statement changes.
     pub fn change_is_read(&self, key: usize, needed: &BTreeSet<String>) -> bool {
-        let Some(changed) = self.changes.get(&key) else { return false };
-        needed.iter().any(|n| !self.reachable(n).is_disjoint(changed))
+        let Some(changed) = self.changes.get(&key) else {
+            return false;
+        };
+        needed
+            .iter()
+            .any(|n| !self.reachable(n).is_disjoint(changed))
     }
 }
 
@@ -216,7 +247,15 @@ impl Guard {
     /// The statements making the check: `tangent.in_place_check(x, message, other...)`.
     pub fn code(&self) -> Vec<String> {
         let message = crate::emit::python_string(&self.message);
-        self.changed.iter().map(|c| format!("tangent.in_place_check({c}, {message}, {})", self.others.join(", "))).collect()
+        self.changed
+            .iter()
+            .map(|c| {
+                format!(
+                    "tangent.in_place_check({c}, {message}, {})",
+                    self.others.join(", ")
+                )
+            })
+            .collect()
     }
 }
 
@@ -225,50 +264,101 @@ pub type Summaries<'a> = &'a dyn Fn(&str) -> Option<Summary>;
 
 /// The sharing analysis of `f`; for code the user wrote (`check`), a change in place that
 /// another name in use would see is an error at its line (see the module documentation).
-pub fn analyze(f: &Function, result: &[Atom], recipes: &RecipeSet, summaries: Summaries<'_>, file: SourceFile<'_>, check: bool) -> Result<Sharing, Diagnostic> {
+pub fn analyze(
+    f: &Function,
+    result: &[Atom],
+    recipes: &RecipeSet,
+    summaries: Summaries<'_>,
+    file: SourceFile<'_>,
+    check: bool,
+) -> Result<Sharing, Diagnostic> {
     // Nothing changes in place: nothing to find.
-    if !crate::ir::all_statements(&f.body).iter().any(|s| changes_in_place(s)) {
+    if !crate::ir::all_statements(&f.body)
+        .iter()
+        .any(|s| changes_in_place(s))
+    {
         return Ok(Sharing::default());
     }
-    let mut a = Analysis { recipes, summaries, changes: BTreeMap::new(), before: BTreeMap::new(), objects: BTreeMap::new(), contents: BTreeMap::new() };
+    let mut a = Analysis {
+        recipes,
+        summaries,
+        changes: BTreeMap::new(),
+        before: BTreeMap::new(),
+        objects: BTreeMap::new(),
+        contents: BTreeMap::new(),
+    };
     let mut entry = State::default();
     for (i, p) in f.params.iter().enumerate() {
         entry.names.insert(p.name.clone(), [Obj::Param(i)].into());
         // What a parameter holds (its items, attributes) is part of it.
-        entry.contents.entry(Obj::Param(i)).or_default().insert(Obj::Param(i).part());
+        entry
+            .contents
+            .entry(Obj::Param(i))
+            .or_default()
+            .insert(Obj::Param(i).part());
     }
     for p in &f.params {
         a.note(&p.name, &entry);
     }
     for (obj, held) in &entry.contents {
-        a.contents.entry(obj.clone()).or_default().extend(held.iter().cloned());
+        a.contents
+            .entry(obj.clone())
+            .or_default()
+            .extend(held.iter().cloned());
     }
     a.block(&f.body, entry);
     // Facts for the backward pass hold whatever the run: older values as the latest.
-    let mut sharing = Sharing { objects: a.objects.clone(), contents: a.contents.clone(), ..Sharing::default() };
+    let mut sharing = Sharing {
+        objects: a.objects.clone(),
+        contents: a.contents.clone(),
+        ..Sharing::default()
+    };
     for (key, objs) in &a.changes {
-        sharing.changes.insert(*key, objs.iter().map(Obj::any_run).collect());
+        sharing
+            .changes
+            .insert(*key, objs.iter().map(Obj::any_run).collect());
     }
     let live = Liveness::of(f, result);
     for s in crate::ir::all_statements(&f.body) {
         let key = s as *const Stmt as usize;
-        let Some(changed) = a.changes.get(&key) else { continue };
+        let Some(changed) = a.changes.get(&key) else {
+            continue;
+        };
         let own = changed_names(s);
         let state = a.before.get(&key).cloned().unwrap_or_default();
         let after = live.after.get(&key).cloned().unwrap_or_default();
         let seen: Vec<&String> = after
             .iter()
-            .filter(|n| !own.contains(&n.as_str()) && !state.closure(state.names.get(*n).cloned().unwrap_or_default()).is_disjoint(changed))
+            .filter(|n| {
+                !own.contains(&n.as_str())
+                    && !state
+                        .closure(state.names.get(*n).cloned().unwrap_or_default())
+                        .is_disjoint(changed)
+            })
             .collect();
         if seen.is_empty() || !check {
             continue;
         }
         let o = s.origin();
-        let augmented = matches!(s, Stmt::Assign { inplace: Some(InPlace::Augmented), .. });
+        let augmented = matches!(
+            s,
+            Stmt::Assign {
+                inplace: Some(InPlace::Augmented),
+                ..
+            }
+        );
         // A second name for the very same object (`b = a`): refused here, unless `x op= v`
         // (a number gets a new value, which is fine).
-        let whole = |n: &str| state.names.get(n).filter(|objs| objs.len() == 1 && objs.iter().all(|o| !matches!(o, Obj::Part(_))));
-        let certain = seen.iter().find(|n| own.iter().any(|m| whole(m).is_some() && whole(m) == whole(n)));
+        let whole = |n: &str| {
+            state
+                .names
+                .get(n)
+                .filter(|objs| objs.len() == 1 && objs.iter().all(|o| !matches!(o, Obj::Part(_))))
+        };
+        let certain = seen.iter().find(|n| {
+            own.iter()
+                .any(|m| whole(m).is_some() && whole(m) == whole(n))
+        });
         if let (Some(other), false) = (certain, augmented) {
             return Err(file
                 .diagnostic(
@@ -281,7 +371,11 @@ pub fn analyze(f: &Function, result: &[Atom], recipes: &RecipeSet, summaries: Su
         }
         let changed_names: Vec<String> = own.iter().filter(|n| !matches!(s, Stmt::Assign { target, inplace: Some(InPlace::Updates(_)), .. } if target == *n)).map(|n| n.to_string()).collect();
         let others: Vec<String> = seen.iter().map(|n| n.to_string()).collect();
-        let what = if augmented { " (it is an array or a list)" } else { "" };
+        let what = if augmented {
+            " (it is an array or a list)"
+        } else {
+            ""
+        };
         let message = format!(
             "{}:{}: `{}` changes in place the memory of `{}`{what}, which `{}` shares and reads afterwards: Tangent cannot follow a change through another name; make a new value here (`x = x ...` instead of `x op= ...`), or make `{}` a copy where it is made",
             file.path,
@@ -291,7 +385,14 @@ pub fn analyze(f: &Function, result: &[Atom], recipes: &RecipeSet, summaries: Su
             others.join("`, `"),
             others[0],
         );
-        sharing.guarded.insert(key, Guard { changed: changed_names, others, message });
+        sharing.guarded.insert(
+            key,
+            Guard {
+                changed: changed_names,
+                others,
+                message,
+            },
+        );
     }
     Ok(sharing)
 }
@@ -299,10 +400,17 @@ pub fn analyze(f: &Function, result: &[Atom], recipes: &RecipeSet, summaries: Su
 /// The names a statement changes in place itself (not other names sharing them).
 pub fn changed_names(s: &Stmt) -> Vec<&str> {
     match s {
-        Stmt::Assign { target, inplace: Some(InPlace::Updates(updated)), .. } => {
-            std::iter::once(target.as_str()).chain(updated.iter().map(|(_, n)| n.as_str())).collect()
-        }
-        Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => vec![target],
+        Stmt::Assign {
+            target,
+            inplace: Some(InPlace::Updates(updated)),
+            ..
+        } => std::iter::once(target.as_str())
+            .chain(updated.iter().map(|(_, n)| n.as_str()))
+            .collect(),
+        Stmt::Assign { target, .. }
+        | Stmt::AssignIndex { target, .. }
+        | Stmt::Append { target, .. }
+        | Stmt::PopLast { target, .. } => vec![target],
         Stmt::Restore { container, .. } => vec![container],
         _ => Vec::new(),
     }
@@ -325,7 +433,14 @@ struct Analysis<'a> {
 fn changes_in_place(s: &Stmt) -> bool {
     matches!(
         s,
-        Stmt::AssignIndex { .. } | Stmt::Append { .. } | Stmt::PopLast { .. } | Stmt::Restore { .. } | Stmt::Assign { inplace: Some(_), .. }
+        Stmt::AssignIndex { .. }
+            | Stmt::Append { .. }
+            | Stmt::PopLast { .. }
+            | Stmt::Restore { .. }
+            | Stmt::Assign {
+                inplace: Some(_),
+                ..
+            }
     )
 }
 
@@ -339,7 +454,11 @@ impl Analysis<'_> {
 
     fn objs(&self, state: &State, a: &Atom) -> Objs {
         match a {
-            Atom::Name(n) => state.names.get(n).cloned().unwrap_or_else(|| [Obj::Global(n.clone())].into()),
+            Atom::Name(n) => state
+                .names
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| [Obj::Global(n.clone())].into()),
             Atom::Const(_) => Objs::new(),
         }
     }
@@ -357,13 +476,23 @@ impl Analysis<'_> {
 
     fn hold(&mut self, state: &mut State, container: &Objs, held: &Objs) {
         for c in container {
-            state.contents.entry(c.whole().clone()).or_default().extend(held.iter().cloned());
-            self.contents.entry(c.whole().any_run()).or_default().extend(held.iter().map(Obj::any_run));
+            state
+                .contents
+                .entry(c.whole().clone())
+                .or_default()
+                .extend(held.iter().cloned());
+            self.contents
+                .entry(c.whole().any_run())
+                .or_default()
+                .extend(held.iter().map(Obj::any_run));
         }
     }
 
     fn change(&mut self, s: &Stmt, objs: Objs) {
-        self.changes.entry(s as *const Stmt as usize).or_default().extend(objs);
+        self.changes
+            .entry(s as *const Stmt as usize)
+            .or_default()
+            .extend(objs);
     }
 
     fn stmt(&mut self, s: &Stmt, state: State) -> State {
@@ -382,14 +511,22 @@ impl Analysis<'_> {
     /// Notes the objects `name` holds in `state`, whatever the run.
     fn note(&mut self, name: &str, state: &State) {
         if let Some(objs) = state.names.get(name) {
-            self.objects.entry(name.to_string()).or_default().extend(objs.iter().map(Obj::any_run));
+            self.objects
+                .entry(name.to_string())
+                .or_default()
+                .extend(objs.iter().map(Obj::any_run));
         }
     }
 
     fn transfer(&mut self, s: &Stmt, key: usize, mut state: State) -> State {
         let site: Objs = [Obj::Site(key)].into();
         match s {
-            Stmt::Assign { target, value, inplace, .. } => match inplace {
+            Stmt::Assign {
+                target,
+                value,
+                inplace,
+                ..
+            } => match inplace {
                 Some(InPlace::Augmented) => {
                     let objs = self.objs(&state, &Atom::Name(target.clone()));
                     if let Expr::BinOp { right, .. } = value {
@@ -451,7 +588,9 @@ impl Analysis<'_> {
                 a.join(&b);
                 state = a;
             }
-            Stmt::For { target, iter, body, .. } => {
+            Stmt::For {
+                target, iter, body, ..
+            } => {
                 let items = match iter {
                     Expr::Atom(a @ Atom::Name(_)) => self.parts(&state, a),
                     _ => site,
@@ -492,7 +631,11 @@ impl Analysis<'_> {
         match value {
             Expr::Atom(a @ Atom::Name(_)) => self.objs(state, a),
             Expr::Subscript { value, .. } => self.parts(state, value),
-            Expr::Attribute { attr, .. } if crate::activity::INERT_ATTRIBUTES.contains(&attr.as_str()) => site,
+            Expr::Attribute { attr, .. }
+                if crate::activity::INERT_ATTRIBUTES.contains(&attr.as_str()) =>
+            {
+                site
+            }
             Expr::Attribute { value, .. } => self.parts(state, value),
             Expr::Tuple(items) | Expr::List(items) => {
                 let held: Objs = items.iter().flat_map(|i| self.objs(state, i)).collect();
@@ -500,24 +643,48 @@ impl Analysis<'_> {
                 site
             }
             Expr::Dict(items) => {
-                let held: Objs = items.iter().flat_map(|(_, v)| self.objs(state, v)).collect();
+                let held: Objs = items
+                    .iter()
+                    .flat_map(|(_, v)| self.objs(state, v))
+                    .collect();
                 self.hold(state, &site, &held);
                 site
             }
-            Expr::Call { callee, args, kwargs } => {
-                let all = |state: &State| -> Objs { args.iter().chain(kwargs.iter().map(|(_, a)| a)).flat_map(|a| self.parts(state, a)).collect() };
+            Expr::Call {
+                callee,
+                args,
+                kwargs,
+            } => {
+                let all = |state: &State| -> Objs {
+                    args.iter()
+                        .chain(kwargs.iter().map(|(_, a)| a))
+                        .flat_map(|a| self.parts(state, a))
+                        .collect()
+                };
                 match callee {
-                    Callee::Function { canonical: Some(c), .. } if crate::effects::is_view_function(c) => {
-                        with(args.first().map(|a| self.parts(state, a)).unwrap_or_default())
-                    }
-                    Callee::Function { canonical: Some(c), .. } if c.starts_with("builtins.") => with(all(state)),
-                    Callee::Function { canonical: Some(c), .. } if self.known(c) => site,
-                    Callee::Function { text, local: true, .. } => match (self.summaries)(text) {
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    } if crate::effects::is_view_function(c) => with(
+                        args.first()
+                            .map(|a| self.parts(state, a))
+                            .unwrap_or_default(),
+                    ),
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    } if c.starts_with("builtins.") => with(all(state)),
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    } if self.known(c) => site,
+                    Callee::Function {
+                        text, local: true, ..
+                    } => match (self.summaries)(text) {
                         Some(summary) => {
                             let mut out = Objs::new();
                             for (i, p) in summary.params.iter().enumerate() {
                                 if summary.result_aliases.contains(p) {
-                                    if let Some(a) = args.get(i).or_else(|| kwargs.iter().find(|(k, _)| k == p).map(|(_, a)| a)) {
+                                    if let Some(a) = args.get(i).or_else(|| {
+                                        kwargs.iter().find(|(k, _)| k == p).map(|(_, a)| a)
+                                    }) {
                                         out.extend(self.parts(state, a));
                                     }
                                 }
@@ -526,8 +693,19 @@ impl Analysis<'_> {
                         }
                         None => with(all(state)),
                     },
-                    Callee::Method { object, method } if crate::effects::VIEW_METHODS.contains(&method.as_str()) => with(self.parts(state, object)),
-                    Callee::Method { method, .. } if matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item") || crate::effects::DRAW_METHODS.contains(&method.as_str()) => site,
+                    Callee::Method { object, method }
+                        if crate::effects::VIEW_METHODS.contains(&method.as_str()) =>
+                    {
+                        with(self.parts(state, object))
+                    }
+                    Callee::Method { method, .. }
+                        if matches!(
+                            method.as_str(),
+                            "copy" | "astype" | "flatten" | "tolist" | "item"
+                        ) || crate::effects::DRAW_METHODS.contains(&method.as_str()) =>
+                    {
+                        site
+                    }
                     Callee::Method { method, .. } if self.known(&format!("numpy.{method}")) => site,
                     Callee::Method { object, .. } => {
                         let mut out = all(state);
@@ -537,13 +715,20 @@ impl Analysis<'_> {
                     _ => with(all(state)),
                 }
             }
-            Expr::Opaque { reads, .. } => with(reads.iter().flat_map(|r| self.parts(state, &Atom::Name(r.clone()))).collect()),
+            Expr::Opaque { reads, .. } => with(
+                reads
+                    .iter()
+                    .flat_map(|r| self.parts(state, &Atom::Name(r.clone())))
+                    .collect(),
+            ),
             _ => site,
         }
     }
 
     fn known(&self, canonical: &str) -> bool {
-        self.recipes.adjoints.contains_key(canonical) || self.recipes.tangents.contains_key(canonical) || self.recipes.nondifferentiable.contains(canonical)
+        self.recipes.adjoints.contains_key(canonical)
+            || self.recipes.tangents.contains_key(canonical)
+            || self.recipes.nondifferentiable.contains(canonical)
     }
 }
 
@@ -554,8 +739,13 @@ struct Liveness {
 
 impl Liveness {
     fn of(f: &Function, result: &[Atom]) -> Liveness {
-        let mut l = Liveness { after: BTreeMap::new() };
-        let out: BTreeSet<String> = result.iter().filter_map(|a| a.name().map(str::to_string)).collect();
+        let mut l = Liveness {
+            after: BTreeMap::new(),
+        };
+        let out: BTreeSet<String> = result
+            .iter()
+            .filter_map(|a| a.name().map(str::to_string))
+            .collect();
         // Loops make the sets at their top depend on their end: iterate until settled.
         for _ in 0..64 {
             let before = l.after.clone();
@@ -571,7 +761,10 @@ impl Liveness {
     fn block(&mut self, body: &[Stmt], mut live: BTreeSet<String>) -> BTreeSet<String> {
         for s in body.iter().rev() {
             let key = s as *const Stmt as usize;
-            self.after.entry(key).or_default().extend(live.iter().cloned());
+            self.after
+                .entry(key)
+                .or_default()
+                .extend(live.iter().cloned());
             live = self.after[&key].clone();
             live = self.stmt(s, live);
         }
@@ -594,7 +787,11 @@ impl Liveness {
                 both.extend(start);
                 live = both;
             }
-            Stmt::Assign { target, inplace: None | Some(InPlace::Updated) | Some(InPlace::Updates(_)), .. } => {
+            Stmt::Assign {
+                target,
+                inplace: None | Some(InPlace::Updated) | Some(InPlace::Updates(_)),
+                ..
+            } => {
                 live.remove(target);
             }
             _ => {}

@@ -20,7 +20,11 @@ use crate::ir::Stmt;
 
 /// Names read anywhere in `body`.
 pub fn reads(body: &[Stmt]) -> BTreeSet<String> {
-    crate::ir::all_statements(body).into_iter().flat_map(Stmt::header_reads).map(str::to_string).collect()
+    crate::ir::all_statements(body)
+        .into_iter()
+        .flat_map(Stmt::header_reads)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Names bound anywhere in `body` (assignment targets and loop variables), in order of
@@ -84,7 +88,12 @@ fn exposed_in(body: &[Stmt], bound: &mut BTreeSet<String>, out: &mut BTreeSet<St
 /// too); `needed`: names the backward pass reads. In order of first binding. The loop
 /// variable is not part of it: the backward pass takes it from the loop's sequence (so that
 /// snapshots hold only values, which a derivative of the gradient differentiates).
-pub fn snapshot(target: &str, body: &[Stmt], outside: &BTreeSet<String>, needed: &BTreeSet<String>) -> Vec<String> {
+pub fn snapshot(
+    target: &str,
+    body: &[Stmt],
+    outside: &BTreeSet<String>,
+    needed: &BTreeSet<String>,
+) -> Vec<String> {
     let carried = exposed(body);
     bound(body)
         .into_iter()
@@ -153,14 +162,21 @@ pub fn obstacle(body: &[Stmt]) -> Option<(&Stmt, &'static str)> {
     }
     for s in crate::ir::all_statements(body) {
         let changed = match s {
-            Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => target,
+            Stmt::AssignIndex { target, .. }
+            | Stmt::Append { target, .. }
+            | Stmt::PopLast { target, .. } => target,
             Stmt::Restore { container, .. } => container,
             Stmt::Push { stack, .. } => stack,
-            Stmt::InsertGradOf { .. } => return Some((s, "has gradient surgery (`insert_grad_of`)")),
+            Stmt::InsertGradOf { .. } => {
+                return Some((s, "has gradient surgery (`insert_grad_of`)"));
+            }
             _ => continue,
         };
         if lives_across(changed) {
-            return Some((s, "changes a container that lives across iterations in place"));
+            return Some((
+                s,
+                "changes a container that lives across iterations in place",
+            ));
         }
     }
     None
@@ -171,9 +187,16 @@ pub fn obstacle(body: &[Stmt]) -> Option<(&Stmt, &'static str)> {
 pub fn changed_in_place(body: &[Stmt]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for s in crate::ir::all_statements(body) {
-        if let Stmt::Assign { target, inplace: Some(how), .. } = s {
+        if let Stmt::Assign {
+            target,
+            inplace: Some(how),
+            ..
+        } = s
+        {
             match how {
-                crate::ir::InPlace::Updates(updated) => out.extend(updated.iter().map(|(_, n)| n.clone())),
+                crate::ir::InPlace::Updates(updated) => {
+                    out.extend(updated.iter().map(|(_, n)| n.clone()))
+                }
                 _ => {
                     out.insert(target.clone());
                 }
@@ -186,7 +209,16 @@ pub fn changed_in_place(body: &[Stmt]) -> BTreeSet<String> {
 /// The snapshot `names` as a tuple display, copies of those in `copied`: `(h,)`,
 /// `(tangent.copy(h), c)`.
 pub fn saved(names: &[String], copied: &BTreeSet<String>) -> String {
-    let items: Vec<String> = names.iter().map(|n| if copied.contains(n) { format!("tangent.copy({n})") } else { n.clone() }).collect();
+    let items: Vec<String> = names
+        .iter()
+        .map(|n| {
+            if copied.contains(n) {
+                format!("tangent.copy({n})")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
     pattern(&items)
 }
 

@@ -21,9 +21,19 @@ pub enum Code {
     },
     /// `# text` on a line of its own.
     Comment(String),
-    If { test: String, uses: Vec<String>, body: Vec<Code>, orelse: Vec<Code> },
+    If {
+        test: String,
+        uses: Vec<String>,
+        body: Vec<Code>,
+        orelse: Vec<Code>,
+    },
     /// `for ...:` or `while ...:`; `defs` are the loop variables.
-    Loop { header: String, defs: Vec<String>, uses: Vec<String>, body: Vec<Code> },
+    Loop {
+        header: String,
+        defs: Vec<String>,
+        uses: Vec<String>,
+        body: Vec<Code>,
+    },
 }
 
 impl Code {
@@ -39,13 +49,23 @@ impl Code {
 
     /// A statement evaluated for its effect (e.g. `tangent.push(...)`).
     pub fn effect(text: &str) -> Code {
-        Code::Stmt { text: text.to_string(), defs: vec![], uses: names_in_stmt(text), pure: false }
+        Code::Stmt {
+            text: text.to_string(),
+            defs: vec![],
+            uses: names_in_stmt(text),
+            pure: false,
+        }
     }
 
     /// A statement with its defined names, the rest found by parsing.
     pub fn stmt(text: &str, defs: Vec<String>, pure: bool) -> Code {
         let uses = names_in_stmt(text);
-        Code::Stmt { text: text.to_string(), defs, uses, pure }
+        Code::Stmt {
+            text: text.to_string(),
+            defs,
+            uses,
+            pure,
+        }
     }
 
     pub fn is_comment(&self) -> bool {
@@ -78,7 +98,8 @@ impl<'a> Visitor<'a> for Names<'_> {
 /// a comprehension's own variable, which only makes the optimizer more careful.
 pub fn names_in(expr: &str) -> Vec<String> {
     const KEYWORDS: &[&str] = &[
-        "and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False", "await", "yield",
+        "and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False",
+        "await", "yield",
     ];
     let bytes = expr.as_bytes();
     let mut out: Vec<String> = Vec::new();
@@ -105,7 +126,9 @@ pub fn names_in(expr: &str) -> Vec<String> {
                 }
             }
             b'0'..=b'9' => {
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+                {
                     i += 1;
                 }
             }
@@ -119,7 +142,9 @@ pub fn names_in(expr: &str) -> Vec<String> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+                {
                     i += 1;
                 }
                 let word = &expr[start..i];
@@ -131,7 +156,11 @@ pub fn names_in(expr: &str) -> Vec<String> {
                 let after = expr[i..].trim_start();
                 let attribute = before.ends_with('.') && !before.ends_with("..");
                 let keyword_arg = depth > 0 && after.starts_with('=') && !after.starts_with("==");
-                if !attribute && !keyword_arg && !KEYWORDS.contains(&word) && !out.iter().any(|w| w == word) {
+                if !attribute
+                    && !keyword_arg
+                    && !KEYWORDS.contains(&word)
+                    && !out.iter().any(|w| w == word)
+                {
                     out.push(word.to_string());
                 }
             }
@@ -168,7 +197,9 @@ pub fn all_uses(code: &[Code], out: &mut BTreeSet<String>) {
         match c {
             Code::Stmt { uses, .. } => out.extend(uses.iter().cloned()),
             Code::Comment(_) => {}
-            Code::If { uses, body, orelse, .. } => {
+            Code::If {
+                uses, body, orelse, ..
+            } => {
                 out.extend(uses.iter().cloned());
                 all_uses(body, out);
                 all_uses(orelse, out);

@@ -17,19 +17,19 @@ use std::sync::{Arc, Mutex};
 use ruff_python_ast::Stmt as AStmt;
 use ruff_text_size::Ranged;
 
+use crate::Motion;
 use crate::activity::Activity;
 use crate::derive::{self, Packaged, SeedStyle, Spec};
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::emit::{self as emitting, FunctionText};
 use crate::ir::{Callee, Expr, Stmt};
 use crate::normalize::{self as normalizing, Normalized};
+use crate::optimize as optimizing;
 use crate::parse::{self as parsing, SourceFile as Text};
 use crate::recipes;
 use crate::resolve::ModuleScope;
 use crate::reverse::Callees;
 use crate::store::{self, Store};
-use crate::Motion;
-use crate::optimize as optimizing;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -124,9 +124,22 @@ impl Redefinition {
     /// For generated code: which definition the derivatives of `function` (`name` itself, or
     /// `name.method`) belong to, naming the file `file_name`.
     pub fn note(&self, function: &str, file_name: &str) -> String {
-        let lines = self.lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let what = if self.class { format!("class `{}`", self.name) } else { format!("`{}`", self.name) };
-        let of = if function == self.name { String::new() } else { format!("`{function}` of ") };
+        let lines = self
+            .lines
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let what = if self.class {
+            format!("class `{}`", self.name)
+        } else {
+            format!("`{}`", self.name)
+        };
+        let of = if function == self.name {
+            String::new()
+        } else {
+            format!("`{function}` of ")
+        };
         format!(
             "{what} is defined more than once in {file_name} (lines {lines}): this differentiates {of}the definition at {file_name}:{}, the one the name is bound to.",
             self.bound()
@@ -213,7 +226,13 @@ impl Database {
                 *sink.lock().unwrap().entry(name).or_insert(0) += 1;
             }
         })));
-        Database { storage, store, project: None, project_recipes: None, log }
+        Database {
+            storage,
+            store,
+            project: None,
+            project_recipes: None,
+            log,
+        }
     }
 
     /// Attaches (or detaches) the artifact store. Set it before running queries.
@@ -256,7 +275,11 @@ impl Db for Database {
 }
 
 fn file_text(db: &dyn Db, file: SourceFile) -> Text<'_> {
-    Text { text: file.text(db), path: file.path(db), line_offset: 0 }
+    Text {
+        text: file.text(db),
+        path: file.path(db),
+        line_offset: 0,
+    }
 }
 
 /// Parses a file into its module scope and the text of each top-level function.
@@ -266,7 +289,8 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let parsed = parsing::parse(&text)?;
     let module = parsed.syntax();
     let name = file.module(db);
-    let location = (!name.is_empty()).then(|| (name.as_str(), file.path(db).ends_with("__init__.py")));
+    let location =
+        (!name.is_empty()).then(|| (name.as_str(), file.path(db).ends_with("__init__.py")));
     let scope = ModuleScope::new_in(module, location);
     let mut functions = Vec::new();
     let mut recipe_defs = Vec::new();
@@ -275,7 +299,10 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     // The entry of `def` under `name`; a `header` line (`class C:\n`) goes before its text and
     // stands in for the line before it.
     let mut entry_of = |name: String, def: &ruff_python_ast::StmtFunctionDef, header: String| {
-        let (start, end) = (usize::from(def.range().start()), usize::from(def.range().end()));
+        let (start, end) = (
+            usize::from(def.range().start()),
+            usize::from(def.range().end()),
+        );
         let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
         lines += text.text[counted_to..line_start].matches('\n').count();
         counted_to = line_start;
@@ -301,18 +328,32 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     }
     // Not worth a word: `@overload` signatures before the implementation, and `_`, the name
     // meant to be thrown away (`@f.register def _(...)`).
-    let overload = |i: usize| matches!(&module.body[i], AStmt::FunctionDef(def) if def.decorator_list.iter().any(|d| match &d.expression {
-        ruff_python_ast::Expr::Name(n) => n.id.as_str() == "overload",
-        ruff_python_ast::Expr::Attribute(a) => a.attr.as_str() == "overload",
-        _ => false,
-    }));
+    let overload = |i: usize| {
+        matches!(&module.body[i], AStmt::FunctionDef(def) if def.decorator_list.iter().any(|d| match &d.expression {
+            ruff_python_ast::Expr::Name(n) => n.id.as_str() == "overload",
+            ruff_python_ast::Expr::Attribute(a) => a.attr.as_str() == "overload",
+            _ => false,
+        }))
+    };
     let mut redefined: Vec<(usize, Redefinition)> = bindings
         .iter()
-        .filter(|(name, at)| at.len() > 1 && **name != "_" && !at[..at.len() - 1].iter().all(|&i| overload(i)))
+        .filter(|(name, at)| {
+            at.len() > 1 && **name != "_" && !at[..at.len() - 1].iter().all(|&i| overload(i))
+        })
         .map(|(name, at)| {
-            let lines = at.iter().map(|&i| parsing::line_of(text.text, module.body[i].start().to_usize())).collect();
+            let lines = at
+                .iter()
+                .map(|&i| parsing::line_of(text.text, module.body[i].start().to_usize()))
+                .collect();
             let class = matches!(module.body[*at.last().unwrap_or(&0)], AStmt::ClassDef(_));
-            (at[0], Redefinition { name: name.to_string(), lines, class })
+            (
+                at[0],
+                Redefinition {
+                    name: name.to_string(),
+                    lines,
+                    class,
+                },
+            )
         })
         .collect();
     redefined.sort_by_key(|(first, _)| *first);
@@ -320,29 +361,51 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
         // A definition the module replaces later is no function of the module's.
         let replaced = |name: &str| last_binding.get(name).is_some_and(|&last| last != i);
         match stmt {
-            AStmt::FunctionDef(def) if replaced(def.name.as_str()) && !recipes::is_recipe_template(def, &scope) => {}
+            AStmt::FunctionDef(def)
+                if replaced(def.name.as_str()) && !recipes::is_recipe_template(def, &scope) => {}
             AStmt::ClassDef(class) if replaced(class.name.as_str()) => {}
             AStmt::FunctionDef(def) => {
                 let entry = entry_of(def.name.to_string(), def, String::new());
-                if recipes::is_recipe_template(def, &scope) { recipe_defs.push(entry) } else { functions.push(entry) }
+                if recipes::is_recipe_template(def, &scope) {
+                    recipe_defs.push(entry)
+                } else {
+                    functions.push(entry)
+                }
             }
             // Plain methods of top-level classes, as `Class.method`: their text is the class's
             // header line, then the method as written (so it parses, and `self.m(...)`
             // resolves in its class).
             AStmt::ClassDef(class) => {
                 for (k, item) in class.body.iter().enumerate() {
-                    let AStmt::FunctionDef(def) = item else { continue };
+                    let AStmt::FunctionDef(def) = item else {
+                        continue;
+                    };
                     // A method the class body defines again is not the class's.
                     if class.body[k + 1..].iter().any(|s| matches!(s, AStmt::FunctionDef(later) if later.name.as_str() == def.name.as_str())) {
                         continue;
                     }
                     // Not static or class methods, properties and the like: only undecorated
                     // ones (or marked `@tangent.checkpoint`) take the object first.
-                    let plain = def.decorator_list.iter().all(|d| normalizing::is_checkpoint(&d.expression));
-                    if !plain || def.parameters.posonlyargs.iter().chain(&def.parameters.args).next().is_none() {
+                    let plain = def
+                        .decorator_list
+                        .iter()
+                        .all(|d| normalizing::is_checkpoint(&d.expression));
+                    if !plain
+                        || def
+                            .parameters
+                            .posonlyargs
+                            .iter()
+                            .chain(&def.parameters.args)
+                            .next()
+                            .is_none()
+                    {
                         continue;
                     }
-                    functions.push(entry_of(format!("{}.{}", class.name, def.name), def, format!("class {}:\n", class.name)));
+                    functions.push(entry_of(
+                        format!("{}.{}", class.name, def.name),
+                        def,
+                        format!("class {}:\n", class.name),
+                    ));
                 }
             }
             _ => {}
@@ -350,7 +413,12 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     }
     functions.extend(inherited_methods(&scope, &functions));
     let redefined = redefined.into_iter().map(|(_, r)| r).collect();
-    Ok(ModuleIndex { scope, functions, redefined, recipes: recipe_defs })
+    Ok(ModuleIndex {
+        scope,
+        functions,
+        redefined,
+        recipes: recipe_defs,
+    })
 }
 
 /// `Sub.m` for each method `m` a top-level class inherits from a base class of the module:
@@ -365,16 +433,26 @@ fn inherited_methods(scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<Function
             if !seen.insert(base) || seen.len() > 64 {
                 continue;
             }
-            let Some(info) = scope.classes.iter().rev().find(|c| c.name == base) else { continue };
+            let Some(info) = scope.classes.iter().rev().find(|c| c.name == base) else {
+                continue;
+            };
             ancestors.extend(info.bases.iter().map(String::as_str));
             for method in &info.methods {
                 let name = format!("{}.{method}", class.name);
-                let owner = scope.method_owner(&class.name, method).map(|c| c.name.as_str());
-                if owner == Some(class.name.as_str()) || out.iter().any(|e: &FunctionEntry| e.name == name) {
+                let owner = scope
+                    .method_owner(&class.name, method)
+                    .map(|c| c.name.as_str());
+                if owner == Some(class.name.as_str())
+                    || out.iter().any(|e: &FunctionEntry| e.name == name)
+                {
                     continue;
                 }
                 // The owner's own entry (a plain method): its text, under this class's name.
-                let Some(entry) = owner.and_then(|o| own.iter().find(|e| e.name == format!("{o}.{method}"))) else { continue };
+                let Some(entry) =
+                    owner.and_then(|o| own.iter().find(|e| e.name == format!("{o}.{method}")))
+                else {
+                    continue;
+                };
                 let body = entry.text.split_once('\n').map_or("", |(_, rest)| rest);
                 out.push(FunctionEntry {
                     name,
@@ -396,16 +474,32 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
     let base_hash = shared.map_or(String::new(), |p| p.hash.clone());
     if index.recipes.is_empty() {
         return Ok(match shared {
-            None => ModuleRecipes { own: None, hash: [0; 32] },
-            Some(p) => ModuleRecipes { own: Some(Arc::new(recipes::builtin().overlaid(&p.for_module(file.module(db))))), hash: store::key(&[base_hash.as_bytes()]) },
+            None => ModuleRecipes {
+                own: None,
+                hash: [0; 32],
+            },
+            Some(p) => ModuleRecipes {
+                own: Some(Arc::new(
+                    recipes::builtin().overlaid(&p.for_module(file.module(db))),
+                )),
+                hash: store::key(&[base_hash.as_bytes()]),
+            },
         });
     }
     let mut user = recipes::RecipeSet::default();
     let mut parts: Vec<Vec<u8>> = vec![base_hash.into_bytes()];
     for entry in &index.recipes {
-        let text = Text { text: &entry.text, path: file.path(db), line_offset: entry.line_offset };
+        let text = Text {
+            text: &entry.text,
+            path: file.path(db),
+            line_offset: entry.line_offset,
+        };
         let parsed = parsing::parse(&text)?;
-        user = user.overlaid(&recipes::user_recipes(&parsed.syntax().body, text, &index.scope)?);
+        user = user.overlaid(&recipes::user_recipes(
+            &parsed.syntax().body,
+            text,
+            &index.scope,
+        )?);
         parts.push(format!("{}:{}", entry.line_offset, entry.text).into_bytes());
     }
     let hash = store::key(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
@@ -413,7 +507,10 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
         Some(p) => recipes::builtin().overlaid(&p.for_module(file.module(db))),
         None => recipes::builtin().clone(),
     };
-    Ok(ModuleRecipes { own: Some(Arc::new(base.overlaid(&user))), hash })
+    Ok(ModuleRecipes {
+        own: Some(Arc::new(base.overlaid(&user))),
+        hash,
+    })
 }
 
 /// The module's imports and function names: unchanged by edits inside function bodies.
@@ -424,7 +521,11 @@ pub fn module_scope(db: &dyn Db, file: SourceFile) -> Option<ModuleScope> {
 
 fn entry<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<&'db FunctionEntry> {
     let index = parse(db, function.file(db)).as_ref().ok()?;
-    index.functions.iter().rev().find(|f| &f.name == function.name(db))
+    index
+        .functions
+        .iter()
+        .rev()
+        .find(|f| &f.name == function.name(db))
 }
 
 /// The text of one function: unchanged when other parts of the file change.
@@ -446,8 +547,13 @@ pub fn function_params<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Optio
 }
 
 /// Parameters of a function of the module, and those it modifies in place.
-pub fn function_signature<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Option<(Vec<String>, Vec<String>)> {
-    function_params(db, function).clone().map(|params| (params, written_params(db, function)))
+pub fn function_signature<'db>(
+    db: &'db dyn Db,
+    function: FunctionId<'db>,
+) -> Option<(Vec<String>, Vec<String>)> {
+    function_params(db, function)
+        .clone()
+        .map(|params| (params, written_params(db, function)))
 }
 
 /// Diagnostics of per-function queries are relative to the function's text; this moves them
@@ -462,10 +568,17 @@ fn at_file_position(db: &dyn Db, function: FunctionId<'_>, mut d: Diagnostic) ->
 fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'db>> {
     let file = function.file(db);
     match function_text(db, function) {
-        Some(text) => Ok(Text { text, path: file.path(db), line_offset: 0 }),
+        Some(text) => Ok(Text {
+            text,
+            path: file.path(db),
+            line_offset: 0,
+        }),
         None => Err(Diagnostic::without_span(
             DiagnosticKind::FunctionNotFound,
-            format!("no function named `{}` at the top level of this module", function.name(db)),
+            format!(
+                "no function named `{}` at the top level of this module",
+                function.name(db)
+            ),
             file.path(db),
         )),
     }
@@ -476,9 +589,13 @@ fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'d
 /// that finds everything in the cache).
 #[salsa::tracked(returns(ref))]
 pub fn module_effects(db: &dyn Db, file: SourceFile) -> crate::effects::Effects {
-    let Some(scope) = module_scope(db, file) else { return Default::default() };
+    let Some(scope) = module_scope(db, file) else {
+        return Default::default();
+    };
     let text = file_text(db, file);
-    let Ok(parsed) = parsing::parse(&text) else { return Default::default() };
+    let Ok(parsed) = parsing::parse(&text) else {
+        return Default::default();
+    };
     crate::effects::Effects::of_module(&parsed.syntax().body, scope, recipes::builtin())
 }
 
@@ -490,25 +607,46 @@ pub fn written_params(db: &dyn Db, function: FunctionId<'_>) -> Vec<String> {
     let name = function.name(db);
     let inherited = || {
         let (class, method) = name.split_once('.')?;
-        let owner = module_scope(db, file).as_ref()?.method_owner(class, method)?;
+        let owner = module_scope(db, file)
+            .as_ref()?
+            .method_owner(class, method)?;
         effects.get(&format!("{}.{method}", owner.name))
     };
-    effects.get(name).or_else(inherited).map(|e| e.params.iter().filter(|p| e.writes.contains(*p)).cloned().collect()).unwrap_or_default()
+    effects
+        .get(name)
+        .or_else(inherited)
+        .map(|e| {
+            e.params
+                .iter()
+                .filter(|p| e.writes.contains(*p))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[salsa::tracked(returns(ref))]
 pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalized> {
     let file = function.file(db);
     let Some(scope) = module_scope(db, file) else {
-        return Err(parse(db, file).clone().err().unwrap_or_else(|| Diagnostic::without_span(DiagnosticKind::Internal, "unparsable module", file.path(db))));
+        return Err(parse(db, file).clone().err().unwrap_or_else(|| {
+            Diagnostic::without_span(DiagnosticKind::Internal, "unparsable module", file.path(db))
+        }));
     };
     let text = function_source(db, function)?;
     let parsed = parsing::parse(&text)?;
     let def = parsing::find_function(parsed.syntax(), function.name(db)).ok_or_else(|| {
-        Diagnostic::without_span(DiagnosticKind::Internal, "function text without its definition", text.path)
+        Diagnostic::without_span(
+            DiagnosticKind::Internal,
+            "function text without its definition",
+            text.path,
+        )
     })?;
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let context = crate::normalize::Context { halves: None, effects: Some(module_effects(db, file)) };
+    let context = crate::normalize::Context {
+        halves: None,
+        effects: Some(module_effects(db, file)),
+    };
     derive::normalized_with(text, scope, def, recipes.set(), false, context)
 }
 
@@ -516,7 +654,9 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
 /// as outputs too when the derivative's callers get their new values.
 #[salsa::tracked(returns(ref))]
 pub fn normalize_for<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Normalized> {
-    let norm = normalize(db, key.function(db)).as_ref().map_err(Clone::clone)?;
+    let norm = normalize(db, key.function(db))
+        .as_ref()
+        .map_err(Clone::clone)?;
     Ok(derive::with_updates(norm.clone(), key.updates(db)))
 }
 
@@ -525,7 +665,9 @@ pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<St
     let function = key.function(db);
     let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
-    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
+    let recipes = module_recipes(db, function.file(db))
+        .as_ref()
+        .map_err(Clone::clone)?;
     derive::analyze(norm, key.wrt(db), recipes.set(), text)
 }
 
@@ -536,7 +678,9 @@ fn check_target(db: &dyn Db, key: DerivKey<'_>) -> R<()> {
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
     let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
-    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
+    let recipes = module_recipes(db, function.file(db))
+        .as_ref()
+        .map_err(Clone::clone)?;
     derive::check_wrt_use(norm, act, wrt_names, recipes.set(), text)
 }
 
@@ -554,13 +698,21 @@ pub fn reserved_names(db: &dyn Db, file: SourceFile) -> Arc<BTreeSet<String>> {
 /// A hash of the module-level names (generated names avoid them).
 #[salsa::tracked]
 pub fn reserved_hash(db: &dyn Db, file: SourceFile) -> [u8; 32] {
-    let names: Vec<&[u8]> = reserved_names(db, file).iter().map(|n| n.as_bytes()).collect();
+    let names: Vec<&[u8]> = reserved_names(db, file)
+        .iter()
+        .map(|n| n.as_bytes())
+        .collect();
     store::key(&names)
 }
 
 /// The name of the derivative of `function` w.r.t. parameter positions `wrt`
 /// (`derive::derivative_stem`), `_` appended while it clashes.
-pub fn derivative_name(function: &str, params: &[String], wrt: &[usize], reserved: &BTreeSet<String>) -> String {
+pub fn derivative_name(
+    function: &str,
+    params: &[String],
+    wrt: &[usize],
+    reserved: &BTreeSet<String>,
+) -> String {
     let mut name = derive::derivative_stem(function, params, wrt);
     while reserved.contains(&name) {
         name.push('_');
@@ -572,7 +724,10 @@ pub fn derivative_name(function: &str, params: &[String], wrt: &[usize], reserve
 #[salsa::tracked(returns(ref))]
 pub fn seed_name<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<String> {
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
-    Ok(derive::seed_param_name(norm, reserved_names(db, function.file(db))))
+    Ok(derive::seed_param_name(
+        norm,
+        reserved_names(db, function.file(db)),
+    ))
 }
 
 /// Answers reverse mode's questions about other functions from the database, recording
@@ -591,7 +746,10 @@ impl<'db> DbCallees<'db> {
         if name.contains('.') {
             // A method of this module's classes (`Linear.forward`), else another module's.
             let method = FunctionId::new(self.db, self.file, name.to_string());
-            function_params(self.db, method).is_some().then_some(method).or_else(|| project_function(self.db, name))
+            function_params(self.db, method)
+                .is_some()
+                .then_some(method)
+                .or_else(|| project_function(self.db, name))
         } else {
             Some(FunctionId::new(self.db, self.file, name.to_string()))
         }
@@ -609,10 +767,22 @@ pub fn project_function<'db>(db: &'db dyn Db, dotted: &str) -> Option<FunctionId
 
 /// The name under which `file`'s generated module imports the derivative `dname` of
 /// `function` from `module`'s gradient module.
-pub fn import_alias(db: &dyn Db, file: SourceFile, module: &str, function: &str, dname: &str) -> String {
+pub fn import_alias(
+    db: &dyn Db,
+    file: SourceFile,
+    module: &str,
+    function: &str,
+    dname: &str,
+) -> String {
     let clashes = reserved_names(db, file).contains(dname)
-        || module_scope(db, file).as_ref().is_some_and(|s| s.functions.contains_key(function));
-    if clashes { format!("{dname}_{}", module.replace('.', "_")) } else { dname.to_string() }
+        || module_scope(db, file)
+            .as_ref()
+            .is_some_and(|s| s.functions.contains_key(function));
+    if clashes {
+        format!("{dname}_{}", module.replace('.', "_"))
+    } else {
+        dname.to_string()
+    }
 }
 
 impl Callees for DbCallees<'_> {
@@ -631,12 +801,18 @@ impl Callees for DbCallees<'_> {
     }
 
     fn mutated_params(&self, function: &str) -> Vec<String> {
-        self.target(function).map(|id| written_params(self.db, id)).unwrap_or_default()
+        self.target(function)
+            .map(|id| written_params(self.db, id))
+            .unwrap_or_default()
     }
 
     fn derivative(&mut self, function: &str, wrt: &[usize], _site: &Stmt) -> R<(String, String)> {
         let id = self.target(function).ok_or_else(|| {
-            Diagnostic::without_span(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), self.file.path(self.db))
+            Diagnostic::without_span(
+                DiagnosticKind::NoRecipe,
+                format!("no source for `{function}`"),
+                self.file.path(self.db),
+            )
         })?;
         let params = self.params(function).unwrap_or_default();
         let callee_file = id.file(self.db);
@@ -646,49 +822,94 @@ impl Callees for DbCallees<'_> {
         // The caller's derivative is regenerated whenever the callee's changes (its key is
         // part of the caller's): reading it here makes that dependency explicit.
         let optimized = self.optimized;
-        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), optimized, false, Vec::new()));
+        let _ = artifact_key(
+            self.db,
+            DerivKey::new(self.db, id, wrt.to_vec(), optimized, false, Vec::new()),
+        );
         if callee_file == self.file {
             self.requires.push((fname, wrt.to_vec(), false, Vec::new()));
             Ok((dname, seed))
         } else {
             // Imported from the other module's gradient module (see `grad_module`).
             let module = callee_file.module(self.db).clone();
-            Ok((import_alias(self.db, self.file, &module, &fname, &dname), seed))
+            Ok((
+                import_alias(self.db, self.file, &module, &fname, &dname),
+                seed,
+            ))
         }
     }
 
     fn summary(&self, function: &str) -> Option<crate::effects::Summary> {
         let id = self.target(function)?;
-        module_effects(self.db, id.file(self.db)).get(id.name(self.db)).cloned()
+        module_effects(self.db, id.file(self.db))
+            .get(id.name(self.db))
+            .cloned()
     }
 
     fn user_code(&self) -> bool {
         true
     }
 
-    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], _site: &Stmt) -> R<Option<(String, String)>> {
-        let Some(id) = self.target(function) else { return Ok(None) };
+    fn split(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        updates: &[usize],
+        _site: &Stmt,
+    ) -> R<Option<(String, String)>> {
+        let Some(id) = self.target(function) else {
+            return Ok(None);
+        };
         // Another module's functions and recursive ones are differentiated jointly.
         if id.file(self.db) != self.file || in_cycle(self.db, id) {
             return Ok(None);
         }
         let params = self.params(function).unwrap_or_default();
-        let names = halves_names(id.name(self.db), &params, wrt, updates, reserved_names(self.db, self.file));
-        let _ = artifact_key(self.db, DerivKey::new(self.db, id, wrt.to_vec(), self.optimized, true, updates.to_vec()));
-        self.requires.push((id.name(self.db).clone(), wrt.to_vec(), true, updates.to_vec()));
+        let names = halves_names(
+            id.name(self.db),
+            &params,
+            wrt,
+            updates,
+            reserved_names(self.db, self.file),
+        );
+        let _ = artifact_key(
+            self.db,
+            DerivKey::new(
+                self.db,
+                id,
+                wrt.to_vec(),
+                self.optimized,
+                true,
+                updates.to_vec(),
+            ),
+        );
+        self.requires.push((
+            id.name(self.db).clone(),
+            wrt.to_vec(),
+            true,
+            updates.to_vec(),
+        ));
         Ok(Some(names))
     }
 }
 
 /// The names of the two halves of `function`'s derivative w.r.t. `wrt` (`derive::halves_stem`
 /// with `_forward` / `_backward`), `_` appended while one clashes.
-pub fn halves_names(function: &str, params: &[String], wrt: &[usize], updates: &[usize], reserved: &BTreeSet<String>) -> (String, String) {
+pub fn halves_names(
+    function: &str,
+    params: &[String],
+    wrt: &[usize],
+    updates: &[usize],
+    reserved: &BTreeSet<String>,
+) -> (String, String) {
     let mut stem = derive::halves_stem(function, params, wrt);
     // The halves that also give back the arguments the function writes into.
     if !updates.is_empty() {
         stem.push_str("_updating");
     }
-    while reserved.contains(&format!("{stem}_forward")) || reserved.contains(&format!("{stem}_backward")) {
+    while reserved.contains(&format!("{stem}_forward"))
+        || reserved.contains(&format!("{stem}_backward"))
+    {
         stem.push('_');
     }
     (format!("{stem}_forward"), format!("{stem}_backward"))
@@ -697,10 +918,23 @@ pub fn halves_names(function: &str, params: &[String], wrt: &[usize], updates: &
 /// The same-module functions `function` calls (by name), whatever is differentiated.
 #[salsa::tracked(returns(ref))]
 pub fn local_calls<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> Vec<String> {
-    let Ok(norm) = normalize(db, function) else { return Vec::new() };
+    let Ok(norm) = normalize(db, function) else {
+        return Vec::new();
+    };
     let mut out: Vec<String> = Vec::new();
     for s in crate::ir::all_statements(&norm.function.body) {
-        if let Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, local: true, .. }, .. }, .. } = s {
+        if let Stmt::Assign {
+            value:
+                Expr::Call {
+                    callee:
+                        Callee::Function {
+                            text, local: true, ..
+                        },
+                    ..
+                },
+            ..
+        } = s
+        {
             if !out.contains(text) {
                 out.push(text.clone());
             }
@@ -721,7 +955,11 @@ pub fn in_cycle(db: &dyn Db, function: FunctionId<'_>) -> bool {
             return true;
         }
         if seen.insert(g.clone()) {
-            todo.extend(local_calls(db, FunctionId::new(db, file, g)).iter().cloned());
+            todo.extend(
+                local_calls(db, FunctionId::new(db, file, g))
+                    .iter()
+                    .cloned(),
+            );
         }
     }
     false
@@ -737,15 +975,58 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
     let text = function_source(db, function)?;
     let reserved = reserved_names(db, file);
-    let params: Vec<String> = norm.function.params.iter().map(|p| p.name.clone()).collect();
+    let params: Vec<String> = norm
+        .function
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     let name = derivative_name(function.name(db), &params, key.wrt(db), reserved);
-    let halves = key.halves(db).then(|| halves_names(function.name(db), &params, key.wrt(db), key.updates(db), reserved));
-    let seed = if halves.is_some() { SeedStyle::Required } else { SeedStyle::DefaultOne };
-    let spec = Spec { name, wrt: key.wrt(db), seed, preserve_result: false, motion: Motion::Joint, halves, updates: key.updates(db) };
-    let mut callees = DbCallees { db, file, optimized: key.optimized(db), requires: Vec::new() };
+    let halves = key.halves(db).then(|| {
+        halves_names(
+            function.name(db),
+            &params,
+            key.wrt(db),
+            key.updates(db),
+            reserved,
+        )
+    });
+    let seed = if halves.is_some() {
+        SeedStyle::Required
+    } else {
+        SeedStyle::DefaultOne
+    };
+    let spec = Spec {
+        name,
+        wrt: key.wrt(db),
+        seed,
+        preserve_result: false,
+        motion: Motion::Joint,
+        halves,
+        updates: key.updates(db),
+    };
+    let mut callees = DbCallees {
+        db,
+        file,
+        optimized: key.optimized(db),
+        requires: Vec::new(),
+    };
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let Packaged { functions, .. } = derive::derive_function(norm, act, wrt_names, text, &spec, recipes.set(), reserved, &mut callees, key.optimized(db))?;
-    Ok(AdjointArtifact { functions, requires: callees.requires })
+    let Packaged { functions, .. } = derive::derive_function(
+        norm,
+        act,
+        wrt_names,
+        text,
+        &spec,
+        recipes.set(),
+        reserved,
+        &mut callees,
+        key.optimized(db),
+    )?;
+    Ok(AdjointArtifact {
+        functions,
+        requires: callees.requires,
+    })
 }
 
 #[salsa::tracked(returns(ref))]
@@ -787,16 +1068,47 @@ pub fn requirements<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Vec<Requireme
     let function = key.function(db);
     let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let (act, _) = activity(db, key).as_ref().map_err(Clone::clone)?;
-    let recipes = module_recipes(db, function.file(db)).as_ref().map_err(Clone::clone)?;
+    let recipes = module_recipes(db, function.file(db))
+        .as_ref()
+        .map_err(Clone::clone)?;
     let mut out = Vec::new();
-    collect_requirements(db, function.file(db), &norm.function.body, act, recipes.set(), &mut out);
+    collect_requirements(
+        db,
+        function.file(db),
+        &norm.function.body,
+        act,
+        recipes.set(),
+        &mut out,
+    );
     Ok(out)
 }
 
-fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Activity, recipes: &recipes::RecipeSet, out: &mut Vec<Requirement>) {
+fn collect_requirements(
+    db: &dyn Db,
+    file: SourceFile,
+    body: &[Stmt],
+    act: &Activity,
+    recipes: &recipes::RecipeSet,
+    out: &mut Vec<Requirement>,
+) {
     for s in body {
         match s {
-            Stmt::Assign { target, value: Expr::Call { callee: Callee::Function { text, local, canonical }, args, kwargs }, inplace, .. } if act.is_active(target) => {
+            Stmt::Assign {
+                target,
+                value:
+                    Expr::Call {
+                        callee:
+                            Callee::Function {
+                                text,
+                                local,
+                                canonical,
+                            },
+                        args,
+                        kwargs,
+                    },
+                inplace,
+                ..
+            } if act.is_active(target) => {
                 let id = if *local {
                     // A recipe of the user's covers the call: nothing else to differentiate.
                     if recipes.adjoints.contains_key(text) {
@@ -805,22 +1117,39 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                     FunctionId::new(db, file, text.clone())
                 } else {
                     match canonical {
-                        Some(c) if !recipes.adjoints.contains_key(c) && !recipes.nondifferentiable.contains(c) => match project_function(db, c) {
-                            Some(id) => id,
-                            None => continue,
-                        },
+                        Some(c)
+                            if !recipes.adjoints.contains_key(c)
+                                && !recipes.nondifferentiable.contains(c) =>
+                        {
+                            match project_function(db, c) {
+                                Some(id) => id,
+                                None => continue,
+                            }
+                        }
                         _ => continue,
                     }
                 };
                 let params = function_params(db, id).clone().unwrap_or_default();
-                let wrt: Vec<usize> = act.active_arguments(&params, args, kwargs).into_iter().map(|(i, _)| i).collect();
+                let wrt: Vec<usize> = act
+                    .active_arguments(&params, args, kwargs)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect();
                 // As `DbCallees::split` decides: same-module functions outside call cycles.
                 let halves = id.file(db) == file && !in_cycle(db, id);
                 let updates: Vec<usize> = match inplace {
-                    Some(crate::ir::InPlace::Updates(updated)) if halves => updated.iter().map(|(p, _)| *p).collect(),
+                    Some(crate::ir::InPlace::Updates(updated)) if halves => {
+                        updated.iter().map(|(p, _)| *p).collect()
+                    }
                     _ => Vec::new(),
                 };
-                let req = Requirement { file: id.file(db), function: id.name(db).clone(), wrt, halves, updates };
+                let req = Requirement {
+                    file: id.file(db),
+                    function: id.name(db).clone(),
+                    wrt,
+                    halves,
+                    updates,
+                };
                 if !req.wrt.is_empty() && !out.contains(&req) {
                     out.push(req);
                 }
@@ -829,7 +1158,9 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
                 collect_requirements(db, file, body, act, recipes, out);
                 collect_requirements(db, file, orelse, act, recipes, out);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_requirements(db, file, body, act, recipes, out),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                collect_requirements(db, file, body, act, recipes, out)
+            }
             _ => {}
         }
     }
@@ -841,21 +1172,44 @@ fn collect_requirements(db: &dyn Db, file: SourceFile, body: &[Stmt], act: &Acti
 #[salsa::tracked(returns(clone), cycle_result = artifact_key_cycle)]
 pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32], String> {
     let function = key.function(db);
-    let norm = normalize_for(db, key).as_ref().map_err(|d| d.message.clone())?;
-    let reqs = requirements(db, key).as_ref().map_err(|d| d.message.clone())?;
+    let norm = normalize_for(db, key)
+        .as_ref()
+        .map_err(|d| d.message.clone())?;
+    let reqs = requirements(db, key)
+        .as_ref()
+        .map_err(|d| d.message.clone())?;
     let mut body = String::new();
     crate::ir::print_block(&norm.function.body, 0, &mut body);
-    let params: Vec<String> = norm.function.params.iter().map(|p| format!("{}={:?}", p.name, p.default)).collect();
+    let params: Vec<String> = norm
+        .function
+        .params
+        .iter()
+        .map(|p| format!("{}={:?}", p.name, p.default))
+        .collect();
     let wrt = format!("{:?}", key.wrt(db));
-    let opts = format!("optimized={} halves={} updates={:?}", key.optimized(db), key.halves(db), key.updates(db));
+    let opts = format!(
+        "optimized={} halves={} updates={:?}",
+        key.optimized(db),
+        key.halves(db),
+        key.updates(db)
+    );
     let result = format!("{:?}{}", norm.result, norm.result_is_tuple);
     let reserved = reserved_hash(db, function.file(db));
     let recipe_hash = recipes::recipe_set_hash();
-    let own_recipes = module_recipes(db, function.file(db)).as_ref().map_or([0; 32], |r| r.hash);
+    let own_recipes = module_recipes(db, function.file(db))
+        .as_ref()
+        .map_or([0; 32], |r| r.hash);
     let mut callee_keys = Vec::new();
     for req in reqs {
         let id = FunctionId::new(db, req.file, req.function.clone());
-        let k = DerivKey::new(db, id, req.wrt.clone(), key.optimized(db), req.halves, req.updates.clone());
+        let k = DerivKey::new(
+            db,
+            id,
+            req.wrt.clone(),
+            key.optimized(db),
+            req.halves,
+            req.updates.clone(),
+        );
         // A function calling itself: its own text is in the key already.
         if k == key {
             continue;
@@ -877,7 +1231,11 @@ pub fn artifact_key<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> Result<[u8; 32]
     ]))
 }
 
-fn artifact_key_cycle<'db>(_db: &'db dyn Db, _id: salsa::Id, _key: DerivKey<'db>) -> Result<[u8; 32], String> {
+fn artifact_key_cycle<'db>(
+    _db: &'db dyn Db,
+    _id: salsa::Id,
+    _key: DerivKey<'db>,
+) -> Result<[u8; 32], String> {
     Err("recursive calls cannot be differentiated".to_string())
 }
 
@@ -896,7 +1254,9 @@ pub fn emit_cached<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<String> {
         static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if let Err(e) = store.put(k, &text) {
             if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!("cannot save generated code in the cache ({e}); going on without saving");
+                tracing::warn!(
+                    "cannot save generated code in the cache ({e}); going on without saving"
+                );
             }
         }
     }
@@ -911,7 +1271,11 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
     module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     // Methods are differentiated w.r.t. `self` (the model's parameters); special methods
     // (`__init__`, ...) only as callees.
-    let special = |name: &str| name.rsplit('.').next().is_some_and(|m| m.starts_with("__") && m.ends_with("__"));
+    let special = |name: &str| {
+        name.rsplit('.')
+            .next()
+            .is_some_and(|m| m.starts_with("__") && m.ends_with("__"))
+    };
     let targets: Vec<(String, Vec<usize>)> = index
         .functions
         .iter()
@@ -924,7 +1288,12 @@ pub fn grad_module(db: &dyn Db, file: SourceFile, optimized: bool) -> R<GradModu
 /// A module holding the derivatives `targets` (`(function, wrt)`) of functions of `file`,
 /// each named `d<f>` / `d<f>_d<p>...`, plus the same-module derivatives they call; targets
 /// that cannot be differentiated are reported in `skipped`.
-pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<usize>)], optimized: bool) -> R<GradModuleArtifact> {
+pub fn derivative_module(
+    db: &dyn Db,
+    file: SourceFile,
+    targets: &[(String, Vec<usize>)],
+    optimized: bool,
+) -> R<GradModuleArtifact> {
     let index = parse(db, file).clone()?;
     module_recipes(db, file).as_ref().map_err(Clone::clone)?;
     let mut generated = Vec::new();
@@ -935,15 +1304,32 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     let reserved = reserved_names(db, file);
     for (target, target_wrt) in targets {
         let Some(entry) = index.functions.iter().rev().find(|e| &e.name == target) else {
-            skipped.push((target.clone(), Diagnostic::without_span(DiagnosticKind::FunctionNotFound, format!("no function named `{target}` at the top level of this module"), file.path(db))));
+            skipped.push((
+                target.clone(),
+                Diagnostic::without_span(
+                    DiagnosticKind::FunctionNotFound,
+                    format!("no function named `{target}` at the top level of this module"),
+                    file.path(db),
+                ),
+            ));
             continue;
         };
         if target_wrt.iter().any(|&i| i >= entry.params.len()) {
-            skipped.push((target.clone(), Diagnostic::without_span(DiagnosticKind::InvalidWrt, format!("`{target}` has {} parameter(s)", entry.params.len()), file.path(db))));
+            skipped.push((
+                target.clone(),
+                Diagnostic::without_span(
+                    DiagnosticKind::InvalidWrt,
+                    format!("`{target}` has {} parameter(s)", entry.params.len()),
+                    file.path(db),
+                ),
+            ));
             continue;
         }
         let id = FunctionId::new(db, file, entry.name.clone());
-        if let Err(d) = check_target(db, DerivKey::new(db, id, target_wrt.clone(), optimized, false, Vec::new())) {
+        if let Err(d) = check_target(
+            db,
+            DerivKey::new(db, id, target_wrt.clone(), optimized, false, Vec::new()),
+        ) {
             skipped.push((entry.name.clone(), at_file_position(db, id, d)));
             continue;
         }
@@ -964,7 +1350,10 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
                 continue;
             }
             let fid = FunctionId::new(db, file, name.clone());
-            match emit_cached(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone())) {
+            match emit_cached(
+                db,
+                DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone()),
+            ) {
                 Ok(t) => texts.push((k, t)),
                 Err(d) => {
                     failed = Some(at_file_position(db, fid, d));
@@ -987,13 +1376,19 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
         }
         for (name, wrt, halves, updates) in &needed {
             let fid = FunctionId::new(db, file, name.clone());
-            if let Ok(reqs) = requirements(db, DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone())) {
+            if let Ok(reqs) = requirements(
+                db,
+                DerivKey::new(db, fid, wrt.clone(), optimized, *halves, updates.clone()),
+            ) {
                 for req in reqs.iter().filter(|r| r.file != file) {
                     imports.insert(import_line(db, file, req));
                 }
             }
         }
-        generated.push((entry.name.clone(), derivative_name(&entry.name, &entry.params, target_wrt, reserved)));
+        generated.push((
+            entry.name.clone(),
+            derivative_name(&entry.name, &entry.params, target_wrt, reserved),
+        ));
     }
     let source_text = file.text(db);
     let hash = crate::source_hash(source_text);
@@ -1004,7 +1399,11 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
         crate::ENGINE_VERSION
     );
     let all: String = parts.concat();
-    let mut import_lines: Vec<&str> = if crate::mentions_module(&all, "math") { vec!["import math", "import numpy", "import tangent"] } else { vec!["import numpy", "import tangent"] };
+    let mut import_lines: Vec<&str> = if crate::mentions_module(&all, "math") {
+        vec!["import math", "import numpy", "import tangent"]
+    } else {
+        vec!["import numpy", "import tangent"]
+    };
     // What the project's shared recipes used in this module's code import.
     let shared_imports = match db.project_recipes() {
         Some(p) => p.import_lines(&all, &index.scope, file.path(db))?,
@@ -1013,7 +1412,12 @@ pub fn derivative_module(db: &dyn Db, file: SourceFile, targets: &[(String, Vec<
     import_lines.extend(shared_imports.iter().map(String::as_str));
     import_lines.extend(imports.iter().map(String::as_str));
     let source = emitting::assemble(&header, &import_lines, &parts);
-    Ok(GradModuleArtifact { source, source_hash: hash, generated, skipped })
+    Ok(GradModuleArtifact {
+        source,
+        source_hash: hash,
+        generated,
+        skipped,
+    })
 }
 
 /// The file name of `path` (generated code never names the directories).
@@ -1025,7 +1429,12 @@ fn file_name(path: &str) -> &str {
 pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
     let id = FunctionId::new(db, req.file, req.function.clone());
     let params = function_params(db, id).clone().unwrap_or_default();
-    let dname = derivative_name(&req.function, &params, &req.wrt, reserved_names(db, req.file));
+    let dname = derivative_name(
+        &req.function,
+        &params,
+        &req.wrt,
+        reserved_names(db, req.file),
+    );
     let module = req.file.module(db);
     let alias = import_alias(db, file, module, &req.function, &dname);
     if alias == dname {
@@ -1037,9 +1446,23 @@ pub fn import_line(db: &dyn Db, file: SourceFile, req: &Requirement) -> String {
 
 /// The derivatives `(function, wrt)` needs, itself first, in a fixed order (a recursive call
 /// needs a derivative already listed).
-fn closure<'db>(db: &'db dyn Db, function: FunctionId<'db>, wrt: Vec<usize>, optimized: bool, out: &mut Vec<(String, Vec<usize>, bool, Vec<usize>)>) -> R<()> {
+fn closure<'db>(
+    db: &'db dyn Db,
+    function: FunctionId<'db>,
+    wrt: Vec<usize>,
+    optimized: bool,
+    out: &mut Vec<(String, Vec<usize>, bool, Vec<usize>)>,
+) -> R<()> {
     let mut stack: Vec<String> = Vec::new();
-    visit(db, function, wrt, (false, Vec::new()), optimized, out, &mut stack)
+    visit(
+        db,
+        function,
+        wrt,
+        (false, Vec::new()),
+        optimized,
+        out,
+        &mut stack,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1059,7 +1482,9 @@ fn visit<'db>(
     }
     out.push(entry);
     let key = DerivKey::new(db, function, wrt, optimized, halves, updates);
-    let reqs = requirements(db, key).clone().map_err(|d| at_file_position(db, function, d))?;
+    let reqs = requirements(db, key)
+        .clone()
+        .map_err(|d| at_file_position(db, function, d))?;
     stack.push(name);
     for req in reqs {
         // Derivatives of other modules are imported, not generated here.
@@ -1067,7 +1492,15 @@ fn visit<'db>(
             continue;
         }
         let id = FunctionId::new(db, req.file, req.function);
-        visit(db, id, req.wrt, (req.halves, req.updates), optimized, out, stack)?;
+        visit(
+            db,
+            id,
+            req.wrt,
+            (req.halves, req.updates),
+            optimized,
+            out,
+            stack,
+        )?;
     }
     stack.pop();
     Ok(())

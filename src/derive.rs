@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ruff_python_ast::{ModModule, StmtFunctionDef};
 
+use crate::Motion;
 use crate::activity::{self, Activity};
 use crate::code::Code;
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
@@ -17,7 +18,6 @@ use crate::parse::{SourceFile, find_function};
 use crate::recipes::RecipeSet;
 use crate::resolve::ModuleScope;
 use crate::reverse::{Callees, Names, Reverse};
-use crate::Motion;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -77,7 +77,12 @@ pub struct Spec<'s> {
 }
 
 impl<'a> Driver<'a> {
-    pub fn new(module: &'a ModModule, module_file: SourceFile<'a>, recipes: &'a RecipeSet, optimized: bool) -> Self {
+    pub fn new(
+        module: &'a ModModule,
+        module_file: SourceFile<'a>,
+        recipes: &'a RecipeSet,
+        optimized: bool,
+    ) -> Self {
         let scope = ModuleScope::new(module);
         let mut reserved: BTreeSet<String> = scope.functions.keys().cloned().collect();
         reserved.extend(scope.imports.keys().cloned());
@@ -106,7 +111,8 @@ impl<'a> Driver<'a> {
     /// The definition `function` names: the module's own, else its context's.
     fn definition(&self, function: &str) -> Option<&'a ruff_python_ast::StmtFunctionDef> {
         let own = &self.module.body[..self.own_statements.min(self.module.body.len())];
-        crate::parse::find_function_in(own, function).or_else(|| find_function(self.module, function))
+        crate::parse::find_function_in(own, function)
+            .or_else(|| find_function(self.module, function))
     }
 
     /// Does `function` call itself, directly or through other functions of the module? Such
@@ -133,26 +139,50 @@ impl<'a> Driver<'a> {
 
     /// The functions of the module that `function` calls.
     fn local_callees(&self, function: &str) -> Vec<String> {
-        let Some(def) = self.definition(function) else { return Vec::new() };
-        let Ok(norm) = self.normalized(self.module_file, def, false) else { return Vec::new() };
+        let Some(def) = self.definition(function) else {
+            return Vec::new();
+        };
+        let Ok(norm) = self.normalized(self.module_file, def, false) else {
+            return Vec::new();
+        };
         crate::ir::all_statements(&norm.function.body)
             .into_iter()
             .filter_map(|s| match s {
-                Stmt::Assign { value: crate::ir::Expr::Call { callee: crate::ir::Callee::Function { text, local: true, .. }, .. }, .. } => Some(text.clone()),
+                Stmt::Assign {
+                    value:
+                        crate::ir::Expr::Call {
+                            callee:
+                                crate::ir::Callee::Function {
+                                    text, local: true, ..
+                                },
+                            ..
+                        },
+                    ..
+                } => Some(text.clone()),
                 _ => None,
             })
             .collect()
     }
 
     /// The IR of `def` (see [`normalized_with`]).
-    fn normalized(&self, file: SourceFile<'_>, def: &StmtFunctionDef, forward: bool) -> R<Normalized> {
-        let context = crate::normalize::Context { halves: Some(&self.halves), effects: Some(self.effects()) };
+    fn normalized(
+        &self,
+        file: SourceFile<'_>,
+        def: &StmtFunctionDef,
+        forward: bool,
+    ) -> R<Normalized> {
+        let context = crate::normalize::Context {
+            halves: Some(&self.halves),
+            effects: Some(self.effects()),
+        };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }
 
     /// The effect summaries of the module's functions.
     pub fn effects(&self) -> &crate::effects::Effects {
-        self.effects.get_or_init(|| crate::effects::Effects::of_module(&self.module.body, &self.scope, self.recipes))
+        self.effects.get_or_init(|| {
+            crate::effects::Effects::of_module(&self.module.body, &self.scope, self.recipes)
+        })
     }
 
     /// Marks `function` as being differentiated (so a call back into it is reported).
@@ -172,15 +202,26 @@ impl<'a> Driver<'a> {
 
     /// Differentiates `def` (read from `file`) as described by `spec`; returns the entry name
     /// and the seed parameter's name.
-    pub fn derive(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+    pub fn derive(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        spec: &Spec<'_>,
+    ) -> R<(String, String)> {
         // A derivative callers could call too (seed by keyword, joint, only the gradients):
         // a recursive call of the function calls it rather than a copy.
         let key = (def.name.to_string(), spec.wrt.to_vec());
-        let callable = spec.seed == SeedStyle::DefaultOne && spec.motion == Motion::Joint && !spec.preserve_result;
+        let callable = spec.seed == SeedStyle::DefaultOne
+            && spec.motion == Motion::Joint
+            && !spec.preserve_result;
         // A top-level definition the module defines again later is not what a call of its
         // name reaches (Python calls the last one): its derivative is not the calls' either.
-        let replaced = self.module.body.iter().any(|s| matches!(s, ruff_python_ast::Stmt::FunctionDef(f) if std::ptr::eq(f, def)))
-            && self.definition(&key.0).is_some_and(|d| !std::ptr::eq(d, def));
+        let replaced =
+            self.module.body.iter().any(
+                |s| matches!(s, ruff_python_ast::Stmt::FunctionDef(f) if std::ptr::eq(f, def)),
+            ) && self
+                .definition(&key.0)
+                .is_some_and(|d| !std::ptr::eq(d, def));
         if callable && !replaced && !self.done.contains_key(&key) {
             if let Ok(norm) = self.normalized(file, def, false) {
                 let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
@@ -193,7 +234,12 @@ impl<'a> Driver<'a> {
         result
     }
 
-    fn derive_inner(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<(String, String)> {
+    fn derive_inner(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        spec: &Spec<'_>,
+    ) -> R<(String, String)> {
         let norm = with_updates(self.normalized(file, def, false)?, spec.updates);
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         if self.check_wrt_use && self.in_progress.len() <= 1 {
@@ -202,7 +248,9 @@ impl<'a> Driver<'a> {
         let reserved = Arc::new(self.reserved.clone());
         let recipes = self.recipes;
         let optimized = self.optimized;
-        let mut packaged = derive_function(&norm, &act, &wrt_names, file, spec, recipes, &reserved, self, optimized)?;
+        let mut packaged = derive_function(
+            &norm, &act, &wrt_names, file, spec, recipes, &reserved, self, optimized,
+        )?;
         for f in &mut packaged.functions {
             if self.optimized {
                 optimize::optimize(&mut f.body);
@@ -224,19 +272,49 @@ pub fn derivative_stem(function: &str, params: &[String], wrt: &[usize]) -> Stri
     if wrt == [0] {
         format!("d{function}")
     } else {
-        format!("d{function}_{}", wrt.iter().map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<Vec<_>>().join("_"))
+        format!(
+            "d{function}_{}",
+            wrt.iter()
+                .map(|&i| format!("d{}", params.get(i).map(String::as_str).unwrap_or("x")))
+                .collect::<Vec<_>>()
+                .join("_")
+        )
     }
 }
 
-pub fn normalized(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool) -> R<Normalized> {
-    normalized_with(file, scope, def, recipes, forward, crate::normalize::Context::default())
+pub fn normalized(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &StmtFunctionDef,
+    recipes: &RecipeSet,
+    forward: bool,
+) -> R<Normalized> {
+    normalized_with(
+        file,
+        scope,
+        def,
+        recipes,
+        forward,
+        crate::normalize::Context::default(),
+    )
 }
 
 /// [`normalized`], with what is known of the module around the function (its effect
 /// summaries; the generated helper halves to inline when generated code is differentiated
 /// again).
-pub fn normalized_with(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunctionDef, recipes: &RecipeSet, forward: bool, context: crate::normalize::Context<'_>) -> R<Normalized> {
-    let own = if forward { recipes.tangents.get(def.name.as_str()) } else { recipes.adjoints.get(def.name.as_str()) };
+pub fn normalized_with(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &StmtFunctionDef,
+    recipes: &RecipeSet,
+    forward: bool,
+    context: crate::normalize::Context<'_>,
+) -> R<Normalized> {
+    let own = if forward {
+        recipes.tangents.get(def.name.as_str())
+    } else {
+        recipes.adjoints.get(def.name.as_str())
+    };
     if own.is_some_and(|r| r.user) {
         crate::normalize::through_recipe(file, scope, def)
     } else {
@@ -246,18 +324,29 @@ pub fn normalized_with(file: SourceFile<'_>, scope: &ModuleScope, def: &StmtFunc
 
 /// Activity analysis of a normalized function w.r.t. parameter positions `wrt`, with the
 /// checks that the requested derivative exists. Returns the activity and the `wrt` names.
-pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: SourceFile<'_>) -> R<(Activity, Vec<String>)> {
+pub fn analyze(
+    norm: &Normalized,
+    wrt: &[usize],
+    recipes: &RecipeSet,
+    file: SourceFile<'_>,
+) -> R<(Activity, Vec<String>)> {
     let f = &norm.function;
     let mut wrt_names = Vec::new();
     if wrt.is_empty() {
         return Err(Diagnostic::without_span(
             DiagnosticKind::InvalidWrt,
-            format!("no parameter of `{}` to differentiate with respect to: name at least one", f.name),
+            format!(
+                "no parameter of `{}` to differentiate with respect to: name at least one",
+                f.name
+            ),
             file.path,
         ));
     }
     if let Some((_, &i)) = wrt.iter().enumerate().find(|(k, i)| wrt[..*k].contains(i)) {
-        let name = f.params.get(i).map_or_else(|| format!("position {i}"), |p| format!("`{}`", p.name));
+        let name = f
+            .params
+            .get(i)
+            .map_or_else(|| format!("position {i}"), |p| format!("`{}`", p.name));
         return Err(Diagnostic::without_span(
             DiagnosticKind::InvalidWrt,
             format!("{name} is named twice in wrt: each parameter gets one gradient"),
@@ -270,14 +359,23 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
             None => {
                 return Err(Diagnostic::without_span(
                     DiagnosticKind::InvalidWrt,
-                    format!("`{}` has {} parameter(s); cannot differentiate with respect to position {i}", f.name, f.params.len()),
+                    format!(
+                        "`{}` has {} parameter(s); cannot differentiate with respect to position {i}",
+                        f.name,
+                        f.params.len()
+                    ),
                     file.path,
                 ));
             }
         }
     }
     if let Some((start, end)) = norm.returns_nothing {
-        return Err(file.diagnostic(DiagnosticKind::NotDifferentiable, format!("function `{}` returns nothing to differentiate", f.name), start, end));
+        return Err(file.diagnostic(
+            DiagnosticKind::NotDifferentiable,
+            format!("function `{}` returns nothing to differentiate", f.name),
+            start,
+            end,
+        ));
     }
     if let Some((stmt, stack)) = activity::foreign_stack_use(&f.body) {
         let o = stmt.origin();
@@ -309,7 +407,13 @@ pub fn analyze(norm: &Normalized, wrt: &[usize], recipes: &RecipeSet, file: Sour
 /// simply has a zero derivative there (`h(x, c=2 * x)` with `def h(p, c): ...` that never
 /// differentiably uses `c`), also when a generated derivative that passes `c` to
 /// `tangent.init_grad(c)` is differentiated again.
-pub fn check_wrt_use(norm: &Normalized, act: &Activity, wrt_names: &[String], recipes: &RecipeSet, file: SourceFile<'_>) -> R<()> {
+pub fn check_wrt_use(
+    norm: &Normalized,
+    act: &Activity,
+    wrt_names: &[String],
+    recipes: &RecipeSet,
+    file: SourceFile<'_>,
+) -> R<()> {
     for p in wrt_names {
         check_differentiable_use(&norm.function, p, act, recipes, file)?;
     }
@@ -338,174 +442,281 @@ pub fn derive_function(
 ) -> R<Packaged> {
     let f = &norm.function;
     let mut functions = Vec::new();
-        let mut names = Names::with_shared(taken_names(norm), reserved.clone());
+    let mut names = Names::with_shared(taken_names(norm), reserved.clone());
 
-        // The seed is named after the function (`bloss`), so renaming a local never changes
-        // the derivative's signature; one seed per output of a tuple return.
-        let seed_param = names.adjoint(&f.name);
-        let seeds: Vec<String> = if norm.result_is_tuple {
-            (0..norm.result.len()).map(|i| format!("{seed_param}[{i}]")).collect()
-        } else {
-            vec![seed_param.clone()]
-        };
-        let outputs = norm.result.clone();
-        let mut reverse_names = names;
-        let sweeps = {
-            let mut rev = Reverse::new(f, act, recipes, file, &mut reverse_names, callees, optimized);
-            // A helper's halves leave what they changed as the caller's backward pass needs it.
-            rev.redo_parameters = spec.halves.is_none();
-            rev.run(&outputs, &seeds, wrt_names)?
-        };
-        let mut names = reverse_names;
+    // The seed is named after the function (`bloss`), so renaming a local never changes
+    // the derivative's signature; one seed per output of a tuple return.
+    let seed_param = names.adjoint(&f.name);
+    let seeds: Vec<String> = if norm.result_is_tuple {
+        (0..norm.result.len())
+            .map(|i| format!("{seed_param}[{i}]"))
+            .collect()
+    } else {
+        vec![seed_param.clone()]
+    };
+    let outputs = norm.result.clone();
+    let mut reverse_names = names;
+    let sweeps = {
+        let mut rev = Reverse::new(
+            f,
+            act,
+            recipes,
+            file,
+            &mut reverse_names,
+            callees,
+            optimized,
+        );
+        // A helper's halves leave what they changed as the caller's backward pass needs it.
+        rev.redo_parameters = spec.halves.is_none();
+        rev.run(&outputs, &seeds, wrt_names)?
+    };
+    let mut names = reverse_names;
 
-        // Adjoints may share arrays inside the gradient (they are never written in place); what
-        // is returned does not: each gradient is its own array, never the caller's seed.
-        let owned = format!("tangent.unshared({}, seed={seed_param})", sweeps.gradients.join(", "));
-        let grads = owned.clone();
-        let value_expr = if norm.result_is_tuple {
-            format!("({})", outputs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+    // Adjoints may share arrays inside the gradient (they are never written in place); what
+    // is returned does not: each gradient is its own array, never the caller's seed.
+    let owned = format!(
+        "tangent.unshared({}, seed={seed_param})",
+        sweeps.gradients.join(", ")
+    );
+    let grads = owned.clone();
+    let value_expr = if norm.result_is_tuple {
+        format!(
+            "({})",
+            outputs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        outputs[0].to_string()
+    };
+    let any_default = positional_default(f);
+    // A returned name bound once to a tuple is seeded like a tuple return.
+    let tuple_len = if norm.result_is_tuple {
+        Some(outputs.len())
+    } else {
+        outputs[0]
+            .name()
+            .and_then(|n| single_tuple_definition(&f.body, n))
+    };
+    let seed_default = match spec.seed {
+        SeedStyle::DefaultOne => Some(if let Some(n) = tuple_len {
+            format!(
+                "({})",
+                vec!["1.0"; n].join(", ") + if n == 1 { "," } else { "" }
+            )
         } else {
-            outputs[0].to_string()
+            "1.0".to_string()
+        }),
+        SeedStyle::Required if any_default => Some("None".to_string()),
+        SeedStyle::Required => None,
+    };
+    let seed_decl = match &seed_default {
+        Some(d) => format!("{seed_param}={d}"),
+        None => seed_param.clone(),
+    };
+    let doc = Some(format!(
+        "Gradient of `{}` with respect to {}, generated by Tangent.",
+        f.name,
+        wrt_names
+            .iter()
+            .map(|w| format!("`{w}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    // The value returned with `preserve_result`: snapshot it if the backward sweep restores it.
+    let mut forward = sweeps.forward;
+    let mut backward = sweeps.backward;
+    let mut value_ref = value_expr.clone();
+    // The value returned before the backward sweep runs (a split motion's forward
+    // function) or after it: kept aside when the backward sweep restores it, as a
+    // snapshot when it may put back contents of its objects in place.
+    let split_motion = spec.halves.is_none() && spec.motion == Motion::Split;
+    let rebound = spec.preserve_result
+        && outputs
+            .iter()
+            .any(|o| o.name().is_some_and(|n| backward_assigns(&backward, n)));
+    let in_place = (spec.preserve_result || split_motion) && sweeps.result_restored_in_place;
+    if rebound || in_place {
+        let v = names.fresh("value");
+        let value = if in_place {
+            format!("tangent.snapshot({value_expr})")
+        } else {
+            value_expr.clone()
         };
-        let any_default = positional_default(f);
-        // A returned name bound once to a tuple is seeded like a tuple return.
-        let tuple_len = if norm.result_is_tuple { Some(outputs.len()) } else { outputs[0].name().and_then(|n| single_tuple_definition(&f.body, n)) };
-        let seed_default = match spec.seed {
-            SeedStyle::DefaultOne => Some(if let Some(n) = tuple_len {
-                format!("({})", vec!["1.0"; n].join(", ") + if n == 1 { "," } else { "" })
-            } else {
-                "1.0".to_string()
-            }),
-            SeedStyle::Required if any_default => Some("None".to_string()),
-            SeedStyle::Required => None,
-        };
-        let seed_decl = match &seed_default {
-            Some(d) => format!("{seed_param}={d}"),
-            None => seed_param.clone(),
-        };
-        let doc = Some(format!(
-            "Gradient of `{}` with respect to {}, generated by Tangent.",
-            f.name,
-            wrt_names.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+        forward.push(Code::assign(&v, &value, false));
+        value_ref = v;
+    }
+    // As in the original tangent, the value follows the gradients in one flat tuple.
+    let ret = if spec.preserve_result {
+        if sweeps.gradients.len() == 1 {
+            format!("return {owned}, {value_ref}")
+        } else {
+            format!("return (*{owned}, {value_ref})")
+        }
+    } else {
+        format!("return {grads}")
+    };
+
+    if let Some((fwd_name, bwd_name)) = &spec.halves {
+        functions.extend(helper_halves(
+            f,
+            &sweeps.stack,
+            sweeps.prologue,
+            forward,
+            backward,
+            &sweeps.needed,
+            &sweeps.defined_at_end,
+            &value_expr,
+            &sweeps.gradients,
+            &seed_param,
+            fwd_name,
+            bwd_name,
         ));
-
-        // The value returned with `preserve_result`: snapshot it if the backward sweep restores it.
-        let mut forward = sweeps.forward;
-        let mut backward = sweeps.backward;
-        let mut value_ref = value_expr.clone();
-        // The value returned before the backward sweep runs (a split motion's forward
-        // function) or after it: kept aside when the backward sweep restores it, as a
-        // snapshot when it may put back contents of its objects in place.
-        let split_motion = spec.halves.is_none() && spec.motion == Motion::Split;
-        let rebound = spec.preserve_result && outputs.iter().any(|o| o.name().is_some_and(|n| backward_assigns(&backward, n)));
-        let in_place = (spec.preserve_result || split_motion) && sweeps.result_restored_in_place;
-        if rebound || in_place {
-            let v = names.fresh("value");
-            let value = if in_place { format!("tangent.snapshot({value_expr})") } else { value_expr.clone() };
-            forward.push(Code::assign(&v, &value, false));
-            value_ref = v;
-        }
-        // As in the original tangent, the value follows the gradients in one flat tuple.
-        let ret = if spec.preserve_result {
-            if sweeps.gradients.len() == 1 {
-                format!("return {owned}, {value_ref}")
-            } else {
-                format!("return (*{owned}, {value_ref})")
+        return Ok(Packaged {
+            functions,
+            seed_param,
+        });
+    }
+    match spec.motion {
+        Motion::Joint => {
+            let mut body = sweeps.prologue;
+            body.extend(forward);
+            if !backward.is_empty() {
+                body.push(Code::Comment("Backward pass".into()));
             }
-        } else {
-            format!("return {grads}")
-        };
-
-        if let Some((fwd_name, bwd_name)) = &spec.halves {
-            functions.extend(helper_halves(f, &sweeps.stack, sweeps.prologue, forward, backward, &sweeps.needed, &sweeps.defined_at_end, &value_expr, &sweeps.gradients, &seed_param, fwd_name, bwd_name));
-            return Ok(Packaged { functions, seed_param });
+            body.append(&mut backward);
+            body.push(Code::effect(&ret));
+            functions.push(FunctionText {
+                header: format!(
+                    "{}({})",
+                    spec.name,
+                    signature(f, std::slice::from_ref(&seed_decl))
+                ),
+                docstring: doc,
+                body,
+            });
         }
-        match spec.motion {
-            Motion::Joint => {
-                let mut body = sweeps.prologue;
-                body.extend(forward);
-                if !backward.is_empty() {
-                    body.push(Code::Comment("Backward pass".into()));
+        Motion::Split => {
+            // The forward function returns the value and the state the backward one needs.
+            let assigned = assigned_names(&f.body);
+            // Only what the backward function reads.
+            let mut state: Vec<String> = f
+                .params
+                .iter()
+                .map(|p| p.name.clone())
+                .filter(|p| sweeps.needed.contains(p))
+                .collect();
+            for n in &sweeps.needed {
+                if assigned.contains(n) && !state.contains(n) {
+                    state.push(n.clone());
                 }
-                body.append(&mut backward);
-                body.push(Code::effect(&ret));
-                functions.push(FunctionText {
-                    header: format!("{}({})", spec.name, signature(f, std::slice::from_ref(&seed_decl))),
-                    docstring: doc,
-                    body,
-                });
             }
-            Motion::Split => {
-                // The forward function returns the value and the state the backward one needs.
-                let assigned = assigned_names(&f.body);
-                // Only what the backward function reads.
-                let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).filter(|p| sweeps.needed.contains(p)).collect();
-                for n in &sweeps.needed {
-                    if assigned.contains(n) && !state.contains(n) {
-                        state.push(n.clone());
-                    }
+            state.extend(sweeps.carried.iter().cloned());
+            let mut prologue = sweeps.prologue;
+            let uses_stack = prologue
+                .iter()
+                .any(|c| matches!(c, Code::Stmt { defs, .. } if defs.contains(&sweeps.stack)));
+            if uses_stack {
+                state.insert(0, sweeps.stack.clone());
+            }
+            for n in &state {
+                if assigned.contains(n)
+                    && !sweeps.defined_at_end.contains(n)
+                    && !prologue_defines(&prologue, n)
+                {
+                    prologue.push(Code::assign(n, "None", false));
                 }
-                state.extend(sweeps.carried.iter().cloned());
-                let mut prologue = sweeps.prologue;
-                let uses_stack = prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.contains(&sweeps.stack)));
-                if uses_stack {
-                    state.insert(0, sweeps.stack.clone());
-                }
-                for n in &state {
-                    if assigned.contains(n) && !sweeps.defined_at_end.contains(n) && !prologue_defines(&prologue, n) {
-                        prologue.push(Code::assign(n, "None", false));
-                    }
-                }
-                let state_tuple = format!("({}{})", state.join(", "), if state.len() == 1 { "," } else { "" });
-                let fwd_name = callees.function_name(&format!("{}_forward", f.name));
-                let bwd_name = callees.function_name(&format!("{}_backward", f.name));
-                let mut fbody = prologue;
-                fbody.extend(forward);
-                fbody.push(Code::effect(&format!("return {value_ref}, {state_tuple}")));
-                let mut bbody = vec![Code::stmt(&format!("{} = _state", state_tuple.trim_start_matches('(').trim_end_matches(')').trim_end_matches(',')), state.clone(), false)];
-                if state.len() == 1 {
-                    bbody = vec![Code::stmt(&format!("({},) = _state", state[0]), state.clone(), false)];
-                }
-                if state.is_empty() {
-                    bbody.clear();
-                }
-                bbody.append(&mut backward);
-                bbody.push(Code::effect(&format!("return {grads}")));
-                let seed_decl_bwd = match &seed_default {
-                    Some(d) => format!("{seed_param}={d}"),
-                    None => seed_param.clone(),
-                };
-                functions.push(FunctionText {
+            }
+            let state_tuple = format!(
+                "({}{})",
+                state.join(", "),
+                if state.len() == 1 { "," } else { "" }
+            );
+            let fwd_name = callees.function_name(&format!("{}_forward", f.name));
+            let bwd_name = callees.function_name(&format!("{}_backward", f.name));
+            let mut fbody = prologue;
+            fbody.extend(forward);
+            fbody.push(Code::effect(&format!("return {value_ref}, {state_tuple}")));
+            let mut bbody = vec![Code::stmt(
+                &format!(
+                    "{} = _state",
+                    state_tuple
+                        .trim_start_matches('(')
+                        .trim_end_matches(')')
+                        .trim_end_matches(',')
+                ),
+                state.clone(),
+                false,
+            )];
+            if state.len() == 1 {
+                bbody = vec![Code::stmt(
+                    &format!("({},) = _state", state[0]),
+                    state.clone(),
+                    false,
+                )];
+            }
+            if state.is_empty() {
+                bbody.clear();
+            }
+            bbody.append(&mut backward);
+            bbody.push(Code::effect(&format!("return {grads}")));
+            let seed_decl_bwd = match &seed_default {
+                Some(d) => format!("{seed_param}={d}"),
+                None => seed_param.clone(),
+            };
+            functions.push(FunctionText {
                     header: format!("{fwd_name}({})", signature(f, &[])),
                     docstring: Some(format!("Forward pass of `{}`: returns its value and the state its backward pass needs.", f.name)),
                     body: fbody,
                 });
-                functions.push(FunctionText {
-                    header: format!("{bwd_name}(_state, {seed_decl_bwd})"),
-                    docstring: Some(format!("Backward pass of `{}`.", f.name)),
-                    body: bbody,
-                });
-                let value_var = names.fresh("value");
-                let mut wbody = vec![Code::stmt(&format!("{value_var}, _state = {fwd_name}({})", forwarded_arguments(f)), vec![value_var.clone(), "_state".into()], false)];
-                if spec.preserve_result {
-                    if wrt_names.len() > 1 {
-                        wbody.push(Code::effect(&format!("return (*{bwd_name}(_state, {seed_param}), {value_var})")));
-                    } else {
-                        wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param}), {value_var}")));
-                    }
+            functions.push(FunctionText {
+                header: format!("{bwd_name}(_state, {seed_decl_bwd})"),
+                docstring: Some(format!("Backward pass of `{}`.", f.name)),
+                body: bbody,
+            });
+            let value_var = names.fresh("value");
+            let mut wbody = vec![Code::stmt(
+                &format!(
+                    "{value_var}, _state = {fwd_name}({})",
+                    forwarded_arguments(f)
+                ),
+                vec![value_var.clone(), "_state".into()],
+                false,
+            )];
+            if spec.preserve_result {
+                if wrt_names.len() > 1 {
+                    wbody.push(Code::effect(&format!(
+                        "return (*{bwd_name}(_state, {seed_param}), {value_var})"
+                    )));
                 } else {
-                    wbody.push(Code::effect(&format!("return {bwd_name}(_state, {seed_param})")));
+                    wbody.push(Code::effect(&format!(
+                        "return {bwd_name}(_state, {seed_param}), {value_var}"
+                    )));
                 }
-                functions.push(FunctionText {
-                    header: format!("{}({})", spec.name, signature(f, std::slice::from_ref(&seed_decl))),
-                    docstring: doc,
-                    body: wbody,
-                });
+            } else {
+                wbody.push(Code::effect(&format!(
+                    "return {bwd_name}(_state, {seed_param})"
+                )));
             }
+            functions.push(FunctionText {
+                header: format!(
+                    "{}({})",
+                    spec.name,
+                    signature(f, std::slice::from_ref(&seed_decl))
+                ),
+                docstring: doc,
+                body: wbody,
+            });
         }
-    Ok(Packaged { functions, seed_param })
+    }
+    Ok(Packaged {
+        functions,
+        seed_param,
+    })
 }
-
 
 /// The two halves of a called helper's derivative (see `Callees::split`): the forward half
 /// takes the caller's stack first, runs the forward sweep, pushes what the backward sweep
@@ -528,14 +739,22 @@ fn helper_halves(
     bwd_name: &str,
 ) -> Vec<FunctionText> {
     let assigned = assigned_names(&f.body);
-    let mut state: Vec<String> = f.params.iter().map(|p| p.name.clone()).filter(|p| needed.contains(p)).collect();
+    let mut state: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .filter(|p| needed.contains(p))
+        .collect();
     for n in needed {
         if assigned.contains(n) && !state.contains(n) {
             state.push(n.clone());
         }
     }
     // The stack is the caller's: not created here.
-    let mut fbody: Vec<Code> = prologue.into_iter().filter(|c| !matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == stack))).collect();
+    let mut fbody: Vec<Code> = prologue
+        .into_iter()
+        .filter(|c| !matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == stack)))
+        .collect();
     for n in &state {
         if assigned.contains(n) && !defined_at_end.contains(n) && !prologue_defines(&fbody, n) {
             fbody.push(Code::assign(n, "None", false));
@@ -549,19 +768,33 @@ fn helper_halves(
         fbody.push(Code::effect(&format!("{stack}.append({n})")));
     }
     fbody.push(Code::effect(&format!("return {value}")));
-    let mut bbody: Vec<Code> = state.iter().rev().map(|n| Code::stmt(&format!("{n} = {stack}.pop()"), vec![n.clone()], false)).collect();
+    let mut bbody: Vec<Code> = state
+        .iter()
+        .rev()
+        .map(|n| Code::stmt(&format!("{n} = {stack}.pop()"), vec![n.clone()], false))
+        .collect();
     bbody.extend(backward);
-    let grads = if gradients.len() == 1 { gradients[0].clone() } else { format!("({})", gradients.join(", ")) };
+    let grads = if gradients.len() == 1 {
+        gradients[0].clone()
+    } else {
+        format!("({})", gradients.join(", "))
+    };
     bbody.push(Code::effect(&format!("return {grads}")));
     vec![
         FunctionText {
             header: format!("{fwd_name}({stack}, {})", signature(f, &[])),
-            docstring: Some(format!("Runs `{}` once for a caller's gradient, saving on `{stack}` what `{bwd_name}` reads.", f.name)),
+            docstring: Some(format!(
+                "Runs `{}` once for a caller's gradient, saving on `{stack}` what `{bwd_name}` reads.",
+                f.name
+            )),
             body: fbody,
         },
         FunctionText {
             header: format!("{bwd_name}({stack}, {seed_param})"),
-            docstring: Some(format!("Backward pass of `{}`, from what `{fwd_name}` saved.", f.name)),
+            docstring: Some(format!(
+                "Backward pass of `{}`, from what `{fwd_name}` saved.",
+                f.name
+            )),
             body: bbody,
         },
     ]
@@ -574,9 +807,15 @@ impl Callees for Driver<'_> {
 
     fn mutated_params(&self, function: &str) -> Vec<String> {
         if function.contains('.') {
-            return self.project.and_then(|p| p.external_signature(function)).map(|s| s.1).unwrap_or_default();
+            return self
+                .project
+                .and_then(|p| p.external_signature(function))
+                .map(|s| s.1)
+                .unwrap_or_default();
         }
-        self.definition(function).map(crate::normalize::mutated_params).unwrap_or_default()
+        self.definition(function)
+            .map(crate::normalize::mutated_params)
+            .unwrap_or_default()
     }
 
     fn params(&self, function: &str) -> Option<Vec<String>> {
@@ -584,7 +823,10 @@ impl Callees for Driver<'_> {
             return Some(crate::parse::param_names(def)); // a method: `Class.method`
         }
         if function.contains('.') {
-            return self.project.and_then(|p| p.external_signature(function)).map(|s| s.0);
+            return self
+                .project
+                .and_then(|p| p.external_signature(function))
+                .map(|s| s.0);
         }
         let def = self.definition(function)?;
         Some(crate::parse::param_names(def))
@@ -604,13 +846,26 @@ impl Callees for Driver<'_> {
         }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
-            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+            return Err(self.module_file.diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("no source for `{function}`"),
+                o.start,
+                o.end,
+            ));
         };
         let params = self.params(function).unwrap_or_default();
         let name = self.function_name(&derivative_stem(function, &params, wrt));
         let file = self.module_file;
         // The same function as `tangent.grad` would give: callers pass the seed by keyword.
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::DefaultOne, preserve_result: false, motion: Motion::Joint, halves: None, updates: &[] };
+        let spec = Spec {
+            name: name.clone(),
+            wrt,
+            seed: SeedStyle::DefaultOne,
+            preserve_result: false,
+            motion: Motion::Joint,
+            halves: None,
+            updates: &[],
+        };
         // Known before it is generated, so that a recursive call calls it.
         let norm = self.normalized(file, def, false)?;
         let seed = seed_param_name(&norm, &Arc::new(self.reserved.clone()));
@@ -630,7 +885,13 @@ impl Callees for Driver<'_> {
         self.check_wrt_use
     }
 
-    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<Option<(String, String)>> {
+    fn split(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        updates: &[usize],
+        site: &Stmt,
+    ) -> R<Option<(String, String)>> {
         let method = function.contains('.') && self.definition(function).is_some();
         // Another module's function: its joint derivative, imported from its gradient module.
         if (function.contains('.') && !method) || self.recursive(function) {
@@ -642,13 +903,19 @@ impl Callees for Driver<'_> {
         }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
-            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+            return Err(self.module_file.diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("no source for `{function}`"),
+                o.start,
+                o.end,
+            ));
         };
         let params = self.params(function).unwrap_or_default();
         let stem = halves_stem(function, &params, wrt);
         let forward = self.function_name(&format!("{stem}_forward"));
         let backward = self.function_name(&format!("{stem}_backward"));
-        self.done.insert(key.clone(), (forward.clone(), backward.clone()));
+        self.done
+            .insert(key.clone(), (forward.clone(), backward.clone()));
         let spec = Spec {
             name: forward.clone(),
             wrt,
@@ -683,12 +950,31 @@ pub fn with_updates(mut norm: Normalized, updates: &[usize]) -> Normalized {
         packed.push('_');
     }
     norm.function.names.insert(packed.clone());
-    let origin = crate::ir::Origin { text: "return".into(), start: 0, end: 0, id: 0 };
-    let value = if norm.result_is_tuple { crate::ir::Expr::Tuple(norm.result.clone()) } else { crate::ir::Expr::Atom(norm.result[0].clone()) };
-    norm.function.body.push(Stmt::Assign { target: packed.clone(), value, origin, inplace: None });
+    let origin = crate::ir::Origin {
+        text: "return".into(),
+        start: 0,
+        end: 0,
+        id: 0,
+    };
+    let value = if norm.result_is_tuple {
+        crate::ir::Expr::Tuple(norm.result.clone())
+    } else {
+        crate::ir::Expr::Atom(norm.result[0].clone())
+    };
+    norm.function.body.push(Stmt::Assign {
+        target: packed.clone(),
+        value,
+        origin,
+        inplace: None,
+    });
     let result = Atom::Name(packed);
     let mut outputs = vec![result];
-    outputs.extend(updates.iter().filter_map(|&i| norm.function.params.get(i)).map(|p| Atom::Name(p.name.clone())));
+    outputs.extend(
+        updates
+            .iter()
+            .filter_map(|&i| norm.function.params.get(i))
+            .map(|p| Atom::Name(p.name.clone())),
+    );
     norm.result = outputs;
     norm.result_is_tuple = true;
     norm.returns_nothing = None;
@@ -698,14 +984,22 @@ pub fn with_updates(mut norm: Normalized, updates: &[usize]) -> Normalized {
 /// The stem of the names of a helper's two halves (`<stem>_forward`, `<stem>_backward`):
 /// the function's name, with the parameters when not only the first is differentiated.
 pub fn halves_stem(function: &str, params: &[String], wrt: &[usize]) -> String {
-    derivative_stem(function, params, wrt).strip_prefix('d').unwrap_or_default().to_string()
+    derivative_stem(function, params, wrt)
+        .strip_prefix('d')
+        .unwrap_or_default()
+        .to_string()
 }
-
 
 /// A parameter differentiated with respect to must reach the output through differentiable
 /// operations; one that is only used as a loop bound, an index or in a condition has no
 /// derivative, and saying so beats returning a silent zero.
-fn check_differentiable_use(f: &crate::ir::Function, p: &str, act: &Activity, recipes: &RecipeSet, file: SourceFile<'_>) -> R<()> {
+fn check_differentiable_use(
+    f: &crate::ir::Function,
+    p: &str,
+    act: &Activity,
+    recipes: &RecipeSet,
+    file: SourceFile<'_>,
+) -> R<()> {
     if act.varied.contains(p) && act.useful.contains(p) {
         return Ok(());
     }
@@ -726,11 +1020,16 @@ fn check_differentiable_use(f: &crate::ir::Function, p: &str, act: &Activity, re
     Err(file
         .diagnostic(
             DiagnosticKind::NotDifferentiable,
-            format!("cannot differentiate `{}` with respect to `{p}`: it is used {what}", f.name),
+            format!(
+                "cannot differentiate `{}` with respect to `{p}`: it is used {what}",
+                f.name
+            ),
             o.start + offset,
             o.start + offset + p.len(),
         )
-        .with_help(format!("remove `{p}` from `wrt`, or make the output depend on it through arithmetic")))
+        .with_help(format!(
+            "remove `{p}` from `wrt`, or make the output depend on it through arithmetic"
+        )))
 }
 
 fn find_word(text: &str, word: &str) -> Option<usize> {
@@ -740,7 +1039,8 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
         let at = start + i;
         let before = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
         let end = at + word.len();
-        let after = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let after =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
         if before && after {
             return Some(at);
         }
@@ -752,7 +1052,9 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
 fn backward_assigns(code: &[Code], name: &str) -> bool {
     code.iter().any(|c| match c {
         Code::Stmt { defs, .. } => defs.iter().any(|d| d == name),
-        Code::If { body, orelse, .. } => backward_assigns(body, name) || backward_assigns(orelse, name),
+        Code::If { body, orelse, .. } => {
+            backward_assigns(body, name) || backward_assigns(orelse, name)
+        }
         Code::Loop { body, .. } => backward_assigns(body, name),
         Code::Comment(_) => false,
     })
@@ -784,13 +1086,20 @@ fn assigned_names(body: &[Stmt]) -> BTreeSet<String> {
 }
 
 fn prologue_defines(prologue: &[Code], name: &str) -> bool {
-    prologue.iter().any(|c| matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == name)))
+    prologue
+        .iter()
+        .any(|c| matches!(c, Code::Stmt { defs, .. } if defs.iter().any(|d| d == name)))
 }
 
 /// The length of the tuple `name` is bound to, if its only assignment is a tuple display.
 fn single_tuple_definition(body: &[Stmt], name: &str) -> Option<usize> {
     match crate::ir::assignments_of(body, name).as_slice() {
-        [Stmt::Assign { value: crate::ir::Expr::Tuple(items), .. }] => Some(items.len()),
+        [
+            Stmt::Assign {
+                value: crate::ir::Expr::Tuple(items),
+                ..
+            },
+        ] => Some(items.len()),
         _ => None,
     }
 }
@@ -812,31 +1121,69 @@ impl crate::forward::ForwardCallees for Driver<'_> {
         Callees::params(self, function)
     }
 
-    fn jvp(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<(String, Vec<String>)> {
+    fn jvp(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        updates: &[usize],
+        site: &Stmt,
+    ) -> R<(String, Vec<String>)> {
         let key = (format!("forward:{function} {updates:?}"), wrt.to_vec());
         if let Some((name, tangents)) = self.done.get(&key) {
-            return Ok((name.clone(), tangents.split(',').map(str::to_string).collect()));
+            return Ok((
+                name.clone(),
+                tangents.split(',').map(str::to_string).collect(),
+            ));
         }
         let Some(def) = self.definition(function) else {
             let o = site.origin();
-            return Err(self.module_file.diagnostic(DiagnosticKind::NoRecipe, format!("no source for `{function}`"), o.start, o.end));
+            return Err(self.module_file.diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("no source for `{function}`"),
+                o.start,
+                o.end,
+            ));
         };
         let params = crate::parse::param_names(def);
         let function = &function.replace('.', "_");
-        let mut base = format!("jvp_{function}{}", if wrt == [0] { String::new() } else { wrt.iter().map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect::<String>() });
+        let mut base = format!(
+            "jvp_{function}{}",
+            if wrt == [0] {
+                String::new()
+            } else {
+                wrt.iter()
+                    .map(|&i| format!("_d{}", params.get(i).map(String::as_str).unwrap_or("x")))
+                    .collect::<String>()
+            }
+        );
         if !updates.is_empty() {
             base.push_str("_updating");
         }
         let name = self.function_name(&base);
         let file = self.module_file;
         // The caller runs it instead of the function: it returns the value too.
-        let spec = Spec { name: name.clone(), wrt, seed: SeedStyle::Required, preserve_result: true, motion: Motion::Joint, halves: None, updates };
+        let spec = Spec {
+            name: name.clone(),
+            wrt,
+            seed: SeedStyle::Required,
+            preserve_result: true,
+            motion: Motion::Joint,
+            halves: None,
+            updates,
+        };
         // Known before it is generated, so that a recursive call calls it.
         let norm = self.normalized(file, def, true)?;
-        let wrt_names: Vec<String> = wrt.iter().filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone())).collect();
+        let wrt_names: Vec<String> = wrt
+            .iter()
+            .filter_map(|&i| norm.function.params.get(i).map(|p| p.name.clone()))
+            .collect();
         let mut names = Names::with_shared(taken_names(&norm), Arc::new(self.reserved.clone()));
-        let expected: Vec<String> = wrt_names.iter().map(|p| crate::forward::tangent_name(&mut names, p)).collect();
-        self.done.insert(key.clone(), (name.clone(), expected.join(",")));
+        let expected: Vec<String> = wrt_names
+            .iter()
+            .map(|p| crate::forward::tangent_name(&mut names, p))
+            .collect();
+        self.done
+            .insert(key.clone(), (name.clone(), expected.join(",")));
         self.in_progress.push(function.to_string());
         let result = self.derive_forward(def, file, &spec);
         self.in_progress.pop();
@@ -856,7 +1203,12 @@ impl crate::forward::ForwardCallees for Driver<'_> {
 impl Driver<'_> {
     /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
     /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
-    pub fn derive_forward(&mut self, def: &StmtFunctionDef, file: SourceFile<'_>, spec: &Spec<'_>) -> R<Vec<String>> {
+    pub fn derive_forward(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        spec: &Spec<'_>,
+    ) -> R<Vec<String>> {
         let norm = with_updates(self.normalized(file, def, true)?, spec.updates);
         let (act, wrt_names) = analyze(&norm, spec.wrt, self.recipes, file)?;
         // The request itself (a helper's forward derivative runs with its caller in progress).
@@ -868,23 +1220,46 @@ impl Driver<'_> {
         let f = &norm.function;
         let mut names = Names::with_shared(taken_names(&norm), reserved);
         let (body, tangent_params, outputs) = {
-            let sharing = crate::aliases::analyze(f, &norm.result, recipes, &|n| self.effects().get(n).cloned(), file, self.check_wrt_use)?;
+            let sharing = crate::aliases::analyze(
+                f,
+                &norm.result,
+                recipes,
+                &|n| self.effects().get(n).cloned(),
+                file,
+                self.check_wrt_use,
+            )?;
             // Names a check before a change in place reads may not be assigned yet (a later
             // iteration's): None until they are.
             let params: BTreeSet<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
-            let checked: BTreeSet<String> = sharing.guarded.values().flat_map(|g| g.others.iter().cloned()).filter(|o| !params.contains(o.as_str())).collect();
-            let entry_guards = if self.check_wrt_use { sharing.entry_guards(f, file) } else { Vec::new() };
+            let checked: BTreeSet<String> = sharing
+                .guarded
+                .values()
+                .flat_map(|g| g.others.iter().cloned())
+                .filter(|o| !params.contains(o.as_str()))
+                .collect();
+            let entry_guards = if self.check_wrt_use {
+                sharing.entry_guards(f, file)
+            } else {
+                Vec::new()
+            };
             let mut fwd = crate::forward::Forward::new(f, &act, recipes, file, &mut names, self);
             fwd.sharing = sharing;
             let tangent_params: Vec<String> = wrt_names.iter().map(|p| fwd.tangent(p)).collect();
             // Other parameters that become active (reassigned from active values) start with a
             // zero tangent.
-            let mut body: Vec<Code> = checked.iter().map(|o| Code::assign(o, "None", false)).collect();
+            let mut body: Vec<Code> = checked
+                .iter()
+                .map(|o| Code::assign(o, "None", false))
+                .collect();
             body.extend(entry_guards.iter().map(|g| Code::effect(g)));
             for p in &f.params {
                 if act.is_active(&p.name) && !wrt_names.contains(&p.name) {
                     let dp = fwd.tangent(&p.name);
-                    body.push(Code::assign(&dp, &format!("tangent.init_grad({})", p.name), false));
+                    body.push(Code::assign(
+                        &dp,
+                        &format!("tangent.init_grad({})", p.name),
+                        false,
+                    ));
                 }
             }
             body.extend(fwd.block(&f.body)?);
@@ -898,29 +1273,65 @@ impl Driver<'_> {
                 .collect();
             (body, tangent_params, outputs)
         };
-        let jvp = if norm.result_is_tuple { format!("({}{})", outputs.join(", "), if outputs.len() == 1 { "," } else { "" }) } else { outputs[0].clone() };
+        let jvp = if norm.result_is_tuple {
+            format!(
+                "({}{})",
+                outputs.join(", "),
+                if outputs.len() == 1 { "," } else { "" }
+            )
+        } else {
+            outputs[0].clone()
+        };
         // The caller owns what comes back: never one of their tangents (see `unshared`).
-        let seed = if tangent_params.len() == 1 { tangent_params[0].clone() } else { format!("({})", tangent_params.join(", ")) };
+        let seed = if tangent_params.len() == 1 {
+            tangent_params[0].clone()
+        } else {
+            format!("({})", tangent_params.join(", "))
+        };
         let jvp = format!("tangent.unshared({jvp}, seed={seed})");
         let value = if norm.result_is_tuple {
-            format!("({})", norm.result.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            format!(
+                "({})",
+                norm.result
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             norm.result[0].to_string()
         };
         let mut body = body;
-        body.push(Code::effect(&if spec.preserve_result { format!("return {jvp}, {value}") } else { format!("return {jvp}") }));
+        body.push(Code::effect(&if spec.preserve_result {
+            format!("return {jvp}, {value}")
+        } else {
+            format!("return {jvp}")
+        }));
         if self.optimized {
             optimize::optimize(&mut body);
         }
         optimize::tidy_comments(&mut body);
         let any_default = positional_default(f);
-        let tangent_decls: Vec<String> = tangent_params.iter().map(|t| if any_default { format!("{t}=None") } else { t.clone() }).collect();
+        let tangent_decls: Vec<String> = tangent_params
+            .iter()
+            .map(|t| {
+                if any_default {
+                    format!("{t}=None")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
         self.functions.push(FunctionText {
             header: format!("{}({})", spec.name, signature(f, &tangent_decls)),
             docstring: Some(format!(
                 "Forward-mode derivative of `{}` along tangents of {}, generated by Tangent.",
                 f.name,
-                wrt_names.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+                wrt_names
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             body,
         });
@@ -935,9 +1346,19 @@ fn signature(f: &crate::ir::Function, extra: &[String]) -> String {
         Some(d) => format!("{}={d}", p.name),
         None => p.name.clone(),
     };
-    let mut parts: Vec<String> = f.params.iter().filter(|p| !p.keyword_only).map(declared).collect();
+    let mut parts: Vec<String> = f
+        .params
+        .iter()
+        .filter(|p| !p.keyword_only)
+        .map(declared)
+        .collect();
     parts.extend(extra.iter().cloned());
-    let keyword_only: Vec<String> = f.params.iter().filter(|p| p.keyword_only).map(declared).collect();
+    let keyword_only: Vec<String> = f
+        .params
+        .iter()
+        .filter(|p| p.keyword_only)
+        .map(declared)
+        .collect();
     if !keyword_only.is_empty() {
         parts.push("*".into());
         parts.extend(keyword_only);
@@ -947,10 +1368,22 @@ fn signature(f: &crate::ir::Function, extra: &[String]) -> String {
 
 /// Does a positional parameter of `f` have a default (so what follows it needs one too)?
 fn positional_default(f: &crate::ir::Function) -> bool {
-    f.params.iter().any(|p| !p.keyword_only && p.default.is_some())
+    f.params
+        .iter()
+        .any(|p| !p.keyword_only && p.default.is_some())
 }
 
 /// `f`'s parameters passed on to a function of the same signature: `x, scale, *, k=k`.
 fn forwarded_arguments(f: &crate::ir::Function) -> String {
-    f.params.iter().map(|p| if p.keyword_only { format!("{0}={0}", p.name) } else { p.name.clone() }).collect::<Vec<_>>().join(", ")
+    f.params
+        .iter()
+        .map(|p| {
+            if p.keyword_only {
+                format!("{0}={0}", p.name)
+            } else {
+                p.name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

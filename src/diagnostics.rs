@@ -85,13 +85,17 @@ impl DiagnosticKind {
 
     /// The kind with this name or code (`"no-recipe"` or `"T003"`).
     pub fn from_name(name: &str) -> Option<DiagnosticKind> {
-        DiagnosticKind::ALL.into_iter().find(|k| k.as_str() == name || k.code() == name)
+        DiagnosticKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name || k.code() == name)
     }
 
     /// The help line of a diagnostic that brings no advice of its own.
     pub fn default_help(self) -> &'static str {
         match self {
-            DiagnosticKind::Syntax => "the whole file must be valid Python 3; fix the code at the caret",
+            DiagnosticKind::Syntax => {
+                "the whole file must be valid Python 3; fix the code at the caret"
+            }
             DiagnosticKind::Unsupported => {
                 "rewrite this without the construct, or move it into a function with its own recipe (`@tangent.adjoint`)"
             }
@@ -104,9 +108,15 @@ impl DiagnosticKind {
             DiagnosticKind::FunctionNotFound => {
                 "name a function defined with `def` at the top level of the file (FILE.py:FUNC)"
             }
-            DiagnosticKind::InvalidWrt => "`wrt` takes the names or positions of the function's parameters, each once",
-            DiagnosticKind::InvalidRecipe => "see \"Your own recipes\" in the README for the rules of recipe templates",
-            DiagnosticKind::InvalidInput => "Tangent reads Python source files as UTF-8 text (PEP 3120); save the file as UTF-8",
+            DiagnosticKind::InvalidWrt => {
+                "`wrt` takes the names or positions of the function's parameters, each once"
+            }
+            DiagnosticKind::InvalidRecipe => {
+                "see \"Your own recipes\" in the README for the rules of recipe templates"
+            }
+            DiagnosticKind::InvalidInput => {
+                "Tangent reads Python source files as UTF-8 text (PEP 3120); save the file as UTF-8"
+            }
             DiagnosticKind::Limit => {
                 "split the code into smaller expressions or functions (the limits are listed in docs/errors.md)"
             }
@@ -157,10 +167,18 @@ impl Diagnostic {
     ) -> Self {
         let start = floor_char_boundary(source, start.min(source.len()));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
-        let line = source.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let line = source.as_bytes()[..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         let column = source[line_start..start].chars().count() + 1;
-        let source_line = source[line_start..line_end].trim_end_matches('\r').to_string();
+        let source_line = source[line_start..line_end]
+            .trim_end_matches('\r')
+            .to_string();
         let end = floor_char_boundary(source, end.clamp(start, line_end));
         let width = source[start..end].chars().count().max(1);
         Diagnostic {
@@ -214,7 +232,12 @@ impl Diagnostic {
             format!("error[{id}]: {title}\n  --> {}\n", self.path)
         } else if self.source_line.trim().is_empty() {
             // A blank line: nothing to underline (the snippet renderer would lose the place).
-            format!("error[{id}]: {title}\n  --> {}:{}:{}\n", self.path, self.line, self.column.max(1))
+            format!(
+                "error[{id}]: {title}\n  --> {}:{}:{}\n",
+                self.path,
+                self.line,
+                self.column.max(1)
+            )
         } else {
             let (shown, column) = window(&self.source_line, self.column);
             let len = shown.len();
@@ -227,7 +250,10 @@ impl Diagnostic {
             let message = Level::Error.title(&title).id(&id).snippet(snippet);
             // annotate-snippets prints `--> path:line:col` itself (the column of `shown`).
             // `window` already cut long lines: no second cut by the renderer.
-            let rendered = Renderer::plain().term_width(10 * MAX_SHOWN_LINE).render(message).to_string();
+            let rendered = Renderer::plain()
+                .term_width(10 * MAX_SHOWN_LINE)
+                .render(message)
+                .to_string();
             let shown_at = format!("{}:{}:{}", self.path, self.line, column);
             let real_at = format!("{}:{}:{}", self.path, self.line, self.column);
             rendered.replacen(&shown_at, &real_at, 1) + "\n"
@@ -243,14 +269,28 @@ impl Diagnostic {
 /// The part of a long `line` shown around `column`, and the column in it. Control characters
 /// (from a binary file) are shown as U+FFFD, one for one.
 fn window(line: &str, column: usize) -> (String, usize) {
-    let printable = |c: char| if c.is_control() && c != '\t' { '\u{fffd}' } else { c };
+    let printable = |c: char| {
+        if c.is_control() && c != '\t' {
+            '\u{fffd}'
+        } else {
+            c
+        }
+    };
     let count = line.chars().count();
     if count <= MAX_SHOWN_LINE {
         return (line.chars().map(printable).collect(), column);
     }
-    let first = column.saturating_sub(MAX_SHOWN_LINE / 3).max(1).min(count - MAX_SHOWN_LINE + 1);
+    let first = column
+        .saturating_sub(MAX_SHOWN_LINE / 3)
+        .max(1)
+        .min(count - MAX_SHOWN_LINE + 1);
     let last = (first + MAX_SHOWN_LINE).min(count + 1);
-    let mut shown: String = line.chars().skip(first - 1).take(last - first).map(printable).collect();
+    let mut shown: String = line
+        .chars()
+        .skip(first - 1)
+        .take(last - first)
+        .map(printable)
+        .collect();
     let mut column = column - first + 1;
     if first > 1 {
         shown.insert_str(0, "...");
@@ -303,13 +343,29 @@ mod tests {
     #[test]
     fn render_shows_code_kind_location_caret_and_help() {
         let source = "def f(x):\n    return g(x)\n";
-        let d = Diagnostic::at(DiagnosticKind::NoRecipe, "no derivative known for `g`", "m.py", source, 21, 25);
+        let d = Diagnostic::at(
+            DiagnosticKind::NoRecipe,
+            "no derivative known for `g`",
+            "m.py",
+            source,
+            21,
+            25,
+        );
         let text = d.render();
-        assert!(text.starts_with("error[T003 no-recipe]: no derivative known for `g`\n"), "{text}");
+        assert!(
+            text.starts_with("error[T003 no-recipe]: no derivative known for `g`\n"),
+            "{text}"
+        );
         assert!(text.contains("--> m.py:2:12"), "{text}");
         assert!(text.contains("    return g(x)"), "{text}");
         assert!(text.contains("^^^^"), "{text}");
-        assert!(text.ends_with(&format!("help: {}\n", DiagnosticKind::NoRecipe.default_help())), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                "help: {}\n",
+                DiagnosticKind::NoRecipe.default_help()
+            )),
+            "{text}"
+        );
         let text = d.with_help("add a recipe").render();
         assert!(text.ends_with("help: add a recipe\n"), "{text}");
     }
@@ -317,7 +373,14 @@ mod tests {
     #[test]
     fn offsets_inside_a_character_do_not_panic() {
         let source = "x = (é";
-        let d = Diagnostic::at(DiagnosticKind::Syntax, "bad", "m.py", source, source.len() - 1, source.len());
+        let d = Diagnostic::at(
+            DiagnosticKind::Syntax,
+            "bad",
+            "m.py",
+            source,
+            source.len() - 1,
+            source.len(),
+        );
         assert_eq!((d.line, d.column), (1, 6));
         d.render();
     }
@@ -326,10 +389,20 @@ mod tests {
     fn long_lines_are_shown_around_the_caret() {
         let line = format!("y = {}z", "x + ".repeat(1000));
         let column = line.len();
-        let d = Diagnostic::at(DiagnosticKind::Limit, "too long", "m.py", &line, column - 1, column);
+        let d = Diagnostic::at(
+            DiagnosticKind::Limit,
+            "too long",
+            "m.py",
+            &line,
+            column - 1,
+            column,
+        );
         let text = d.render();
         assert!(text.contains(&format!("--> m.py:1:{column}")), "{text}");
         assert!(text.lines().all(|l| l.len() < 250), "{text}");
-        assert!(text.contains("1 | ...") && text.contains("x + x + z\n"), "{text}");
+        assert!(
+            text.contains("1 | ...") && text.contains("x + x + z\n"),
+            "{text}"
+        );
     }
 }

@@ -53,7 +53,12 @@ pub struct Summary {
 impl Summary {
     /// Positions (in `params`) of the parameters it writes.
     pub fn written_positions(&self) -> Vec<usize> {
-        self.params.iter().enumerate().filter(|(_, p)| self.writes.contains(*p)).map(|(i, _)| i).collect()
+        self.params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| self.writes.contains(*p))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -72,16 +77,45 @@ pub struct Effects {
 }
 
 /// Attributes of arrays that are not views of them.
-const INERT_ATTRIBUTES: &[&str] = &["shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"];
+const INERT_ATTRIBUTES: &[&str] = &[
+    "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
+];
 
 /// NumPy functions whose result may share memory with their first argument.
 const VIEW_FUNCTIONS: &[&str] = &[
-    "numpy.reshape", "numpy.ravel", "numpy.transpose", "numpy.swapaxes", "numpy.moveaxis", "numpy.rollaxis",
-    "numpy.squeeze", "numpy.expand_dims", "numpy.atleast_1d", "numpy.atleast_2d", "numpy.atleast_3d",
-    "numpy.asarray", "numpy.asanyarray", "numpy.ascontiguousarray", "numpy.asfortranarray", "numpy.broadcast_to",
-    "numpy.broadcast_arrays", "numpy.diagonal", "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit",
-    "numpy.dsplit", "numpy.flip", "numpy.fliplr", "numpy.flipud", "numpy.rot90", "numpy.real", "numpy.imag",
-    "numpy.matrix_transpose", "numpy.permute_dims", "numpy.unstack", "numpy.lib.stride_tricks.as_strided",
+    "numpy.reshape",
+    "numpy.ravel",
+    "numpy.transpose",
+    "numpy.swapaxes",
+    "numpy.moveaxis",
+    "numpy.rollaxis",
+    "numpy.squeeze",
+    "numpy.expand_dims",
+    "numpy.atleast_1d",
+    "numpy.atleast_2d",
+    "numpy.atleast_3d",
+    "numpy.asarray",
+    "numpy.asanyarray",
+    "numpy.ascontiguousarray",
+    "numpy.asfortranarray",
+    "numpy.broadcast_to",
+    "numpy.broadcast_arrays",
+    "numpy.diagonal",
+    "numpy.split",
+    "numpy.array_split",
+    "numpy.hsplit",
+    "numpy.vsplit",
+    "numpy.dsplit",
+    "numpy.flip",
+    "numpy.fliplr",
+    "numpy.flipud",
+    "numpy.rot90",
+    "numpy.real",
+    "numpy.imag",
+    "numpy.matrix_transpose",
+    "numpy.permute_dims",
+    "numpy.unstack",
+    "numpy.lib.stride_tricks.as_strided",
     "numpy.lib.stride_tricks.sliding_window_view",
 ];
 
@@ -91,27 +125,85 @@ pub fn is_view_function(canonical: &str) -> bool {
 }
 
 /// Array methods whose result may share memory with the array.
-pub const VIEW_METHODS: &[&str] = &["reshape", "ravel", "transpose", "swapaxes", "squeeze", "view", "diagonal", "__getitem__"];
+pub const VIEW_METHODS: &[&str] = &[
+    "reshape",
+    "ravel",
+    "transpose",
+    "swapaxes",
+    "squeeze",
+    "view",
+    "diagonal",
+    "__getitem__",
+];
 
 /// Methods that change the object they are called on (arrays, lists, dicts, sets).
 pub const MUTATING_METHODS: &[&str] = &[
-    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "fill", "resize", "put", "itemset",
-    "setflags", "partition", "update", "setdefault", "popitem", "add", "discard", "__setitem__", "__delitem__",
-    "__iadd__", "__isub__", "__imul__", "__itruediv__",
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "sort",
+    "reverse",
+    "fill",
+    "resize",
+    "put",
+    "itemset",
+    "setflags",
+    "partition",
+    "update",
+    "setdefault",
+    "popitem",
+    "add",
+    "discard",
+    "__setitem__",
+    "__delitem__",
+    "__iadd__",
+    "__isub__",
+    "__imul__",
+    "__itruediv__",
 ];
 
 /// Methods of random generators (`numpy.random.RandomState`, `Generator`): each draws random
 /// numbers into a new value.
 pub const DRAW_METHODS: &[&str] = &[
-    "randn", "rand", "random", "random_sample", "normal", "uniform", "standard_normal", "integers", "randint",
-    "binomial", "poisson", "exponential", "beta", "gamma", "multivariate_normal", "laplace", "lognormal",
-    "dirichlet", "standard_t", "chisquare", "logistic", "gumbel", "standard_exponential", "standard_gamma",
+    "randn",
+    "rand",
+    "random",
+    "random_sample",
+    "normal",
+    "uniform",
+    "standard_normal",
+    "integers",
+    "randint",
+    "binomial",
+    "poisson",
+    "exponential",
+    "beta",
+    "gamma",
+    "multivariate_normal",
+    "laplace",
+    "lognormal",
+    "dirichlet",
+    "standard_t",
+    "chisquare",
+    "logistic",
+    "gumbel",
+    "standard_exponential",
+    "standard_gamma",
 ];
 
 /// Functions that write into their first argument.
 pub const MUTATING_FUNCTIONS: &[&str] = &[
-    "numpy.copyto", "numpy.fill_diagonal", "numpy.put", "numpy.place", "numpy.putmask", "numpy.put_along_axis",
-    "numpy.random.shuffle", "random.shuffle",
+    "numpy.copyto",
+    "numpy.fill_diagonal",
+    "numpy.put",
+    "numpy.place",
+    "numpy.putmask",
+    "numpy.put_along_axis",
+    "numpy.random.shuffle",
+    "random.shuffle",
 ];
 
 /// Calls whose effect is outside the values (their results may differ from call to call).
@@ -131,21 +223,107 @@ const EFFECT_PREFIXES: &[(&str, &str)] = &[
 /// them is its `out`. `None` for functions that are not ufuncs.
 pub fn ufunc_inputs(canonical: &str) -> Option<usize> {
     const UNARY: &[&str] = &[
-        "abs", "absolute", "negative", "positive", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
-        "cbrt", "square", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-        "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "degrees", "radians", "sign", "floor", "ceil", "trunc",
-        "rint", "fabs", "conjugate", "conj", "isnan", "isinf", "isfinite", "logical_not", "invert", "signbit",
-        "spacing", "sinc",
+        "abs",
+        "absolute",
+        "negative",
+        "positive",
+        "exp",
+        "exp2",
+        "expm1",
+        "log",
+        "log2",
+        "log10",
+        "log1p",
+        "sqrt",
+        "cbrt",
+        "square",
+        "reciprocal",
+        "sin",
+        "cos",
+        "tan",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "arcsinh",
+        "arccosh",
+        "arctanh",
+        "deg2rad",
+        "rad2deg",
+        "degrees",
+        "radians",
+        "sign",
+        "floor",
+        "ceil",
+        "trunc",
+        "rint",
+        "fabs",
+        "conjugate",
+        "conj",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "logical_not",
+        "invert",
+        "signbit",
+        "spacing",
+        "sinc",
     ];
     const BINARY: &[&str] = &[
-        "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "power", "float_power", "mod",
-        "remainder", "fmod", "maximum", "minimum", "fmax", "fmin", "arctan2", "hypot", "logaddexp", "logaddexp2",
-        "copysign", "nextafter", "ldexp", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
-        "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "heaviside", "gcd",
-        "lcm", "matmul",
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "true_divide",
+        "floor_divide",
+        "power",
+        "float_power",
+        "mod",
+        "remainder",
+        "fmod",
+        "maximum",
+        "minimum",
+        "fmax",
+        "fmin",
+        "arctan2",
+        "hypot",
+        "logaddexp",
+        "logaddexp2",
+        "copysign",
+        "nextafter",
+        "ldexp",
+        "greater",
+        "greater_equal",
+        "less",
+        "less_equal",
+        "equal",
+        "not_equal",
+        "logical_and",
+        "logical_or",
+        "logical_xor",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "heaviside",
+        "gcd",
+        "lcm",
+        "matmul",
     ];
-    const SPECIAL_UNARY: &[&str] = &["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "erfcinv", "gamma", "gammaln", "digamma", "psi", "ndtr", "ndtri", "log_ndtr", "i0", "i1", "entr"];
-    const SPECIAL_BINARY: &[&str] = &["xlogy", "xlog1py", "polygamma", "rel_entr", "kl_div", "beta", "betaln"];
+    const SPECIAL_UNARY: &[&str] = &[
+        "expit", "logit", "erf", "erfc", "erfcx", "erfinv", "erfcinv", "gamma", "gammaln",
+        "digamma", "psi", "ndtr", "ndtri", "log_ndtr", "i0", "i1", "entr",
+    ];
+    const SPECIAL_BINARY: &[&str] = &[
+        "xlogy",
+        "xlog1py",
+        "polygamma",
+        "rel_entr",
+        "kl_div",
+        "beta",
+        "betaln",
+    ];
     if let Some(name) = canonical.strip_prefix("numpy.") {
         if UNARY.contains(&name) {
             return Some(1);
@@ -178,7 +356,10 @@ impl Effects {
                 AStmt::ClassDef(c) => {
                     for m in c.body.iter() {
                         if let AStmt::FunctionDef(f) = m {
-                            defs.insert(format!("{}.{}", c.name, f.name), (f, Some(c.name.to_string())));
+                            defs.insert(
+                                format!("{}.{}", c.name, f.name),
+                                (f, Some(c.name.to_string())),
+                            );
                         }
                     }
                 }
@@ -186,7 +367,18 @@ impl Effects {
             }
         }
         let mut effects = Effects {
-            by_function: defs.iter().map(|(name, (f, _))| (name.clone(), Summary { params: crate::parse::param_names(f), ..Summary::default() })).collect(),
+            by_function: defs
+                .iter()
+                .map(|(name, (f, _))| {
+                    (
+                        name.clone(),
+                        Summary {
+                            params: crate::parse::param_names(f),
+                            ..Summary::default()
+                        },
+                    )
+                })
+                .collect(),
         };
         // Summaries only grow (sets of names, a first effect once found): iterate until none
         // changes. Each round reads the previous round's summaries of the callees, and runs
@@ -197,7 +389,8 @@ impl Effects {
             let mut changed: BTreeSet<String> = BTreeSet::new();
             for name in &todo {
                 let (def, class) = &defs[name];
-                let (summary, calls) = Analysis::run(def, class.as_deref(), scope, recipes, &effects);
+                let (summary, calls) =
+                    Analysis::run(def, class.as_deref(), scope, recipes, &effects);
                 for callee in calls {
                     callers.entry(callee).or_default().insert(name.clone());
                 }
@@ -206,7 +399,10 @@ impl Effects {
                     effects.by_function.insert(name.clone(), summary);
                 }
             }
-            todo = changed.iter().flat_map(|c| callers.get(c).cloned().unwrap_or_default()).collect();
+            todo = changed
+                .iter()
+                .flat_map(|c| callers.get(c).cloned().unwrap_or_default())
+                .collect();
             if todo.is_empty() {
                 break;
             }
@@ -244,7 +440,13 @@ struct Analysis<'a> {
 
 impl<'a> Analysis<'a> {
     /// The summary of `def`, and the functions of the module it calls.
-    fn run(def: &ast::StmtFunctionDef, class: Option<&'a str>, scope: &'a ModuleScope, recipes: &'a RecipeSet, effects: &'a Effects) -> (Summary, BTreeSet<String>) {
+    fn run(
+        def: &ast::StmtFunctionDef,
+        class: Option<&'a str>,
+        scope: &'a ModuleScope,
+        recipes: &'a RecipeSet,
+        effects: &'a Effects,
+    ) -> (Summary, BTreeSet<String>) {
         let params: Vec<String> = crate::parse::param_names(def);
         let mut locals: BTreeSet<String> = params.iter().cloned().collect();
         collect_locals(&def.body, &mut locals);
@@ -258,7 +460,10 @@ impl<'a> Analysis<'a> {
             locals,
             links: BTreeMap::new(),
             holds: BTreeMap::new(),
-            summary: Summary { params, ..Summary::default() },
+            summary: Summary {
+                params,
+                ..Summary::default()
+            },
             definite: BTreeSet::new(),
             augmented: BTreeSet::new(),
             calls: BTreeSet::new(),
@@ -287,7 +492,10 @@ impl<'a> Analysis<'a> {
 
     /// What the value of a name may be or hold.
     fn name_shares(&self, name: &str) -> Shared {
-        Shared { is: self.name_links(name), holds: self.holds.get(name).cloned().unwrap_or_default() }
+        Shared {
+            is: self.name_links(name),
+            holds: self.holds.get(name).cloned().unwrap_or_default(),
+        }
     }
 
     fn link(&mut self, target: &AExpr, with: &Shared) {
@@ -296,8 +504,14 @@ impl<'a> Analysis<'a> {
                 if self.params.contains(n.id.as_str()) {
                     self.summary.rebinds.insert(n.id.to_string());
                 }
-                self.links.entry(n.id.to_string()).or_default().extend(with.is.iter().cloned());
-                self.holds.entry(n.id.to_string()).or_default().extend(with.holds.iter().cloned());
+                self.links
+                    .entry(n.id.to_string())
+                    .or_default()
+                    .extend(with.is.iter().cloned());
+                self.holds
+                    .entry(n.id.to_string())
+                    .or_default()
+                    .extend(with.holds.iter().cloned());
             }
             // Unpacking gives the items of the value.
             AExpr::Tuple(_) | AExpr::List(_) | AExpr::Starred(_) => {
@@ -333,14 +547,21 @@ impl<'a> Analysis<'a> {
             AExpr::Starred(s) => self.shares(&s.value),
             AExpr::Named(n) => self.shares(&n.value),
             AExpr::If(i) => self.shares(&i.body).union(self.shares(&i.orelse)),
-            AExpr::BoolOp(b) => b.values.iter().fold(Shared::default(), |acc, v| acc.union(self.shares(v))),
+            AExpr::BoolOp(b) => b
+                .values
+                .iter()
+                .fold(Shared::default(), |acc, v| acc.union(self.shares(v))),
             AExpr::Tuple(t) => Shared::holding(t.elts.iter().map(|v| self.shares(v))),
             AExpr::List(l) => Shared::holding(l.elts.iter().map(|v| self.shares(v))),
             AExpr::Set(s) => Shared::holding(s.elts.iter().map(|v| self.shares(v))),
             AExpr::Dict(d) => Shared::holding(d.items.iter().map(|i| self.shares(&i.value))),
             AExpr::Call(c) => self.call_shares(c),
             // Comprehensions and lambdas: whatever they read.
-            AExpr::ListComp(_) | AExpr::SetComp(_) | AExpr::DictComp(_) | AExpr::Generator(_) | AExpr::Lambda(_) => {
+            AExpr::ListComp(_)
+            | AExpr::SetComp(_)
+            | AExpr::DictComp(_)
+            | AExpr::Generator(_)
+            | AExpr::Lambda(_) => {
                 let mut names = Vec::new();
                 collect_names(e, &mut names);
                 Shared::holding(names.iter().map(|n| self.name_shares(n)))
@@ -352,11 +573,22 @@ impl<'a> Analysis<'a> {
 
     fn call_shares(&self, c: &ast::ExprCall) -> Shared {
         let all_args = || -> Shared {
-            let args = c.arguments.args.iter().chain(c.arguments.keywords.iter().map(|k| &k.value));
-            args.fold(Shared::default(), |acc, a| acc.union(self.shares(a).items()))
+            let args = c
+                .arguments
+                .args
+                .iter()
+                .chain(c.arguments.keywords.iter().map(|k| &k.value));
+            args.fold(Shared::default(), |acc, a| {
+                acc.union(self.shares(a).items())
+            })
         };
         match self.callee(c) {
-            Callee::View => c.arguments.args.first().map(|a| self.shares(a)).unwrap_or_default(),
+            Callee::View => c
+                .arguments
+                .args
+                .first()
+                .map(|a| self.shares(a))
+                .unwrap_or_default(),
             Callee::ViewMethod(object) => self.shares(object),
             Callee::UnknownMethod(object) => self.shares(object).items().union(all_args()),
             Callee::Fresh | Callee::Mutating(_) | Callee::Draw => Shared::default(),
@@ -383,12 +615,18 @@ impl<'a> Analysis<'a> {
         if let AExpr::Attribute(a) = c.func.as_ref() {
             if let AExpr::Name(obj) = a.value.as_ref() {
                 let method_of = if let Some((class, self_name)) = &self.class {
-                    (obj.id.as_str() == self_name).then(|| self.scope.method_owner(class, a.attr.as_str())).flatten().map(|k| (k.name.clone(), true))
+                    (obj.id.as_str() == self_name)
+                        .then(|| self.scope.method_owner(class, a.attr.as_str()))
+                        .flatten()
+                        .map(|k| (k.name.clone(), true))
                 } else {
                     None
                 };
                 let method_of = method_of.or_else(|| {
-                    (!self.locals.contains(obj.id.as_str())).then(|| self.scope.method_owner(obj.id.as_str(), a.attr.as_str())).flatten().map(|k| (k.name.clone(), false))
+                    (!self.locals.contains(obj.id.as_str()))
+                        .then(|| self.scope.method_owner(obj.id.as_str(), a.attr.as_str()))
+                        .flatten()
+                        .map(|k| (k.name.clone(), false))
                 });
                 if let Some((owner, on_self)) = method_of {
                     let name = format!("{owner}.{}", a.attr);
@@ -398,7 +636,11 @@ impl<'a> Analysis<'a> {
                             args.push(a.value.as_ref());
                         }
                         args.extend(c.arguments.args.iter());
-                        return Callee::Local { name, summary, bound: bind(summary, &args, c) };
+                        return Callee::Local {
+                            name,
+                            summary,
+                            bound: bind(summary, &args, c),
+                        };
                     }
                 }
             }
@@ -406,9 +648,17 @@ impl<'a> Analysis<'a> {
         if let AExpr::Name(n) = c.func.as_ref() {
             let name = n.id.as_str();
             if !self.locals.contains(name) {
-                if let Some(summary) = self.effects.get(name).filter(|_| self.scope.functions.contains_key(name)) {
+                if let Some(summary) = self
+                    .effects
+                    .get(name)
+                    .filter(|_| self.scope.functions.contains_key(name))
+                {
                     let args: Vec<&AExpr> = c.arguments.args.iter().collect();
-                    return Callee::Local { name: name.to_string(), summary, bound: bind(summary, &args, c) };
+                    return Callee::Local {
+                        name: name.to_string(),
+                        summary,
+                        bound: bind(summary, &args, c),
+                    };
                 }
             }
         }
@@ -453,7 +703,9 @@ impl<'a> Analysis<'a> {
             if VIEW_METHODS.contains(&method) {
                 return Callee::ViewMethod(a.value.as_ref());
             }
-            if matches!(method, "copy" | "astype" | "flatten" | "tolist" | "item") || self.known(&format!("numpy.{method}")) {
+            if matches!(method, "copy" | "astype" | "flatten" | "tolist" | "item")
+                || self.known(&format!("numpy.{method}"))
+            {
                 return Callee::Fresh;
             }
             return Callee::UnknownMethod(a.value.as_ref());
@@ -462,7 +714,9 @@ impl<'a> Analysis<'a> {
     }
 
     fn known(&self, canonical: &str) -> bool {
-        self.recipes.adjoints.contains_key(canonical) || self.recipes.tangents.contains_key(canonical) || self.recipes.nondifferentiable.contains(canonical)
+        self.recipes.adjoints.contains_key(canonical)
+            || self.recipes.tangents.contains_key(canonical)
+            || self.recipes.nondifferentiable.contains(canonical)
     }
 
     /// Records that `target`'s object changes: its parameters are written, a module-level
@@ -473,8 +727,16 @@ impl<'a> Analysis<'a> {
 
     /// Records that `target`'s object changes (`augmented`: by `x op= v` on a name, which
     /// changes only arrays and lists in place).
-    fn write(&mut self, target: &AExpr, range: ruff_text_size::TextRange, record: bool, augmented: bool) {
-        let Some(base) = base_name(target) else { return };
+    fn write(
+        &mut self,
+        target: &AExpr,
+        range: ruff_text_size::TextRange,
+        record: bool,
+        augmented: bool,
+    ) {
+        let Some(base) = base_name(target) else {
+            return;
+        };
         if !record {
             return;
         }
@@ -493,7 +755,11 @@ impl<'a> Analysis<'a> {
 
     fn effect(&mut self, what: String, range: ruff_text_size::TextRange) {
         if self.summary.impure.is_none() {
-            self.summary.impure = Some(Effect { what, start: range.start().to_usize(), end: range.end().to_usize() });
+            self.summary.impure = Some(Effect {
+                what,
+                start: range.start().to_usize(),
+                end: range.end().to_usize(),
+            });
         }
     }
 
@@ -525,7 +791,12 @@ impl<'a> Analysis<'a> {
                 }
             }
             // In place for arrays and lists (a new value for numbers).
-            AStmt::AugAssign(a) => self.write(&a.target, a.target.range(), record, matches!(a.target.as_ref(), AExpr::Name(_))),
+            AStmt::AugAssign(a) => self.write(
+                &a.target,
+                a.target.range(),
+                record,
+                matches!(a.target.as_ref(), AExpr::Name(_)),
+            ),
             AStmt::Delete(d) => {
                 for t in &d.targets {
                     if matches!(t, AExpr::Subscript(_) | AExpr::Attribute(_)) {
@@ -575,8 +846,17 @@ impl<'a> Analysis<'a> {
                     }
                 }
             }
-            AStmt::Global(g) if record => self.effect(format!("assigns the module-level `{}`", g.names.first().map(|n| n.as_str()).unwrap_or("")), g.range()),
-            AStmt::Nonlocal(n) if record => self.effect("assigns a variable of an enclosing function".into(), n.range()),
+            AStmt::Global(g) if record => self.effect(
+                format!(
+                    "assigns the module-level `{}`",
+                    g.names.first().map(|n| n.as_str()).unwrap_or("")
+                ),
+                g.range(),
+            ),
+            AStmt::Nonlocal(n) if record => self.effect(
+                "assigns a variable of an enclosing function".into(),
+                n.range(),
+            ),
             // Nested functions run where they are called: their effects are the function's.
             AStmt::FunctionDef(f) => self.block(&f.body, record),
             _ => {}
@@ -592,15 +872,21 @@ impl<'a> Analysis<'a> {
         let mut calls: Vec<&ast::ExprCall> = Vec::new();
         let exprs: Vec<&AExpr> = match s {
             AStmt::Expr(e) => vec![&e.value],
-            AStmt::Assign(a) => std::iter::once(a.value.as_ref()).chain(a.targets.iter()).collect(),
+            AStmt::Assign(a) => std::iter::once(a.value.as_ref())
+                .chain(a.targets.iter())
+                .collect(),
             AStmt::AugAssign(a) => vec![a.value.as_ref(), a.target.as_ref()],
             AStmt::AnnAssign(a) => a.value.iter().map(|v| v.as_ref()).collect(),
             AStmt::Return(r) => r.value.iter().map(|v| v.as_ref()).collect(),
-            AStmt::If(i) => std::iter::once(i.test.as_ref()).chain(i.elif_else_clauses.iter().filter_map(|c| c.test.as_ref())).collect(),
+            AStmt::If(i) => std::iter::once(i.test.as_ref())
+                .chain(i.elif_else_clauses.iter().filter_map(|c| c.test.as_ref()))
+                .collect(),
             AStmt::While(w) => vec![&w.test],
             AStmt::For(f) => vec![&f.iter],
             AStmt::With(w) => w.items.iter().map(|i| &i.context_expr).collect(),
-            AStmt::Assert(a) => std::iter::once(a.test.as_ref()).chain(a.msg.iter().map(|m| m.as_ref())).collect(),
+            AStmt::Assert(a) => std::iter::once(a.test.as_ref())
+                .chain(a.msg.iter().map(|m| m.as_ref()))
+                .collect(),
             AStmt::Raise(r) => r.exc.iter().map(|e| e.as_ref()).collect(),
             _ => Vec::new(),
         };
@@ -621,7 +907,9 @@ impl<'a> Analysis<'a> {
         }
         let canonical = crate::normalize::dotted_name(&c.func).and_then(|d| {
             let first = d.split('.').next().unwrap_or("").to_string();
-            (!self.locals.contains(&first)).then(|| self.scope.canonical(&d)).flatten()
+            (!self.locals.contains(&first))
+                .then(|| self.scope.canonical(&d))
+                .flatten()
         });
         if let Some(n) = canonical.as_deref().and_then(ufunc_inputs) {
             if let Some(out) = c.arguments.args.get(n) {
@@ -642,7 +930,11 @@ impl<'a> Analysis<'a> {
         }
         match self.callee(c) {
             Callee::Mutating(Some(target)) => self.writes_value(target, record),
-            Callee::Local { name, summary, bound } => {
+            Callee::Local {
+                name,
+                summary,
+                bound,
+            } => {
                 self.calls.insert(name);
                 for (param, arg) in &bound {
                     if summary.writes.contains(param) && base_name(arg).is_some() {
@@ -656,19 +948,28 @@ impl<'a> Analysis<'a> {
                 }
             }
             Callee::Unknown if record => {
-                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| "a computed function".into());
-                self.effect(format!("calls `{name}`, whose effects Tangent does not know"), c.range());
+                let name = crate::normalize::dotted_name(&c.func)
+                    .unwrap_or_else(|| "a computed function".into());
+                self.effect(
+                    format!("calls `{name}`, whose effects Tangent does not know"),
+                    c.range(),
+                );
             }
             Callee::Draw if record => {
-                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| format!(".{}()", method_name(c)));
+                let name = crate::normalize::dotted_name(&c.func)
+                    .unwrap_or_else(|| format!(".{}()", method_name(c)));
                 self.effect(format!("draws random numbers (`{name}`)"), c.range());
             }
             Callee::UnknownMethod(object) if record => {
                 // Methods of values the function computes are array methods; methods of
                 // other objects (a random generator, a model) may do anything.
-                let name = crate::normalize::dotted_name(&c.func).unwrap_or_else(|| format!(".{}()", method_name(c)));
+                let name = crate::normalize::dotted_name(&c.func)
+                    .unwrap_or_else(|| format!(".{}()", method_name(c)));
                 let _ = object;
-                self.effect(format!("calls `{name}`, whose effects Tangent does not know"), c.range());
+                self.effect(
+                    format!("calls `{name}`, whose effects Tangent does not know"),
+                    c.range(),
+                );
             }
             _ => {}
         }
@@ -703,7 +1004,11 @@ enum Callee<'c> {
     /// A function or method changing its argument (or object).
     Mutating(Option<&'c AExpr>),
     /// A function of the module: its summary, and its parameters bound to the arguments.
-    Local { name: String, summary: &'c Summary, bound: Vec<(String, &'c AExpr)> },
+    Local {
+        name: String,
+        summary: &'c Summary,
+        bound: Vec<(String, &'c AExpr)>,
+    },
     /// A builtin such as `list(xs)`, `max(a, b)`, `zip(...)`: its result may hold its arguments.
     Builtin,
     /// A random generator's method: a new value, and an effect (the generator's state).
@@ -716,8 +1021,17 @@ enum Callee<'c> {
 
 /// The parameters of `summary` bound to the arguments of a call (`args` positional, then the
 /// call's keywords).
-fn bind<'c>(summary: &Summary, args: &[&'c AExpr], c: &'c ast::ExprCall) -> Vec<(String, &'c AExpr)> {
-    let mut out: Vec<(String, &AExpr)> = summary.params.iter().cloned().zip(args.iter().copied()).collect();
+fn bind<'c>(
+    summary: &Summary,
+    args: &[&'c AExpr],
+    c: &'c ast::ExprCall,
+) -> Vec<(String, &'c AExpr)> {
+    let mut out: Vec<(String, &AExpr)> = summary
+        .params
+        .iter()
+        .cloned()
+        .zip(args.iter().copied())
+        .collect();
     for k in c.arguments.keywords.iter() {
         if let Some(arg) = &k.arg {
             out.push((arg.to_string(), &k.value));
@@ -806,12 +1120,18 @@ impl Shared {
     /// What an item, an attribute or a view of the value may be and hold.
     fn items(&self) -> Shared {
         let all = self.all();
-        Shared { is: all.clone(), holds: all }
+        Shared {
+            is: all.clone(),
+            holds: all,
+        }
     }
 
     /// A container holding values that may be or hold these.
     fn holding(parts: impl Iterator<Item = Shared>) -> Shared {
-        Shared { is: BTreeSet::new(), holds: parts.flat_map(|p| p.all()).collect() }
+        Shared {
+            is: BTreeSet::new(),
+            holds: parts.flat_map(|p| p.all()).collect(),
+        }
     }
 
     fn all(&self) -> BTreeSet<String> {
@@ -823,32 +1143,62 @@ impl Shared {
 /// [`Summary::impure`]), and what it does: code that runs twice (checkpointing runs a loop
 /// again in the backward pass, a recursive helper's derivative runs it again) would repeat
 /// it. `summaries` gives the module's functions' summaries.
-pub fn first_effect<'s>(body: &'s [crate::ir::Stmt], known: &dyn Fn(&str) -> bool, summaries: &dyn Fn(&str) -> Option<Summary>) -> Option<(&'s crate::ir::Stmt, String)> {
+pub fn first_effect<'s>(
+    body: &'s [crate::ir::Stmt],
+    known: &dyn Fn(&str) -> bool,
+    summaries: &dyn Fn(&str) -> Option<Summary>,
+) -> Option<(&'s crate::ir::Stmt, String)> {
     use crate::ir::{Callee, Expr, Stmt};
     let call_effect = |callee: &Callee| -> Option<String> {
         match callee {
-            Callee::Function { canonical: Some(c), .. } => {
+            Callee::Function {
+                canonical: Some(c), ..
+            } => {
                 if let Some((_, what)) = EFFECT_PREFIXES.iter().find(|(p, _)| c.starts_with(p)) {
                     return Some(format!("{what} (`{}`)", short(c)));
                 }
-                (!known(c) && !c.starts_with("builtins.") && !c.starts_with("tangent.")).then(|| format!("calls `{c}`, whose effects Tangent does not know"))
+                (!known(c) && !c.starts_with("builtins.") && !c.starts_with("tangent."))
+                    .then(|| format!("calls `{c}`, whose effects Tangent does not know"))
             }
-            Callee::Function { text, local: true, .. } => summaries(text).and_then(|s| s.impure).map(|e| format!("calls `{text}`, which {}", e.what)),
-            Callee::Function { text, .. } => Some(format!("calls `{text}`, whose effects Tangent does not know")),
-            Callee::Method { method, .. } if DRAW_METHODS.contains(&method.as_str()) => Some(format!("draws random numbers (`.{method}()`)")),
-            Callee::Method { method, .. } => {
-                (!known(&format!("numpy.{method}")) && !matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist" | "item"))
-                    .then(|| format!("calls `.{method}()`, whose effects Tangent does not know"))
+            Callee::Function {
+                text, local: true, ..
+            } => summaries(text)
+                .and_then(|s| s.impure)
+                .map(|e| format!("calls `{text}`, which {}", e.what)),
+            Callee::Function { text, .. } => Some(format!(
+                "calls `{text}`, whose effects Tangent does not know"
+            )),
+            Callee::Method { method, .. } if DRAW_METHODS.contains(&method.as_str()) => {
+                Some(format!("draws random numbers (`.{method}()`)"))
             }
+            Callee::Method { method, .. } => (!known(&format!("numpy.{method}"))
+                && !matches!(
+                    method.as_str(),
+                    "copy" | "astype" | "flatten" | "tolist" | "item"
+                ))
+            .then(|| format!("calls `.{method}()`, whose effects Tangent does not know")),
         }
     };
     for s in crate::ir::all_statements(body) {
         let found = match s {
-            Stmt::Assign { value: Expr::Call { callee, .. }, .. } => call_effect(callee),
-            Stmt::Opaque { text, .. } if text.starts_with("print(") => Some("prints (`print`)".into()),
+            Stmt::Assign {
+                value: Expr::Call { callee, .. },
+                ..
+            } => call_effect(callee),
+            Stmt::Opaque { text, .. } if text.starts_with("print(") => {
+                Some("prints (`print`)".into())
+            }
             // A call made for its effect alone (`rs.shuffle(x)`, `LOG.append(x)`).
-            Stmt::Opaque { text, .. } if text.contains('(') && !text.starts_with("assert") && !text.starts_with("raise") && !text.starts_with("tangent.") => {
-                Some(format!("calls `{}`, whose effects Tangent does not know", text.split('(').next().unwrap_or(text)))
+            Stmt::Opaque { text, .. }
+                if text.contains('(')
+                    && !text.starts_with("assert")
+                    && !text.starts_with("raise")
+                    && !text.starts_with("tangent.") =>
+            {
+                Some(format!(
+                    "calls `{}`, whose effects Tangent does not know",
+                    text.split('(').next().unwrap_or(text)
+                ))
             }
             _ => None,
         };

@@ -52,9 +52,14 @@ impl Writer {
                 }
                 Code::Comment(c) => {
                     self.comments.push(c.clone());
-                    self.line(depth, &format!("{PLACEHOLDER}({})", self.comments.len() - 1));
+                    self.line(
+                        depth,
+                        &format!("{PLACEHOLDER}({})", self.comments.len() - 1),
+                    );
                 }
-                Code::If { test, body, orelse, .. } => {
+                Code::If {
+                    test, body, orelse, ..
+                } => {
                     self.if_chain(depth, "if", test, body, orelse);
                     wrote = true;
                 }
@@ -71,10 +76,20 @@ impl Writer {
     }
 
     /// `if`, with an `else` holding just another `if` printed as `elif`.
-    fn if_chain(&mut self, depth: usize, keyword: &str, test: &str, body: &[Code], orelse: &[Code]) {
+    fn if_chain(
+        &mut self,
+        depth: usize,
+        keyword: &str,
+        test: &str,
+        body: &[Code],
+        orelse: &[Code],
+    ) {
         if body.iter().all(Code::is_comment) && orelse.iter().any(|c| !c.is_comment()) {
             // Nothing to do when the test holds: test its negation instead.
-            self.line(depth, &format!("{keyword} not {}:", parenthesize_test(test)));
+            self.line(
+                depth,
+                &format!("{keyword} not {}:", parenthesize_test(test)),
+            );
             self.block(depth + 1, orelse);
             return;
         }
@@ -83,7 +98,11 @@ impl Writer {
         let rest: Vec<&Code> = orelse.iter().filter(|c| !c.is_comment()).collect();
         match rest.as_slice() {
             [] => {}
-            [Code::If { test, body, orelse, .. }] => self.if_chain(depth, "elif", test, body, orelse),
+            [
+                Code::If {
+                    test, body, orelse, ..
+                },
+            ] => self.if_chain(depth, "elif", test, body, orelse),
             _ => {
                 self.line(depth, "else:");
                 self.block(depth + 1, orelse);
@@ -114,7 +133,9 @@ pub fn all_text(functions: &[FunctionText]) -> String {
             match c {
                 Code::Stmt { text, .. } => out.push_str(text),
                 Code::Comment(_) => {}
-                Code::If { test, body, orelse, .. } => {
+                Code::If {
+                    test, body, orelse, ..
+                } => {
                     out.push_str(test);
                     walk(body, out);
                     walk(orelse, out);
@@ -140,10 +161,12 @@ pub fn mentions_module(functions: &[FunctionText], module: &str) -> bool {
         code.iter().any(|c| match c {
             Code::Stmt { text, .. } => crate::mentions_module(text, module),
             Code::Comment(_) => false,
-            Code::If { test, body, orelse, .. } => {
-                crate::mentions_module(test, module) || walk(body, module) || walk(orelse, module)
+            Code::If {
+                test, body, orelse, ..
+            } => crate::mentions_module(test, module) || walk(body, module) || walk(orelse, module),
+            Code::Loop { header, body, .. } => {
+                crate::mentions_module(header, module) || walk(body, module)
             }
-            Code::Loop { header, body, .. } => crate::mentions_module(header, module) || walk(body, module),
         })
     }
     functions.iter().any(|f| walk(&f.body, module))
@@ -175,8 +198,15 @@ pub fn assemble(header: &str, imports: &[&str], parts: &[String]) -> String {
 }
 
 /// Prints a module: a header comment, imports, then the functions.
-pub fn module(header: &str, imports: &[&str], functions: &[FunctionText]) -> Result<String, Diagnostic> {
-    let mut w = Writer { text: String::new(), comments: Vec::new() };
+pub fn module(
+    header: &str,
+    imports: &[&str],
+    functions: &[FunctionText],
+) -> Result<String, Diagnostic> {
+    let mut w = Writer {
+        text: String::new(),
+        comments: Vec::new(),
+    };
     for f in functions {
         w.line(0, &format!("def {}:", f.header));
         if let Some(doc) = &f.docstring {
@@ -223,7 +253,9 @@ pub fn python_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }

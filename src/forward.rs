@@ -28,7 +28,13 @@ pub trait ForwardCallees {
     /// Returns the name and the names of its tangent parameters (passed by keyword).
     /// `updates`: positions of parameters the function writes into, whose new values (and
     /// tangents) it returns after its result (see `ir::InPlace::Updates`).
-    fn jvp(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> R<(String, Vec<String>)>;
+    fn jvp(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        updates: &[usize],
+        site: &Stmt,
+    ) -> R<(String, Vec<String>)>;
 }
 
 pub struct Forward<'a> {
@@ -54,7 +60,17 @@ impl<'a> Forward<'a> {
         names: &'a mut Names,
         callees: &'a mut dyn ForwardCallees,
     ) -> Self {
-        Forward { f, act, recipes, file, names, callees, tangents: BTreeMap::new(), sharing: crate::aliases::Sharing::default(), updating_results: Default::default() }
+        Forward {
+            f,
+            act,
+            recipes,
+            file,
+            names,
+            callees,
+            tangents: BTreeMap::new(),
+            sharing: crate::aliases::Sharing::default(),
+            updating_results: Default::default(),
+        }
     }
 
     /// `d<v>`, unique.
@@ -76,7 +92,8 @@ impl<'a> Forward<'a> {
 
     /// The tangent of an atom as an expression: its tangent variable, or a zero like it.
     fn tangent_or_zero(&mut self, a: &Atom) -> String {
-        self.tangent_of_atom(a).unwrap_or_else(|| format!("tangent.init_grad({a})"))
+        self.tangent_of_atom(a)
+            .unwrap_or_else(|| format!("tangent.init_grad({a})"))
     }
 
     pub fn block(&mut self, body: &[Stmt]) -> R<Vec<Code>> {
@@ -118,7 +135,17 @@ impl<'a> Forward<'a> {
                     out.push(Code::effect(&format!("{stack}.append({dv})")));
                 }
             }
-            Stmt::Assign { target, value: value @ Expr::Call { callee, args, kwargs }, inplace, .. } if self.act.is_active(target) && self.local_call(callee).is_some() => {
+            Stmt::Assign {
+                target,
+                value:
+                    value @ Expr::Call {
+                        callee,
+                        args,
+                        kwargs,
+                    },
+                inplace,
+                ..
+            } if self.act.is_active(target) && self.local_call(callee).is_some() => {
                 // A function of the module: its derivative runs it once and returns both
                 // its tangent and its value.
                 let text = self.local_call(callee).unwrap_or_default();
@@ -135,7 +162,11 @@ impl<'a> Forward<'a> {
                 if positions.is_empty() {
                     out.push(Code::stmt(&primal, vec![target.clone()], false));
                     let dt = self.tangent(target);
-                    out.push(Code::assign(&dt, &format!("tangent.init_grad({target})"), false));
+                    out.push(Code::assign(
+                        &dt,
+                        &format!("tangent.init_grad({target})"),
+                        false,
+                    ));
                     return Ok(());
                 }
                 let wrt: Vec<usize> = positions.iter().map(|p| p.0).collect();
@@ -150,14 +181,31 @@ impl<'a> Forward<'a> {
                 }
                 let dt = self.tangent(target);
                 self.comment(s, out);
-                out.push(Code::stmt(&format!("{dt}, {target} = {name}({})", parts.join(", ")), vec![dt.clone(), target.clone()], false));
+                out.push(Code::stmt(
+                    &format!("{dt}, {target} = {name}({})", parts.join(", ")),
+                    vec![dt.clone(), target.clone()],
+                    false,
+                ));
             }
-            Stmt::Assign { target, value, inplace, .. } => {
+            Stmt::Assign {
+                target,
+                value,
+                inplace,
+                ..
+            } => {
                 let text = match (inplace, value) {
                     // The new value of an argument a helper's JVP wrote into: the caller's
                     // object, unless the helper gave its parameter a new value (a number).
-                    (Some(InPlace::Updated), Expr::Subscript { value: Atom::Name(result), .. }) if self.updating_results.contains(result) => {
-                        out.push(Code::effect(&format!("tangent.check_updated({target}, {value})")));
+                    (
+                        Some(InPlace::Updated),
+                        Expr::Subscript {
+                            value: Atom::Name(result),
+                            ..
+                        },
+                    ) if self.updating_results.contains(result) => {
+                        out.push(Code::effect(&format!(
+                            "tangent.check_updated({target}, {value})"
+                        )));
                         format!("{target} = {value}")
                     }
                     (Some(how), _) => crate::ir::in_place_text(target, value, how),
@@ -168,7 +216,12 @@ impl<'a> Forward<'a> {
                 if inplace.is_some() {
                     uses.push(target.clone());
                 }
-                let primal = Code::Stmt { text, defs: vec![target.clone()], uses, pure: false };
+                let primal = Code::Stmt {
+                    text,
+                    defs: vec![target.clone()],
+                    uses,
+                    pure: false,
+                };
                 if !self.act.is_active(target) {
                     out.push(primal);
                     return Ok(());
@@ -177,11 +230,23 @@ impl<'a> Forward<'a> {
                 // A statement that reads its own target computes the new value and its tangent
                 // aside first, so the tangent sees the operands' old values (and old tangents).
                 let self_read = value.reads().contains(&target.as_str());
-                let result = if self_read { self.names.fresh(target) } else { target.clone() };
-                let dt = if self_read { self.names.fresh(&final_dt) } else { final_dt.clone() };
+                let result = if self_read {
+                    self.names.fresh(target)
+                } else {
+                    target.clone()
+                };
+                let dt = if self_read {
+                    self.names.fresh(&final_dt)
+                } else {
+                    final_dt.clone()
+                };
                 let mut tangent_stmts = self.tangent_stmts(s, &result, &dt, value)?;
                 if tangent_stmts.is_empty() {
-                    tangent_stmts.push(Code::assign(&dt, &format!("tangent.init_grad({result})"), false));
+                    tangent_stmts.push(Code::assign(
+                        &dt,
+                        &format!("tangent.init_grad({result})"),
+                        false,
+                    ));
                 }
                 if self_read {
                     out.push(Code::Stmt {
@@ -194,7 +259,11 @@ impl<'a> Forward<'a> {
                     out.extend(tangent_stmts);
                     // A change in place: the new value goes into the object, as the user's
                     // statement does (a number gets the new value).
-                    let new = if inplace.is_some() { format!("tangent.write_into({target}, {result})") } else { result.clone() };
+                    let new = if inplace.is_some() {
+                        format!("tangent.write_into({target}, {result})")
+                    } else {
+                        result.clone()
+                    };
                     out.push(Code::assign(target, &new, false));
                     out.push(Code::assign(&final_dt, &dt, false));
                 } else {
@@ -203,7 +272,12 @@ impl<'a> Forward<'a> {
                     out.extend(tangent_stmts);
                 }
             }
-            Stmt::AssignIndex { target, index, value, .. } => {
+            Stmt::AssignIndex {
+                target,
+                index,
+                value,
+                ..
+            } => {
                 out.push(Code::Stmt {
                     text: format!("{target}[{}] = {value}", index.text),
                     defs: vec![],
@@ -228,7 +302,11 @@ impl<'a> Forward<'a> {
                     let dt = self.tangent(target);
                     let dv = self.tangent_or_zero(value);
                     self.comment(s, out);
-                    out.push(Code::assign(&dt, &format!("tangent.appended({dt}, {dv})"), false));
+                    out.push(Code::assign(
+                        &dt,
+                        &format!("tangent.appended({dt}, {dv})"),
+                        false,
+                    ));
                 }
             }
             Stmt::PopLast { target, .. } => {
@@ -239,37 +317,75 @@ impl<'a> Forward<'a> {
                     out.push(Code::assign(&dt, &format!("{dt}[:-1]"), false));
                 }
             }
-            Stmt::If { test, body, orelse, .. } => {
+            Stmt::If {
+                test, body, orelse, ..
+            } => {
                 let body = self.block(body)?;
                 let orelse = self.block(orelse)?;
-                out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body, orelse });
+                out.push(Code::If {
+                    test: test.to_string(),
+                    uses: test.reads().into_iter().map(str::to_string).collect(),
+                    body,
+                    orelse,
+                });
             }
-            Stmt::For { target, iter, body, .. } => {
+            Stmt::For {
+                target, iter, body, ..
+            } => {
                 let mut body = self.block(body)?;
                 if self.act.is_active(target) {
                     // Loop indices (here saved and restored through the stack) have no tangent.
                     let dt = self.tangent(target);
-                    body.insert(0, Code::assign(&dt, &format!("tangent.init_grad({target})"), false));
+                    body.insert(
+                        0,
+                        Code::assign(&dt, &format!("tangent.init_grad({target})"), false),
+                    );
                 }
-                out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body });
+                out.push(Code::Loop {
+                    header: format!("for {target} in {iter}"),
+                    defs: vec![target.clone()],
+                    uses: iter.reads().into_iter().map(str::to_string).collect(),
+                    body,
+                });
             }
             Stmt::While { test, body, .. } => {
                 let body = self.block(body)?;
-                out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body });
+                out.push(Code::Loop {
+                    header: format!("while {test}"),
+                    defs: vec![],
+                    uses: test.reads().into_iter().map(str::to_string).collect(),
+                    body,
+                });
             }
             Stmt::Break { .. } => out.push(Code::effect("break")),
             Stmt::Continue { .. } => out.push(Code::effect("continue")),
-            Stmt::Restore { container, index, saved, .. } => {
+            Stmt::Restore {
+                container,
+                index,
+                saved,
+                ..
+            } => {
                 // The saved element's tangent was saved beside it and is put back the same way.
-                out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")));
-                if let (Some(dc), Some(ds)) = (self.tangent_of_atom(&Atom::Name(container.clone())), self.tangent_of_atom(saved)) {
-                    out.push(Code::effect(&format!("tangent.restore_item({dc}, {index}, {ds})")));
+                out.push(Code::effect(&format!(
+                    "tangent.restore_item({container}, {index}, {saved})"
+                )));
+                if let (Some(dc), Some(ds)) = (
+                    self.tangent_of_atom(&Atom::Name(container.clone())),
+                    self.tangent_of_atom(saved),
+                ) {
+                    out.push(Code::effect(&format!(
+                        "tangent.restore_item({dc}, {index}, {ds})"
+                    )));
                 }
             }
             Stmt::Opaque { text, reads, .. } => out.push(Code::Stmt {
                 text: text.clone(),
                 defs: vec![],
-                uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(),
+                uses: reads
+                    .iter()
+                    .filter(|r| !r.starts_with("__"))
+                    .cloned()
+                    .collect(),
                 pure: false,
             }),
             // Gradient surgery changes the backward pass only.
@@ -282,14 +398,21 @@ impl<'a> Forward<'a> {
     /// recipe of the user's).
     fn local_call(&self, callee: &Callee) -> Option<String> {
         match callee {
-            Callee::Function { text, local: true, .. } if !self.recipes.tangents.contains_key(text) => Some(text.clone()),
+            Callee::Function {
+                text, local: true, ..
+            } if !self.recipes.tangents.contains_key(text) => Some(text.clone()),
             _ => None,
         }
     }
 
     fn no_recipe(&self, s: &Stmt, what: &str) -> Diagnostic {
         let (start, end) = crate::reverse::locate(self.file.text, s, what);
-        let d = self.file.diagnostic(DiagnosticKind::NoRecipe, format!("no forward-mode derivative known for {what}"), start, end);
+        let d = self.file.diagnostic(
+            DiagnosticKind::NoRecipe,
+            format!("no forward-mode derivative known for {what}"),
+            start,
+            end,
+        );
         match s {
             Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, .. }, args, kwargs }, .. } => {
                 let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
@@ -315,13 +438,20 @@ impl<'a> Forward<'a> {
                 out = self.template(s, name, result, dt, &[left.clone(), right.clone()], &[])?;
             }
             Expr::UnaryOp { op, operand } => {
-                let Some(name) = crate::ir::unary_operator_recipe(op) else { return Ok(out) };
+                let Some(name) = crate::ir::unary_operator_recipe(op) else {
+                    return Ok(out);
+                };
                 out = self.template(s, name, result, dt, &[operand.clone()], &[])?;
             }
             Expr::Compare { .. } => {}
             Expr::Opaque { text, .. } => {
                 let o = s.origin();
-                return Err(self.file.diagnostic(DiagnosticKind::Unsupported, format!("`{text}` over a differentiated value cannot be differentiated"), o.start, o.end));
+                return Err(self.file.diagnostic(
+                    DiagnosticKind::Unsupported,
+                    format!("`{text}` over a differentiated value cannot be differentiated"),
+                    o.start,
+                    o.end,
+                ));
             }
             Expr::Subscript { value: v, index } => {
                 if let Some(dv) = self.tangent_of_atom(v) {
@@ -331,17 +461,26 @@ impl<'a> Forward<'a> {
             Expr::Attribute { value: v, attr } => {
                 if self.tangent_of_atom(v).is_some() {
                     match attr.as_str() {
-                        "T" => out = self.template(s, "numpy.transpose", result, dt, &[v.clone()], &[])?,
+                        "T" => {
+                            out =
+                                self.template(s, "numpy.transpose", result, dt, &[v.clone()], &[])?
+                        }
                         "real" => {
                             let dv = self.tangent_of_atom(v).unwrap();
                             out.push(Code::assign(dt, &format!("{dv}.real"), true));
                         }
-                        "imag" | "flat" => return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"))),
+                        "imag" | "flat" => {
+                            return Err(self.no_recipe(s, &format!("the attribute `.{attr}`")));
+                        }
                         // An attribute of an object: its tangent is the attribute of the
                         // object's tangent (a mapping or an object of the same kind).
                         _ => {
                             let dv = self.tangent_of_atom(v).unwrap();
-                            out.push(Code::assign(dt, &format!("tangent.attribute_tangent({dv}, {attr:?}, {v}.{attr})"), true));
+                            out.push(Code::assign(
+                                dt,
+                                &format!("tangent.attribute_tangent({dv}, {attr:?}, {v}.{attr})"),
+                                true,
+                            ));
                         }
                     }
                 }
@@ -349,29 +488,54 @@ impl<'a> Forward<'a> {
             Expr::Tuple(items) | Expr::List(items) => {
                 let parts: Vec<String> = items.iter().map(|a| self.tangent_or_zero(a)).collect();
                 let text = if matches!(value, Expr::Tuple(_)) {
-                    format!("({}{})", parts.join(", "), if parts.len() == 1 { "," } else { "" })
+                    format!(
+                        "({}{})",
+                        parts.join(", "),
+                        if parts.len() == 1 { "," } else { "" }
+                    )
                 } else {
                     format!("[{}]", parts.join(", "))
                 };
                 out.push(Code::assign(dt, &text, true));
             }
             Expr::Dict(items) => {
-                let parts: Vec<String> = items.iter().map(|(k, v)| format!("{k}: {}", self.tangent_or_zero(v))).collect();
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", self.tangent_or_zero(v)))
+                    .collect();
                 out.push(Code::assign(dt, &format!("{{{}}}", parts.join(", ")), true));
             }
-            Expr::Call { callee, args, kwargs } => out = self.call(s, result, dt, callee, args, kwargs)?,
+            Expr::Call {
+                callee,
+                args,
+                kwargs,
+            } => out = self.call(s, result, dt, callee, args, kwargs)?,
         }
         Ok(out)
     }
 
-    fn call(&mut self, s: &Stmt, result: &str, dt: &str, callee: &Callee, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
+    fn call(
+        &mut self,
+        s: &Stmt,
+        result: &str,
+        dt: &str,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> R<Vec<Code>> {
         match callee {
             // A function of this module with a recipe of the user's: the recipe, not its body.
-            Callee::Function { text, local: true, .. } if self.recipes.tangents.contains_key(text) => {
+            Callee::Function {
+                text, local: true, ..
+            } if self.recipes.tangents.contains_key(text) => {
                 self.template(s, text, result, dt, args, kwargs)
             }
-            Callee::Function { local: true, .. } => unreachable!("calls of the module's functions are differentiated by `stmt`"),
-            Callee::Function { text, canonical, .. } => {
+            Callee::Function { local: true, .. } => {
+                unreachable!("calls of the module's functions are differentiated by `stmt`")
+            }
+            Callee::Function {
+                text, canonical, ..
+            } => {
                 let Some(canon) = canonical else {
                     return Err(self.no_recipe(s, &format!("`{text}`")));
                 };
@@ -382,7 +546,10 @@ impl<'a> Forward<'a> {
             }
             Callee::Method { object, method } => {
                 if matches!(method.as_str(), "copy" | "astype") {
-                    return Ok(self.tangent_of_atom(object).map(|d| vec![Code::assign(dt, &d, true)]).unwrap_or_default());
+                    return Ok(self
+                        .tangent_of_atom(object)
+                        .map(|d| vec![Code::assign(dt, &d, true)])
+                        .unwrap_or_default());
                 }
                 let (name, all) = crate::ir::method_recipe(object, method, args);
                 if self.recipes.nondifferentiable.contains(&name) {
@@ -394,13 +561,29 @@ impl<'a> Forward<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn template(&mut self, s: &Stmt, name: &str, result: &str, dt: &str, args: &[Atom], kwargs: &[(String, Atom)]) -> R<Vec<Code>> {
+    fn template(
+        &mut self,
+        s: &Stmt,
+        name: &str,
+        result: &str,
+        dt: &str,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> R<Vec<Code>> {
         let Some(recipe) = self.recipes.tangents.get(name) else {
-            return Err(self.no_recipe(s, &format!("`{}`", crate::reverse::called_as(s).unwrap_or(name))));
+            return Err(self.no_recipe(
+                s,
+                &format!("`{}`", crate::reverse::called_as(s).unwrap_or(name)),
+            ));
         };
         let bindings = recipe.bind(args, kwargs).map_err(|e| {
             let o = s.origin();
-            self.file.diagnostic(DiagnosticKind::Unsupported, format!("cannot apply the tangent recipe for `{name}`: {e}"), o.start, o.end)
+            self.file.diagnostic(
+                DiagnosticKind::Unsupported,
+                format!("cannot apply the tangent recipe for `{name}`: {e}"),
+                o.start,
+                o.end,
+            )
         })?;
         // Tangents of the bound names, decided before the template asks.
         let mut known: BTreeMap<String, String> = BTreeMap::new();
@@ -414,8 +597,15 @@ impl<'a> Forward<'a> {
         }
         let names = &mut *self.names;
         let lookup = |n: &str| known.get(n).cloned();
-        let stmts = recipe.instantiate_tangent(result, dt, &bindings, &lookup, &mut |h| names.fresh(h));
-        let cite = recipe.user.then(|| Code::Comment(format!("{} ({})", crate::code::RECIPE_CITATION, recipe.origin)));
+        let stmts =
+            recipe.instantiate_tangent(result, dt, &bindings, &lookup, &mut |h| names.fresh(h));
+        let cite = recipe.user.then(|| {
+            Code::Comment(format!(
+                "{} ({})",
+                crate::code::RECIPE_CITATION,
+                recipe.origin
+            ))
+        });
         Ok(cite
             .into_iter()
             .chain(stmts.into_iter().map(|text| {
@@ -429,11 +619,15 @@ impl<'a> Forward<'a> {
 /// `tangent.Stack` / `tangent.pop` when `value` calls one of them (generated code's stack).
 fn stack_call(value: &Expr) -> Option<&str> {
     match value {
-        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } if c == "tangent.Stack" || c == "tangent.pop" => Some(c.as_str()),
+        Expr::Call {
+            callee: Callee::Function {
+                canonical: Some(c), ..
+            },
+            ..
+        } if c == "tangent.Stack" || c == "tangent.pop" => Some(c.as_str()),
         _ => None,
     }
 }
-
 
 /// A fresh name for the tangent of `var`: `d<var>` (`_d<rest>` for temporaries), made unique.
 pub fn tangent_name(names: &mut Names, var: &str) -> String {

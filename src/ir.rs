@@ -46,7 +46,11 @@ pub struct Index {
 pub enum Callee {
     /// A module-level or imported function: the text the user wrote (`np.exp`) and, when known,
     /// its canonical dotted name (`numpy.exp`). `local` is set for functions of the same module.
-    Function { text: String, canonical: Option<String>, local: bool },
+    Function {
+        text: String,
+        canonical: Option<String>,
+        local: bool,
+    },
     /// A method called on a value: `x.sum(axis=0)`.
     Method { object: Atom, method: String },
 }
@@ -56,19 +60,43 @@ pub enum Callee {
 pub enum Expr {
     Atom(Atom),
     /// `left op right` where op is a Python binary operator symbol.
-    BinOp { op: String, left: Atom, right: Atom },
+    BinOp {
+        op: String,
+        left: Atom,
+        right: Atom,
+    },
     /// `op operand`: `-`, `+`, `not`, `~`.
-    UnaryOp { op: String, operand: Atom },
+    UnaryOp {
+        op: String,
+        operand: Atom,
+    },
     /// One comparison `left op right`.
-    Compare { op: String, left: Atom, right: Atom },
-    Call { callee: Callee, args: Vec<Atom>, kwargs: Vec<(String, Atom)> },
-    Subscript { value: Atom, index: Index },
-    Attribute { value: Atom, attr: String },
+    Compare {
+        op: String,
+        left: Atom,
+        right: Atom,
+    },
+    Call {
+        callee: Callee,
+        args: Vec<Atom>,
+        kwargs: Vec<(String, Atom)>,
+    },
+    Subscript {
+        value: Atom,
+        index: Index,
+    },
+    Attribute {
+        value: Atom,
+        attr: String,
+    },
     Tuple(Vec<Atom>),
     List(Vec<Atom>),
     Dict(Vec<(Atom, Atom)>),
     /// An expression we do not look into (only allowed when it reads nothing active).
-    Opaque { text: String, reads: Vec<String> },
+    Opaque {
+        text: String,
+        reads: Vec<String>,
+    },
 }
 
 impl Expr {
@@ -87,13 +115,19 @@ impl Expr {
                 atom(right, &mut out);
             }
             Expr::UnaryOp { operand, .. } => atom(operand, &mut out),
-            Expr::Call { callee, args, kwargs } => {
+            Expr::Call {
+                callee,
+                args,
+                kwargs,
+            } => {
                 match callee {
                     Callee::Method { object, .. } => atom(object, &mut out),
                     // Calling a value (a local lambda, a function passed in) reads it.
-                    Callee::Function { text, canonical: None, local: false } if !text.contains('.') => {
-                        out.push(text.as_str())
-                    }
+                    Callee::Function {
+                        text,
+                        canonical: None,
+                        local: false,
+                    } if !text.contains('.') => out.push(text.as_str()),
                     _ => {}
                 }
                 for a in args {
@@ -133,26 +167,42 @@ struct Tight<'a>(&'a Atom);
 impl fmt::Display for Tight<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Atom::Const(c) if c.starts_with(|ch: char| ch == '-' || ch == '+' || ch == '.' || ch.is_ascii_digit()) => write!(f, "({c})"),
+            Atom::Const(c)
+                if c.starts_with(|ch: char| {
+                    ch == '-' || ch == '+' || ch == '.' || ch.is_ascii_digit()
+                }) =>
+            {
+                write!(f, "({c})")
+            }
             a => write!(f, "{a}"),
         }
     }
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Atom(a) => write!(f, "{a}"),
-            Expr::BinOp { op, left, right } if op == "**" => write!(f, "{} {op} {right}", Tight(left)),
+            Expr::BinOp { op, left, right } if op == "**" => {
+                write!(f, "{} {op} {right}", Tight(left))
+            }
             Expr::BinOp { op, left, right } => write!(f, "{left} {op} {right}"),
             Expr::UnaryOp { op, operand } if op == "not" => write!(f, "not {operand}"),
             Expr::UnaryOp { op, operand } => write!(f, "{op}{operand}"),
             Expr::Compare { op, left, right } => write!(f, "{left} {op} {right}"),
-            Expr::Call { callee, args, kwargs } => {
+            Expr::Call {
+                callee,
+                args,
+                kwargs,
+            } => {
                 match callee {
                     Callee::Function { text, .. } => write!(f, "{text}(")?,
                     Callee::Method { object, method } => write!(f, "{}.{method}(", Tight(object))?,
@@ -213,35 +263,93 @@ pub enum InPlace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stmt {
     /// `target = value`; `inplace` when the user's statement changes an object in place.
-    Assign { target: String, value: Expr, origin: Origin, inplace: Option<InPlace> },
+    Assign {
+        target: String,
+        value: Expr,
+        origin: Origin,
+        inplace: Option<InPlace>,
+    },
     /// `target[index] = value`.
-    AssignIndex { target: String, index: Index, value: Atom, origin: Origin },
+    AssignIndex {
+        target: String,
+        index: Index,
+        value: Atom,
+        origin: Origin,
+    },
     /// `target.append(value)` on a list.
-    Append { target: String, value: Atom, origin: Origin },
+    Append {
+        target: String,
+        value: Atom,
+        origin: Origin,
+    },
     /// `target.pop()` on a list, its result unused: a generated gradient undoing an append.
-    PopLast { target: String, origin: Origin },
+    PopLast {
+        target: String,
+        origin: Origin,
+    },
     /// `tangent.push(stack, value)`: in generated code that is differentiated again (HVPs).
-    Push { stack: String, value: Atom, origin: Origin },
+    Push {
+        stack: String,
+        value: Atom,
+        origin: Origin,
+    },
     /// `tangent.restore_item(container, index, saved)`: a generated gradient putting back an
     /// element it saved before the primal overwrote it (`container[index] = saved`).
-    Restore { container: String, index: Atom, saved: Atom, origin: Origin },
+    Restore {
+        container: String,
+        index: Atom,
+        saved: Atom,
+        origin: Origin,
+    },
     /// `if test:` where `test` is an atom or one comparison/`not` of atoms.
-    If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, origin: Origin },
+    If {
+        test: Expr,
+        body: Vec<Stmt>,
+        orelse: Vec<Stmt>,
+        origin: Origin,
+    },
     /// `for target in iter:` (iter is a name or a `range(...)` call kept as text).
     /// `checkpoint`: the loop of `with tangent.checkpoint():` — reverse mode saves the state
     /// its body carries at the start of each iteration instead of taping the body, and runs
     /// each iteration again (taped) just before its backward pass.
-    For { target: String, iter: Expr, body: Vec<Stmt>, origin: Origin, checkpoint: bool },
+    For {
+        target: String,
+        iter: Expr,
+        body: Vec<Stmt>,
+        origin: Origin,
+        checkpoint: bool,
+    },
     /// `while test:`; `test` is one operation on atoms (`while True:` for complex conditions).
-    While { test: Expr, body: Vec<Stmt>, origin: Origin },
-    Break { origin: Origin },
-    Continue { origin: Origin },
-    Return { value: Vec<Atom>, tuple: bool, origin: Origin },
+    While {
+        test: Expr,
+        body: Vec<Stmt>,
+        origin: Origin,
+    },
+    Break {
+        origin: Origin,
+    },
+    Continue {
+        origin: Origin,
+    },
+    Return {
+        value: Vec<Atom>,
+        tuple: bool,
+        origin: Origin,
+    },
     /// `with insert_grad_of(var) as alias:` — the body (kept as source lines, dedented)
     /// runs in the backward pass on the adjoint of `var`.
-    InsertGradOf { var: String, alias: String, body: Vec<String>, origin: Origin },
+    InsertGradOf {
+        var: String,
+        alias: String,
+        body: Vec<String>,
+        origin: Origin,
+    },
     /// A statement with no effect on values we track (`assert`, `print(...)`, `pass`).
-    Opaque { text: String, reads: Vec<String>, origin: Origin },
+    Opaque {
+        text: String,
+        reads: Vec<String>,
+        origin: Origin,
+    },
 }
 
 impl Stmt {
@@ -249,18 +357,33 @@ impl Stmt {
     pub fn header_reads(&self) -> Vec<&str> {
         match self {
             Stmt::Assign { value, .. } => value.reads(),
-            Stmt::AssignIndex { target, index, value, .. } => {
+            Stmt::AssignIndex {
+                target,
+                index,
+                value,
+                ..
+            } => {
                 let mut r = vec![target.as_str()];
                 r.extend(index.reads.iter().map(String::as_str));
                 r.extend(value.name());
                 r
             }
-            Stmt::Append { target, value, .. } => std::iter::once(target.as_str()).chain(value.name()).collect(),
+            Stmt::Append { target, value, .. } => std::iter::once(target.as_str())
+                .chain(value.name())
+                .collect(),
             Stmt::PopLast { target, .. } => vec![target.as_str()],
-            Stmt::Push { stack, value, .. } => std::iter::once(stack.as_str()).chain(value.name()).collect(),
-            Stmt::Restore { container, index, saved, .. } => {
-                std::iter::once(container.as_str()).chain(index.name()).chain(saved.name()).collect()
-            }
+            Stmt::Push { stack, value, .. } => std::iter::once(stack.as_str())
+                .chain(value.name())
+                .collect(),
+            Stmt::Restore {
+                container,
+                index,
+                saved,
+                ..
+            } => std::iter::once(container.as_str())
+                .chain(index.name())
+                .chain(saved.name())
+                .collect(),
             Stmt::If { test, .. } | Stmt::While { test, .. } => test.reads(),
             Stmt::For { iter, .. } => iter.reads(),
             Stmt::Return { value, .. } => value.iter().filter_map(|a| a.name()).collect(),
@@ -315,11 +438,24 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
     let pad = "    ".repeat(indent);
     for s in stmts {
         match s {
-            Stmt::Assign { target, value, inplace: None | Some(InPlace::Updated), .. } => out.push_str(&format!("{pad}{target} = {value}\n")),
-            Stmt::Assign { target, value, inplace: Some(how), .. } => out.push_str(&format!("{pad}{}\n", in_place_text(target, value, how))),
-            Stmt::AssignIndex { target, index, value, .. } => {
-                out.push_str(&format!("{pad}{target}[{}] = {value}\n", index.text))
-            }
+            Stmt::Assign {
+                target,
+                value,
+                inplace: None | Some(InPlace::Updated),
+                ..
+            } => out.push_str(&format!("{pad}{target} = {value}\n")),
+            Stmt::Assign {
+                target,
+                value,
+                inplace: Some(how),
+                ..
+            } => out.push_str(&format!("{pad}{}\n", in_place_text(target, value, how))),
+            Stmt::AssignIndex {
+                target,
+                index,
+                value,
+                ..
+            } => out.push_str(&format!("{pad}{target}[{}] = {value}\n", index.text)),
             Stmt::Append { target, value, .. } => {
                 out.push_str(&format!("{pad}{target}.append({value})\n"))
             }
@@ -327,10 +463,17 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
             Stmt::Push { stack, value, .. } => {
                 out.push_str(&format!("{pad}{stack}.append({value})\n"))
             }
-            Stmt::Restore { container, index, saved, .. } => {
-                out.push_str(&format!("{pad}tangent.restore_item({container}, {index}, {saved})\n"))
-            }
-            Stmt::If { test, body, orelse, .. } => {
+            Stmt::Restore {
+                container,
+                index,
+                saved,
+                ..
+            } => out.push_str(&format!(
+                "{pad}tangent.restore_item({container}, {index}, {saved})\n"
+            )),
+            Stmt::If {
+                test, body, orelse, ..
+            } => {
                 out.push_str(&format!("{pad}if {test}:\n"));
                 print_suite(body, indent + 1, out);
                 if !orelse.is_empty() {
@@ -338,7 +481,13 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
                     print_suite(orelse, indent + 1, out);
                 }
             }
-            Stmt::For { target, iter, body, checkpoint, .. } => {
+            Stmt::For {
+                target,
+                iter,
+                body,
+                checkpoint,
+                ..
+            } => {
                 let note = if *checkpoint { "  # checkpointed" } else { "" };
                 out.push_str(&format!("{pad}for {target} in {iter}:{note}\n"));
                 print_suite(body, indent + 1, out);
@@ -356,8 +505,12 @@ pub fn print_block(stmts: &[Stmt], indent: usize, out: &mut String) {
                     out.push_str(&format!("{pad}return {}\n", value[0]))
                 }
             }
-            Stmt::InsertGradOf { var, alias, body, .. } => {
-                out.push_str(&format!("{pad}with tangent.insert_grad_of({var}) as {alias}:\n"));
+            Stmt::InsertGradOf {
+                var, alias, body, ..
+            } => {
+                out.push_str(&format!(
+                    "{pad}with tangent.insert_grad_of({var}) as {alias}:\n"
+                ));
                 for line in body {
                     out.push_str(&format!("{pad}    {line}\n"));
                 }
@@ -402,7 +555,10 @@ pub fn all_statements(body: &[Stmt]) -> Vec<&Stmt> {
 
 /// Every assignment `name = ...` in `body`, at any depth, in order.
 pub fn assignments_of<'s>(body: &'s [Stmt], name: &str) -> Vec<&'s Stmt> {
-    all_statements(body).into_iter().filter(|s| matches!(s, Stmt::Assign { target, .. } if target == name)).collect()
+    all_statements(body)
+        .into_iter()
+        .filter(|s| matches!(s, Stmt::Assign { target, .. } if target == name))
+        .collect()
 }
 
 /// The recipe of a binary operator: `+` is `operator.add`, and so on.
@@ -434,14 +590,27 @@ pub fn unary_operator_recipe(op: &str) -> Option<&'static str> {
 /// separate arguments, which become one tuple. Returns the recipe name and all arguments.
 /// A call's arguments as source text: the positional ones, then `key=value`.
 pub fn call_arguments(args: &[Atom], kwargs: &[(String, Atom)]) -> Vec<String> {
-    args.iter().map(ToString::to_string).chain(kwargs.iter().map(|(k, v)| format!("{k}={v}"))).collect()
+    args.iter()
+        .map(ToString::to_string)
+        .chain(kwargs.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect()
 }
 
 pub fn method_recipe(object: &Atom, method: &str, args: &[Atom]) -> (String, Vec<Atom>) {
-    let name = if method == "flatten" { "numpy.ravel".to_string() } else { format!("numpy.{method}") };
+    let name = if method == "flatten" {
+        "numpy.ravel".to_string()
+    } else {
+        format!("numpy.{method}")
+    };
     let mut all = vec![object.clone()];
     if matches!(method, "reshape" | "transpose") && args.len() > 1 {
-        all.push(Atom::Const(format!("({})", args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))));
+        all.push(Atom::Const(format!(
+            "({})",
+            args.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     } else {
         all.extend(args.iter().cloned());
     }

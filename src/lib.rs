@@ -122,9 +122,15 @@ impl Request<'_> {
         file: parse::SourceFile<'_>,
         project: Option<&ProjectModule>,
     ) -> Result<(resolve::ModuleScope, Option<recipes::RecipeSet>), Diagnostic> {
-        let location = project.map(|p| (p.module_name.as_str(), self.path.ends_with("__init__.py")));
+        let location =
+            project.map(|p| (p.module_name.as_str(), self.path.ends_with("__init__.py")));
         let scope = self.scope(module, location);
-        let merged = self.recipe_set(&module.body, file, &scope, project.map_or("", |p| p.module_name.as_str()))?;
+        let merged = self.recipe_set(
+            &module.body,
+            file,
+            &scope,
+            project.map_or("", |p| p.module_name.as_str()),
+        )?;
         Ok((scope, merged))
     }
 
@@ -137,25 +143,44 @@ impl Request<'_> {
         recipes: &'a Option<recipes::RecipeSet>,
         optimized: bool,
     ) -> derive::Driver<'a> {
-        let mut driver = derive::Driver::new(module, file, recipes.as_ref().unwrap_or(recipes::builtin()), optimized);
+        let mut driver = derive::Driver::new(
+            module,
+            file,
+            recipes.as_ref().unwrap_or(recipes::builtin()),
+            optimized,
+        );
         driver.scope = scope;
         driver.own_statements = own_statements(module, self.module_source.len());
         driver
     }
 
     /// The built-in recipes, the project's on top, then the module's own (`body`, `scope`).
-    fn recipe_set(&self, body: &[ruff_python_ast::Stmt], file: parse::SourceFile<'_>, scope: &resolve::ModuleScope, module: &str) -> Result<Option<recipes::RecipeSet>, Diagnostic> {
+    fn recipe_set(
+        &self,
+        body: &[ruff_python_ast::Stmt],
+        file: parse::SourceFile<'_>,
+        scope: &resolve::ModuleScope,
+        module: &str,
+    ) -> Result<Option<recipes::RecipeSet>, Diagnostic> {
         let own = recipes::user_recipes(body, file, scope)?;
         let shared = self.project_recipes.filter(|p| !p.is_empty());
         Ok(match (shared, own.is_empty()) {
             (None, true) => None,
             (None, false) => Some(recipes::builtin().overlaid(&own)),
-            (Some(p), _) => Some(recipes::builtin().overlaid(&p.for_module(module)).overlaid(&own)),
+            (Some(p), _) => Some(
+                recipes::builtin()
+                    .overlaid(&p.for_module(module))
+                    .overlaid(&own),
+            ),
         })
     }
 
     /// Import lines for the project recipes the generated `functions` use.
-    fn shared_imports(&self, functions: &[emit::FunctionText], scope: &resolve::ModuleScope) -> Result<Vec<String>, Diagnostic> {
+    fn shared_imports(
+        &self,
+        functions: &[emit::FunctionText],
+        scope: &resolve::ModuleScope,
+    ) -> Result<Vec<String>, Diagnostic> {
         match self.project_recipes.filter(|p| !p.is_empty()) {
             Some(p) => p.import_lines(&emit::all_text(functions), scope, self.path),
             None => Ok(Vec::new()),
@@ -172,11 +197,18 @@ impl Request<'_> {
 
     /// The scope of `module` (parsed from `resolution_text`), where the module's own
     /// definitions win over its context's.
-    fn scope(&self, module: &ruff_python_ast::ModModule, location: Option<(&str, bool)>) -> resolve::ModuleScope {
+    fn scope(
+        &self,
+        module: &ruff_python_ast::ModModule,
+        location: Option<(&str, bool)>,
+    ) -> resolve::ModuleScope {
         let mut scope = resolve::ModuleScope::new_in(module, location);
         if self.context_source.is_some() {
             let own = own_statements(module, self.module_source.len());
-            scope.prefer(&resolve::ModuleScope::from_body(&module.body[..own], location));
+            scope.prefer(&resolve::ModuleScope::from_body(
+                &module.body[..own],
+                location,
+            ));
         }
         scope
     }
@@ -185,7 +217,11 @@ impl Request<'_> {
 /// How many of the leading statements of `module` come from its first `len` bytes.
 fn own_statements(module: &ruff_python_ast::ModModule, len: usize) -> usize {
     use ruff_text_size::Ranged;
-    module.body.iter().take_while(|s| s.start().to_usize() < len).count()
+    module
+        .body
+        .iter()
+        .take_while(|s| s.start().to_usize() < len)
+        .count()
 }
 
 /// The generated derivative.
@@ -216,12 +252,26 @@ pub fn generate_in_project(
     generate_with_project(request, options, Some(&project))
 }
 
-fn generate_with_project(request: &Request<'_>, options: &Options, project: Option<&ProjectModule>) -> Result<Generated, Diagnostic> {
+fn generate_with_project(
+    request: &Request<'_>,
+    options: &Options,
+    project: Option<&ProjectModule>,
+) -> Result<Generated, Diagnostic> {
     let text = request.resolution_text();
-    let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
+    let module_file = parse::SourceFile {
+        text: &text,
+        path: request.path,
+        line_offset: 0,
+    };
     let module = parse::parse(&module_file)?;
     let (scope, merged) = request.resolution(module.syntax(), module_file, project)?;
-    let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
+    let mut driver = request.driver(
+        module.syntax(),
+        module_file,
+        scope,
+        &merged,
+        options.optimized,
+    );
     driver.project = project;
     // A generated derivative differentiated again (it runs among `context_source`): a
     // parameter it uses only for shapes or conditions has a zero derivative, not none.
@@ -233,7 +283,11 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     let spec = derive::Spec {
         name: entry.clone(),
         wrt: &options.wrt,
-        seed: if options.seed_required { derive::SeedStyle::Required } else { derive::SeedStyle::DefaultOne },
+        seed: if options.seed_required {
+            derive::SeedStyle::Required
+        } else {
+            derive::SeedStyle::DefaultOne
+        },
         preserve_result: options.preserve_result,
         motion: options.motion,
         halves: None,
@@ -241,7 +295,11 @@ fn generate_with_project(request: &Request<'_>, options: &Options, project: Opti
     };
     driver.derive(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
-    let imports: Vec<&str> = shared.iter().chain(driver.imports.iter()).map(String::as_str).collect();
+    let imports: Vec<&str> = shared
+        .iter()
+        .chain(driver.imports.iter())
+        .map(String::as_str)
+        .collect();
     let source = module_text(request, "", note.as_deref(), &imports, &driver.functions)?;
     Ok(Generated { source, entry })
 }
@@ -257,12 +315,26 @@ pub fn generate_forward(request: &Request<'_>, options: &Options) -> Result<Gene
 /// (off for the gradient an HVP differentiates, as for any generated derivative differentiated
 /// again: the user's function was checked, and a gradient that uses `x` only for shapes or
 /// conditions has a zero derivative).
-fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -> Result<Generated, Diagnostic> {
+fn forward_mode(
+    request: &Request<'_>,
+    options: &Options,
+    check_wrt_use: bool,
+) -> Result<Generated, Diagnostic> {
     let text = request.resolution_text();
-    let module_file = parse::SourceFile { text: &text, path: request.path, line_offset: 0 };
+    let module_file = parse::SourceFile {
+        text: &text,
+        path: request.path,
+        line_offset: 0,
+    };
     let module = parse::parse(&module_file)?;
     let (scope, merged) = request.resolution(module.syntax(), module_file, None)?;
-    let mut driver = request.driver(module.syntax(), module_file, scope, &merged, options.optimized);
+    let mut driver = request.driver(
+        module.syntax(),
+        module_file,
+        scope,
+        &merged,
+        options.optimized,
+    );
     let nested = parse_function_source(request)?;
     let (def, file) = target_function(request, module.syntax(), module_file, &nested)?;
     let note = definition_note(request, module.syntax(), &text, def);
@@ -281,16 +353,34 @@ fn forward_mode(request: &Request<'_>, options: &Options, check_wrt_use: bool) -
     driver.derive_forward(def, file, &spec)?;
     let shared = request.shared_imports(&driver.functions, &driver.scope)?;
     let imports: Vec<&str> = shared.iter().map(String::as_str).collect();
-    let source = module_text(request, " (forward mode)", note.as_deref(), &imports, &driver.functions)?;
+    let source = module_text(
+        request,
+        " (forward mode)",
+        note.as_deref(),
+        &imports,
+        &driver.functions,
+    )?;
     Ok(Generated { source, entry })
 }
 
 /// The function's own source when it is not at the module's top level (see `Request`).
 fn parse_function_source<'a>(
     request: &Request<'a>,
-) -> Result<Option<(ruff_python_parser::Parsed<ruff_python_ast::ModModule>, parse::SourceFile<'a>)>, Diagnostic> {
-    let Some(text) = request.function_source else { return Ok(None) };
-    let file = parse::SourceFile { text, path: request.path, line_offset: request.function_first_line.saturating_sub(1) };
+) -> Result<
+    Option<(
+        ruff_python_parser::Parsed<ruff_python_ast::ModModule>,
+        parse::SourceFile<'a>,
+    )>,
+    Diagnostic,
+> {
+    let Some(text) = request.function_source else {
+        return Ok(None);
+    };
+    let file = parse::SourceFile {
+        text,
+        path: request.path,
+        line_offset: request.function_first_line.saturating_sub(1),
+    };
     Ok(Some((parse::parse(&file)?, file)))
 }
 
@@ -299,18 +389,25 @@ fn target_function<'m>(
     request: &Request<'_>,
     module: &'m ruff_python_ast::ModModule,
     module_file: parse::SourceFile<'m>,
-    nested: &'m Option<(ruff_python_parser::Parsed<ruff_python_ast::ModModule>, parse::SourceFile<'m>)>,
+    nested: &'m Option<(
+        ruff_python_parser::Parsed<ruff_python_ast::ModModule>,
+        parse::SourceFile<'m>,
+    )>,
 ) -> Result<(&'m ruff_python_ast::StmtFunctionDef, parse::SourceFile<'m>), Diagnostic> {
     let found = match nested {
-        Some((parsed, file)) => parse::find_function(parsed.syntax(), request.function).map(|d| (d, *file)),
+        Some((parsed, file)) => {
+            parse::find_function(parsed.syntax(), request.function).map(|d| (d, *file))
+        }
         None => {
             // The module's own definition, not its context's.
             let own = &module.body[..own_statements(module, request.module_source.len())];
             match request.definition_line {
-                Some(line) => match parse::find_function_at(own, module_file.text, request.function, line) {
-                    Some(def) => Some((def, module_file)),
-                    None => return Err(moved_definition(request, own, module_file.text, line)),
-                },
+                Some(line) => {
+                    match parse::find_function_at(own, module_file.text, request.function, line) {
+                        Some(def) => Some((def, module_file)),
+                        None => return Err(moved_definition(request, own, module_file.text, line)),
+                    }
+                }
                 None => parse::find_function_in(own, request.function).map(|d| (d, module_file)),
             }
         }
@@ -318,7 +415,10 @@ fn target_function<'m>(
     found.ok_or_else(|| {
         Diagnostic::without_span(
             DiagnosticKind::FunctionNotFound,
-            format!("no function named `{}` at the top level of this module", request.function),
+            format!(
+                "no function named `{}` at the top level of this module",
+                request.function
+            ),
             request.path,
         )
     })
@@ -326,14 +426,28 @@ fn target_function<'m>(
 
 /// No definition of `request.function` starts on `line` (`Request::definition_line`): the
 /// module's text is not the one the function was made from. Points at `line`.
-fn moved_definition(request: &Request<'_>, own: &[ruff_python_ast::Stmt], text: &str, line: usize) -> Diagnostic {
+fn moved_definition(
+    request: &Request<'_>,
+    own: &[ruff_python_ast::Stmt],
+    text: &str,
+    line: usize,
+) -> Diagnostic {
     use ruff_text_size::Ranged;
     let function = request.function;
-    let lines: Vec<usize> = parse::definitions_in(own, function).iter().map(|d| parse::line_of(text, d.start().to_usize())).collect();
+    let lines: Vec<usize> = parse::definitions_in(own, function)
+        .iter()
+        .map(|d| parse::line_of(text, d.start().to_usize()))
+        .collect();
     let now = match lines.as_slice() {
         [] => format!("the module defines no `{function}` at its top level now"),
         [one] => format!("`{function}` is defined at line {one} now"),
-        more => format!("`{function}` is defined at lines {} now", more.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+        more => format!(
+            "`{function}` is defined at lines {} now",
+            more.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let message = format!(
         "the source of `{function}` changed since it was loaded: it started at line {line}, where no definition of `{function}` starts any more ({now})"
@@ -357,13 +471,21 @@ fn file_name(path: &str) -> &str {
 
 /// When the module defines `request.function` more than once at its top level: which of its
 /// definitions `def` (the one differentiated) is, for the generated module's header.
-fn definition_note(request: &Request<'_>, module: &ruff_python_ast::ModModule, text: &str, def: &ruff_python_ast::StmtFunctionDef) -> Option<String> {
+fn definition_note(
+    request: &Request<'_>,
+    module: &ruff_python_ast::ModModule,
+    text: &str,
+    def: &ruff_python_ast::StmtFunctionDef,
+) -> Option<String> {
     use ruff_text_size::Ranged;
     if request.function_source.is_some() {
         return None;
     }
     let own = &module.body[..own_statements(module, request.module_source.len())];
-    let lines: Vec<usize> = parse::definitions_in(own, request.function).iter().map(|d| parse::line_of(text, d.start().to_usize())).collect();
+    let lines: Vec<usize> = parse::definitions_in(own, request.function)
+        .iter()
+        .map(|d| parse::line_of(text, d.start().to_usize()))
+        .collect();
     if lines.len() < 2 {
         return None;
     }
@@ -372,14 +494,24 @@ fn definition_note(request: &Request<'_>, module: &ruff_python_ast::ModModule, t
     Some(format!(
         "`{}` is defined more than once in {file} (lines {}): this differentiates the definition at {file}:{at}.",
         request.function,
-        lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        lines
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
 }
 
 /// The generated module: a header naming the engine and the function, `import numpy`,
 /// `import tangent` (and `import math` when a recipe of the math module is used), `extra`
 /// import lines, then the functions.
-fn module_text(request: &Request<'_>, kind: &str, note: Option<&str>, extra: &[&str], functions: &[emit::FunctionText]) -> Result<String, Diagnostic> {
+fn module_text(
+    request: &Request<'_>,
+    kind: &str,
+    note: Option<&str>,
+    extra: &[&str],
+    functions: &[emit::FunctionText],
+) -> Result<String, Diagnostic> {
     let file_name = file_name(request.path);
     let mut header = format!(
         "Generated by Tangent {} from {}:{}{kind}. Regenerate rather than edit.",
@@ -440,20 +572,41 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         }
         d
     })?;
-    let module_file = parse::SourceFile { text: request.module_source, path: request.path, line_offset: 0 };
+    let module_file = parse::SourceFile {
+        text: request.module_source,
+        path: request.path,
+        line_offset: 0,
+    };
     let module = parse::parse(&module_file)?;
     let nested = parse_function_source(request)?;
-    let params = parse::param_names(target_function(request, module.syntax(), module_file, &nested)?.0);
-    let vectors: Vec<String> = options.wrt.iter().map(|&i| format!("v{}", params.get(i).map(String::as_str).unwrap_or("x"))).collect();
+    let params =
+        parse::param_names(target_function(request, module.syntax(), module_file, &nested)?.0);
+    let vectors: Vec<String> = options
+        .wrt
+        .iter()
+        .map(|&i| format!("v{}", params.get(i).map(String::as_str).unwrap_or("x")))
+        .collect();
     let entry = format!("hvp_{}", request.function.replace('.', "_"));
-    let forward_functions = forward.source.split_once("\n\n\n").map_or(forward.source.as_str(), |(_, rest)| rest);
+    let forward_functions = forward
+        .source
+        .split_once("\n\n\n")
+        .map_or(forward.source.as_str(), |(_, rest)| rest);
     let source = format!(
         "{}\n\n\n{}\n\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",
         gradient.source.trim_end(),
         forward_functions.trim_end(),
-        params.iter().chain(vectors.iter()).cloned().collect::<Vec<_>>().join(", "),
+        params
+            .iter()
+            .chain(vectors.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
         request.function,
-        vectors.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+        vectors
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         forward.entry,
         params.join(", "),
         vectors.join(", "),
@@ -479,10 +632,17 @@ pub struct RecipeInfo {
 /// Every function with a recipe or known to have no derivative: the built-in recipes, the
 /// project's shared ones on top, then the recipes of `module` (`(source, path)`) when given.
 /// Sorted by name.
-pub fn recipe_listing(module: Option<(&str, &str)>, shared: Option<&recipes::ProjectRecipes>) -> Result<Vec<RecipeInfo>, Diagnostic> {
+pub fn recipe_listing(
+    module: Option<(&str, &str)>,
+    shared: Option<&recipes::ProjectRecipes>,
+) -> Result<Vec<RecipeInfo>, Diagnostic> {
     let user = match module {
         Some((text, path)) => {
-            let file = parse::SourceFile { text, path, line_offset: 0 };
+            let file = parse::SourceFile {
+                text,
+                path,
+                line_offset: 0,
+            };
             let parsed = parse::parse(&file)?;
             let scope = resolve::ModuleScope::new(parsed.syntax());
             recipes::user_recipes(&parsed.syntax().body, file, &scope)?
@@ -494,7 +654,8 @@ pub fn recipe_listing(module: Option<(&str, &str)>, shared: Option<&recipes::Pro
         None => recipes::builtin().clone(),
     };
     let set = base.overlaid(&user);
-    let mut names: std::collections::BTreeSet<&String> = set.adjoints.keys().chain(set.tangents.keys()).collect();
+    let mut names: std::collections::BTreeSet<&String> =
+        set.adjoints.keys().chain(set.tangents.keys()).collect();
     names.extend(set.nondifferentiable.iter());
     Ok(names
         .into_iter()
@@ -531,7 +692,11 @@ pub fn parameter_positions_at(
     line: Option<usize>,
     names: &[String],
 ) -> Result<Vec<usize>, Diagnostic> {
-    let file = parse::SourceFile { text: module_source, path, line_offset: 0 };
+    let file = parse::SourceFile {
+        text: module_source,
+        path,
+        line_offset: 0,
+    };
     let module = parse::parse(&file)?;
     let request = Request {
         module_source,
@@ -551,7 +716,10 @@ pub fn parameter_positions_at(
             params.iter().position(|p| p == n).ok_or_else(|| {
                 Diagnostic::without_span(
                     DiagnosticKind::InvalidWrt,
-                    format!("`{function}` has no parameter named `{n}` (parameters: {})", params.join(", ")),
+                    format!(
+                        "`{function}` has no parameter named `{n}` (parameters: {})",
+                        params.join(", ")
+                    ),
                     path,
                 )
             })
@@ -563,7 +731,10 @@ pub fn parameter_positions_at(
 pub fn mentions_module(source: &str, module: &str) -> bool {
     let pattern = format!("{module}.");
     source.match_indices(&pattern).any(|(i, _)| {
-        source[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        source[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
     })
 }
 
@@ -583,7 +754,12 @@ pub struct GradModule {
 
 impl From<db::GradModuleArtifact> for GradModule {
     fn from(out: db::GradModuleArtifact) -> Self {
-        GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: out.skipped }
+        GradModule {
+            source: out.source,
+            source_hash: out.source_hash,
+            generated: out.generated,
+            skipped: out.skipped,
+        }
     }
 }
 
@@ -597,11 +773,20 @@ pub fn source_hash(text: &str) -> String {
 
 /// Generates the gradient module of `module_source` (see [`GradModule`]). Only a syntax error
 /// fails the whole module.
-pub fn grad_module(module_source: &str, path: &str, optimized: bool) -> Result<GradModule, Diagnostic> {
+pub fn grad_module(
+    module_source: &str,
+    path: &str,
+    optimized: bool,
+) -> Result<GradModule, Diagnostic> {
     // The same queries as the incremental database, run once: one implementation, so a
     // module built in one shot is byte-identical to one regenerated under `watch`.
     let database = db::Database::default();
-    let file = db::SourceFile::new(&database, path.to_string(), String::new(), module_source.to_string());
+    let file = db::SourceFile::new(
+        &database,
+        path.to_string(),
+        String::new(),
+        module_source.to_string(),
+    );
     let out = db::grad_module(&database, file, optimized)?;
     Ok(out.into())
 }
@@ -647,7 +832,8 @@ pub fn derivative_in_project(
     wrt: &[usize],
     optimized: bool,
 ) -> Result<GradModule, Diagnostic> {
-    ProjectModule::load(module_source, path, module_name, roots).derivative(function, wrt, optimized)
+    ProjectModule::load(module_source, path, module_name, roots)
+        .derivative(function, wrt, optimized)
 }
 
 /// The project modules `module_source` imports, directly or not, with the blake3 hash of each
@@ -664,9 +850,19 @@ pub fn project_dependencies(
 /// Where a source file sits in its project: its dotted module name and the directory its
 /// top-level package is in (the parent directories that are packages, `__init__.py`, count).
 pub fn module_location(path: &std::path::Path) -> (String, std::path::PathBuf) {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let mut parts: Vec<String> = if stem == "__init__" { Vec::new() } else { vec![stem] };
-    let mut dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut parts: Vec<String> = if stem == "__init__" {
+        Vec::new()
+    } else {
+        vec![stem]
+    };
+    let mut dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
     while dir.join("__init__.py").is_file() {
         let Some(name) = dir.file_name() else { break };
         parts.insert(0, name.to_string_lossy().to_string());
@@ -686,18 +882,32 @@ fn project_database(
     roots: &[std::path::PathBuf],
 ) -> (db::Database, db::SourceFile) {
     let mut database = db::Database::default();
-    let file = db::SourceFile::new(&database, path.to_string(), module_name.to_string(), module_source.to_string());
+    let file = db::SourceFile::new(
+        &database,
+        path.to_string(),
+        module_name.to_string(),
+        module_source.to_string(),
+    );
     let mut modules = std::collections::BTreeMap::new();
     modules.insert(module_name.to_string(), file);
     let mut queue = vec![file];
     while let Some(current) = queue.pop() {
-        let Ok(index) = db::parse(&database, current) else { continue };
-        let wanted: Vec<String> = index.scope.imports.values().flat_map(|c| module_prefixes(c)).collect();
+        let Ok(index) = db::parse(&database, current) else {
+            continue;
+        };
+        let wanted: Vec<String> = index
+            .scope
+            .imports
+            .values()
+            .flat_map(|c| module_prefixes(c))
+            .collect();
         for module in wanted {
             if modules.contains_key(&module) {
                 continue;
             }
-            let Some((found_path, text)) = find_module_source(roots, &module) else { continue };
+            let Some((found_path, text)) = find_module_source(roots, &module) else {
+                continue;
+            };
             let source = db::SourceFile::new(&database, found_path, module.clone(), text);
             modules.insert(module, source);
             queue.push(source);
@@ -711,14 +921,20 @@ fn project_database(
 /// `a.b.c` -> `a.b.c`, `a.b`, `a`: the modules a dotted import may name.
 fn module_prefixes(dotted: &str) -> Vec<String> {
     let parts: Vec<&str> = dotted.split('.').collect();
-    (1..=parts.len()).rev().map(|n| parts[..n].join(".")).collect()
+    (1..=parts.len())
+        .rev()
+        .map(|n| parts[..n].join("."))
+        .collect()
 }
 
 /// `<root>/a/b.py` or `<root>/a/b/__init__.py` for module `a.b`, read as UTF-8.
 fn find_module_source(roots: &[std::path::PathBuf], module: &str) -> Option<(String, String)> {
     let relative: std::path::PathBuf = module.split('.').collect();
     for root in roots {
-        for candidate in [root.join(&relative).with_extension("py"), root.join(&relative).join("__init__.py")] {
+        for candidate in [
+            root.join(&relative).with_extension("py"),
+            root.join(&relative).join("__init__.py"),
+        ] {
             if let Ok(text) = std::fs::read_to_string(&candidate) {
                 return Some((candidate.display().to_string(), text));
             }
@@ -736,14 +952,25 @@ pub struct ProjectModule {
 }
 
 impl ProjectModule {
-    pub fn load(module_source: &str, path: &str, module_name: &str, roots: &[std::path::PathBuf]) -> Self {
+    pub fn load(
+        module_source: &str,
+        path: &str,
+        module_name: &str,
+        roots: &[std::path::PathBuf],
+    ) -> Self {
         let (database, file) = project_database(module_source, path, module_name, roots);
-        ProjectModule { database, file, module_name: module_name.to_string() }
+        ProjectModule {
+            database,
+            file,
+            module_name: module_name.to_string(),
+        }
     }
 
     /// The project modules it imports, directly or not, with the blake3 hash of each source.
     pub fn dependencies(&self) -> Vec<(String, String)> {
-        let Some(project) = db::Db::project(&self.database) else { return Vec::new() };
+        let Some(project) = db::Db::project(&self.database) else {
+            return Vec::new();
+        };
         project
             .modules(&self.database)
             .iter()
@@ -756,7 +983,10 @@ impl ProjectModule {
     /// gradient module differentiates the last definition of each, which the name is bound
     /// to. Empty when it does not parse.
     pub fn redefinitions(&self) -> Vec<db::Redefinition> {
-        db::parse(&self.database, self.file).as_ref().map(|index| index.redefined.clone()).unwrap_or_default()
+        db::parse(&self.database, self.file)
+            .as_ref()
+            .map(|index| index.redefined.clone())
+            .unwrap_or_default()
     }
 
     /// Parameters (and those modified in place) of a function of another project module,
@@ -768,38 +998,87 @@ impl ProjectModule {
 
     /// How this module's generated code calls the derivative of `dotted` w.r.t. `wrt`:
     /// `(local name, seed parameter, import line)`.
-    pub fn external_derivative(&self, dotted: &str, wrt: &[usize]) -> Result<(String, String, String), Diagnostic> {
-        let missing = || Diagnostic::without_span(DiagnosticKind::NoRecipe, format!("no source for `{dotted}`"), "<project>");
+    pub fn external_derivative(
+        &self,
+        dotted: &str,
+        wrt: &[usize],
+    ) -> Result<(String, String, String), Diagnostic> {
+        let missing = || {
+            Diagnostic::without_span(
+                DiagnosticKind::NoRecipe,
+                format!("no source for `{dotted}`"),
+                "<project>",
+            )
+        };
         let id = db::project_function(&self.database, dotted).ok_or_else(missing)?;
-        let params = db::function_params(&self.database, id).clone().ok_or_else(missing)?;
+        let params = db::function_params(&self.database, id)
+            .clone()
+            .ok_or_else(missing)?;
         let callee_file = id.file(&self.database);
         let name = id.name(&self.database).clone();
-        let dname = db::derivative_name(&name, &params, wrt, db::reserved_names(&self.database, callee_file));
+        let dname = db::derivative_name(
+            &name,
+            &params,
+            wrt,
+            db::reserved_names(&self.database, callee_file),
+        );
         let module = callee_file.module(&self.database).clone();
         let alias = db::import_alias(&self.database, self.file, &module, &name, &dname);
         let seed = db::seed_name(&self.database, id).clone()?;
-        let req = db::Requirement { file: callee_file, function: name, wrt: wrt.to_vec(), halves: false, updates: Vec::new() };
-        Ok((alias, seed, db::import_line(&self.database, self.file, &req)))
+        let req = db::Requirement {
+            file: callee_file,
+            function: name,
+            wrt: wrt.to_vec(),
+            halves: false,
+            updates: Vec::new(),
+        };
+        Ok((
+            alias,
+            seed,
+            db::import_line(&self.database, self.file, &req),
+        ))
     }
 
     /// Applies the project's shared recipes (`[tool.tangent] recipes`).
-    pub fn with_recipes(mut self, recipes: Option<std::sync::Arc<recipes::ProjectRecipes>>) -> Self {
+    pub fn with_recipes(
+        mut self,
+        recipes: Option<std::sync::Arc<recipes::ProjectRecipes>>,
+    ) -> Self {
         self.database.set_project_recipes(recipes);
         self
     }
 
     /// The derivative of `function` w.r.t. `wrt` in a module of its own (see
     /// [`derivative_in_project`]).
-    pub fn derivative(&self, function: &str, wrt: &[usize], optimized: bool) -> Result<GradModule, Diagnostic> {
-        let out = db::derivative_module(&self.database, self.file, &[(function.to_string(), wrt.to_vec())], optimized)?;
+    pub fn derivative(
+        &self,
+        function: &str,
+        wrt: &[usize],
+        optimized: bool,
+    ) -> Result<GradModule, Diagnostic> {
+        let out = db::derivative_module(
+            &self.database,
+            self.file,
+            &[(function.to_string(), wrt.to_vec())],
+            optimized,
+        )?;
         if let Some((_, d)) = out.skipped.into_iter().next() {
             return Err(d);
         }
-        Ok(GradModule { source: out.source, source_hash: out.source_hash, generated: out.generated, skipped: Vec::new() })
+        Ok(GradModule {
+            source: out.source,
+            source_hash: out.source_hash,
+            generated: out.generated,
+            skipped: Vec::new(),
+        })
     }
 
     /// Its gradient module, through `store` when given (see [`grad_module_in_project_cached`]).
-    pub fn grad_module(mut self, optimized: bool, store: Option<std::sync::Arc<store::Store>>) -> Result<GradModule, Diagnostic> {
+    pub fn grad_module(
+        mut self,
+        optimized: bool,
+        store: Option<std::sync::Arc<store::Store>>,
+    ) -> Result<GradModule, Diagnostic> {
         self.database.set_store(store);
         let out = db::grad_module(&self.database, self.file, optimized)?;
         Ok(out.into())

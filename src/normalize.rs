@@ -129,8 +129,21 @@ pub fn normalize_with(
         body = n.checkpoint_loops(body);
     }
     if let Some((flag, _, _)) = &n.loop_return {
-        let origin = Origin { text: String::new(), start: 0, end: 0, id: 0 };
-        body.insert(0, Stmt::Assign { target: flag.clone(), value: Expr::Atom(Atom::Const("False".into())), origin, inplace: None });
+        let origin = Origin {
+            text: String::new(),
+            start: 0,
+            end: 0,
+            id: 0,
+        };
+        body.insert(
+            0,
+            Stmt::Assign {
+                target: flag.clone(),
+                value: Expr::Atom(Atom::Const("False".into())),
+                origin,
+                inplace: None,
+            },
+        );
     }
     let body = lift_exits(body);
     let mut result_name = None;
@@ -140,7 +153,12 @@ pub fn normalize_with(
     let mut names = n.taken.clone();
     collect_ir_names(&body, &mut names);
     Ok(Normalized {
-        function: Function { name: def.name.to_string(), params, body, names },
+        function: Function {
+            name: def.name.to_string(),
+            params,
+            body,
+            names,
+        },
         result,
         result_is_tuple: tuple,
         returns_nothing: n.returns_nothing,
@@ -149,7 +167,11 @@ pub fn normalize_with(
 
 /// A function with a user recipe of its own (`@tangent.adjoint(f)`) is differentiated
 /// through that recipe: its body becomes `result = f(params)`, a call the recipe covers.
-pub fn through_recipe(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Result<Normalized> {
+pub fn through_recipe(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &ast::StmtFunctionDef,
+) -> Result<Normalized> {
     let n = Normalizer::new(file, scope, def);
     let params = n.params(def)?;
     let mut names: BTreeSet<String> = params.iter().map(|p| p.name.clone()).collect();
@@ -160,15 +182,50 @@ pub fn through_recipe(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::Stmt
     }
     names.insert(result.clone());
     let args: Vec<Atom> = params.iter().map(|p| Atom::Name(p.name.clone())).collect();
-    let call = format!("{}({})", def.name, params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
-    let origin = Origin { text: call, start: def.start().to_usize(), end: def.start().to_usize(), id: 1 };
-    let value = Expr::Call { callee: Callee::Function { text: def.name.to_string(), canonical: None, local: true }, args, kwargs: Vec::new() };
+    let call = format!(
+        "{}({})",
+        def.name,
+        params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let origin = Origin {
+        text: call,
+        start: def.start().to_usize(),
+        end: def.start().to_usize(),
+        id: 1,
+    };
+    let value = Expr::Call {
+        callee: Callee::Function {
+            text: def.name.to_string(),
+            canonical: None,
+            local: true,
+        },
+        args,
+        kwargs: Vec::new(),
+    };
     let body = vec![
-        Stmt::Assign { target: result.clone(), value, origin: origin.clone(), inplace: None },
-        Stmt::Return { value: vec![Atom::Name(result.clone())], tuple: false, origin },
+        Stmt::Assign {
+            target: result.clone(),
+            value,
+            origin: origin.clone(),
+            inplace: None,
+        },
+        Stmt::Return {
+            value: vec![Atom::Name(result.clone())],
+            tuple: false,
+            origin,
+        },
     ];
     Ok(Normalized {
-        function: Function { name: def.name.to_string(), params, body, names },
+        function: Function {
+            name: def.name.to_string(),
+            params,
+            body,
+            names,
+        },
         result: vec![Atom::Name(result)],
         result_is_tuple: false,
         returns_nothing: None,
@@ -185,7 +242,12 @@ impl<'a> Normalizer<'a> {
             next_temp: 0,
             next_origin: 0,
             out: Vec::new(),
-            origin: Origin { text: String::new(), start: 0, end: 0, id: 0 },
+            origin: Origin {
+                text: String::new(),
+                start: 0,
+                end: 0,
+                id: 0,
+            },
             loop_depth: 0,
             function_name: def.name.to_string(),
             loop_return: None,
@@ -209,7 +271,11 @@ impl<'a> Normalizer<'a> {
         self.unsupported(range, message)
     }
 
-    fn unsupported(&self, range: ruff_text_size::TextRange, message: impl Into<String>) -> Diagnostic {
+    fn unsupported(
+        &self,
+        range: ruff_text_size::TextRange,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         self.file.diagnostic(
             DiagnosticKind::Unsupported,
             message,
@@ -227,7 +293,11 @@ impl<'a> Normalizer<'a> {
     /// its own, without which its line breaks would end the statement.
     fn expr_text(&self, e: &AExpr) -> String {
         let text = self.text(e);
-        if text.contains('\n') { format!("({text})") } else { text }
+        if text.contains('\n') {
+            format!("({text})")
+        } else {
+            text
+        }
     }
 
     fn params(&self, def: &ast::StmtFunctionDef) -> Result<Vec<Param>> {
@@ -236,7 +306,9 @@ impl<'a> Normalizer<'a> {
             return Err(self.unsupported(v.range(), "`*args` parameters cannot be differentiated"));
         }
         if let Some(k) = &p.kwarg {
-            return Err(self.unsupported(k.range(), "`**kwargs` parameters cannot be differentiated"));
+            return Err(
+                self.unsupported(k.range(), "`**kwargs` parameters cannot be differentiated")
+            );
         }
         let param = |a: &ast::ParameterWithDefault, keyword_only: bool| Param {
             name: a.parameter.name.to_string(),
@@ -244,14 +316,23 @@ impl<'a> Normalizer<'a> {
             keyword_only,
         };
         // Keyword-only parameters come last, as `inspect.signature` lists them.
-        Ok(p.posonlyargs.iter().chain(p.args.iter()).map(|a| param(a, false)).chain(p.kwonlyargs.iter().map(|a| param(a, true))).collect())
+        Ok(p.posonlyargs
+            .iter()
+            .chain(p.args.iter())
+            .map(|a| param(a, false))
+            .chain(p.kwonlyargs.iter().map(|a| param(a, true)))
+            .collect())
     }
 
     fn fresh(&mut self, hint: &str) -> String {
         loop {
             self.next_temp += 1;
             let hint = hint.trim_start_matches('_');
-            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) {
+                "_"
+            } else {
+                ""
+            };
             let name = format!("_{hint}{sep}{}", self.next_temp);
             if !self.taken.contains(&name) {
                 self.taken.insert(name.clone());
@@ -267,13 +348,23 @@ impl<'a> Normalizer<'a> {
 
     fn assign(&mut self, target: &str, value: Expr) {
         let origin = self.origin.clone();
-        self.emit(Stmt::Assign { target: target.to_string(), value, origin, inplace: None });
+        self.emit(Stmt::Assign {
+            target: target.to_string(),
+            value,
+            origin,
+            inplace: None,
+        });
     }
 
     /// `target` gets `value` by a change of its object in place (see `ir::InPlace`).
     fn assign_in_place(&mut self, target: &str, value: Expr, how: InPlace) {
         let origin = self.origin.clone();
-        self.emit(Stmt::Assign { target: target.to_string(), value, origin, inplace: Some(how) });
+        self.emit(Stmt::Assign {
+            target: target.to_string(),
+            value,
+            origin,
+            inplace: Some(how),
+        });
     }
 
     fn set_origin(&mut self, stmt: &AStmt) {
@@ -426,10 +517,18 @@ impl<'a> Normalizer<'a> {
         if let AExpr::Attribute(attr) = call.func.as_ref() {
             if let AExpr::Name(obj) = attr.value.as_ref() {
                 // A stack of generated code saves a value.
-                if attr.attr.as_str() == "append" && self.stacks.contains(obj.id.as_str()) && call.arguments.args.len() == 1 && call.arguments.keywords.is_empty() {
+                if attr.attr.as_str() == "append"
+                    && self.stacks.contains(obj.id.as_str())
+                    && call.arguments.args.len() == 1
+                    && call.arguments.keywords.is_empty()
+                {
                     let value = self.atom(&call.arguments.args[0], "t")?;
                     let origin = self.origin.clone();
-                    self.emit(Stmt::Push { stack: obj.id.to_string(), value, origin });
+                    self.emit(Stmt::Push {
+                        stack: obj.id.to_string(),
+                        value,
+                        origin,
+                    });
                     return Ok(());
                 }
                 if attr.attr.as_str() == "append"
@@ -439,7 +538,11 @@ impl<'a> Normalizer<'a> {
                 {
                     let value = self.atom(&call.arguments.args[0], "t")?;
                     let origin = self.origin.clone();
-                    self.emit(Stmt::Append { target: obj.id.to_string(), value, origin });
+                    self.emit(Stmt::Append {
+                        target: obj.id.to_string(),
+                        value,
+                        origin,
+                    });
                     return Ok(());
                 }
                 // `xs.pop()` with its result unused: generated gradients undo appends so.
@@ -449,7 +552,10 @@ impl<'a> Normalizer<'a> {
                     && call.arguments.keywords.is_empty()
                 {
                     let origin = self.origin.clone();
-                    self.emit(Stmt::PopLast { target: obj.id.to_string(), origin });
+                    self.emit(Stmt::PopLast {
+                        target: obj.id.to_string(),
+                        origin,
+                    });
                     return Ok(());
                 }
             }
@@ -473,7 +579,14 @@ impl<'a> Normalizer<'a> {
         }
         // Generated code that is differentiated again (Hessian-vector products) saves values;
         // so does user code written for the original Tangent (`tangent.push(stack, v, op_id)`).
-        if let Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs } = &e {
+        if let Expr::Call {
+            callee: Callee::Function {
+                canonical: Some(c), ..
+            },
+            args,
+            kwargs,
+        } = &e
+        {
             if c == "tangent.push" && has_op_id_shape(args, kwargs, 2) {
                 if let Atom::Name(stack) = &args[0] {
                     let (stack, mut value) = (stack.clone(), args[1].clone());
@@ -493,26 +606,50 @@ impl<'a> Normalizer<'a> {
             if c == "tangent.restore_item" && args.len() == 3 && kwargs.is_empty() {
                 if let Atom::Name(container) = &args[0] {
                     let origin = self.origin.clone();
-                    self.emit(Stmt::Restore { container: container.clone(), index: args[1].clone(), saved: args[2].clone(), origin });
+                    self.emit(Stmt::Restore {
+                        container: container.clone(),
+                        index: args[1].clone(),
+                        saved: args[2].clone(),
+                        origin,
+                    });
                     return Ok(());
                 }
             }
         }
-        if let Expr::Call { callee: Callee::Method { object: Atom::Name(n), .. }, .. } = &e {
+        if let Expr::Call {
+            callee:
+                Callee::Method {
+                    object: Atom::Name(n),
+                    ..
+                },
+            ..
+        } = &e
+        {
             if self.locals.contains(n) {
-                return Err(self.unsupported(stmt.range(), format!("calling a method that may modify `{n}` in place cannot be differentiated")));
+                return Err(self.unsupported(
+                    stmt.range(),
+                    format!(
+                        "calling a method that may modify `{n}` in place cannot be differentiated"
+                    ),
+                ));
             }
         }
         let reads = e.reads().into_iter().map(str::to_string).collect();
         let origin = self.origin.clone();
-        self.emit(Stmt::Opaque { text: e.to_string(), reads, origin });
+        self.emit(Stmt::Opaque {
+            text: e.to_string(),
+            reads,
+            origin,
+        });
         Ok(())
     }
 
     fn assign_to(&mut self, target: &AExpr, value: &AExpr) -> Result<()> {
         match target {
             AExpr::Name(n) if matches!(value, AExpr::Lambda(_)) => {
-                let AExpr::Lambda(l) = value else { unreachable!() };
+                let AExpr::Lambda(l) = value else {
+                    unreachable!()
+                };
                 self.nested_lambda(n.id.as_str(), l)
             }
             AExpr::Name(n) => {
@@ -521,8 +658,12 @@ impl<'a> Normalizer<'a> {
                 Ok(())
             }
             AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
-                if let AExpr::Tuple(ast::ExprTuple { elts: velts, .. }) | AExpr::List(ast::ExprList { elts: velts, .. }) = value {
-                    if velts.len() == elts.len() && !velts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
+                if let AExpr::Tuple(ast::ExprTuple { elts: velts, .. })
+                | AExpr::List(ast::ExprList { elts: velts, .. }) = value
+                {
+                    if velts.len() == elts.len()
+                        && !velts.iter().any(|e| matches!(e, AExpr::Starred(_)))
+                    {
                         // Evaluate every right-hand side first: `a, b = b, a` swaps.
                         let mut atoms = Vec::new();
                         for v in velts {
@@ -561,7 +702,10 @@ impl<'a> Normalizer<'a> {
             }
             AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
                 if elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
-                    return Err(self.unsupported(target.range(), "starred assignment targets are not supported"));
+                    return Err(self.unsupported(
+                        target.range(),
+                        "starred assignment targets are not supported",
+                    ));
                 }
                 let source = match value {
                     Atom::Name(n) if !target_names(elts).contains(&n) => Atom::Name(n),
@@ -574,7 +718,11 @@ impl<'a> Normalizer<'a> {
                 for (i, t) in elts.iter().enumerate() {
                     let item = Expr::Subscript {
                         value: source.clone(),
-                        index: Index { text: i.to_string(), arg: i.to_string(), reads: vec![] },
+                        index: Index {
+                            text: i.to_string(),
+                            arg: i.to_string(),
+                            reads: vec![],
+                        },
                     };
                     match t {
                         AExpr::Name(n) => self.assign(n.id.as_str(), item),
@@ -589,10 +737,16 @@ impl<'a> Normalizer<'a> {
             }
             AExpr::Subscript(s) => {
                 let AExpr::Name(base) = s.value.as_ref() else {
-                    return Err(self.unsupported(s.value.range(), "only assignments into a named array or list (`x[i] = ...`) are supported"));
+                    return Err(self.unsupported(
+                        s.value.range(),
+                        "only assignments into a named array or list (`x[i] = ...`) are supported",
+                    ));
                 };
                 if !self.locals.contains(base.id.as_str()) {
-                    return Err(self.unsupported(target.range(), "assigning into a global container cannot be differentiated"));
+                    return Err(self.unsupported(
+                        target.range(),
+                        "assigning into a global container cannot be differentiated",
+                    ));
                 }
                 let index = self.index(&s.slice)?;
                 let value = match value {
@@ -600,11 +754,22 @@ impl<'a> Normalizer<'a> {
                     c => c,
                 };
                 let origin = self.origin.clone();
-                self.emit(Stmt::AssignIndex { target: base.id.to_string(), index, value, origin });
+                self.emit(Stmt::AssignIndex {
+                    target: base.id.to_string(),
+                    index,
+                    value,
+                    origin,
+                });
                 Ok(())
             }
-            AExpr::Attribute(_) => Err(self.unsupported(target.range(), "assigning to attributes cannot be differentiated")),
-            AExpr::Starred(_) => Err(self.unsupported(target.range(), "starred assignment targets are not supported")),
+            AExpr::Attribute(_) => Err(self.unsupported(
+                target.range(),
+                "assigning to attributes cannot be differentiated",
+            )),
+            AExpr::Starred(_) => Err(self.unsupported(
+                target.range(),
+                "starred assignment targets are not supported",
+            )),
             _ => Err(self.unsupported(target.range(), "unsupported assignment target")),
         }
     }
@@ -616,25 +781,52 @@ impl<'a> Normalizer<'a> {
             // its new value and generated code keeps the operation as written.
             AExpr::Name(n) => {
                 let right = self.atom(&a.value, n.id.as_str())?;
-                let value = Expr::BinOp { op, left: Atom::Name(n.id.to_string()), right };
+                let value = Expr::BinOp {
+                    op,
+                    left: Atom::Name(n.id.to_string()),
+                    right,
+                };
                 self.assign_in_place(n.id.as_str(), value, InPlace::Augmented);
                 Ok(())
             }
             AExpr::Subscript(s) => {
                 let AExpr::Name(base) = s.value.as_ref() else {
-                    return Err(self.unsupported(s.value.range(), "only `x[i] op= ...` on a named array is supported"));
+                    return Err(self.unsupported(
+                        s.value.range(),
+                        "only `x[i] op= ...` on a named array is supported",
+                    ));
                 };
                 let index = self.index(&s.slice)?;
                 let right = self.atom(&a.value, "t")?;
                 let old = self.fresh(base.id.as_str());
-                self.assign(&old, Expr::Subscript { value: Atom::Name(base.id.to_string()), index: index.clone() });
+                self.assign(
+                    &old,
+                    Expr::Subscript {
+                        value: Atom::Name(base.id.to_string()),
+                        index: index.clone(),
+                    },
+                );
                 let new = self.fresh(base.id.as_str());
-                self.assign(&new, Expr::BinOp { op, left: Atom::Name(old), right });
+                self.assign(
+                    &new,
+                    Expr::BinOp {
+                        op,
+                        left: Atom::Name(old),
+                        right,
+                    },
+                );
                 let origin = self.origin.clone();
-                self.emit(Stmt::AssignIndex { target: base.id.to_string(), index, value: Atom::Name(new), origin });
+                self.emit(Stmt::AssignIndex {
+                    target: base.id.to_string(),
+                    index,
+                    value: Atom::Name(new),
+                    origin,
+                });
                 Ok(())
             }
-            other => Err(self.unsupported(other.range(), "unsupported augmented assignment target")),
+            other => {
+                Err(self.unsupported(other.range(), "unsupported augmented assignment target"))
+            }
         }
     }
 
@@ -643,14 +835,24 @@ impl<'a> Normalizer<'a> {
         let test = self.test_expr(&s.test, &s.body, &s.elif_else_clauses)?;
         let body = self.block(&s.body)?;
         let orelse = self.elif_chain(&s.elif_else_clauses)?;
-        self.emit(Stmt::If { test, body, orelse, origin });
+        self.emit(Stmt::If {
+            test,
+            body,
+            orelse,
+            origin,
+        });
         Ok(())
     }
 
     /// The test of an `if`: one comparison or `not` of atoms stays as it is (`if a > 0:`);
     /// anything else becomes a temporary. The backward pass re-evaluates it, so the branches
     /// must not reassign what it reads.
-    fn test_expr(&mut self, test: &AExpr, body: &[AStmt], rest: &[ast::ElifElseClause]) -> Result<Expr> {
+    fn test_expr(
+        &mut self,
+        test: &AExpr,
+        body: &[AStmt],
+        rest: &[ast::ElifElseClause],
+    ) -> Result<Expr> {
         let e = self.expr(test)?;
         let mut assigned = BTreeSet::new();
         collect_assigned(body, &mut assigned);
@@ -678,9 +880,13 @@ impl<'a> Normalizer<'a> {
                 self.next_origin += 1;
                 let line_end = self.file.text[usize::from(first.range().start())..]
                     .find('\n')
-                    .map_or(usize::from(first.range().end()), |i| usize::from(first.range().start()) + i);
+                    .map_or(usize::from(first.range().end()), |i| {
+                        usize::from(first.range().start()) + i
+                    });
                 self.origin = Origin {
-                    text: self.file.text[usize::from(first.range().start())..line_end].trim_end().to_string(),
+                    text: self.file.text[usize::from(first.range().start())..line_end]
+                        .trim_end()
+                        .to_string(),
                     start: first.range().start().into(),
                     end: line_end,
                     id: self.next_origin,
@@ -690,7 +896,12 @@ impl<'a> Normalizer<'a> {
                     let test = self.test_expr(test, &first.body, rest)?;
                     let body = self.block(&first.body)?;
                     let orelse = self.elif_chain(rest)?;
-                    self.emit(Stmt::If { test, body, orelse, origin });
+                    self.emit(Stmt::If {
+                        test,
+                        body,
+                        orelse,
+                        origin,
+                    });
                     Ok(())
                 })();
                 let out = std::mem::replace(&mut self.out, saved);
@@ -717,11 +928,22 @@ impl<'a> Normalizer<'a> {
         if self.loop_returns > before {
             let (flag, results, tuple) = self.loop_return.clone().unwrap();
             let exit = if self.loop_depth > 0 {
-                Stmt::Break { origin: origin.clone() }
+                Stmt::Break {
+                    origin: origin.clone(),
+                }
             } else {
-                Stmt::Return { value: results.into_iter().map(Atom::Name).collect(), tuple, origin: origin.clone() }
+                Stmt::Return {
+                    value: results.into_iter().map(Atom::Name).collect(),
+                    tuple,
+                    origin: origin.clone(),
+                }
             };
-            self.emit(Stmt::If { test: Expr::Atom(Atom::Name(flag)), body: vec![exit], orelse: vec![], origin });
+            self.emit(Stmt::If {
+                test: Expr::Atom(Atom::Name(flag)),
+                body: vec![exit],
+                orelse: vec![],
+                origin,
+            });
         }
         Ok(())
     }
@@ -748,13 +970,21 @@ impl<'a> Normalizer<'a> {
 
     /// `for target in iter:` with the body `body` normalizes; `rebound` holds the names the
     /// loop (target and body) assigns.
-    fn for_loop(&mut self, target: &AExpr, iter: &AExpr, rebound: &BTreeSet<String>, body: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+    fn for_loop(
+        &mut self,
+        target: &AExpr,
+        iter: &AExpr,
+        rebound: &BTreeSet<String>,
+        body: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         let origin = self.origin.clone();
         // `for i in range(...)` stays as it is; anything else iterates over indices.
         let call_name = |e: &AExpr| -> Option<String> {
             if let AExpr::Call(c) = e {
                 if let AExpr::Name(n) = c.func.as_ref() {
-                    if !self.locals.contains(n.id.as_str()) && !self.scope.functions.contains_key(n.id.as_str()) {
+                    if !self.locals.contains(n.id.as_str())
+                        && !self.scope.functions.contains_key(n.id.as_str())
+                    {
                         return Some(n.id.to_string());
                     }
                 }
@@ -762,7 +992,10 @@ impl<'a> Normalizer<'a> {
             None
         };
         let name = call_name(iter);
-        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (name.as_deref(), target) {
+        let (loop_var, iter_expr, prologue): (String, Expr, Vec<(AExpr, Atom)>) = match (
+            name.as_deref(),
+            target,
+        ) {
             (Some("range"), AExpr::Name(t)) => {
                 let AExpr::Call(c) = iter else { unreachable!() };
                 let mut args = Vec::new();
@@ -770,7 +1003,11 @@ impl<'a> Normalizer<'a> {
                     args.push(self.atom(a, "n")?);
                 }
                 let e = Expr::Call {
-                    callee: Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false },
+                    callee: Callee::Function {
+                        text: "range".into(),
+                        canonical: Some("builtins.range".into()),
+                        local: false,
+                    },
                     args,
                     kwargs: vec![],
                 };
@@ -783,8 +1020,12 @@ impl<'a> Normalizer<'a> {
                         && call_name(&c.arguments.args[0]).as_deref() == Some("zip")
                         && matches!(&t.elts[1], AExpr::Tuple(inner) if inner.elts.len() == c_args(&c.arguments.args[0]))) =>
             {
-                let (AExpr::Call(c), AExpr::Tuple(inner)) = (iter, &t.elts[1]) else { unreachable!() };
-                let AExpr::Call(zipped) = &c.arguments.args[0] else { unreachable!() };
+                let (AExpr::Call(c), AExpr::Tuple(inner)) = (iter, &t.elts[1]) else {
+                    unreachable!()
+                };
+                let AExpr::Call(zipped) = &c.arguments.args[0] else {
+                    unreachable!()
+                };
                 let idx = match &t.elts[0] {
                     AExpr::Name(n) => n.id.to_string(),
                     other => return Err(self.unsupported(other.range(), "unsupported loop target")),
@@ -799,7 +1040,9 @@ impl<'a> Normalizer<'a> {
             (Some("enumerate"), AExpr::Tuple(t)) if t.elts.len() == 2 => {
                 let AExpr::Call(c) = iter else { unreachable!() };
                 if c.arguments.args.len() != 1 {
-                    return Err(self.unsupported(iter.range(), "`enumerate` with a start is not supported"));
+                    return Err(
+                        self.unsupported(iter.range(), "`enumerate` with a start is not supported")
+                    );
                 }
                 let seq = self.atom(&c.arguments.args[0], "seq")?;
                 let idx = match &t.elts[0] {
@@ -846,7 +1089,14 @@ impl<'a> Normalizer<'a> {
         let saved = std::mem::take(&mut self.out);
         let result = (|| {
             for (target, seq) in &prologue {
-                let item = Expr::Subscript { value: seq.clone(), index: Index { text: loop_var.clone(), arg: loop_var.clone(), reads: vec![loop_var.clone()] } };
+                let item = Expr::Subscript {
+                    value: seq.clone(),
+                    index: Index {
+                        text: loop_var.clone(),
+                        arg: loop_var.clone(),
+                        reads: vec![loop_var.clone()],
+                    },
+                };
                 match target {
                     AExpr::Name(n) => self.assign(n.id.as_str(), item),
                     other => {
@@ -861,13 +1111,23 @@ impl<'a> Normalizer<'a> {
         self.loop_depth -= 1;
         let body = std::mem::replace(&mut self.out, saved);
         result?;
-        self.emit(Stmt::For { target: loop_var, iter: iter_expr, body, origin, checkpoint: false });
+        self.emit(Stmt::For {
+            target: loop_var,
+            iter: iter_expr,
+            body,
+            origin,
+            checkpoint: false,
+        });
         Ok(())
     }
 
     fn len_range(&mut self, seqs: Vec<Atom>) -> Expr {
         let len = |s: &Atom| Expr::Call {
-            callee: Callee::Function { text: "len".into(), canonical: Some("builtins.len".into()), local: false },
+            callee: Callee::Function {
+                text: "len".into(),
+                canonical: Some("builtins.len".into()),
+                local: false,
+            },
             args: vec![s.clone()],
             kwargs: vec![],
         };
@@ -880,15 +1140,26 @@ impl<'a> Normalizer<'a> {
             let l = self.fresh("n");
             self.assign(&l, len(s));
             let m = self.fresh("n");
-            self.assign(&m, Expr::Call {
-                callee: Callee::Function { text: "min".into(), canonical: Some("builtins.min".into()), local: false },
-                args: vec![n, Atom::Name(l)],
-                kwargs: vec![],
-            });
+            self.assign(
+                &m,
+                Expr::Call {
+                    callee: Callee::Function {
+                        text: "min".into(),
+                        canonical: Some("builtins.min".into()),
+                        local: false,
+                    },
+                    args: vec![n, Atom::Name(l)],
+                    kwargs: vec![],
+                },
+            );
             n = Atom::Name(m);
         }
         Expr::Call {
-            callee: Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false },
+            callee: Callee::Function {
+                text: "range".into(),
+                canonical: Some("builtins.range".into()),
+                local: false,
+            },
             args: vec![n],
             kwargs: vec![],
         }
@@ -915,14 +1186,25 @@ impl<'a> Normalizer<'a> {
         // `while True:` + the test's statements + `if not test: break`.
         let mut full = prelude;
         let cond = self.fresh("cond");
-        full.push(Stmt::Assign { target: cond.clone(), value: test, origin: origin.clone(), inplace: None });
+        full.push(Stmt::Assign {
+            target: cond.clone(),
+            value: test,
+            origin: origin.clone(),
+            inplace: None,
+        });
         full.push(Stmt::If {
             test: Expr::Atom(Atom::Name(cond)),
             body: body,
-            orelse: vec![Stmt::Break { origin: origin.clone() }],
+            orelse: vec![Stmt::Break {
+                origin: origin.clone(),
+            }],
             origin: origin.clone(),
         });
-        self.emit(Stmt::While { test: Expr::Atom(Atom::Const("True".into())), body: full, origin });
+        self.emit(Stmt::While {
+            test: Expr::Atom(Atom::Const("True".into())),
+            body: full,
+            origin,
+        });
         Ok(())
     }
 
@@ -945,19 +1227,41 @@ impl<'a> Normalizer<'a> {
             _ => None,
         };
         let Some((var, alias)) = grad_of else {
-            return Err(self.unsupported(w.range(), "only `with insert_grad_of(x) as dx:` blocks can be differentiated"));
+            return Err(self.unsupported(
+                w.range(),
+                "only `with insert_grad_of(x) as dx:` blocks can be differentiated",
+            ));
         };
-        let first = w.body.first().map(|s| usize::from(s.range().start())).unwrap_or(0);
-        let last = w.body.last().map(|s| usize::from(s.range().end())).unwrap_or(0);
+        let first = w
+            .body
+            .first()
+            .map(|s| usize::from(s.range().start()))
+            .unwrap_or(0);
+        let last = w
+            .body
+            .last()
+            .map(|s| usize::from(s.range().end()))
+            .unwrap_or(0);
         let line_start = self.file.text[..first].rfind('\n').map_or(0, |i| i + 1);
         let raw = &self.file.text[line_start..last];
         let indent = raw.len() - raw.trim_start().len();
         let body = raw
             .lines()
-            .map(|l| if l.len() >= indent { l[indent..].to_string() } else { l.trim_start().to_string() })
+            .map(|l| {
+                if l.len() >= indent {
+                    l[indent..].to_string()
+                } else {
+                    l.trim_start().to_string()
+                }
+            })
             .collect();
         let origin = self.origin.clone();
-        self.emit(Stmt::InsertGradOf { var, alias, body, origin });
+        self.emit(Stmt::InsertGradOf {
+            var,
+            alias,
+            body,
+            origin,
+        });
         Ok(())
     }
 
@@ -1024,17 +1328,28 @@ impl<'a> Normalizer<'a> {
             AExpr::BinOp(b) => {
                 let left = self.atom(&b.left, "t")?;
                 let right = self.atom(&b.right, "t")?;
-                Ok(Expr::BinOp { op: b.op.as_str().to_string(), left, right })
+                Ok(Expr::BinOp {
+                    op: b.op.as_str().to_string(),
+                    left,
+                    right,
+                })
             }
             AExpr::UnaryOp(u) => {
                 let operand = self.atom(&u.operand, "t")?;
-                Ok(Expr::UnaryOp { op: u.op.as_str().to_string(), operand })
+                Ok(Expr::UnaryOp {
+                    op: u.op.as_str().to_string(),
+                    operand,
+                })
             }
             AExpr::Compare(c) => {
                 if c.ops.len() == 1 {
                     let left = self.atom(&c.left, "t")?;
                     let right = self.atom(&c.comparators[0], "t")?;
-                    return Ok(Expr::Compare { op: c.ops[0].as_str().to_string(), left, right });
+                    return Ok(Expr::Compare {
+                        op: c.ops[0].as_str().to_string(),
+                        left,
+                        right,
+                    });
                 }
                 // `a < b < c` -> `_t = a < b`, then `if _t: _t = b < c`: b is evaluated once
                 // and c only when needed.
@@ -1045,7 +1360,14 @@ impl<'a> Normalizer<'a> {
                 for (i, (op, right)) in c.ops.iter().zip(c.comparators.iter()).enumerate() {
                     let saved = std::mem::take(&mut self.out);
                     let r = self.atom(right, "t")?;
-                    self.assign(&result, Expr::Compare { op: op.as_str().to_string(), left: left.clone(), right: r.clone() });
+                    self.assign(
+                        &result,
+                        Expr::Compare {
+                            op: op.as_str().to_string(),
+                            left: left.clone(),
+                            right: r.clone(),
+                        },
+                    );
                     let stmts = std::mem::replace(&mut self.out, saved);
                     if i == 0 {
                         self.out.extend(stmts);
@@ -1058,12 +1380,22 @@ impl<'a> Normalizer<'a> {
                 for stmts in pending.into_iter().rev() {
                     let mut body = stmts;
                     if !nested.is_empty() {
-                        body.push(Stmt::If { test: Expr::Atom(Atom::Name(result.clone())), body: nested, orelse: vec![], origin: origin.clone() });
+                        body.push(Stmt::If {
+                            test: Expr::Atom(Atom::Name(result.clone())),
+                            body: nested,
+                            orelse: vec![],
+                            origin: origin.clone(),
+                        });
                     }
                     nested = body;
                 }
                 if !nested.is_empty() {
-                    self.emit(Stmt::If { test: Expr::Atom(Atom::Name(result.clone())), body: nested, orelse: vec![], origin });
+                    self.emit(Stmt::If {
+                        test: Expr::Atom(Atom::Name(result.clone())),
+                        body: nested,
+                        orelse: vec![],
+                        origin,
+                    });
                 }
                 Ok(Expr::Atom(Atom::Name(result)))
             }
@@ -1107,7 +1439,12 @@ impl<'a> Normalizer<'a> {
                 let orelse_stmts = std::mem::replace(&mut self.out, saved);
                 body?;
                 orelse?;
-                self.emit(Stmt::If { test, body: body_stmts, orelse: orelse_stmts, origin });
+                self.emit(Stmt::If {
+                    test,
+                    body: body_stmts,
+                    orelse: orelse_stmts,
+                    origin,
+                });
                 Ok(Expr::Atom(Atom::Name(result)))
             }
             AExpr::Call(c) => self.call(c),
@@ -1118,13 +1455,18 @@ impl<'a> Normalizer<'a> {
             }
             AExpr::Attribute(a) => {
                 let value = self.atom(&a.value, "t")?;
-                Ok(Expr::Attribute { value, attr: a.attr.to_string() })
+                Ok(Expr::Attribute {
+                    value,
+                    attr: a.attr.to_string(),
+                })
             }
             AExpr::Tuple(t) => {
                 let mut items = Vec::new();
                 for e in &t.elts {
                     if let AExpr::Starred(s) = e {
-                        return Err(self.unsupported(s.range(), "starred expressions are not supported"));
+                        return Err(
+                            self.unsupported(s.range(), "starred expressions are not supported")
+                        );
                     }
                     items.push(self.atom(e, "t")?);
                 }
@@ -1134,7 +1476,9 @@ impl<'a> Normalizer<'a> {
                 let mut items = Vec::new();
                 for e in &t.elts {
                     if let AExpr::Starred(s) = e {
-                        return Err(self.unsupported(s.range(), "starred expressions are not supported"));
+                        return Err(
+                            self.unsupported(s.range(), "starred expressions are not supported")
+                        );
                     }
                     items.push(self.atom(e, "t")?);
                 }
@@ -1144,7 +1488,10 @@ impl<'a> Normalizer<'a> {
                 let mut items = Vec::new();
                 for item in &d.items {
                     let Some(k) = &item.key else {
-                        return Err(self.unsupported(item.value.range(), "`**` in dict literals is not supported"));
+                        return Err(self.unsupported(
+                            item.value.range(),
+                            "`**` in dict literals is not supported",
+                        ));
                     };
                     let k = self.atom(k, "key")?;
                     let v = self.atom(&item.value, "t")?;
@@ -1152,12 +1499,22 @@ impl<'a> Normalizer<'a> {
                 }
                 Ok(Expr::Dict(items))
             }
-            AExpr::Yield(_) | AExpr::YieldFrom(_) => Err(self.unsupported(e.range(), "generators (`yield`) cannot be differentiated")),
+            AExpr::Yield(_) | AExpr::YieldFrom(_) => {
+                Err(self.unsupported(e.range(), "generators (`yield`) cannot be differentiated"))
+            }
             AExpr::Await(_) => Err(self.unsupported(e.range(), "`await` cannot be differentiated")),
-            AExpr::Named(_) => Err(self.unsupported(e.range(), "assignment expressions (`:=`) are not supported")),
-            AExpr::Starred(_) => Err(self.unsupported(e.range(), "starred expressions are not supported")),
-            AExpr::ListComp(lc) if lowerable(&lc.generators) => self.comprehension(&lc.elt, &lc.generators),
-            AExpr::Generator(g) if lowerable(&g.generators) => self.comprehension(&g.elt, &g.generators),
+            AExpr::Named(_) => {
+                Err(self.unsupported(e.range(), "assignment expressions (`:=`) are not supported"))
+            }
+            AExpr::Starred(_) => {
+                Err(self.unsupported(e.range(), "starred expressions are not supported"))
+            }
+            AExpr::ListComp(lc) if lowerable(&lc.generators) => {
+                self.comprehension(&lc.elt, &lc.generators)
+            }
+            AExpr::Generator(g) if lowerable(&g.generators) => {
+                self.comprehension(&g.elt, &g.generators)
+            }
             AExpr::Lambda(_)
             | AExpr::ListComp(_)
             | AExpr::SetComp(_)
@@ -1170,7 +1527,10 @@ impl<'a> Normalizer<'a> {
                 collect_reads_expr(e, &mut reads);
                 let kind = match e {
                     AExpr::Lambda(_) => "a lambda",
-                    AExpr::ListComp(_) | AExpr::SetComp(_) | AExpr::DictComp(_) | AExpr::Generator(_) => "a comprehension",
+                    AExpr::ListComp(_)
+                    | AExpr::SetComp(_)
+                    | AExpr::DictComp(_)
+                    | AExpr::Generator(_) => "a comprehension",
                     _ => "this expression",
                 };
                 // The sole argument of a call (`sum(y for y in ys)`) is a generator expression
@@ -1179,17 +1539,40 @@ impl<'a> Normalizer<'a> {
                     AExpr::Generator(g) if !g.parenthesized => format!("({})", self.text(e)),
                     _ => self.expr_text(e),
                 };
-                Ok(Expr::Opaque { text, reads: reads.into_iter().filter(|r| r != "__opaque_kind").chain(std::iter::once(format!("__opaque:{kind}"))).collect() })
+                Ok(Expr::Opaque {
+                    text,
+                    reads: reads
+                        .into_iter()
+                        .filter(|r| r != "__opaque_kind")
+                        .chain(std::iter::once(format!("__opaque:{kind}")))
+                        .collect(),
+                })
             }
             _ => Err(self.unsupported(e.range(), "this expression cannot be differentiated")),
         }
     }
 
-    fn bool_guard(&mut self, result: &str, is_and: bool, body: Vec<Stmt>, origin: &Origin) -> Vec<Stmt> {
+    fn bool_guard(
+        &mut self,
+        result: &str,
+        is_and: bool,
+        body: Vec<Stmt>,
+        origin: &Origin,
+    ) -> Vec<Stmt> {
         if is_and {
-            vec![Stmt::If { test: Expr::Atom(Atom::Name(result.to_string())), body, orelse: vec![], origin: origin.clone() }]
+            vec![Stmt::If {
+                test: Expr::Atom(Atom::Name(result.to_string())),
+                body,
+                orelse: vec![],
+                origin: origin.clone(),
+            }]
         } else {
-            vec![Stmt::If { test: Expr::Atom(Atom::Name(result.to_string())), body: vec![], orelse: body, origin: origin.clone() }]
+            vec![Stmt::If {
+                test: Expr::Atom(Atom::Name(result.to_string())),
+                body: vec![],
+                orelse: body,
+                origin: origin.clone(),
+            }]
         }
     }
 
@@ -1197,20 +1580,47 @@ impl<'a> Normalizer<'a> {
         // `stack.pop()` on a stack of generated code: the pop the IR knows (`tangent.pop`).
         if let AExpr::Attribute(a) = c.func.as_ref() {
             if let AExpr::Name(obj) = a.value.as_ref() {
-                if self.stacks.contains(obj.id.as_str()) && a.attr.as_str() == "pop" && c.arguments.is_empty() {
-                    let callee = Callee::Function { text: "tangent.pop".into(), canonical: Some("tangent.pop".into()), local: false };
-                    return Ok(Expr::Call { callee, args: vec![Atom::Name(obj.id.to_string())], kwargs: Vec::new() });
+                if self.stacks.contains(obj.id.as_str())
+                    && a.attr.as_str() == "pop"
+                    && c.arguments.is_empty()
+                {
+                    let callee = Callee::Function {
+                        text: "tangent.pop".into(),
+                        canonical: Some("tangent.pop".into()),
+                        local: false,
+                    };
+                    return Ok(Expr::Call {
+                        callee,
+                        args: vec![Atom::Name(obj.id.to_string())],
+                        kwargs: Vec::new(),
+                    });
                 }
                 // `xs.pop()` on a local list, its result used: the last item, then the pop
                 // the IR knows (`PopLast`, whose adjoint gives the removed item its adjoint
                 // back). Without it, the pop's effect on `xs` was lost to the backward pass.
-                if self.locals.contains(obj.id.as_str()) && a.attr.as_str() == "pop" && c.arguments.is_empty() {
+                if self.locals.contains(obj.id.as_str())
+                    && a.attr.as_str() == "pop"
+                    && c.arguments.is_empty()
+                {
                     let list = obj.id.to_string();
                     let item = self.fresh("item");
-                    let last = Index { text: "-1".into(), arg: "-1".into(), reads: Vec::new() };
-                    self.assign(&item, Expr::Subscript { value: Atom::Name(list.clone()), index: last });
+                    let last = Index {
+                        text: "-1".into(),
+                        arg: "-1".into(),
+                        reads: Vec::new(),
+                    };
+                    self.assign(
+                        &item,
+                        Expr::Subscript {
+                            value: Atom::Name(list.clone()),
+                            index: last,
+                        },
+                    );
                     let origin = self.origin.clone();
-                    self.emit(Stmt::PopLast { target: list, origin });
+                    self.emit(Stmt::PopLast {
+                        target: list,
+                        origin,
+                    });
                     return Ok(Expr::Atom(Atom::Name(item)));
                 }
             }
@@ -1219,7 +1629,9 @@ impl<'a> Normalizer<'a> {
             if self.nested.contains_key(n.id.as_str()) {
                 return self.inline_call(n.id.as_str(), c);
             }
-            if !self.locals.contains(n.id.as_str()) && self.halves.is_some_and(|h| h.contains(n.id.as_str())) {
+            if !self.locals.contains(n.id.as_str())
+                && self.halves.is_some_and(|h| h.contains(n.id.as_str()))
+            {
                 return self.inline_half(n.id.as_str(), c);
             }
         }
@@ -1245,9 +1657,10 @@ impl<'a> Normalizer<'a> {
         // generated gradients call the derivatives of methods).
         let class_method = match c.func.as_ref() {
             AExpr::Attribute(a) => match a.value.as_ref() {
-                AExpr::Name(n) if !self.locals.contains(n.id.as_str()) => {
-                    self.scope.method_owner(n.id.as_str(), a.attr.as_str()).map(|k| format!("{}.{}", k.name, a.attr))
-                }
+                AExpr::Name(n) if !self.locals.contains(n.id.as_str()) => self
+                    .scope
+                    .method_owner(n.id.as_str(), a.attr.as_str())
+                    .map(|k| format!("{}.{}", k.name, a.attr)),
                 _ => None,
             },
             _ => None,
@@ -1257,52 +1670,99 @@ impl<'a> Normalizer<'a> {
             // the class, not an override of a subclass).
             _ if receiver.is_some() => {
                 let (text, _) = receiver.clone().unwrap_or_default();
-                Callee::Function { text, canonical: None, local: true }
+                Callee::Function {
+                    text,
+                    canonical: None,
+                    local: true,
+                }
             }
-            _ if class_method.is_some() => Callee::Function { text: class_method.clone().unwrap_or_default(), canonical: None, local: true },
+            _ if class_method.is_some() => Callee::Function {
+                text: class_method.clone().unwrap_or_default(),
+                canonical: None,
+                local: true,
+            },
             AExpr::Name(n) => {
                 let name = n.id.as_str();
                 if self.locals.contains(name) {
-                    Callee::Function { text: name.to_string(), canonical: None, local: false }
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: None,
+                        local: false,
+                    }
                 } else if self.scope.functions.contains_key(name) {
-                    Callee::Function { text: name.to_string(), canonical: None, local: true }
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: None,
+                        local: true,
+                    }
                 } else if let Some(canon) = self.scope.canonical(name) {
-                    Callee::Function { text: name.to_string(), canonical: Some(canon), local: false }
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: Some(canon),
+                        local: false,
+                    }
                 } else if BUILTINS.contains(&name) {
-                    Callee::Function { text: name.to_string(), canonical: Some(format!("builtins.{name}")), local: false }
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: Some(format!("builtins.{name}")),
+                        local: false,
+                    }
                 } else {
-                    Callee::Function { text: name.to_string(), canonical: None, local: false }
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: None,
+                        local: false,
+                    }
                 }
             }
             AExpr::Attribute(a) => {
                 let dotted = dotted_name(c.func.as_ref());
                 let module_ref = dotted.as_ref().and_then(|d| {
                     let first = d.split('.').next().unwrap_or("");
-                    if self.locals.contains(first) { None } else { self.scope.canonical(d).map(|canon| (d.clone(), canon)) }
+                    if self.locals.contains(first) {
+                        None
+                    } else {
+                        self.scope.canonical(d).map(|canon| (d.clone(), canon))
+                    }
                 });
                 // `lib.f(x)` where `lib` is bound neither here nor at module level (a star
                 // import, an injected global): a function Tangent cannot know, not a method.
                 let unknown_base = match a.value.as_ref() {
                     AExpr::Name(n) => {
                         let n = n.id.as_str();
-                        !self.locals.contains(n) && !self.scope.binds(n) && !crate::resolve::BUILTINS.contains(&n)
+                        !self.locals.contains(n)
+                            && !self.scope.binds(n)
+                            && !crate::resolve::BUILTINS.contains(&n)
                     }
                     _ => false,
                 };
                 match module_ref {
-                    Some((text, canon)) => Callee::Function { text, canonical: Some(canon), local: false },
-                    None if unknown_base && dotted.is_some() => {
-                        Callee::Function { text: dotted.clone().unwrap_or_default(), canonical: None, local: false }
-                    }
+                    Some((text, canon)) => Callee::Function {
+                        text,
+                        canonical: Some(canon),
+                        local: false,
+                    },
+                    None if unknown_base && dotted.is_some() => Callee::Function {
+                        text: dotted.clone().unwrap_or_default(),
+                        canonical: None,
+                        local: false,
+                    },
                     None => {
                         let object = self.atom(&a.value, "t")?;
-                        Callee::Method { object, method: a.attr.to_string() }
+                        Callee::Method {
+                            object,
+                            method: a.attr.to_string(),
+                        }
                     }
                 }
             }
             other => {
                 let f = self.atom(other, "f")?;
-                Callee::Function { text: f.to_string(), canonical: None, local: false }
+                Callee::Function {
+                    text: f.to_string(),
+                    canonical: None,
+                    local: false,
+                }
             }
         };
         let mut args = Vec::new();
@@ -1330,15 +1790,25 @@ impl<'a> Normalizer<'a> {
             return Ok(e);
         }
         // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
-        if let Callee::Function { canonical: Some(c), .. } = &callee {
-            if (c == "builtins.max" || c == "builtins.min") && args.len() == 1 && kwargs.is_empty() {
+        if let Callee::Function {
+            canonical: Some(c), ..
+        } = &callee
+        {
+            if (c == "builtins.max" || c == "builtins.min") && args.len() == 1 && kwargs.is_empty()
+            {
                 return Ok(self.fold_extreme(c, args.remove(0)));
             }
         }
         // Generated code returns its gradients through `tangent.unshared` (copies of shared
         // arrays): the values themselves, for a derivative of that code.
-        if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared") && !args.is_empty() {
-            return Ok(if args.len() == 1 { Expr::Atom(args.remove(0)) } else { Expr::Tuple(args) });
+        if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "tangent.unshared")
+            && !args.is_empty()
+        {
+            return Ok(if args.len() == 1 {
+                Expr::Atom(args.remove(0))
+            } else {
+                Expr::Tuple(args)
+            });
         }
         // `tangent.pop(stack, op_id)`: the pop the IR knows, into the op_id's variable (which
         // the matching push saved), whose value is the call's.
@@ -1361,7 +1831,11 @@ impl<'a> Normalizer<'a> {
                 });
             }
         }
-        Ok(Expr::Call { callee, args, kwargs })
+        Ok(Expr::Call {
+            callee,
+            args,
+            kwargs,
+        })
     }
 
     /// The variable through which `tangent.push(stack, v, op_id)` (`position` 2) and
@@ -1432,11 +1906,22 @@ impl<'a> Normalizer<'a> {
     fn fold_extreme(&mut self, builtin: &str, items: Atom) -> Expr {
         let text = builtin.trim_start_matches("builtins.");
         let call = |name: &str, args: Vec<Atom>| Expr::Call {
-            callee: Callee::Function { text: name.into(), canonical: Some(format!("builtins.{name}")), local: false },
+            callee: Callee::Function {
+                text: name.into(),
+                canonical: Some(format!("builtins.{name}")),
+                local: false,
+            },
             args,
             kwargs: vec![],
         };
-        let item = |i: &str| Expr::Subscript { value: items.clone(), index: Index { text: i.into(), arg: i.into(), reads: if i == "0" { vec![] } else { vec![i.into()] } } };
+        let item = |i: &str| Expr::Subscript {
+            value: items.clone(),
+            index: Index {
+                text: i.into(),
+                arg: i.into(),
+                reads: if i == "0" { vec![] } else { vec![i.into()] },
+            },
+        };
         let best = self.fresh(text);
         self.assign(&best, item("0"));
         let n = self.fresh("n");
@@ -1445,11 +1930,27 @@ impl<'a> Normalizer<'a> {
         let v = self.fresh("item");
         let origin = self.origin.clone();
         let body = vec![
-            Stmt::Assign { target: v.clone(), value: item(&i), origin: origin.clone(), inplace: None },
-            Stmt::Assign { target: best.clone(), value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]), origin: origin.clone(), inplace: None },
+            Stmt::Assign {
+                target: v.clone(),
+                value: item(&i),
+                origin: origin.clone(),
+                inplace: None,
+            },
+            Stmt::Assign {
+                target: best.clone(),
+                value: call(text, vec![Atom::Name(best.clone()), Atom::Name(v)]),
+                origin: origin.clone(),
+                inplace: None,
+            },
         ];
         let range = call("range", vec![Atom::Const("1".into()), Atom::Name(n)]);
-        self.emit(Stmt::For { target: i, iter: range, body, origin, checkpoint: false });
+        self.emit(Stmt::For {
+            target: i,
+            iter: range,
+            body,
+            origin,
+            checkpoint: false,
+        });
         Expr::Atom(Atom::Name(best))
     }
 
@@ -1461,7 +1962,12 @@ impl<'a> Normalizer<'a> {
     }
 
     /// The index as subscript text and as a value (slices become `slice(...)`).
-    fn index_part(&mut self, e: &AExpr, reads: &mut Vec<String>, top: bool) -> Result<(String, String)> {
+    fn index_part(
+        &mut self,
+        e: &AExpr,
+        reads: &mut Vec<String>,
+        top: bool,
+    ) -> Result<(String, String)> {
         match e {
             AExpr::Tuple(t) if top => {
                 let mut texts = Vec::new();
@@ -1478,16 +1984,20 @@ impl<'a> Normalizer<'a> {
                 }
             }
             AExpr::Slice(s) => {
-                let mut part = |x: &Option<Box<AExpr>>, this: &mut Self| -> Result<(String, String)> {
-                    match x {
-                        None => Ok((String::new(), "None".to_string())),
-                        Some(v) => this.index_part(v, reads, false),
-                    }
-                };
+                let mut part =
+                    |x: &Option<Box<AExpr>>, this: &mut Self| -> Result<(String, String)> {
+                        match x {
+                            None => Ok((String::new(), "None".to_string())),
+                            Some(v) => this.index_part(v, reads, false),
+                        }
+                    };
                 let lower = part(&s.lower, self)?;
                 let upper = part(&s.upper, self)?;
                 match &s.step {
-                    None => Ok((format!("{}:{}", lower.0, upper.0), format!("slice({}, {})", lower.1, upper.1))),
+                    None => Ok((
+                        format!("{}:{}", lower.0, upper.0),
+                        format!("slice({}, {})", lower.1, upper.1),
+                    )),
                     Some(_) => {
                         let step = part(&s.step, self)?;
                         Ok((
@@ -1515,7 +2025,12 @@ impl<'a> Normalizer<'a> {
         let mut out = Vec::with_capacity(body.len());
         for s in body {
             match s {
-                Stmt::If { test, body, orelse, origin } => {
+                Stmt::If {
+                    test,
+                    body,
+                    orelse,
+                    origin,
+                } => {
                     let body = self.stabilize_tests(body);
                     let orelse = self.stabilize_tests(orelse);
                     let mut assigned = BTreeSet::new();
@@ -1523,19 +2038,41 @@ impl<'a> Normalizer<'a> {
                     collect_ir_names(&orelse, &mut assigned);
                     let test = if test.reads().iter().any(|r| assigned.contains(*r)) {
                         let t = self.fresh("cond");
-                        out.push(Stmt::Assign { target: t.clone(), value: test, origin: origin.clone(), inplace: None });
+                        out.push(Stmt::Assign {
+                            target: t.clone(),
+                            value: test,
+                            origin: origin.clone(),
+                            inplace: None,
+                        });
                         Expr::Atom(Atom::Name(t))
                     } else {
                         test
                     };
-                    out.push(Stmt::If { test, body, orelse, origin });
+                    out.push(Stmt::If {
+                        test,
+                        body,
+                        orelse,
+                        origin,
+                    });
                 }
-                Stmt::For { target, iter, body, origin, checkpoint } => {
-                    out.push(Stmt::For { target, iter, body: self.stabilize_tests(body), origin, checkpoint })
-                }
-                Stmt::While { test, body, origin } => {
-                    out.push(Stmt::While { test, body: self.stabilize_tests(body), origin })
-                }
+                Stmt::For {
+                    target,
+                    iter,
+                    body,
+                    origin,
+                    checkpoint,
+                } => out.push(Stmt::For {
+                    target,
+                    iter,
+                    body: self.stabilize_tests(body),
+                    origin,
+                    checkpoint,
+                }),
+                Stmt::While { test, body, origin } => out.push(Stmt::While {
+                    test,
+                    body: self.stabilize_tests(body),
+                    origin,
+                }),
                 other => out.push(other),
             }
         }
@@ -1553,7 +2090,10 @@ impl<'a> Normalizer<'a> {
         collect_returns(&body, &mut returns);
         if returns.is_empty() {
             // `None`: a helper writing into its arguments may return nothing.
-            self.returns_nothing = Some((def.name.range().start().into(), def.name.range().end().into()));
+            self.returns_nothing = Some((
+                def.name.range().start().into(),
+                def.name.range().end().into(),
+            ));
             return Ok((body, vec![Atom::Const("None".into())], false));
         }
         // One return at the very end keeps its own names.
@@ -1568,14 +2108,25 @@ impl<'a> Normalizer<'a> {
         let arity = returns[0].0;
         let tuple = returns[0].1;
         if returns.iter().any(|r| r.0 != arity || r.1 != tuple) {
-            return Err(self.unsupported(def.range(), "all `return` statements must return the same number of values"));
+            return Err(self.unsupported(
+                def.range(),
+                "all `return` statements must return the same number of values",
+            ));
         }
         // One returned value is named after the function (`loss`), so its seed reads `bloss`.
         let names: Vec<String> = if arity == 1 && !self.taken.contains(&self.function_name) {
             self.taken.insert(self.function_name.clone());
             vec![self.function_name.clone()]
         } else {
-            (0..arity).map(|i| if arity == 1 { self.fresh("result") } else { self.fresh(&format!("result{i}_")) }).collect()
+            (0..arity)
+                .map(|i| {
+                    if arity == 1 {
+                        self.fresh("result")
+                    } else {
+                        self.fresh(&format!("result{i}_"))
+                    }
+                })
+                .collect()
         };
         *result_name = names.first().cloned();
         let body = replace_returns(body, &names);
@@ -1595,8 +2146,15 @@ fn fixed_lengths(body: &[AStmt]) -> BTreeMap<String, usize> {
             let mut targets = BTreeSet::new();
             match stmt {
                 AStmt::Assign(a) => {
-                    a.targets.iter().for_each(|t| collect_target(t, &mut targets));
-                    if let ([AExpr::Name(n)], AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. })) = (&a.targets[..], a.value.as_ref()) {
+                    a.targets
+                        .iter()
+                        .for_each(|t| collect_target(t, &mut targets));
+                    if let (
+                        [AExpr::Name(n)],
+                        AExpr::Tuple(ast::ExprTuple { elts, .. })
+                        | AExpr::List(ast::ExprList { elts, .. }),
+                    ) = (&a.targets[..], a.value.as_ref())
+                    {
                         if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
                             self.lengths.insert(n.id.to_string(), elts.len());
                         }
@@ -1613,7 +2171,10 @@ fn fixed_lengths(body: &[AStmt]) -> BTreeMap<String, usize> {
             walk_stmt(self, stmt);
         }
     }
-    let mut v = V { lengths: BTreeMap::new(), assigned: BTreeMap::new() };
+    let mut v = V {
+        lengths: BTreeMap::new(),
+        assigned: BTreeMap::new(),
+    };
     for s in body {
         v.visit_stmt(s);
     }
@@ -1689,9 +2250,19 @@ fn replace_returns(body: Vec<Stmt>, names: &[String]) -> Vec<Stmt> {
             Stmt::Return { value, origin, .. } => names
                 .iter()
                 .zip(value)
-                .map(|(n, v)| Stmt::Assign { target: n.clone(), value: Expr::Atom(v), origin: origin.clone(), inplace: None })
+                .map(|(n, v)| Stmt::Assign {
+                    target: n.clone(),
+                    value: Expr::Atom(v),
+                    origin: origin.clone(),
+                    inplace: None,
+                })
                 .collect::<Vec<_>>(),
-            Stmt::If { test, body, orelse, origin } => vec![Stmt::If {
+            Stmt::If {
+                test,
+                body,
+                orelse,
+                origin,
+            } => vec![Stmt::If {
                 test,
                 body: replace_returns(body, names),
                 orelse: replace_returns(orelse, names),
@@ -1727,12 +2298,41 @@ pub fn lift_exits(block: Vec<Stmt>) -> Vec<Stmt> {
     let mut iter = block.into_iter();
     while let Some(stmt) = iter.next() {
         let stmt = match stmt {
-            Stmt::If { test, body, orelse, origin } => Stmt::If { test, body: lift_exits(body), orelse: lift_exits(orelse), origin },
-            Stmt::For { target, iter: it, body, origin, checkpoint } => Stmt::For { target, iter: it, body: lift_exits(body), origin, checkpoint },
-            Stmt::While { test, body, origin } => Stmt::While { test, body: lift_exits(body), origin },
+            Stmt::If {
+                test,
+                body,
+                orelse,
+                origin,
+            } => Stmt::If {
+                test,
+                body: lift_exits(body),
+                orelse: lift_exits(orelse),
+                origin,
+            },
+            Stmt::For {
+                target,
+                iter: it,
+                body,
+                origin,
+                checkpoint,
+            } => Stmt::For {
+                target,
+                iter: it,
+                body: lift_exits(body),
+                origin,
+                checkpoint,
+            },
+            Stmt::While { test, body, origin } => Stmt::While {
+                test,
+                body: lift_exits(body),
+                origin,
+            },
             other => other,
         };
-        let exits = matches!(stmt, Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. });
+        let exits = matches!(
+            stmt,
+            Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }
+        );
         if exits {
             out.push(stmt);
             return out; // unreachable code after an exit is dropped
@@ -1881,7 +2481,10 @@ fn collect_reads_stmt(s: &AStmt, out: &mut Vec<String>) {
 fn collect_ir_names(body: &[Stmt], out: &mut BTreeSet<String>) {
     for s in body {
         match s {
-            Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => {
+            Stmt::Assign { target, .. }
+            | Stmt::AssignIndex { target, .. }
+            | Stmt::Append { target, .. }
+            | Stmt::PopLast { target, .. } => {
                 out.insert(target.clone());
             }
             Stmt::If { body, orelse, .. } => {
@@ -1918,8 +2521,12 @@ fn stack_names(body: &[AStmt], scope: &ModuleScope) -> BTreeSet<String> {
     impl<'a> StatementVisitor<'a> for V<'_> {
         fn visit_stmt(&mut self, stmt: &'a AStmt) {
             if let AStmt::Assign(a) = stmt {
-                if let (Some(AExpr::Name(target)), AExpr::Call(call)) = (a.targets.first(), a.value.as_ref()) {
-                    let is_stack = dotted_name(&call.func).and_then(|d| self.scope.canonical(&d)).is_some_and(|c| c == "tangent.Stack");
+                if let (Some(AExpr::Name(target)), AExpr::Call(call)) =
+                    (a.targets.first(), a.value.as_ref())
+                {
+                    let is_stack = dotted_name(&call.func)
+                        .and_then(|d| self.scope.canonical(&d))
+                        .is_some_and(|c| c == "tangent.Stack");
                     if is_stack && a.targets.len() == 1 {
                         self.found.insert(target.id.to_string());
                     }
@@ -1928,14 +2535,18 @@ fn stack_names(body: &[AStmt], scope: &ModuleScope) -> BTreeSet<String> {
             walk_stmt(self, stmt);
         }
     }
-    let mut v = V { scope, found: BTreeSet::new() };
+    let mut v = V {
+        scope,
+        found: BTreeSet::new(),
+    };
     for s in body {
         v.visit_stmt(s);
     }
     // A stack received from elsewhere (split motion's `_state`) keeps its generated name.
     let mut names = BTreeSet::new();
     collect_all_names(body, &mut names);
-    v.found.extend(names.into_iter().filter(|n| is_generated_stack_name(n)));
+    v.found
+        .extend(names.into_iter().filter(|n| is_generated_stack_name(n)));
     v.found
 }
 
@@ -1943,7 +2554,8 @@ fn stack_names(body: &[AStmt], scope: &ModuleScope) -> BTreeSet<String> {
 fn is_generated_stack_name(name: &str) -> bool {
     let rest = name.strip_prefix('_').unwrap_or("");
     let rest = rest.strip_prefix('b').unwrap_or(rest);
-    rest.strip_prefix("stack").is_some_and(|tail| tail.chars().all(|c| c.is_ascii_digit() || c == '_'))
+    rest.strip_prefix("stack")
+        .is_some_and(|tail| tail.chars().all(|c| c.is_ascii_digit() || c == '_'))
 }
 
 /// `a.b.c` as a dotted string when the expression is a chain of attribute lookups on a name.
@@ -1995,7 +2607,18 @@ pub fn mutated_params(def: &ast::StmtFunctionDef) -> Vec<String> {
                 AStmt::Expr(e) => {
                     if let AExpr::Call(c) = e.value.as_ref() {
                         if let AExpr::Attribute(attr) = c.func.as_ref() {
-                            if matches!(attr.attr.as_str(), "append" | "extend" | "insert" | "pop" | "update" | "fill" | "sort" | "clear" | "remove") {
+                            if matches!(
+                                attr.attr.as_str(),
+                                "append"
+                                    | "extend"
+                                    | "insert"
+                                    | "pop"
+                                    | "update"
+                                    | "fill"
+                                    | "sort"
+                                    | "clear"
+                                    | "remove"
+                            ) {
                                 self.base(&attr.value);
                             }
                         }
@@ -2006,7 +2629,10 @@ pub fn mutated_params(def: &ast::StmtFunctionDef) -> Vec<String> {
             walk_stmt(self, stmt);
         }
     }
-    let mut v = V { params: &params, found: Vec::new() };
+    let mut v = V {
+        params: &params,
+        found: Vec::new(),
+    };
     for s in &def.body {
         v.visit_stmt(s);
     }
@@ -2046,13 +2672,34 @@ fn numbers_rebind(body: &mut [Stmt], params: &[Param]) {
             let keeps = match s {
                 Stmt::Assign { value, .. } => match value {
                     Expr::Atom(a) => number(a, &numbers),
-                    Expr::BinOp { left, right, .. } => number(left, &numbers) && number(right, &numbers),
+                    Expr::BinOp { left, right, .. } => {
+                        number(left, &numbers) && number(right, &numbers)
+                    }
                     Expr::UnaryOp { operand, .. } => number(operand, &numbers),
                     Expr::Compare { .. } => true,
-                    Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } => matches!(c.as_str(), "builtins.len" | "builtins.int" | "builtins.float"),
+                    Expr::Call {
+                        callee:
+                            Callee::Function {
+                                canonical: Some(c), ..
+                            },
+                        ..
+                    } => matches!(
+                        c.as_str(),
+                        "builtins.len" | "builtins.int" | "builtins.float"
+                    ),
                     _ => false,
                 },
-                Stmt::For { iter: Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }, .. } => c == "builtins.range",
+                Stmt::For {
+                    iter:
+                        Expr::Call {
+                            callee:
+                                Callee::Function {
+                                    canonical: Some(c), ..
+                                },
+                            ..
+                        },
+                    ..
+                } => c == "builtins.range",
                 Stmt::For { .. } => false,
                 _ => continue,
             };
@@ -2071,7 +2718,13 @@ fn numbers_rebind(body: &mut [Stmt], params: &[Param]) {
     fn downgrade(body: &mut [Stmt], numbers: &BTreeSet<String>) {
         for s in body {
             match s {
-                Stmt::Assign { target, inplace, .. } if matches!(inplace, Some(InPlace::Augmented)) && numbers.contains(target.as_str()) => *inplace = None,
+                Stmt::Assign {
+                    target, inplace, ..
+                } if matches!(inplace, Some(InPlace::Augmented))
+                    && numbers.contains(target.as_str()) =>
+                {
+                    *inplace = None
+                }
                 Stmt::If { body, orelse, .. } => {
                     downgrade(body, numbers);
                     downgrade(orelse, numbers);

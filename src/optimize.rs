@@ -30,14 +30,18 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
     let mut keep = vec![true; block.len()];
     for (i, c) in block.iter_mut().enumerate().rev() {
         match c {
-            Code::Stmt { defs, uses, pure, .. } => {
+            Code::Stmt {
+                defs, uses, pure, ..
+            } => {
                 if !live_through(defs, uses, *pure, live) {
                     keep[i] = false;
                     changed = true;
                 }
             }
             Code::Comment(_) => {}
-            Code::If { uses, body, orelse, .. } => {
+            Code::If {
+                uses, body, orelse, ..
+            } => {
                 let mut l1 = live.clone();
                 changed |= dce(body, &mut l1);
                 let mut l2 = live.clone();
@@ -52,7 +56,9 @@ fn dce(block: &mut Vec<Code>, live: &mut BTreeSet<String>) -> bool {
                 live.extend(l2);
                 live.extend(uses.iter().cloned());
             }
-            Code::Loop { defs, uses, body, .. } => {
+            Code::Loop {
+                defs, uses, body, ..
+            } => {
                 // Names live at the top of an iteration are live at its end too.
                 // The header (a `while` test) runs again after every iteration.
                 let mut l = live.clone();
@@ -106,13 +112,23 @@ fn loop_top(body: &[Code], live: &BTreeSet<String>) -> BTreeSet<String> {
 /// code), with the tops of the loops inside (`tops`, by order of appearance, from the previous
 /// round) brought one round further; `changed` when one grew. Returns whether `dce` would keep
 /// any code of the block.
-fn flow(block: &[Code], live: &mut BTreeSet<String>, tops: &mut Vec<BTreeSet<String>>, ordinal: &mut usize, changed: &mut bool) -> bool {
+fn flow(
+    block: &[Code],
+    live: &mut BTreeSet<String>,
+    tops: &mut Vec<BTreeSet<String>>,
+    ordinal: &mut usize,
+    changed: &mut bool,
+) -> bool {
     let mut kept = false;
     for c in block.iter().rev() {
         match c {
-            Code::Stmt { defs, uses, pure, .. } => kept |= live_through(defs, uses, *pure, live),
+            Code::Stmt {
+                defs, uses, pure, ..
+            } => kept |= live_through(defs, uses, *pure, live),
             Code::Comment(_) => {}
-            Code::If { uses, body, orelse, .. } => {
+            Code::If {
+                uses, body, orelse, ..
+            } => {
                 let mut l1 = live.clone();
                 let k1 = flow(body, &mut l1, tops, ordinal, changed);
                 let mut l2 = live.clone();
@@ -125,7 +141,9 @@ fn flow(block: &[Code], live: &mut BTreeSet<String>, tops: &mut Vec<BTreeSet<Str
                 live.extend(l2);
                 live.extend(uses.iter().cloned());
             }
-            Code::Loop { defs, uses, body, .. } => {
+            Code::Loop {
+                defs, uses, body, ..
+            } => {
                 kept = true;
                 let k = *ordinal;
                 *ordinal += 1;
@@ -183,7 +201,8 @@ pub fn tidy_comments(block: &mut Vec<Code>) {
             _ => {}
         }
         // A recipe citation belongs under its block's comment.
-        let cites_recipe = matches!(&c, Code::Comment(t) if t.starts_with(crate::code::RECIPE_CITATION));
+        let cites_recipe =
+            matches!(&c, Code::Comment(t) if t.starts_with(crate::code::RECIPE_CITATION));
         if c.is_comment() && !cites_recipe && out.last().is_some_and(is_grad_of) {
             out.pop();
         }
@@ -218,14 +237,18 @@ impl Counts {
                     }
                 }
                 Code::Comment(_) => {}
-                Code::If { uses, body, orelse, .. } => {
+                Code::If {
+                    uses, body, orelse, ..
+                } => {
                     for u in uses {
                         *self.uses.entry(u.clone()).or_default() += 1;
                     }
                     self.collect(body);
                     self.collect(orelse);
                 }
-                Code::Loop { defs, uses, body, .. } => {
+                Code::Loop {
+                    defs, uses, body, ..
+                } => {
                     for d in defs {
                         *self.defs.entry(d.clone()).or_default() += 2;
                     }
@@ -245,30 +268,59 @@ fn propagate(block: &mut Vec<Code>, counts: &Counts) {
     let mut i = 0;
     while i + 1 < block.len() {
         let candidate = match &block[i] {
-            Code::Stmt { text, defs, pure: true, .. } if defs.len() == 1 => {
+            Code::Stmt {
+                text,
+                defs,
+                pure: true,
+                ..
+            } if defs.len() == 1 => {
                 let name = &defs[0];
                 let once = counts.defs.get(name) == Some(&1) && counts.uses.get(name) == Some(&1);
                 let value = text.split_once(" = ").map(|(_, v)| v.to_string());
                 match value {
-                    Some(v) if once && name.starts_with('_') && name != "_stack" && name != "_state" => Some((name.clone(), v)),
+                    Some(v)
+                        if once
+                            && name.starts_with('_')
+                            && name != "_stack"
+                            && name != "_state" =>
+                    {
+                        Some((name.clone(), v))
+                    }
                     _ => None,
                 }
             }
             _ => None,
         };
         if let Some((name, value)) = candidate {
-            if let Code::Stmt { text, defs, uses, pure } = &block[i + 1] {
+            if let Code::Stmt {
+                text,
+                defs,
+                uses,
+                pure,
+            } = &block[i + 1]
+            {
                 // Values are pushed by name, so that pushes pair with pops by name.
-                if uses.contains(&name) && !text.contains(".append(") && !text.starts_with("tangent.push(") {
+                if uses.contains(&name)
+                    && !text.contains(".append(")
+                    && !text.starts_with("tangent.push(")
+                {
                     // Only while the line stays short enough to read at a glance.
-                    if let Some(new_text) = substitute(text, &name, &value).filter(|t| t.lines().all(|l| l.len() <= MAX_LINE)) {
-                        let mut new_uses: Vec<String> = uses.iter().filter(|u| **u != name).cloned().collect();
+                    if let Some(new_text) = substitute(text, &name, &value)
+                        .filter(|t| t.lines().all(|l| l.len() <= MAX_LINE))
+                    {
+                        let mut new_uses: Vec<String> =
+                            uses.iter().filter(|u| **u != name).cloned().collect();
                         for u in names_in(&value) {
                             if !new_uses.contains(&u) {
                                 new_uses.push(u);
                             }
                         }
-                        block[i + 1] = Code::Stmt { text: new_text, defs: defs.clone(), uses: new_uses, pure: *pure };
+                        block[i + 1] = Code::Stmt {
+                            text: new_text,
+                            defs: defs.clone(),
+                            uses: new_uses,
+                            pure: *pure,
+                        };
                         block.remove(i);
                         continue;
                     }
@@ -292,7 +344,9 @@ fn propagate(block: &mut Vec<Code>, counts: &Counts) {
 /// `text` with every read of `name` replaced by `value`, parenthesized as needed.
 fn substitute(text: &str, name: &str, value: &str) -> Option<String> {
     let parsed = ruff_python_parser::parse_module(text).ok()?;
-    let value = ruff_python_parser::parse_expression(value).ok()?.into_expr();
+    let value = ruff_python_parser::parse_expression(value)
+        .ok()?
+        .into_expr();
     struct Replace<'v> {
         name: &'v str,
         value: &'v AExpr,
@@ -312,7 +366,11 @@ fn substitute(text: &str, name: &str, value: &str) -> Option<String> {
     let mut out = Vec::new();
     for stmt in parsed.into_syntax().body {
         let mut stmt = stmt;
-        Replace { name, value: &value }.visit_stmt(&mut stmt);
+        Replace {
+            name,
+            value: &value,
+        }
+        .visit_stmt(&mut stmt);
         out.push(Generator::new(&indent, LineEnding::Lf).stmt(&stmt));
     }
     Some(out.join("\n"))

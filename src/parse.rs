@@ -84,7 +84,9 @@ impl Limits {
     /// [`GENERATED_LIMITS`] for a text that holds a module Tangent generated, else [`LIMITS`].
     pub fn for_text(text: &str) -> Limits {
         let generated = text.starts_with(GENERATED_HEADER)
-            || text.match_indices(GENERATED_HEADER).any(|(i, _)| text[..i].ends_with('\n'));
+            || text
+                .match_indices(GENERATED_HEADER)
+                .any(|(i, _)| text[..i].ends_with('\n'));
         if generated { GENERATED_LIMITS } else { LIMITS }
     }
 }
@@ -119,7 +121,11 @@ impl<'a> SourceFile<'a> {
 
     /// The line (1-based, in the file) of byte `offset` of the text.
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1 + self.line_offset
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+            + self.line_offset
     }
 }
 
@@ -132,14 +138,24 @@ pub fn decode(bytes: Vec<u8>, path: &str) -> Result<String, Diagnostic> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
-        let line_start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let line_end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| at + i);
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line_end = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| at + i);
         let before = std::str::from_utf8(&bytes[line_start..at]).unwrap_or_default();
         let binary = bytes.iter().take(8192).any(|&b| b == 0);
         let message = format!(
             "the file is not valid UTF-8: byte 0x{:02x} at offset {at} cannot be decoded{}",
             bytes[at],
-            if binary { " (it looks like a binary file, not Python source)" } else { "" }
+            if binary {
+                " (it looks like a binary file, not Python source)"
+            } else {
+                ""
+            }
         );
         Diagnostic {
             kind: DiagnosticKind::InvalidInput,
@@ -147,7 +163,9 @@ pub fn decode(bytes: Vec<u8>, path: &str) -> Result<String, Diagnostic> {
             path: path.to_string(),
             line: bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1,
             column: before.chars().count() + 1,
-            source_line: String::from_utf8_lossy(&bytes[line_start..line_end]).trim_end_matches('\r').to_string(),
+            source_line: String::from_utf8_lossy(&bytes[line_start..line_end])
+                .trim_end_matches('\r')
+                .to_string(),
             width: 1,
             help: None,
         }
@@ -229,7 +247,12 @@ fn syntax_error(file: &SourceFile<'_>, err: &ruff_python_parser::ParseError) -> 
         start = content_end.saturating_sub(1);
         end = content_end;
     }
-    file.diagnostic(DiagnosticKind::Syntax, format!("syntax error: {}", err.error), start, end)
+    file.diagnostic(
+        DiagnosticKind::Syntax,
+        format!("syntax error: {}", err.error),
+        start,
+        end,
+    )
 }
 
 /// Size, binary content and the pre-parse scan.
@@ -246,25 +269,39 @@ fn check_text(file: &SourceFile<'_>, limits: Limits) -> Result<(), Diagnostic> {
                 at,
                 at + 1,
             )
-            .with_help("Python source cannot contain NUL bytes; check that this is the right file"));
+            .with_help(
+                "Python source cannot contain NUL bytes; check that this is the right file",
+            ));
     }
-    Scanner::new(text, limits).run().map_err(|(kind, start, end)| {
-        let (message, help) = match kind {
-            Exceeded::Brackets => (
-                format!("too many nested brackets: more than {} levels", limits.bracket_depth),
-                "Python allows 200 nested brackets; split the expression and name its parts",
-            ),
-            Exceeded::Indentation => (
-                format!("too many levels of indentation: more than {} nested blocks", limits.indent_depth),
-                "Python allows 100 levels of indentation; move inner blocks into functions",
-            ),
-            Exceeded::Chain => (
-                format!("expression too long: more than {} operators in a row", limits.expression_chain),
-                "split the expression: assign its parts to variables",
-            ),
-        };
-        file.diagnostic(DiagnosticKind::Limit, message, start, end).with_help(help)
-    })
+    Scanner::new(text, limits)
+        .run()
+        .map_err(|(kind, start, end)| {
+            let (message, help) = match kind {
+                Exceeded::Brackets => (
+                    format!(
+                        "too many nested brackets: more than {} levels",
+                        limits.bracket_depth
+                    ),
+                    "Python allows 200 nested brackets; split the expression and name its parts",
+                ),
+                Exceeded::Indentation => (
+                    format!(
+                        "too many levels of indentation: more than {} nested blocks",
+                        limits.indent_depth
+                    ),
+                    "Python allows 100 levels of indentation; move inner blocks into functions",
+                ),
+                Exceeded::Chain => (
+                    format!(
+                        "expression too long: more than {} operators in a row",
+                        limits.expression_chain
+                    ),
+                    "split the expression: assign its parts to variables",
+                ),
+            };
+            file.diagnostic(DiagnosticKind::Limit, message, start, end)
+                .with_help(help)
+        })
 }
 
 /// Drops a syntax tree that may be too deep for the drop glue's recursion on this stack.
@@ -295,9 +332,17 @@ enum FrameKind {
     /// `{...}` in an f-string (code).
     Field,
     /// The text of an f-string or t-string.
-    Text { quote: u8, triple: bool, raw: bool },
+    Text {
+        quote: u8,
+        triple: bool,
+        raw: bool,
+    },
     /// A format spec after `:` in a field (text, with fields of its own).
-    Spec { quote: u8, triple: bool, raw: bool },
+    Spec {
+        quote: u8,
+        triple: bool,
+        raw: bool,
+    },
 }
 
 /// Precedence levels of Python's operators, loosest first: a chain of operators of one level
@@ -335,7 +380,13 @@ struct Frame {
 
 impl Frame {
     fn new(kind: FrameKind, base: usize) -> Frame {
-        Frame { kind, base, chains: [0; LEVELS], run: 0, lambdas: 0 }
+        Frame {
+            kind,
+            base,
+            chains: [0; LEVELS],
+            run: 0,
+            lambdas: 0,
+        }
     }
 
     /// A comma (or `=`, `:`, `;`): what follows is a sibling, not a child.
@@ -370,9 +421,9 @@ fn is_ident_byte(c: u8) -> bool {
 
 /// Python's operators and delimiters made of punctuation, longest first.
 const OPERATORS: [&[u8]; 38] = [
-    b"**=", b"//=", b">>=", b"<<=", b"...", b"**", b"//", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"->", b":=",
-    b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=", b"@=", b"+", b"-", b"*", b"/", b"%", b"@", b"&", b"|",
-    b"^", b"~", b"<", b">", b"=", b".",
+    b"**=", b"//=", b">>=", b"<<=", b"...", b"**", b"//", b"<<", b">>", b"<=", b">=", b"==", b"!=",
+    b"->", b":=", b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=", b"@=", b"+", b"-", b"*",
+    b"/", b"%", b"@", b"&", b"|", b"^", b"~", b"<", b">", b"=", b".",
 ];
 
 impl<'a> Scanner<'a> {
@@ -394,7 +445,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn top(&mut self) -> &mut Frame {
-        self.frames.last_mut().expect("the root frame is never popped")
+        self.frames
+            .last_mut()
+            .expect("the root frame is never popped")
     }
 
     /// An operator of precedence `level` at `start..end`: its chain grows, tighter ones end.
@@ -514,7 +567,9 @@ impl<'a> Scanner<'a> {
                     && word.len() <= 2
                     && word.iter().all(|c| b"rRbBuUfFtT".contains(c))
                 {
-                    let prefix = std::str::from_utf8(word).unwrap_or_default().to_ascii_lowercase();
+                    let prefix = std::str::from_utf8(word)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     return self.string_with_prefix(&prefix);
                 }
                 let end = self.i;
@@ -531,9 +586,10 @@ impl<'a> Scanner<'a> {
                     b"in" | b"is" => self.op(COMPARE, start, end)?,
                     b"await" => self.op(AWAIT, start, end)?,
                     b"True" | b"False" | b"None" => self.operand = true,
-                    b"as" | b"assert" | b"break" | b"class" | b"continue" | b"def" | b"del" | b"elif" | b"except"
-                    | b"finally" | b"from" | b"global" | b"import" | b"nonlocal" | b"pass" | b"raise" | b"return"
-                    | b"try" | b"while" | b"with" => self.separator(),
+                    b"as" | b"assert" | b"break" | b"class" | b"continue" | b"def" | b"del"
+                    | b"elif" | b"except" | b"finally" | b"from" | b"global" | b"import"
+                    | b"nonlocal" | b"pass" | b"raise" | b"return" | b"try" | b"while"
+                    | b"with" => self.separator(),
                     _ => self.operand = true,
                 }
             }
@@ -554,7 +610,10 @@ impl<'a> Scanner<'a> {
             }
             b'}' => {
                 self.i += 1;
-                if matches!(self.frames.last().expect("root").kind, FrameKind::Bracket | FrameKind::Field) {
+                if matches!(
+                    self.frames.last().expect("root").kind,
+                    FrameKind::Bracket | FrameKind::Field
+                ) {
                     self.pop();
                 }
             }
@@ -571,7 +630,9 @@ impl<'a> Scanner<'a> {
                 self.i += 1;
                 // The format spec of the field: text again, with the f-string's quotes.
                 let n = self.frames.len();
-                if let Some(FrameKind::Text { quote, triple, raw }) = self.frames.get(n.wrapping_sub(2)).map(|f| f.kind) {
+                if let Some(FrameKind::Text { quote, triple, raw }) =
+                    self.frames.get(n.wrapping_sub(2)).map(|f| f.kind)
+                {
                     let base = self.score() + 1;
                     self.push(FrameKind::Spec { quote, triple, raw }, base, start)?;
                 }
@@ -595,7 +656,9 @@ impl<'a> Scanner<'a> {
                         b"&" => self.op(BIT_AND, start, end)?,
                         b"^" => self.op(BIT_XOR, start, end)?,
                         b"|" => self.op(BIT_OR, start, end)?,
-                        b"<" | b">" | b"<=" | b">=" | b"==" | b"!=" => self.op(COMPARE, start, end)?,
+                        b"<" | b">" | b"<=" | b">=" | b"==" | b"!=" => {
+                            self.op(COMPARE, start, end)?
+                        }
                         // Assignments, keyword arguments, annotations: a new chain.
                         _ => self.separator(),
                     }
@@ -619,7 +682,10 @@ impl<'a> Scanner<'a> {
             }
             self.i += 1;
         }
-        if matches!(self.b.get(self.i), None | Some(b'\n' | b'\r' | b'#' | b'\\')) {
+        if matches!(
+            self.b.get(self.i),
+            None | Some(b'\n' | b'\r' | b'#' | b'\\')
+        ) {
             return Ok(()); // a blank line, a comment or a continuation: no indentation
         }
         while width < *self.indents.last().expect("level 0") {
@@ -673,7 +739,10 @@ impl<'a> Scanner<'a> {
 
     /// One step in the text of an f-string or of a format spec.
     fn text_byte(&mut self, quote: u8, triple: bool, raw: bool) -> Result<(), ScanError> {
-        let in_spec = matches!(self.frames.last().expect("root").kind, FrameKind::Spec { .. });
+        let in_spec = matches!(
+            self.frames.last().expect("root").kind,
+            FrameKind::Spec { .. }
+        );
         let c = self.b[self.i];
         let start = self.i;
         match c {
@@ -681,7 +750,8 @@ impl<'a> Scanner<'a> {
                 self.i += 1;
                 if !raw && self.peek(0) == b'N' && self.peek(1) == b'{' {
                     // `\N{NAME}`: a character name, not a field.
-                    while self.i < self.b.len() && self.b[self.i] != b'}' && self.b[self.i] != quote {
+                    while self.i < self.b.len() && self.b[self.i] != b'}' && self.b[self.i] != quote
+                    {
                         self.i += 1;
                     }
                     if self.peek(0) == b'}' {
@@ -734,7 +804,13 @@ const SEGMENT: usize = 4 << 20;
 
 impl Nesting {
     fn new(limit: usize, stop_at_limit: bool) -> Self {
-        Nesting { limit, depth: 0, deepest: 0, exceeded: None, stop_at_limit }
+        Nesting {
+            limit,
+            depth: 0,
+            deepest: 0,
+            exceeded: None,
+            stop_at_limit,
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -835,7 +911,9 @@ fn may_exit(stmt: &Stmt, in_loop: bool) -> bool {
     stacker::maybe_grow(RED_ZONE, SEGMENT, || match stmt {
         Stmt::Return(_) => true,
         Stmt::Break(_) | Stmt::Continue(_) => !in_loop,
-        Stmt::If(s) => any(&s.body, in_loop) || s.elif_else_clauses.iter().any(|c| any(&c.body, in_loop)),
+        Stmt::If(s) => {
+            any(&s.body, in_loop) || s.elif_else_clauses.iter().any(|c| any(&c.body, in_loop))
+        }
         Stmt::For(s) => any(&s.body, true) || any(&s.orelse, in_loop),
         Stmt::While(s) => any(&s.body, true) || any(&s.orelse, in_loop),
         Stmt::With(s) => any(&s.body, in_loop),
@@ -871,7 +949,11 @@ pub fn find_function_in<'m>(body: &'m [Stmt], name: &str) -> Option<&'m StmtFunc
 
 /// The 1-based line of byte `offset` of `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Every top-level definition `name` (or `Class.method`: a method of a top-level class named
@@ -904,13 +986,25 @@ pub fn definitions_in<'m>(body: &'m [Stmt], name: &str) -> Vec<&'m StmtFunctionD
 /// of `text` (the file `body` was parsed from): its first decorator, else `def`, where
 /// Python's `co_firstlineno` puts it too. Picks one of several when the module defines the
 /// name again.
-pub fn find_function_at<'m>(body: &'m [Stmt], text: &str, name: &str, line: usize) -> Option<&'m StmtFunctionDef> {
-    definitions_in(body, name).into_iter().find(|f| line_of(text, f.range.start().to_usize()) == line)
+pub fn find_function_at<'m>(
+    body: &'m [Stmt],
+    text: &str,
+    name: &str,
+    line: usize,
+) -> Option<&'m StmtFunctionDef> {
+    definitions_in(body, name)
+        .into_iter()
+        .find(|f| line_of(text, f.range.start().to_usize()) == line)
 }
 
 /// `method` as an instance of top-level class `class` finds it: the class's own, else its
 /// bases' (depth first).
-fn find_method<'m>(body: &'m [Stmt], class: &str, method: &str, depth: usize) -> Option<&'m StmtFunctionDef> {
+fn find_method<'m>(
+    body: &'m [Stmt],
+    class: &str,
+    method: &str,
+    depth: usize,
+) -> Option<&'m StmtFunctionDef> {
     if depth > 32 {
         return None;
     }
@@ -934,7 +1028,12 @@ fn find_method<'m>(body: &'m [Stmt], class: &str, method: &str, depth: usize) ->
 pub fn param_names(def: &StmtFunctionDef) -> Vec<String> {
     let p = &def.parameters;
     // Keyword-only parameters last, as `inspect.signature` lists them.
-    p.posonlyargs.iter().chain(p.args.iter()).chain(p.kwonlyargs.iter()).map(|p| p.parameter.name.to_string()).collect()
+    p.posonlyargs
+        .iter()
+        .chain(p.args.iter())
+        .chain(p.kwonlyargs.iter())
+        .map(|p| p.parameter.name.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -942,7 +1041,11 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Result<(), Diagnostic> {
-        let file = SourceFile { text, path: "m.py", line_offset: 0 };
+        let file = SourceFile {
+            text,
+            path: "m.py",
+            line_offset: 0,
+        };
         parse(&file).map(drop)
     }
 
@@ -960,7 +1063,11 @@ mod tests {
 
     #[test]
     fn brackets_are_limited_before_parsing() {
-        let ok = format!("x = {}1{}\n", "(".repeat(MAX_BRACKET_DEPTH), ")".repeat(MAX_BRACKET_DEPTH));
+        let ok = format!(
+            "x = {}1{}\n",
+            "(".repeat(MAX_BRACKET_DEPTH),
+            ")".repeat(MAX_BRACKET_DEPTH)
+        );
         check(&ok).unwrap();
         let text = format!("x = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
         let d = limit(&text);
@@ -970,7 +1077,10 @@ mod tests {
 
     #[test]
     fn brackets_in_strings_and_comments_do_not_count() {
-        let text = format!("x = '{0}'  # {0}\ny = \"\"\"{0}\n{0}\"\"\"\nz = r'\\'{0}'\n", "(".repeat(300));
+        let text = format!(
+            "x = '{0}'  # {0}\ny = \"\"\"{0}\n{0}\"\"\"\nz = r'\\'{0}'\n",
+            "(".repeat(300)
+        );
         check(&text).unwrap();
     }
 
@@ -992,7 +1102,10 @@ mod tests {
         text.push_str(&format!("{}pass\n", " ".repeat(151)));
         let d = limit(&text);
         assert!(d.message.contains("indentation"), "{}", d.message);
-        assert_eq!((d.line, d.column), (MAX_INDENT_DEPTH + 2, MAX_INDENT_DEPTH + 2));
+        assert_eq!(
+            (d.line, d.column),
+            (MAX_INDENT_DEPTH + 2, MAX_INDENT_DEPTH + 2)
+        );
     }
 
     #[test]
@@ -1011,9 +1124,15 @@ mod tests {
 
     #[test]
     fn nesting_is_limited_after_parsing() {
-        let ok = format!("def f(x):\n    return {}\n", vec!["x"; MAX_NESTING - 10].join(" + "));
+        let ok = format!(
+            "def f(x):\n    return {}\n",
+            vec!["x"; MAX_NESTING - 10].join(" + ")
+        );
         check(&ok).unwrap();
-        let text = format!("def f(x):\n    return {}\n", vec!["x"; MAX_NESTING + 10].join(" + "));
+        let text = format!(
+            "def f(x):\n    return {}\n",
+            vec!["x"; MAX_NESTING + 10].join(" + ")
+        );
         let d = limit(&text);
         assert!(d.message.contains("nested too deeply"), "{}", d.message);
         assert_eq!((d.line, d.column), (2, 12));
@@ -1028,10 +1147,19 @@ mod tests {
             exits.push_str(&format!("    if x < {i}:\n        return x\n"));
         }
         limit(&exits);
-        limit(&format!("y = {}\n", vec!["x"; MAX_NESTING + 10].join(" and ")));
-        limit(&format!("y = {}\n", vec!["x"; MAX_NESTING + 10].join(" < ")));
+        limit(&format!(
+            "y = {}\n",
+            vec!["x"; MAX_NESTING + 10].join(" and ")
+        ));
+        limit(&format!(
+            "y = {}\n",
+            vec!["x"; MAX_NESTING + 10].join(" < ")
+        ));
         // Many statements, or statements that do not exit, are fine.
-        let flat = format!("def f(x):\n{}    return x\n", "    if x:\n        x = x + 1\n".repeat(2000));
+        let flat = format!(
+            "def f(x):\n{}    return x\n",
+            "    if x:\n        x = x + 1\n".repeat(2000)
+        );
         check(&flat).unwrap();
     }
 
@@ -1046,14 +1174,26 @@ mod tests {
         let generated = format!("{GENERATED_HEADER}1.0 from m.py:f.\n{text}");
         assert_eq!(Limits::for_text(&generated), GENERATED_LIMITS);
         check(&generated).unwrap();
-        let after_imports = format!("import numpy as np\n\n\n{GENERATED_HEADER}1.0 from m.py:f.\n{text}");
+        let after_imports =
+            format!("import numpy as np\n\n\n{GENERATED_HEADER}1.0 from m.py:f.\n{text}");
         assert_eq!(Limits::for_text(&after_imports), GENERATED_LIMITS);
-        assert_eq!(Limits::for_text(&format!("x = '{GENERATED_HEADER}'\n")), LIMITS);
+        assert_eq!(
+            Limits::for_text(&format!("x = '{GENERATED_HEADER}'\n")),
+            LIMITS
+        );
         // Over its limits: no place (the lines are not the user's).
-        let deep = format!("{GENERATED_HEADER}1.0\ny = {}\n", vec!["x"; GENERATED_LIMITS.nesting + 10].join(" + "));
+        let deep = format!(
+            "{GENERATED_HEADER}1.0\ny = {}\n",
+            vec!["x"; GENERATED_LIMITS.nesting + 10].join(" + ")
+        );
         let d = limit(&deep);
         assert_eq!(d.line, 0);
-        assert!(d.message.starts_with("the derivative Tangent generated is too large"), "{}", d.message);
+        assert!(
+            d.message
+                .starts_with("the derivative Tangent generated is too large"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]
@@ -1071,7 +1211,8 @@ mod tests {
             context_source: None,
             project_recipes: None,
         };
-        let generated = with_stack(|| crate::generate(&request, &crate::Options::default())).unwrap();
+        let generated =
+            with_stack(|| crate::generate(&request, &crate::Options::default())).unwrap();
         assert!(generated.source.contains("def df("), "{}", generated.source);
         // Differentiated again, it has the limits of generated code (its header says what it is).
         assert_eq!(Limits::for_text(&generated.source), GENERATED_LIMITS);
@@ -1083,9 +1224,15 @@ mod tests {
         let d = limit(&big);
         assert_eq!(d.line, 0);
         let d = check("x = 1\n\0\0\0").unwrap_err();
-        assert_eq!((d.kind, d.line, d.column), (DiagnosticKind::InvalidInput, 2, 1));
+        assert_eq!(
+            (d.kind, d.line, d.column),
+            (DiagnosticKind::InvalidInput, 2, 1)
+        );
         let d = decode(b"x = 1\ny = '\xe9'\n".to_vec(), "m.py").unwrap_err();
-        assert_eq!((d.kind, d.line, d.column), (DiagnosticKind::InvalidInput, 2, 6));
+        assert_eq!(
+            (d.kind, d.line, d.column),
+            (DiagnosticKind::InvalidInput, 2, 6)
+        );
         assert!(d.message.contains("not valid UTF-8"), "{}", d.message);
         d.render();
         assert_eq!(decode(b"x = 1\n".to_vec(), "m.py").unwrap(), "x = 1\n");
@@ -1093,7 +1240,11 @@ mod tests {
 
     #[test]
     fn syntax_error_at_the_end_after_a_multibyte_character() {
-        for text in ["def f(x):\n    return (x + é", "def f(x):\n    return x[\u{fffd}", "x = (µ"] {
+        for text in [
+            "def f(x):\n    return (x + é",
+            "def f(x):\n    return x[\u{fffd}",
+            "x = (µ",
+        ] {
             let d = check(text).unwrap_err();
             assert_eq!(d.kind, DiagnosticKind::Syntax);
             d.render();

@@ -56,7 +56,11 @@ pub enum TemplateStmt {
     /// `name = value` for a template local (renamed fresh).
     Local { name: String, value: String },
     /// `d[param] = value`; `fact` is the value's shape fact when the code was simplified.
-    Contribution { param: String, value: String, fact: Option<crate::shapes::Fact> },
+    Contribution {
+        param: String,
+        value: String,
+        fact: Option<crate::shapes::Fact>,
+    },
     /// Any other statement, printed.
     Other(String),
 }
@@ -84,7 +88,8 @@ pub fn builtin() -> &'static RecipeSet {
         let mut set = RecipeSet::default();
         for (file, text) in RECIPE_FILES {
             // The recipe files are ours and tested; a broken one is a build bug.
-            set.load(file, text).unwrap_or_else(|e| panic!("recipes/{file}: {e}"));
+            set.load(file, text)
+                .unwrap_or_else(|e| panic!("recipes/{file}: {e}"));
         }
         set
     })
@@ -127,7 +132,11 @@ impl RecipeSet {
                         if dotted(&c.func).as_deref() == Some("nondifferentiable") {
                             for a in c.arguments.args.iter() {
                                 let n = dotted(a).ok_or("bad nondifferentiable argument")?;
-                                let n = if n.contains('.') { n } else { format!("builtins.{n}") };
+                                let n = if n.contains('.') {
+                                    n
+                                } else {
+                                    format!("builtins.{n}")
+                                };
                                 self.nondifferentiable.insert(n);
                             }
                         }
@@ -141,7 +150,11 @@ impl RecipeSet {
 
     fn insert(&mut self, recipe: Recipe, adjoint_names: Vec<String>, tangent_names: Vec<String>) {
         let mut recipe = recipe;
-        recipe.names = if adjoint_names.is_empty() { tangent_names.clone() } else { adjoint_names.clone() };
+        recipe.names = if adjoint_names.is_empty() {
+            tangent_names.clone()
+        } else {
+            adjoint_names.clone()
+        };
         for n in adjoint_names {
             self.nondifferentiable.remove(&n);
             self.adjoints.insert(n, recipe.clone());
@@ -172,7 +185,12 @@ impl RecipeSet {
 }
 
 impl Recipe {
-    fn from_def(f: &ast::StmtFunctionDef, text: &str, origin: String, user: bool) -> Result<Recipe, String> {
+    fn from_def(
+        f: &ast::StmtFunctionDef,
+        text: &str,
+        origin: String,
+        user: bool,
+    ) -> Result<Recipe, String> {
         let positional = f.parameters.posonlyargs.len() + f.parameters.args.len();
         let mut params: Vec<Param> = f
             .parameters
@@ -201,7 +219,16 @@ impl Recipe {
         }
         let name = ruff_python_ast::identifier::Identifier::identifier(f);
         let span = (name.start().to_usize(), name.end().to_usize());
-        Ok(Recipe { names: Vec::new(), origin, result, params, body: f.body.to_vec(), differentiable, user, span })
+        Ok(Recipe {
+            names: Vec::new(),
+            origin,
+            result,
+            params,
+            body: f.body.to_vec(),
+            differentiable,
+            user,
+            span,
+        })
     }
 }
 
@@ -217,20 +244,35 @@ pub fn user_recipes(
     use crate::DiagnosticKind;
     let mut set = RecipeSet::default();
     for stmt in body {
-        let AStmt::FunctionDef(f) = stmt else { continue };
+        let AStmt::FunctionDef(f) = stmt else {
+            continue;
+        };
         let mut adjoint_names = Vec::new();
         let mut tangent_names = Vec::new();
         for dec in &f.decorator_list {
-            let AExpr::Call(c) = &dec.expression else { continue };
-            let Some(decorator) = dotted(&c.func).and_then(|d| scope.canonical(&d)) else { continue };
+            let AExpr::Call(c) = &dec.expression else {
+                continue;
+            };
+            let Some(decorator) = dotted(&c.func).and_then(|d| scope.canonical(&d)) else {
+                continue;
+            };
             let target = match decorator.as_str() {
                 "tangent.adjoint" => &mut adjoint_names,
                 "tangent.tangent_" => &mut tangent_names,
                 _ => continue,
             };
             if c.arguments.args.is_empty() || !c.arguments.keywords.is_empty() {
-                return Err(file.diagnostic(DiagnosticKind::InvalidRecipe, format!("`@{decorator}` takes the functions the recipe is for"), c.start().to_usize(), c.end().to_usize())
-                    .with_help(format!("write `@{decorator}(f)` above `def {}(result, ...)`", f.name)));
+                return Err(file
+                    .diagnostic(
+                        DiagnosticKind::InvalidRecipe,
+                        format!("`@{decorator}` takes the functions the recipe is for"),
+                        c.start().to_usize(),
+                        c.end().to_usize(),
+                    )
+                    .with_help(format!(
+                        "write `@{decorator}(f)` above `def {}(result, ...)`",
+                        f.name
+                    )));
             }
             for a in c.arguments.args.iter() {
                 let name = dotted(a).and_then(|d| match scope.canonical(&d) {
@@ -259,8 +301,11 @@ pub fn user_recipes(
             file.diagnostic(DiagnosticKind::InvalidRecipe, format!("invalid recipe `{}`: {why}", f.name), range.start().to_usize(), range.end().to_usize())
                 .with_help("a recipe's first parameter is the function's result, the others are its parameters; `d[x] = ...` gives the adjoint of parameter `x` from `d[result]` (with `@tangent.tangent_`: `d[result] = ...` from the parameters' `d[x]`)")
         };
-        let recipe = Recipe::from_def(f, file.text, format!("{file_name}:{line}"), true).map_err(|why| invalid(why, None))?;
-        recipe.check(!adjoint_names.is_empty()).map_err(|(why, at)| invalid(why, Some(at)))?;
+        let recipe = Recipe::from_def(f, file.text, format!("{file_name}:{line}"), true)
+            .map_err(|why| invalid(why, None))?;
+        recipe
+            .check(!adjoint_names.is_empty())
+            .map_err(|(why, at)| invalid(why, Some(at)))?;
         set.insert(recipe, adjoint_names, tangent_names);
     }
     Ok(set)
@@ -268,24 +313,48 @@ pub fn user_recipes(
 
 /// The lines a user adds to their module to give `callee` (as they call it) a recipe, for a
 /// call with `positional` positional arguments and the keyword arguments `keywords`.
-pub fn recipe_suggestion(callee: &str, positional: usize, keywords: &[String], forward: bool) -> String {
+pub fn recipe_suggestion(
+    callee: &str,
+    positional: usize,
+    keywords: &[String],
+    forward: bool,
+) -> String {
     const NAMES: [&str; 6] = ["x", "y", "z", "u", "v", "w"];
-    let mut params: Vec<String> = (0..positional).map(|i| NAMES.get(i).map_or(format!("x{i}"), |n| n.to_string())).collect();
+    let mut params: Vec<String> = (0..positional)
+        .map(|i| NAMES.get(i).map_or(format!("x{i}"), |n| n.to_string()))
+        .collect();
     params.extend(keywords.iter().cloned());
     if params.is_empty() {
         params.push("x".into());
     }
     let short = callee.rsplit('.').next().unwrap_or(callee);
     let first = &params[0];
-    let signature = std::iter::once("result".to_string()).chain(params.iter().cloned()).collect::<Vec<_>>().join(", ");
+    let signature = std::iter::once("result".to_string())
+        .chain(params.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(", ");
     let body = if forward {
-        let mut lines = vec![format!("        d[result] = d[{first}] * ...  # d{short}/d{first} times the tangent of {first}")];
-        lines.extend(params.iter().skip(1).map(|p| format!("        d[result] += d[{p}] * ...")));
+        let mut lines = vec![format!(
+            "        d[result] = d[{first}] * ...  # d{short}/d{first} times the tangent of {first}"
+        )];
+        lines.extend(
+            params
+                .iter()
+                .skip(1)
+                .map(|p| format!("        d[result] += d[{p}] * ...")),
+        );
         lines
     } else {
-        params.iter().map(|p| format!("        d[{p}] = d[result] * ...  # the adjoint of {p}")).collect()
+        params
+            .iter()
+            .map(|p| format!("        d[{p}] = d[result] * ...  # the adjoint of {p}"))
+            .collect()
     };
-    let (decorator, suffix) = if forward { ("tangent_", "tangent") } else { ("adjoint", "adjoint") };
+    let (decorator, suffix) = if forward {
+        ("tangent_", "tangent")
+    } else {
+        ("adjoint", "adjoint")
+    };
     format!(
         "give `{callee}` a recipe in this module (parameters named as `{short}` names them):\n\n    @tangent.{decorator}({callee})\n    def {short}_{suffix}({signature}):\n{}\n",
         body.join("\n")
@@ -319,7 +388,11 @@ impl ProjectRecipes {
             hasher.update(&[0]);
             hasher.update(text.as_bytes());
             hasher.update(&[0]);
-            let file = crate::parse::SourceFile { text, path, line_offset: 0 };
+            let file = crate::parse::SourceFile {
+                text,
+                path,
+                line_offset: 0,
+            };
             let parsed = crate::parse::parse(&file)?;
             let scope = crate::resolve::ModuleScope::new(parsed.syntax());
             let set = user_recipes(&parsed.syntax().body, file, &scope)?;
@@ -329,7 +402,10 @@ impl ProjectRecipes {
                         .with_help(format!("import `{name}` from the module that defines it, or move the recipe into that module")));
                 }
                 for used in recipe.free_names() {
-                    let (stmt, canonical) = match (scope.import_statements.get(&used), scope.imports.get(&used)) {
+                    let (stmt, canonical) = match (
+                        scope.import_statements.get(&used),
+                        scope.imports.get(&used),
+                    ) {
                         (Some(stmt), Some(canonical)) => (stmt.clone(), canonical.clone()),
                         _ => {
                             return Err(file.diagnostic(
@@ -340,7 +416,9 @@ impl ProjectRecipes {
                             ).with_help(format!("import `{used}` at the top of the recipe file (or move what it names into a module and import it from there)")));
                         }
                     };
-                    if let Some((_, other)) = out.imports.get(&used).filter(|(_, c)| *c != canonical) {
+                    if let Some((_, other)) =
+                        out.imports.get(&used).filter(|(_, c)| *c != canonical)
+                    {
                         return Err(file.diagnostic(DiagnosticKind::InvalidRecipe, format!("`{used}` is `{canonical}` here but `{other}` in another recipe file"), recipe.span.0, recipe.span.1)
                             .with_help("import it under the same name for the same thing in every recipe file"));
                     }
@@ -367,7 +445,11 @@ impl ProjectRecipes {
         let prefix = format!("{module}.");
         let local = |map: &BTreeMap<String, Recipe>| -> Vec<(String, Recipe)> {
             map.iter()
-                .filter_map(|(name, r)| name.strip_prefix(&prefix).filter(|rest| !rest.contains('.')).map(|rest| (rest.to_string(), r.clone())))
+                .filter_map(|(name, r)| {
+                    name.strip_prefix(&prefix)
+                        .filter(|rest| !rest.contains('.'))
+                        .map(|rest| (rest.to_string(), r.clone()))
+                })
                 .collect()
         };
         for (name, recipe) in local(&self.set.adjoints) {
@@ -382,7 +464,12 @@ impl ProjectRecipes {
     /// The import lines a generated module needs for the project recipes its code uses
     /// (`code`), given the names the user's module binds (`scope`): a name the module binds
     /// to something else is an error, since generated code runs among the module's names.
-    pub fn import_lines(&self, code: &str, scope: &crate::resolve::ModuleScope, path: &str) -> Result<Vec<String>, crate::Diagnostic> {
+    pub fn import_lines(
+        &self,
+        code: &str,
+        scope: &crate::resolve::ModuleScope,
+        path: &str,
+    ) -> Result<Vec<String>, crate::Diagnostic> {
         let mut lines = Vec::new();
         for (local, (statement, canonical)) in &self.imports {
             if !mentions_name(code, local) {
@@ -454,7 +541,11 @@ impl Recipe {
                 _ => {}
             }
         }
-        names.retain(|n| !locals.contains(n) && !crate::resolve::BUILTINS.contains(&n.as_str()) && !matches!(n.as_str(), "None" | "True" | "False"));
+        names.retain(|n| {
+            !locals.contains(n)
+                && !crate::resolve::BUILTINS.contains(&n.as_str())
+                && !matches!(n.as_str(), "None" | "True" | "False")
+        });
         names
     }
 }
@@ -482,10 +573,21 @@ impl Recipe {
                     for t in &a.targets {
                         if let Some(x) = adjoint_subject(t) {
                             if adjoint && x == self.result {
-                                return Err((format!("an adjoint template reads `d[{x}]` and assigns the parameters' `d[...]`"), s.range()));
+                                return Err((
+                                    format!(
+                                        "an adjoint template reads `d[{x}]` and assigns the parameters' `d[...]`"
+                                    ),
+                                    s.range(),
+                                ));
                             }
                             if !adjoint && x != self.result {
-                                return Err((format!("a tangent template assigns `d[{}]`, not `d[{x}]`", self.result), s.range()));
+                                return Err((
+                                    format!(
+                                        "a tangent template assigns `d[{}]`, not `d[{x}]`",
+                                        self.result
+                                    ),
+                                    s.range(),
+                                ));
                             }
                             subjects.push(x);
                             assigned = true;
@@ -502,14 +604,25 @@ impl Recipe {
                 }
                 AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => {}
                 AStmt::Pass(_) => {}
-                _ => return Err(("a template holds only assignments (and a docstring)".into(), s.range())),
+                _ => {
+                    return Err((
+                        "a template holds only assignments (and a docstring)".into(),
+                        s.range(),
+                    ));
+                }
             }
             if let Some(x) = subjects.iter().find(|x| !known(x)) {
-                return Err((format!("`d[{x}]` names neither the result nor a parameter"), s.range()));
+                return Err((
+                    format!("`d[{x}]` names neither the result nor a parameter"),
+                    s.range(),
+                ));
             }
         }
         if !assigned {
-            let at = self.body.first().map_or(ruff_text_size::TextRange::default(), |s| s.range());
+            let at = self
+                .body
+                .first()
+                .map_or(ruff_text_size::TextRange::default(), |s| s.range());
             return Err(("it assigns no `d[...]`".into(), at));
         }
         Ok(())
@@ -548,7 +661,11 @@ impl Bound {
 
 impl Recipe {
     /// Binds call arguments to parameters the way Python does.
-    pub fn bind(&self, args: &[Atom], kwargs: &[(String, Atom)]) -> Result<BTreeMap<String, Bound>, String> {
+    pub fn bind(
+        &self,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> Result<BTreeMap<String, Bound>, String> {
         let mut out = BTreeMap::new();
         // Positional arguments never bind keyword-only parameters (as in Python).
         if args.len() > self.params.iter().filter(|p| !p.keyword_only).count() {
@@ -559,7 +676,10 @@ impl Recipe {
         }
         for (k, a) in kwargs {
             if !self.params.iter().any(|p| &p.name == k) {
-                return Err(format!("keyword `{k}` is not a parameter of recipe {}", self.origin));
+                return Err(format!(
+                    "keyword `{k}` is not a parameter of recipe {}",
+                    self.origin
+                ));
             }
             if out.insert(k.clone(), Bound::Atom(a.clone())).is_some() {
                 return Err(format!("argument `{k}` given twice"));
@@ -571,7 +691,12 @@ impl Recipe {
                     Some(d) => {
                         out.insert(p.name.clone(), Bound::Default(d.clone()));
                     }
-                    None => return Err(format!("missing argument `{}` for recipe {}", p.name, self.origin)),
+                    None => {
+                        return Err(format!(
+                            "missing argument `{}` for recipe {}",
+                            p.name, self.origin
+                        ));
+                    }
                 }
             }
         }
@@ -611,7 +736,10 @@ impl Recipe {
                 subst.insert(l, parse_expr(&name));
             }
         }
-        let renamer = Substitute { subst: &subst, result_adjoint: parse_expr(result_adjoint) };
+        let renamer = Substitute {
+            subst: &subst,
+            result_adjoint: parse_expr(result_adjoint),
+        };
         let indent = Indentation::new("    ".to_string());
         let mut out = Vec::new();
         for s in &self.body {
@@ -623,9 +751,14 @@ impl Recipe {
                     let fact = facts.as_deref_mut().map(|f| f.simplify(&mut value));
                     let text = Generator::new(&indent, LineEnding::Lf).expr(&value);
                     if let Some(p) = adjoint_subject(&a.targets[0]) {
-                        out.push(TemplateStmt::Contribution { param: p, value: text, fact });
+                        out.push(TemplateStmt::Contribution {
+                            param: p,
+                            value: text,
+                            fact,
+                        });
                     } else if let AExpr::Name(n) = &a.targets[0] {
-                        let name = Generator::new(&indent, LineEnding::Lf).expr(&subst[n.id.as_str()]);
+                        let name =
+                            Generator::new(&indent, LineEnding::Lf).expr(&subst[n.id.as_str()]);
                         if let (Some(f), Some(fact)) = (facts.as_deref_mut(), fact) {
                             if f.local(&name, &value, fact) {
                                 continue;
@@ -635,7 +768,9 @@ impl Recipe {
                     } else {
                         let mut s = s.clone();
                         renamer.visit_stmt(&mut s);
-                        out.push(TemplateStmt::Other(Generator::new(&indent, LineEnding::Lf).stmt(&s)));
+                        out.push(TemplateStmt::Other(
+                            Generator::new(&indent, LineEnding::Lf).stmt(&s),
+                        ));
                     }
                 }
                 AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => {}
@@ -643,7 +778,9 @@ impl Recipe {
                 other => {
                     let mut s = other.clone();
                     renamer.visit_stmt(&mut s);
-                    out.push(TemplateStmt::Other(Generator::new(&indent, LineEnding::Lf).stmt(&s)));
+                    out.push(TemplateStmt::Other(
+                        Generator::new(&indent, LineEnding::Lf).stmt(&s),
+                    ));
                 }
             }
         }
@@ -696,7 +833,9 @@ impl Recipe {
         for s in &self.body {
             let (target, value, accumulate) = match s {
                 AStmt::Assign(a) if a.targets.len() == 1 => (&a.targets[0], &a.value, false),
-                AStmt::AugAssign(a) if matches!(a.op, ast::Operator::Add) => (a.target.as_ref(), &a.value, true),
+                AStmt::AugAssign(a) if matches!(a.op, ast::Operator::Add) => {
+                    (a.target.as_ref(), &a.value, true)
+                }
                 AStmt::Expr(e) if matches!(e.value.as_ref(), AExpr::StringLiteral(_)) => continue,
                 AStmt::Pass(_) => continue,
                 _ => continue,
@@ -704,11 +843,17 @@ impl Recipe {
             // Which tangents the value reads: a zero one drops the statement.
             let mut reads = Vec::new();
             collect_subjects(value, &mut reads);
-            if reads.iter().any(|r| tangents.get(r).is_none_or(Option::is_none)) {
+            if reads
+                .iter()
+                .any(|r| tangents.get(r).is_none_or(Option::is_none))
+            {
                 continue;
             }
             let mut value = (**value).clone();
-            let replacer = SubstituteTangents { subst: &subst, tangents: &tangents };
+            let replacer = SubstituteTangents {
+                subst: &subst,
+                tangents: &tangents,
+            };
             replacer.visit_expr(&mut value);
             fold(&mut value);
             let text = print(&value);
@@ -716,9 +861,14 @@ impl Recipe {
                 (Some(_), _) => {
                     if accumulate && assigned && self.origin.starts_with("runtime.py") {
                         // Adjoints may be lists, tuples or None: add them as adjoints.
-                        out.push(format!("{result_tangent} = tangent.add_grad({result_tangent}, {text})"));
+                        out.push(format!(
+                            "{result_tangent} = tangent.add_grad({result_tangent}, {text})"
+                        ));
                     } else if accumulate && assigned {
-                        out.push(format!("{result_tangent} = {result_tangent} + {}", parenthesize(&text)));
+                        out.push(format!(
+                            "{result_tangent} = {result_tangent} + {}",
+                            parenthesize(&text)
+                        ));
                     } else {
                         out.push(format!("{result_tangent} = {text}"));
                     }
@@ -738,7 +888,14 @@ impl Recipe {
 }
 
 pub(crate) fn parenthesize(text: &str) -> String {
-    if text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') { text.to_string() } else { format!("({text})") }
+    if text
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
+        text.to_string()
+    } else {
+        format!("({text})")
+    }
 }
 
 /// The `x` of every `d[x]` in `e`.
@@ -817,7 +974,9 @@ impl Transformer for Substitute<'_> {
 /// `not True` -> `False`. Keeps generated code free of dead branches and literal `is` warnings.
 pub fn fold(expr: &mut AExpr) {
     match expr {
-        AExpr::Compare(c) if c.ops.len() == 1 && matches!(c.ops[0], ast::CmpOp::Is | ast::CmpOp::IsNot) => {
+        AExpr::Compare(c)
+            if c.ops.len() == 1 && matches!(c.ops[0], ast::CmpOp::Is | ast::CmpOp::IsNot) =>
+        {
             fold(&mut c.left);
             let left_lit = literal_kind(&c.left);
             let right_lit = literal_kind(&c.comparators[0]);
@@ -835,7 +994,11 @@ pub fn fold(expr: &mut AExpr) {
             fold(&mut i.body);
             fold(&mut i.orelse);
             if let AExpr::BooleanLiteral(b) = i.test.as_ref() {
-                *expr = if b.value { (*i.body).clone() } else { (*i.orelse).clone() };
+                *expr = if b.value {
+                    (*i.body).clone()
+                } else {
+                    (*i.orelse).clone()
+                };
             }
         }
         AExpr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::Not) => {
@@ -876,7 +1039,9 @@ pub fn fold(expr: &mut AExpr) {
             impl Transformer for Folder {
                 fn visit_expr(&self, expr: &mut AExpr) {
                     match expr {
-                        AExpr::Compare(_) | AExpr::If(_) | AExpr::UnaryOp(_) | AExpr::BoolOp(_) => fold(expr),
+                        AExpr::Compare(_) | AExpr::If(_) | AExpr::UnaryOp(_) | AExpr::BoolOp(_) => {
+                            fold(expr)
+                        }
                         _ => {
                             walk_expr(self, expr);
                             fold_arithmetic(expr);
@@ -895,18 +1060,24 @@ pub fn fold(expr: &mut AExpr) {
 /// `numpy.power(x, 1.0)` -> `x`, `math.log(math.e)` -> `1.0`.
 fn fold_calls(expr: &mut AExpr) {
     let AExpr::Call(call) = expr else { return };
-    let Some(name) = dotted(&call.func) else { return };
+    let Some(name) = dotted(&call.func) else {
+        return;
+    };
     let args = &call.arguments.args;
     if !call.arguments.keywords.is_empty() {
         return;
     }
     let is_one = |e: &AExpr| matches!(e, AExpr::NumberLiteral(n) if matches!(&n.value, ast::Number::Float(f) if *f == 1.0) || matches!(&n.value, ast::Number::Int(i) if i.as_i64() == Some(1)));
     match (name.as_str(), &args[..]) {
-        ("numpy.where", [AExpr::BooleanLiteral(b), yes, no]) if literal_kind(yes).is_some() && literal_kind(no).is_some() => {
+        ("numpy.where", [AExpr::BooleanLiteral(b), yes, no])
+            if literal_kind(yes).is_some() && literal_kind(no).is_some() =>
+        {
             *expr = if b.value { yes.clone() } else { no.clone() };
         }
         ("numpy.power", [base, exponent]) if is_one(exponent) => *expr = base.clone(),
-        ("math.log", [arg]) if dotted(arg).as_deref() == Some("math.e") => *expr = parse_expr("1.0"),
+        ("math.log", [arg]) if dotted(arg).as_deref() == Some("math.e") => {
+            *expr = parse_expr("1.0")
+        }
         _ => {}
     }
 }
@@ -933,7 +1104,9 @@ fn fold_arithmetic(expr: &mut AExpr) {
     };
     match expr {
         AExpr::BinOp(b) => {
-            let (Some((l, li)), Some((r, ri))) = (value(&b.left), value(&b.right)) else { return };
+            let (Some((l, li)), Some((r, ri))) = (value(&b.left), value(&b.right)) else {
+                return;
+            };
             let ints = li && ri;
             let result = match b.op {
                 ast::Operator::Add => l + r,
@@ -951,7 +1124,9 @@ fn fold_arithmetic(expr: &mut AExpr) {
             *expr = number(result, ints);
         }
         AExpr::Compare(c) if c.ops.len() == 1 => {
-            let (Some((l, _)), Some((r, _))) = (value(&c.left), value(&c.comparators[0])) else { return };
+            let (Some((l, _)), Some((r, _))) = (value(&c.left), value(&c.comparators[0])) else {
+                return;
+            };
             let result = match c.ops[0] {
                 ast::CmpOp::Eq => l == r,
                 ast::CmpOp::NotEq => l != r,
@@ -968,11 +1143,20 @@ fn fold_arithmetic(expr: &mut AExpr) {
 }
 
 fn number(v: f64, int: bool) -> AExpr {
-    let text = if int { format!("{}", v as i64) } else { format!("{v:?}") };
+    let text = if int {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
+    };
     let positive = text.trim_start_matches('-');
     let literal = parse_expr(positive);
     if text.starts_with('-') {
-        AExpr::UnaryOp(ast::ExprUnaryOp { node_index: Default::default(), range: Default::default(), op: ast::UnaryOp::USub, operand: Box::new(literal) })
+        AExpr::UnaryOp(ast::ExprUnaryOp {
+            node_index: Default::default(),
+            range: Default::default(),
+            op: ast::UnaryOp::USub,
+            operand: Box::new(literal),
+        })
     } else {
         literal
     }
@@ -985,11 +1169,17 @@ fn literal_kind(e: &AExpr) -> Option<&'static str> {
         AExpr::StringLiteral(_) => Some("str"),
         AExpr::BooleanLiteral(_) => Some("bool"),
         AExpr::Tuple(t) if t.elts.iter().all(|e| literal_kind(e).is_some()) => Some("tuple"),
-        AExpr::UnaryOp(u) if matches!(u.operand.as_ref(), AExpr::NumberLiteral(_)) => Some("number"),
+        AExpr::UnaryOp(u) if matches!(u.operand.as_ref(), AExpr::NumberLiteral(_)) => {
+            Some("number")
+        }
         _ => None,
     }
 }
 
 fn bool_literal(value: bool) -> AExpr {
-    AExpr::BooleanLiteral(ast::ExprBooleanLiteral { node_index: Default::default(), range: Default::default(), value })
+    AExpr::BooleanLiteral(ast::ExprBooleanLiteral {
+        node_index: Default::default(),
+        range: Default::default(),
+        value,
+    })
 }

@@ -44,7 +44,9 @@ impl ModuleScope {
     /// [`Self::method_owner`] among the bases of `class` only (`super().method`).
     pub fn inherited_method_owner(&self, class: &str, method: &str) -> Option<&ClassInfo> {
         let info = self.classes.iter().rev().find(|c| c.name == class)?;
-        info.bases.iter().find_map(|b| self.method_owner_within(b, method, 1))
+        info.bases
+            .iter()
+            .find_map(|b| self.method_owner_within(b, method, 1))
     }
 
     fn method_owner_within(&self, class: &str, method: &str, depth: usize) -> Option<&ClassInfo> {
@@ -56,12 +58,17 @@ impl ModuleScope {
         if info.methods.contains(method) {
             return Some(info);
         }
-        info.bases.iter().find_map(|b| self.method_owner_within(b, method, depth + 1))
+        info.bases
+            .iter()
+            .find_map(|b| self.method_owner_within(b, method, depth + 1))
     }
 
     /// The class whose body defines the function at `range` (a method), if any.
     pub fn class_containing(&self, range: ruff_text_size::TextRange) -> Option<&ClassInfo> {
-        self.classes.iter().rev().find(|c| c.range.contains_range(range) && c.range != range)
+        self.classes
+            .iter()
+            .rev()
+            .find(|c| c.range.contains_range(range) && c.range != range)
     }
 }
 
@@ -122,13 +129,19 @@ impl ModuleScope {
                         let full = alias.name.as_str();
                         match &alias.asname {
                             Some(asname) => {
-                                self.imports.insert(asname.to_string(), canonical_module(full));
-                                self.import_statements.insert(asname.to_string(), format!("import {full} as {asname}"));
+                                self.imports
+                                    .insert(asname.to_string(), canonical_module(full));
+                                self.import_statements.insert(
+                                    asname.to_string(),
+                                    format!("import {full} as {asname}"),
+                                );
                             }
                             None => {
                                 let first = full.split('.').next().unwrap_or(full);
-                                self.imports.insert(first.to_string(), canonical_module(first));
-                                self.import_statements.insert(first.to_string(), format!("import {full}"));
+                                self.imports
+                                    .insert(first.to_string(), canonical_module(first));
+                                self.import_statements
+                                    .insert(first.to_string(), format!("import {full}"));
                             }
                         }
                     }
@@ -138,7 +151,9 @@ impl ModuleScope {
                     let module = if imp.level == 0 {
                         named.to_string()
                     } else {
-                        let Some(base) = location.and_then(|(name, is_package)| relative_base(name, is_package, imp.level)) else {
+                        let Some(base) = location.and_then(|(name, is_package)| {
+                            relative_base(name, is_package, imp.level)
+                        }) else {
                             continue;
                         };
                         match (base.is_empty(), named.is_empty()) {
@@ -157,7 +172,9 @@ impl ModuleScope {
                         let local = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
                         let full = canonical_module(&format!("{module}.{}", alias.name));
                         let statement = match &alias.asname {
-                            Some(asname) => format!("from {module} import {} as {asname}", alias.name),
+                            Some(asname) => {
+                                format!("from {module} import {} as {asname}", alias.name)
+                            }
                             None => format!("from {module} import {}", alias.name),
                         };
                         self.import_statements.insert(local.clone(), statement);
@@ -178,7 +195,12 @@ impl ModuleScope {
                         ruff_python_ast::Expr::Name(n) => Some(n.id.to_string()),
                         _ => None,
                     });
-                    self.classes.push(ClassInfo { name: c.name.to_string(), range: c.range, methods: methods.collect(), bases: bases.collect() });
+                    self.classes.push(ClassInfo {
+                        name: c.name.to_string(),
+                        range: c.range,
+                        methods: methods.collect(),
+                        bases: bases.collect(),
+                    });
                 }
                 Stmt::Assign(a) => {
                     for t in &a.targets {
@@ -235,7 +257,9 @@ impl ModuleScope {
 
     /// Is `name` bound at the module's top level (import, function, or other global)?
     pub fn binds(&self, name: &str) -> bool {
-        self.imports.contains_key(name) || self.functions.contains_key(name) || self.globals.contains(name)
+        self.imports.contains_key(name)
+            || self.functions.contains_key(name)
+            || self.globals.contains(name)
     }
 
     /// Canonical dotted name of a dotted reference such as `np.linalg.det`, if its first
@@ -255,9 +279,32 @@ impl ModuleScope {
 
 /// Python's builtin functions that a differentiated function may call.
 pub const BUILTINS: &[&str] = &[
-    "abs", "all", "any", "bool", "complex", "dict", "divmod", "enumerate", "float", "int",
-    "isinstance", "len", "list", "max", "min", "pow", "print", "range", "reversed", "round",
-    "sorted", "str", "sum", "tuple", "type", "zip",
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "float",
+    "int",
+    "isinstance",
+    "len",
+    "list",
+    "max",
+    "min",
+    "pow",
+    "print",
+    "range",
+    "reversed",
+    "round",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "type",
+    "zip",
 ];
 
 /// The package a relative import of `level` dots starts from, in module `name`.

@@ -79,22 +79,49 @@ impl State {
 enum B {
     Code(Code),
     /// Restore `var` to the value it had before the statement (a pop), if it was saved.
-    RestoreVar { var: String, key: usize },
+    RestoreVar {
+        var: String,
+        key: usize,
+    },
     /// Put back in place the contents `var`'s object had before the call `key` changed it
     /// (an argument a helper writes into), if they were saved.
-    RestoreUpdated { var: String, key: usize },
+    RestoreUpdated {
+        var: String,
+        key: usize,
+    },
     /// Restore `var[index]` (pushed by the forward sweep before the write).
-    RestoreItem { var: String, index: Index, key: usize },
+    RestoreItem {
+        var: String,
+        index: Index,
+        key: usize,
+    },
     /// Undo `var.append(...)`.
-    RestoreAppend { var: String, key: usize },
+    RestoreAppend {
+        var: String,
+        key: usize,
+    },
     /// Undo `var.pop()` (its last element was pushed by the forward sweep).
-    RestorePopLast { var: String, key: usize },
+    RestorePopLast {
+        var: String,
+        key: usize,
+    },
     /// `adj = None` when `adj` is one of the adjoints that can be `None`.
     ResetNone(String),
-    If { test: Expr, body: Vec<B>, orelse: Vec<B> },
-    Loop { key: usize, target: Option<String>, body: Vec<B> },
+    If {
+        test: Expr,
+        body: Vec<B>,
+        orelse: Vec<B>,
+    },
+    Loop {
+        key: usize,
+        target: Option<String>,
+        body: Vec<B>,
+    },
     /// `if adj is not None:`
-    Guard { adj: String, body: Vec<B> },
+    Guard {
+        adj: String,
+        body: Vec<B>,
+    },
 }
 
 /// Fresh, deterministic names that avoid every name of the function.
@@ -109,12 +136,19 @@ pub struct Names {
 
 impl Names {
     pub fn new(taken: BTreeSet<String>) -> Self {
-        Names { taken, ..Default::default() }
+        Names {
+            taken,
+            ..Default::default()
+        }
     }
 
     /// Names avoiding the function's own `taken` names and the module's `shared` ones.
     pub fn with_shared(taken: BTreeSet<String>, shared: std::sync::Arc<BTreeSet<String>>) -> Self {
-        Names { taken, shared, ..Default::default() }
+        Names {
+            taken,
+            shared,
+            ..Default::default()
+        }
     }
 
     pub fn reserve(&mut self, name: &str) {
@@ -149,7 +183,11 @@ impl Names {
         loop {
             let n = self.counters.entry(hint.to_string()).or_insert(0);
             *n += 1;
-            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+            let sep = if hint.ends_with(|c: char| c.is_ascii_digit()) {
+                "_"
+            } else {
+                ""
+            };
             let name = format!("_{hint}{sep}{n}");
             if !self.is_taken(&name) {
                 self.taken.insert(name.clone());
@@ -174,7 +212,12 @@ pub trait Callees {
     fn user_code(&self) -> bool;
     /// Name of the generated derivative of `function` w.r.t. parameter positions `wrt`
     /// (joint motion, seed as keyword `seed_name`), generating it if needed.
-    fn derivative(&mut self, function: &str, wrt: &[usize], site: &Stmt) -> Result<(String, String), Diagnostic>;
+    fn derivative(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        site: &Stmt,
+    ) -> Result<(String, String), Diagnostic>;
     /// The two halves of `function`'s derivative w.r.t. `wrt` that a caller runs inside its
     /// own sweeps, `(forward, backward)`, generating them if needed: the forward half runs the
     /// function once, on the caller's stack (`forward(stack, args...)` returns its value), and
@@ -182,7 +225,13 @@ pub trait Callees {
     /// `None` when the function must be differentiated jointly instead (a recursive one).
     /// `updates`: positions of parameters the function writes into, whose new values the
     /// halves return after its result (see `ir::InPlace::Updates`).
-    fn split(&mut self, function: &str, wrt: &[usize], updates: &[usize], site: &Stmt) -> Result<Option<(String, String)>, Diagnostic>;
+    fn split(
+        &mut self,
+        function: &str,
+        wrt: &[usize],
+        updates: &[usize],
+        site: &Stmt,
+    ) -> Result<Option<(String, String)>, Diagnostic>;
 }
 
 pub struct Reverse<'a> {
@@ -284,7 +333,11 @@ impl<'a> Reverse<'a> {
         let mut overwrites = BTreeSet::new();
         let mut may: BTreeSet<String> = f.params.iter().map(|p| p.name.clone()).collect();
         find_overwrites(&f.body, &mut may, &mut overwrites);
-        let stack = if f.names.contains("_stack") { names.fresh("stack") } else { "_stack".to_string() };
+        let stack = if f.names.contains("_stack") {
+            names.fresh("stack")
+        } else {
+            "_stack".to_string()
+        };
         Reverse {
             f,
             act,
@@ -301,11 +354,23 @@ impl<'a> Reverse<'a> {
             uses_stack: false,
             stack,
             adjoint_stacks: BTreeSet::new(),
-            shapes: if optimized { ShapeFacts::analyze(f) } else { None },
+            shapes: if optimized {
+                ShapeFacts::analyze(f)
+            } else {
+                None
+            },
             result_adjoint_exact: false,
             checkpointed: crate::ir::all_statements(&f.body)
                 .into_iter()
-                .filter(|s| matches!(s, Stmt::For { checkpoint: true, .. }))
+                .filter(|s| {
+                    matches!(
+                        s,
+                        Stmt::For {
+                            checkpoint: true,
+                            ..
+                        }
+                    )
+                })
                 .map(|s| (s as *const Stmt as usize, s))
                 .collect(),
             snapshots: BTreeMap::new(),
@@ -327,7 +392,14 @@ impl<'a> Reverse<'a> {
     pub fn run(mut self, outputs: &[Atom], seeds: &[String], wrt: &[String]) -> R<Sweeps> {
         let sharing = {
             let callees = &*self.callees;
-            crate::aliases::analyze(self.f, outputs, self.recipes, &|n| callees.summary(n), self.file, callees.user_code())?
+            crate::aliases::analyze(
+                self.f,
+                outputs,
+                self.recipes,
+                &|n| callees.summary(n),
+                self.file,
+                callees.user_code(),
+            )?
         };
         self.sharing = sharing;
         let mut state = State::default();
@@ -342,13 +414,23 @@ impl<'a> Reverse<'a> {
                     // shape once, so that the adjoints the loop carries have their values'
                     // exact shapes and each iteration can leave helper calls out.
                     let scalar = self.returns_scalar(n);
-                    let spread = self.shapes.is_some() && !scalar && assigned_in_loop(&self.f.body, n);
-                    let value = if spread { format!("tangent.grad_like({seed}, {n})") } else { seed.clone() };
+                    let spread =
+                        self.shapes.is_some() && !scalar && assigned_in_loop(&self.f.body, n);
+                    let value = if spread {
+                        format!("tangent.grad_like({seed}, {n})")
+                    } else {
+                        seed.clone()
+                    };
                     if adj == *seed && !spread {
                         state.set(&adj, Da::Assigned);
                         state.set_exact(&adj, scalar);
                     } else {
-                        self.accumulate(&mut start, &mut state, n, Contribution::add(n, value, scalar || spread));
+                        self.accumulate(
+                            &mut start,
+                            &mut state,
+                            n,
+                            Contribution::add(n, value, scalar || spread),
+                        );
                     }
                 }
             }
@@ -362,7 +444,11 @@ impl<'a> Reverse<'a> {
             let adj = self.names.adjoint(p);
             match state.get(&adj) {
                 Da::Assigned => {}
-                Da::Zero => tail.push(B::Code(Code::assign(&adj, &format!("tangent.init_grad({p})"), true))),
+                Da::Zero => tail.push(B::Code(Code::assign(
+                    &adj,
+                    &format!("tangent.init_grad({p})"),
+                    true,
+                ))),
                 Da::Maybe => tail.push(B::Code(Code::If {
                     test: format!("{adj} is None"),
                     uses: vec![adj.clone()],
@@ -373,7 +459,9 @@ impl<'a> Reverse<'a> {
             gradients.push(adj);
         }
         if !tail.is_empty() {
-            backward_b.push(B::Code(Code::Comment("Parameters no computation reached have zero gradient".into())));
+            backward_b.push(B::Code(Code::Comment(
+                "Parameters no computation reached have zero gradient".into(),
+            )));
         }
         backward_b.extend(tail);
         // A parameter container's gradient maps every differentiable attribute to its
@@ -381,7 +469,11 @@ impl<'a> Reverse<'a> {
         for p in wrt {
             if reads_attributes(&self.f.body, p) {
                 let adj = self.names.adjoint(p);
-                backward_b.push(B::Code(Code::assign(&adj, &format!("tangent.attribute_grads({adj}, {p})"), true)));
+                backward_b.push(B::Code(Code::assign(
+                    &adj,
+                    &format!("tangent.attribute_grads({adj}, {p})"),
+                    true,
+                )));
             }
         }
 
@@ -393,7 +485,11 @@ impl<'a> Reverse<'a> {
         for s in self.checkpointed.values() {
             if let Stmt::For { iter, body, .. } = s {
                 let bound: BTreeSet<String> = crate::checkpoint::bound(body).into_iter().collect();
-                needed.extend(crate::checkpoint::reads(body).into_iter().filter(|r| !bound.contains(r)));
+                needed.extend(
+                    crate::checkpoint::reads(body)
+                        .into_iter()
+                        .filter(|r| !bound.contains(r)),
+                );
                 needed.extend(iter.reads().into_iter().map(str::to_string));
             }
         }
@@ -402,8 +498,15 @@ impl<'a> Reverse<'a> {
         loop {
             let before = needed.len();
             for s in crate::ir::all_statements(&self.f.body) {
-                if self.sharing.change_is_read(s as *const Stmt as usize, &needed) {
-                    needed.extend(crate::aliases::changed_names(s).into_iter().map(str::to_string));
+                if self
+                    .sharing
+                    .change_is_read(s as *const Stmt as usize, &needed)
+                {
+                    needed.extend(
+                        crate::aliases::changed_names(s)
+                            .into_iter()
+                            .map(str::to_string),
+                    );
                 }
             }
             if needed.len() == before {
@@ -432,12 +535,24 @@ impl<'a> Reverse<'a> {
             }
         }
         for s in crate::ir::all_statements(&self.f.body) {
-            if let (true, Stmt::Assign { target, .. }) = (self.split_calls.contains_key(&(s as *const Stmt as usize)), s) {
-                self.restored.extend(self.sharing.objects.get(target).cloned().unwrap_or_default());
+            if let (true, Stmt::Assign { target, .. }) = (
+                self.split_calls.contains_key(&(s as *const Stmt as usize)),
+                s,
+            ) {
+                self.restored.extend(
+                    self.sharing
+                        .objects
+                        .get(target)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
             }
         }
-        let restored: BTreeSet<crate::aliases::Obj> = self.restored.iter().map(|o| o.whole().clone()).collect();
-        let touches_restored = |objs: &BTreeSet<crate::aliases::Obj>| objs.iter().any(|o| restored.contains(o.whole()));
+        let restored: BTreeSet<crate::aliases::Obj> =
+            self.restored.iter().map(|o| o.whole().clone()).collect();
+        let touches_restored = |objs: &BTreeSet<crate::aliases::Obj>| {
+            objs.iter().any(|o| restored.contains(o.whole()))
+        };
         // Parameters whose contents the backward pass put back get their final contents
         // again at its end: a derivative call leaves them as one call of the function does.
         let mut carried = Vec::new();
@@ -460,13 +575,22 @@ impl<'a> Reverse<'a> {
                     object
                 };
                 let saved = self.names.fresh(&format!("{}_final", p.name));
-                snapshots.push(Code::assign(&saved, &format!("tangent.snapshot({object})"), false));
-                backward.push(Code::effect(&format!("tangent.write_into({object}, {saved})")));
+                snapshots.push(Code::assign(
+                    &saved,
+                    &format!("tangent.snapshot({object})"),
+                    false,
+                ));
+                backward.push(Code::effect(&format!(
+                    "tangent.write_into({object}, {saved})"
+                )));
                 self.restore_reads.insert(object);
                 carried.push(saved);
             }
         }
-        let result_restored_in_place = outputs.iter().filter_map(Atom::name).any(|n| touches_restored(&self.sharing.reachable(n)));
+        let result_restored_in_place = outputs
+            .iter()
+            .filter_map(Atom::name)
+            .any(|n| touches_restored(&self.sharing.reachable(n)));
         let mut defined: BTreeSet<String> = self.f.params.iter().map(|p| p.name.clone()).collect();
         let mut forward = given;
         forward.extend(self.forward_block(&self.f.body, false, &mut defined, &[])?);
@@ -475,7 +599,12 @@ impl<'a> Reverse<'a> {
         let defined_at_end = defined;
         let mut prologue = Vec::new();
         if self.callees.user_code() {
-            prologue.extend(self.sharing.entry_guards(self.f, self.file).iter().map(|g| Code::effect(g)));
+            prologue.extend(
+                self.sharing
+                    .entry_guards(self.f, self.file)
+                    .iter()
+                    .map(|g| Code::effect(g)),
+            );
         }
         if self.uses_stack {
             prologue.push(Code::assign(&self.stack, "tangent.Stack()", false));
@@ -485,23 +614,45 @@ impl<'a> Reverse<'a> {
         }
         let mut needed = self.needed;
         needed.extend(self.restore_reads);
-        Ok(Sweeps { forward, backward, prologue, gradients, needed, defined_at_end, stack: self.stack, carried, result_restored_in_place })
+        Ok(Sweeps {
+            forward,
+            backward,
+            prologue,
+            gradients,
+            needed,
+            defined_at_end,
+            stack: self.stack,
+            carried,
+            result_restored_in_place,
+        })
     }
 
     /// Is `name`, returned by the function, certainly a scalar (by the shape facts)?
     fn returns_scalar(&self, name: &str) -> bool {
-        let Some(shapes) = &self.shapes else { return false };
+        let Some(shapes) = &self.shapes else {
+            return false;
+        };
         let scalar = |f: Option<&Fact>| f.is_some_and(|f| f.shape.is_empty());
         scalar(shapes.at_end(name))
-            && crate::ir::all_statements(&self.f.body).into_iter().filter(|s| matches!(s, Stmt::Return { .. })).all(|s| {
-                scalar(shapes.at(s).and_then(|f| f.reads.get(name)).map(|(fact, _)| fact))
-            })
+            && crate::ir::all_statements(&self.f.body)
+                .into_iter()
+                .filter(|s| matches!(s, Stmt::Return { .. }))
+                .all(|s| {
+                    scalar(
+                        shapes
+                            .at(s)
+                            .and_then(|f| f.reads.get(name))
+                            .map(|(fact, _)| fact),
+                    )
+                })
     }
 
     /// Must the value `var` holds before statement `key` be saved? Only when the statement
     /// may overwrite an earlier value and the backward sweep reads `var`.
     fn save_var(&self, var: &str, key: usize) -> bool {
-        self.taping && self.overwrites.contains(&key) && (self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed))
+        self.taping
+            && self.overwrites.contains(&key)
+            && (self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed))
     }
 
     /// Must the contents of `var`, an argument the call `key` writes into, be saved before the
@@ -542,10 +693,15 @@ impl<'a> Reverse<'a> {
     fn backward_stmt(&mut self, s: &Stmt, state: &mut State, in_loop: bool) -> R<Vec<B>> {
         let mut out = Vec::new();
         match s {
-            Stmt::Assign { target, value, .. } if crate::activity::popped_stack(value).is_some() => {
+            Stmt::Assign { target, value, .. }
+                if crate::activity::popped_stack(value).is_some() =>
+            {
                 // The popped value's adjoint goes back to the value that was pushed: on an
                 // adjoint stack, taken off at the matching push. Always pushed, so pops match.
-                let restore = B::RestoreVar { var: target.clone(), key: s as *const Stmt as usize };
+                let restore = B::RestoreVar {
+                    var: target.clone(),
+                    key: s as *const Stmt as usize,
+                };
                 if self.act.is_active(target) {
                     let stack = crate::activity::popped_stack(value).unwrap_or_default();
                     let adjoint_stack = self.names.adjoint(stack);
@@ -560,10 +716,17 @@ impl<'a> Reverse<'a> {
                         Da::Assigned => {}
                         Da::Maybe => {
                             self.noneable.insert(adj.clone());
-                            out.push(B::Code(Code::If { test: format!("{adj} is None"), uses: vec![adj.clone()], body: vec![zero], orelse: vec![] }));
+                            out.push(B::Code(Code::If {
+                                test: format!("{adj} is None"),
+                                uses: vec![adj.clone()],
+                                body: vec![zero],
+                                orelse: vec![],
+                            }));
                         }
                     }
-                    out.push(B::Code(Code::effect(&format!("{adjoint_stack}.append({adj})"))));
+                    out.push(B::Code(Code::effect(&format!(
+                        "{adjoint_stack}.append({adj})"
+                    ))));
                     state.set(&adj, Da::Zero);
                     out.push(restore);
                     out.push(B::ResetNone(adj));
@@ -571,17 +734,28 @@ impl<'a> Reverse<'a> {
                     out.push(restore);
                 }
             }
-            Stmt::Assign { target, value, inplace, .. } => {
+            Stmt::Assign {
+                target,
+                value,
+                inplace,
+                ..
+            } => {
                 let key = s as *const Stmt as usize;
                 // What the forward sweep saved for this statement, put back (last saved
                 // first): the arguments a helper wrote into, then the target's old value (none
                 // for the new value of such an argument, the same object, saved with the call).
                 let mut restore: Vec<B> = Vec::new();
                 if let Some(InPlace::Updates(updated)) = inplace {
-                    restore.extend(updated.iter().rev().map(|(_, n)| B::RestoreUpdated { var: n.clone(), key }));
+                    restore.extend(updated.iter().rev().map(|(_, n)| B::RestoreUpdated {
+                        var: n.clone(),
+                        key,
+                    }));
                 }
                 if !matches!(inplace, Some(InPlace::Updated)) {
-                    restore.push(B::RestoreVar { var: target.clone(), key });
+                    restore.push(B::RestoreVar {
+                        var: target.clone(),
+                        key,
+                    });
                 }
                 if !self.act.is_active(target) {
                     out.extend(restore);
@@ -599,11 +773,17 @@ impl<'a> Reverse<'a> {
                 // The adjoint of the new value; the variable's adjoint restarts at zero for
                 // the old value.
                 let (seed, result_name) = if self_read {
-                    let saved_adj = self.names.fresh(&format!("b{}", target.trim_start_matches('_')));
+                    let saved_adj = self
+                        .names
+                        .fresh(&format!("b{}", target.trim_start_matches('_')));
                     out.push(B::Code(Code::assign(&saved_adj, &adj, true)));
                     let saved_val = self.names.fresh(target);
                     // A change in place may be undone in place below: keep a copy.
-                    let value = if inplace.is_some() { format!("tangent.copy({target})") } else { target.clone() };
+                    let value = if inplace.is_some() {
+                        format!("tangent.copy({target})")
+                    } else {
+                        target.clone()
+                    };
                     out.push(B::Code(Code::assign(&saved_val, &value, true)));
                     (saved_adj, saved_val)
                 } else {
@@ -623,14 +803,28 @@ impl<'a> Reverse<'a> {
                 }
                 let da = if da == Da::Maybe && split {
                     self.noneable.insert(adj.clone());
-                    let zero = Code::assign(&seed, &format!("tangent.init_grad({result_name})"), false);
-                    out.push(B::Code(Code::If { test: format!("{seed} is None"), uses: vec![seed.clone()], body: vec![zero], orelse: vec![] }));
+                    let zero =
+                        Code::assign(&seed, &format!("tangent.init_grad({result_name})"), false);
+                    out.push(B::Code(Code::If {
+                        test: format!("{seed} is None"),
+                        uses: vec![seed.clone()],
+                        body: vec![zero],
+                        orelse: vec![],
+                    }));
                     Da::Assigned
                 } else {
                     da
                 };
                 let mut contributions = Vec::new();
-                self.contributions(s, target, &result_name, value, &seed, state, &mut contributions)?;
+                self.contributions(
+                    s,
+                    target,
+                    &result_name,
+                    value,
+                    &seed,
+                    state,
+                    &mut contributions,
+                )?;
                 if da == Da::Maybe {
                     self.noneable.insert(adj.clone());
                     let before = state.clone();
@@ -639,7 +833,10 @@ impl<'a> Reverse<'a> {
                     self.apply(&mut body, &mut inner, contributions);
                     *state = before.merge(&inner);
                     self.note_maybe(state);
-                    out.push(B::Guard { adj: seed.clone(), body });
+                    out.push(B::Guard {
+                        adj: seed.clone(),
+                        body,
+                    });
                 } else {
                     self.apply(&mut out, state, contributions);
                 }
@@ -650,20 +847,41 @@ impl<'a> Reverse<'a> {
                     out.extend(restore);
                 }
             }
-            Stmt::AssignIndex { target, index, value, .. } => self.backward_write(s, target, index, value, state, &mut out),
-            Stmt::Restore { container, index, saved, .. } => {
-                let index = Index { text: index.to_string(), arg: index.to_string(), reads: index.name().into_iter().map(str::to_string).collect() };
+            Stmt::AssignIndex {
+                target,
+                index,
+                value,
+                ..
+            } => self.backward_write(s, target, index, value, state, &mut out),
+            Stmt::Restore {
+                container,
+                index,
+                saved,
+                ..
+            } => {
+                let index = Index {
+                    text: index.to_string(),
+                    arg: index.to_string(),
+                    reads: index.name().into_iter().map(str::to_string).collect(),
+                };
                 self.backward_write(s, container, &index, saved, state, &mut out);
             }
             Stmt::PopLast { target, .. } => {
                 // Going back, the list gets its last element again, and its adjoint a zero one.
-                out.push(B::RestorePopLast { var: target.clone(), key: s as *const Stmt as usize });
+                out.push(B::RestorePopLast {
+                    var: target.clone(),
+                    key: s as *const Stmt as usize,
+                });
                 if self.act.is_active(target) {
                     let adj = self.names.adjoint(target);
                     let da = state.get(&adj);
                     if da != Da::Zero {
                         out.push(self.comment(s));
-                        let body = vec![B::Code(Code::assign(&adj, &format!("tangent.appended({adj}, tangent.init_grad({target}[-1]))"), true))];
+                        let body = vec![B::Code(Code::assign(
+                            &adj,
+                            &format!("tangent.appended({adj}, tangent.init_grad({target}[-1]))"),
+                            true,
+                        ))];
                         if da == Da::Maybe {
                             self.noneable.insert(adj.clone());
                             out.push(B::Guard { adj, body });
@@ -693,10 +911,23 @@ impl<'a> Reverse<'a> {
                 }
             }
             Stmt::Append { target, value, .. } => {
-                self.backward_container_write(s, target, value, |adj, _| format!("{adj}[-1]"), |adj| format!("{adj}[:-1]"), state, &mut out);
-                out.push(B::RestoreAppend { var: target.clone(), key: s as *const Stmt as usize });
+                self.backward_container_write(
+                    s,
+                    target,
+                    value,
+                    |adj, _| format!("{adj}[-1]"),
+                    |adj| format!("{adj}[:-1]"),
+                    state,
+                    &mut out,
+                );
+                out.push(B::RestoreAppend {
+                    var: target.clone(),
+                    key: s as *const Stmt as usize,
+                });
             }
-            Stmt::If { test, body, orelse, .. } => {
+            Stmt::If {
+                test, body, orelse, ..
+            } => {
                 let mut s1 = state.clone();
                 let b1 = self.backward_block(body, &mut s1, in_loop)?;
                 let mut s2 = state.clone();
@@ -705,20 +936,34 @@ impl<'a> Reverse<'a> {
                 self.note_maybe(state);
                 if !b1.is_empty() || !b2.is_empty() {
                     out.push(self.comment(s));
-                    out.push(B::If { test: test.clone(), body: b1, orelse: b2 });
+                    out.push(B::If {
+                        test: test.clone(),
+                        body: b1,
+                        orelse: b2,
+                    });
                 }
             }
             Stmt::For { target, body, .. } => {
                 let b = self.backward_loop(s, body, state)?;
                 out.push(self.comment(s));
-                out.push(B::Loop { key: s as *const Stmt as usize, target: Some(target.clone()), body: b });
+                out.push(B::Loop {
+                    key: s as *const Stmt as usize,
+                    target: Some(target.clone()),
+                    body: b,
+                });
             }
             Stmt::While { body, .. } => {
                 let b = self.backward_loop(s, body, state)?;
                 out.push(self.comment(s));
-                out.push(B::Loop { key: s as *const Stmt as usize, target: None, body: b });
+                out.push(B::Loop {
+                    key: s as *const Stmt as usize,
+                    target: None,
+                    body: b,
+                });
             }
-            Stmt::InsertGradOf { var, alias, body, .. } => {
+            Stmt::InsertGradOf {
+                var, alias, body, ..
+            } => {
                 if self.act.is_active(var) {
                     let adj = self.names.adjoint(var);
                     out.push(self.comment(s));
@@ -726,28 +971,50 @@ impl<'a> Reverse<'a> {
                     let value = match state.get(&adj) {
                         Da::Zero => format!("tangent.init_grad({var})"),
                         Da::Assigned => format!("tangent.copy({adj})"),
-                        Da::Maybe => format!("tangent.init_grad({var}) if {adj} is None else tangent.copy({adj})"),
+                        Da::Maybe => format!(
+                            "tangent.init_grad({var}) if {adj} is None else tangent.copy({adj})"
+                        ),
                     };
                     out.push(B::Code(Code::assign(alias, &value, false)));
                     let text = body.join("\n");
-                    out.push(B::Code(Code::Stmt { text: text.clone(), defs: vec![alias.clone()], uses: names_in_stmt(&text), pure: false }));
+                    out.push(B::Code(Code::Stmt {
+                        text: text.clone(),
+                        defs: vec![alias.clone()],
+                        uses: names_in_stmt(&text),
+                        pure: false,
+                    }));
                     out.push(B::Code(Code::assign(&adj, alias, false)));
                     state.set(&adj, Da::Assigned);
                     state.set_exact(&adj, false);
                 }
             }
-            Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Opaque { .. } | Stmt::Return { .. } => {}
+            Stmt::Break { .. }
+            | Stmt::Continue { .. }
+            | Stmt::Opaque { .. }
+            | Stmt::Return { .. } => {}
         }
         Ok(out)
     }
 
     /// `target[index] = value` (or a generated gradient's `tangent.restore_item`).
-    fn backward_write(&mut self, s: &Stmt, target: &str, index: &Index, value: &Atom, state: &mut State, out: &mut Vec<B>) {
+    fn backward_write(
+        &mut self,
+        s: &Stmt,
+        target: &str,
+        index: &Index,
+        value: &Atom,
+        state: &mut State,
+        out: &mut Vec<B>,
+    ) {
         // The written value may have been broadcast into the slot.
         let item = |adj: &str, v: &str| format!("tangent.unbroadcast({adj}[{}], {v})", index.text);
         let rest = |adj: &str| format!("tangent.zero_at({adj}, {})", index.arg);
         self.backward_container_write(s, target, value, item, rest, state, out);
-        out.push(B::RestoreItem { var: target.to_string(), index: index.clone(), key: s as *const Stmt as usize });
+        out.push(B::RestoreItem {
+            var: target.to_string(),
+            index: index.clone(),
+            key: s as *const Stmt as usize,
+        });
     }
 
     /// The adjoint of a write of `value` into the container `target`: the written value's
@@ -780,7 +1047,12 @@ impl<'a> Reverse<'a> {
                 // `item` gives the value's adjoint its shape (by unbroadcast) or takes it
                 // from a container's adjoint.
                 let exact = item(&adj, v).starts_with("tangent.unbroadcast(");
-                self.accumulate(&mut body, &mut inner, v, Contribution::add(v, item(&adj, v), exact));
+                self.accumulate(
+                    &mut body,
+                    &mut inner,
+                    v,
+                    Contribution::add(v, item(&adj, v), exact),
+                );
             }
         }
         body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
@@ -845,13 +1117,24 @@ impl<'a> Reverse<'a> {
 
     /// Adds `value` to the adjoint of `var`.
     fn accumulate(&mut self, out: &mut Vec<B>, state: &mut State, var: &str, c: Contribution) {
-        let Contribution::Add { value, exact, plain, effect, .. } = c else { return };
+        let Contribution::Add {
+            value,
+            exact,
+            plain,
+            effect,
+            ..
+        } = c
+        else {
+            return;
+        };
         let adj = self.names.adjoint(var);
         let was = state.get(&adj);
         let text = match was {
             Da::Zero => value,
             // Two arrays (or numbers) of the variable's shape: NumPy adds them.
-            Da::Assigned if plain && state.is_exact(&adj) => format!("{adj} + {}", crate::recipes::parenthesize(&value)),
+            Da::Assigned if plain && state.is_exact(&adj) => {
+                format!("{adj} + {}", crate::recipes::parenthesize(&value))
+            }
             _ => format!("tangent.add_grad({adj}, {value})"),
         };
         out.push(B::Code(Code::assign(&adj, &text, !effect)));
@@ -878,7 +1161,10 @@ impl<'a> Reverse<'a> {
                     let exact = current == "None" || state.is_exact(&adj);
                     out.push(B::Code(Code::assign(
                         &adj,
-                        &format!("tangent.add_grad_at({current}, {var}, {}, {value})", index.arg),
+                        &format!(
+                            "tangent.add_grad_at({current}, {var}, {}, {value})",
+                            index.arg
+                        ),
                         true,
                     )));
                     state.set(&adj, Da::Assigned);
@@ -891,7 +1177,12 @@ impl<'a> Reverse<'a> {
     fn no_recipe(&self, s: &Stmt, what: &str, help: String) -> Diagnostic {
         let (start, end) = self.locate(s, what);
         self.file
-            .diagnostic(DiagnosticKind::NoRecipe, format!("no derivative known for {what}"), start, end)
+            .diagnostic(
+                DiagnosticKind::NoRecipe,
+                format!("no derivative known for {what}"),
+                start,
+                end,
+            )
             .with_help(help)
     }
 
@@ -919,7 +1210,11 @@ impl<'a> Reverse<'a> {
             Expr::Atom(a) => {
                 if let Atom::Name(n) = a {
                     if active(a) {
-                        out.push(Contribution::add(n, seed.to_string(), self.result_adjoint_exact));
+                        out.push(Contribution::add(
+                            n,
+                            seed.to_string(),
+                            self.result_adjoint_exact,
+                        ));
                     }
                 }
             }
@@ -927,17 +1222,30 @@ impl<'a> Reverse<'a> {
                 let Some(name) = crate::ir::binary_operator_recipe(op) else {
                     return Err(self.no_recipe(s, &format!("the operator `{op}`"), "bitwise operators have no derivative; compute this value from inactive data".into()));
                 };
-                self.recipe(s, name, result_name, &[left.clone(), right.clone()], &[], seed, out)?;
+                self.recipe(
+                    s,
+                    name,
+                    result_name,
+                    &[left.clone(), right.clone()],
+                    &[],
+                    seed,
+                    out,
+                )?;
             }
             Expr::UnaryOp { op, operand } => {
-                let Some(name) = crate::ir::unary_operator_recipe(op) else { return Ok(()) };
+                let Some(name) = crate::ir::unary_operator_recipe(op) else {
+                    return Ok(());
+                };
                 self.recipe(s, name, result_name, &[operand.clone()], &[], seed, out)?;
             }
             Expr::Compare { .. } => {}
             Expr::Opaque { text, reads } => {
                 let active_read = reads.iter().find(|r| self.act.is_active(r));
                 if let Some(r) = active_read {
-                    let kind = reads.iter().find_map(|r| r.strip_prefix("__opaque:")).unwrap_or("this expression");
+                    let kind = reads
+                        .iter()
+                        .find_map(|r| r.strip_prefix("__opaque:"))
+                        .unwrap_or("this expression");
                     let o = s.origin();
                     return Err(self.file.diagnostic(
                         DiagnosticKind::Unsupported,
@@ -950,7 +1258,11 @@ impl<'a> Reverse<'a> {
             Expr::Subscript { value: v, index } => {
                 if let Atom::Name(n) = v {
                     if active(v) {
-                        out.push(Contribution::AddAt { var: n.clone(), index: index.clone(), value: seed.to_string() });
+                        out.push(Contribution::AddAt {
+                            var: n.clone(),
+                            index: index.clone(),
+                            value: seed.to_string(),
+                        });
                     }
                 }
             }
@@ -959,10 +1271,26 @@ impl<'a> Reverse<'a> {
                     return Ok(());
                 }
                 match attr.as_str() {
-                    "T" => self.recipe(s, "numpy.transpose", result_name, &[v.clone()], &[], seed, out)?,
-                    "real" => out.push(Contribution::add(&v.to_string(), seed.to_string(), self.result_adjoint_exact)),
+                    "T" => self.recipe(
+                        s,
+                        "numpy.transpose",
+                        result_name,
+                        &[v.clone()],
+                        &[],
+                        seed,
+                        out,
+                    )?,
+                    "real" => out.push(Contribution::add(
+                        &v.to_string(),
+                        seed.to_string(),
+                        self.result_adjoint_exact,
+                    )),
                     "imag" | "flat" => {
-                        return Err(self.no_recipe(s, &format!("the attribute `.{attr}`"), "use a NumPy function with a known derivative".into()));
+                        return Err(self.no_recipe(
+                            s,
+                            &format!("the attribute `.{attr}`"),
+                            "use a NumPy function with a known derivative".into(),
+                        ));
                     }
                     // An attribute of an object (a parameter container, `self`): the object's
                     // adjoint maps attribute names to adjoints.
@@ -991,7 +1319,11 @@ impl<'a> Reverse<'a> {
                     }
                 }
             }
-            Expr::Call { callee, args, kwargs } => {
+            Expr::Call {
+                callee,
+                args,
+                kwargs,
+            } => {
                 self.call(s, target, result_name, callee, args, kwargs, seed, out)?;
             }
         }
@@ -1014,10 +1346,14 @@ impl<'a> Reverse<'a> {
         let callee = project_function.as_ref().unwrap_or(callee);
         match callee {
             // A function of this module with a recipe of the user's: the recipe, not its body.
-            Callee::Function { text, local: true, .. } if self.recipes.adjoints.contains_key(text) => {
+            Callee::Function {
+                text, local: true, ..
+            } if self.recipes.adjoints.contains_key(text) => {
                 self.recipe(s, text, result_name, args, kwargs, seed, out)
             }
-            Callee::Function { text, local: true, .. } => {
+            Callee::Function {
+                text, local: true, ..
+            } => {
                 let params = self.callees.params(text).unwrap_or_default();
                 let positions = self.act.active_arguments(&params, args, kwargs);
                 if positions.is_empty() {
@@ -1027,7 +1363,11 @@ impl<'a> Reverse<'a> {
                 // A helper of another module that writes into its arguments changes values
                 // behind the caller's back (the module's own are differentiated with the
                 // new values they give those arguments, `InPlace::Updates`).
-                let mutated = if project_function.is_some() { self.callees.mutated_params(text) } else { Vec::new() };
+                let mutated = if project_function.is_some() {
+                    self.callees.mutated_params(text)
+                } else {
+                    Vec::new()
+                };
                 if let Some(p) = mutated.first() {
                     let (start, end) = self.locate(s, &format!("`{text}`"));
                     return Err(self.file.diagnostic(
@@ -1077,23 +1417,41 @@ impl<'a> Reverse<'a> {
                 if positions.len() == 1 {
                     // A split helper's backward half pops the stack: it runs even when the
                     // adjoint it gives is not used.
-                    out.push(Contribution::Add { var: positions[0].1.to_string(), value: call, exact: false, plain: false, effect });
+                    out.push(Contribution::Add {
+                        var: positions[0].1.to_string(),
+                        value: call,
+                        exact: false,
+                        plain: false,
+                        effect,
+                    });
                 } else {
-                    let tmp = self.names.fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
+                    let tmp = self
+                        .names
+                        .fresh(&format!("b{}", text.rsplit('.').next().unwrap_or(text)));
                     out.push(Contribution::Local(Code::assign(&tmp, &call, false)));
                     for (k, (_, var)) in positions.iter().enumerate() {
-                        out.push(Contribution::add(&var.to_string(), format!("{tmp}[{k}]"), false));
+                        out.push(Contribution::add(
+                            &var.to_string(),
+                            format!("{tmp}[{k}]"),
+                            false,
+                        ));
                     }
                 }
                 Ok(())
             }
-            Callee::Function { text, canonical, .. } => {
+            Callee::Function {
+                text, canonical, ..
+            } => {
                 let Some(canon) = canonical else {
                     if text.starts_with('_') || self.act.is_active(text) {
                         // Point at the lambda itself when the called value is one.
                         let site = find_definition(&self.f.body, text).unwrap_or(s);
                         let o = site.origin();
-                        if let Some(Stmt::Assign { value: Expr::Opaque { text: code, .. }, .. }) = find_definition(&self.f.body, text) {
+                        if let Some(Stmt::Assign {
+                            value: Expr::Opaque { text: code, .. },
+                            ..
+                        }) = find_definition(&self.f.body, text)
+                        {
                             return Err(self.file.diagnostic(
                                 DiagnosticKind::Unsupported,
                                 format!("a lambda over a differentiated value cannot be differentiated: `{code}`"),
@@ -1119,8 +1477,12 @@ impl<'a> Reverse<'a> {
                     return Ok(());
                 }
                 // Tangent's runtime helpers have recipes; the stack is handled by statement.
-                let runtime_without_recipe = canon.starts_with("tangent.") && !self.recipes.adjoints.contains_key(canon);
-                if canon == "numpy.copyto" || kwargs.iter().any(|(k, _)| k == "out") || runtime_without_recipe {
+                let runtime_without_recipe =
+                    canon.starts_with("tangent.") && !self.recipes.adjoints.contains_key(canon);
+                if canon == "numpy.copyto"
+                    || kwargs.iter().any(|(k, _)| k == "out")
+                    || runtime_without_recipe
+                {
                     let (start, end) = self.locate(s, &format!("`{text}`"));
                     return Err(self.file.diagnostic(
                         DiagnosticKind::Unsupported,
@@ -1136,7 +1498,11 @@ impl<'a> Reverse<'a> {
                     "copy" | "astype" => {
                         if let Atom::Name(n) = object {
                             if self.act.atom_active(object) {
-                                out.push(Contribution::add(n, seed.to_string(), self.result_adjoint_exact));
+                                out.push(Contribution::add(
+                                    n,
+                                    seed.to_string(),
+                                    self.result_adjoint_exact,
+                                ));
                             }
                         }
                         return Ok(());
@@ -1158,12 +1524,19 @@ impl<'a> Reverse<'a> {
     /// module, under its canonical name.
     fn project_function(&self, callee: &Callee) -> Option<Callee> {
         match callee {
-            Callee::Function { canonical: Some(c), local: false, .. }
-                if !self.recipes.adjoints.contains_key(c)
-                    && !self.recipes.nondifferentiable.contains(c)
-                    && self.callees.params(c).is_some() =>
+            Callee::Function {
+                canonical: Some(c),
+                local: false,
+                ..
+            } if !self.recipes.adjoints.contains_key(c)
+                && !self.recipes.nondifferentiable.contains(c)
+                && self.callees.params(c).is_some() =>
             {
-                Some(Callee::Function { text: c.clone(), canonical: None, local: true })
+                Some(Callee::Function {
+                    text: c.clone(),
+                    canonical: None,
+                    local: true,
+                })
             }
             _ => None,
         }
@@ -1173,18 +1546,40 @@ impl<'a> Reverse<'a> {
     /// `Callees::split`)? Its backward half must run whenever its forward half ran, so its
     /// seed is never left `None`.
     fn is_split_call(&mut self, s: &Stmt, value: &Expr) -> R<bool> {
-        let Expr::Call { callee, args, kwargs } = value else { return Ok(false) };
+        let Expr::Call {
+            callee,
+            args,
+            kwargs,
+        } = value
+        else {
+            return Ok(false);
+        };
         let project_function = self.project_function(callee);
-        let Callee::Function { text, local: true, .. } = project_function.as_ref().unwrap_or(callee) else { return Ok(false) };
-        if self.recipes.adjoints.contains_key(text) || (project_function.is_some() && !self.callees.mutated_params(text).is_empty()) {
+        let Callee::Function {
+            text, local: true, ..
+        } = project_function.as_ref().unwrap_or(callee)
+        else {
+            return Ok(false);
+        };
+        if self.recipes.adjoints.contains_key(text)
+            || (project_function.is_some() && !self.callees.mutated_params(text).is_empty())
+        {
             return Ok(false);
         }
         let params = self.callees.params(text).unwrap_or_default();
-        let wrt: Vec<usize> = self.act.active_arguments(&params, args, kwargs).iter().map(|p| p.0).collect();
+        let wrt: Vec<usize> = self
+            .act
+            .active_arguments(&params, args, kwargs)
+            .iter()
+            .map(|p| p.0)
+            .collect();
         if wrt.is_empty() {
             return Ok(false);
         }
-        Ok(self.callees.split(text, &wrt, &updated_positions(s), s)?.is_some())
+        Ok(self
+            .callees
+            .split(text, &wrt, &updated_positions(s), s)?
+            .is_some())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1199,38 +1594,81 @@ impl<'a> Reverse<'a> {
         out: &mut Vec<Contribution>,
     ) -> R<()> {
         // `x * x` is `x` squared: one contribution `2 x d[y]` instead of two products added.
-        let squared = matches!(name, "operator.mul" | "numpy.multiply") && args.len() == 2 && kwargs.is_empty() && args[0] == args[1] && args[0].name().is_some();
-        let (name, args) = if squared && self.recipes.adjoints.contains_key("numpy.square") { ("numpy.square", &args[..1]) } else { (name, args) };
+        let squared = matches!(name, "operator.mul" | "numpy.multiply")
+            && args.len() == 2
+            && kwargs.is_empty()
+            && args[0] == args[1]
+            && args[0].name().is_some();
+        let (name, args) = if squared && self.recipes.adjoints.contains_key("numpy.square") {
+            ("numpy.square", &args[..1])
+        } else {
+            (name, args)
+        };
         let Some(recipe) = self.recipes.adjoints.get(name) else {
             // Suggest the recipe as the user spells the call (`np.i0`, not `numpy.i0`).
             let spelled = called_as(s).unwrap_or(name);
             let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
-            return Err(self.no_recipe(s, &format!("`{spelled}`"), crate::recipes::recipe_suggestion(spelled, args.len(), &keywords, false)));
+            return Err(self.no_recipe(
+                s,
+                &format!("`{spelled}`"),
+                crate::recipes::recipe_suggestion(spelled, args.len(), &keywords, false),
+            ));
         };
         let bindings = recipe.bind(args, kwargs).map_err(|e| {
             let o = s.origin();
-            self.file.diagnostic(DiagnosticKind::Unsupported, format!("cannot apply the recipe for `{name}`: {e}"), o.start, o.end)
+            self.file.diagnostic(
+                DiagnosticKind::Unsupported,
+                format!("cannot apply the recipe for `{name}`: {e}"),
+                o.start,
+                o.end,
+            )
         })?;
         if recipe.user {
-            out.push(Contribution::Local(Code::Comment(format!("{} ({})", crate::code::RECIPE_CITATION, recipe.origin))));
+            out.push(Contribution::Local(Code::Comment(format!(
+                "{} ({})",
+                crate::code::RECIPE_CITATION,
+                recipe.origin
+            ))));
         }
         // The user's recipes are taken as written: nothing vouches for their shapes.
-        let mut facts = if recipe.user { None } else { self.template_facts(s, result_name, seed, &bindings) };
+        let mut facts = if recipe.user {
+            None
+        } else {
+            self.template_facts(s, result_name, seed, &bindings)
+        };
         let names = &mut *self.names;
-        let stmts = recipe.instantiate(result_name, seed, &bindings, &mut |hint| names.fresh(hint), facts.as_mut());
+        let stmts = recipe.instantiate(
+            result_name,
+            seed,
+            &bindings,
+            &mut |hint| names.fresh(hint),
+            facts.as_mut(),
+        );
         for t in stmts {
             match t {
-                TemplateStmt::Local { name, value } => out.push(Contribution::Local(Code::assign(&name, &value, true))),
-                TemplateStmt::Other(text) => out.push(Contribution::Local(Code::stmt(&text, vec![], false))),
+                TemplateStmt::Local { name, value } => {
+                    out.push(Contribution::Local(Code::assign(&name, &value, true)))
+                }
+                TemplateStmt::Other(text) => {
+                    out.push(Contribution::Local(Code::stmt(&text, vec![], false)))
+                }
                 TemplateStmt::Contribution { param, value, fact } => {
                     if let Some(Bound::Atom(Atom::Name(n))) = bindings.get(&param) {
                         if self.act.is_active(n) {
                             let var = facts.as_mut().map(|f| f.fact_of_name(n));
                             let (exact, plain) = match (&fact, &var) {
-                                (Some(value), Some(var)) => (value.shape == var.shape, value.numeric && var.numeric),
+                                (Some(value), Some(var)) => {
+                                    (value.shape == var.shape, value.numeric && var.numeric)
+                                }
                                 _ => (false, false),
                             };
-                            out.push(Contribution::Add { var: n.clone(), value, exact, plain, effect: false });
+                            out.push(Contribution::Add {
+                                var: n.clone(),
+                                value,
+                                exact,
+                                plain,
+                                effect: false,
+                            });
                         }
                     }
                 }
@@ -1242,7 +1680,13 @@ impl<'a> Reverse<'a> {
     /// What the shape facts know of the names a recipe instantiated at `s` reads: its
     /// arguments (with stand-ins), its result, and the result's adjoint `seed` when that has
     /// the result's exact shape.
-    fn template_facts(&self, s: &Stmt, result_name: &str, seed: &str, bindings: &BTreeMap<String, Bound>) -> Option<TemplateFacts> {
+    fn template_facts(
+        &self,
+        s: &Stmt,
+        result_name: &str,
+        seed: &str,
+        bindings: &BTreeMap<String, Bound>,
+    ) -> Option<TemplateFacts> {
         let at = self.shapes.as_ref()?.at(s)?;
         let mut facts = TemplateFacts::new();
         for b in bindings.values() {
@@ -1268,7 +1712,9 @@ impl<'a> Reverse<'a> {
         for item in b {
             match item {
                 // Consecutive blocks from one user statement share one comment.
-                B::Code(Code::Comment(text)) if text.starts_with(crate::code::RECIPE_CITATION) => out.push(Code::Comment(text)),
+                B::Code(Code::Comment(text)) if text.starts_with(crate::code::RECIPE_CITATION) => {
+                    out.push(Code::Comment(text))
+                }
                 B::Code(Code::Comment(text)) => {
                     if last_comment.as_deref() != Some(text.as_str()) {
                         last_comment = Some(text.clone());
@@ -1282,9 +1728,20 @@ impl<'a> Reverse<'a> {
                         if self.sharing.changes.contains_key(&key) {
                             // A change in place: the old contents go back into the object.
                             self.note_restored(key, &var);
-                            out.push(Code::stmt(&format!("{var} = tangent.write_into({var}, {stack}.pop())", stack = self.stack), vec![var.clone()], false));
+                            out.push(Code::stmt(
+                                &format!(
+                                    "{var} = tangent.write_into({var}, {stack}.pop())",
+                                    stack = self.stack
+                                ),
+                                vec![var.clone()],
+                                false,
+                            ));
                         } else {
-                            out.push(Code::stmt(&format!("{var} = {stack}.pop()", stack = self.stack), vec![var.clone()], false));
+                            out.push(Code::stmt(
+                                &format!("{var} = {stack}.pop()", stack = self.stack),
+                                vec![var.clone()],
+                                false,
+                            ));
                         }
                     }
                 }
@@ -1292,14 +1749,25 @@ impl<'a> Reverse<'a> {
                     if self.save_updated(&var, key) {
                         self.uses_stack = true;
                         self.note_restored(key, &var);
-                        out.push(Code::stmt(&format!("{var} = tangent.write_into({var}, {stack}.pop())", stack = self.stack), vec![var.clone()], false));
+                        out.push(Code::stmt(
+                            &format!(
+                                "{var} = tangent.write_into({var}, {stack}.pop())",
+                                stack = self.stack
+                            ),
+                            vec![var.clone()],
+                            false,
+                        ));
                     }
                 }
                 B::RestoreItem { var, index, key } => {
                     if self.restores_container(&var, key) {
                         self.uses_stack = true;
                         self.note_restored(key, &var);
-                        out.push(Code::effect(&format!("tangent.restore_item({var}, {}, {stack}.pop())", index.arg, stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "tangent.restore_item({var}, {}, {stack}.pop())",
+                            index.arg,
+                            stack = self.stack
+                        )));
                     }
                 }
                 B::RestoreAppend { var, key } => {
@@ -1312,7 +1780,10 @@ impl<'a> Reverse<'a> {
                     if self.restores_container(&var, key) {
                         self.uses_stack = true;
                         self.note_restored(key, &var);
-                        out.push(Code::effect(&format!("{var}.append({stack}.pop())", stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{var}.append({stack}.pop())",
+                            stack = self.stack
+                        )));
                     }
                 }
                 B::ResetNone(adj) => {
@@ -1331,9 +1802,18 @@ impl<'a> Reverse<'a> {
                         continue;
                     }
                     let uses = test.reads().into_iter().map(str::to_string).collect();
-                    out.push(Code::If { test: test.to_string(), uses, body, orelse });
+                    out.push(Code::If {
+                        test: test.to_string(),
+                        uses,
+                        body,
+                        orelse,
+                    });
                 }
-                B::Loop { key, target: _, body } if self.checkpointed.contains_key(&key) => {
+                B::Loop {
+                    key,
+                    target: _,
+                    body,
+                } if self.checkpointed.contains_key(&key) => {
                     let body = self.finalize(body);
                     if is_empty(&body) {
                         if matches!(out.last(), Some(Code::Comment(_))) {
@@ -1347,7 +1827,11 @@ impl<'a> Reverse<'a> {
                     let mut inner = Vec::new();
                     if let Some(t) = &target {
                         if self.needed.contains(t) {
-                            inner.push(Code::stmt(&format!("{t} = {stack}.pop()", stack = self.stack), vec![t.clone()], false));
+                            inner.push(Code::stmt(
+                                &format!("{t} = {stack}.pop()", stack = self.stack),
+                                vec![t.clone()],
+                                false,
+                            ));
                         }
                     }
                     let body = self.finalize(body);
@@ -1362,16 +1846,34 @@ impl<'a> Reverse<'a> {
                     self.live_loops.insert(key);
                     let counter = self.names.fresh("iterations");
                     self.loop_counters.insert(key, counter.clone());
-                    out.push(Code::stmt(&format!("{counter} = {stack}.pop()", stack = self.stack), vec![counter.clone()], false));
+                    out.push(Code::stmt(
+                        &format!("{counter} = {stack}.pop()", stack = self.stack),
+                        vec![counter.clone()],
+                        false,
+                    ));
                     // `_` unless the function reads a `_` of its own (`for _, x in
                     // enumerate(xs)` indexes `xs` with it), which the body restores and reads.
-                    let var = if crate::activity::first_use(&self.f.body, "_").is_some() { self.names.fresh("rep") } else { "_".to_string() };
-                    out.push(Code::Loop { header: format!("for {var} in range({counter})"), defs: vec![var], uses: vec![counter.clone()], body: inner });
+                    let var = if crate::activity::first_use(&self.f.body, "_").is_some() {
+                        self.names.fresh("rep")
+                    } else {
+                        "_".to_string()
+                    };
+                    out.push(Code::Loop {
+                        header: format!("for {var} in range({counter})"),
+                        defs: vec![var],
+                        uses: vec![counter.clone()],
+                        body: inner,
+                    });
                 }
                 B::Guard { adj, body } => {
                     let body = self.finalize(body);
                     if !is_empty(&body) {
-                        out.push(Code::If { test: format!("{adj} is not None"), uses: vec![adj.clone()], body, orelse: vec![] });
+                        out.push(Code::If {
+                            test: format!("{adj} is not None"),
+                            uses: vec![adj.clone()],
+                            body,
+                            orelse: vec![],
+                        });
                     }
                 }
             }
@@ -1383,7 +1885,15 @@ impl<'a> Reverse<'a> {
     /// each snapshot, last first, restore it, run the iteration again with taping (spliced in
     /// where the marker is, once the forward sweep is generated), then its backward pass.
     fn checkpointed_backward(&mut self, key: usize, body: Vec<Code>) -> Vec<Code> {
-        let Some(Stmt::For { target, iter, body: primal, .. }) = self.checkpointed.get(&key).copied() else { unreachable!() };
+        let Some(Stmt::For {
+            target,
+            iter,
+            body: primal,
+            ..
+        }) = self.checkpointed.get(&key).copied()
+        else {
+            unreachable!()
+        };
         let mut outside = crate::checkpoint::bound_outside(&self.f.body, self.checkpointed[&key]);
         outside.extend(self.f.params.iter().map(|p| p.name.clone()));
         let names = crate::checkpoint::snapshot(target, primal, &outside, &self.needed);
@@ -1392,7 +1902,10 @@ impl<'a> Reverse<'a> {
         self.live_loops.insert(key);
         self.snapshots.insert(key, (list.clone(), names.clone()));
         let mut inner = vec![
-            Code::Comment("Run this part again from its checkpoint, saving what its backward pass reads".into()),
+            Code::Comment(
+                "Run this part again from its checkpoint, saving what its backward pass reads"
+                    .into(),
+            ),
             crate::checkpoint::marker(key),
         ];
         inner.extend(body);
@@ -1409,14 +1922,30 @@ impl<'a> Reverse<'a> {
         defs.extend(names);
         uses.push(list.clone());
         vec![
-            Code::stmt(&format!("{list} = {stack}.pop()", stack = self.stack), vec![list], false),
-            Code::Loop { header, defs, uses, body: inner },
+            Code::stmt(
+                &format!("{list} = {stack}.pop()", stack = self.stack),
+                vec![list],
+                false,
+            ),
+            Code::Loop {
+                header,
+                defs,
+                uses,
+                body: inner,
+            },
         ]
     }
 
     /// The forward sweep of a live checkpointed loop: the loop without taping, saving a
     /// snapshot at the start of each iteration; the taped body is kept for the backward pass.
-    fn checkpointed_forward(&mut self, s: &Stmt, target: &str, iter: &Expr, body: &[Stmt], defined: &BTreeSet<String>) -> R<Vec<Code>> {
+    fn checkpointed_forward(
+        &mut self,
+        s: &Stmt,
+        target: &str,
+        iter: &Expr,
+        body: &[Stmt],
+        defined: &BTreeSet<String>,
+    ) -> R<Vec<Code>> {
         let key = s as *const Stmt as usize;
         let (list, names) = self.snapshots[&key].clone();
         for n in &names {
@@ -1425,7 +1954,10 @@ impl<'a> Reverse<'a> {
             }
         }
         let copied = crate::checkpoint::changed_in_place(body);
-        let mut inner = vec![Code::effect(&format!("{list}.append({})", crate::checkpoint::saved(&names, &copied)))];
+        let mut inner = vec![Code::effect(&format!(
+            "{list}.append({})",
+            crate::checkpoint::saved(&names, &copied)
+        ))];
         let mut d = defined.clone();
         d.insert(target.to_string());
         self.taping = false;
@@ -1452,7 +1984,13 @@ impl<'a> Reverse<'a> {
     // ---------------------------------------------------------------- forward
 
     /// `epilogue`: statements to run before leaving an iteration of the innermost loop.
-    fn forward_block(&mut self, body: &[Stmt], in_loop: bool, defined: &mut BTreeSet<String>, epilogue: &[Code]) -> R<Vec<Code>> {
+    fn forward_block(
+        &mut self,
+        body: &[Stmt],
+        in_loop: bool,
+        defined: &mut BTreeSet<String>,
+        epilogue: &[Code],
+    ) -> R<Vec<Code>> {
         let mut out = Vec::new();
         for s in body {
             // A change in place another name may see: checked before it happens.
@@ -1466,7 +2004,12 @@ impl<'a> Reverse<'a> {
                 out.extend(guard.code().iter().map(|c| Code::effect(c)));
             }
             match s {
-                Stmt::Assign { target, value, inplace, .. } => {
+                Stmt::Assign {
+                    target,
+                    value,
+                    inplace,
+                    ..
+                } => {
                     let key = s as *const Stmt as usize;
                     // The new value of an argument a helper wrote into is the same object,
                     // saved with the call.
@@ -1476,20 +2019,31 @@ impl<'a> Reverse<'a> {
                             self.preinit.insert(target.clone());
                         }
                         // Changed in place below: its old contents, not the object.
-                        let saved = if inplace.is_some() { format!("tangent.copy({target})") } else { target.clone() };
-                        out.push(Code::effect(&format!("{stack}.append({saved})", stack = self.stack)));
+                        let saved = if inplace.is_some() {
+                            format!("tangent.copy({target})")
+                        } else {
+                            target.clone()
+                        };
+                        out.push(Code::effect(&format!(
+                            "{stack}.append({saved})",
+                            stack = self.stack
+                        )));
                     }
                     if let Some(InPlace::Updates(updated)) = inplace {
                         for (_, u) in updated {
                             if self.save_updated(u, key) {
                                 self.uses_stack = true;
-                                out.push(Code::effect(&format!("{stack}.append(tangent.copy({u}))", stack = self.stack)));
+                                out.push(Code::effect(&format!(
+                                    "{stack}.append(tangent.copy({u}))",
+                                    stack = self.stack
+                                )));
                             }
                         }
                     }
                     let split = self.split_calls.get(&key).filter(|_| self.taping);
                     // A change in place reads the object it changes (and what it passes).
-                    let mut uses: Vec<String> = value.reads().into_iter().map(str::to_string).collect();
+                    let mut uses: Vec<String> =
+                        value.reads().into_iter().map(str::to_string).collect();
                     if let Some(how) = inplace {
                         uses.push(target.clone());
                         if let InPlace::Updates(updated) = how {
@@ -1512,30 +2066,68 @@ impl<'a> Reverse<'a> {
                         // caller's object itself, or the helper gave its parameter a new value
                         // (a number), which the caller does not see, and the derivative would
                         // be wrong.
-                        (_, Expr::Subscript { value: Atom::Name(result), .. }, Some(InPlace::Updated)) if self.split_results.contains(result) => {
-                            out.push(Code::effect(&format!("tangent.check_updated({target}, {value})")));
+                        (
+                            _,
+                            Expr::Subscript {
+                                value: Atom::Name(result),
+                                ..
+                            },
+                            Some(InPlace::Updated),
+                        ) if self.split_results.contains(result) => {
+                            out.push(Code::effect(&format!(
+                                "tangent.check_updated({target}, {value})"
+                            )));
                             (format!("{target} = {value}"), false)
                         }
                         (_, _, Some(how)) => (crate::ir::in_place_text(target, value, how), false),
                         _ => (format!("{target} = {value}"), is_pure(value, self.recipes)),
                     };
-                    out.push(Code::Stmt { text, defs: vec![target.clone()], uses, pure });
+                    out.push(Code::Stmt {
+                        text,
+                        defs: vec![target.clone()],
+                        uses,
+                        pure,
+                    });
                     defined.insert(target.clone());
                 }
-                Stmt::AssignIndex { target, index, value, .. } => {
+                Stmt::AssignIndex {
+                    target,
+                    index,
+                    value,
+                    ..
+                } => {
                     if self.taping && self.restores_container(target, s as *const Stmt as usize) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("{stack}.append(tangent.save_item({target}, {}))", index.arg, stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{stack}.append(tangent.save_item({target}, {}))",
+                            index.arg,
+                            stack = self.stack
+                        )));
                     }
                     let mut uses = vec![target.clone()];
                     uses.extend(index.reads.iter().cloned());
                     uses.extend(value.name().map(str::to_string));
-                    out.push(Code::Stmt { text: format!("{target}[{}] = {value}", index.text), defs: vec![], uses, pure: false });
+                    out.push(Code::Stmt {
+                        text: format!("{target}[{}] = {value}", index.text),
+                        defs: vec![],
+                        uses,
+                        pure: false,
+                    });
                 }
                 Stmt::Append { target, value, .. } => {
-                    out.push(Code::Stmt { text: format!("{target}.append({value})"), defs: vec![], uses: vec![target.clone()].into_iter().chain(value.name().map(str::to_string)).collect(), pure: false });
+                    out.push(Code::Stmt {
+                        text: format!("{target}.append({value})"),
+                        defs: vec![],
+                        uses: vec![target.clone()]
+                            .into_iter()
+                            .chain(value.name().map(str::to_string))
+                            .collect(),
+                        pure: false,
+                    });
                 }
-                Stmt::If { test, body, orelse, .. } => {
+                Stmt::If {
+                    test, body, orelse, ..
+                } => {
                     let mut d1 = defined.clone();
                     let b1 = self.forward_block(body, in_loop, &mut d1, epilogue)?;
                     let mut d2 = defined.clone();
@@ -1548,14 +2140,25 @@ impl<'a> Reverse<'a> {
                         (false, true) => d1,
                         (false, false) => d1.intersection(&d2).cloned().collect(),
                     };
-                    out.push(Code::If { test: test.to_string(), uses: test.reads().into_iter().map(str::to_string).collect(), body: b1, orelse: b2 });
+                    out.push(Code::If {
+                        test: test.to_string(),
+                        uses: test.reads().into_iter().map(str::to_string).collect(),
+                        body: b1,
+                        orelse: b2,
+                    });
                 }
-                Stmt::For { target, iter, body, checkpoint: true, .. }
-                    if self.taping && self.live_loops.contains(&(s as *const Stmt as usize)) =>
-                {
+                Stmt::For {
+                    target,
+                    iter,
+                    body,
+                    checkpoint: true,
+                    ..
+                } if self.taping && self.live_loops.contains(&(s as *const Stmt as usize)) => {
                     out.extend(self.checkpointed_forward(s, target, iter, body, defined)?);
                 }
-                Stmt::For { target, iter, body, .. } => {
+                Stmt::For {
+                    target, iter, body, ..
+                } => {
                     let key = s as *const Stmt as usize;
                     let live = self.live_loops.contains(&key) && self.taping;
                     let mut inner = Vec::new();
@@ -1566,7 +2169,10 @@ impl<'a> Reverse<'a> {
                         out.push(Code::assign(&c, "0", false));
                         inner.push(Code::assign(&c, &format!("{c} + 1"), false));
                         if self.needed.contains(target) {
-                            epi.push(Code::effect(&format!("{stack}.append({target})", stack = self.stack)));
+                            epi.push(Code::effect(&format!(
+                                "{stack}.append({target})",
+                                stack = self.stack
+                            )));
                         }
                     }
                     let mut d = defined.clone();
@@ -1575,9 +2181,17 @@ impl<'a> Reverse<'a> {
                     if !ends_with_exit(body) {
                         inner.extend(epi.iter().cloned());
                     }
-                    out.push(Code::Loop { header: format!("for {target} in {iter}"), defs: vec![target.clone()], uses: iter.reads().into_iter().map(str::to_string).collect(), body: inner });
+                    out.push(Code::Loop {
+                        header: format!("for {target} in {iter}"),
+                        defs: vec![target.clone()],
+                        uses: iter.reads().into_iter().map(str::to_string).collect(),
+                        body: inner,
+                    });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("{stack}.append({c})", stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{stack}.append({c})",
+                            stack = self.stack
+                        )));
                     }
                 }
                 Stmt::While { test, body, .. } => {
@@ -1592,9 +2206,17 @@ impl<'a> Reverse<'a> {
                     }
                     let mut d = defined.clone();
                     inner.extend(self.forward_block(body, true, &mut d, &[])?);
-                    out.push(Code::Loop { header: format!("while {test}"), defs: vec![], uses: test.reads().into_iter().map(str::to_string).collect(), body: inner });
+                    out.push(Code::Loop {
+                        header: format!("while {test}"),
+                        defs: vec![],
+                        uses: test.reads().into_iter().map(str::to_string).collect(),
+                        body: inner,
+                    });
                     if let (true, Some(c)) = (live, counter) {
-                        out.push(Code::effect(&format!("{stack}.append({c})", stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{stack}.append({c})",
+                            stack = self.stack
+                        )));
                     }
                 }
                 Stmt::Break { .. } => {
@@ -1606,23 +2228,53 @@ impl<'a> Reverse<'a> {
                     out.push(Code::effect("continue"));
                 }
                 Stmt::InsertGradOf { .. } => {}
-                Stmt::Push { stack, value, .. } => out.push(Code::effect(&format!("{stack}.append({value})"))),
-                Stmt::Restore { container, index, saved, .. } => {
-                    if self.taping && self.restores_container(container, s as *const Stmt as usize) {
+                Stmt::Push { stack, value, .. } => {
+                    out.push(Code::effect(&format!("{stack}.append({value})")))
+                }
+                Stmt::Restore {
+                    container,
+                    index,
+                    saved,
+                    ..
+                } => {
+                    if self.taping && self.restores_container(container, s as *const Stmt as usize)
+                    {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("{stack}.append(tangent.save_item({container}, {index}))", stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{stack}.append(tangent.save_item({container}, {index}))",
+                            stack = self.stack
+                        )));
                     }
-                    out.push(Code::effect(&format!("tangent.restore_item({container}, {index}, {saved})")))
+                    out.push(Code::effect(&format!(
+                        "tangent.restore_item({container}, {index}, {saved})"
+                    )))
                 }
                 Stmt::PopLast { target, .. } => {
                     if self.taping && self.restores_container(target, s as *const Stmt as usize) {
                         self.uses_stack = true;
-                        out.push(Code::effect(&format!("{stack}.append({target}[-1])", stack = self.stack)));
+                        out.push(Code::effect(&format!(
+                            "{stack}.append({target}[-1])",
+                            stack = self.stack
+                        )));
                     }
-                    out.push(Code::Stmt { text: format!("{target}.pop()"), defs: vec![], uses: vec![target.clone()], pure: false });
+                    out.push(Code::Stmt {
+                        text: format!("{target}.pop()"),
+                        defs: vec![],
+                        uses: vec![target.clone()],
+                        pure: false,
+                    });
                 }
                 Stmt::Opaque { text, reads, .. } => {
-                    out.push(Code::Stmt { text: text.clone(), defs: vec![], uses: reads.iter().filter(|r| !r.starts_with("__")).cloned().collect(), pure: false });
+                    out.push(Code::Stmt {
+                        text: text.clone(),
+                        defs: vec![],
+                        uses: reads
+                            .iter()
+                            .filter(|r| !r.starts_with("__"))
+                            .cloned()
+                            .collect(),
+                        pure: false,
+                    });
                 }
                 Stmt::Return { .. } => {}
             }
@@ -1638,13 +2290,29 @@ enum Contribution {
     /// it and `var` are numeric (arrays or numbers), so adjoints of `var` add with `+`;
     /// `effect`: computing it has an effect (a split helper's backward half pops the stack),
     /// so it is never removed as dead code.
-    Add { var: String, value: String, exact: bool, plain: bool, effect: bool },
-    AddAt { var: String, index: Index, value: String },
+    Add {
+        var: String,
+        value: String,
+        exact: bool,
+        plain: bool,
+        effect: bool,
+    },
+    AddAt {
+        var: String,
+        index: Index,
+        value: String,
+    },
 }
 
 impl Contribution {
     fn add(var: &str, value: String, exact: bool) -> Contribution {
-        Contribution::Add { var: var.to_string(), value, exact, plain: false, effect: false }
+        Contribution::Add {
+            var: var.to_string(),
+            value,
+            exact,
+            plain: false,
+            effect: false,
+        }
     }
 }
 
@@ -1661,7 +2329,8 @@ pub(crate) fn locate(source: &str, s: &Stmt, what: &str) -> (usize, usize) {
             continue;
         }
         if let Some(i) = text.find(&format!("{candidate}(")) {
-            let close = matching_paren(&text[i + candidate.len()..]).map_or(text.len(), |j| i + candidate.len() + j + 1);
+            let close = matching_paren(&text[i + candidate.len()..])
+                .map_or(text.len(), |j| i + candidate.len() + j + 1);
             return (o.start + i, o.start + close);
         }
         if let Some(i) = text.find(candidate) {
@@ -1674,19 +2343,34 @@ pub(crate) fn locate(source: &str, s: &Stmt, what: &str) -> (usize, usize) {
 /// The function a call statement names, as the user wrote it.
 pub(crate) fn called_as(s: &Stmt) -> Option<&str> {
     match s {
-        Stmt::Assign { value: Expr::Call { callee: Callee::Function { text, .. }, .. }, .. } => Some(text),
+        Stmt::Assign {
+            value:
+                Expr::Call {
+                    callee: Callee::Function { text, .. },
+                    ..
+                },
+            ..
+        } => Some(text),
         _ => None,
     }
 }
 
 fn ends_with_exit(block: &[Stmt]) -> bool {
-    matches!(block.last(), Some(Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }))
+    matches!(
+        block.last(),
+        Some(Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. })
+    )
 }
 
 /// Can this primal operation be deleted when its result is unused?
 fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
     match e {
-        Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. } => {
+        Expr::Call {
+            callee: Callee::Function {
+                canonical: Some(c), ..
+            },
+            ..
+        } => {
             (recipes.adjoints.contains_key(c) || recipes.nondifferentiable.contains(c))
                 && !c.starts_with("numpy.random")
                 && c != "builtins.print"
@@ -1698,7 +2382,10 @@ fn is_pure(e: &Expr, recipes: &RecipeSet) -> bool {
 
 /// Does `body` read an attribute of the object `name` (other than an array's `.T`, `.real`...)?
 fn reads_attributes(body: &[Stmt], name: &str) -> bool {
-    let of_array = |attr: &str| matches!(attr, "T" | "real" | "imag" | "flat") || crate::activity::INERT_ATTRIBUTES.contains(&attr);
+    let of_array = |attr: &str| {
+        matches!(attr, "T" | "real" | "imag" | "flat")
+            || crate::activity::INERT_ATTRIBUTES.contains(&attr)
+    };
     crate::ir::all_statements(body).into_iter().any(|s| {
         matches!(s, Stmt::Assign { value: Expr::Attribute { value: Atom::Name(n), attr }, .. } if n == name && !of_array(attr))
     })
@@ -1707,8 +2394,12 @@ fn reads_attributes(body: &[Stmt], name: &str) -> bool {
 /// Is `name` assigned inside a loop of `body`?
 fn assigned_in_loop(body: &[Stmt], name: &str) -> bool {
     body.iter().any(|s| match s {
-        Stmt::For { body, .. } | Stmt::While { body, .. } => !crate::ir::assignments_of(body, name).is_empty(),
-        Stmt::If { body, orelse, .. } => assigned_in_loop(body, name) || assigned_in_loop(orelse, name),
+        Stmt::For { body, .. } | Stmt::While { body, .. } => {
+            !crate::ir::assignments_of(body, name).is_empty()
+        }
+        Stmt::If { body, orelse, .. } => {
+            assigned_in_loop(body, name) || assigned_in_loop(orelse, name)
+        }
         _ => false,
     })
 }
@@ -1768,7 +2459,11 @@ fn collect_b_uses(b: &[B], out: &mut BTreeSet<String>) {
     for item in b {
         match item {
             B::Code(c) => all_uses(std::slice::from_ref(c), out),
-            B::RestoreVar { .. } | B::RestoreUpdated { .. } | B::RestoreAppend { .. } | B::RestorePopLast { .. } | B::ResetNone(_) => {}
+            B::RestoreVar { .. }
+            | B::RestoreUpdated { .. }
+            | B::RestoreAppend { .. }
+            | B::RestorePopLast { .. }
+            | B::ResetNone(_) => {}
             B::RestoreItem { index, .. } => out.extend(index.reads.iter().cloned()),
             B::If { test, body, orelse } => {
                 out.extend(test.reads().into_iter().map(str::to_string));
@@ -1810,7 +2505,10 @@ fn find_definition<'s>(body: &'s [Stmt], name: &str) -> Option<&'s Stmt> {
 /// (`ir::InPlace::Updates`).
 fn updated_positions(s: &Stmt) -> Vec<usize> {
     match s {
-        Stmt::Assign { inplace: Some(InPlace::Updates(updated)), .. } => updated.iter().map(|(p, _)| *p).collect(),
+        Stmt::Assign {
+            inplace: Some(InPlace::Updates(updated)),
+            ..
+        } => updated.iter().map(|(p, _)| *p).collect(),
         _ => Vec::new(),
     }
 }

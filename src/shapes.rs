@@ -35,7 +35,10 @@ pub struct Fact {
 
 impl Fact {
     fn scalar(numeric: bool) -> Fact {
-        Fact { shape: Shape::new(), numeric }
+        Fact {
+            shape: Shape::new(),
+            numeric,
+        }
     }
 }
 
@@ -60,7 +63,10 @@ impl ShapeFacts {
     /// The facts of `f`; `None` when the function lets the user edit adjoints
     /// (`insert_grad_of`), whose shapes nothing then vouches for.
     pub fn analyze(f: &Function) -> Option<ShapeFacts> {
-        if crate::ir::all_statements(&f.body).iter().any(|s| matches!(s, Stmt::InsertGradOf { .. })) {
+        if crate::ir::all_statements(&f.body)
+            .iter()
+            .any(|s| matches!(s, Stmt::InsertGradOf { .. }))
+        {
             return None;
         }
         let mut a = Analyzer::default();
@@ -84,48 +90,183 @@ impl ShapeFacts {
 
 /// NumPy (and SciPy, math) functions of one array whose result has the argument's shape.
 const ELEMENTWISE_UNARY: &[&str] = &[
-    "numpy.sin", "numpy.cos", "numpy.tan", "numpy.arcsin", "numpy.arccos", "numpy.arctan", "numpy.sinh",
-    "numpy.cosh", "numpy.tanh", "numpy.arcsinh", "numpy.arccosh", "numpy.arctanh", "numpy.exp", "numpy.exp2",
-    "numpy.expm1", "numpy.log", "numpy.log2", "numpy.log10", "numpy.log1p", "numpy.sqrt", "numpy.cbrt",
-    "numpy.square", "numpy.abs", "numpy.absolute", "numpy.fabs", "numpy.negative", "numpy.positive",
-    "numpy.reciprocal", "numpy.sign", "numpy.floor", "numpy.ceil", "numpy.rint", "numpy.trunc",
-    "numpy.deg2rad", "numpy.rad2deg", "numpy.degrees", "numpy.radians", "numpy.sinc", "numpy.real",
-    "numpy.imag", "numpy.conj", "numpy.conjugate", "scipy.special.expit", "scipy.special.logit",
-    "scipy.special.erf", "scipy.special.erfc", "scipy.special.gammaln", "scipy.special.digamma",
+    "numpy.sin",
+    "numpy.cos",
+    "numpy.tan",
+    "numpy.arcsin",
+    "numpy.arccos",
+    "numpy.arctan",
+    "numpy.sinh",
+    "numpy.cosh",
+    "numpy.tanh",
+    "numpy.arcsinh",
+    "numpy.arccosh",
+    "numpy.arctanh",
+    "numpy.exp",
+    "numpy.exp2",
+    "numpy.expm1",
+    "numpy.log",
+    "numpy.log2",
+    "numpy.log10",
+    "numpy.log1p",
+    "numpy.sqrt",
+    "numpy.cbrt",
+    "numpy.square",
+    "numpy.abs",
+    "numpy.absolute",
+    "numpy.fabs",
+    "numpy.negative",
+    "numpy.positive",
+    "numpy.reciprocal",
+    "numpy.sign",
+    "numpy.floor",
+    "numpy.ceil",
+    "numpy.rint",
+    "numpy.trunc",
+    "numpy.deg2rad",
+    "numpy.rad2deg",
+    "numpy.degrees",
+    "numpy.radians",
+    "numpy.sinc",
+    "numpy.real",
+    "numpy.imag",
+    "numpy.conj",
+    "numpy.conjugate",
+    "scipy.special.expit",
+    "scipy.special.logit",
+    "scipy.special.erf",
+    "scipy.special.erfc",
+    "scipy.special.gammaln",
+    "scipy.special.digamma",
     "tangent.digamma",
 ];
 
 /// Elementwise functions of two arrays: the result has the broadcast shape.
 const ELEMENTWISE_BINARY: &[&str] = &[
-    "numpy.add", "numpy.subtract", "numpy.multiply", "numpy.divide", "numpy.true_divide", "numpy.power",
-    "numpy.float_power", "numpy.maximum", "numpy.minimum", "numpy.fmax", "numpy.fmin", "numpy.arctan2",
-    "numpy.hypot", "numpy.logaddexp", "numpy.logaddexp2", "numpy.copysign", "scipy.special.xlogy",
+    "numpy.add",
+    "numpy.subtract",
+    "numpy.multiply",
+    "numpy.divide",
+    "numpy.true_divide",
+    "numpy.power",
+    "numpy.float_power",
+    "numpy.maximum",
+    "numpy.minimum",
+    "numpy.fmax",
+    "numpy.fmin",
+    "numpy.arctan2",
+    "numpy.hypot",
+    "numpy.logaddexp",
+    "numpy.logaddexp2",
+    "numpy.copysign",
+    "scipy.special.xlogy",
     "scipy.special.xlog1py",
 ];
 
 /// Reductions that, given only the array, reduce it to a scalar.
 const FULL_REDUCTIONS: &[&str] = &[
-    "numpy.sum", "numpy.mean", "numpy.prod", "numpy.max", "numpy.min", "numpy.amax", "numpy.amin",
-    "numpy.std", "numpy.var", "scipy.special.logsumexp",
+    "numpy.sum",
+    "numpy.mean",
+    "numpy.prod",
+    "numpy.max",
+    "numpy.min",
+    "numpy.amax",
+    "numpy.amin",
+    "numpy.std",
+    "numpy.var",
+    "scipy.special.logsumexp",
 ];
 
 /// `math` functions whose result is a float.
 const MATH_FLOATS: &[&str] = &[
-    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-    "exp", "expm1", "exp2", "log", "log1p", "log2", "log10", "sqrt", "cbrt", "pow", "fabs", "hypot", "erf",
-    "erfc", "gamma", "lgamma", "copysign", "fmod", "remainder", "ldexp", "dist", "fsum", "degrees", "radians",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "exp",
+    "expm1",
+    "exp2",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "sqrt",
+    "cbrt",
+    "pow",
+    "fabs",
+    "hypot",
+    "erf",
+    "erfc",
+    "gamma",
+    "lgamma",
+    "copysign",
+    "fmod",
+    "remainder",
+    "ldexp",
+    "dist",
+    "fsum",
+    "degrees",
+    "radians",
 ];
 
 /// NumPy functions whose result is an array (or a NumPy scalar) of a shape of its own.
 const ARRAY_RESULTS: &[&str] = &[
-    "numpy.dot", "numpy.matmul", "numpy.outer", "numpy.inner", "numpy.tensordot", "numpy.einsum",
-    "numpy.transpose", "numpy.reshape", "numpy.ravel", "numpy.stack", "numpy.vstack", "numpy.hstack",
-    "numpy.concatenate", "numpy.cumsum", "numpy.cumprod", "numpy.diff", "numpy.clip", "numpy.where",
-    "numpy.tile", "numpy.repeat", "numpy.squeeze", "numpy.expand_dims", "numpy.diagonal", "numpy.trace",
-    "numpy.triu", "numpy.tril", "numpy.pad", "numpy.take_along_axis", "numpy.linalg.inv", "numpy.linalg.det",
-    "numpy.linalg.norm", "numpy.linalg.solve", "numpy.linalg.cholesky", "numpy.sum", "numpy.mean",
-    "numpy.prod", "numpy.max", "numpy.min", "numpy.amax", "numpy.amin", "numpy.std", "numpy.var",
-    "numpy.array", "numpy.asarray", "numpy.zeros_like", "numpy.ones_like", "numpy.full_like",
+    "numpy.dot",
+    "numpy.matmul",
+    "numpy.outer",
+    "numpy.inner",
+    "numpy.tensordot",
+    "numpy.einsum",
+    "numpy.transpose",
+    "numpy.reshape",
+    "numpy.ravel",
+    "numpy.stack",
+    "numpy.vstack",
+    "numpy.hstack",
+    "numpy.concatenate",
+    "numpy.cumsum",
+    "numpy.cumprod",
+    "numpy.diff",
+    "numpy.clip",
+    "numpy.where",
+    "numpy.tile",
+    "numpy.repeat",
+    "numpy.squeeze",
+    "numpy.expand_dims",
+    "numpy.diagonal",
+    "numpy.trace",
+    "numpy.triu",
+    "numpy.tril",
+    "numpy.pad",
+    "numpy.take_along_axis",
+    "numpy.linalg.inv",
+    "numpy.linalg.det",
+    "numpy.linalg.norm",
+    "numpy.linalg.solve",
+    "numpy.linalg.cholesky",
+    "numpy.sum",
+    "numpy.mean",
+    "numpy.prod",
+    "numpy.max",
+    "numpy.min",
+    "numpy.amax",
+    "numpy.amin",
+    "numpy.std",
+    "numpy.var",
+    "numpy.array",
+    "numpy.asarray",
+    "numpy.zeros_like",
+    "numpy.ones_like",
+    "numpy.full_like",
 ];
 
 #[derive(Clone)]
@@ -146,12 +287,21 @@ struct Analyzer {
 impl Analyzer {
     fn fresh(&mut self, numeric: bool) -> Fact {
         self.next_atom += 1;
-        Fact { shape: Shape::from([self.next_atom]), numeric }
+        Fact {
+            shape: Shape::from([self.next_atom]),
+            numeric,
+        }
     }
 
     fn define(&mut self, name: &str, fact: Fact) {
         self.next_order += 1;
-        self.env.insert(name.to_string(), Entry { fact, order: self.next_order });
+        self.env.insert(
+            name.to_string(),
+            Entry {
+                fact,
+                order: self.next_order,
+            },
+        );
     }
 
     fn fact(&mut self, name: &str) -> Fact {
@@ -176,13 +326,22 @@ impl Analyzer {
         if !fact.numeric {
             return None;
         }
-        self.env.iter().filter(|(n, e)| e.fact == *fact && n.as_str() != except).min_by_key(|(_, e)| e.order).map(|(n, _)| n.clone())
+        self.env
+            .iter()
+            .filter(|(n, e)| e.fact == *fact && n.as_str() != except)
+            .min_by_key(|(_, e)| e.order)
+            .map(|(n, _)| n.clone())
     }
 
     /// A statement that may change lists, dicts or objects in place: every non-numeric value
     /// may be one of them (through aliases), so each gets a fresh shape.
     fn havoc(&mut self) {
-        let names: Vec<String> = self.env.iter().filter(|(_, e)| !e.fact.numeric).map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = self
+            .env
+            .iter()
+            .filter(|(_, e)| !e.fact.numeric)
+            .map(|(n, _)| n.clone())
+            .collect();
         for n in names {
             let fact = self.fresh(false);
             if let Some(e) = self.env.get_mut(&n) {
@@ -224,13 +383,20 @@ impl Analyzer {
                 let reads: Vec<&str> = value.iter().filter_map(Atom::name).collect();
                 self.record(s, reads, None);
             }
-            Stmt::AssignIndex { target, .. } | Stmt::Restore { container: target, .. } => {
+            Stmt::AssignIndex { target, .. }
+            | Stmt::Restore {
+                container: target, ..
+            } => {
                 // An array keeps its shape when an element is written; a container may not.
                 if !self.fact(target).numeric {
                     self.havoc();
                 }
             }
-            Stmt::Append { .. } | Stmt::PopLast { .. } | Stmt::Push { .. } | Stmt::Opaque { .. } | Stmt::InsertGradOf { .. } => self.havoc(),
+            Stmt::Append { .. }
+            | Stmt::PopLast { .. }
+            | Stmt::Push { .. }
+            | Stmt::Opaque { .. }
+            | Stmt::InsertGradOf { .. } => self.havoc(),
             Stmt::Break { .. } | Stmt::Continue { .. } => {}
             Stmt::If { body, orelse, .. } => {
                 let before = self.env.clone();
@@ -250,7 +416,11 @@ impl Analyzer {
     }
 
     /// Names defined on both paths: kept when the facts agree, a fresh shape otherwise.
-    fn merge(&mut self, a: BTreeMap<String, Entry>, b: BTreeMap<String, Entry>) -> BTreeMap<String, Entry> {
+    fn merge(
+        &mut self,
+        a: BTreeMap<String, Entry>,
+        b: BTreeMap<String, Entry>,
+    ) -> BTreeMap<String, Entry> {
         let mut out = BTreeMap::new();
         for (name, ea) in a {
             let Some(eb) = b.get(&name) else { continue };
@@ -258,11 +428,23 @@ impl Analyzer {
                 out.insert(name, ea);
             } else if ea.fact == eb.fact {
                 self.next_order += 1;
-                out.insert(name, Entry { fact: ea.fact, order: self.next_order });
+                out.insert(
+                    name,
+                    Entry {
+                        fact: ea.fact,
+                        order: self.next_order,
+                    },
+                );
             } else {
                 let fact = self.fresh(ea.fact.numeric && eb.fact.numeric);
                 self.next_order += 1;
-                out.insert(name, Entry { fact, order: self.next_order });
+                out.insert(
+                    name,
+                    Entry {
+                        fact,
+                        order: self.next_order,
+                    },
+                );
             }
         }
         out
@@ -282,7 +464,11 @@ impl Analyzer {
         let mut numeric: BTreeSet<String> = if jumps {
             BTreeSet::new()
         } else {
-            assigned.iter().filter(|n| before.get(*n).is_some_and(|e| e.fact.numeric)).cloned().collect()
+            assigned
+                .iter()
+                .filter(|n| before.get(*n).is_some_and(|e| e.fact.numeric))
+                .cloned()
+                .collect()
         };
         let mut rounds = 0;
         loop {
@@ -298,7 +484,11 @@ impl Analyzer {
                 self.define(t, fact);
             }
             self.block(body);
-            let still: BTreeSet<String> = numeric.iter().filter(|n| self.env.get(*n).is_some_and(|e| e.fact.numeric)).cloned().collect();
+            let still: BTreeSet<String> = numeric
+                .iter()
+                .filter(|n| self.env.get(*n).is_some_and(|e| e.fact.numeric))
+                .cloned()
+                .collect();
             rounds += 1;
             if still == numeric {
                 break;
@@ -324,29 +514,53 @@ impl Analyzer {
             Expr::Atom(a) => self.atom(a),
             Expr::BinOp { op, left, right } => {
                 let (l, r) = (self.atom(left), self.atom(right));
-                let arithmetic = matches!(op.as_str(), "+" | "-" | "*" | "/" | "//" | "**") || (op == "%" && l.numeric);
+                let arithmetic = matches!(op.as_str(), "+" | "-" | "*" | "/" | "//" | "**")
+                    || (op == "%" && l.numeric);
                 // `x * x` is elementwise whatever `x` is (a list cannot multiply a list).
-                let square = left.name().is_some() && left == right && matches!(op.as_str(), "*" | "**" | "/");
+                let square = left.name().is_some()
+                    && left == right
+                    && matches!(op.as_str(), "*" | "**" | "/");
                 if op == "@" {
                     // Only arrays multiply as matrices (lists and numbers cannot).
                     self.fresh(true)
                 } else if square && !l.numeric {
-                    Fact { shape: l.shape, numeric: false }
+                    Fact {
+                        shape: l.shape,
+                        numeric: false,
+                    }
                 } else if arithmetic && (l.numeric || r.numeric) {
-                    Fact { shape: l.shape.union(&r.shape).copied().collect(), numeric: true }
+                    Fact {
+                        shape: l.shape.union(&r.shape).copied().collect(),
+                        numeric: true,
+                    }
                 } else {
                     self.fresh(false)
                 }
             }
             Expr::UnaryOp { op, operand } => {
                 let f = self.atom(operand);
-                if matches!(op.as_str(), "-" | "+") && f.numeric { f } else { self.fresh(false) }
+                if matches!(op.as_str(), "-" | "+") && f.numeric {
+                    f
+                } else {
+                    self.fresh(false)
+                }
             }
-            Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, kwargs } => {
+            Expr::Call {
+                callee:
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    },
+                args,
+                kwargs,
+            } => {
                 let facts: Vec<Fact> = args.iter().map(|a| self.atom(a)).collect();
                 self.call(c, &facts, !kwargs.is_empty())
             }
-            Expr::Call { callee: Callee::Method { object, method }, args, kwargs } => {
+            Expr::Call {
+                callee: Callee::Method { object, method },
+                args,
+                kwargs,
+            } => {
                 let object_fact = self.atom(object);
                 if !object_fact.numeric {
                     self.havoc();
@@ -377,13 +591,18 @@ impl Analyzer {
                 self.havoc();
                 self.fresh(false)
             }
-            Expr::Compare { .. } | Expr::Tuple(_) | Expr::List(_) | Expr::Dict(_) => self.fresh(false),
+            Expr::Compare { .. } | Expr::Tuple(_) | Expr::List(_) | Expr::Dict(_) => {
+                self.fresh(false)
+            }
         }
     }
 
     /// A call of the function `name` on arguments with facts `args`.
     fn call(&mut self, name: &str, args: &[Fact], keywords: bool) -> Fact {
-        let union = |fs: &[Fact]| Fact { shape: fs.iter().flat_map(|f| f.shape.iter().copied()).collect(), numeric: true };
+        let union = |fs: &[Fact]| Fact {
+            shape: fs.iter().flat_map(|f| f.shape.iter().copied()).collect(),
+            numeric: true,
+        };
         match (args.len(), keywords) {
             (1, false) if ELEMENTWISE_UNARY.contains(&name) => return union(args),
             (2, false) if ELEMENTWISE_BINARY.contains(&name) => return union(args),
@@ -392,7 +611,11 @@ impl Analyzer {
             _ => {}
         }
         if let Some(f) = name.strip_prefix("math.") {
-            return if MATH_FLOATS.contains(&f) { Fact::scalar(true) } else { self.fresh(false) };
+            return if MATH_FLOATS.contains(&f) {
+                Fact::scalar(true)
+            } else {
+                self.fresh(false)
+            };
         }
         if ARRAY_RESULTS.contains(&name) {
             return self.fresh(true);
@@ -416,7 +639,8 @@ fn literal_numeric(text: &str) -> Option<bool> {
         return None;
     }
     let lower = t.to_ascii_lowercase();
-    let hex_or_other_base = lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b");
+    let hex_or_other_base =
+        lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b");
     if !hex_or_other_base && (lower.contains('.') || lower.contains('e') || lower.ends_with('j')) {
         return Some(true);
     }
@@ -424,18 +648,29 @@ fn literal_numeric(text: &str) -> Option<bool> {
 }
 
 fn ends_with_exit(body: &[Stmt]) -> bool {
-    matches!(body.last(), Some(Stmt::Return { .. } | Stmt::Break { .. } | Stmt::Continue { .. }))
+    matches!(
+        body.last(),
+        Some(Stmt::Return { .. } | Stmt::Break { .. } | Stmt::Continue { .. })
+    )
 }
 
 /// Does a loop body leave an iteration early (`break`, `continue`, `return`)?
 fn has_jump(body: &[Stmt]) -> bool {
-    crate::ir::all_statements(body).iter().any(|s| matches!(s, Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }))
+    crate::ir::all_statements(body).iter().any(|s| {
+        matches!(
+            s,
+            Stmt::Break { .. } | Stmt::Continue { .. } | Stmt::Return { .. }
+        )
+    })
 }
 
 fn assigned_in(body: &[Stmt], out: &mut BTreeSet<String>) {
     for s in crate::ir::all_statements(body) {
         match s {
-            Stmt::Assign { target, .. } | Stmt::AssignIndex { target, .. } | Stmt::Append { target, .. } | Stmt::PopLast { target, .. } => {
+            Stmt::Assign { target, .. }
+            | Stmt::AssignIndex { target, .. }
+            | Stmt::Append { target, .. }
+            | Stmt::PopLast { target, .. } => {
                 out.insert(target.clone());
             }
             Stmt::Restore { container, .. } => {
@@ -464,7 +699,12 @@ pub struct TemplateFacts {
 impl TemplateFacts {
     pub fn new() -> TemplateFacts {
         // Atoms of template-only unknowns never meet the primal's (counted from the top).
-        TemplateFacts { names: BTreeMap::new(), stand_ins: BTreeMap::new(), aliases: BTreeMap::new(), next_atom: u32::MAX }
+        TemplateFacts {
+            names: BTreeMap::new(),
+            stand_ins: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            next_atom: u32::MAX,
+        }
     }
 
     /// `name` has `fact`; `stand_in`, when given, may be read instead where only the shape counts.
@@ -484,7 +724,10 @@ impl TemplateFacts {
 
     fn fresh(&mut self) -> Fact {
         self.next_atom -= 1;
-        Fact { shape: Shape::from([self.next_atom]), numeric: false }
+        Fact {
+            shape: Shape::from([self.next_atom]),
+            numeric: false,
+        }
     }
 
     /// Simplifies `e` in place and returns its fact.
@@ -527,16 +770,30 @@ impl TemplateFacts {
             AExpr::BinOp(b) => {
                 let l = self.expr(&mut b.left);
                 let r = self.expr(&mut b.right);
-                let arithmetic = matches!(b.op, ast::Operator::Add | ast::Operator::Sub | ast::Operator::Mult | ast::Operator::Div | ast::Operator::Pow);
+                let arithmetic = matches!(
+                    b.op,
+                    ast::Operator::Add
+                        | ast::Operator::Sub
+                        | ast::Operator::Mult
+                        | ast::Operator::Div
+                        | ast::Operator::Pow
+                );
                 if arithmetic && (l.numeric || r.numeric) {
-                    Fact { shape: l.shape.union(&r.shape).copied().collect(), numeric: true }
+                    Fact {
+                        shape: l.shape.union(&r.shape).copied().collect(),
+                        numeric: true,
+                    }
                 } else {
                     self.fresh()
                 }
             }
             AExpr::UnaryOp(u) => {
                 let f = self.expr(&mut u.operand);
-                if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd) && f.numeric { f } else { self.fresh() }
+                if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd) && f.numeric {
+                    f
+                } else {
+                    self.fresh()
+                }
             }
             AExpr::Call(_) => self.call(e),
             // Not looked into (nor simplified inside): conditional expressions, subscripts...
@@ -555,12 +812,17 @@ impl TemplateFacts {
         for k in c.arguments.keywords.iter_mut() {
             self.expr(&mut k.value);
         }
-        let Some(name) = name else { return self.fresh() };
+        let Some(name) = name else {
+            return self.fresh();
+        };
         let args = &mut c.arguments.args;
         match (name.as_str(), facts.as_slice()) {
             // Reads its second argument only for its shape.
             ("tangent.unbroadcast", [g, like]) if plain => {
-                let result = Fact { shape: like.shape.clone(), numeric: like.numeric };
+                let result = Fact {
+                    shape: like.shape.clone(),
+                    numeric: like.numeric,
+                };
                 if g.numeric && like.numeric && g.shape == like.shape {
                     *e = args[0].clone();
                     return result;
@@ -576,13 +838,19 @@ impl TemplateFacts {
                 }
                 self.use_stand_in(&mut args[1]);
                 if g.numeric && like.numeric {
-                    Fact { shape: g.shape.union(&like.shape).copied().collect(), numeric: true }
+                    Fact {
+                        shape: g.shape.union(&like.shape).copied().collect(),
+                        numeric: true,
+                    }
                 } else {
                     self.fresh()
                 }
             }
             ("tangent.unreduce", [_, like, ..]) => {
-                let result = Fact { shape: like.shape.clone(), numeric: like.numeric };
+                let result = Fact {
+                    shape: like.shape.clone(),
+                    numeric: like.numeric,
+                };
                 self.use_stand_in(&mut args[1]);
                 result
             }
@@ -598,9 +866,17 @@ impl TemplateFacts {
                 self.use_stand_in(&mut args[0]);
                 self.fresh()
             }
-            (n, [_]) if plain && ELEMENTWISE_UNARY.contains(&n) => Fact { shape: facts[0].shape.clone(), numeric: true },
-            (n, [a, b]) if plain && ELEMENTWISE_BINARY.contains(&n) => Fact { shape: a.shape.union(&b.shape).copied().collect(), numeric: true },
-            (n, _) if n.starts_with("math.") && MATH_FLOATS.contains(&&n[5..]) => Fact::scalar(true),
+            (n, [_]) if plain && ELEMENTWISE_UNARY.contains(&n) => Fact {
+                shape: facts[0].shape.clone(),
+                numeric: true,
+            },
+            (n, [a, b]) if plain && ELEMENTWISE_BINARY.contains(&n) => Fact {
+                shape: a.shape.union(&b.shape).copied().collect(),
+                numeric: true,
+            },
+            (n, _) if n.starts_with("math.") && MATH_FLOATS.contains(&&n[5..]) => {
+                Fact::scalar(true)
+            }
             _ => self.fresh(),
         }
     }

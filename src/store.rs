@@ -97,7 +97,9 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StoreError::Io(e) => e.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            StoreError::Io(e) => e
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
             _ => None,
         }
     }
@@ -130,7 +132,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,7 +179,8 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`. See the [module documentation](self)
     /// for what happens to stale, corrupted and locked stores.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        create_private_dir(dir).map_err(|e| io_error(dir, "cannot create the artifact store directory", e))?;
+        create_private_dir(dir)
+            .map_err(|e| io_error(dir, "cannot create the artifact store directory", e))?;
         let reason = match open_db(dir)? {
             Ok(db) => match Store::attach(db, dir) {
                 Ok(store) => return Ok(store),
@@ -215,14 +220,27 @@ impl Store {
         };
         let meta = db.open_tree(META_TREE).map_err(failure)?;
         let artifacts = db.open_tree(ARTIFACT_TREE).map_err(failure)?;
-        let store = Store { db, meta, artifacts, dir: dir.to_path_buf() };
+        let store = Store {
+            db,
+            meta,
+            artifacts,
+            dir: dir.to_path_buf(),
+        };
         let engine = crate::ENGINE_VERSION;
         let build = crate::ENGINE_FINGERPRINT;
         let recipes = crate::recipes::recipe_set_hash();
-        let recorded_engine = store.meta_text(META_ENGINE).map_err(AttachFailure::Corrupt)?;
-        let recorded_build = store.meta_text(META_BUILD).map_err(AttachFailure::Corrupt)?;
-        let recorded_recipes = store.meta_text(META_RECIPES).map_err(AttachFailure::Corrupt)?;
-        let recorded_format = store.meta_text(META_FORMAT).map_err(AttachFailure::Corrupt)?;
+        let recorded_engine = store
+            .meta_text(META_ENGINE)
+            .map_err(AttachFailure::Corrupt)?;
+        let recorded_build = store
+            .meta_text(META_BUILD)
+            .map_err(AttachFailure::Corrupt)?;
+        let recorded_recipes = store
+            .meta_text(META_RECIPES)
+            .map_err(AttachFailure::Corrupt)?;
+        let recorded_format = store
+            .meta_text(META_FORMAT)
+            .map_err(AttachFailure::Corrupt)?;
         let current = recorded_engine.as_deref() == Some(engine)
             && recorded_build.as_deref() == Some(build)
             && recorded_recipes.as_deref() == Some(recipes.as_str())
@@ -261,9 +279,15 @@ impl Store {
             Ok(None) => Ok(None),
             Ok(Some(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => Ok(Some(text.to_string())),
-                Err(_) => Err(format!("metadata record `{}` does not decode", String::from_utf8_lossy(key))),
+                Err(_) => Err(format!(
+                    "metadata record `{}` does not decode",
+                    String::from_utf8_lossy(key)
+                )),
             },
-            Err(e) => Err(format!("cannot read metadata record `{}`: {e}", String::from_utf8_lossy(key))),
+            Err(e) => Err(format!(
+                "cannot read metadata record `{}`: {e}",
+                String::from_utf8_lossy(key)
+            )),
         }
     }
 
@@ -274,7 +298,8 @@ impl Store {
             Ok(raw) => raw?,
             Err(e) => {
                 // Once per process: a broken store would otherwise warn for every artifact.
-                static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
                 if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     tracing::warn!(dir = %self.dir.display(), "cannot read the artifact store: {e}");
                 }
@@ -290,9 +315,14 @@ impl Store {
             "an artifact failed its checksum; removing it"
         );
         // Remove only the bad value, not one another thread has just written.
-        match self.artifacts.compare_and_swap(key, Some(raw), None as Option<&[u8]>) {
+        match self
+            .artifacts
+            .compare_and_swap(key, Some(raw), None as Option<&[u8]>)
+        {
             Ok(_) => {}
-            Err(e) => tracing::warn!(dir = %self.dir.display(), "cannot remove a corrupted artifact: {e}"),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot remove a corrupted artifact: {e}")
+            }
         }
         None
     }
@@ -300,7 +330,10 @@ impl Store {
     /// Stores `value` under `key` (with its checksum). Not durable until the next flush
     /// (sled flushes every 500 ms; see [`Store::flush`]).
     pub fn put(&self, key: &[u8; 32], value: &str) -> Result<(), StoreError> {
-        self.artifacts.insert(key, encode(key, value.as_bytes())).map(|_| ()).map_err(|e| write_error(&self.dir, e))
+        self.artifacts
+            .insert(key, encode(key, value.as_bytes()))
+            .map(|_| ())
+            .map_err(|e| write_error(&self.dir, e))
     }
 
     /// Writes everything to disk. Call before the process exits; errors are logged (losing
@@ -318,16 +351,33 @@ impl Store {
             entries: self.artifacts.len(),
             bytes: self.db.size_on_disk().unwrap_or(0),
             dir: self.dir.clone(),
-            engine_version: self.meta_text(META_ENGINE).ok().flatten().unwrap_or_default(),
-            engine_build: self.meta_text(META_BUILD).ok().flatten().unwrap_or_default(),
-            recipe_hash: self.meta_text(META_RECIPES).ok().flatten().unwrap_or_default(),
+            engine_version: self
+                .meta_text(META_ENGINE)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            engine_build: self
+                .meta_text(META_BUILD)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            recipe_hash: self
+                .meta_text(META_RECIPES)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         }
     }
 
     /// Removes every artifact (the recorded versions stay) and flushes.
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.artifacts.clear().map_err(|e| write_error(&self.dir, e))?;
-        self.db.flush().map(|_| ()).map_err(|e| write_error(&self.dir, e))
+        self.artifacts
+            .clear()
+            .map_err(|e| write_error(&self.dir, e))?;
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| write_error(&self.dir, e))
     }
 
     /// The directory the store lives in.
@@ -338,24 +388,45 @@ impl Store {
     /// Records other versions in the metadata tree, as an older engine would have: the next
     /// [`Store::open`] must drop every artifact. For tests.
     #[doc(hidden)]
-    pub fn set_recorded_versions_for_tests(&self, engine_version: &str, recipe_hash: &str) -> Result<(), StoreError> {
-        self.meta.insert(META_ENGINE, engine_version.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
-        self.meta.insert(META_RECIPES, recipe_hash.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
-        self.db.flush().map(|_| ()).map_err(|e| write_error(&self.dir, e))
+    pub fn set_recorded_versions_for_tests(
+        &self,
+        engine_version: &str,
+        recipe_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.meta
+            .insert(META_ENGINE, engine_version.as_bytes())
+            .map_err(|e| write_error(&self.dir, e))?;
+        self.meta
+            .insert(META_RECIPES, recipe_hash.as_bytes())
+            .map_err(|e| write_error(&self.dir, e))?;
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| write_error(&self.dir, e))
     }
 
     /// Records another engine build fingerprint, as an engine rebuilt from other code (same
     /// version number) would have: the next [`Store::open`] must drop every artifact. For tests.
     #[doc(hidden)]
     pub fn set_recorded_build_for_tests(&self, fingerprint: &str) -> Result<(), StoreError> {
-        self.meta.insert(META_BUILD, fingerprint.as_bytes()).map_err(|e| write_error(&self.dir, e))?;
-        self.db.flush().map(|_| ()).map_err(|e| write_error(&self.dir, e))
+        self.meta
+            .insert(META_BUILD, fingerprint.as_bytes())
+            .map_err(|e| write_error(&self.dir, e))?;
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| write_error(&self.dir, e))
     }
 
     /// Every key with bytes stored under it, verified or not. For tests.
     #[doc(hidden)]
     pub fn keys_for_tests(&self) -> Vec<[u8; 32]> {
-        self.artifacts.iter().keys().filter_map(|k| k.ok()).filter_map(|k| k.as_ref().try_into().ok()).collect()
+        self.artifacts
+            .iter()
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter_map(|k| k.as_ref().try_into().ok())
+            .collect()
     }
 
     /// The bytes stored under `key`, unverified. For tests.
@@ -368,7 +439,10 @@ impl Store {
     /// values. For tests.
     #[doc(hidden)]
     pub fn raw_put_for_tests(&self, key: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
-        self.artifacts.insert(key, bytes).map(|_| ()).map_err(|e| write_error(&self.dir, e))
+        self.artifacts
+            .insert(key, bytes)
+            .map(|_| ())
+            .map_err(|e| write_error(&self.dir, e))
     }
 
     /// Whether any bytes at all are stored under `key`, verified or not. For tests.
@@ -432,7 +506,9 @@ fn open_db(dir: &Path) -> Result<Result<sled::Db, String>, StoreError> {
         match open_db_once(dir) {
             Ok(db) => return Ok(Ok(db)),
             Err(OpenFailure::Corrupt(reason)) => return Ok(Err(reason)),
-            Err(OpenFailure::Io(e)) => return Err(io_error(dir, "cannot open the artifact store", e)),
+            Err(OpenFailure::Io(e)) => {
+                return Err(io_error(dir, "cannot open the artifact store", e));
+            }
             Err(OpenFailure::Locked) => match delays.next() {
                 Some(ms) => std::thread::sleep(Duration::from_millis(*ms)),
                 None => return Err(StoreError::Busy),
@@ -453,7 +529,9 @@ fn open_db_once(dir: &Path) -> Result<sled::Db, OpenFailure> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_string());
-            Err(OpenFailure::Corrupt(format!("sled panicked while opening: {msg}")))
+            Err(OpenFailure::Corrupt(format!(
+                "sled panicked while opening: {msg}"
+            )))
         }
     }
 }
@@ -467,7 +545,10 @@ fn classify(e: sled::Error) -> OpenFailure {
                 // sled wraps the lock error in `ErrorKind::Other`; only `WouldBlock` (or
                 // Windows' lock violation, code 33) means "someone else has it". Any other lock failure (no locks on this file
                 // system...) is the environment's: never delete a store over it.
-                if msg.contains("WouldBlock") || msg.contains("os error 11") || msg.contains("code: 33") {
+                if msg.contains("WouldBlock")
+                    || msg.contains("os error 11")
+                    || msg.contains("code: 33")
+                {
                     OpenFailure::Locked
                 } else {
                     OpenFailure::Io(io)
@@ -503,13 +584,19 @@ fn is_environment(kind: io::ErrorKind) -> bool {
 
 /// An IO error whose message names the directory and what was being done.
 fn io_error(dir: &Path, doing: &str, e: io::Error) -> StoreError {
-    StoreError::Io(io::Error::new(e.kind(), format!("{doing} in {}: {e}", dir.display())))
+    StoreError::Io(io::Error::new(
+        e.kind(),
+        format!("{doing} in {}: {e}", dir.display()),
+    ))
 }
 
 fn write_error(dir: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => io_error(dir, "cannot write the artifact store", io),
-        other => StoreError::Backend(format!("cannot write the artifact store in {}: {other}", dir.display())),
+        other => StoreError::Backend(format!(
+            "cannot write the artifact store in {}: {other}",
+            dir.display()
+        )),
     }
 }
 
@@ -530,25 +617,44 @@ fn reset_dir(dir: &Path) -> Result<(), StoreError> {
                         None => return Err(StoreError::Busy),
                     },
                     Err(fs::TryLockError::Error(e)) => {
-                        return Err(io_error(dir, "cannot lock the artifact store to rebuild it", e));
+                        return Err(io_error(
+                            dir,
+                            "cannot lock the artifact store to rebuild it",
+                            e,
+                        ));
                     }
                 }
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(dir, "cannot open the artifact store to rebuild it", e)),
+        Err(e) => {
+            return Err(io_error(
+                dir,
+                "cannot open the artifact store to rebuild it",
+                e,
+            ));
+        }
     };
     let remove = |path: &Path| -> Result<(), StoreError> {
-        let result = if path.is_dir() && !path.is_symlink() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+        let result = if path.is_dir() && !path.is_symlink() {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_file(path)
+        };
         match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error(dir, "cannot delete the unreadable artifact store", e)),
+            Err(e) => Err(io_error(
+                dir,
+                "cannot delete the unreadable artifact store",
+                e,
+            )),
         }
     };
     remove(&dir.join("conf"))?;
     remove(&dir.join("blobs"))?;
-    let entries = fs::read_dir(dir).map_err(|e| io_error(dir, "cannot list the artifact store directory", e))?;
+    let entries = fs::read_dir(dir)
+        .map_err(|e| io_error(dir, "cannot list the artifact store directory", e))?;
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with("snap.") {
             remove(&entry.path())?;
@@ -581,10 +687,15 @@ fn restrict_files(dir: &Path) {
                 && !meta.file_type().is_symlink()
                 && meta.permissions().mode() & 0o022 != 0
             {
-                let _ = fs::set_permissions(path, fs::Permissions::from_mode(meta.permissions().mode() & !0o022));
+                let _ = fs::set_permissions(
+                    path,
+                    fs::Permissions::from_mode(meta.permissions().mode() & !0o022),
+                );
             }
         };
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();

@@ -8,7 +8,8 @@ use tangent::db::{Database, SourceFile, grad_module};
 
 /// A module of `n` functions: each calls a shared helper, some call their neighbour.
 fn big_module(n: usize) -> String {
-    let mut src = String::from("import numpy as np\n\n\ndef helper(a, s=2.0):\n    return np.tanh(a * s)\n");
+    let mut src =
+        String::from("import numpy as np\n\n\ndef helper(a, s=2.0):\n    return np.tanh(a * s)\n");
     for i in 0..n {
         src.push_str(&format!(
             "\n\ndef f{i}(x, w):\n    # body of f{i}\n    y = helper(x * w) + {i}.0 * x\n    for k in range(3):\n        y = y * 0.5 + np.sin(y)\n    return np.sum(y ** 2)\n"
@@ -35,8 +36,18 @@ fn first_run_generates_every_function_once() {
     assert_eq!(count(&log, "normalize"), 201, "{log:?}");
     assert!(out.source.contains("def dhelper(a, s=2.0, bhelper=1.0):"));
     assert_eq!(out.source.matches("def dhelper(").count(), 1);
-    assert_eq!(out.source.matches("def helper_forward(_stack, a, s=2.0):").count(), 1);
-    assert_eq!(out.source.matches("def helper_backward(_stack, bhelper):").count(), 1);
+    assert_eq!(
+        out.source
+            .matches("def helper_forward(_stack, a, s=2.0):")
+            .count(),
+        1
+    );
+    assert_eq!(
+        out.source
+            .matches("def helper_backward(_stack, bhelper):")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -65,7 +76,8 @@ fn editing_a_helper_reruns_it_and_its_callers_keys() {
     let file = SourceFile::new(&db, "model.py".into(), "model".into(), text.clone());
     grad_module(&db, file, true).unwrap();
     db.take_executions();
-    file.set_text(&mut db).to(text.replace("np.tanh(a * s)", "np.tanh(a * s) * 2.0"));
+    file.set_text(&mut db)
+        .to(text.replace("np.tanh(a * s)", "np.tanh(a * s) * 2.0"));
     grad_module(&db, file, true).unwrap();
     let log = db.take_executions();
     // The helper's stages rerun (for `dhelper` and for its halves), and so does reverse mode
@@ -84,7 +96,10 @@ fn comments_and_whitespace_outside_bodies_rerun_no_adjoint() {
     let file = SourceFile::new(&db, "model.py".into(), "model".into(), text.clone());
     let before = grad_module(&db, file, true).unwrap();
     db.take_executions();
-    let edited = format!("# a new comment at the top\n\n\n{}\n\n# and one at the end\n", text.replace("\n\n\ndef f3", "\n\n\n\n# between functions\ndef f3"));
+    let edited = format!(
+        "# a new comment at the top\n\n\n{}\n\n# and one at the end\n",
+        text.replace("\n\n\ndef f3", "\n\n\n\n# between functions\ndef f3")
+    );
     file.set_text(&mut db).to(edited);
     let after = grad_module(&db, file, true).unwrap();
     let log = db.take_executions();
@@ -157,7 +172,12 @@ fn generation_speed() {
     let t = std::time::Instant::now();
     let out = grad_module(&db, file, true).unwrap();
     let dt = t.elapsed();
-    eprintln!("{} functions in {:?}: {:.0} functions/s", out.generated.len(), dt, out.generated.len() as f64 / dt.as_secs_f64());
+    eprintln!(
+        "{} functions in {:?}: {:.0} functions/s",
+        out.generated.len(),
+        dt,
+        out.generated.len() as f64 / dt.as_secs_f64()
+    );
 }
 
 /// A small package: `model` calls `dense` from `.layers` and `U.scale` from `pkg.utils`.
@@ -166,19 +186,30 @@ fn package(db: &mut Database, layers_body: &str) -> (SourceFile, SourceFile, Sou
         db,
         "pkg/layers.py".into(),
         "pkg.layers".into(),
-        format!("import numpy as np\n\n\ndef dense(x, W):\n{layers_body}\n\n\ndef unused(v):\n    return v * 2.0\n"),
+        format!(
+            "import numpy as np\n\n\ndef dense(x, W):\n{layers_body}\n\n\ndef unused(v):\n    return v * 2.0\n"
+        ),
     );
-    let utils = SourceFile::new(db, "pkg/utils.py".into(), "pkg.utils".into(), "def scale(v, s):\n    return v * s\n".into());
+    let utils = SourceFile::new(
+        db,
+        "pkg/utils.py".into(),
+        "pkg.utils".into(),
+        "def scale(v, s):\n    return v * s\n".into(),
+    );
     let model = SourceFile::new(
         db,
         "pkg/model.py".into(),
         "pkg.model".into(),
         "import numpy as np\nimport pkg.utils as U\nfrom .layers import dense\n\n\ndef loss(x, W):\n    h = dense(x, W)\n    return np.sum(U.scale(h, 2.0) ** 2)\n\n\ndef other(x):\n    return x * 3.0\n".into(),
     );
-    let modules = [("pkg.layers", layers), ("pkg.utils", utils), ("pkg.model", model)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let modules = [
+        ("pkg.layers", layers),
+        ("pkg.utils", utils),
+        ("pkg.model", model),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     let project = tangent::db::Project::new(db, modules);
     db.set_project(project);
     (layers, utils, model)
@@ -190,9 +221,23 @@ fn calls_into_other_modules_import_their_derivatives() {
     let (_, _, model) = package(&mut db, "    return np.tanh(x @ W)");
     let out = grad_module(&db, model, true).unwrap();
     assert!(out.skipped.is_empty(), "{:?}", out.skipped);
-    assert!(out.source.contains("from pkg.layers.__grad__ import ddense\n"), "{}", out.source);
-    assert!(out.source.contains("from pkg.utils.__grad__ import dscale\n"), "{}", out.source);
-    assert!(out.source.contains("ddense(x, W, bdense="), "{}", out.source);
+    assert!(
+        out.source
+            .contains("from pkg.layers.__grad__ import ddense\n"),
+        "{}",
+        out.source
+    );
+    assert!(
+        out.source
+            .contains("from pkg.utils.__grad__ import dscale\n"),
+        "{}",
+        out.source
+    );
+    assert!(
+        out.source.contains("ddense(x, W, bdense="),
+        "{}",
+        out.source
+    );
     // The other modules' derivatives are not copied into this one.
     assert!(!out.source.contains("def ddense"));
 }
@@ -251,16 +296,22 @@ fn a_recipe_replaces_the_helpers_body_and_editing_it_reruns_its_users() {
     let text = module_with_recipe(20, "1.0");
     let file = SourceFile::new(&db, "model.py".into(), "model".into(), text.clone());
     let out = grad_module(&db, file, true).unwrap();
-    assert!(out.source.contains("# Your recipe (model.py:"), "{}", out.source);
+    assert!(
+        out.source.contains("# Your recipe (model.py:"),
+        "{}",
+        out.source
+    );
     assert!(!out.source.contains("def dhelper_adjoint("));
     db.take_executions();
     // Editing one function's body leaves the recipes (and every other function) alone.
-    file.set_text(&mut db).to(text.replace("+ 3.0 * x", "+ 3.5 * x"));
+    file.set_text(&mut db)
+        .to(text.replace("+ 3.0 * x", "+ 3.5 * x"));
     grad_module(&db, file, true).unwrap();
     let log = db.take_executions();
     assert_eq!(count(&log, "adjoint"), 1, "{log:?}");
     // Editing the recipe regenerates every function whose derivative uses it.
-    file.set_text(&mut db).to(module_with_recipe(20, "3.0").replace("+ 3.0 * x", "+ 3.5 * x"));
+    file.set_text(&mut db)
+        .to(module_with_recipe(20, "3.0").replace("+ 3.0 * x", "+ 3.5 * x"));
     let out = grad_module(&db, file, true).unwrap();
     assert!(out.source.contains("* 3.0"), "{}", out.source);
     let log = db.take_executions();

@@ -62,12 +62,22 @@ fn case_timeout() -> Duration {
 
 /// The seed of the first round: `TANGENT_FUZZ_SEED` (a number or `random`), else fixed.
 fn first_seed(salt: u64) -> u64 {
-    match std::env::var("TANGENT_FUZZ_SEED").ok().as_deref().map(str::trim) {
+    match std::env::var("TANGENT_FUZZ_SEED")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
         Some("random") => {
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
             nanos ^ (u64::from(std::process::id()) << 32) ^ salt
         }
-        Some(s) if !s.is_empty() => s.parse::<u64>().unwrap_or_else(|_| panic!("TANGENT_FUZZ_SEED must be a number or `random`, not {s:?}")) ^ salt,
+        Some(s) if !s.is_empty() => {
+            s.parse::<u64>().unwrap_or_else(|_| {
+                panic!("TANGENT_FUZZ_SEED must be a number or `random`, not {s:?}")
+            }) ^ salt
+        }
         _ => 0x7a6e_6765_6e74 ^ salt,
     }
 }
@@ -75,13 +85,20 @@ fn first_seed(salt: u64) -> u64 {
 /// Runs `test` on values of `strategy`: one round of `default_cases` cases, or rounds with new
 /// seeds until `TANGENT_FUZZ_SECONDS` have passed. A failure panics with the seed and the
 /// minimized input, rendered by `show`.
-fn fuzz<S: Strategy>(name: &str, default_cases: u32, strategy: S, show: impl Fn(&S::Value) -> String, test: impl Fn(&S::Value) -> Result<(), TestCaseError>)
-where
+fn fuzz<S: Strategy>(
+    name: &str,
+    default_cases: u32,
+    strategy: S,
+    show: impl Fn(&S::Value) -> String,
+    test: impl Fn(&S::Value) -> Result<(), TestCaseError>,
+) where
     S::Value: std::fmt::Debug,
 {
     let start = Instant::now();
     let deadline = env_number("TANGENT_FUZZ_SECONDS").map(|s| start + Duration::from_secs(s));
-    let salt = name.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
+    let salt = name
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
     let mut seed = first_seed(salt);
     let mut total = 0u64;
     let mine = std::sync::Arc::new(Counters::default());
@@ -104,15 +121,25 @@ where
                 seed ^ salt,
                 show(&value)
             ),
-            Err(TestError::Abort(reason)) => panic!("fuzz_engine/{name}: aborted (seed {seed}): {reason}"),
+            Err(TestError::Abort(reason)) => {
+                panic!("fuzz_engine/{name}: aborted (seed {seed}): {reason}")
+            }
         }
         total += u64::from(cases(default_cases));
         match deadline {
-            Some(d) if Instant::now() < d => seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407),
+            Some(d) if Instant::now() < d => {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+            }
             _ => break,
         }
     }
-    eprintln!("fuzz_engine/{name}: {total} cases in {:.1} s; engine results: {}", start.elapsed().as_secs_f64(), outcome_summary(&mine));
+    eprintln!(
+        "fuzz_engine/{name}: {total} cases in {:.1} s; engine results: {}",
+        start.elapsed().as_secs_f64(),
+        outcome_summary(&mine)
+    );
 }
 
 // ------------------------------------------------------------------- running the engine
@@ -152,7 +179,8 @@ fn variant() -> impl Strategy<Value = Variant> {
         1 => Just(Mode::Module),
         1 => Just(Mode::Listing),
     ];
-    let wrt = prop_oneof![19 => proptest::collection::vec(any::<u8>(), 1..3), 1 => Just(Vec::new())];
+    let wrt =
+        prop_oneof![19 => proptest::collection::vec(any::<u8>(), 1..3), 1 => Just(Vec::new())];
     (mode, any::<[bool; 6]>(), wrt).prop_map(|(mode, b, wrt)| Variant {
         mode,
         optimized: b[0],
@@ -181,7 +209,9 @@ const PATH: &str = "fuzz/model.py";
 fn check_python(what: &str, source: &str, input: &str) -> Result<(), String> {
     match ruff_python_parser::parse_module(source) {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{what}: the generated code does not parse ({e}):\n{source}\n--- from ---\n{input}")),
+        Err(e) => Err(format!(
+            "{what}: the generated code does not parse ({e}):\n{source}\n--- from ---\n{input}"
+        )),
     }
 }
 
@@ -215,7 +245,11 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
         wrt,
         optimized: variant.optimized,
         preserve_result: variant.preserve_result,
-        motion: if variant.split { Motion::Split } else { Motion::Joint },
+        motion: if variant.split {
+            Motion::Split
+        } else {
+            Motion::Joint
+        },
         seed_required: variant.seed_required,
     };
     let (function_source, first_line) = match (&target.own, variant.own_source || target.nested) {
@@ -254,7 +288,12 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
                 check_diagnostic(&d)?;
             }
             let names = ["x".to_string(), "n".to_string(), target.name.clone()];
-            if let Err(d) = tangent::parameter_positions(source, PATH, &target.name, &names[..1 + variant.wrt.len()]) {
+            if let Err(d) = tangent::parameter_positions(
+                source,
+                PATH,
+                &target.name,
+                &names[..1 + variant.wrt.len()],
+            ) {
                 check_diagnostic(&d)?;
             }
             return Ok(());
@@ -271,8 +310,14 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
         }
     };
     check_python(&what, &generated.source, source)?;
-    if !generated.source.contains(&format!("def {}(", generated.entry)) {
-        return Err(format!("{what}: the entry `{}` is not defined in\n{}", generated.entry, generated.source));
+    if !generated
+        .source
+        .contains(&format!("def {}(", generated.entry))
+    {
+        return Err(format!(
+            "{what}: the entry `{}` is not defined in\n{}",
+            generated.entry, generated.source
+        ));
     }
     // The same input gives the same bytes.
     if variant.again || variant.seed_required {
@@ -297,11 +342,27 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
             context_source: Some(source),
             project_recipes: None,
         };
-        let options = Options { wrt: vec![0], preserve_result: false, motion: Motion::Joint, ..options };
+        let options = Options {
+            wrt: vec![0],
+            preserve_result: false,
+            motion: Motion::Joint,
+            ..options
+        };
         for forward in [false, true] {
-            let again = if forward { tangent::generate_forward(&request, &options) } else { tangent::generate(&request, &options) };
+            let again = if forward {
+                tangent::generate_forward(&request, &options)
+            } else {
+                tangent::generate(&request, &options)
+            };
             match again {
-                Ok(g) => check_python(&format!("{what}, then {} again", if forward { "forward" } else { "reverse" }), &g.source, &generated.source)?,
+                Ok(g) => check_python(
+                    &format!(
+                        "{what}, then {} again",
+                        if forward { "forward" } else { "reverse" }
+                    ),
+                    &g.source,
+                    &generated.source,
+                )?,
                 Err(d) => check_diagnostic(&d)?,
             }
         }
@@ -333,7 +394,10 @@ fn install_panic_hook() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if std::thread::current().name() == Some("fuzz-case") {
-                let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
                 PANIC_AT.with(|p| *p.borrow_mut() = at);
             } else {
                 default(info);
@@ -346,7 +410,10 @@ fn known_panic(location: &str, message: &str) -> Option<&'static str> {
     if std::env::var("TANGENT_FUZZ_STRICT").is_ok_and(|v| v == "1") {
         return None;
     }
-    KNOWN_PANICS.iter().find(|(file, text, _)| location.contains(file) && message.contains(text)).map(|(_, _, why)| *why)
+    KNOWN_PANICS
+        .iter()
+        .find(|(file, text, _)| location.contains(file) && message.contains(text))
+        .map(|(_, _, why)| *why)
 }
 
 /// What a fuzzer's cases gave: derivatives generated, then diagnostics by kind (in
@@ -375,13 +442,18 @@ fn count(outcome: Result<(), &Diagnostic>) {
     let key = outcome.map_or_else(|d| d.kind.as_str(), |()| "ok");
     *c.outcomes.lock().unwrap().entry(key).or_default() += 1;
     if let (Err(d), true) = (outcome, std::env::var_os("TANGENT_FUZZ_VERBOSE").is_some()) {
-        let key: String = format!("{}: {}", d.kind.as_str(), d.message).chars().take(90).collect();
+        let key: String = format!("{}: {}", d.kind.as_str(), d.message)
+            .chars()
+            .take(90)
+            .collect();
         *c.messages.lock().unwrap().entry(key).or_default() += 1;
     }
 }
 
 fn outcome_summary(c: &Counters) -> String {
-    let mut messages: Vec<(String, usize)> = std::mem::take(&mut *c.messages.lock().unwrap()).into_iter().collect();
+    let mut messages: Vec<(String, usize)> = std::mem::take(&mut *c.messages.lock().unwrap())
+        .into_iter()
+        .collect();
     messages.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     for (m, n) in messages.iter().take(40) {
         eprintln!("  {n:5} {m}");
@@ -393,7 +465,15 @@ fn outcome_summary(c: &Counters) -> String {
     }
     let known = c.known.load(Ordering::Relaxed);
     if known > 0 {
-        let _ = write!(out, "; KNOWN BUGS hit {known} times (TANGENT_FUZZ_STRICT=1 fails on them): {}", KNOWN_PANICS.iter().map(|k| k.2).collect::<Vec<_>>().join("; "));
+        let _ = write!(
+            out,
+            "; KNOWN BUGS hit {known} times (TANGENT_FUZZ_STRICT=1 fails on them): {}",
+            KNOWN_PANICS
+                .iter()
+                .map(|k| k.2)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     out
 }
@@ -402,8 +482,24 @@ fn outcome_summary(c: &Counters) -> String {
 /// case. A case that panics or runs out of time fails.
 fn run_case(source: &str, targets: &[Target], variants: &[Variant]) -> Result<(), TestCaseError> {
     let source = source.to_string();
-    let jobs: Vec<(Target, Variant)> = targets.iter().cloned().zip(variants.iter().cloned().cycle()).collect();
-    let jobs = if jobs.is_empty() { vec![(Target { name: "f".into(), params: 1, own: None, nested: false }, variants.first().cloned().unwrap_or_else(default_variant))] } else { jobs };
+    let jobs: Vec<(Target, Variant)> = targets
+        .iter()
+        .cloned()
+        .zip(variants.iter().cloned().cycle())
+        .collect();
+    let jobs = if jobs.is_empty() {
+        vec![(
+            Target {
+                name: "f".into(),
+                params: 1,
+                own: None,
+                nested: false,
+            },
+            variants.first().cloned().unwrap_or_else(default_variant),
+        )]
+    } else {
+        jobs
+    };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
     install_panic_hook();
@@ -421,14 +517,21 @@ fn run_case(source: &str, targets: &[Target], variants: &[Variant]) -> Result<()
                     Ok(Ok(())) => continue,
                     Ok(Err(broken)) => Err(broken),
                     Err(panic) => {
-                        let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                        let message = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
                         let at = PANIC_AT.with(|p| p.borrow().clone());
                         if known_panic(&at, &message).is_some() {
                             counters().known.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                         let short: String = message.chars().take(300).collect();
-                        Err(format!("the engine panicked at {at} on {variant:?} of `{}`: {short}", target.name))
+                        Err(format!(
+                            "the engine panicked at {at} on {variant:?} of `{}`: {short}",
+                            target.name
+                        ))
                     }
                 };
                 break;
@@ -445,13 +548,26 @@ fn run_case(source: &str, targets: &[Target], variants: &[Variant]) -> Result<()
                 eprintln!("fuzz_engine: too many cases ran out of time; giving up");
                 std::process::abort();
             }
-            Err(TestCaseError::fail(format!("the engine did not finish within {:?} (started {:?} ago)", case_timeout(), started.elapsed())))
+            Err(TestCaseError::fail(format!(
+                "the engine did not finish within {:?} (started {:?} ago)",
+                case_timeout(),
+                started.elapsed()
+            )))
         }
     }
 }
 
 fn default_variant() -> Variant {
-    Variant { mode: Mode::Reverse, optimized: true, preserve_result: false, split: false, seed_required: false, wrt: vec![0], again: false, own_source: false }
+    Variant {
+        mode: Mode::Reverse,
+        optimized: true,
+        preserve_result: false,
+        split: false,
+        seed_required: false,
+        wrt: vec![0],
+        again: false,
+        own_source: false,
+    }
 }
 
 // --------------------------------------------------------------- functions in arbitrary text
@@ -463,13 +579,23 @@ fn functions_in(text: &str) -> Vec<Target> {
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start_matches([' ', '\t']);
-        let Some(rest) = trimmed.strip_prefix("def ") else { continue };
-        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let Some(rest) = trimmed.strip_prefix("def ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         if name.is_empty() {
             continue;
         }
         let indent = line.len() - trimmed.len();
-        let params = rest.split_once('(').and_then(|(_, p)| p.split_once(')')).map_or(1, |(p, _)| p.split(',').filter(|s| !s.trim().is_empty()).count());
+        let params = rest
+            .split_once('(')
+            .and_then(|(_, p)| p.split_once(')'))
+            .map_or(1, |(p, _)| {
+                p.split(',').filter(|s| !s.trim().is_empty()).count()
+            });
         let mut own = String::new();
         for (k, l) in lines[i..].iter().enumerate() {
             let body = l.trim_start_matches([' ', '\t']);
@@ -478,7 +604,12 @@ fn functions_in(text: &str) -> Vec<Target> {
             }
             own.push_str(l.get(indent.min(l.len() - body.len())..).unwrap_or(l));
         }
-        out.push(Target { name, params, own: Some((own, i + 1)), nested: indent > 0 });
+        out.push(Target {
+            name,
+            params,
+            own: Some((own, i + 1)),
+            nested: indent > 0,
+        });
     }
     out
 }
@@ -490,8 +621,18 @@ fn pick_targets(text: &str, picks: &[u8]) -> Vec<Target> {
     picks
         .iter()
         .map(|&p| match all.len() {
-            _ if p == 255 => Target { name: "missing".into(), params: 1, own: None, nested: false },
-            0 => Target { name: "f".into(), params: 1, own: None, nested: false },
+            _ if p == 255 => Target {
+                name: "missing".into(),
+                params: 1,
+                own: None,
+                nested: false,
+            },
+            0 => Target {
+                name: "f".into(),
+                params: 1,
+                own: None,
+                nested: false,
+            },
             n => all[usize::from(p) % n].clone(),
         })
         .collect()
@@ -501,7 +642,9 @@ fn pick_targets(text: &str, picks: &[u8]) -> Vec<Target> {
 
 const POOL: &[&str] = &["a", "b", "c", "h", "s", "t", "acc", "v"];
 const PARAMS: &[&str] = &["x", "y", "z", "n"];
-const CONSTS: &[&str] = &["0.0", "1.0", "2.0", "0.5", "3", "-1.5", "1e-3", "2", "0", "1", "True", "10.0"];
+const CONSTS: &[&str] = &[
+    "0.0", "1.0", "2.0", "0.5", "3", "-1.5", "1e-3", "2", "0", "1", "True", "10.0",
+];
 
 #[derive(Debug, Clone, Copy)]
 enum Bin {
@@ -599,7 +742,17 @@ const CALLS: &[(&str, usize, &str)] = &[
     ("tangent.unbroadcast", 2, ""),
 ];
 
-const METHODS: &[&str] = &[".sum()", ".T", ".mean(axis=0)", ".reshape(-1)", ".shape[0]", ".copy()", ".max()", ".dot(x)", ".append(1.0)"];
+const METHODS: &[&str] = &[
+    ".sum()",
+    ".T",
+    ".mean(axis=0)",
+    ".reshape(-1)",
+    ".shape[0]",
+    ".copy()",
+    ".max()",
+    ".dot(x)",
+    ".append(1.0)",
+];
 
 #[derive(Debug, Clone)]
 enum Expr {
@@ -780,13 +933,20 @@ fn stmts() -> impl Strategy<Value = Vec<Stmt>> {
 }
 
 fn function() -> impl Strategy<Value = Function> {
-    (1u8..5, any::<bool>(), stmts(), expr(), proptest::option::weighted(0.15, expr())).prop_map(|(params, defaults, body, result, pair)| Function {
-        params,
-        defaults,
-        body,
-        result,
-        pair,
-    })
+    (
+        1u8..5,
+        any::<bool>(),
+        stmts(),
+        expr(),
+        proptest::option::weighted(0.15, expr()),
+    )
+        .prop_map(|(params, defaults, body, result, pair)| Function {
+            params,
+            defaults,
+            body,
+            result,
+            pair,
+        })
 }
 
 fn module() -> impl Strategy<Value = Module> {
@@ -797,7 +957,13 @@ fn module() -> impl Strategy<Value = Module> {
         proptest::collection::vec(variant(), 1..4),
         proptest::collection::vec(any::<u8>(), 1..4),
     )
-        .prop_map(|(imports, functions, recipe, variants, picks)| Module { imports, functions, recipe, variants, picks })
+        .prop_map(|(imports, functions, recipe, variants, picks)| Module {
+            imports,
+            functions,
+            recipe,
+            variants,
+            picks,
+        })
 }
 
 /// Renders a module as Python text.
@@ -820,7 +986,11 @@ impl Render<'_> {
     }
 
     fn target(&mut self, i: u8) -> String {
-        let name = if i < 200 || self.scope.is_empty() { POOL[usize::from(i) % POOL.len()].to_string() } else { self.name(i) };
+        let name = if i < 200 || self.scope.is_empty() {
+            POOL[usize::from(i) % POOL.len()].to_string()
+        } else {
+            self.name(i)
+        };
         if !self.scope.contains(&name) {
             self.scope.push(name.clone());
         }
@@ -838,7 +1008,9 @@ impl Render<'_> {
             Expr::Bin(op, a, b) => {
                 let right = match (op, &**b) {
                     // Mostly small constant powers, as real code has.
-                    (Bin::Pow, Expr::Num(i)) => ["2", "3", "0.5", "2.0", "-1"][usize::from(*i) % 5].to_string(),
+                    (Bin::Pow, Expr::Num(i)) => {
+                        ["2", "3", "0.5", "2.0", "-1"][usize::from(*i) % 5].to_string()
+                    }
                     _ => self.expr(b),
                 };
                 format!("({} {} {right})", self.expr(a), op.text())
@@ -846,7 +1018,8 @@ impl Render<'_> {
             Expr::Neg(a) => format!("(-{})", self.expr(a)),
             Expr::Call(f, args) => {
                 let (name, arity, kw) = CALLS[usize::from(*f) % CALLS.len()];
-                let mut parts: Vec<String> = args.iter().take(arity).map(|a| self.expr(a)).collect();
+                let mut parts: Vec<String> =
+                    args.iter().take(arity).map(|a| self.expr(a)).collect();
                 while parts.len() < arity {
                     parts.push(self.name((parts.len() as u8).wrapping_mul(7).wrapping_add(*f)));
                 }
@@ -859,41 +1032,84 @@ impl Render<'_> {
                 format!("{name}({})", parts.join(", "))
             }
             Expr::Helper(f, args) => {
-                let count = if *f >= 240 { self.module.functions.len() } else { self.current };
+                let count = if *f >= 240 {
+                    self.module.functions.len()
+                } else {
+                    self.current
+                };
                 if count == 0 {
                     return args.first().map_or_else(|| self.name(*f), |a| self.expr(a));
                 }
                 let callee = usize::from(*f) % count;
                 let params = usize::from(self.module.functions[callee].params);
-                let mut parts: Vec<String> = args.iter().take(params).map(|a| self.expr(a)).collect();
+                let mut parts: Vec<String> =
+                    args.iter().take(params).map(|a| self.expr(a)).collect();
                 while parts.len() < params {
                     parts.push(self.name((parts.len() as u8).wrapping_add(*f)));
                 }
                 format!("{}({})", self.function_name(callee), parts.join(", "))
             }
             Expr::Index(e, i) => format!("{}[{}]", self.atom(e), self.index(i)),
-            Expr::Method(e, m) => format!("{}{}", self.atom(e), METHODS[usize::from(*m) % METHODS.len()]),
-            Expr::IfElse(c, a, b) => format!("({} if {} else {})", self.expr(a), self.cond(c), self.expr(b)),
+            Expr::Method(e, m) => format!(
+                "{}{}",
+                self.atom(e),
+                METHODS[usize::from(*m) % METHODS.len()]
+            ),
+            Expr::IfElse(c, a, b) => format!(
+                "({} if {} else {})",
+                self.expr(a),
+                self.cond(c),
+                self.expr(b)
+            ),
             Expr::Tuple(items) => {
                 let parts: Vec<String> = items.iter().map(|a| self.expr(a)).collect();
-                if parts.len() == 1 { format!("({},)", parts[0]) } else { format!("({})", parts.join(", ")) }
+                if parts.len() == 1 {
+                    format!("({},)", parts[0])
+                } else {
+                    format!("({})", parts.join(", "))
+                }
             }
-            Expr::List(items) => format!("[{}]", items.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", ")),
+            Expr::List(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
     /// An expression that can be subscripted or have a method called without parentheses.
     fn atom(&self, e: &Expr) -> String {
         let text = self.expr(e);
-        let simple = matches!(e, Expr::Name(_) | Expr::Call(..) | Expr::Helper(..) | Expr::Index(..) | Expr::List(_) | Expr::Tuple(_));
-        if simple && text.starts_with(|c: char| c.is_alphabetic() || c == '_' || c == '[' || c == '(') { text } else { format!("({text})") }
+        let simple = matches!(
+            e,
+            Expr::Name(_)
+                | Expr::Call(..)
+                | Expr::Helper(..)
+                | Expr::Index(..)
+                | Expr::List(_)
+                | Expr::Tuple(_)
+        );
+        if simple
+            && text.starts_with(|c: char| c.is_alphabetic() || c == '_' || c == '[' || c == '(')
+        {
+            text
+        } else {
+            format!("({text})")
+        }
     }
 
     fn index(&self, i: &Index) -> String {
         match i {
             Index::Const(k) => k.to_string(),
             Index::Loop => self.loops.last().cloned().unwrap_or_else(|| "0".into()),
-            Index::Slice(a, b) => format!("{}:{}", a.map(|k| k.to_string()).unwrap_or_default(), b.map(|k| k.to_string()).unwrap_or_default()),
+            Index::Slice(a, b) => format!(
+                "{}:{}",
+                a.map(|k| k.to_string()).unwrap_or_default(),
+                b.map(|k| k.to_string()).unwrap_or_default()
+            ),
             Index::Expr(e) => self.expr(e),
             Index::Pair(a, b) => format!("{a}, {b}"),
             Index::NewAxis => ":, None".into(),
@@ -902,12 +1118,19 @@ impl Render<'_> {
 
     fn cond(&self, c: &Cond) -> String {
         match c {
-            Cond::Cmp(op, a, b) => format!("{} {} {}", self.expr(a), ["<", ">", "<=", ">=", "==", "!="][usize::from(*op) % 6], self.expr(b)),
+            Cond::Cmp(op, a, b) => format!(
+                "{} {} {}",
+                self.expr(a),
+                ["<", ">", "<=", ">=", "==", "!="][usize::from(*op) % 6],
+                self.expr(b)
+            ),
             Cond::Parity => format!("{} % 2 == 0", self.loops.last().map_or("n", String::as_str)),
             Cond::And(a, b) => format!("({} and {})", self.cond(a), self.cond(b)),
             Cond::Or(a, b) => format!("({} or {})", self.cond(a), self.cond(b)),
             Cond::Not(a) => format!("not ({})", self.cond(a)),
-            Cond::Chain(a, b, c) => format!("{} < {} < {}", self.expr(a), self.expr(b), self.expr(c)),
+            Cond::Chain(a, b, c) => {
+                format!("{} < {} < {}", self.expr(a), self.expr(b), self.expr(c))
+            }
         }
     }
 
@@ -1013,14 +1236,22 @@ impl Render<'_> {
             Stmt::ForIn(k, body) => {
                 let var = ["e", "g", "r"][self.loops.len().min(2)].to_string();
                 let seq = self.name(*k);
-                let header = if k % 2 == 0 { format!("for {var} in {seq}:") } else { format!("for _, {var} in enumerate({seq}):") };
+                let header = if k % 2 == 0 {
+                    format!("for {var} in {seq}:")
+                } else {
+                    format!("for _, {var} in enumerate({seq}):")
+                };
                 self.line(depth, &header);
                 self.enter_loop(var, depth, body);
             }
             Stmt::While(k, body) => {
                 let counter = ["w", "w2", "w3"][self.loops.len().min(2)].to_string();
                 self.line(depth, &format!("{counter} = 0"));
-                let test = if k % 3 == 0 { format!("{counter} < {} and {} > 0.0", 1 + k % 4, self.name(*k)) } else { format!("{counter} < {}", 1 + k % 4) };
+                let test = if k % 3 == 0 {
+                    format!("{counter} < {} and {} > 0.0", 1 + k % 4, self.name(*k))
+                } else {
+                    format!("{counter} < {}", 1 + k % 4)
+                };
                 self.line(depth, &format!("while {test}:"));
                 self.line(depth + 1, &format!("{counter} += 1"));
                 self.enter_loop(counter, depth, body);
@@ -1036,11 +1267,29 @@ impl Render<'_> {
             Stmt::ReturnTuple(k, a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
                 let pair = self.module.functions[self.current].pair.is_some() != (*k < 8);
-                let text = if pair { format!("return {a}, {b}") } else { format!("return {a}") };
+                let text = if pair {
+                    format!("return {a}, {b}")
+                } else {
+                    format!("return {a}")
+                };
                 self.line(depth, &text);
             }
-            Stmt::Break => self.line(depth, if self.loops.is_empty() { "pass" } else { "break" }),
-            Stmt::Continue => self.line(depth, if self.loops.is_empty() { "pass" } else { "continue" }),
+            Stmt::Break => self.line(
+                depth,
+                if self.loops.is_empty() {
+                    "pass"
+                } else {
+                    "break"
+                },
+            ),
+            Stmt::Continue => self.line(
+                depth,
+                if self.loops.is_empty() {
+                    "pass"
+                } else {
+                    "continue"
+                },
+            ),
             Stmt::Pass => self.line(depth, "pass"),
             Stmt::GradOf(t, body) => {
                 let t = self.name(*t);
@@ -1091,8 +1340,21 @@ impl Render<'_> {
             self.current = i;
             self.out.push_str("\n\n");
             let params: Vec<&str> = PARAMS[..usize::from(f.params).min(PARAMS.len())].to_vec();
-            let signature: Vec<String> = params.iter().enumerate().map(|(k, p)| if f.defaults && k + 1 == params.len() && k > 0 { format!("{p}=3") } else { p.to_string() }).collect();
-            self.line(0, &format!("def {}({}):", self.function_name(i), signature.join(", ")));
+            let signature: Vec<String> = params
+                .iter()
+                .enumerate()
+                .map(|(k, p)| {
+                    if f.defaults && k + 1 == params.len() && k > 0 {
+                        format!("{p}=3")
+                    } else {
+                        p.to_string()
+                    }
+                })
+                .collect();
+            self.line(
+                0,
+                &format!("def {}({}):", self.function_name(i), signature.join(", ")),
+            );
             self.scope = params.iter().map(|p| p.to_string()).collect();
             self.block(1, &f.body);
             let result = self.expr(&f.result);
@@ -1114,15 +1376,29 @@ impl Render<'_> {
                 "    d[result] = d[x] * 2.0",
                 "    return d[x]",
             ][usize::from(r) % 5];
-            let decorator = if r % 7 == 3 { "tangent.tangent_" } else { "tangent.adjoint" };
-            let _ = write!(self.out, "\n\n@{decorator}(f0)\ndef f0_recipe(result, {params}):\n{body}\n");
+            let decorator = if r % 7 == 3 {
+                "tangent.tangent_"
+            } else {
+                "tangent.adjoint"
+            };
+            let _ = write!(
+                self.out,
+                "\n\n@{decorator}(f0)\ndef f0_recipe(result, {params}):\n{body}\n"
+            );
         }
         self.out
     }
 }
 
 fn render(m: &Module) -> String {
-    Render { module: m, out: String::new(), scope: Vec::new(), loops: Vec::new(), current: 0 }.module()
+    Render {
+        module: m,
+        out: String::new(),
+        scope: Vec::new(),
+        loops: Vec::new(),
+        current: 0,
+    }
+    .module()
 }
 
 fn module_targets(m: &Module, source: &str) -> Vec<Target> {
@@ -1132,7 +1408,15 @@ fn module_targets(m: &Module, source: &str) -> Vec<Target> {
         .map(|&p| {
             let i = usize::from(p) % m.functions.len();
             let name = format!("f{i}");
-            Target { own: own.iter().find(|t| t.name == name).and_then(|t| t.own.clone()), name, params: usize::from(m.functions[i].params), nested: false }
+            Target {
+                own: own
+                    .iter()
+                    .find(|t| t.name == name)
+                    .and_then(|t| t.own.clone()),
+                name,
+                params: usize::from(m.functions[i].params),
+                nested: false,
+            }
         })
         .collect()
 }
@@ -1144,8 +1428,11 @@ fn programs() {
         // Everything the generator writes is Python (else it tests the parser, not the engine).
         if let Err(e) = ruff_python_parser::parse_module(&source) {
             let at = usize::from(e.location.start()).min(source.len());
-            let line = source[..at].lines().last().unwrap_or_default().to_string() + source[at..].lines().next().unwrap_or_default();
-            return Err(TestCaseError::fail(format!("the generator wrote invalid Python ({e}) in line {line:?}")));
+            let line = source[..at].lines().last().unwrap_or_default().to_string()
+                + source[at..].lines().next().unwrap_or_default();
+            return Err(TestCaseError::fail(format!(
+                "the generator wrote invalid Python ({e}) in line {line:?}"
+            )));
         }
         run_case(&source, &module_targets(m, &source), &m.variants)
     });
@@ -1154,29 +1441,133 @@ fn programs() {
 // -------------------------------------------------------------------------- arbitrary text
 
 const TOKENS: &[&str] = &[
-    "def f(x):\n    ", "def g(x, y=1.0):\n    ", "\n", "\n    ", "\n        ", "    ", "\t", "return ", "x", "y", "n", "i", "(", ")", "[",
-    "]", ":", ",", " = ", " += ", " + ", " - ", " * ", " / ", " ** ", " @ ", "-", "np.sin(", "np.sum(", "np.dot(", "math.exp(", "f(", "g(",
-    "for i in range(3):", "while ", "if ", "elif ", "else:", " and ", " or ", "not ", " < ", " == ", "1.0", "2", "0", "'s'", "\"\"\"", "#",
-    "lambda", "yield", "await ", "global x", "try:", "except:", "with ", " as ", "import numpy as np\n", "import math\n", "@tangent.adjoint(f)\n",
-    "d[x]", "d[result]", "break", "continue", "pass", "*", "**", ".T", ".append(", ".pop()", "None", "True", "é", "µ", "\u{feff}", "\r\n", "\\\n",
-    "\u{3000}", "𝑥", "x[i]", "x[1:]", "x[:, None]", "{", "}", "...", ";", "tangent.", "insert_grad_of(x) as dx:", "del ", "class C:", "match x:",
+    "def f(x):\n    ",
+    "def g(x, y=1.0):\n    ",
+    "\n",
+    "\n    ",
+    "\n        ",
+    "    ",
+    "\t",
+    "return ",
+    "x",
+    "y",
+    "n",
+    "i",
+    "(",
+    ")",
+    "[",
+    "]",
+    ":",
+    ",",
+    " = ",
+    " += ",
+    " + ",
+    " - ",
+    " * ",
+    " / ",
+    " ** ",
+    " @ ",
+    "-",
+    "np.sin(",
+    "np.sum(",
+    "np.dot(",
+    "math.exp(",
+    "f(",
+    "g(",
+    "for i in range(3):",
+    "while ",
+    "if ",
+    "elif ",
+    "else:",
+    " and ",
+    " or ",
+    "not ",
+    " < ",
+    " == ",
+    "1.0",
+    "2",
+    "0",
+    "'s'",
+    "\"\"\"",
+    "#",
+    "lambda",
+    "yield",
+    "await ",
+    "global x",
+    "try:",
+    "except:",
+    "with ",
+    " as ",
+    "import numpy as np\n",
+    "import math\n",
+    "@tangent.adjoint(f)\n",
+    "d[x]",
+    "d[result]",
+    "break",
+    "continue",
+    "pass",
+    "*",
+    "**",
+    ".T",
+    ".append(",
+    ".pop()",
+    "None",
+    "True",
+    "é",
+    "µ",
+    "\u{feff}",
+    "\r\n",
+    "\\\n",
+    "\u{3000}",
+    "𝑥",
+    "x[i]",
+    "x[1:]",
+    "x[:, None]",
+    "{",
+    "}",
+    "...",
+    ";",
+    "tangent.",
+    "insert_grad_of(x) as dx:",
+    "del ",
+    "class C:",
+    "match x:",
 ];
 
 fn noise() -> impl Strategy<Value = (String, Vec<u8>, Vec<Variant>)> {
     let text = prop_oneof![
-        proptest::collection::vec(any::<u8>(), 0..200).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        proptest::collection::vec(any::<u8>(), 0..200)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         proptest::collection::vec(select(TOKENS), 0..80).prop_map(|t| t.concat()),
         ".{0,120}",
         // A function header, then anything.
-        (proptest::collection::vec(select(TOKENS), 0..40), ".{0,40}", any::<bool>())
-            .prop_map(|(t, s, end)| format!("import numpy as np\n\ndef f(x, n):\n    {}{s}{}", t.concat(), if end { "\n    return x\n" } else { "" })),
+        (
+            proptest::collection::vec(select(TOKENS), 0..40),
+            ".{0,40}",
+            any::<bool>()
+        )
+            .prop_map(|(t, s, end)| format!(
+                "import numpy as np\n\ndef f(x, n):\n    {}{s}{}",
+                t.concat(),
+                if end { "\n    return x\n" } else { "" }
+            )),
     ];
-    (text, proptest::collection::vec(any::<u8>(), 1..3), proptest::collection::vec(variant(), 1..3))
+    (
+        text,
+        proptest::collection::vec(any::<u8>(), 1..3),
+        proptest::collection::vec(variant(), 1..3),
+    )
 }
 
 #[test]
 fn noise_text() {
-    fuzz("noise", 500, noise(), |(text, _, _)| text.clone(), |(text, picks, variants)| run_case(text, &pick_targets(text, picks), variants));
+    fuzz(
+        "noise",
+        500,
+        noise(),
+        |(text, _, _)| text.clone(),
+        |(text, picks, variants)| run_case(text, &pick_targets(text, picks), variants),
+    );
 }
 
 // ----------------------------------------------------------------- mutated files of the repo
@@ -1187,7 +1578,13 @@ fn corpus() -> &'static [(String, String)] {
     CORPUS.get_or_init(|| {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
-        for dir in ["tests/fixtures", "examples", "benches", "recipes", "tests/python"] {
+        for dir in [
+            "tests/fixtures",
+            "examples",
+            "benches",
+            "recipes",
+            "tests/python",
+        ] {
             collect_python(&root.join(dir), &mut files);
         }
         files.sort();
@@ -1195,14 +1592,19 @@ fn corpus() -> &'static [(String, String)] {
             .into_iter()
             .filter_map(|p| {
                 let text = std::fs::read_to_string(&p).ok()?;
-                Some((p.strip_prefix(root).unwrap_or(&p).display().to_string(), text))
+                Some((
+                    p.strip_prefix(root).unwrap_or(&p).display().to_string(),
+                    text,
+                ))
             })
             .collect()
     })
 }
 
 fn collect_python(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -1266,17 +1668,28 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
                 let i = at(p, len + 1);
                 bytes.splice(i..i, token.iter().copied());
             }
-            Mutation::Append(t) => bytes.extend_from_slice(TOKENS[usize::from(t) % TOKENS.len()].as_bytes()),
+            Mutation::Append(t) => {
+                bytes.extend_from_slice(TOKENS[usize::from(t) % TOKENS.len()].as_bytes())
+            }
             Mutation::CutUnicode(p, c) => {
                 bytes.truncate(at(p, len + 1));
-                bytes.extend_from_slice(["é", "µ", "𝑥", "\u{3000}", "\u{feff}", "→", "\u{fffd}"][usize::from(c) % 7].as_bytes());
+                bytes.extend_from_slice(
+                    ["é", "µ", "𝑥", "\u{3000}", "\u{feff}", "→", "\u{fffd}"][usize::from(c) % 7]
+                        .as_bytes(),
+                );
             }
             Mutation::DeleteRange(p, n) => {
                 let i = at(p, len + 1);
                 bytes.drain(i..(i + usize::from(n)).min(len));
             }
-            Mutation::DeleteLine(l) | Mutation::DuplicateLine(l) | Mutation::SwapLines(l, _) | Mutation::Reindent(l, _) => {
-                let mut lines: Vec<Vec<u8>> = bytes.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+            Mutation::DeleteLine(l)
+            | Mutation::DuplicateLine(l)
+            | Mutation::SwapLines(l, _)
+            | Mutation::Reindent(l, _) => {
+                let mut lines: Vec<Vec<u8>> = bytes
+                    .split_inclusive(|&b| b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect();
                 if lines.is_empty() {
                     continue;
                 }
@@ -1294,7 +1707,11 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
                         lines.swap(i, k);
                     }
                     Mutation::Reindent(_, k) => {
-                        let body: Vec<u8> = lines[i].iter().copied().skip_while(|&b| b == b' ').collect();
+                        let body: Vec<u8> = lines[i]
+                            .iter()
+                            .copied()
+                            .skip_while(|&b| b == b' ')
+                            .collect();
                         let mut line = vec![b' '; usize::from(k % 13)];
                         line.extend(body);
                         lines[i] = line;
@@ -1310,19 +1727,33 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
 }
 
 fn mutants() -> impl Strategy<Value = (usize, Vec<Mutation>, Vec<u8>, Vec<Variant>)> {
-    (any::<usize>(), proptest::collection::vec(mutation(), 0..5), proptest::collection::vec(any::<u8>(), 1..4), proptest::collection::vec(variant(), 1..3))
+    (
+        any::<usize>(),
+        proptest::collection::vec(mutation(), 0..5),
+        proptest::collection::vec(any::<u8>(), 1..4),
+        proptest::collection::vec(variant(), 1..3),
+    )
 }
 
 #[test]
 fn mutated_files() {
     let files = corpus();
-    assert!(files.len() >= 10, "the corpus of Python files is missing: {files:?}");
+    assert!(
+        files.len() >= 10,
+        "the corpus of Python files is missing: {files:?}"
+    );
     let pick = |i: usize| &files[i % files.len()];
     fuzz(
         "mutants",
         500,
         mutants(),
-        |(i, ms, _, _)| format!("# {} mutated by {ms:?}\n{}", pick(*i).0, mutate(&pick(*i).1, ms)),
+        |(i, ms, _, _)| {
+            format!(
+                "# {} mutated by {ms:?}\n{}",
+                pick(*i).0,
+                mutate(&pick(*i).1, ms)
+            )
+        },
         |(i, ms, picks, variants)| {
             let text = mutate(&pick(*i).1, ms);
             run_case(&text, &pick_targets(&text, picks), variants)
@@ -1336,8 +1767,17 @@ fn mutated_files() {
 fn corpus_files_as_they_are() {
     let variants = [
         default_variant(),
-        Variant { mode: Mode::Forward, optimized: false, ..default_variant() },
-        Variant { split: true, preserve_result: true, seed_required: true, ..default_variant() },
+        Variant {
+            mode: Mode::Forward,
+            optimized: false,
+            ..default_variant()
+        },
+        Variant {
+            split: true,
+            preserve_result: true,
+            seed_required: true,
+            ..default_variant()
+        },
     ];
     for (path, text) in corpus() {
         let targets = functions_in(text);
@@ -1355,10 +1795,30 @@ mod regressions {
 
     fn all_variants() -> Vec<Variant> {
         let mut out = Vec::new();
-        for mode in [Mode::Reverse, Mode::Forward, Mode::Hvp, Mode::Module, Mode::Listing] {
+        for mode in [
+            Mode::Reverse,
+            Mode::Forward,
+            Mode::Hvp,
+            Mode::Module,
+            Mode::Listing,
+        ] {
             for optimized in [false, true] {
-                out.push(Variant { mode, optimized, again: true, ..default_variant() });
-                out.push(Variant { mode, optimized, split: true, preserve_result: true, seed_required: true, wrt: vec![0, 1], own_source: true, ..default_variant() });
+                out.push(Variant {
+                    mode,
+                    optimized,
+                    again: true,
+                    ..default_variant()
+                });
+                out.push(Variant {
+                    mode,
+                    optimized,
+                    split: true,
+                    preserve_result: true,
+                    seed_required: true,
+                    wrt: vec![0, 1],
+                    own_source: true,
+                    ..default_variant()
+                });
             }
         }
         out
@@ -1367,7 +1827,16 @@ mod regressions {
     /// Every function of `source`, every variant: no panic, valid output.
     fn survives(source: &str) {
         let targets = functions_in(source);
-        let targets = if targets.is_empty() { vec![Target { name: "f".into(), params: 1, own: None, nested: false }] } else { targets };
+        let targets = if targets.is_empty() {
+            vec![Target {
+                name: "f".into(),
+                params: 1,
+                own: None,
+                nested: false,
+            }]
+        } else {
+            targets
+        };
         for variant in all_variants() {
             if let Err(e) = run_case(source, &targets, std::slice::from_ref(&variant)) {
                 panic!("{e}\n--- input ---\n{source}");
@@ -1376,7 +1845,16 @@ mod regressions {
     }
 
     fn request<'a>(source: &'a str, function: &'a str) -> Request<'a> {
-        Request { module_source: source, path: PATH, function, function_source: None, function_first_line: 1, definition_line: None, context_source: None, project_recipes: None }
+        Request {
+            module_source: source,
+            path: PATH,
+            function,
+            function_source: None,
+            function_first_line: 1,
+            definition_line: None,
+            context_source: None,
+            project_recipes: None,
+        }
     }
 
     /// Found by `programs`: `wrt=[]` gave `return tangent.unshared(, seed=bf)`, which the engine
@@ -1386,11 +1864,25 @@ mod regressions {
     fn empty_wrt_is_a_diagnostic() {
         let source = "def f(x):\n    return x * x\n";
         for optimized in [false, true] {
-            let options = Options { wrt: vec![], optimized, ..Options::default() };
+            let options = Options {
+                wrt: vec![],
+                optimized,
+                ..Options::default()
+            };
             let reverse = tangent::generate(&request(source, "f"), &options).unwrap_err();
-            assert_eq!(reverse.kind, tangent::DiagnosticKind::InvalidWrt, "{}", reverse.render());
+            assert_eq!(
+                reverse.kind,
+                tangent::DiagnosticKind::InvalidWrt,
+                "{}",
+                reverse.render()
+            );
             let forward = tangent::generate_forward(&request(source, "f"), &options).unwrap_err();
-            assert_eq!(forward.kind, tangent::DiagnosticKind::InvalidWrt, "{}", forward.render());
+            assert_eq!(
+                forward.kind,
+                tangent::DiagnosticKind::InvalidWrt,
+                "{}",
+                forward.render()
+            );
         }
         survives(source);
     }
@@ -1403,12 +1895,21 @@ mod regressions {
     fn number_literals_before_attributes_and_powers() {
         let source = "import numpy as np\n\n\ndef f(x):\n    y = (-2.0) ** 2\n    a = (1).real\n    b = (2.5).conjugate()\n    c = (-1.5).real\n    return x * y * a * b * c * (3).T\n";
         for optimized in [false, true] {
-            let options = Options { optimized, ..Options::default() };
-            let g = tangent::generate(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
+            let options = Options {
+                optimized,
+                ..Options::default()
+            };
+            let g = tangent::generate(&request(source, "f"), &options)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("reverse", &g.source, source).unwrap();
-            assert!(g.source.contains("(-2.0) ** 2") || !g.source.contains("2.0 ** 2"), "{}", g.source);
+            assert!(
+                g.source.contains("(-2.0) ** 2") || !g.source.contains("2.0 ** 2"),
+                "{}",
+                g.source
+            );
             assert!(!g.source.contains("-2.0 ** 2"), "{}", g.source);
-            let g = tangent::generate_forward(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
+            let g = tangent::generate_forward(&request(source, "f"), &options)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("forward", &g.source, source).unwrap();
             assert!(!g.source.contains("-2.0 ** 2"), "{}", g.source);
         }
@@ -1421,8 +1922,14 @@ mod regressions {
     /// the text there.
     #[test]
     fn syntax_error_after_non_ascii_at_end() {
-        for source in ["def f(x):\n    return (x + é", "def f(x):\n    return x[\u{fffd}", "x = (µ"] {
-            let result = std::panic::catch_unwind(|| tangent::generate(&request(source, "f"), &Options::default()));
+        for source in [
+            "def f(x):\n    return (x + é",
+            "def f(x):\n    return x[\u{fffd}",
+            "x = (µ",
+        ] {
+            let result = std::panic::catch_unwind(|| {
+                tangent::generate(&request(source, "f"), &Options::default())
+            });
             match result {
                 Ok(Err(d)) => assert_eq!(d.kind, tangent::DiagnosticKind::Syntax),
                 Ok(Ok(g)) => panic!("no syntax error for {source:?}:\n{}", g.source),
@@ -1439,10 +1946,15 @@ mod regressions {
     fn generator_expression_argument() {
         let source = "import statistics\n\n\ndef f(x, ys):\n    m = statistics.median(y * 2 for y in ys)\n    return x * m * sum(y for y in ys) * max((y for y in ys), default=1.0)\n";
         for optimized in [false, true] {
-            let options = Options { optimized, ..Options::default() };
-            let g = tangent::generate(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
+            let options = Options {
+                optimized,
+                ..Options::default()
+            };
+            let g = tangent::generate(&request(source, "f"), &options)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("reverse", &g.source, source).unwrap();
-            let g = tangent::generate_forward(&request(source, "f"), &options).unwrap_or_else(|d| panic!("{}", d.render()));
+            let g = tangent::generate_forward(&request(source, "f"), &options)
+                .unwrap_or_else(|d| panic!("{}", d.render()));
             check_python("forward", &g.source, source).unwrap();
         }
         survives(source);
@@ -1452,9 +1964,17 @@ mod regressions {
     fn deeply_nested_expression() {
         // Deep nesting must give a result or a diagnostic, not overflow the stack.
         let depth = 60;
-        let source = format!("import numpy as np\n\ndef f(x):\n    return {}x{}\n", "np.sin(".repeat(depth), ")".repeat(depth));
+        let source = format!(
+            "import numpy as np\n\ndef f(x):\n    return {}x{}\n",
+            "np.sin(".repeat(depth),
+            ")".repeat(depth)
+        );
         survives(&source);
-        let source = format!("def f(x):\n    return {}x{}\n", "(".repeat(depth), " + 1.0)".repeat(depth));
+        let source = format!(
+            "def f(x):\n    return {}x{}\n",
+            "(".repeat(depth),
+            " + 1.0)".repeat(depth)
+        );
         survives(&source);
     }
 }

@@ -62,8 +62,18 @@ fn request<'a>(source: &'a str, function: &'a str, line: Option<usize>) -> Reque
 
 fn reverse(source: &str, function: &str, line: Option<usize>) -> Result<Generated, Diagnostic> {
     // A method w.r.t. `x`, a function w.r.t. its first parameter.
-    let wrt = if function.contains('.') { vec![1] } else { vec![0] };
-    tangent::generate(&request(source, function, line), &Options { wrt, ..Options::default() })
+    let wrt = if function.contains('.') {
+        vec![1]
+    } else {
+        vec![0]
+    };
+    tangent::generate(
+        &request(source, function, line),
+        &Options {
+            wrt,
+            ..Options::default()
+        },
+    )
 }
 
 fn ok(result: Result<Generated, Diagnostic>) -> String {
@@ -74,16 +84,26 @@ fn ok(result: Result<Generated, Diagnostic>) -> String {
 }
 
 fn line_of(source: &str, needle: &str) -> usize {
-    source.lines().position(|l| l == needle).unwrap_or_else(|| panic!("no line {needle:?}")) + 1
+    source
+        .lines()
+        .position(|l| l == needle)
+        .unwrap_or_else(|| panic!("no line {needle:?}"))
+        + 1
 }
 
 #[test]
 fn the_line_picks_the_definition_and_none_is_the_last() {
     assert_eq!(line_of(MODULE, "def f(x):"), 5);
     let first = ok(reverse(MODULE, "f", Some(5)));
-    assert!(first.contains("# Grad of: return helper(x) * 2.0"), "{first}");
+    assert!(
+        first.contains("# Grad of: return helper(x) * 2.0"),
+        "{first}"
+    );
     assert!(!first.contains("5.0"), "{first}");
-    assert!(first.contains("this differentiates the definition at model.py:5."), "{first}");
+    assert!(
+        first.contains("this differentiates the definition at model.py:5."),
+        "{first}"
+    );
     let second = ok(reverse(MODULE, "f", Some(12)));
     assert!(second.contains("# Grad of: return x * x * 5.0"), "{second}");
     assert!(second.contains("`f` is defined more than once in model.py (lines 5, 12): this differentiates the definition at model.py:12."), "{second}");
@@ -99,20 +119,43 @@ fn calls_in_the_first_definition_reach_the_last_helper() {
     assert!(first.contains("helper = x * x"), "{first}");
     assert!(!first.contains("3.0"), "{first}");
     // Forward mode too.
-    let forward = tangent::generate_forward(&request(MODULE, "f", Some(5)), &Options::default()).unwrap().source;
-    assert!(forward.contains("def jvp_helper(x, dx):") && !forward.contains("3.0"), "{forward}");
-    assert!(forward.contains("this differentiates the definition at model.py:5."), "{forward}");
+    let forward = tangent::generate_forward(&request(MODULE, "f", Some(5)), &Options::default())
+        .unwrap()
+        .source;
+    assert!(
+        forward.contains("def jvp_helper(x, dx):") && !forward.contains("3.0"),
+        "{forward}"
+    );
+    assert!(
+        forward.contains("this differentiates the definition at model.py:5."),
+        "{forward}"
+    );
 }
 
 #[test]
 fn forward_mode_and_hvp_pick_the_definition_too() {
     let options = Options::default();
-    let first = tangent::generate_forward(&request(MODULE, "f", Some(5)), &options).unwrap().source;
-    assert!(first.contains("jvp_helper(") && !first.contains("5.0"), "{first}");
-    let second = tangent::generate_forward(&request(MODULE, "f", Some(12)), &options).unwrap().source;
-    assert!(second.contains("5.0") && !second.contains("jvp_helper"), "{second}");
-    let hvp = tangent::generate_hvp(&request(MODULE, "f", Some(5)), &options).unwrap().source;
-    assert!(hvp.contains("def hvp_f(x, vx):") && hvp.contains("# Grad of: return helper(x) * 2.0"), "{hvp}");
+    let first = tangent::generate_forward(&request(MODULE, "f", Some(5)), &options)
+        .unwrap()
+        .source;
+    assert!(
+        first.contains("jvp_helper(") && !first.contains("5.0"),
+        "{first}"
+    );
+    let second = tangent::generate_forward(&request(MODULE, "f", Some(12)), &options)
+        .unwrap()
+        .source;
+    assert!(
+        second.contains("5.0") && !second.contains("jvp_helper"),
+        "{second}"
+    );
+    let hvp = tangent::generate_hvp(&request(MODULE, "f", Some(5)), &options)
+        .unwrap()
+        .source;
+    assert!(
+        hvp.contains("def hvp_f(x, vx):") && hvp.contains("# Grad of: return helper(x) * 2.0"),
+        "{hvp}"
+    );
     assert!(!hvp.contains("5.0"), "{hvp}");
 }
 
@@ -123,14 +166,29 @@ fn methods_of_a_class_defined_twice() {
     assert!(first.contains("7.0") && !first.contains("13.0"), "{first}");
     assert!(first.contains("`Model.loss` is defined more than once in model.py (lines 21, 29): this differentiates the definition at model.py:21."), "{first}");
     let gone = ok(reverse(MODULE, "Model.gone", Some(24)));
-    assert!(gone.contains("11.0") && !gone.contains("more than once"), "{gone}");
+    assert!(
+        gone.contains("11.0") && !gone.contains("more than once"),
+        "{gone}"
+    );
     let second = ok(reverse(MODULE, "Model.loss", Some(29)));
-    assert!(second.contains("13.0") && !second.contains("7.0"), "{second}");
+    assert!(
+        second.contains("13.0") && !second.contains("7.0"),
+        "{second}"
+    );
     assert_eq!(ok(reverse(MODULE, "Model.loss", None)), second);
     // Another method's line is no definition of it.
     let d = reverse(MODULE, "Model.loss", Some(24)).unwrap_err();
-    assert_eq!((d.kind, d.line), (DiagnosticKind::FunctionNotFound, 24), "{}", d.render());
-    assert!(d.message.contains("defined at lines 21, 29 now"), "{}", d.message);
+    assert_eq!(
+        (d.kind, d.line),
+        (DiagnosticKind::FunctionNotFound, 24),
+        "{}",
+        d.render()
+    );
+    assert!(
+        d.message.contains("defined at lines 21, 29 now"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -141,8 +199,15 @@ fn a_name_defined_once_gives_the_same_code_with_its_line() {
         assert_eq!(with_line, ok(reverse(source, function, None)), "{function}");
         assert!(!with_line.contains("more than once"), "{with_line}");
         let options = Options::default();
-        let forward = tangent::generate_forward(&request(source, function, Some(line)), &options).unwrap().source;
-        assert_eq!(forward, tangent::generate_forward(&request(source, function, None), &options).unwrap().source);
+        let forward = tangent::generate_forward(&request(source, function, Some(line)), &options)
+            .unwrap()
+            .source;
+        assert_eq!(
+            forward,
+            tangent::generate_forward(&request(source, function, None), &options)
+                .unwrap()
+                .source
+        );
     }
 }
 
@@ -165,12 +230,20 @@ def k(x):
 ";
     let first = ok(reverse(source, "k", Some(5)));
     assert!(first.contains("2.0") && !first.contains("3.0"), "{first}");
-    assert!(first.contains("(lines 5, 11): this differentiates the definition at model.py:5."), "{first}");
+    assert!(
+        first.contains("(lines 5, 11): this differentiates the definition at model.py:5."),
+        "{first}"
+    );
     let second = ok(reverse(source, "k", Some(11)));
     assert!(second.contains("3.0"), "{second}");
     // The `def` line of a decorated function is not where Python says it starts.
     let d = reverse(source, "k", Some(7)).unwrap_err();
-    assert_eq!((d.kind, d.line, d.column), (DiagnosticKind::FunctionNotFound, 7, 1), "{}", d.render());
+    assert_eq!(
+        (d.kind, d.line, d.column),
+        (DiagnosticKind::FunctionNotFound, 7, 1),
+        "{}",
+        d.render()
+    );
 }
 
 #[test]
@@ -178,9 +251,23 @@ fn a_line_without_the_definition_is_an_error_at_that_line() {
     // The first `f` moved two lines down since the function object was made at line 5.
     let edited = format!("# comment\n# comment\n{MODULE}");
     let d = reverse(&edited, "f", Some(5)).unwrap_err();
-    assert_eq!((d.kind, d.line, d.column), (DiagnosticKind::FunctionNotFound, 5, 1), "{}", d.render());
-    assert!(d.message.contains("the source of `f` changed since it was loaded"), "{}", d.message);
-    assert!(d.message.contains("`f` is defined at lines 7, 14 now"), "{}", d.message);
+    assert_eq!(
+        (d.kind, d.line, d.column),
+        (DiagnosticKind::FunctionNotFound, 5, 1),
+        "{}",
+        d.render()
+    );
+    assert!(
+        d.message
+            .contains("the source of `f` changed since it was loaded"),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message.contains("`f` is defined at lines 7, 14 now"),
+        "{}",
+        d.message
+    );
     // Line 5 is blank now.
     let rendered = d.render();
     assert!(rendered.contains("--> pkg/model.py:5:1"), "{rendered}");
@@ -188,10 +275,17 @@ fn a_line_without_the_definition_is_an_error_at_that_line() {
     // On a line with text (shown), and past the end of the file.
     let d = reverse(&edited, "f", Some(3)).unwrap_err();
     let rendered = d.render();
-    assert!(rendered.contains("--> pkg/model.py:3:1") && rendered.contains("def helper(x):"), "{rendered}");
+    assert!(
+        rendered.contains("--> pkg/model.py:3:1") && rendered.contains("def helper(x):"),
+        "{rendered}"
+    );
     let d = reverse(&edited, "f", Some(400)).unwrap_err();
     assert_eq!((d.kind, d.line), (DiagnosticKind::FunctionNotFound, 0));
-    assert!(d.message.contains("it started at line 400"), "{}", d.message);
+    assert!(
+        d.message.contains("it started at line 400"),
+        "{}",
+        d.message
+    );
     // Forward mode and HVPs say the same; so does a name the module no longer defines.
     let options = Options::default();
     let d = tangent::generate_forward(&request(&edited, "f", Some(5)), &options).unwrap_err();
@@ -199,16 +293,29 @@ fn a_line_without_the_definition_is_an_error_at_that_line() {
     let d = tangent::generate_hvp(&request(&edited, "f", Some(5)), &options).unwrap_err();
     assert_eq!((d.kind, d.line), (DiagnosticKind::FunctionNotFound, 5));
     let d = reverse("x = 1\n", "f", Some(1)).unwrap_err();
-    assert!(d.message.contains("defines no `f` at its top level now"), "{}", d.message);
+    assert!(
+        d.message.contains("defines no `f` at its top level now"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
 fn parameter_names_are_those_of_the_definition_at_the_line() {
     let source = "def m(a, b):\n    return a * b\n\n\ndef m(b, a):\n    return a * b\n";
     let names = ["a".to_string()];
-    assert_eq!(tangent::parameter_positions_at(source, PATH, "m", Some(1), &names).unwrap(), vec![0]);
-    assert_eq!(tangent::parameter_positions_at(source, PATH, "m", Some(5), &names).unwrap(), vec![1]);
-    assert_eq!(tangent::parameter_positions(source, PATH, "m", &names).unwrap(), vec![1]);
+    assert_eq!(
+        tangent::parameter_positions_at(source, PATH, "m", Some(1), &names).unwrap(),
+        vec![0]
+    );
+    assert_eq!(
+        tangent::parameter_positions_at(source, PATH, "m", Some(5), &names).unwrap(),
+        vec![1]
+    );
+    assert_eq!(
+        tangent::parameter_positions(source, PATH, "m", &names).unwrap(),
+        vec![1]
+    );
     let d = tangent::parameter_positions_at(source, PATH, "m", Some(2), &names).unwrap_err();
     assert_eq!(d.kind, DiagnosticKind::FunctionNotFound);
 }
@@ -231,7 +338,10 @@ def power(x, n):
     assert!(first.contains("def dpower_(x, n, bpower=1.0):"), "{first}");
     assert!(first.contains("dpower_(x, n, bpower="), "{first}");
     let body = first.split("def dpower(").nth(1).expect("the entry");
-    assert!(!body.contains("dpower(x"), "the entry never calls itself:\n{first}");
+    assert!(
+        !body.contains("dpower(x"),
+        "the entry never calls itself:\n{first}"
+    );
     // The last definition is its own derivative's recursive call.
     let last = ok(reverse(source, "power", Some(5)));
     assert!(!last.contains("dpower_"), "{last}");
@@ -245,13 +355,21 @@ fn a_gradient_module_differentiates_what_each_name_is_bound_to() {
     let file = SourceFile::new(&db, PATH.into(), "pkg.model".into(), MODULE.into());
     let out = grad_module(&db, file, true).unwrap();
     let names: Vec<&str> = out.generated.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(names, ["f", "helper", "Model.loss"], "once each; no `Model.gone`: {:?}", out.skipped);
+    assert_eq!(
+        names,
+        ["f", "helper", "Model.loss"],
+        "once each; no `Model.gone`: {:?}",
+        out.skipped
+    );
     assert!(out.skipped.is_empty(), "{:?}", out.skipped);
     let source = &out.source;
     assert_eq!(source.matches("def df(").count(), 1, "{source}");
     let df = source.split("def df(").nth(1).unwrap();
     assert!(df.contains("# Grad of: return x * x * 5.0"), "{source}");
-    assert!(!source.contains("* 3.0") && !source.contains("7.0") && !source.contains("11.0"), "{source}");
+    assert!(
+        !source.contains("* 3.0") && !source.contains("7.0") && !source.contains("11.0"),
+        "{source}"
+    );
     for note in [
         "# `f` is defined more than once in model.py (lines 5, 12): this differentiates the definition at model.py:12, the one the name is bound to.\ndef df(",
         "# `helper` is defined more than once in model.py (lines 1, 16): this differentiates the definition at model.py:16, the one the name is bound to.\ndef dhelper(",
@@ -260,29 +378,61 @@ fn a_gradient_module_differentiates_what_each_name_is_bound_to() {
         assert!(source.contains(note), "{note}\n{source}");
     }
     let redefined = tangent::ProjectModule::load(MODULE, PATH, "pkg.model", &[]).redefinitions();
-    let found: Vec<(&str, &[usize], bool)> = redefined.iter().map(|r| (r.name.as_str(), r.lines.as_slice(), r.class)).collect();
-    assert_eq!(found, [("helper", &[1, 16][..], false), ("f", &[5, 12][..], false), ("Model", &[20, 28][..], true)]);
+    let found: Vec<(&str, &[usize], bool)> = redefined
+        .iter()
+        .map(|r| (r.name.as_str(), r.lines.as_slice(), r.class))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("helper", &[1, 16][..], false),
+            ("f", &[5, 12][..], false),
+            ("Model", &[20, 28][..], true)
+        ]
+    );
 }
 
 #[test]
 fn one_derivative_of_a_module_is_the_bound_definition_too() {
-    let module = tangent::derivative_in_project(MODULE, PATH, "pkg.model", &[], "f", &[0], true).unwrap();
-    assert!(module.source.contains("# Grad of: return x * x * 5.0"), "{}", module.source);
+    let module =
+        tangent::derivative_in_project(MODULE, PATH, "pkg.model", &[], "f", &[0], true).unwrap();
+    assert!(
+        module.source.contains("# Grad of: return x * x * 5.0"),
+        "{}",
+        module.source
+    );
     assert!(module.source.contains("this differentiates the definition at model.py:12, the one the name is bound to.\ndef df("), "{}", module.source);
 }
 
 #[test]
 fn a_module_without_redefinitions_has_no_notes() {
-    let source = MODULE.replace("def f(x):\n    return x * x * 5.0", "def f2(x):\n    return x * x * 5.0");
-    let source = source.replace("def helper(x):\n    return x * x\n", "def helper2(x):\n    return x * x\n");
-    let source = source.replace("class Model:\n    def loss(self, x):\n        return x * x * 13.0\n", "class Model2:\n    def loss(self, x):\n        return x * x * 13.0\n");
+    let source = MODULE.replace(
+        "def f(x):\n    return x * x * 5.0",
+        "def f2(x):\n    return x * x * 5.0",
+    );
+    let source = source.replace(
+        "def helper(x):\n    return x * x\n",
+        "def helper2(x):\n    return x * x\n",
+    );
+    let source = source.replace(
+        "class Model:\n    def loss(self, x):\n        return x * x * 13.0\n",
+        "class Model2:\n    def loss(self, x):\n        return x * x * 13.0\n",
+    );
     let db = Database::default();
     let file = SourceFile::new(&db, PATH.into(), "pkg.model".into(), source.clone());
     let out = grad_module(&db, file, true).unwrap();
     assert!(!out.source.contains("more than once"), "{}", out.source);
-    assert!(tangent::ProjectModule::load(&source, PATH, "pkg.model", &[]).redefinitions().is_empty());
+    assert!(
+        tangent::ProjectModule::load(&source, PATH, "pkg.model", &[])
+            .redefinitions()
+            .is_empty()
+    );
     // `Model.gone` is differentiated again now that `Model` is defined once.
-    assert!(out.generated.iter().any(|(f, _)| f == "Model.gone"), "{:?}", out.generated);
+    assert!(
+        out.generated.iter().any(|(f, _)| f == "Model.gone"),
+        "{:?}",
+        out.generated
+    );
 }
 
 #[test]
@@ -292,7 +442,11 @@ fn a_method_its_class_defines_twice_is_the_last_one() {
     let file = SourceFile::new(&db, PATH.into(), "pkg.model".into(), source.into());
     let out = grad_module(&db, file, true).unwrap();
     assert_eq!(out.generated, [("C.m".to_string(), "dC_m".to_string())]);
-    assert!(out.source.contains("# Grad of: return x * x * self.a\n") && !out.source.contains("7.0"), "{}", out.source);
+    assert!(
+        out.source.contains("# Grad of: return x * x * self.a\n") && !out.source.contains("7.0"),
+        "{}",
+        out.source
+    );
     // The API picks either by its line.
     assert!(ok(reverse(source, "C.m", Some(2))).contains("7.0"));
     assert!(!ok(reverse(source, "C.m", Some(5))).contains("7.0"));
@@ -324,6 +478,14 @@ def _(x):
     let file = SourceFile::new(&db, PATH.into(), "pkg.model".into(), source.into());
     let out = grad_module(&db, file, true).unwrap();
     assert!(!out.source.contains("more than once"), "{}", out.source);
-    assert!(out.source.contains("# Grad of: return x * 2.0"), "the implementation:\n{}", out.source);
-    assert!(tangent::ProjectModule::load(source, PATH, "pkg.model", &[]).redefinitions().is_empty());
+    assert!(
+        out.source.contains("# Grad of: return x * 2.0"),
+        "the implementation:\n{}",
+        out.source
+    );
+    assert!(
+        tangent::ProjectModule::load(source, PATH, "pkg.model", &[])
+            .redefinitions()
+            .is_empty()
+    );
 }

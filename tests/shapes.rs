@@ -7,7 +7,11 @@ use tangent::shapes::{Fact, ShapeFacts, StmtFacts};
 use tangent::{normalize, parse, resolve};
 
 fn analyzed(src: &str) -> (normalize::Normalized, Option<ShapeFacts>) {
-    let f = parse::SourceFile { text: src, path: "model.py", line_offset: 0 };
+    let f = parse::SourceFile {
+        text: src,
+        path: "model.py",
+        line_offset: 0,
+    };
     let module = parse::parse(&f).expect("parses");
     let scope = resolve::ModuleScope::new(module.syntax());
     let def = parse::find_function(module.syntax(), "f").expect("a function f");
@@ -27,7 +31,11 @@ fn at<'f>(norm: &normalize::Normalized, facts: &'f ShapeFacts, target: &str) -> 
 }
 
 fn read<'f>(facts: &'f StmtFacts, name: &str) -> &'f Fact {
-    &facts.reads.get(name).unwrap_or_else(|| panic!("{name} is not read")).0
+    &facts
+        .reads
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is not read"))
+        .0
 }
 
 fn stand_in(facts: &StmtFacts, name: &str) -> Option<String> {
@@ -80,9 +88,15 @@ fn loops_give_carried_values_a_fresh_shape_each_iteration() {
     // x inside the loop is not x before it (a may be an array that x grows into).
     let x_before = before.result.clone().unwrap();
     assert_ne!(read(inside, "x").shape, x_before.shape);
-    assert!(read(inside, "x").numeric, "numeric before the loop and at the end of the body");
+    assert!(
+        read(inside, "x").numeric,
+        "numeric before the loop and at the end of the body"
+    );
     // Nor is x after the loop the x of the last iteration's top.
-    assert_ne!(read(at(&norm, &facts, "v"), "x").shape, read(inside, "x").shape);
+    assert_ne!(
+        read(at(&norm, &facts, "v"), "x").shape,
+        read(inside, "x").shape
+    );
 }
 
 #[test]
@@ -92,8 +106,16 @@ fn branches_keep_only_what_both_agree_on() {
     );
     let facts = facts.unwrap();
     let z = at(&norm, &facts, "z");
-    assert_eq!(read(z, "b").shape, read(at(&norm, &facts, "b"), "a").shape, "the same in both branches");
-    assert_ne!(read(z, "y").shape, read(z, "b").shape, "differs between the branches");
+    assert_eq!(
+        read(z, "b").shape,
+        read(at(&norm, &facts, "b"), "a").shape,
+        "the same in both branches"
+    );
+    assert_ne!(
+        read(z, "y").shape,
+        read(z, "b").shape,
+        "differs between the branches"
+    );
     assert!(read(z, "y").numeric);
 }
 
@@ -106,15 +128,23 @@ fn changing_a_container_forgets_the_shapes_of_every_container() {
     );
     let facts = facts.unwrap();
     let c = at(&norm, &facts, "c");
-    assert_ne!(read(c, "a").shape, read(c, "b").shape, "ys is xs: the append changed its length");
+    assert_ne!(
+        read(c, "a").shape,
+        read(c, "b").shape,
+        "ys is xs: the append changed its length"
+    );
 }
 
 #[test]
 fn squares_of_anything_and_literals() {
-    let (norm, facts) = analyzed("def f(x, n):\n    y = x * x\n    z = n * 2\n    w = y * 0.5 + z\n    return w\n");
+    let (norm, facts) =
+        analyzed("def f(x, n):\n    y = x * x\n    z = n * 2\n    w = y * 0.5 + z\n    return w\n");
     let facts = facts.unwrap();
     let y = at(&norm, &facts, "y");
-    assert_eq!(read(y, "x").shape, at(&norm, &facts, "y").result.clone().unwrap().shape);
+    assert_eq!(
+        read(y, "x").shape,
+        at(&norm, &facts, "y").result.clone().unwrap().shape
+    );
     let z = at(&norm, &facts, "z").result.clone().unwrap();
     assert!(!z.numeric, "an int times an int may be a list repeated");
 }

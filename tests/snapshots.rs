@@ -71,7 +71,10 @@ fn parse_cases(path: &Path, source: &str) -> Vec<Case> {
                 Some(("motion", "split")) => case.options.motion = Motion::Split,
                 Some(("motion", "joint")) => case.options.motion = Motion::Joint,
                 Some(("seed", "required")) => case.options.seed_required = true,
-                Some(("mode", m @ ("reverse" | "forward" | "hvp" | "grad-of-grad" | "jvp-of-jvp"))) => case.mode = m.to_string(),
+                Some((
+                    "mode",
+                    m @ ("reverse" | "forward" | "hvp" | "grad-of-grad" | "jvp-of-jvp"),
+                )) => case.mode = m.to_string(),
                 None if word == "preserve_result" => case.options.preserve_result = true,
                 _ => panic!("{}: unknown case option `{word}`", path.display()),
             }
@@ -142,7 +145,7 @@ fn generate(case: &Case) -> String {
         "jvp-of-jvp" => twice(&request, &options, tangent::generate_forward),
         _ => tangent::generate(&request, &options),
     }
-        .unwrap_or_else(|d| panic!("case `{}` failed to generate:\n{}", case.name, d.render()));
+    .unwrap_or_else(|d| panic!("case `{}` failed to generate:\n{}", case.name, d.render()));
     if let Err(e) = ruff_python_parser::parse_module(&generated.source) {
         panic!(
             "case `{}`: generated code does not parse ({e}):\n{}",

@@ -291,7 +291,10 @@ fn parse_syntax_error_has_kind_line_and_column() {
         "render shows the source line:\n{text}"
     );
     assert!(text.contains('^'), "render shows a caret:\n{text}");
-    assert!(text.starts_with("error[T001 syntax]: "), "render names the code and kind:\n{text}");
+    assert!(
+        text.starts_with("error[T001 syntax]: "),
+        "render names the code and kind:\n{text}"
+    );
 }
 
 #[test]
@@ -545,11 +548,17 @@ fn normalize_desugars_augmented_assignment() {
         .body
         .iter()
         .filter_map(|s| match s {
-            Stmt::Assign { target, value: Expr::BinOp { op, left: Atom::Name(l), .. }, inplace: Some(tangent::ir::InPlace::Augmented), .. }
-                if target == "y" && l == "y" =>
-            {
-                Some(op.as_str())
-            }
+            Stmt::Assign {
+                target,
+                value:
+                    Expr::BinOp {
+                        op,
+                        left: Atom::Name(l),
+                        ..
+                    },
+                inplace: Some(tangent::ir::InPlace::Augmented),
+                ..
+            } if target == "y" && l == "y" => Some(op.as_str()),
             _ => None,
         })
         .collect();
@@ -1733,7 +1742,10 @@ fn diagnostic_render_format() {
     assert_eq!(d.source_line, "    y = foo(x)");
     let text = d.render();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "error[T003 no-recipe]: no derivative known for `foo`", "{text}");
+    assert_eq!(
+        lines[0], "error[T003 no-recipe]: no derivative known for `foo`",
+        "{text}"
+    );
     assert!(text.contains("--> pkg/model.py:2:9"), "{text}");
     assert!(
         lines
@@ -1836,7 +1848,11 @@ fn generate_logistic_end_to_end() {
         "{}",
         g.source
     );
-    assert!(lines.contains(&"return tangent.unshared(bw, seed=bloss)"), "{}", g.source);
+    assert!(
+        lines.contains(&"return tangent.unshared(bw, seed=bloss)"),
+        "{}",
+        g.source
+    );
     assert!(
         g.source.contains("# Grad of: logits = np.dot(X, w)"),
         "{}",
@@ -1900,7 +1916,9 @@ fn generate_preserve_result_and_required_seed() {
         },
     );
     assert!(
-        out.lines().any(|l| l.trim().starts_with("return tangent.unshared(bx, seed=bf), ")),
+        out.lines().any(|l| l
+            .trim()
+            .starts_with("return tangent.unshared(bx, seed=bf), ")),
         "{out}"
     );
     let out = gen_ok(
@@ -2154,9 +2172,20 @@ fn generate_helper_function_is_differentiated_once() {
     // call, its backward half reusing what its forward half saved.
     assert_eq!(out.matches("def sq_forward(").count(), 1, "{out}");
     assert_eq!(out.matches("def sq_backward(").count(), 1, "{out}");
-    assert_eq!(out.matches("= sq_forward(_stack, ").count(), 2, "called twice:\n{out}");
-    assert_eq!(out.matches("= sq_backward(_stack, ").count(), 2, "called twice:\n{out}");
-    assert!(!out.contains("dsq("), "no joint derivative, which would run `sq` again:\n{out}");
+    assert_eq!(
+        out.matches("= sq_forward(_stack, ").count(),
+        2,
+        "called twice:\n{out}"
+    );
+    assert_eq!(
+        out.matches("= sq_backward(_stack, ").count(),
+        2,
+        "called twice:\n{out}"
+    );
+    assert!(
+        !out.contains("dsq("),
+        "no joint derivative, which would run `sq` again:\n{out}"
+    );
 }
 
 #[test]
@@ -2173,7 +2202,10 @@ fn generate_mutually_recursive_helpers_call_their_derivatives() {
     // One derivative per function, each calling the other's (no copies).
     assert_eq!(out.matches("def df(").count(), 1, "{out}");
     assert_eq!(out.matches("def dg(").count(), 1, "{out}");
-    assert!(out.contains("dg(") && out.contains("df(") && out.contains("bf="), "{out}");
+    assert!(
+        out.contains("dg(") && out.contains("df(") && out.contains("bf="),
+        "{out}"
+    );
 }
 
 #[test]
@@ -2278,10 +2310,17 @@ fn code_name_scanner_finds_every_name_the_parser_finds() {
     for case in cases {
         let scanned = names_in(case);
         for name in names_in_parsed(case) {
-            assert!(scanned.contains(&name), "{case}: scanner missed `{name}` ({scanned:?})");
+            assert!(
+                scanned.contains(&name),
+                "{case}: scanner missed `{name}` ({scanned:?})"
+            );
         }
         for name in &scanned {
-            assert!(!["numpy", "tangent"].contains(&name.as_str()) || case.contains(&format!("{name}.")), "{case}");
+            assert!(
+                !["numpy", "tangent"].contains(&name.as_str())
+                    || case.contains(&format!("{name}.")),
+                "{case}"
+            );
             assert_ne!(name, "axis");
             assert_ne!(name, "keepdims");
             assert_ne!(name, "key");

@@ -61,7 +61,10 @@ fn round_trip() {
     assert_eq!(store.get(&k("a")), None);
     store.put(&k("a"), "def df(x):\n    return 1.0\n").unwrap();
     store.put(&k("b"), "").unwrap();
-    assert_eq!(store.get(&k("a")).as_deref(), Some("def df(x):\n    return 1.0\n"));
+    assert_eq!(
+        store.get(&k("a")).as_deref(),
+        Some("def df(x):\n    return 1.0\n")
+    );
     assert_eq!(store.get(&k("b")).as_deref(), Some(""));
     store.put(&k("a"), "replaced é ∂").unwrap();
     assert_eq!(store.get(&k("a")).as_deref(), Some("replaced é ∂"));
@@ -115,7 +118,11 @@ fn second_open_in_the_same_process_is_busy() {
     let start = Instant::now();
     let second = Store::open(&dir);
     assert!(matches!(second, Err(StoreError::Busy)), "{second:?}");
-    assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
     // Busy never damages the store that holds the lock.
     assert_eq!(first.get(&k("a")).as_deref(), Some("1"));
 }
@@ -130,7 +137,9 @@ fn version_mismatch_drops_entries() {
     {
         let store = Store::open(&dir).unwrap();
         store.put(&k("a"), "old engine's code").unwrap();
-        store.set_recorded_versions_for_tests("0.0.0-old", &current_recipes).unwrap();
+        store
+            .set_recorded_versions_for_tests("0.0.0-old", &current_recipes)
+            .unwrap();
     }
     {
         let store = Store::open(&dir).unwrap();
@@ -145,7 +154,9 @@ fn version_mismatch_drops_entries() {
     {
         let store = Store::open(&dir).unwrap();
         store.put(&k("b"), "old recipes' code").unwrap();
-        store.set_recorded_versions_for_tests(tangent::ENGINE_VERSION, "another-recipe-set").unwrap();
+        store
+            .set_recorded_versions_for_tests(tangent::ENGINE_VERSION, "another-recipe-set")
+            .unwrap();
     }
     {
         let store = Store::open(&dir).unwrap();
@@ -163,15 +174,30 @@ fn version_mismatch_drops_entries() {
 fn another_engine_build_with_the_same_version_drops_entries() {
     // An engine rebuilt from changed code keeps its version number but not its fingerprint.
     assert_eq!(tangent::ENGINE_FINGERPRINT.len(), 32);
-    assert!(tangent::ENGINE_FINGERPRINT.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(tangent::engine_id(), format!("{}+{}", tangent::ENGINE_VERSION, tangent::ENGINE_FINGERPRINT));
+    assert!(
+        tangent::ENGINE_FINGERPRINT
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+    );
+    assert_eq!(
+        tangent::engine_id(),
+        format!(
+            "{}+{}",
+            tangent::ENGINE_VERSION,
+            tangent::ENGINE_FINGERPRINT
+        )
+    );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cache");
     {
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.stats().engine_build, tangent::ENGINE_FINGERPRINT);
-        store.put(&k("a"), "code of the engine before the rebuild").unwrap();
-        store.set_recorded_build_for_tests("00000000000000000000000000000000").unwrap();
+        store
+            .put(&k("a"), "code of the engine before the rebuild")
+            .unwrap();
+        store
+            .set_recorded_build_for_tests("00000000000000000000000000000000")
+            .unwrap();
     }
     let store = Store::open(&dir).unwrap();
     assert_eq!(store.get(&k("a")), None);
@@ -188,7 +214,12 @@ fn the_store_is_private_to_the_user() {
     let dir = tmp.path().join("a").join("cache");
     populated(&dir);
     for d in [tmp.path().join("a"), dir.clone()] {
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{}",
+            d.display()
+        );
     }
     // sled's files lose any write permission for others, whatever umask created them.
     for file in sled_files(&dir) {
@@ -198,7 +229,12 @@ fn the_store_is_private_to_the_user() {
     store.put(&k("x"), "y").unwrap();
     store.flush();
     for file in sled_files(&dir) {
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o022, 0, "{}", file.display());
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o022,
+            0,
+            "{}",
+            file.display()
+        );
     }
 }
 
@@ -206,14 +242,19 @@ fn the_store_is_private_to_the_user() {
 fn populated(dir: &Path) {
     let store = Store::open(dir).unwrap();
     for i in 0..200 {
-        store.put(&k(&i.to_string()), &format!("value {i} ").repeat(50)).unwrap();
+        store
+            .put(&k(&i.to_string()), &format!("value {i} ").repeat(50))
+            .unwrap();
     }
     store.flush();
 }
 
 fn sled_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
     files
 }
@@ -223,13 +264,19 @@ fn sled_files(dir: &Path) -> Vec<PathBuf> {
 fn assert_rebuilt(dir: &Path) {
     let (store, warnings) = capture_warnings(|| Store::open(dir));
     let store = store.expect("a corrupted store is rebuilt, not an error");
-    assert!(warnings.iter().any(|w| w.contains("unreadable")), "no warning: {warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("unreadable")),
+        "no warning: {warnings:?}"
+    );
     assert_eq!(store.stats().entries, 0);
     assert_eq!(store.get(&k("0")), None);
     store.put(&k("new"), "works").unwrap();
     assert_eq!(store.get(&k("new")).as_deref(), Some("works"));
     drop(store);
-    assert_eq!(Store::open(dir).unwrap().get(&k("new")).as_deref(), Some("works"));
+    assert_eq!(
+        Store::open(dir).unwrap().get(&k("new")).as_deref(),
+        Some("works")
+    );
 }
 
 #[test]
@@ -255,7 +302,10 @@ fn garbage_files_rebuild_the_store() {
         fs::write(&file, garbage).unwrap();
     }
     assert_rebuilt(&dir);
-    assert_eq!(fs::read_to_string(dir.join("NOTES.txt")).unwrap(), "not sled's");
+    assert_eq!(
+        fs::read_to_string(dir.join("NOTES.txt")).unwrap(),
+        "not sled's"
+    );
 }
 
 #[test]
@@ -263,7 +313,11 @@ fn garbage_config_rebuilds_the_store() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cache");
     populated(&dir);
-    fs::write(dir.join("conf"), b"\xff\xfe this is not a sled configuration at all \x00\x01\x02").unwrap();
+    fs::write(
+        dir.join("conf"),
+        b"\xff\xfe this is not a sled configuration at all \x00\x01\x02",
+    )
+    .unwrap();
     assert_rebuilt(&dir);
 }
 
@@ -298,7 +352,12 @@ fn truncated_to_nothing_is_empty() {
     let dir = tmp.path().join("cache");
     populated(&dir);
     for file in sled_files(&dir) {
-        fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(0).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     }
     let store = Store::open(&dir).unwrap();
     assert_eq!(store.stats().entries, 0);
@@ -312,7 +371,10 @@ fn undecodable_metadata_rebuilds_the_store() {
     populated(&dir);
     {
         let db = open_raw(&dir);
-        db.open_tree(store::META_TREE).unwrap().insert(b"engine_version", &b"\xff\xfe\xfd"[..]).unwrap();
+        db.open_tree(store::META_TREE)
+            .unwrap()
+            .insert(b"engine_version", &b"\xff\xfe\xfd"[..])
+            .unwrap();
         db.flush().unwrap();
     }
     assert_rebuilt(&dir);
@@ -331,7 +393,8 @@ fn corrupted_value_is_a_miss_and_is_removed() {
         ("short", vec![0u8; 31]),
         // A half-written value: the first bytes of a valid encoding.
         ("truncated", {
-            let full = Store::encode_for_tests(&k("truncated"), "a long value ".repeat(10).as_str());
+            let full =
+                Store::encode_for_tests(&k("truncated"), "a long value ".repeat(10).as_str());
             full[..full.len() - 7].to_vec()
         }),
         // A bit flipped in the payload.
@@ -342,7 +405,10 @@ fn corrupted_value_is_a_miss_and_is_removed() {
             full
         }),
         // A valid value of another key.
-        ("misfiled", Store::encode_for_tests(&k("good"), "good value")),
+        (
+            "misfiled",
+            Store::encode_for_tests(&k("good"), "good value"),
+        ),
         // Checksum right, payload not UTF-8 (cannot come from `put`).
         ("not utf-8", {
             let key = k("not utf-8");
@@ -360,11 +426,19 @@ fn corrupted_value_is_a_miss_and_is_removed() {
         assert!(store.contains_raw_for_tests(&k(name)));
         let (got, warnings) = capture_warnings(|| store.get(&k(name)));
         assert_eq!(got, None, "{name}");
-        assert!(!store.contains_raw_for_tests(&k(name)), "{name} was not removed");
-        assert!(warnings.iter().any(|w| w.contains("checksum")), "{name}: {warnings:?}");
+        assert!(
+            !store.contains_raw_for_tests(&k(name)),
+            "{name} was not removed"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("checksum")),
+            "{name}: {warnings:?}"
+        );
     }
     // The encoding helper matches what `put` writes.
-    store.raw_put_for_tests(&k("raw"), &Store::encode_for_tests(&k("raw"), "via raw")).unwrap();
+    store
+        .raw_put_for_tests(&k("raw"), &Store::encode_for_tests(&k("raw"), "via raw"))
+        .unwrap();
     assert_eq!(store.get(&k("raw")).as_deref(), Some("via raw"));
     assert_eq!(store.get(&k("good")).as_deref(), Some("good value"));
 }
@@ -394,7 +468,12 @@ fn busy_when_another_process_holds_the_store() {
     let dir = tmp.path().join("cache");
     let ready = tmp.path().join("ready");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "helper_hold_store_in_child", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_hold_store_in_child",
+            "--test-threads=1",
+        ])
         .env(HOLD_ENV, &dir)
         .env(READY_ENV, &ready)
         .stdout(Stdio::null())
@@ -406,7 +485,10 @@ fn busy_when_another_process_holds_the_store() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the child exited before holding the store: {status}");
         }
-        assert!(Instant::now() < deadline, "the child never opened the store");
+        assert!(
+            Instant::now() < deadline,
+            "the child never opened the store"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -415,13 +497,19 @@ fn busy_when_another_process_holds_the_store() {
     let elapsed = start.elapsed();
     assert!(matches!(result, Err(StoreError::Busy)), "{result:?}");
     assert!(elapsed < Duration::from_secs(1), "Busy took {elapsed:?}");
-    assert!(elapsed >= Duration::from_millis(50), "no retry before giving up: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(50),
+        "no retry before giving up: {elapsed:?}"
+    );
 
     // Once the holder is gone (even killed), the store opens with the holder's entries.
     child.kill().unwrap();
     child.wait().unwrap();
     let store = Store::open(&dir).unwrap();
-    assert_eq!(store.get(&k("from child")).as_deref(), Some("child's value"));
+    assert_eq!(
+        store.get(&k("from child")).as_deref(),
+        Some("child's value")
+    );
 }
 
 #[cfg(unix)]
@@ -443,12 +531,17 @@ fn read_only_directory_is_an_io_error() {
         match &result {
             Err(StoreError::Io(e)) => {
                 assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
-                assert!(e.to_string().contains(&dir.display().to_string()), "message names the directory: {e}");
+                assert!(
+                    e.to_string().contains(&dir.display().to_string()),
+                    "message names the directory: {e}"
+                );
             }
             other => panic!("expected an IO error, got {other:?}"),
         }
     } else {
-        eprintln!("permissions are not enforced (running as root?): skipping the read-only assertion");
+        eprintln!(
+            "permissions are not enforced (running as root?): skipping the read-only assertion"
+        );
         assert!(result.is_ok(), "{result:?}");
     }
     drop(result);
@@ -471,7 +564,10 @@ fn read_only_directory_is_an_io_error() {
     }
     drop(result);
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(Store::open(&dir).unwrap().get(&k("a")).as_deref(), Some("kept"));
+    assert_eq!(
+        Store::open(&dir).unwrap().get(&k("a")).as_deref(),
+        Some("kept")
+    );
 }
 
 #[test]
@@ -482,7 +578,9 @@ fn unusable_location_is_an_io_error() {
     fs::write(&file, "x").unwrap();
     let dir = file.join("cache");
     match Store::open(&dir) {
-        Err(StoreError::Io(e)) => assert!(e.to_string().contains(&dir.display().to_string()), "{e}"),
+        Err(StoreError::Io(e)) => {
+            assert!(e.to_string().contains(&dir.display().to_string()), "{e}")
+        }
         other => panic!("expected an IO error, got {other:?}"),
     }
     assert_eq!(fs::read_to_string(&file).unwrap(), "x");
@@ -503,7 +601,10 @@ fn key_separates_parts() {
 #[ignore = "helper run in a child process by default_cache_dir_honours_env"]
 fn helper_print_default_cache_dir() {
     if std::env::var_os("TANGENT_STORE_TEST_PRINT").is_some() {
-        println!("DIR={}", store::default_cache_dir(Path::new("/project")).display());
+        println!(
+            "DIR={}",
+            store::default_cache_dir(Path::new("/project")).display()
+        );
     }
 }
 
@@ -512,8 +613,14 @@ fn default_cache_dir_honours_env() {
     // The variable is read in a child process: setting it here would race other tests.
     let run = |value: Option<&str>| -> String {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--ignored", "--exact", "helper_print_default_cache_dir", "--nocapture", "--test-threads=1"])
-            .env("TANGENT_STORE_TEST_PRINT", "1");
+        cmd.args([
+            "--ignored",
+            "--exact",
+            "helper_print_default_cache_dir",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TANGENT_STORE_TEST_PRINT", "1");
         match value {
             Some(v) => cmd.env("TANGENT_CACHE_DIR", v),
             None => cmd.env_remove("TANGENT_CACHE_DIR"),

@@ -72,15 +72,18 @@ pub fn process_text(
     let module = generator.module(&source.path, text)?;
     let artifact = layout.artifact(source, &module.hash);
     // A symbolic link at the artifact's place is no artifact (it is replaced when writing).
-    let on_disk = layout.reachable(source, &artifact).then(|| layout::read_artifact(&artifact)).flatten();
+    let on_disk = layout
+        .reachable(source, &artifact)
+        .then(|| layout::read_artifact(&artifact))
+        .flatten();
     let state = match (mode, on_disk) {
         (_, Some(old)) if old == module.source.as_bytes() => ArtifactState::Current,
         (Mode::Compare, None) => ArtifactState::Missing,
         (Mode::Compare, Some(_)) => ArtifactState::Stale,
         (Mode::Write, _) => {
-            layout::write_if_changed(&layout.base(source), &artifact, &module.source).map_err(|e| {
-                FileError::Write(format!("cannot write {}: {e}", artifact.display()))
-            })?;
+            layout::write_if_changed(&layout.base(source), &artifact, &module.source).map_err(
+                |e| FileError::Write(format!("cannot write {}: {e}", artifact.display())),
+            )?;
             ArtifactState::Written
         }
     };
@@ -307,7 +310,11 @@ pub fn redefinition_warnings(path: &Path, redefined: &[tangent::db::Redefinition
 pub fn report(reports: &[FileReport], found: &Found, verbosity: Verbosity) -> Summary {
     let mut summary = Summary::default();
     for (path, reason) in &found.errors {
-        eprintln!("error[{}]: {}: {reason}", tangent::DiagnosticKind::Io, path.display());
+        eprintln!(
+            "error[{}]: {}: {reason}",
+            tangent::DiagnosticKind::Io,
+            path.display()
+        );
         summary.failed += 1;
     }
     for r in reports {

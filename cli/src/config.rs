@@ -97,11 +97,14 @@ pub fn load(start: &Path) -> Result<Config, String> {
         match key.as_str() {
             "out" => {
                 let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
-                config.out = Some(base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--out"))?));
+                config.out =
+                    Some(base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--out"))?));
             }
             "cache-dir" => {
                 let s = value.as_str().ok_or_else(|| bad(key, "a string"))?;
-                config.cache_dir = Some(base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--cache-dir"))?));
+                config.cache_dir = Some(
+                    base.join(inside(s).ok_or_else(|| outside(&pyproject, key, s, "--cache-dir"))?),
+                );
             }
             "optimize" => {
                 config.optimize = Some(value.as_bool().ok_or_else(|| bad(key, "true or false"))?)
@@ -120,10 +123,16 @@ pub fn load(start: &Path) -> Result<Config, String> {
                     .collect::<Result<_, _>>()?;
             }
             "recipes" => {
-                let list = value.as_array().ok_or_else(|| bad(key, "a list of file paths"))?;
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| bad(key, "a list of file paths"))?;
                 config.recipes = list
                     .iter()
-                    .map(|v| v.as_str().map(|s| base.join(s)).ok_or_else(|| bad(key, "a list of file paths")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(|s| base.join(s))
+                            .ok_or_else(|| bad(key, "a list of file paths"))
+                    })
                     .collect::<Result<_, _>>()?;
             }
             other => tracing::warn!(

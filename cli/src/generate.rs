@@ -43,7 +43,11 @@ impl FileError {
     pub fn render(&self, path: &Path) -> String {
         match self {
             FileError::Read(r) | FileError::Write(r) => {
-                format!("error[{}]: {}: {r}\n", tangent::DiagnosticKind::Io, path.display())
+                format!(
+                    "error[{}]: {}: {r}\n",
+                    tangent::DiagnosticKind::Io,
+                    path.display()
+                )
             }
             FileError::Engine(d) => d.render(),
         }
@@ -62,7 +66,8 @@ pub fn read_source(path: &Path) -> Result<String, FileError> {
         })
     })?;
     // Not UTF-8 or too large: a diagnostic with its code, like the engine's.
-    tangent::parse::decode(bytes, &path.display().to_string()).map_err(|d| FileError::Engine(Box::new(d)))
+    tangent::parse::decode(bytes, &path.display().to_string())
+        .map_err(|d| FileError::Engine(Box::new(d)))
 }
 
 pub struct Generator {
@@ -86,14 +91,26 @@ fn options_tag(optimize: bool) -> &'static [u8] {
 const SKIPPED_KEY: &[u8] = b"tangent-cli/skipped-functions/v1";
 
 impl Generator {
-    pub fn new(cache: Cache, optimize: bool, shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>) -> Generator {
-        let mut generator = Generator { cache: Mutex::new(cache), optimize, recipe_hash: String::new(), shared: None };
+    pub fn new(
+        cache: Cache,
+        optimize: bool,
+        shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>,
+    ) -> Generator {
+        let mut generator = Generator {
+            cache: Mutex::new(cache),
+            optimize,
+            recipe_hash: String::new(),
+            shared: None,
+        };
         generator.set_shared_recipes(shared);
         generator
     }
 
     /// Replaces the project's shared recipes (a recipe file changed under `watch`).
-    pub fn set_shared_recipes(&mut self, shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>) {
+    pub fn set_shared_recipes(
+        &mut self,
+        shared: Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>,
+    ) {
         // The shared recipes are part of what every module's code depends on.
         self.recipe_hash = match &shared {
             Some(r) => format!("{}+{}", tangent::recipes::recipe_set_hash(), r.hash),
@@ -126,7 +143,8 @@ impl Generator {
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
         let (module_name, root) = tangent::module_location(path);
         let roots = [root];
-        let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots).with_recipes(self.shared.clone());
+        let loaded = tangent::ProjectModule::load(text, &file_name, &module_name, &roots)
+            .with_recipes(self.shared.clone());
         let dependencies = loaded.dependencies();
         let redefined = loaded.redefinitions();
         let context: String = std::iter::once(format!("module={module_name}\n"))
@@ -138,7 +156,11 @@ impl Generator {
             tracing::debug!("{}: reused from the cache", path.display());
             return Ok(Module { redefined, ..m });
         }
-        let store = self.cache.lock().unwrap_or_else(|e| e.into_inner()).shared();
+        let store = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shared();
         // The engine recurses once per level of nesting: give it the stack its limits assume
         // (build threads have small stacks).
         let generated = tangent::parse::with_stack(|| loaded.grad_module(self.optimize, store))
@@ -229,8 +251,15 @@ mod tests {
         std::fs::write(&path, b"x = '\xe9'\n").unwrap();
         match read_source(&path) {
             Err(FileError::Engine(d)) => {
-                assert!(d.message.contains("UTF-8") && d.message.contains("offset 5"), "{}", d.message);
-                assert_eq!((d.kind, d.line, d.column), (tangent::DiagnosticKind::InvalidInput, 1, 6));
+                assert!(
+                    d.message.contains("UTF-8") && d.message.contains("offset 5"),
+                    "{}",
+                    d.message
+                );
+                assert_eq!(
+                    (d.kind, d.line, d.column),
+                    (tangent::DiagnosticKind::InvalidInput, 1, 6)
+                );
             }
             other => panic!("expected a diagnostic, got {other:?}"),
         }

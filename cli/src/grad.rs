@@ -124,7 +124,8 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         seed_required: false,
     };
     // The project's shared recipes (`[tool.tangent] recipes` of the nearest pyproject.toml).
-    let config = crate::config::load(&crate::config::start_dir(std::slice::from_ref(file))).map_err(Failure::Input)?;
+    let config = crate::config::load(&crate::config::start_dir(std::slice::from_ref(file)))
+        .map_err(Failure::Input)?;
     let shared = crate::project::load_recipes(&config.recipes).map_err(Failure::Recipes)?;
     let request = Request {
         module_source: &source,
@@ -159,7 +160,11 @@ fn read(file: &std::path::Path, shown: &str) -> Result<Vec<u8>, Diagnostic> {
             std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
             _ => e.to_string(),
         };
-        Diagnostic::without_span(DiagnosticKind::Io, format!("cannot read `{shown}`: {reason}"), shown)
+        Diagnostic::without_span(
+            DiagnosticKind::Io,
+            format!("cannot read `{shown}`: {reason}"),
+            shown,
+        )
     };
     let mut bytes = Vec::new();
     let limit = tangent::parse::MAX_SOURCE_BYTES as u64 + 1;

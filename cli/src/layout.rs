@@ -68,7 +68,10 @@ impl Layout {
     /// Is `artifact` (of `source`) reached from the base without a symbolic link? Only then
     /// is what is there read as the artifact.
     pub fn reachable(&self, source: &Source, artifact: &Path) -> bool {
-        real_dirs_below(&self.base(source), artifact.parent().unwrap_or(Path::new("")))
+        real_dirs_below(
+            &self.base(source),
+            artifact.parent().unwrap_or(Path::new("")),
+        )
     }
 
     /// Artifacts of `source` beside it other than `keep` that were generated from another text
@@ -118,7 +121,11 @@ impl Layout {
                 let artifact = self.artifact(source, "");
                 let parent = artifact.parent().unwrap_or(Path::new(""));
                 let file = std::fs::symlink_metadata(&artifact).is_ok_and(|m| m.is_file());
-                if file && real_dirs_below(dir, parent) { vec![artifact] } else { Vec::new() }
+                if file && real_dirs_below(dir, parent) {
+                    vec![artifact]
+                } else {
+                    Vec::new()
+                }
             }
         }
     }
@@ -226,7 +233,11 @@ pub fn read_artifact(path: &Path) -> Option<Vec<u8>> {
 
 /// `.` for the empty path (a source in the current directory has the parent `""`).
 fn or_dot(path: &Path) -> &Path {
-    if path.as_os_str().is_empty() { Path::new(".") } else { path }
+    if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    }
 }
 
 /// Is every directory from `base` (excluded) down to `dir` (included) a real directory, not a
@@ -265,7 +276,11 @@ fn ensure_dirs(base: &Path, dir: &Path) -> std::io::Result<()> {
     let mut at = root.to_path_buf();
     for c in rel.components() {
         let Component::Normal(name) = c else {
-            return Err(std::io::Error::other(format!("unexpected `{}` in {}", c.as_os_str().to_string_lossy(), dir.display())));
+            return Err(std::io::Error::other(format!(
+                "unexpected `{}` in {}",
+                c.as_os_str().to_string_lossy(),
+                dir.display()
+            )));
         };
         at.push(name);
         for attempt in 0..2 {
@@ -278,14 +293,19 @@ fn ensure_dirs(base: &Path, dir: &Path) -> std::io::Result<()> {
                     )));
                 }
                 Ok(_) => {
-                    return Err(std::io::Error::other(format!("{} is not a directory", at.display())));
+                    return Err(std::io::Error::other(format!(
+                        "{} is not a directory",
+                        at.display()
+                    )));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => match builder.create(&at) {
-                    Ok(()) => break,
-                    // Created meanwhile by another writer: look again.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(e),
-                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                    match builder.create(&at) {
+                        Ok(()) => break,
+                        // Created meanwhile by another writer: look again.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -346,7 +366,9 @@ fn temporary_of(name: &str) -> Option<u32> {
     let (rest, n) = rest.rsplit_once('.')?;
     let (artifact, pid) = rest.rsplit_once('.')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(n) && digits(pid) && crate::walk::is_generated(artifact)).then(|| pid.parse().ok()).flatten()
+    (digits(n) && digits(pid) && crate::walk::is_generated(artifact))
+        .then(|| pid.parse().ok())
+        .flatten()
 }
 
 /// Is process `pid` running? (A pid reused by another process counts as running: its
@@ -395,7 +417,10 @@ pub fn sweep_temporaries(dir: &Path) -> usize {
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > TEMPORARY_MAX_AGE));
         if (old || !process_alive(pid)) && std::fs::remove_file(e.path()).is_ok() {
-            tracing::debug!("removed {} (left by a writer that was stopped)", e.path().display());
+            tracing::debug!(
+                "removed {} (left by a writer that was stopped)",
+                e.path().display()
+            );
             removed += 1;
         }
     }
@@ -408,7 +433,10 @@ mod tests {
 
     #[test]
     fn temporary_names_are_recognised() {
-        assert_eq!(temporary_of(".model.__grad__.0123456789abcdef.py.4242.7.tmp"), Some(4242));
+        assert_eq!(
+            temporary_of(".model.__grad__.0123456789abcdef.py.4242.7.tmp"),
+            Some(4242)
+        );
         assert_eq!(temporary_of(".model.__grad__.py.17.0.tmp"), Some(17));
         assert_eq!(temporary_of(".model.py.17.0.tmp"), None);
         assert_eq!(temporary_of("model.__grad__.py.17.0.tmp"), None);

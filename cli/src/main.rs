@@ -109,8 +109,14 @@ fn report_panics_as_internal_errors() {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown failure".to_string());
-        let at = info.location().map(|l| format!(" ({}:{})", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
         let kind = tangent::DiagnosticKind::Internal;
-        eprintln!("error[{kind}]: internal error in Tangent: {what}{at}\nhelp: {}", kind.default_help());
+        eprintln!(
+            "error[{kind}]: internal error in Tangent: {what}{at}\nhelp: {}",
+            kind.default_help()
+        );
     }));
 }

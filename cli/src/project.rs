@@ -97,7 +97,10 @@ impl Project {
     /// shared recipes; the error (an unreadable or invalid recipe file) is ready to print.
     pub fn generator(&self) -> Result<Generator, String> {
         tracing::debug!("cache: {}", self.cache_dir.display());
-        let linked = self.cache_root.as_deref().and_then(|root| crate::cache::linked_component(root, &self.cache_dir));
+        let linked = self
+            .cache_root
+            .as_deref()
+            .and_then(|root| crate::cache::linked_component(root, &self.cache_dir));
         let cache = match linked {
             Some(link) => {
                 tracing::warn!(
@@ -114,15 +117,24 @@ impl Project {
 }
 
 /// Reads and checks recipe files; the error is ready to print.
-pub fn load_recipes(files: &[PathBuf]) -> Result<Option<Arc<tangent::recipes::ProjectRecipes>>, String> {
+pub fn load_recipes(
+    files: &[PathBuf],
+) -> Result<Option<Arc<tangent::recipes::ProjectRecipes>>, String> {
     if files.is_empty() {
         return Ok(None);
     }
     let mut texts = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("error[{}]: cannot read the recipe file {} named in [tool.tangent] recipes: {e}\n", tangent::DiagnosticKind::Io, path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "error[{}]: cannot read the recipe file {} named in [tool.tangent] recipes: {e}\n",
+                tangent::DiagnosticKind::Io,
+                path.display()
+            )
+        })?;
         texts.push((path.display().to_string(), text));
     }
-    tangent::recipes::ProjectRecipes::load(&texts).map(|r| Some(Arc::new(r))).map_err(|d| d.render())
+    tangent::recipes::ProjectRecipes::load(&texts)
+        .map(|r| Some(Arc::new(r)))
+        .map_err(|d| d.render())
 }

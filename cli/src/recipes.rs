@@ -32,21 +32,36 @@ pub fn run(args: &RecipesArgs) -> ExitCode {
     };
     // The project's shared recipes, from the pyproject.toml above FILE (or the current directory).
     let start = crate::config::start_dir(args.file.as_slice());
-    let shared = match crate::config::load(&start).and_then(|c| crate::project::load_recipes(&c.recipes)) {
-        Ok(shared) => shared,
-        Err(e) => {
-            eprint!("{}", if e.ends_with('\n') { e } else { format!("error: {e}\n") });
-            return ExitCode::from(1);
-        }
-    };
-    let listing = match tangent::recipe_listing(source.as_ref().map(|(t, p)| (t.as_str(), p.as_str())), shared.as_deref()) {
+    let shared =
+        match crate::config::load(&start).and_then(|c| crate::project::load_recipes(&c.recipes)) {
+            Ok(shared) => shared,
+            Err(e) => {
+                eprint!(
+                    "{}",
+                    if e.ends_with('\n') {
+                        e
+                    } else {
+                        format!("error: {e}\n")
+                    }
+                );
+                return ExitCode::from(1);
+            }
+        };
+    let listing = match tangent::recipe_listing(
+        source.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
+        shared.as_deref(),
+    ) {
         Ok(listing) => listing,
         Err(d) => {
             eprint!("{}", d.render());
             return ExitCode::from(1);
         }
     };
-    let text = if args.json { json(&listing) } else { table(&listing) };
+    let text = if args.json {
+        json(&listing)
+    } else {
+        table(&listing)
+    };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`tangent recipes | head`) is not an error worth reporting.
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
@@ -83,12 +98,20 @@ fn table(listing: &[RecipeInfo]) -> String {
     let mut lines: Vec<String> = listing
         .iter()
         .map(|i| {
-            let source = i.reverse.as_ref().or(i.forward.as_ref()).map(|o| format!("  ({}{o})", if i.user { "yours: " } else { "" })).unwrap_or_default();
+            let source = i
+                .reverse
+                .as_ref()
+                .or(i.forward.as_ref())
+                .map(|o| format!("  ({}{o})", if i.user { "yours: " } else { "" }))
+                .unwrap_or_default();
             format!("{:width$}  {}{source}", i.name, modes(i))
         })
         .collect();
     let differentiable = listing.iter().filter(|i| !i.nondifferentiable).count();
-    lines.push(format!("{differentiable} functions with recipes, {} with a zero derivative", listing.len() - differentiable));
+    lines.push(format!(
+        "{differentiable} functions with recipes, {} with a zero derivative",
+        listing.len() - differentiable
+    ));
     lines.join("\n")
 }
 

@@ -285,7 +285,9 @@ fn dedup(found: &mut Found) {
 }
 
 fn warn_outside(path: &Path) {
-    let target = std::fs::canonicalize(path).map(|t| t.display().to_string()).unwrap_or_default();
+    let target = std::fs::canonicalize(path)
+        .map(|t| t.display().to_string())
+        .unwrap_or_default();
     tracing::warn!(
         "{}: skipped: a symbolic link to {target}, outside the project",
         path.display()

@@ -76,9 +76,19 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
         match std::fs::metadata(given) {
             Ok(meta) => {
                 let abs = crate::config::absolute(given);
-                let linked = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink());
-                let watched = if linked && meta.is_dir() { std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone()) } else { abs.clone() };
-                roots.push(Root { given: given.clone(), abs, watched, is_file: !meta.is_dir() })
+                let linked =
+                    std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink());
+                let watched = if linked && meta.is_dir() {
+                    std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone())
+                } else {
+                    abs.clone()
+                };
+                roots.push(Root {
+                    given: given.clone(),
+                    abs,
+                    watched,
+                    is_file: !meta.is_dir(),
+                })
             }
             Err(e) => {
                 eprintln!("error: {}: {e}", given.display());
@@ -115,16 +125,21 @@ pub fn run(args: &ProjectArgs, verbosity: Verbosity) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let recipe_files: Vec<PathBuf> = project.recipe_files.iter().map(|p| crate::config::absolute(p)).collect();
+    let recipe_files: Vec<PathBuf> = project
+        .recipe_files
+        .iter()
+        .map(|p| crate::config::absolute(p))
+        .collect();
     // Recipe files outside the watched trees are watched too.
     for file in &recipe_files {
         if roots.iter().any(|r| file.starts_with(&r.abs)) {
             continue;
         }
         if let Some(dir) = file.parent()
-            && let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::warn!("cannot watch {}: {e}", dir.display());
-            }
+            && let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!("cannot watch {}: {e}", dir.display());
+        }
     }
     for root in &roots {
         let (target, mode) = if root.is_file {
@@ -278,7 +293,10 @@ impl Watch {
     }
 
     fn handle(&mut self, events: &[notify_debouncer_full::DebouncedEvent]) {
-        if events.iter().any(|e| e.paths.iter().any(|p| self.recipe_files.contains(p))) {
+        if events
+            .iter()
+            .any(|e| e.paths.iter().any(|p| self.recipe_files.contains(p)))
+        {
             self.reload_recipes();
             return;
         }

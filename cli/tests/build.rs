@@ -705,13 +705,20 @@ const PKG_MODEL: &str = "import numpy as np\nfrom .layers import dense\n\n\ndef 
 fn calls_across_modules_of_a_package_resolve_and_invalidate() {
     let p = Project::with_files(
         "package",
-        &[("pkg/__init__.py", ""), ("pkg/layers.py", PKG_LAYERS), ("pkg/model.py", PKG_MODEL)],
+        &[
+            ("pkg/__init__.py", ""),
+            ("pkg/layers.py", PKG_LAYERS),
+            ("pkg/model.py", PKG_MODEL),
+        ],
     );
     let o = p.run(&["build", "-v", "."]);
     assert_exit(&o, 0);
     let model = format!("pkg/__tangent__/{}", artifact_name("model", PKG_MODEL));
     let text = p.read(&model);
-    assert!(text.contains("from pkg.layers.__grad__ import ddense"), "{text}");
+    assert!(
+        text.contains("from pkg.layers.__grad__ import ddense"),
+        "{text}"
+    );
     assert!(text.contains("def dloss("), "{text}");
     // Renaming a parameter of the callee changes how the caller calls its derivative: the
     // caller's module is regenerated although its own text did not change.
@@ -756,7 +763,10 @@ fn a_full_cache_disk_warns_and_the_build_goes_on() {
             (format!("m{i}.py"), text)
         })
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let p = Project::with_files("fulldisk", &refs);
     let cache = p.path("tiny-cache");
     let Some(_disk) = SmallDisk::mount(&cache, "128k") else {
@@ -765,10 +775,20 @@ fn a_full_cache_disk_warns_and_the_build_goes_on() {
     };
     let o = p.run(&["build", "--cache-dir", cache.to_str().unwrap(), "."]);
     assert_exit(&o, 0);
-    assert!(summary(&o).starts_with("80 generated, 0 reused, 0 failed"), "{}", stdout(&o));
+    assert!(
+        summary(&o).starts_with("80 generated, 0 reused, 0 failed"),
+        "{}",
+        stdout(&o)
+    );
     let err = stderr(&o);
-    assert!(err.contains("No space left on device") && err.contains("going on"), "one clear warning: {err}");
-    assert!(err.matches("WARN").count() <= 4, "not one warning per function: {err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("going on"),
+        "one clear warning: {err}"
+    );
+    assert!(
+        err.matches("WARN").count() <= 4,
+        "not one warning per function: {err}"
+    );
     assert_eq!(p.artifacts().len(), 80, "every artifact is written");
 }
 
@@ -778,17 +798,30 @@ const WITH_RECIPE: &str = "import numpy as np\nimport tangent\n\n\ndef softplus(
 fn build_uses_the_modules_own_recipes_and_an_edited_recipe_regenerates() {
     let p = Project::with_files("recipes", &[("model.py", WITH_RECIPE)]);
     assert_exit(&p.run(&["build", "."]), 0);
-    let text = p.read(&format!("__tangent__/{}", artifact_name("model", WITH_RECIPE)));
+    let text = p.read(&format!(
+        "__tangent__/{}",
+        artifact_name("model", WITH_RECIPE)
+    ));
     assert!(text.contains("# Your recipe (model.py:9)"), "{text}");
-    assert!(text.contains("def dloss(") && text.contains("def dsoftplus("), "{text}");
-    assert!(!text.contains("def dsoftplus_adjoint("), "templates are not differentiated:\n{text}");
+    assert!(
+        text.contains("def dloss(") && text.contains("def dsoftplus("),
+        "{text}"
+    );
+    assert!(
+        !text.contains("def dsoftplus_adjoint("),
+        "templates are not differentiated:\n{text}"
+    );
     assert_eq!(text, expected_module(WITH_RECIPE, "model.py", true));
     // Only the recipe changes: the gradient that uses it is regenerated, with the new rule.
     let edited = WITH_RECIPE.replace("* SCALE /", "* 2.0 * SCALE /");
     p.write("model.py", &edited);
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
-    assert!(summary(&o).starts_with("1 generated, 0 reused"), "{}", stdout(&o));
+    assert!(
+        summary(&o).starts_with("1 generated, 0 reused"),
+        "{}",
+        stdout(&o)
+    );
     let text = p.read(&format!("__tangent__/{}", artifact_name("model", &edited)));
     assert!(text.contains("* 2.0 * SCALE /"), "{text}");
 }
@@ -800,7 +833,10 @@ fn an_invalid_recipe_fails_its_module_with_the_recipe_line() {
     let o = p.run(&["build", "."]);
     assert_exit(&o, 1);
     let err = stderr(&o);
-    assert!(err.contains("model.py:11") && err.contains("invalid-recipe"), "{err}");
+    assert!(
+        err.contains("model.py:11") && err.contains("invalid-recipe"),
+        "{err}"
+    );
 }
 
 const OPS: &str = "import math\nimport numpy\n\n\ndef fancy(x):\n    return 2.0 * numpy.array([math.sin(v) for v in x])\n";
@@ -811,7 +847,10 @@ fn shared_recipe_project(name: &str) -> Project {
     Project::with_files(
         name,
         &[
-            ("pyproject.toml", "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n"),
+            (
+                "pyproject.toml",
+                "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n",
+            ),
             ("mylib/__init__.py", ""),
             ("mylib/ops.py", OPS),
             ("tools/recipes.py", SHARED_RECIPES),
@@ -825,40 +864,85 @@ fn shared_recipe_files_apply_to_every_module_and_their_edits_rebuild_all() {
     let p = shared_recipe_project("shared-recipes");
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
-    assert!(summary(&o).contains("0 failed, 0 functions skipped"), "{}", stdout(&o));
-    let model = p.read(&format!("__tangent__/{}", artifact_name("model", USES_FANCY)));
-    assert!(model.contains("# Your recipe (recipes.py:6)") && model.contains("import numpy as np\n"), "{model}");
+    assert!(
+        summary(&o).contains("0 failed, 0 functions skipped"),
+        "{}",
+        stdout(&o)
+    );
+    let model = p.read(&format!(
+        "__tangent__/{}",
+        artifact_name("model", USES_FANCY)
+    ));
+    assert!(
+        model.contains("# Your recipe (recipes.py:6)") && model.contains("import numpy as np\n"),
+        "{model}"
+    );
     // The function the recipe is for takes it too, in its own module.
     let ops = p.read(&format!("mylib/__tangent__/{}", artifact_name("ops", OPS)));
-    assert!(ops.contains("def dfancy(") && ops.contains("# Your recipe (recipes.py:6)"), "{ops}");
+    assert!(
+        ops.contains("def dfancy(") && ops.contains("# Your recipe (recipes.py:6)"),
+        "{ops}"
+    );
     // A second build reuses everything; an edited recipe file regenerates everything.
-    assert!(summary(&p.run(&["build", "."])).starts_with("0 generated"), "reuse");
-    p.write("tools/recipes.py", &SHARED_RECIPES.replace("2.0 * np.cos", "2.0 * 1.0 * np.cos"));
+    assert!(
+        summary(&p.run(&["build", "."])).starts_with("0 generated"),
+        "reuse"
+    );
+    p.write(
+        "tools/recipes.py",
+        &SHARED_RECIPES.replace("2.0 * np.cos", "2.0 * 1.0 * np.cos"),
+    );
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
-    assert!(summary(&o).starts_with("4 generated, 0 reused"), "{}", stdout(&o));
-    let model = p.read(&format!("__tangent__/{}", artifact_name("model", USES_FANCY)));
+    assert!(
+        summary(&o).starts_with("4 generated, 0 reused"),
+        "{}",
+        stdout(&o)
+    );
+    let model = p.read(&format!(
+        "__tangent__/{}",
+        artifact_name("model", USES_FANCY)
+    ));
     assert!(model.contains("2.0 * 1.0 * np.cos"), "{model}");
     // `tangent grad` and `tangent recipes` see the shared recipes too.
     let o = p.run(&["grad", "model.py:loss"]);
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("Your recipe (recipes.py:6)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Your recipe (recipes.py:6)"),
+        "{}",
+        stdout(&o)
+    );
     let o = p.run(&["recipes", "model.py"]);
-    assert!(stdout(&o).contains("mylib.ops.fancy") && stdout(&o).contains("yours: recipes.py:6"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("mylib.ops.fancy") && stdout(&o).contains("yours: recipes.py:6"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn a_broken_shared_recipe_file_fails_the_build_with_its_location() {
     let p = shared_recipe_project("shared-recipes-bad");
-    p.write("tools/recipes.py", &SHARED_RECIPES.replace("np.cos(x)", "helper(x)"));
+    p.write(
+        "tools/recipes.py",
+        &SHARED_RECIPES.replace("np.cos(x)", "helper(x)"),
+    );
     let o = p.run(&["build", "."]);
     assert_exit(&o, 1);
     let err = stderr(&o);
-    assert!(err.contains("recipes.py:7") && err.contains("uses `helper`, which its file does not import"), "{err}");
+    assert!(
+        err.contains("recipes.py:7")
+            && err.contains("uses `helper`, which its file does not import"),
+        "{err}"
+    );
     std::fs::remove_file(p.path("tools/recipes.py")).unwrap();
     let o = p.run(&["build", "."]);
     assert_exit(&o, 1);
-    assert!(stderr(&o).contains("cannot read the recipe file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read the recipe file"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 // --- a name defined twice ---------------------------------------------------------------
@@ -891,41 +975,91 @@ class Model:
 
 #[test]
 fn a_name_defined_twice_is_warned_about_and_its_last_definition_built() {
-    let p = Project::with_files("redefined", &[("pkg/model.py", REDEFINED), ("pkg/helper.py", HELPER)]);
+    let p = Project::with_files(
+        "redefined",
+        &[("pkg/model.py", REDEFINED), ("pkg/helper.py", HELPER)],
+    );
     for command in ["build", "check"] {
         let o = p.run(&[command, "."]);
         assert_exit(&o, 0);
         let err = stderr(&o);
-        let path = std::path::Path::new("pkg").join("model.py").display().to_string();
+        let path = std::path::Path::new("pkg")
+            .join("model.py")
+            .display()
+            .to_string();
         let expected = [
-            format!("warning: {path}:4: `loss` is defined more than once at the top level ({path}:4, {path}:11); in the gradient module `dloss` belongs to the definition at {path}:11, the one the name is bound to when the module has run"),
-            format!("warning: {path}:15: class `Model` is defined more than once at the top level ({path}:15, {path}:20); in the gradient module the derivatives of its methods (`dModel_<method>`) belong to the definition at {path}:20, the one the name is bound to when the module has run"),
+            format!(
+                "warning: {path}:4: `loss` is defined more than once at the top level ({path}:4, {path}:11); in the gradient module `dloss` belongs to the definition at {path}:11, the one the name is bound to when the module has run"
+            ),
+            format!(
+                "warning: {path}:15: class `Model` is defined more than once at the top level ({path}:15, {path}:20); in the gradient module the derivatives of its methods (`dModel_<method>`) belong to the definition at {path}:20, the one the name is bound to when the module has run"
+            ),
         ];
         for warning in &expected {
-            assert!(err.lines().any(|l| l == warning), "{command}: {warning}\n{err}");
+            assert!(
+                err.lines().any(|l| l == warning),
+                "{command}: {warning}\n{err}"
+            );
         }
-        assert_eq!(err.lines().count(), 2, "{command}: nothing about helper.py\n{err}");
+        assert_eq!(
+            err.lines().count(),
+            2,
+            "{command}: nothing about helper.py\n{err}"
+        );
     }
-    let text = p.read(&format!("pkg/__tangent__/{}", artifact_name("model", REDEFINED)));
+    let text = p.read(&format!(
+        "pkg/__tangent__/{}",
+        artifact_name("model", REDEFINED)
+    ));
     assert_eq!(text, expected_module(REDEFINED, "model.py", true));
     assert_eq!(text.matches("def dloss(").count(), 1, "{text}");
     assert!(text.contains("# `loss` is defined more than once in model.py (lines 4, 11): this differentiates the definition at model.py:11, the one the name is bound to.\ndef dloss("), "{text}");
-    assert!(text.contains("# Grad of: return np.sum(np.sin(x) * x)\n") && !text.contains("2.0"), "the second `loss`:\n{text}");
-    assert!(text.contains("# Grad of: return np.sum(x ** 4) * self.scale\n"), "the second `Model.fit`:\n{text}");
+    assert!(
+        text.contains("# Grad of: return np.sum(np.sin(x) * x)\n") && !text.contains("2.0"),
+        "the second `loss`:\n{text}"
+    );
+    assert!(
+        text.contains("# Grad of: return np.sum(x ** 4) * self.scale\n"),
+        "the second `Model.fit`:\n{text}"
+    );
     assert!(!text.contains("3.0"), "not the first `Model.fit`:\n{text}");
     // Quiet: errors only. A second build reuses the module and warns again.
     let o = p.run(&["build", "-q", "."]);
-    assert!(stderr(&o).is_empty() && stdout(&o).is_empty(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).is_empty() && stdout(&o).is_empty(),
+        "{}",
+        stderr(&o)
+    );
     let o = p.run(&["build", "."]);
-    assert!(summary(&o).starts_with("0 generated, 2 reused"), "{}", stdout(&o));
+    assert!(
+        summary(&o).starts_with("0 generated, 2 reused"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(stderr(&o).matches("warning: ").count(), 2, "{}", stderr(&o));
     // Without the second definitions: no warning, and the artifact of a plain module.
-    let plain = REDEFINED.replace("def loss(x):\n    return np.sum(np.sin", "def other(x):\n    return np.sum(np.sin").replace("class Model:\n    def fit(self, x):\n        return np.sum(x ** 4)", "class Other:\n    def fit(self, x):\n        return np.sum(x ** 4)");
+    let plain = REDEFINED
+        .replace(
+            "def loss(x):\n    return np.sum(np.sin",
+            "def other(x):\n    return np.sum(np.sin",
+        )
+        .replace(
+            "class Model:\n    def fit(self, x):\n        return np.sum(x ** 4)",
+            "class Other:\n    def fit(self, x):\n        return np.sum(x ** 4)",
+        );
     assert!(plain.contains("def other(") && plain.contains("class Other:"));
     p.write("pkg/model.py", &plain);
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
-    let text = p.read(&format!("pkg/__tangent__/{}", artifact_name("model", &plain)));
-    assert!(!text.contains("more than once") && text.contains("def dloss(") && text.contains("def dModel_fit("), "{text}");
+    let text = p.read(&format!(
+        "pkg/__tangent__/{}",
+        artifact_name("model", &plain)
+    ));
+    assert!(
+        !text.contains("more than once")
+            && text.contains("def dloss(")
+            && text.contains("def dModel_fit("),
+        "{text}"
+    );
 }

@@ -192,7 +192,10 @@ fn non_utf8_file_is_invalid_input_at_its_place() {
     let o = tangent(&dir, &["grad", "latin1.py:f"]);
     assert_exit(&o, 1);
     let err = stderr(&o);
-    assert!(err.starts_with("error[T008 invalid-input]: "), "stderr:\n{err}");
+    assert!(
+        err.starts_with("error[T008 invalid-input]: "),
+        "stderr:\n{err}"
+    );
     assert!(err.contains("UTF-8"), "stderr:\n{err}");
     assert!(err.contains("latin1.py:1:6"), "stderr:\n{err}");
 }
@@ -221,13 +224,25 @@ fn no_subcommand_exits_2() {
 
 #[test]
 fn recipes_of_a_file_that_cannot_be_read_is_a_coded_error() {
-    let dir = scratch("recipes_unreadable", "latin1.py", b"# caf\xe9\ndef f(x):\n    return x\n");
+    let dir = scratch(
+        "recipes_unreadable",
+        "latin1.py",
+        b"# caf\xe9\ndef f(x):\n    return x\n",
+    );
     let missing = tangent(&dir, &["recipes", "missing.py"]);
     assert_exit(&missing, 1);
-    assert!(stderr(&missing).contains("error[T010 io]: cannot read `missing.py`: no such file"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("error[T010 io]: cannot read `missing.py`: no such file"),
+        "{}",
+        stderr(&missing)
+    );
     let not_text = tangent(&dir, &["recipes", "latin1.py"]);
     assert_exit(&not_text, 1);
-    assert!(stderr(&not_text).contains("error[T008 invalid-input]"), "{}", stderr(&not_text));
+    assert!(
+        stderr(&not_text).contains("error[T008 invalid-input]"),
+        "{}",
+        stderr(&not_text)
+    );
 }
 
 #[test]
@@ -239,8 +254,17 @@ fn an_hvp_error_inside_the_generated_gradient_points_into_the_gradient() {
     let err = stderr(&o);
     assert!(err.contains("in the generated gradient of `f`"), "{err}");
     // `--> gradient `df` of surgery.py:LINE:COL`, LINE counted in the gradient `tangent grad` prints.
-    let location = err.lines().find_map(|l| l.trim().strip_prefix("--> gradient `df` of surgery.py:")).expect(&err);
+    let location = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> gradient `df` of surgery.py:"))
+        .expect(&err);
     let line: usize = location.split(':').next().unwrap().parse().unwrap();
     let gradient = stdout(&tangent(&dir, &["grad", "surgery.py:f"]));
-    assert!(gradient.lines().nth(line - 1).is_some_and(|l| l.trim() == "try:"), "line {line} of\n{gradient}");
+    assert!(
+        gradient
+            .lines()
+            .nth(line - 1)
+            .is_some_and(|l| l.trim() == "try:"),
+        "line {line} of\n{gradient}"
+    );
 }

@@ -12,7 +12,10 @@ use std::process::Output;
 use common::*;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn corpus_dir() -> PathBuf {
@@ -50,7 +53,13 @@ struct Entry {
 }
 
 impl Entry {
-    fn generated(file: &str, code: &str, location: Option<(usize, usize)>, build: Build, contents: Contents) -> Entry {
+    fn generated(
+        file: &str,
+        code: &str,
+        location: Option<(usize, usize)>,
+        build: Build,
+        contents: Contents,
+    ) -> Entry {
         Entry {
             file: file.into(),
             function: "f".into(),
@@ -70,7 +79,11 @@ impl Entry {
 fn manifest() -> Vec<Entry> {
     let text = std::fs::read_to_string(corpus_dir().join("manifest.txt")).unwrap();
     let mut entries = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (fields, args) = line.split_once(" -- ").unwrap_or((line, ""));
         let f: Vec<&str> = fields.split_whitespace().collect();
         assert_eq!(f.len(), 5, "manifest line: {line}");
@@ -105,7 +118,10 @@ fn generated() -> Vec<Entry> {
         for i in 1..=n {
             s.push_str(&format!("{}if x > 0.0:\n", indent.repeat(i)));
         }
-        s.push_str(&format!("{}x = x * 2.0\n{indent}return x\n", indent.repeat(n + 1)));
+        s.push_str(&format!(
+            "{}x = x * 2.0\n{indent}return x\n",
+            indent.repeat(n + 1)
+        ));
         s.into_bytes()
     };
     let mut elifs = String::from("def f(x):\n    if x < 0.0:\n        x = x * 2.0\n");
@@ -116,7 +132,9 @@ fn generated() -> Vec<Entry> {
     let mut huge = Vec::with_capacity(50 << 20);
     let mut i = 0;
     while huge.len() < 50 << 20 {
-        huge.extend_from_slice(format!("def f{i}(x):\n    return x * {i}.5 + x * x\n\n\n").as_bytes());
+        huge.extend_from_slice(
+            format!("def f{i}(x):\n    return x * {i}.5 + x * x\n\n\n").as_bytes(),
+        );
         i += 1;
     }
     huge.extend_from_slice(b"def f(x):\n    return x\n");
@@ -124,22 +142,110 @@ fn generated() -> Vec<Entry> {
     use Contents::Bytes;
     vec![
         // 100,000 nested parentheses: the 201st is too many (`    return ` is 11 columns).
-        Entry::generated("deep_parens.py", "T009", Some((2, 212)), Fail, Bytes(function(&format!("{}x{}", "(".repeat(100_000), ")".repeat(100_000))))),
-        Entry::generated("deep_lists.py", "T009", Some((2, 212)), No, Bytes(function(&format!("{}x{}", "[".repeat(100_000), "]".repeat(100_000))))),
-        Entry::generated("deep_calls.py", "T009", Some((2, 12 + 4 * 200 + 3)), No, Bytes(function(&format!("{}x{}", "abs(".repeat(1000), ")".repeat(1000))))),
-        Entry::generated("deep_fstring.py", "T009", Some((2, 12 + 3 * 200 + 2)), No, Bytes(function(&format!("{}x{}", "f'{".repeat(300), "}'".repeat(300))))),
+        Entry::generated(
+            "deep_parens.py",
+            "T009",
+            Some((2, 212)),
+            Fail,
+            Bytes(function(&format!(
+                "{}x{}",
+                "(".repeat(100_000),
+                ")".repeat(100_000)
+            ))),
+        ),
+        Entry::generated(
+            "deep_lists.py",
+            "T009",
+            Some((2, 212)),
+            No,
+            Bytes(function(&format!(
+                "{}x{}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ))),
+        ),
+        Entry::generated(
+            "deep_calls.py",
+            "T009",
+            Some((2, 12 + 4 * 200 + 3)),
+            No,
+            Bytes(function(&format!(
+                "{}x{}",
+                "abs(".repeat(1000),
+                ")".repeat(1000)
+            ))),
+        ),
+        Entry::generated(
+            "deep_fstring.py",
+            "T009",
+            Some((2, 12 + 3 * 200 + 2)),
+            No,
+            Bytes(function(&format!(
+                "{}x{}",
+                "f'{".repeat(300),
+                "}'".repeat(300)
+            ))),
+        ),
         // 200,000 terms: the 2,001st `+` (at column 4k + 10 for the k-th) is too many.
-        Entry::generated("long_sum.py", "T009", Some((2, 4 * 2001 + 10)), Fail, Bytes(function(&vec!["x"; 200_000].join(" + ")))),
-        Entry::generated("long_unary.py", "T009", Some((2, 12 + 2000)), No, Bytes(function(&format!("{}x", "-".repeat(100_000))))),
-        Entry::generated("long_lambda.py", "T009", Some((2, 12 + 8 * 2000)), No, Bytes(function(&format!("{}x", "lambda: ".repeat(100_000))))),
+        Entry::generated(
+            "long_sum.py",
+            "T009",
+            Some((2, 4 * 2001 + 10)),
+            Fail,
+            Bytes(function(&vec!["x"; 200_000].join(" + "))),
+        ),
+        Entry::generated(
+            "long_unary.py",
+            "T009",
+            Some((2, 12 + 2000)),
+            No,
+            Bytes(function(&format!("{}x", "-".repeat(100_000)))),
+        ),
+        Entry::generated(
+            "long_lambda.py",
+            "T009",
+            Some((2, 12 + 8 * 2000)),
+            No,
+            Bytes(function(&format!("{}x", "lambda: ".repeat(100_000)))),
+        ),
         // 1,100 terms: within the chain limit, 1,100 levels of nesting (the limit is 1,000).
-        Entry::generated("nested_sum.py", "T009", Some((2, 12)), Fail, Bytes(function(&vec!["x"; 1100].join(" + ")))),
-        Entry::generated("nested_and.py", "T009", Some((2, 12 + 6 * 997)), No, Bytes(function(&vec!["x"; 1100].join(" and ")))),
-        Entry::generated("nested_elif.py", "T009", Some((1995, 13)), Fail, Bytes(elifs.into_bytes())),
+        Entry::generated(
+            "nested_sum.py",
+            "T009",
+            Some((2, 12)),
+            Fail,
+            Bytes(function(&vec!["x"; 1100].join(" + "))),
+        ),
+        Entry::generated(
+            "nested_and.py",
+            "T009",
+            Some((2, 12 + 6 * 997)),
+            No,
+            Bytes(function(&vec!["x"; 1100].join(" and "))),
+        ),
+        Entry::generated(
+            "nested_elif.py",
+            "T009",
+            Some((1995, 13)),
+            Fail,
+            Bytes(elifs.into_bytes()),
+        ),
         // 150 nested blocks: the 101st level of indentation (line 102) is too many.
-        Entry::generated("indent_150.py", "T009", Some((102, 4 * 101 + 1)), Fail, Bytes(nested_ifs(150, "    "))),
+        Entry::generated(
+            "indent_150.py",
+            "T009",
+            Some((102, 4 * 101 + 1)),
+            Fail,
+            Bytes(nested_ifs(150, "    ")),
+        ),
         // 5,000 nested blocks cannot be written in less than 12.5 MB: too large.
-        Entry::generated("nested_ifs_5000.py", "T009", None, Fail, Bytes(nested_ifs(5000, " "))),
+        Entry::generated(
+            "nested_ifs_5000.py",
+            "T009",
+            None,
+            Fail,
+            Bytes(nested_ifs(5000, " ")),
+        ),
         Entry::generated("huge_50mb.py", "T009", None, Fail, Bytes(huge)),
         Entry::generated("missing.py", "T010", None, Fail, Contents::Missing),
         Entry::generated("directory.py", "T010", None, No, Contents::Directory),
@@ -169,14 +275,29 @@ fn place(entry: &Entry, dir: &Path) {
 fn internal_names(line: &str) -> Vec<String> {
     let mut found = Vec::new();
     for word in line.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-        let temporary = ["_t", "_bt", "_b", "_stack", "_bstack", "_tmp"].iter().any(|p| {
-            word.strip_prefix(p).is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()) && (!rest.is_empty() || p.ends_with("stack")))
-        });
+        let temporary = ["_t", "_bt", "_b", "_stack", "_bstack", "_tmp"]
+            .iter()
+            .any(|p| {
+                word.strip_prefix(p).is_some_and(|rest| {
+                    rest.chars().all(|c| c.is_ascii_digit())
+                        && (!rest.is_empty() || p.ends_with("stack"))
+                })
+            });
         if temporary {
             found.push(word.to_string());
         }
     }
-    for rust in ["::", "Vec<", "Option<", "Box<", "&str", "Some(", "Diagnostic", "StmtFunctionDef", "ExprCall"] {
+    for rust in [
+        "::",
+        "Vec<",
+        "Option<",
+        "Box<",
+        "&str",
+        "Some(",
+        "Diagnostic",
+        "StmtFunctionDef",
+        "ExprCall",
+    ] {
         if line.contains(rust) {
             found.push(rust.to_string());
         }
@@ -185,14 +306,28 @@ fn internal_names(line: &str) -> Vec<String> {
 }
 
 /// What is wrong with one run's output (empty: nothing).
-fn problems(entry: &Entry, what: &str, o: &Output, expected_exit: i32, expect_code: bool) -> Vec<String> {
+fn problems(
+    entry: &Entry,
+    what: &str,
+    o: &Output,
+    expected_exit: i32,
+    expect_code: bool,
+) -> Vec<String> {
     let err = stderr(o);
     let out = stdout(o);
     let all = format!("{out}{err}");
     let mut p = Vec::new();
-    let mut fail = |m: String| p.push(format!("{} [{what}]: {m}\n--- stdout\n{out}--- stderr\n{err}", entry.label()));
+    let mut fail = |m: String| {
+        p.push(format!(
+            "{} [{what}]: {m}\n--- stdout\n{out}--- stderr\n{err}",
+            entry.label()
+        ))
+    };
     if o.status.code() != Some(expected_exit) {
-        fail(format!("exit {:?}, expected {expected_exit}", o.status.code()));
+        fail(format!(
+            "exit {:?}, expected {expected_exit}",
+            o.status.code()
+        ));
     }
     for panic in ["panicked", "RUST_BACKTRACE", "thread '", "stack overflow"] {
         if all.contains(panic) {
@@ -210,7 +345,9 @@ fn problems(entry: &Entry, what: &str, o: &Output, expected_exit: i32, expect_co
     // The message and help lines (not the source lines shown) name no internals.
     let prose = err.lines().filter(|l| {
         let t = l.trim_start();
-        !(t.starts_with('|') || t.split_once(" |").is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit())))
+        !(t.starts_with('|')
+            || t.split_once(" |")
+                .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit())))
     });
     for line in prose {
         let names = internal_names(line);
@@ -231,12 +368,18 @@ fn problems(entry: &Entry, what: &str, o: &Output, expected_exit: i32, expect_co
                 if !err.contains(&at) {
                     fail(format!("no `{}`", at.trim_end()));
                 }
-                if !err.contains(&format!("\n{line} | ")) || !err.lines().any(|l| l.trim_start().starts_with('|') && l.contains('^')) {
+                if !err.contains(&format!("\n{line} | "))
+                    || !err
+                        .lines()
+                        .any(|l| l.trim_start().starts_with('|') && l.contains('^'))
+                {
                     fail("no source line with a caret".into());
                 }
             }
             None => {
-                if kind != tangent::DiagnosticKind::Io && !err.contains(&format!("--> {}\n", entry.file)) {
+                if kind != tangent::DiagnosticKind::Io
+                    && !err.contains(&format!("--> {}\n", entry.file))
+                {
                     fail(format!("no `--> {}`", entry.file));
                 }
                 if err.contains('^') {
@@ -261,17 +404,36 @@ fn check_entry(entry: &Entry, index: usize) -> Vec<String> {
     let mut found = problems(entry, "grad", &p.run(&args), 1, true);
     match entry.build {
         Build::Fail => {
-            found.extend(problems(entry, "build", &p.run(&["build", &entry.file]), 1, true));
-            found.extend(problems(entry, "check", &p.run(&["check", &entry.file]), 1, true));
+            found.extend(problems(
+                entry,
+                "build",
+                &p.run(&["build", &entry.file]),
+                1,
+                true,
+            ));
+            found.extend(problems(
+                entry,
+                "check",
+                &p.run(&["check", &entry.file]),
+                1,
+                true,
+            ));
         }
         Build::Skip => {
             let o = p.run(&["build", "-v", &entry.file]);
             found.extend(problems(entry, "build -v", &o, 0, false));
             let kind = tangent::DiagnosticKind::from_name(&entry.code).unwrap();
             let skipped = format!("skipped {}:{}: ", entry.file, entry.function);
-            let listed = stdout(&o).lines().any(|l| l.starts_with(&skipped) && l.contains(&format!("[{}]", kind.as_str())));
+            let listed = stdout(&o)
+                .lines()
+                .any(|l| l.starts_with(&skipped) && l.contains(&format!("[{}]", kind.as_str())));
             if !listed {
-                found.push(format!("{} [build -v]: `{skipped}... [{}]` not listed\n{}", entry.label(), kind.as_str(), stdout(&o)));
+                found.push(format!(
+                    "{} [build -v]: `{skipped}... [{}]` not listed\n{}",
+                    entry.label(),
+                    kind.as_str(),
+                    stdout(&o)
+                ));
             }
         }
         Build::No => {}
@@ -286,16 +448,23 @@ fn every_bad_input_gives_its_documented_error() {
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(entry) = entries.get(i) else { break };
-                let found = check_entry(entry, i);
-                failures.lock().unwrap().extend(found);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(entry) = entries.get(i) else { break };
+                    let found = check_entry(entry, i);
+                    failures.lock().unwrap().extend(found);
+                }
             });
         }
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{} problems:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// The codes and kinds documented in docs/errors.md: its `## T001 syntax` headings.
@@ -312,9 +481,15 @@ fn documented() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_code_is_documented_and_produced_by_the_corpus() {
-    let engine: BTreeSet<(String, String)> =
-        tangent::DiagnosticKind::ALL.iter().map(|k| (k.code().to_string(), k.as_str().to_string())).collect();
-    assert_eq!(documented(), engine, "docs/errors.md documents exactly the engine's codes and kinds");
+    let engine: BTreeSet<(String, String)> = tangent::DiagnosticKind::ALL
+        .iter()
+        .map(|k| (k.code().to_string(), k.as_str().to_string()))
+        .collect();
+    assert_eq!(
+        documented(),
+        engine,
+        "docs/errors.md documents exactly the engine's codes and kinds"
+    );
     let table = std::fs::read_to_string(workspace_root().join("docs/errors.md")).unwrap();
     for (code, kind) in &engine {
         let row = format!("| [{code}](#{}-{kind}) | `{kind}` |", code.to_lowercase());
@@ -323,18 +498,27 @@ fn every_code_is_documented_and_produced_by_the_corpus() {
     let produced: BTreeSet<String> = all_entries().into_iter().map(|e| e.code).collect();
     for (code, kind) in &engine {
         if kind != "internal" {
-            assert!(produced.contains(code), "no corpus entry produces {code} {kind}");
+            assert!(
+                produced.contains(code),
+                "no corpus entry produces {code} {kind}"
+            );
         }
     }
     for code in &produced {
-        assert!(engine.iter().any(|(c, _)| c == code), "the corpus expects {code}, which is not a code");
+        assert!(
+            engine.iter().any(|(c, _)| c == code),
+            "the corpus expects {code}, which is not a code"
+        );
     }
     // Every file of the corpus directory is in the manifest.
     let listed: BTreeSet<String> = manifest().into_iter().map(|e| e.file).collect();
     for file in std::fs::read_dir(corpus_dir()).unwrap() {
         let name = file.unwrap().file_name().to_string_lossy().into_owned();
         if name != "manifest.txt" {
-            assert!(listed.contains(&name), "{name} is not in tests/fixtures/bad_inputs/manifest.txt");
+            assert!(
+                listed.contains(&name),
+                "{name} is not in tests/fixtures/bad_inputs/manifest.txt"
+            );
         }
     }
 }

@@ -22,7 +22,11 @@ fn clean_build(name: &str, files: &[(String, String)]) -> BTreeMap<String, Vec<u
 }
 
 fn spawn_quiet(p: &Project, args: &[&str]) -> Child {
-    command(&p.root, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    command(&p.root, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// SIGKILL (Rust's `Child::kill`) after `delay`, then reap; whether it had already finished.
@@ -46,7 +50,12 @@ fn assert_recovers(p: &Project, expected: &BTreeMap<String, Vec<u8>>, context: &
     assert_exit(&o, 0);
     assert_same_artifacts(&artifact_contents(p), expected, context);
     let o = p.run(&["check", "."]);
-    assert!(o.status.success(), "{context}: check after the recovery build\n{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "{context}: check after the recovery build\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
 }
 
 fn write_all(p: &Project, files: &[(String, String)]) {
@@ -105,7 +114,10 @@ fn sigkill_during_build_at_random_moments_never_leaves_a_wrong_artifact() {
 /// Editor-style save: temporary file, renamed over.
 fn save(p: &Project, rel: &str, text: &str) {
     let target = p.path(rel);
-    let tmp = target.with_file_name(format!("{}.tmp~", target.file_name().unwrap().to_string_lossy()));
+    let tmp = target.with_file_name(format!(
+        "{}.tmp~",
+        target.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, &target).unwrap();
 }
@@ -118,7 +130,11 @@ fn sigkill_of_watch_during_edits_then_build_is_correct() {
     let p = project_of("crash-watch", &versions[0]);
     let mut current = 0;
     for round in 0..3 {
-        let child = command(&p.root, &["watch", "."]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = command(&p.root, &["watch", "."])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // Edits start at once (during the initial build) or a little later, and go on until
         // the watcher is killed at a random moment.
         let kill_at = Duration::from_millis(rng.between(50, 900));
@@ -128,7 +144,11 @@ fn sigkill_of_watch_during_edits_then_build_is_correct() {
         while start.elapsed() < kill_at {
             current = (current + 1) % versions.len();
             let (path, text) = &versions[current][1 + (i * 3) % n];
-            if i % 2 == 0 { save(&p, path, text) } else { p.write(path, text) }
+            if i % 2 == 0 {
+                save(&p, path, text)
+            } else {
+                p.write(path, text)
+            }
             i += 1;
             std::thread::sleep(Duration::from_millis(rng.between(0, 15)));
         }
@@ -138,7 +158,10 @@ fn sigkill_of_watch_during_edits_then_build_is_correct() {
         eprintln!("round {round}: watcher killed after {kill_at:?} and {i} saves");
     }
     // The final sources: whatever each file holds now.
-    let finals: Vec<(String, String)> = versions[0].iter().map(|(path, _)| (path.clone(), p.read(path))).collect();
+    let finals: Vec<(String, String)> = versions[0]
+        .iter()
+        .map(|(path, _)| (path.clone(), p.read(path)))
+        .collect();
     let expected = clean_build("crash-watch-ref", &finals);
     assert_recovers(&p, &expected, "build after killed watchers");
 }
@@ -148,7 +171,12 @@ fn store_dir(p: &Project) -> std::path::PathBuf {
 }
 
 fn sled_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     v.sort();
     v
 }
@@ -168,7 +196,12 @@ fn a_store_of_garbage_or_truncated_is_rebuilt_with_a_warning() {
                     let bytes: Vec<u8> = (0..len.max(64)).map(|_| rng.next() as u8).collect();
                     std::fs::write(&file, bytes).unwrap();
                 }
-                "truncated" => std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 3).unwrap(),
+                "truncated" => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&file)
+                    .unwrap()
+                    .set_len(len / 3)
+                    .unwrap(),
                 _ => std::fs::write(&file, b"").unwrap(),
             }
         }
@@ -182,13 +215,21 @@ fn a_store_of_garbage_or_truncated_is_rebuilt_with_a_warning() {
         // valid prefix of a truncated log instead: then whatever survived is verified entry by
         // entry and the build is just as correct.
         if damage == "garbage" {
-            assert!(stderr(&o).contains("unreadable") && stderr(&o).contains("WARN"), "{damage}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("unreadable") && stderr(&o).contains("WARN"),
+                "{damage}: {}",
+                stderr(&o)
+            );
         }
         assert_same_artifacts(&artifact_contents(&p), &expected, damage);
         assert_exit(&p.run(&["check", "."]), 0);
         // And the rebuilt store serves the next build.
         let o = p.run(&["build", "."]);
-        assert!(stdout(&o).contains("0 generated, 13 reused"), "{damage}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("0 generated, 13 reused"),
+            "{damage}: {}",
+            stdout(&o)
+        );
     }
 }
 
@@ -201,7 +242,11 @@ fn damaged_store_entries_are_regenerated_never_served() {
     {
         let store = tangent::store::Store::open(&store_dir(&p)).unwrap();
         let keys = store.keys_for_tests();
-        assert!(keys.len() > 13, "module and function entries: {}", keys.len());
+        assert!(
+            keys.len() > 13,
+            "module and function entries: {}",
+            keys.len()
+        );
         for (i, key) in keys.iter().enumerate() {
             let mut raw = store.raw_get_for_tests(key).unwrap();
             // A flipped bit in the payload, a truncated value, one value filed under another key.
@@ -212,7 +257,11 @@ fn damaged_store_entries_are_regenerated_never_served() {
                 }
                 0 => raw.push(b'x'),
                 1 => raw.truncate(raw.len() / 2),
-                _ => raw = store.raw_get_for_tests(&keys[(i + 1) % keys.len()]).unwrap(),
+                _ => {
+                    raw = store
+                        .raw_get_for_tests(&keys[(i + 1) % keys.len()])
+                        .unwrap()
+                }
             }
             store.raw_put_for_tests(key, &raw).unwrap();
         }
@@ -224,7 +273,11 @@ fn damaged_store_entries_are_regenerated_never_served() {
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
     assert!(stderr(&o).contains("failed its checksum"), "{}", stderr(&o));
-    assert!(stdout(&o).contains("13 generated, 0 reused"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("13 generated, 0 reused"),
+        "{}",
+        stdout(&o)
+    );
     assert_same_artifacts(&artifact_contents(&p), &expected, "after damaged entries");
 }
 
@@ -234,16 +287,26 @@ fn a_store_of_another_engine_build_serves_nothing() {
     let p = project_of("other-build", &files);
     assert_exit(&p.run(&["build", "."]), 0);
     let o = p.run(&["cache", "stats"]);
-    assert!(stdout(&o).contains(&format!("engine build: {}", tangent::ENGINE_FINGERPRINT)), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("engine build: {}", tangent::ENGINE_FINGERPRINT)),
+        "{}",
+        stdout(&o)
+    );
     {
         // What an engine rebuilt from other code with the same version number recorded.
         let store = tangent::store::Store::open(&store_dir(&p)).unwrap();
         assert_eq!(store.stats().engine_version, tangent::ENGINE_VERSION);
-        store.set_recorded_build_for_tests("0123456789abcdef0123456789abcdef").unwrap();
+        store
+            .set_recorded_build_for_tests("0123456789abcdef0123456789abcdef")
+            .unwrap();
     }
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("7 generated, 0 reused"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("7 generated, 0 reused"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -254,8 +317,14 @@ fn artifacts_edited_truncated_or_replaced_by_hand_are_reported_and_rebuilt() {
         ("pkg/partly.py".to_string(), PARTLY.to_string()),
     ];
     for out in [false, true] {
-        let args: &[&str] = if out { &["build", ".", "--out", "gen"] } else { &["build", "."] };
-        let check: Vec<&str> = std::iter::once("check").chain(args[1..].iter().copied()).collect();
+        let args: &[&str] = if out {
+            &["build", ".", "--out", "gen"]
+        } else {
+            &["build", "."]
+        };
+        let check: Vec<&str> = std::iter::once("check")
+            .chain(args[1..].iter().copied())
+            .collect();
         let name = if out { "tamper-out" } else { "tamper" };
         let p = project_of(name, &files);
         assert_exit(&p.run(args), 0);
@@ -263,18 +332,38 @@ fn artifacts_edited_truncated_or_replaced_by_hand_are_reported_and_rebuilt() {
         let rels: Vec<String> = expected.keys().cloned().collect();
         assert_eq!(rels.len(), 3);
         // Edited (a line appended), truncated, replaced by another artifact.
-        std::fs::write(p.path(&rels[0]), [expected[&rels[0]].as_slice(), b"import os; os.system('x')\n"].concat()).unwrap();
-        std::fs::write(p.path(&rels[1]), &expected[&rels[1]][..expected[&rels[1]].len() / 2]).unwrap();
+        std::fs::write(
+            p.path(&rels[0]),
+            [
+                expected[&rels[0]].as_slice(),
+                b"import os; os.system('x')\n",
+            ]
+            .concat(),
+        )
+        .unwrap();
+        std::fs::write(
+            p.path(&rels[1]),
+            &expected[&rels[1]][..expected[&rels[1]].len() / 2],
+        )
+        .unwrap();
         std::fs::write(p.path(&rels[2]), &expected[&rels[0]]).unwrap();
         let o = p.run(&check);
         assert_exit(&o, 1);
         for rel in &rels {
-            assert!(stdout(&o).contains(&format!("stale: {rel}")), "{rel}:\n{}", stdout(&o));
+            assert!(
+                stdout(&o).contains(&format!("stale: {rel}")),
+                "{rel}:\n{}",
+                stdout(&o)
+            );
         }
         // Build regenerates each one, although the cache has them all.
         let o = p.run(args);
         assert_exit(&o, 0);
-        assert!(stdout(&o).contains("0 generated, 3 reused"), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("0 generated, 3 reused"),
+            "{}",
+            stdout(&o)
+        );
         assert_same_artifacts(&artifact_contents(&p), &expected, name);
         assert_exit(&p.run(&check), 0);
     }

@@ -20,15 +20,31 @@ fn version(k: usize) -> String {
 
 #[test]
 fn a_thousand_rapid_saves_end_with_the_artifact_of_the_last_one() {
-    let saves: usize = std::env::var("TANGENT_LOAD_SAVES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let p = Project::with_files("load-saves", &[("model.py", &version(0)), ("other.py", HELPER)]);
-    let mut child = command(&p.root, &["watch", "."]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let saves: usize = std::env::var("TANGENT_LOAD_SAVES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let p = Project::with_files(
+        "load-saves",
+        &[("model.py", &version(0)), ("other.py", HELPER)],
+    );
+    let mut child = command(&p.root, &["watch", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr_pipe = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let err = std::thread::spawn(move || std::io::read_to_string(stderr_pipe).unwrap_or_default());
-    let first = p.path(&format!("__tangent__/{}", artifact_name("model", &version(0))));
-    assert!(wait_until(Duration::from_secs(15), || first.is_file()), "the watcher did not start");
+    let first = p.path(&format!(
+        "__tangent__/{}",
+        artifact_name("model", &version(0))
+    ));
+    assert!(
+        wait_until(Duration::from_secs(15), || first.is_file()),
+        "the watcher did not start"
+    );
 
     let target = p.path("model.py");
     let tmp = p.path(".model.py.swp");
@@ -52,18 +68,31 @@ fn a_thousand_rapid_saves_end_with_the_artifact_of_the_last_one() {
     let wrote = start.elapsed();
     let last = version(saves);
     let expected = {
-        let reference = Project::with_files("load-saves-ref", &[("model.py", &last), ("other.py", HELPER)]);
+        let reference = Project::with_files(
+            "load-saves-ref",
+            &[("model.py", &last), ("other.py", HELPER)],
+        );
         assert_exit(&reference.run(&["build", "."]), 0);
         artifact_contents(&reference)
     };
-    let settled = wait_until(Duration::from_secs(20), || artifact_contents(&p) == expected);
+    let settled = wait_until(Duration::from_secs(20), || {
+        artifact_contents(&p) == expected
+    });
     let caught_up = start.elapsed();
     let _ = child.kill();
     let _ = child.wait();
     let (out, err) = (out.join().unwrap(), err.join().unwrap());
     eprintln!("{saves} saves written in {wrote:?}; artifacts settled after {caught_up:?}");
     if !settled {
-        assert_same_artifacts(&artifact_contents(&p), &expected, &format!("after {saves} saves\n--- watch stdout (tail)\n{}\n--- watch stderr (tail)\n{}", tail(&out), tail(&err)));
+        assert_same_artifacts(
+            &artifact_contents(&p),
+            &expected,
+            &format!(
+                "after {saves} saves\n--- watch stdout (tail)\n{}\n--- watch stderr (tail)\n{}",
+                tail(&out),
+                tail(&err)
+            ),
+        );
     }
     assert!(!err.contains("panicked"), "{}", tail(&err));
     assert_exit(&p.run(&["check", "."]), 0);

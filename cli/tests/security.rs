@@ -28,7 +28,12 @@ fn hostile_module(marker: &Path) -> String {
 
 fn markers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("marker")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("marker"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -44,7 +49,10 @@ fn generation_never_runs_user_code() {
     let p = Project::with_files(
         "hostile",
         &[
-            ("pyproject.toml", "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n"),
+            (
+                "pyproject.toml",
+                "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n",
+            ),
             ("tools/recipes.py", &recipes),
             ("lib.py", "def h(x):\n    return x\n"),
             ("model.py", &module),
@@ -57,13 +65,22 @@ fn generation_never_runs_user_code() {
             // Some of these cannot be differentiated (exit 1 with a diagnostic): the point is
             // that nothing ran (status 97) and no marker appeared.
             let o = p.run(&["grad", &format!("model.py:{f}"), "--mode", mode]);
-            assert!(matches!(o.status.code(), Some(0 | 1)), "{f} {mode}: {:?}\n{}", o.status, stderr(&o));
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{f} {mode}: {:?}\n{}",
+                o.status,
+                stderr(&o)
+            );
         }
     }
     assert_exit(&p.run(&["grad", "model.py:f"]), 0);
     assert_exit(&p.run(&["recipes", "model.py"]), 0);
     // watch: its initial build and a regeneration after an edit.
-    let mut child = command(&p.root, &["watch", "."]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command(&p.root, &["watch", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let edited = module.replace("np.sin(x) * x", "np.cos(x) * x");
     let artifact = p.path(&format!("__tangent__/{}", artifact_name("model", &edited)));
     let mut out = child.stdout.take().unwrap();
@@ -72,14 +89,24 @@ fn generation_never_runs_user_code() {
         let _ = std::io::Read::read_to_string(&mut out, &mut s);
         s
     });
-    let started = wait_until(Duration::from_secs(15), || p.path(&format!("__tangent__/{}", artifact_name("model", &module))).is_file());
+    let started = wait_until(Duration::from_secs(15), || {
+        p.path(&format!("__tangent__/{}", artifact_name("model", &module)))
+            .is_file()
+    });
     p.write("model.py", &edited);
     let regenerated = wait_until(Duration::from_secs(15), || artifact.is_file());
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
-    assert!(started && regenerated, "the watcher did not build the hostile module");
-    assert_eq!(markers(&outside.root), Vec::<String>::new(), "user code ran");
+    assert!(
+        started && regenerated,
+        "the watcher did not build the hostile module"
+    );
+    assert_eq!(
+        markers(&outside.root),
+        Vec::<String>::new(),
+        "user code ran"
+    );
 }
 
 /// Runs `tangent args...` in `dir` with umask 0.
@@ -102,7 +129,11 @@ fn writable_by_others(dir: &Path, out: &mut Vec<String>) {
             continue;
         }
         if meta.permissions().mode() & 0o022 != 0 {
-            out.push(format!("{} {:o}", e.path().display(), meta.permissions().mode() & 0o777));
+            out.push(format!(
+                "{} {:o}",
+                e.path().display(),
+                meta.permissions().mode() & 0o777
+            ));
         }
         if meta.is_dir() {
             writable_by_others(&e.path(), out);
@@ -112,13 +143,32 @@ fn writable_by_others(dir: &Path, out: &mut Vec<String>) {
 
 #[test]
 fn files_and_directories_are_private_under_umask_0() {
-    let p = Project::with_files("umask", &[("pkg/model.py", MODEL), ("pkg/deep/helper.py", HELPER)]);
+    let p = Project::with_files(
+        "umask",
+        &[("pkg/model.py", MODEL), ("pkg/deep/helper.py", HELPER)],
+    );
     // The sources are the test's (written with its own umask): only what Tangent made counts.
     let o = run_with_umask_0(&p.root, &["build", "."]);
     assert_exit(&o, 0);
-    let o = run_with_umask_0(&p.root, &["build", ".", "--out", "gen/nested", "--cache-dir", "caches/one"]);
+    let o = run_with_umask_0(
+        &p.root,
+        &[
+            "build",
+            ".",
+            "--out",
+            "gen/nested",
+            "--cache-dir",
+            "caches/one",
+        ],
+    );
     assert_exit(&o, 0);
-    for made in [".tangent", "pkg/__tangent__", "pkg/deep/__tangent__", "gen", "caches"] {
+    for made in [
+        ".tangent",
+        "pkg/__tangent__",
+        "pkg/deep/__tangent__",
+        "gen",
+        "caches",
+    ] {
         assert!(p.path(made).exists(), "{made}");
         let mut bad = Vec::new();
         let meta = std::fs::metadata(p.path(made)).unwrap();
@@ -129,10 +179,20 @@ fn files_and_directories_are_private_under_umask_0() {
         assert!(bad.is_empty(), "writable by others under umask 0: {bad:?}");
     }
     // The cache is private to the user.
-    let cache = std::fs::metadata(p.path(".tangent/cache")).unwrap().permissions().mode() & 0o777;
+    let cache = std::fs::metadata(p.path(".tangent/cache"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(cache, 0o700);
-    let artifact = p.path(&format!("pkg/__tangent__/{}", artifact_name("model", MODEL)));
-    assert_eq!(std::fs::metadata(artifact).unwrap().permissions().mode() & 0o777, 0o644);
+    let artifact = p.path(&format!(
+        "pkg/__tangent__/{}",
+        artifact_name("model", MODEL)
+    ));
+    assert_eq!(
+        std::fs::metadata(artifact).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
 }
 
 /// A directory outside every project of the test, and its entries (to see nothing changed).
@@ -158,11 +218,21 @@ fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn symbolic_links_never_take_writes_out_of_the_output_directory() {
     let outside = Project::new("links-outside");
     outside.write("victim.py", "def important(x):\n    return x\n");
-    outside.write("model.__grad__.0123456789abcdef.py", "# an older artifact's name, but not ours\n");
+    outside.write(
+        "model.__grad__.0123456789abcdef.py",
+        "# an older artifact's name, but not ours\n",
+    );
     outside.write("secret.py", "SECRET-TOKEN-123 is not python (\n");
     let before = listing(&outside.root);
 
-    let p = Project::with_files("links", &[("src/model.py", MODEL), ("src/sub/helper.py", HELPER), ("src/inner.py", HELPER)]);
+    let p = Project::with_files(
+        "links",
+        &[
+            ("src/model.py", MODEL),
+            ("src/sub/helper.py", HELPER),
+            ("src/inner.py", HELPER),
+        ],
+    );
     // A mirrored directory under --out that is a link out of it.
     std::fs::create_dir_all(p.path("gen")).unwrap();
     symlink(&outside.root, p.path("gen/sub")).unwrap();
@@ -179,26 +249,67 @@ fn symbolic_links_never_take_writes_out_of_the_output_directory() {
     assert_exit(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("gen/sub is a symbolic link"), "{err}");
-    assert!(err.contains("leak.py: skipped: a symbolic link") && err.contains("outside the project"), "{err}");
-    assert!(!err.contains("SECRET"), "a file outside the project was read:\n{err}");
-    assert!(err.contains("loop.py") && err.contains("cannot read"), "{err}");
-    assert_eq!(listing(&outside.root), before, "something outside the output directory changed");
+    assert!(
+        err.contains("leak.py: skipped: a symbolic link") && err.contains("outside the project"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET"),
+        "a file outside the project was read:\n{err}"
+    );
+    assert!(
+        err.contains("loop.py") && err.contains("cannot read"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(&outside.root),
+        before,
+        "something outside the output directory changed"
+    );
     // The link at the artifact's place was replaced by the artifact (its target untouched).
     let artifact = p.path("gen/model.__grad__.py");
-    assert!(!std::fs::symlink_metadata(&artifact).unwrap().file_type().is_symlink());
-    assert_eq!(std::fs::read_to_string(&artifact).unwrap(), expected_module(MODEL, "model.py", true));
-    assert!(p.path("gen/alias.__grad__.py").is_file(), "a link inside the project is built");
+    assert!(
+        !std::fs::symlink_metadata(&artifact)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&artifact).unwrap(),
+        expected_module(MODEL, "model.py", true)
+    );
+    assert!(
+        p.path("gen/alias.__grad__.py").is_file(),
+        "a link inside the project is built"
+    );
     assert!(!p.path("gen/leak.__grad__.py").exists() && !p.path("gen/linked_dir").exists());
 
     // Beside the sources: a `__tangent__` that is a link out of the tree is refused, and
     // neither written through nor cleaned through.
-    let q = Project::with_files("links-beside", &[("model.py", MODEL), ("ok/helper.py", HELPER)]);
+    let q = Project::with_files(
+        "links-beside",
+        &[("model.py", MODEL), ("ok/helper.py", HELPER)],
+    );
     symlink(&outside.root, q.path("__tangent__")).unwrap();
     let o = q.run(&["build", "."]);
     assert_exit(&o, 1);
-    assert!(stderr(&o).contains("__tangent__ is a symbolic link"), "{}", stderr(&o));
-    assert!(q.path(&format!("ok/__tangent__/{}", artifact_name("helper", HELPER))).is_file());
-    assert_eq!(listing(&outside.root), before, "something outside the project changed");
+    assert!(
+        stderr(&o).contains("__tangent__ is a symbolic link"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        q.path(&format!(
+            "ok/__tangent__/{}",
+            artifact_name("helper", HELPER)
+        ))
+        .is_file()
+    );
+    assert_eq!(
+        listing(&outside.root),
+        before,
+        "something outside the project changed"
+    );
     let o = q.run(&["check", "."]);
     assert_exit(&o, 1);
     assert_eq!(listing(&outside.root), before);
@@ -218,11 +329,19 @@ fn an_output_directory_that_is_a_link_is_written_where_it_points() {
 #[test]
 fn configured_paths_may_not_lead_out_of_the_project() {
     let p = Project::with_files("dotdot", &[("model.py", MODEL)]);
-    for setting in ["out = \"../gen\"", "out = \"/tmp/tangent-abs-out\"", "cache-dir = \"a/../../c\""] {
+    for setting in [
+        "out = \"../gen\"",
+        "out = \"/tmp/tangent-abs-out\"",
+        "cache-dir = \"a/../../c\"",
+    ] {
         p.write("pyproject.toml", &format!("[tool.tangent]\n{setting}\n"));
         let o = p.run(&["build", "."]);
         assert_exit(&o, 2);
-        assert!(stderr(&o).contains("leads outside the project"), "{setting}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("leads outside the project"),
+            "{setting}: {}",
+            stderr(&o)
+        );
     }
     assert!(!p.root.parent().unwrap().join("gen").exists());
     // Inside is fine, `..` included; and the command line may name any directory.
@@ -242,7 +361,11 @@ fn a_linked_default_cache_directory_is_not_used() {
     symlink(&outside.root, p.path(".tangent")).unwrap();
     let o = p.run(&["build", "."]);
     assert_exit(&o, 0);
-    assert!(stderr(&o).contains("symbolic link") && stderr(&o).contains("without the cache"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("symbolic link") && stderr(&o).contains("without the cache"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(listing(&outside.root), Vec::<(String, Vec<u8>)>::new());
 }
 
@@ -251,7 +374,11 @@ fn watch_ignores_sources_reached_through_a_linked_directory() {
     let outside = Project::new("watch-link-outside");
     let p = Project::with_files("watch-link", &[("model.py", MODEL)]);
     symlink(&outside.root, p.path("linked")).unwrap();
-    let mut child = command(&p.root, &["watch", "."]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command(&p.root, &["watch", "."])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let first = p.path(&format!("__tangent__/{}", artifact_name("model", MODEL)));
     let up = wait_until(Duration::from_secs(15), || first.is_file());
     outside.write("far.py", HELPER);
@@ -264,8 +391,15 @@ fn watch_ignores_sources_reached_through_a_linked_directory() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(up && seen, "the watcher did not run");
-    let names: Vec<PathBuf> = std::fs::read_dir(&outside.root).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(!outside.path("__tangent__").exists(), "the watcher wrote through the linked directory: {names:?}");
+    let names: Vec<PathBuf> = std::fs::read_dir(&outside.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        !outside.path("__tangent__").exists(),
+        "the watcher wrote through the linked directory: {names:?}"
+    );
 }
 
 #[test]
@@ -273,13 +407,26 @@ fn watch_of_a_path_that_is_itself_a_link_follows_it() {
     // Links below the PATHs are not followed, but a PATH the user names may be one.
     let p = Project::with_files("watch-root-link", &[("real/model.py", MODEL)]);
     symlink(p.path("real"), p.path("link")).unwrap();
-    let mut child = command(&p.root, &["watch", "link"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let first = p.path(&format!("real/__tangent__/{}", artifact_name("model", MODEL)));
+    let mut child = command(&p.root, &["watch", "link"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = p.path(&format!(
+        "real/__tangent__/{}",
+        artifact_name("model", MODEL)
+    ));
     let up = wait_until(Duration::from_secs(15), || first.is_file());
     p.write("real/fresh.py", HELPER);
-    let fresh = p.path(&format!("real/__tangent__/{}", artifact_name("fresh", HELPER)));
+    let fresh = p.path(&format!(
+        "real/__tangent__/{}",
+        artifact_name("fresh", HELPER)
+    ));
     let seen = wait_until(Duration::from_secs(15), || fresh.is_file());
     let _ = child.kill();
     let _ = child.wait();
-    assert!(up && seen, "a save under a linked PATH was not seen (initial build: {up})");
+    assert!(
+        up && seen,
+        "a save under a linked PATH was not seen (initial build: {up})"
+    );
 }

@@ -175,8 +175,16 @@ fn watch_follows_edits_new_directories_deletions_and_errors() {
         !beside(&p, "pkg", "model", MODEL).exists()
     });
     w.wait_for_stdout("regenerated pkg/model.py");
-    let line = w.stdout().lines().find(|l| l.starts_with("regenerated pkg/model.py")).unwrap().to_string();
-    assert!(line.ends_with(" ms)"), "one line per module, with its time: {line}");
+    let line = w
+        .stdout()
+        .lines()
+        .find(|l| l.starts_with("regenerated pkg/model.py"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.ends_with(" ms)"),
+        "one line per module, with its time: {line}"
+    );
 
     // An editor-style save: temporary file renamed over the source.
     let v3 = MODEL.replace("z * z", "z + z");
@@ -295,17 +303,33 @@ fn watch_regenerates_everything_when_a_shared_recipe_file_changes() {
     let p = Project::with_files(
         "watch-recipes",
         &[
-            ("pyproject.toml", "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n"),
+            (
+                "pyproject.toml",
+                "[tool.tangent]\nrecipes = [\"tools/recipes.py\"]\n",
+            ),
             ("mylib/__init__.py", ""),
-            ("mylib/ops.py", "import numpy\n\n\ndef fancy(x):\n    return 2.0 * numpy.sin(x)\n"),
+            (
+                "mylib/ops.py",
+                "import numpy\n\n\ndef fancy(x):\n    return 2.0 * numpy.sin(x)\n",
+            ),
             ("tools/recipes.py", recipes),
             ("model.py", model),
         ],
     );
     let w = Watcher::start(&p.root, &["."]);
     let artifact = beside(&p, "", "model", model);
-    assert!(std::fs::read_to_string(&artifact).unwrap().contains("2.0 * np.cos"), "{}", w.context());
-    editor_save(&p, "tools/recipes.py", &recipes.replace("2.0 * np.cos", "3.0 * np.cos"));
+    assert!(
+        std::fs::read_to_string(&artifact)
+            .unwrap()
+            .contains("2.0 * np.cos"),
+        "{}",
+        w.context()
+    );
+    editor_save(
+        &p,
+        "tools/recipes.py",
+        &recipes.replace("2.0 * np.cos", "3.0 * np.cos"),
+    );
     w.wait_for("the model rebuilt with the edited recipe", || {
         std::fs::read_to_string(&artifact).is_ok_and(|t| t.contains("3.0 * np.cos"))
     });
@@ -328,15 +352,23 @@ fn watch_restores_artifacts_another_process_replaced() {
     let outdated = beside(&p, "pkg", "model", &older);
     std::fs::write(&outdated, expected_module(&older, "model.py", true)).unwrap();
     std::fs::remove_file(&current).unwrap();
-    w.wait_for("the current artifact to come back and the outdated one to go", || {
-        holds(&current, &expected) && !outdated.exists()
-    });
+    w.wait_for(
+        "the current artifact to come back and the outdated one to go",
+        || holds(&current, &expected) && !outdated.exists(),
+    );
     assert!(w.stdout().contains("restored "), "{}", w.context());
 
     // Tampered in place: rewritten to what the source gives.
     std::fs::write(&current, "raise SystemExit('tampered')\n").unwrap();
-    w.wait_for("the tampered artifact to be rewritten", || holds(&current, &expected));
+    w.wait_for("the tampered artifact to be rewritten", || {
+        holds(&current, &expected)
+    });
     let check = command(&p.root, &["check", "."]).output().unwrap();
-    assert!(check.status.success(), "{}\n{}", String::from_utf8_lossy(&check.stderr), w.context());
+    assert!(
+        check.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&check.stderr),
+        w.context()
+    );
     assert_eq!(w.interrupt(), Some(0));
 }

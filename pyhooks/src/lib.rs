@@ -88,7 +88,10 @@ where
         Err(payload) => {
             let diagnostic = Diagnostic::without_span(
                 DiagnosticKind::Internal,
-                format!("internal error in Tangent: {}", panic_message(payload.as_ref())),
+                format!(
+                    "internal error in Tangent: {}",
+                    panic_message(payload.as_ref())
+                ),
                 path,
             );
             Err(Failure::from(diagnostic).into_pyerr(py))
@@ -175,7 +178,11 @@ fn generate(
         match &module_name {
             // Calls into other modules of the project resolve (see `generate_in_project`).
             Some(name) => {
-                let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
+                let roots: Vec<std::path::PathBuf> = roots
+                    .iter()
+                    .flatten()
+                    .map(std::path::PathBuf::from)
+                    .collect();
                 tangent::generate_in_project(&request, &options, name, &roots)
             }
             None => tangent::generate(&request, &options),
@@ -233,10 +240,18 @@ fn grad_module(
 ) -> PyResult<GradModuleResult> {
     let module = run_engine(py, &path, || {
         let shared = project_recipes(recipe_files.as_deref())?;
-        let roots: Vec<std::path::PathBuf> = roots.iter().flatten().map(std::path::PathBuf::from).collect();
+        let roots: Vec<std::path::PathBuf> = roots
+            .iter()
+            .flatten()
+            .map(std::path::PathBuf::from)
+            .collect();
         match (module_name.as_deref(), shared) {
             (None, None) => tangent::grad_module(&module_source, &path, optimized),
-            (name, shared) => tangent::ProjectModule::load(&module_source, &path, name.unwrap_or(""), &roots).with_recipes(shared).grad_module(optimized, None),
+            (name, shared) => {
+                tangent::ProjectModule::load(&module_source, &path, name.unwrap_or(""), &roots)
+                    .with_recipes(shared)
+                    .grad_module(optimized, None)
+            }
         }
     })?;
     let skipped = module
@@ -266,20 +281,37 @@ fn derivative_in_project(
     let module = run_engine(py, &path, || {
         let shared = project_recipes(recipe_files.as_deref())?;
         let roots: Vec<std::path::PathBuf> = roots.iter().map(std::path::PathBuf::from).collect();
-        tangent::ProjectModule::load(&module_source, &path, &module_name, &roots).with_recipes(shared).derivative(&function, &wrt, optimized)
+        tangent::ProjectModule::load(&module_source, &path, &module_name, &roots)
+            .with_recipes(shared)
+            .derivative(&function, &wrt, optimized)
     })?;
-    let entry = module.generated.first().map(|g| g.1.clone()).unwrap_or_default();
+    let entry = module
+        .generated
+        .first()
+        .map(|g| g.1.clone())
+        .unwrap_or_default();
     Ok((module.source, entry))
 }
 
 /// The project's shared recipes from their files `(path, text)`, loaded once per distinct set
 /// of files in this process.
-fn project_recipes(files: Option<&[(String, String)]>) -> Result<Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>, Diagnostic> {
+fn project_recipes(
+    files: Option<&[(String, String)]>,
+) -> Result<Option<std::sync::Arc<tangent::recipes::ProjectRecipes>>, Diagnostic> {
     use std::sync::{Arc, Mutex, OnceLock};
-    let Some(files) = files.filter(|f| !f.is_empty()) else { return Ok(None) };
-    static LOADED: OnceLock<Mutex<Vec<(Vec<(String, String)>, Arc<tangent::recipes::ProjectRecipes>)>>> = OnceLock::new();
+    let Some(files) = files.filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    static LOADED: OnceLock<
+        Mutex<Vec<(Vec<(String, String)>, Arc<tangent::recipes::ProjectRecipes>)>>,
+    > = OnceLock::new();
     let loaded = LOADED.get_or_init(Mutex::default);
-    if let Some((_, recipes)) = loaded.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(f, _)| f.as_slice() == files) {
+    if let Some((_, recipes)) = loaded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(f, _)| f.as_slice() == files)
+    {
         return Ok(Some(recipes.clone()));
     }
     let recipes = Arc::new(tangent::recipes::ProjectRecipes::load(files)?);
@@ -296,7 +328,17 @@ fn project_recipes(files: Option<&[(String, String)]>) -> Result<Option<std::syn
 #[pyfunction]
 fn recipe_names(py: Python<'_>) -> PyResult<Vec<(String, bool, bool, bool)>> {
     let listing = run_engine(py, "<recipes>", || tangent::recipe_listing(None, None))?;
-    Ok(listing.into_iter().map(|i| (i.name, i.reverse.is_some(), i.forward.is_some(), i.nondifferentiable)).collect())
+    Ok(listing
+        .into_iter()
+        .map(|i| {
+            (
+                i.name,
+                i.reverse.is_some(),
+                i.forward.is_some(),
+                i.nondifferentiable,
+            )
+        })
+        .collect())
 }
 
 /// The blake3 hash of a source text, as written in `# tangent-source-hash: ` headers.

@@ -23,24 +23,39 @@ pub(super) struct Marker<'w> {
 
 /// Is `e` the marker, `tangent.checkpoint` (or `checkpoint` imported from tangent)?
 pub fn is_checkpoint(e: &AExpr) -> bool {
-    matches!(dotted_name(e).as_deref(), Some("checkpoint" | "tangent.checkpoint"))
+    matches!(
+        dotted_name(e).as_deref(),
+        Some("checkpoint" | "tangent.checkpoint")
+    )
 }
 
 impl Normalizer<'_> {
     /// `with tangent.checkpoint():`, `with tangent.checkpoint(every=k):` or
     /// `with tangent.checkpoint(levels=n):` (also `checkpoint` imported from tangent).
     pub(super) fn checkpoint_marker<'w>(&self, w: &'w ast::StmtWith) -> Result<Option<Marker<'w>>> {
-        let [item] = w.items.as_slice() else { return Ok(None) };
-        let AExpr::Call(c) = &item.context_expr else { return Ok(None) };
+        let [item] = w.items.as_slice() else {
+            return Ok(None);
+        };
+        let AExpr::Call(c) = &item.context_expr else {
+            return Ok(None);
+        };
         if !is_checkpoint(&c.func) {
             return Ok(None);
         }
         if item.optional_vars.is_some() {
-            return Err(self.unsupported(item.range(), "`with tangent.checkpoint()` binds no name (drop the `as ...`)"));
+            return Err(self.unsupported(
+                item.range(),
+                "`with tangent.checkpoint()` binds no name (drop the `as ...`)",
+            ));
         }
         let args = &c.arguments;
-        let wrong = || self.unsupported(c.range(), "`tangent.checkpoint` takes `every` (iterations per segment) or `levels` (a number from 1 to 8), not both");
-        let mut marker = Marker { every: args.args.first(), levels: 1 };
+        let wrong = || {
+            self.unsupported(c.range(), "`tangent.checkpoint` takes `every` (iterations per segment) or `levels` (a number from 1 to 8), not both")
+        };
+        let mut marker = Marker {
+            every: args.args.first(),
+            levels: 1,
+        };
         if args.args.len() > 1 {
             return Err(wrong());
         }
@@ -54,7 +69,12 @@ impl Normalizer<'_> {
                     };
                     match levels {
                         Some(l) if (1..=MAX_LEVELS).contains(&l) => marker.levels = l,
-                        _ => return Err(self.unsupported(k.value.range(), "`levels` is a number written in the source, from 1 to 8")),
+                        _ => {
+                            return Err(self.unsupported(
+                                k.value.range(),
+                                "`levels` is a number written in the source, from 1 to 8",
+                            ));
+                        }
                     }
                 }
                 _ => return Err(wrong()),
@@ -75,12 +95,37 @@ impl Normalizer<'_> {
         let every = marker.every.map(|e| self.atom(e, "every")).transpose()?;
         let mut block = self.block(&w.body)?;
         let single_for = matches!(w.body.as_slice(), [AStmt::For(f)] if f.orelse.is_empty());
-        if single_for && matches!(block.last(), Some(Stmt::For { checkpoint: false, .. })) {
-            let Some(Stmt::For { target, iter, body, origin: loop_origin, .. }) = block.pop() else { unreachable!() };
+        if single_for
+            && matches!(
+                block.last(),
+                Some(Stmt::For {
+                    checkpoint: false,
+                    ..
+                })
+            )
+        {
+            let Some(Stmt::For {
+                target,
+                iter,
+                body,
+                origin: loop_origin,
+                ..
+            }) = block.pop()
+            else {
+                unreachable!()
+            };
             self.check_checkpointable(&body)?;
             // The loop's own prologue (its bound, the sequences it reads) runs once, before.
             self.out.extend(block);
-            let segmented = self.segmented(target, iter, body, loop_origin, every, marker.levels, origin);
+            let segmented = self.segmented(
+                target,
+                iter,
+                body,
+                loop_origin,
+                every,
+                marker.levels,
+                origin,
+            );
             self.out.extend(segmented);
             return Ok(());
         }
@@ -89,9 +134,23 @@ impl Normalizer<'_> {
         }
         self.check_checkpointable(&block)?;
         let once = self.fresh("once");
-        let range = Callee::Function { text: "range".into(), canonical: Some("builtins.range".into()), local: false };
-        let iter = Expr::Call { callee: range, args: vec![Atom::Const("1".into())], kwargs: vec![] };
-        self.emit(Stmt::For { target: once, iter, body: block, origin, checkpoint: true });
+        let range = Callee::Function {
+            text: "range".into(),
+            canonical: Some("builtins.range".into()),
+            local: false,
+        };
+        let iter = Expr::Call {
+            callee: range,
+            args: vec![Atom::Const("1".into())],
+            kwargs: vec![],
+        };
+        self.emit(Stmt::For {
+            target: once,
+            iter,
+            body: block,
+            origin,
+            checkpoint: true,
+        });
         Ok(())
     }
 
@@ -99,7 +158,16 @@ impl Normalizer<'_> {
     /// each over segments of the one around it (the outermost of `every` iterations, when
     /// given), the user's loop over the innermost segment. The statements that replace it.
     #[allow(clippy::too_many_arguments)]
-    fn segmented(&mut self, target: String, iter: Expr, body: Vec<Stmt>, loop_origin: Origin, every: Option<Atom>, levels: usize, origin: Origin) -> Vec<Stmt> {
+    fn segmented(
+        &mut self,
+        target: String,
+        iter: Expr,
+        body: Vec<Stmt>,
+        loop_origin: Origin,
+        every: Option<Atom>,
+        levels: usize,
+        origin: Origin,
+    ) -> Vec<Stmt> {
         let split = |args: Vec<Atom>, levels: usize| Expr::Call {
             callee: Callee::Function {
                 text: "tangent.checkpoint_segments".into(),
@@ -107,10 +175,16 @@ impl Normalizer<'_> {
                 local: false,
             },
             args,
-            kwargs: if levels > 1 { vec![("levels".to_string(), Atom::Const(levels.to_string()))] } else { vec![] },
+            kwargs: if levels > 1 {
+                vec![("levels".to_string(), Atom::Const(levels.to_string()))]
+            } else {
+                vec![]
+            },
         };
         let steps = self.fresh("steps");
-        let names: Vec<(String, String)> = (0..levels).map(|_| (self.fresh("segments"), self.fresh("segment"))).collect();
+        let names: Vec<(String, String)> = (0..levels)
+            .map(|_| (self.fresh("segments"), self.fresh("segment")))
+            .collect();
         // Inside out: the user's loop over the innermost segment, then each level around it.
         let mut inner = vec![Stmt::For {
             target,
@@ -121,15 +195,38 @@ impl Normalizer<'_> {
         }];
         for level in (0..levels).rev() {
             let (segments, segment) = &names[level];
-            let (over, mut args) = if level == 0 { (steps.clone(), vec![]) } else { (names[level - 1].1.clone(), vec![]) };
+            let (over, mut args) = if level == 0 {
+                (steps.clone(), vec![])
+            } else {
+                (names[level - 1].1.clone(), vec![])
+            };
             args.insert(0, Atom::Name(over));
             if level == 0 {
                 args.extend(every.clone());
             }
-            let lp = Stmt::For { target: segment.clone(), iter: Expr::Atom(Atom::Name(segments.clone())), body: inner, origin: origin.clone(), checkpoint: true };
-            inner = vec![Stmt::Assign { target: segments.clone(), value: split(args, levels - level), origin: origin.clone(), inplace: None }, lp];
+            let lp = Stmt::For {
+                target: segment.clone(),
+                iter: Expr::Atom(Atom::Name(segments.clone())),
+                body: inner,
+                origin: origin.clone(),
+                checkpoint: true,
+            };
+            inner = vec![
+                Stmt::Assign {
+                    target: segments.clone(),
+                    value: split(args, levels - level),
+                    origin: origin.clone(),
+                    inplace: None,
+                },
+                lp,
+            ];
         }
-        let mut out = vec![Stmt::Assign { target: steps, value: iter, origin, inplace: None }];
+        let mut out = vec![Stmt::Assign {
+            target: steps,
+            value: iter,
+            origin,
+            inplace: None,
+        }];
         out.extend(inner);
         out
     }
@@ -140,14 +237,35 @@ impl Normalizer<'_> {
         let mut out = Vec::with_capacity(body.len());
         for s in body {
             match s {
-                Stmt::For { target, iter, body, origin, checkpoint: false } if crate::checkpoint::obstacle(&body).is_none() && self.check_checkpointable(&body).is_ok() => {
-                    let outer = Origin { text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text), ..origin.clone() };
+                Stmt::For {
+                    target,
+                    iter,
+                    body,
+                    origin,
+                    checkpoint: false,
+                } if crate::checkpoint::obstacle(&body).is_none()
+                    && self.check_checkpointable(&body).is_ok() =>
+                {
+                    let outer = Origin {
+                        text: format!("{} (checkpointed by @tangent.checkpoint)", origin.text),
+                        ..origin.clone()
+                    };
                     out.extend(self.segmented(target, iter, body, origin, None, 1, outer));
                 }
-                Stmt::If { test, body, orelse, origin } => {
+                Stmt::If {
+                    test,
+                    body,
+                    orelse,
+                    origin,
+                } => {
                     let body = self.checkpoint_loops(body);
                     let orelse = self.checkpoint_loops(orelse);
-                    out.push(Stmt::If { test, body, orelse, origin });
+                    out.push(Stmt::If {
+                        test,
+                        body,
+                        orelse,
+                        origin,
+                    });
                 }
                 other => out.push(other),
             }
@@ -176,7 +294,11 @@ impl Normalizer<'_> {
 
     fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
         // Run again in the backward pass, it would repeat an effect (another random draw).
-        let known = |c: &str| crate::recipes::builtin().adjoints.contains_key(c) || crate::recipes::builtin().tangents.contains_key(c) || crate::recipes::builtin().nondifferentiable.contains(c);
+        let known = |c: &str| {
+            crate::recipes::builtin().adjoints.contains_key(c)
+                || crate::recipes::builtin().tangents.contains_key(c)
+                || crate::recipes::builtin().nondifferentiable.contains(c)
+        };
         let summaries = |f: &str| self.effects.and_then(|e| e.get(f)).cloned();
         if let Some((s, what)) = crate::effects::first_effect(body, &known, &summaries) {
             let o = s.origin();

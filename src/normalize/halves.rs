@@ -38,15 +38,31 @@ impl Halves {
             })
             .collect();
         let takes_stack = |f: &ast::StmtFunctionDef| {
-            f.parameters.posonlyargs.iter().chain(f.parameters.args.iter()).next().is_some_and(|p| is_generated_stack_name(p.parameter.name.as_str()))
+            f.parameters
+                .posonlyargs
+                .iter()
+                .chain(f.parameters.args.iter())
+                .next()
+                .is_some_and(|p| is_generated_stack_name(p.parameter.name.as_str()))
         };
         let mut out = BTreeMap::new();
         for (name, def) in &defs {
-            let Some(stem) = name.strip_suffix("_forward") else { continue };
-            let Some(partner) = defs.get(format!("{stem}_backward").as_str()) else { continue };
-            if takes_stack(def) && takes_stack(partner) && ends_with_return(def) && ends_with_return(partner) {
+            let Some(stem) = name.strip_suffix("_forward") else {
+                continue;
+            };
+            let Some(partner) = defs.get(format!("{stem}_backward").as_str()) else {
+                continue;
+            };
+            if takes_stack(def)
+                && takes_stack(partner)
+                && ends_with_return(def)
+                && ends_with_return(partner)
+            {
                 out.insert(name.to_string(), ((*def).clone(), stem.to_string()));
-                out.insert(format!("{stem}_backward"), ((*partner).clone(), stem.to_string()));
+                out.insert(
+                    format!("{stem}_backward"),
+                    ((*partner).clone(), stem.to_string()),
+                );
             }
         }
         Halves { defs: out }
@@ -70,15 +86,33 @@ impl Normalizer<'_> {
     /// parameters are bound to the arguments, its body is normalized in place with its locals
     /// renamed (the same way for both halves of a helper), and its `return` is the value.
     pub(super) fn inline_half(&mut self, name: &str, call: &ast::ExprCall) -> Result<Expr> {
-        let Some((def, stem)) = self.halves.and_then(|h| h.defs.get(name)).cloned() else { unreachable!("checked by the caller") };
+        let Some((def, stem)) = self.halves.and_then(|h| h.defs.get(name)).cloned() else {
+            unreachable!("checked by the caller")
+        };
         if self.half_path.len() >= MAX_DEPTH {
-            return Err(self.unsupported(call.range(), format!("`{name}` calls itself: its gradient cannot be differentiated again")));
+            return Err(self.unsupported(
+                call.range(),
+                format!("`{name}` calls itself: its gradient cannot be differentiated again"),
+            ));
         }
-        let params: Vec<&ast::ParameterWithDefault> = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).chain(def.parameters.kwonlyargs.iter()).collect();
+        let params: Vec<&ast::ParameterWithDefault> = def
+            .parameters
+            .posonlyargs
+            .iter()
+            .chain(def.parameters.args.iter())
+            .chain(def.parameters.kwonlyargs.iter())
+            .collect();
         let positional = def.parameters.posonlyargs.len() + def.parameters.args.len();
         let stack = match call.arguments.args.first() {
-            Some(AExpr::Name(n)) if self.stacks.contains(n.id.as_str()) && positional > 0 => n.id.to_string(),
-            _ => return Err(self.unsupported(call.range(), format!("`{name}` must be given a stack of generated code first"))),
+            Some(AExpr::Name(n)) if self.stacks.contains(n.id.as_str()) && positional > 0 => {
+                n.id.to_string()
+            }
+            _ => {
+                return Err(self.unsupported(
+                    call.range(),
+                    format!("`{name}` must be given a stack of generated code first"),
+                ));
+            }
         };
         // The arguments as Python binds them (the stack aside): by position, then by keyword,
         // then the defaults.
@@ -88,13 +122,26 @@ impl Normalizer<'_> {
                 Some(p) if !matches!(a, AExpr::Starred(_)) => {
                     bound.insert(p.parameter.name.to_string(), a);
                 }
-                _ => return Err(self.unsupported(a.range(), format!("`{name}` takes its arguments as generated code passes them"))),
+                _ => {
+                    return Err(self.unsupported(
+                        a.range(),
+                        format!("`{name}` takes its arguments as generated code passes them"),
+                    ));
+                }
             }
         }
         for k in call.arguments.keywords.iter() {
-            let known = k.arg.as_ref().filter(|arg| params.iter().skip(1).any(|p| p.parameter.name.as_str() == arg.as_str()));
+            let known = k.arg.as_ref().filter(|arg| {
+                params
+                    .iter()
+                    .skip(1)
+                    .any(|p| p.parameter.name.as_str() == arg.as_str())
+            });
             let Some(arg) = known else {
-                return Err(self.unsupported(k.range(), format!("`{name}` takes its arguments as generated code passes them")));
+                return Err(self.unsupported(
+                    k.range(),
+                    format!("`{name}` takes its arguments as generated code passes them"),
+                ));
             };
             if bound.insert(arg.to_string(), &k.value).is_some() {
                 return Err(self.unsupported(k.range(), format!("`{arg}` is given twice")));
@@ -106,7 +153,12 @@ impl Normalizer<'_> {
             match (bound.get(pname), &p.default) {
                 (Some(a), _) => arguments.push((pname.to_string(), (*a).clone())),
                 (None, Some(d)) => arguments.push((pname.to_string(), d.as_ref().clone())),
-                (None, None) => return Err(self.unsupported(call.range(), format!("missing argument `{pname}` for `{name}`"))),
+                (None, None) => {
+                    return Err(self.unsupported(
+                        call.range(),
+                        format!("missing argument `{pname}` for `{name}`"),
+                    ));
+                }
             }
         }
         self.half_path.push(stem.clone());

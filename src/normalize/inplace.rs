@@ -11,26 +11,44 @@ use ruff_text_size::Ranged;
 
 use super::{Normalizer, Result};
 use crate::effects::{MUTATING_FUNCTIONS, MUTATING_METHODS, ufunc_inputs};
-use crate::ir::{Atom, Callee, Expr, Index, InPlace};
+use crate::ir::{Atom, Callee, Expr, InPlace, Index};
 
 impl Normalizer<'_> {
     /// `a.sort()`, `a.fill(v)`, `xs.extend([...])` on a local `a` (an expression statement):
     /// `Some(())` once lowered.
-    pub(super) fn mutating_method(&mut self, call: &ast::ExprCall, stmt: &AStmt) -> Result<Option<()>> {
-        let AExpr::Attribute(attr) = call.func.as_ref() else { return Ok(None) };
-        let AExpr::Name(obj) = attr.value.as_ref() else { return Ok(None) };
+    pub(super) fn mutating_method(
+        &mut self,
+        call: &ast::ExprCall,
+        stmt: &AStmt,
+    ) -> Result<Option<()>> {
+        let AExpr::Attribute(attr) = call.func.as_ref() else {
+            return Ok(None);
+        };
+        let AExpr::Name(obj) = attr.value.as_ref() else {
+            return Ok(None);
+        };
         let (object, method) = (obj.id.as_str(), attr.attr.as_str());
-        if !self.locals.contains(object) || self.stacks.contains(object) || !MUTATING_METHODS.contains(&method) {
+        if !self.locals.contains(object)
+            || self.stacks.contains(object)
+            || !MUTATING_METHODS.contains(&method)
+        {
             return Ok(None);
         }
         // `xs.extend([a, b])`: one append per item.
         if method == "extend" && call.arguments.keywords.is_empty() {
-            if let [AExpr::List(ast::ExprList { elts, .. }) | AExpr::Tuple(ast::ExprTuple { elts, .. })] = &call.arguments.args[..] {
+            if let [
+                AExpr::List(ast::ExprList { elts, .. }) | AExpr::Tuple(ast::ExprTuple { elts, .. }),
+            ] = &call.arguments.args[..]
+            {
                 if !elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
                     for e in elts {
                         let value = self.atom(e, "t")?;
                         let origin = self.origin.clone();
-                        self.emit(crate::ir::Stmt::Append { target: object.to_string(), value, origin });
+                        self.emit(crate::ir::Stmt::Append {
+                            target: object.to_string(),
+                            value,
+                            origin,
+                        });
                     }
                     return Ok(Some(()));
                 }
@@ -41,7 +59,10 @@ impl Normalizer<'_> {
         let mut reads = Vec::new();
         super::collect_reads_stmt(stmt, &mut reads);
         let text = self.expr_text(&AExpr::Call(call.clone()));
-        let value = Expr::Opaque { text: text.clone(), reads };
+        let value = Expr::Opaque {
+            text: text.clone(),
+            reads,
+        };
         self.assign_in_place(object, value, InPlace::Into(text));
         Ok(Some(()))
     }
@@ -49,11 +70,22 @@ impl Normalizer<'_> {
     /// `np.copyto(dst, src)` and the other functions writing into their first argument, as
     /// an expression statement already normalized to `e`: `Some(())` once lowered.
     pub(super) fn mutating_function(&mut self, e: &Expr) -> Result<Option<()>> {
-        let Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, args, .. } = e else { return Ok(None) };
+        let Expr::Call {
+            callee: Callee::Function {
+                canonical: Some(c), ..
+            },
+            args,
+            ..
+        } = e
+        else {
+            return Ok(None);
+        };
         if !MUTATING_FUNCTIONS.contains(&c.as_str()) {
             return Ok(None);
         }
-        let Some(Atom::Name(target)) = args.first() else { return Ok(None) };
+        let Some(Atom::Name(target)) = args.first() else {
+            return Ok(None);
+        };
         let text = e.to_string();
         let value = match (c.as_str(), &args[..]) {
             // The source broadcast to the destination's shape and type.
@@ -62,7 +94,10 @@ impl Normalizer<'_> {
                 args: vec![src.clone(), dst.clone()],
                 kwargs: Vec::new(),
             },
-            _ => Expr::Opaque { text: text.clone(), reads: e.reads().into_iter().map(str::to_string).collect() },
+            _ => Expr::Opaque {
+                text: text.clone(),
+                reads: e.reads().into_iter().map(str::to_string).collect(),
+            },
         };
         let target = target.clone();
         self.assign_in_place(&target, value, InPlace::Into(text));
@@ -72,11 +107,28 @@ impl Normalizer<'_> {
     /// A NumPy call writing its result into an array it is given (`out=b`, or the positional
     /// `out` of a ufunc): `b` gets the value of the call without it, in place; the call's
     /// value is `b`. `None` for other calls.
-    pub(super) fn call_with_out(&mut self, c: &ast::ExprCall, callee: &Callee, args: &mut Vec<Atom>, kwargs: &mut Vec<(String, Atom)>) -> Result<Option<Expr>> {
-        let Callee::Function { canonical: Some(canon), .. } = callee else { return Ok(None) };
+    pub(super) fn call_with_out(
+        &mut self,
+        c: &ast::ExprCall,
+        callee: &Callee,
+        args: &mut Vec<Atom>,
+        kwargs: &mut Vec<(String, Atom)>,
+    ) -> Result<Option<Expr>> {
+        let Callee::Function {
+            canonical: Some(canon),
+            ..
+        } = callee
+        else {
+            return Ok(None);
+        };
         let out = match kwargs.iter().position(|(k, _)| k == "out") {
             Some(i) => {
-                if let Some(k) = c.arguments.keywords.iter().find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "out")) {
+                if let Some(k) = c
+                    .arguments
+                    .keywords
+                    .iter()
+                    .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "out"))
+                {
                     if matches!(k.value, AExpr::Tuple(_)) {
                         return Err(self.unsupported(k.range(), "`out=` with a tuple of arrays cannot be differentiated; give one array"));
                     }
@@ -89,14 +141,26 @@ impl Normalizer<'_> {
             },
         };
         let Some(out) = out else { return Ok(None) };
-        if let Some(k) = c.arguments.keywords.iter().find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "where")) {
+        if let Some(k) = c
+            .arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "where"))
+        {
             return Err(self.unsupported(k.range(), "`where=` with `out=` writes only part of the array, which cannot be differentiated; use `np.where(...)`"));
         }
         let Atom::Name(target) = out else {
             return Err(self.unsupported(c.range(), "`out=` must name an array"));
         };
-        let value = Expr::Call { callee: callee.clone(), args: args.clone(), kwargs: kwargs.clone() };
-        let reads_target = args.iter().chain(kwargs.iter().map(|(_, a)| a)).any(|a| a.name() == Some(target.as_str()));
+        let value = Expr::Call {
+            callee: callee.clone(),
+            args: args.clone(),
+            kwargs: kwargs.clone(),
+        };
+        let reads_target = args
+            .iter()
+            .chain(kwargs.iter().map(|(_, a)| a))
+            .any(|a| a.name() == Some(target.as_str()));
         if reads_target {
             // `np.exp(a, out=a)`: the result has `a`'s shape, kept as written.
             let mut parts = crate::ir::call_arguments(args, kwargs);
@@ -112,8 +176,16 @@ impl Normalizer<'_> {
             let result = self.fresh(&target);
             self.locals.insert(result.clone());
             self.assign(&result, value);
-            let copied = Expr::Call { callee: runtime("tangent.broadcast_into"), args: vec![Atom::Name(result.clone()), Atom::Name(target.clone())], kwargs: Vec::new() };
-            self.assign_in_place(&target, copied, InPlace::Into(format!("numpy.copyto({target}, {result})")));
+            let copied = Expr::Call {
+                callee: runtime("tangent.broadcast_into"),
+                args: vec![Atom::Name(result.clone()), Atom::Name(target.clone())],
+                kwargs: Vec::new(),
+            };
+            self.assign_in_place(
+                &target,
+                copied,
+                InPlace::Into(format!("numpy.copyto({target}, {result})")),
+            );
         }
         Ok(Some(Expr::Atom(Atom::Name(target))))
     }
@@ -127,9 +199,22 @@ impl Normalizer<'_> {
     /// branches at run time on what the argument is. If the function also gives that
     /// parameter a new value, the caller's array would hold neither: refused at run time for
     /// an array (a number works).
-    pub(super) fn call_with_updates(&mut self, c: &ast::ExprCall, callee: &Callee, args: &[Atom], kwargs: &[(String, Atom)]) -> Result<Option<Expr>> {
-        let Callee::Function { text, local: true, .. } = callee else { return Ok(None) };
-        let Some(summary) = self.effects.and_then(|e| e.get(text)).cloned() else { return Ok(None) };
+    pub(super) fn call_with_updates(
+        &mut self,
+        c: &ast::ExprCall,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> Result<Option<Expr>> {
+        let Callee::Function {
+            text, local: true, ..
+        } = callee
+        else {
+            return Ok(None);
+        };
+        let Some(summary) = self.effects.and_then(|e| e.get(text)).cloned() else {
+            return Ok(None);
+        };
         if summary.writes.is_empty() {
             return Ok(None);
         }
@@ -139,7 +224,9 @@ impl Normalizer<'_> {
             if !summary.writes.contains(p) {
                 continue;
             }
-            let arg = args.get(i).or_else(|| kwargs.iter().find(|(k, _)| k == p).map(|(_, a)| a));
+            let arg = args
+                .get(i)
+                .or_else(|| kwargs.iter().find(|(k, _)| k == p).map(|(_, a)| a));
             let Some(Atom::Name(n)) = arg else { continue };
             // A new value made for the call (`g(x * 2.0)`, `g(np.tanh(x))`): no one else
             // sees it change.
@@ -164,19 +251,34 @@ impl Normalizer<'_> {
                     self.file.path
                 );
                 let origin = self.origin.clone();
-                self.emit(crate::ir::Stmt::Opaque { text: format!("tangent.in_place_check({n}, {})", crate::emit::python_string(&message)), reads: vec![n.clone()], origin });
+                self.emit(crate::ir::Stmt::Opaque {
+                    text: format!(
+                        "tangent.in_place_check({n}, {})",
+                        crate::emit::python_string(&message)
+                    ),
+                    reads: vec![n.clone()],
+                    origin,
+                });
             } else {
                 augmented.push((i, n.clone()));
             }
         }
         if augmented.is_empty() {
-            return Ok((!definite.is_empty()).then(|| self.updating_call(text, callee, args, kwargs, definite)));
+            return Ok((!definite.is_empty())
+                .then(|| self.updating_call(text, callee, args, kwargs, definite)));
         }
         // Changed in place for arrays and lists, not for numbers: one branch each.
         let mutable = self.fresh("in_place");
         self.locals.insert(mutable.clone());
-        let names: Vec<Atom> = augmented.iter().map(|(_, n)| Atom::Name(n.clone())).collect();
-        let test = Expr::Call { callee: runtime("tangent.is_mutable"), args: names, kwargs: Vec::new() };
+        let names: Vec<Atom> = augmented
+            .iter()
+            .map(|(_, n)| Atom::Name(n.clone()))
+            .collect();
+        let test = Expr::Call {
+            callee: runtime("tangent.is_mutable"),
+            args: names,
+            kwargs: Vec::new(),
+        };
         self.assign(&mutable, test);
         let result = self.fresh(text.rsplit('.').next().unwrap_or(text));
         self.locals.insert(result.clone());
@@ -186,11 +288,24 @@ impl Normalizer<'_> {
         let value = self.updating_call(text, callee, args, kwargs, all);
         self.assign(&result, value);
         let body = std::mem::take(&mut self.out);
-        let value = if definite.is_empty() { Expr::Call { callee: callee.clone(), args: args.to_vec(), kwargs: kwargs.to_vec() } } else { self.updating_call(text, callee, args, kwargs, definite) };
+        let value = if definite.is_empty() {
+            Expr::Call {
+                callee: callee.clone(),
+                args: args.to_vec(),
+                kwargs: kwargs.to_vec(),
+            }
+        } else {
+            self.updating_call(text, callee, args, kwargs, definite)
+        };
         self.assign(&result, value);
         let orelse = std::mem::replace(&mut self.out, saved);
         let origin = self.origin.clone();
-        self.emit(crate::ir::Stmt::If { test: Expr::Atom(Atom::Name(mutable)), body, orelse, origin });
+        self.emit(crate::ir::Stmt::If {
+            test: Expr::Atom(Atom::Name(mutable)),
+            body,
+            orelse,
+            origin,
+        });
         Ok(Some(Expr::Atom(Atom::Name(result))))
     }
 
@@ -201,36 +316,89 @@ impl Normalizer<'_> {
             return false;
         }
         let made = self.out.iter().rev().find_map(|s| match s {
-            crate::ir::Stmt::Assign { target, value, inplace: None, .. } if target == name => Some(value),
+            crate::ir::Stmt::Assign {
+                target,
+                value,
+                inplace: None,
+                ..
+            } if target == name => Some(value),
             _ => None,
         });
         match made {
-            Some(Expr::BinOp { .. } | Expr::UnaryOp { .. } | Expr::Compare { .. } | Expr::Tuple(_) | Expr::List(_) | Expr::Dict(_)) => true,
-            Some(Expr::Call { callee: Callee::Function { canonical: Some(c), .. }, .. }) => {
-                ["numpy.", "math.", "scipy."].iter().any(|m| c.starts_with(m)) && !crate::effects::is_view_function(c)
+            Some(
+                Expr::BinOp { .. }
+                | Expr::UnaryOp { .. }
+                | Expr::Compare { .. }
+                | Expr::Tuple(_)
+                | Expr::List(_)
+                | Expr::Dict(_),
+            ) => true,
+            Some(Expr::Call {
+                callee:
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    },
+                ..
+            }) => {
+                ["numpy.", "math.", "scipy."]
+                    .iter()
+                    .any(|m| c.starts_with(m))
+                    && !crate::effects::is_view_function(c)
             }
-            Some(Expr::Call { callee: Callee::Method { method, .. }, .. }) => matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist"),
+            Some(Expr::Call {
+                callee: Callee::Method { method, .. },
+                ..
+            }) => matches!(method.as_str(), "copy" | "astype" | "flatten" | "tolist"),
             _ => false,
         }
     }
 
     /// `_g = g(args)` returning its result and the new values of the `updated` arguments,
     /// each taken back (`b = _g[1]`); the call's value is `_g[0]`.
-    fn updating_call(&mut self, text: &str, callee: &Callee, args: &[Atom], kwargs: &[(String, Atom)], updated: Vec<(usize, String)>) -> Expr {
+    fn updating_call(
+        &mut self,
+        text: &str,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+        updated: Vec<(usize, String)>,
+    ) -> Expr {
         let result = self.fresh(text.rsplit('.').next().unwrap_or(text));
         self.locals.insert(result.clone());
-        let value = Expr::Call { callee: callee.clone(), args: args.to_vec(), kwargs: kwargs.to_vec() };
+        let value = Expr::Call {
+            callee: callee.clone(),
+            args: args.to_vec(),
+            kwargs: kwargs.to_vec(),
+        };
         self.assign_in_place(&result, value, InPlace::Updates(updated.clone()));
         for (k, (_, name)) in updated.iter().enumerate() {
             let index = (k + 1).to_string();
-            let item = Expr::Subscript { value: Atom::Name(result.clone()), index: Index { text: index.clone(), arg: index, reads: Vec::new() } };
+            let item = Expr::Subscript {
+                value: Atom::Name(result.clone()),
+                index: Index {
+                    text: index.clone(),
+                    arg: index,
+                    reads: Vec::new(),
+                },
+            };
             self.assign_in_place(name, item, InPlace::Updated);
         }
-        Expr::Subscript { value: Atom::Name(result), index: Index { text: "0".into(), arg: "0".into(), reads: Vec::new() } }
+        Expr::Subscript {
+            value: Atom::Name(result),
+            index: Index {
+                text: "0".into(),
+                arg: "0".into(),
+                reads: Vec::new(),
+            },
+        }
     }
 }
 
 /// A function of Tangent's runtime, as generated code calls it.
 fn runtime(name: &str) -> Callee {
-    Callee::Function { text: name.into(), canonical: Some(name.into()), local: false }
+    Callee::Function {
+        text: name.into(),
+        canonical: Some(name.into()),
+        local: false,
+    }
 }

@@ -15,12 +15,18 @@ impl Normalizer<'_> {
     /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
     pub(super) fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
         let (self_name, class) = self.method.as_ref()?;
-        let AExpr::Attribute(a) = c.func.as_ref() else { return None };
+        let AExpr::Attribute(a) = c.func.as_ref() else {
+            return None;
+        };
         let method = a.attr.as_str();
         let owner = match a.value.as_ref() {
-            AExpr::Name(n) if n.id.as_str() == self_name => self.scope.method_owner(class, method)?,
-            AExpr::Call(s) if s.arguments.args.is_empty() && s.arguments.keywords.is_empty()
-                && matches!(s.func.as_ref(), AExpr::Name(n) if n.id.as_str() == "super") =>
+            AExpr::Name(n) if n.id.as_str() == self_name => {
+                self.scope.method_owner(class, method)?
+            }
+            AExpr::Call(s)
+                if s.arguments.args.is_empty()
+                    && s.arguments.keywords.is_empty()
+                    && matches!(s.func.as_ref(), AExpr::Name(n) if n.id.as_str() == "super") =>
             {
                 self.scope.inherited_method_owner(class, method)?
             }
@@ -32,8 +38,12 @@ impl Normalizer<'_> {
     /// `self.m(...)` in a method, where neither the class nor its bases in this module define
     /// `m` (an abstract method a subclass provides): said plainly, with the way out.
     pub(super) fn check_self_call(&self, c: &ast::ExprCall) -> Result<()> {
-        let Some((self_name, class)) = &self.method else { return Ok(()) };
-        let AExpr::Attribute(a) = c.func.as_ref() else { return Ok(()) };
+        let Some((self_name, class)) = &self.method else {
+            return Ok(());
+        };
+        let AExpr::Attribute(a) = c.func.as_ref() else {
+            return Ok(());
+        };
         if !matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self_name) {
             return Ok(());
         }
@@ -55,15 +65,21 @@ impl Normalizer<'_> {
 
 /// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
 /// `file` holds (not a static or class method).
-pub(super) fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &ast::StmtFunctionDef) -> Option<(String, String)> {
+pub(super) fn method_context(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &ast::StmtFunctionDef,
+) -> Option<(String, String)> {
     // The scope may be another text's (a function given on its own): the class must be there.
     // (A class's range starts at its decorators: `@dataclass` then `class Model:`.)
     let in_module = scope.class_containing(def.range()).filter(|class| {
-        file.text.get(class.range.start().to_usize()..class.range.end().to_usize()).is_some_and(|text| {
-            text.lines()
-                .find_map(|l| l.trim_start().strip_prefix("class "))
-                .is_some_and(|rest| rest.trim_start().starts_with(class.name.as_str()))
-        })
+        file.text
+            .get(class.range.start().to_usize()..class.range.end().to_usize())
+            .is_some_and(|text| {
+                text.lines()
+                    .find_map(|l| l.trim_start().strip_prefix("class "))
+                    .is_some_and(|rest| rest.trim_start().starts_with(class.name.as_str()))
+            })
     });
     // A method's own text (the query database's): `class C:` and then the method.
     let own_text = || {
@@ -75,6 +91,11 @@ pub(super) fn method_context(file: SourceFile<'_>, scope: &ModuleScope, def: &as
     };
     let class = in_module.or_else(own_text)?;
     let decorated = def.decorator_list.iter().any(|d| matches!(&d.expression, AExpr::Name(n) if matches!(n.id.as_str(), "staticmethod" | "classmethod")));
-    let first = def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).next()?;
+    let first = def
+        .parameters
+        .posonlyargs
+        .iter()
+        .chain(def.parameters.args.iter())
+        .next()?;
     (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone()))
 }

@@ -54,7 +54,10 @@ fn renamed_stmt(s: &AStmt, map: &BTreeMap<String, String>) -> AStmt {
 
 impl Normalizer<'_> {
     /// Fresh names for `names`, recorded as locals of the function.
-    fn fresh_locals(&mut self, names: impl IntoIterator<Item = String>) -> BTreeMap<String, String> {
+    fn fresh_locals(
+        &mut self,
+        names: impl IntoIterator<Item = String>,
+    ) -> BTreeMap<String, String> {
         let mut map = BTreeMap::new();
         for n in names {
             let fresh = self.fresh(&n);
@@ -67,15 +70,24 @@ impl Normalizer<'_> {
     /// `[elt for target in iter if cond ...]` (or the same generator expression): a fresh list
     /// filled by nested loops. A generator expression is consumed whole by what it is passed
     /// to (`sum(...)`, `max(...)`), so a list gives the same result.
-    pub(super) fn comprehension(&mut self, elt: &AExpr, generators: &[ast::Comprehension]) -> Result<Expr> {
+    pub(super) fn comprehension(
+        &mut self,
+        elt: &AExpr,
+        generators: &[ast::Comprehension],
+    ) -> Result<Expr> {
         let mut targets = BTreeSet::new();
         for g in generators {
             if g.is_async {
-                return Err(self.unsupported(g.range(), "`async for` in a comprehension cannot be differentiated"));
+                return Err(self.unsupported(
+                    g.range(),
+                    "`async for` in a comprehension cannot be differentiated",
+                ));
             }
             match &g.target {
                 AExpr::Name(_) | AExpr::Tuple(_) => collect_target(&g.target, &mut targets),
-                other => return Err(self.unsupported(other.range(), "unsupported comprehension target")),
+                other => {
+                    return Err(self.unsupported(other.range(), "unsupported comprehension target"));
+                }
             }
         }
         let map = self.fresh_locals(targets);
@@ -84,8 +96,16 @@ impl Normalizer<'_> {
             .iter()
             .enumerate()
             .map(|(i, g)| {
-                let iter = if i == 0 { g.iter.clone() } else { renamed_expr(&g.iter, &map) };
-                (renamed_expr(&g.target, &map), iter, g.ifs.iter().map(|c| renamed_expr(c, &map)).collect())
+                let iter = if i == 0 {
+                    g.iter.clone()
+                } else {
+                    renamed_expr(&g.iter, &map)
+                };
+                (
+                    renamed_expr(&g.target, &map),
+                    iter,
+                    g.ifs.iter().map(|c| renamed_expr(c, &map)).collect(),
+                )
             })
             .collect();
         let elt = renamed_expr(elt, &map);
@@ -96,52 +116,90 @@ impl Normalizer<'_> {
         Ok(Expr::Atom(Atom::Name(result)))
     }
 
-    fn comprehension_level(&mut self, levels: &[(AExpr, AExpr, Vec<AExpr>)], elt: &AExpr, result: &str) -> Result<()> {
+    fn comprehension_level(
+        &mut self,
+        levels: &[(AExpr, AExpr, Vec<AExpr>)],
+        elt: &AExpr,
+        result: &str,
+    ) -> Result<()> {
         let Some(((target, iter, ifs), rest)) = levels.split_first() else {
             let value = self.atom(elt, "item")?;
             let origin = self.origin.clone();
-            self.emit(Stmt::Append { target: result.to_string(), value, origin });
+            self.emit(Stmt::Append {
+                target: result.to_string(),
+                value,
+                origin,
+            });
             return Ok(());
         };
         // A comprehension's own variables are fresh names: the iterables cannot be rebound.
         let mut rebound = BTreeSet::new();
         collect_target(target, &mut rebound);
-        self.for_loop(target, iter, &rebound, |me| me.filtered(ifs, &mut |me| me.comprehension_level(rest, elt, result)))
+        self.for_loop(target, iter, &rebound, |me| {
+            me.filtered(ifs, &mut |me| me.comprehension_level(rest, elt, result))
+        })
     }
 
     /// `inner` under `if c1: if c2: ...` (each condition evaluated only when the ones before
     /// it hold, as in Python).
-    fn filtered(&mut self, conditions: &[AExpr], inner: &mut dyn FnMut(&mut Self) -> Result<()>) -> Result<()> {
-        let Some((first, rest)) = conditions.split_first() else { return inner(self) };
+    fn filtered(
+        &mut self,
+        conditions: &[AExpr],
+        inner: &mut dyn FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let Some((first, rest)) = conditions.split_first() else {
+            return inner(self);
+        };
         let test = self.atom(first, "cond")?;
         let origin = self.origin.clone();
         let saved = std::mem::take(&mut self.out);
         let result = self.filtered(rest, inner);
         let body = std::mem::replace(&mut self.out, saved);
         result?;
-        self.emit(Stmt::If { test: Expr::Atom(test), body, orelse: Vec::new(), origin });
+        self.emit(Stmt::If {
+            test: Expr::Atom(test),
+            body,
+            orelse: Vec::new(),
+            origin,
+        });
         Ok(())
     }
 
     /// Records `def name(...)` inside the function, to be inlined at its calls.
     pub(super) fn nested_def(&mut self, def: &ast::StmtFunctionDef) -> Result<()> {
         if def.is_async {
-            return Err(self.unsupported(def.range(), "nested `async def` cannot be differentiated"));
+            return Err(
+                self.unsupported(def.range(), "nested `async def` cannot be differentiated")
+            );
         }
         if !def.decorator_list.is_empty() {
-            return Err(self.unsupported(def.decorator_list[0].range(), "decorated nested functions cannot be differentiated"));
+            return Err(self.unsupported(
+                def.decorator_list[0].range(),
+                "decorated nested functions cannot be differentiated",
+            ));
         }
         self.check_simple_parameters(&def.parameters)?;
         // The value is the last statement's `return`; no other statement may return.
-        let returns_early = def.body[..def.body.len().saturating_sub(1)].iter().any(contains_return);
-        let ends_with_return = matches!(def.body.last(), Some(AStmt::Return(r)) if r.value.is_some());
+        let returns_early = def.body[..def.body.len().saturating_sub(1)]
+            .iter()
+            .any(contains_return);
+        let ends_with_return =
+            matches!(def.body.last(), Some(AStmt::Return(r)) if r.value.is_some());
         if returns_early || !ends_with_return {
             return Err(self.unsupported(def.range(), format!("the nested function `{}` must end with its only `return <value>` to be differentiated", def.name)));
         }
-        if let Some(s) = def.body.iter().find(|s| matches!(s, AStmt::Nonlocal(_) | AStmt::Global(_))) {
-            return Err(self.unsupported(s.range(), "a nested function may read enclosing variables, not assign them"));
+        if let Some(s) = def
+            .body
+            .iter()
+            .find(|s| matches!(s, AStmt::Nonlocal(_) | AStmt::Global(_)))
+        {
+            return Err(self.unsupported(
+                s.range(),
+                "a nested function may read enclosing variables, not assign them",
+            ));
         }
-        self.nested.insert(def.name.to_string(), Nested::Def(Box::new(def.clone())));
+        self.nested
+            .insert(def.name.to_string(), Nested::Def(Box::new(def.clone())));
         Ok(())
     }
 
@@ -150,16 +208,23 @@ impl Normalizer<'_> {
         if let Some(p) = &lambda.parameters {
             self.check_simple_parameters(p)?;
         }
-        self.nested.insert(name.to_string(), Nested::Lambda(Box::new(lambda.clone())));
+        self.nested
+            .insert(name.to_string(), Nested::Lambda(Box::new(lambda.clone())));
         Ok(())
     }
 
     fn check_simple_parameters(&self, p: &ast::Parameters) -> Result<()> {
         if let Some(v) = &p.vararg {
-            return Err(self.unsupported(v.range(), "`*args` parameters of a nested function are not supported"));
+            return Err(self.unsupported(
+                v.range(),
+                "`*args` parameters of a nested function are not supported",
+            ));
         }
         if let Some(k) = &p.kwarg {
-            return Err(self.unsupported(k.range(), "`**kwargs` parameters of a nested function are not supported"));
+            return Err(self.unsupported(
+                k.range(),
+                "`**kwargs` parameters of a nested function are not supported",
+            ));
         }
         Ok(())
     }
@@ -172,7 +237,8 @@ impl Normalizer<'_> {
         if self.inline_depth >= MAX_INLINE_DEPTH {
             return Err(self.unsupported(call.range(), format!("`{name}` calls itself: recursive nested functions cannot be differentiated; define it at module level")));
         }
-        let (parameters, body_locals): (Option<&ast::Parameters>, BTreeSet<String>) = match &nested {
+        let (parameters, body_locals): (Option<&ast::Parameters>, BTreeSet<String>) = match &nested
+        {
             Nested::Def(def) => {
                 let mut assigned = BTreeSet::new();
                 collect_assigned(&def.body, &mut assigned);
@@ -186,13 +252,24 @@ impl Normalizer<'_> {
             }
             Nested::Lambda(l) => (l.parameters.as_deref(), BTreeSet::new()),
         };
-        let params: Vec<&ast::ParameterWithDefault> = parameters.map(|p| p.posonlyargs.iter().chain(p.args.iter()).chain(p.kwonlyargs.iter()).collect()).unwrap_or_default();
+        let params: Vec<&ast::ParameterWithDefault> = parameters
+            .map(|p| {
+                p.posonlyargs
+                    .iter()
+                    .chain(p.args.iter())
+                    .chain(p.kwonlyargs.iter())
+                    .collect()
+            })
+            .unwrap_or_default();
         let positional = parameters.map_or(0, |p| p.posonlyargs.len() + p.args.len());
         // Bind the arguments as Python does, before anything of the body runs.
         let mut bound: BTreeMap<String, Atom> = BTreeMap::new();
         for (i, a) in call.arguments.args.iter().enumerate() {
             if let AExpr::Starred(s) = a {
-                return Err(self.unsupported(s.range(), "`*args` in a call of a nested function is not supported"));
+                return Err(self.unsupported(
+                    s.range(),
+                    "`*args` in a call of a nested function is not supported",
+                ));
             }
             let Some(p) = params.get(i).filter(|_| i < positional) else {
                 return Err(self.unsupported(a.range(), format!("too many arguments for `{name}`")));
@@ -204,15 +281,23 @@ impl Normalizer<'_> {
             let Some(arg) = &k.arg else {
                 return Err(self.unsupported(k.range(), "`**kwargs` in calls is not supported"));
             };
-            if !params.iter().any(|p| p.parameter.name.as_str() == arg.as_str()) {
-                return Err(self.unsupported(k.range(), format!("`{name}` has no parameter `{arg}`")));
+            if !params
+                .iter()
+                .any(|p| p.parameter.name.as_str() == arg.as_str())
+            {
+                return Err(
+                    self.unsupported(k.range(), format!("`{name}` has no parameter `{arg}`"))
+                );
             }
             let value = self.atom(&k.value, arg.as_str())?;
             if bound.insert(arg.to_string(), value).is_some() {
                 return Err(self.unsupported(k.range(), format!("`{arg}` is given twice")));
             }
         }
-        let mut locals: BTreeSet<String> = params.iter().map(|p| p.parameter.name.to_string()).collect();
+        let mut locals: BTreeSet<String> = params
+            .iter()
+            .map(|p| p.parameter.name.to_string())
+            .collect();
         locals.extend(body_locals);
         let map = self.fresh_locals(locals);
         for p in &params {
@@ -223,7 +308,12 @@ impl Normalizer<'_> {
                     // Defaults are evaluated at the call (Python evaluates them at the
                     // definition: the same unless what they read changes in between).
                     Some(d) => self.atom(d, pname)?,
-                    None => return Err(self.unsupported(call.range(), format!("missing argument `{pname}` for `{name}`"))),
+                    None => {
+                        return Err(self.unsupported(
+                            call.range(),
+                            format!("missing argument `{pname}` for `{name}`"),
+                        ));
+                    }
                 },
             };
             self.assign(&map[pname], Expr::Atom(value));
@@ -234,7 +324,11 @@ impl Normalizer<'_> {
         result
     }
 
-    pub(super) fn inline_body(&mut self, nested: &Nested, map: &BTreeMap<String, String>) -> Result<Expr> {
+    pub(super) fn inline_body(
+        &mut self,
+        nested: &Nested,
+        map: &BTreeMap<String, String>,
+    ) -> Result<Expr> {
         match nested {
             Nested::Lambda(l) => self.expr(&renamed_expr(&l.body, map)),
             Nested::Def(def) => {
@@ -245,7 +339,9 @@ impl Normalizer<'_> {
                     for s in rest {
                         self.stmt(&renamed_stmt(s, map))?;
                     }
-                    let AStmt::Return(r) = renamed_stmt(last, map) else { unreachable!() };
+                    let AStmt::Return(r) = renamed_stmt(last, map) else {
+                        unreachable!()
+                    };
                     self.set_origin(last);
                     let value = r.value.expect("checked: return with a value");
                     let value = self.atom(&value, "value")?;

@@ -162,11 +162,18 @@ pub fn package_modules(n: usize, version: usize) -> Vec<(String, String)> {
     for i in 0..n {
         let j = (i * 7 + 3) % n;
         let (dep, call) = if j < i {
-            (format!("from pkg.m{j} import act{j}\n"), format!("act{j}(z)"))
+            (
+                format!("from pkg.m{j} import act{j}\n"),
+                format!("act{j}(z)"),
+            )
         } else {
             (String::new(), "np.tanh(z)".to_string())
         };
-        let scale = if i % 10 == version % 10 && version > 0 { format!("{}.25", i + version) } else { format!("{}.0", i + 1) };
+        let scale = if i % 10 == version % 10 && version > 0 {
+            format!("{}.25", i + version)
+        } else {
+            format!("{}.0", i + 1)
+        };
         let text = format!(
             "import numpy as np\n{dep}\n\ndef act{i}(z):\n    return np.sin(z) * {scale} + z * z\n\n\n\
              def loss{i}(w, x):\n    z = w * x + {i}.5\n    y = {call} + act{i}(z)\n    return np.sum(y * y)\n\n\n\
@@ -179,16 +186,22 @@ pub fn package_modules(n: usize, version: usize) -> Vec<(String, String)> {
 
 /// `with_files` for owned file lists.
 pub fn project_of(name: &str, files: &[(String, String)]) -> Project {
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     Project::with_files(name, &refs)
 }
 
 /// Every artifact below the root (as `artifacts()` finds them) with its bytes.
 pub fn artifact_contents(p: &Project) -> std::collections::BTreeMap<String, Vec<u8>> {
-    p.artifacts().into_iter().map(|rel| {
-        let bytes = std::fs::read(p.path(&rel)).unwrap();
-        (rel, bytes)
-    }).collect()
+    p.artifacts()
+        .into_iter()
+        .map(|rel| {
+            let bytes = std::fs::read(p.path(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect()
 }
 
 /// Asserts that `actual` holds exactly the artifacts of `expected` (names and bytes).
@@ -197,10 +210,21 @@ pub fn assert_same_artifacts(
     expected: &std::collections::BTreeMap<String, Vec<u8>>,
     context: &str,
 ) {
-    let names = |m: &std::collections::BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-    let missing: Vec<_> = names(expected).into_iter().filter(|k| !actual.contains_key(k)).collect();
-    let extra: Vec<_> = names(actual).into_iter().filter(|k| !expected.contains_key(k)).collect();
-    let differ: Vec<_> = expected.iter().filter(|(k, v)| actual.get(*k).is_some_and(|a| a != *v)).map(|(k, _)| k.clone()).collect();
+    let names =
+        |m: &std::collections::BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    let missing: Vec<_> = names(expected)
+        .into_iter()
+        .filter(|k| !actual.contains_key(k))
+        .collect();
+    let extra: Vec<_> = names(actual)
+        .into_iter()
+        .filter(|k| !expected.contains_key(k))
+        .collect();
+    let differ: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| actual.get(*k).is_some_and(|a| a != *v))
+        .map(|(k, _)| k.clone())
+        .collect();
     assert!(
         missing.is_empty() && extra.is_empty() && differ.is_empty(),
         "{context}: artifacts differ from a clean build\nmissing: {missing:?}\nextra: {extra:?}\ndifferent bytes: {differ:?}"
@@ -213,9 +237,15 @@ pub struct Rng(pub u64);
 
 impl Rng {
     pub fn from_env_or_clock(test: &str) -> Rng {
-        let seed = std::env::var("TANGENT_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
+        let seed = std::env::var("TANGENT_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
         eprintln!("{test}: TANGENT_TEST_SEED={seed}");
         Rng(seed)
     }
