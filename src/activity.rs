@@ -46,6 +46,22 @@ impl Activity {
         a.name().is_some_and(|n| self.is_active(n))
     }
 
+    /// Does a call read no active value (its object, arguments and keywords)? Then its
+    /// result is a constant of the differentiation (`e = rs.normal(size=3)` before `e` is
+    /// given a differentiated value): no derivative flows through it, recipe or not.
+    pub fn call_inputs_inactive(
+        &self,
+        object: Option<&Atom>,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> bool {
+        object
+            .into_iter()
+            .chain(args)
+            .chain(kwargs.iter().map(|(_, a)| a))
+            .all(|a| !self.atom_active(a))
+    }
+
     /// The active arguments of a call to a function with parameters `params`, with their
     /// parameter positions, in position order (keywords bound by name).
     pub fn active_arguments<'c>(

@@ -726,9 +726,7 @@ impl Analysis<'_> {
     }
 
     fn known(&self, canonical: &str) -> bool {
-        self.recipes.adjoints.contains_key(canonical)
-            || self.recipes.tangents.contains_key(canonical)
-            || self.recipes.nondifferentiable.contains(canonical)
+        self.recipes.knows(canonical)
     }
 }
 

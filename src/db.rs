@@ -646,6 +646,7 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
     let context = crate::normalize::Context {
         halves: None,
         effects: Some(module_effects(db, file)),
+        recipes: Some(recipes.set()),
     };
     derive::normalized_with(text, scope, def, recipes.set(), false, context)
 }

@@ -174,6 +174,7 @@ impl<'a> Driver<'a> {
         let context = crate::normalize::Context {
             halves: Some(&self.halves),
             effects: Some(self.effects()),
+            recipes: Some(self.recipes),
         };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }

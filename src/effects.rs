@@ -389,8 +389,14 @@ impl Effects {
             let mut changed: BTreeSet<String> = BTreeSet::new();
             for name in &todo {
                 let (def, class) = &defs[name];
-                let (summary, calls) =
+                let (mut summary, calls) =
                     Analysis::run(def, class.as_deref(), scope, recipes, &effects);
+                // The effect reported is the first one found: a recursive function would
+                // otherwise describe it again each round (`calls f, which calls f, ...`).
+                if let Some(previous) = effects.by_function.get(name).and_then(|s| s.impure.clone())
+                {
+                    summary.impure = Some(previous);
+                }
                 for callee in calls {
                     callers.entry(callee).or_default().insert(name.clone());
                 }
@@ -714,9 +720,7 @@ impl<'a> Analysis<'a> {
     }
 
     fn known(&self, canonical: &str) -> bool {
-        self.recipes.adjoints.contains_key(canonical)
-            || self.recipes.tangents.contains_key(canonical)
-            || self.recipes.nondifferentiable.contains(canonical)
+        self.recipes.knows(canonical)
     }
 
     /// Records that `target`'s object changes: its parameters are written, a module-level

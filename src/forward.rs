@@ -539,7 +539,10 @@ impl<'a> Forward<'a> {
                 let Some(canon) = canonical else {
                     return Err(self.no_recipe(s, &format!("`{text}`")));
                 };
-                if self.recipes.nondifferentiable.contains(canon) {
+                if self.recipes.nondifferentiable.contains(canon)
+                    || (!self.recipes.tangents.contains_key(canon)
+                        && self.act.call_inputs_inactive(None, args, kwargs))
+                {
                     return Ok(Vec::new());
                 }
                 self.template(s, canon, result, dt, args, kwargs)
@@ -552,7 +555,10 @@ impl<'a> Forward<'a> {
                         .unwrap_or_default());
                 }
                 let (name, all) = crate::ir::method_recipe(object, method, args);
-                if self.recipes.nondifferentiable.contains(&name) {
+                if self.recipes.nondifferentiable.contains(&name)
+                    || (!self.recipes.tangents.contains_key(&name)
+                        && self.act.call_inputs_inactive(Some(object), args, kwargs))
+                {
                     return Ok(Vec::new());
                 }
                 self.template(s, &name, result, dt, &all, kwargs)

@@ -713,16 +713,22 @@ pub fn parameter_positions_at(
     names
         .iter()
         .map(|n| {
-            params.iter().position(|p| p == n).ok_or_else(|| {
-                Diagnostic::without_span(
-                    DiagnosticKind::InvalidWrt,
-                    format!(
-                        "`{function}` has no parameter named `{n}` (parameters: {})",
-                        params.join(", ")
-                    ),
-                    path,
-                )
-            })
+            // A name, or a position (`--wrt 1`, 0-based as in `tangent.grad(f, wrt=(1,))`).
+            let position = n.parse::<usize>().ok().filter(|&i| i < params.len());
+            params
+                .iter()
+                .position(|p| p == n)
+                .or(position)
+                .ok_or_else(|| {
+                    Diagnostic::without_span(
+                        DiagnosticKind::InvalidWrt,
+                        format!(
+                            "`{function}` has no parameter named `{n}` (parameters: {})",
+                            params.join(", ")
+                        ),
+                        path,
+                    )
+                })
         })
         .collect()
 }

@@ -84,6 +84,8 @@ struct Normalizer<'a> {
     returns_nothing: Option<(usize, usize)>,
     /// The temporaries the normalizer made (`fresh`), which the user's code never names.
     temporaries: BTreeSet<String>,
+    /// The recipes in force (see `Context::recipes`).
+    recipes: Option<&'a crate::recipes::RecipeSet>,
 }
 
 /// What normalization knows of the module around a function.
@@ -93,6 +95,8 @@ pub struct Context<'a> {
     pub halves: Option<&'a Halves>,
     /// The effect summaries of the module's functions.
     pub effects: Option<&'a crate::effects::Effects>,
+    /// The recipes in force: functions they know compute new values and change nothing.
+    pub recipes: Option<&'a crate::recipes::RecipeSet>,
 }
 
 pub fn normalize(
@@ -113,6 +117,7 @@ pub fn normalize_with(
     let mut n = Normalizer::new(file, scope, def);
     n.halves = context.halves.filter(|h| !h.is_empty());
     n.effects = context.effects;
+    n.recipes = context.recipes;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -264,6 +269,7 @@ impl<'a> Normalizer<'a> {
             effects: None,
             returns_nothing: None,
             temporaries: BTreeSet::new(),
+            recipes: None,
         }
     }
 
@@ -620,12 +626,14 @@ impl<'a> Normalizer<'a> {
             callee:
                 Callee::Method {
                     object: Atom::Name(n),
-                    ..
+                    method,
                 },
             ..
         } = &e
         {
-            if self.locals.contains(n) {
+            // A draw whose numbers are not used (`rs.randn(3)`) only moves the generator on:
+            // an effect the derivative performs once, as the primal does.
+            if self.locals.contains(n) && !crate::effects::DRAW_METHODS.contains(&method.as_str()) {
                 return Err(self.unsupported(
                     stmt.range(),
                     format!(
@@ -1769,12 +1777,18 @@ impl<'a> Normalizer<'a> {
         if let Some((_, self_name)) = &receiver {
             args.push(Atom::Name(self_name.clone()));
         }
-        for a in c.arguments.args.iter() {
-            if let AExpr::Starred(s) = a {
-                args.extend(self.unpacked(s)?);
-                continue;
+        let mut callee = callee;
+        if let Some((sized, shape)) = self.call_with_spread_shape(c, &callee)? {
+            callee = sized;
+            args.push(shape);
+        } else {
+            for a in c.arguments.args.iter() {
+                if let AExpr::Starred(s) = a {
+                    args.extend(self.unpacked(s)?);
+                    continue;
+                }
+                args.push(self.atom(a, "t")?);
             }
-            args.push(self.atom(a, "t")?);
         }
         let mut kwargs = Vec::new();
         for k in c.arguments.keywords.iter() {
@@ -1784,6 +1798,9 @@ impl<'a> Normalizer<'a> {
             kwargs.push((name.to_string(), self.atom(&k.value, "t")?));
         }
         if let Some(e) = self.call_with_out(c, &callee, &mut args, &mut kwargs)? {
+            return Ok(e);
+        }
+        if let Some(e) = self.call_checked_unchanged(c, &callee, &args, &kwargs) {
             return Ok(e);
         }
         if let Some(e) = self.call_with_updates(c, &callee, &args, &kwargs)? {
@@ -1878,6 +1895,72 @@ impl<'a> Normalizer<'a> {
         let var = self.fresh(&format!("op_{}", readable.trim_matches('_')));
         self.op_ids.insert((stack.to_string(), key), var.clone());
         Ok(Some(var))
+    }
+
+    /// `rs.randn(*shape)`, `np.random.rand(*shape)`, `x.reshape(*shape)`: calls whose sole
+    /// argument spreads a shape of a length not known here. Each takes the shape whole as well
+    /// (`randn(*s)` draws what `standard_normal(s)` draws, `rand(*s)` what `random_sample(s)`
+    /// draws), so the call becomes that form: the callee to use and the shape's atom.
+    fn call_with_spread_shape(
+        &mut self,
+        c: &ast::ExprCall,
+        callee: &Callee,
+    ) -> Result<Option<(Callee, Atom)>> {
+        let [AExpr::Starred(spread)] = &c.arguments.args[..] else {
+            return Ok(None);
+        };
+        if !c.arguments.keywords.is_empty() || self.spread_length_known(spread) {
+            return Ok(None);
+        }
+        let sized_form = |name: &str| match name {
+            "randn" => Some("standard_normal"),
+            "rand" => Some("random_sample"),
+            _ => None,
+        };
+        let sized = match callee {
+            Callee::Method { object, method } if method == "reshape" => Callee::Method {
+                object: object.clone(),
+                method: method.clone(),
+            },
+            Callee::Method { object, method } => match sized_form(method) {
+                Some(m) => Callee::Method {
+                    object: object.clone(),
+                    method: m.into(),
+                },
+                None => return Ok(None),
+            },
+            Callee::Function {
+                text,
+                canonical: Some(canon),
+                local,
+            } => {
+                let Some(m) = canon.strip_prefix("numpy.random.").and_then(sized_form) else {
+                    return Ok(None);
+                };
+                let Some((module, _)) = text.rsplit_once('.') else {
+                    return Ok(None);
+                };
+                Callee::Function {
+                    text: format!("{module}.{m}"),
+                    canonical: Some(format!("numpy.random.{m}")),
+                    local: *local,
+                }
+            }
+            Callee::Function { .. } => return Ok(None),
+        };
+        let shape = self.atom(&spread.value, "shape")?;
+        Ok(Some((sized, shape)))
+    }
+
+    /// Whether [`Self::unpacked`] knows the length of `*value`.
+    fn spread_length_known(&self, s: &ast::ExprStarred) -> bool {
+        match s.value.as_ref() {
+            AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
+                !elts.iter().any(|e| matches!(e, AExpr::Starred(_)))
+            }
+            AExpr::Name(n) => self.fixed_lengths.contains_key(n.id.as_str()),
+            _ => false,
+        }
     }
 
     /// The items of `*value` in a call: a tuple or list literal, or a name the function binds

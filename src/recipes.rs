@@ -100,6 +100,14 @@ pub(crate) fn dotted(e: &AExpr) -> Option<String> {
 }
 
 impl RecipeSet {
+    /// Does the set know `canonical` (a derivative in either mode, or listed as having none)?
+    /// A known function computes a new value and has no other effect.
+    pub fn knows(&self, canonical: &str) -> bool {
+        self.adjoints.contains_key(canonical)
+            || self.tangents.contains_key(canonical)
+            || self.nondifferentiable.contains(canonical)
+    }
+
     /// Loads a built-in recipe file: decorators `@adjoint(name)` / `@tangent_(name)` with
     /// canonical dotted names.
     pub fn load(&mut self, file: &str, text: &str) -> Result<(), String> {

@@ -493,6 +493,27 @@ impl<'a> Reverse<'a> {
                 needed.extend(iter.reads().into_iter().map(str::to_string));
             }
         }
+        // A helper's backward half reads what its forward half saved, arguments included by
+        // reference: when it runs they must be as the call left them.
+        for s in crate::ir::all_statements(&self.f.body) {
+            if let (
+                true,
+                Stmt::Assign {
+                    value: Expr::Call { args, kwargs, .. },
+                    ..
+                },
+            ) = (
+                self.split_calls.contains_key(&(s as *const Stmt as usize)),
+                s,
+            ) {
+                needed.extend(
+                    args.iter()
+                        .chain(kwargs.iter().map(|(_, a)| a))
+                        .filter_map(Atom::name)
+                        .map(str::to_string),
+                );
+            }
+        }
         // Undoing a change in place reads the name it changed: that name must hold the
         // right object when the backward pass gets there (its own overwrites saved too).
         loop {
@@ -1042,20 +1063,33 @@ impl<'a> Reverse<'a> {
         out.push(self.comment(s));
         let mut body = Vec::new();
         let mut inner = state.clone();
+        let mut rest_done = false;
         if let Atom::Name(v) = value {
             if self.act.is_active(v) {
                 // `item` gives the value's adjoint its shape (by unbroadcast) or takes it
                 // from a container's adjoint.
                 let exact = item(&adj, v).starts_with("tangent.unbroadcast(");
-                self.accumulate(
-                    &mut body,
-                    &mut inner,
-                    v,
-                    Contribution::add(v, item(&adj, v), exact),
-                );
+                if v == target {
+                    // `v[...] = v`: the item is taken out of the adjoint before its slot is
+                    // cleared, and then added back to what remains.
+                    let held = self.names.fresh(&adj);
+                    body.push(B::Code(Code::assign(&held, &item(&adj, v), true)));
+                    body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
+                    rest_done = true;
+                    self.accumulate(&mut body, &mut inner, v, Contribution::add(v, held, exact));
+                } else {
+                    self.accumulate(
+                        &mut body,
+                        &mut inner,
+                        v,
+                        Contribution::add(v, item(&adj, v), exact),
+                    );
+                }
             }
         }
-        body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
+        if !rest_done {
+            body.push(B::Code(Code::assign(&adj, &rest(&adj), true)));
+        }
         if da == Da::Maybe {
             self.noneable.insert(adj.clone());
             *state = state.merge(&inner);
@@ -1466,6 +1500,9 @@ impl<'a> Reverse<'a> {
                             o.end,
                         ).with_help("define the function with `def` at module level: Tangent differentiates it too"));
                     }
+                    if self.act.call_inputs_inactive(None, args, kwargs) {
+                        return Ok(());
+                    }
                     let keywords: Vec<String> = kwargs.iter().map(|(k, _)| k.clone()).collect();
                     return Err(self.no_recipe(
                         s,
@@ -1491,6 +1528,11 @@ impl<'a> Reverse<'a> {
                         end,
                     ).with_help("assign the result to a new variable instead"));
                 }
+                if !self.recipes.adjoints.contains_key(canon)
+                    && self.act.call_inputs_inactive(None, args, kwargs)
+                {
+                    return Ok(());
+                }
                 self.recipe(s, canon, result_name, args, kwargs, seed, out)
             }
             Callee::Method { object, method } => {
@@ -1510,7 +1552,9 @@ impl<'a> Reverse<'a> {
                     m => crate::ir::method_recipe(object, m, args),
                 };
                 if !self.recipes.adjoints.contains_key(&name) {
-                    if self.recipes.nondifferentiable.contains(&name) {
+                    if self.recipes.nondifferentiable.contains(&name)
+                        || self.act.call_inputs_inactive(Some(object), args, kwargs)
+                    {
                         return Ok(());
                     }
                     return Err(self.no_recipe(s, &format!("the method `.{method}()`"), format!("call a NumPy function with a known derivative instead, or add a recipe for `{name}`")));

@@ -14,7 +14,7 @@ pub struct GradArgs {
     /// The function to differentiate, as FILE.py:FUNC.
     #[arg(value_name = "FILE.py:FUNC", value_parser = parse_target)]
     target: Target,
-    /// Parameters to differentiate with respect to, by name (default: the first parameter).
+    /// Parameters to differentiate with respect to, by name or 0-based position (default: the first parameter).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     wrt: Vec<String>,
     /// Skip the optimization passes (dead code, constant folding, assignment propagation).

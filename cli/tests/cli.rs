@@ -123,6 +123,22 @@ fn wrt_accepts_repeated_flag() {
     assert_eq!(comma.stdout, repeated.stdout);
 }
 
+#[test]
+fn wrt_accepts_positions() {
+    let dir = scratch("wrt_positions", "m.py", SIMPLE.as_bytes());
+    let named = tangent(&dir, &["grad", "m.py:square_sum", "--wrt", "x,y"]);
+    let positions = tangent(&dir, &["grad", "m.py:square_sum", "--wrt", "0,1"]);
+    assert_exit(&positions, 0);
+    assert_eq!(named.stdout, positions.stdout);
+    let past_the_end = tangent(&dir, &["grad", "m.py:square_sum", "--wrt", "7"]);
+    assert_exit(&past_the_end, 1);
+    assert!(
+        stderr(&past_the_end).contains("T006"),
+        "{}",
+        stderr(&past_the_end)
+    );
+}
+
 // --- diagnostics: exit 1 ---------------------------------------------------------------
 
 #[test]

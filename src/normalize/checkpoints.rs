@@ -294,11 +294,7 @@ impl Normalizer<'_> {
 
     fn check_checkpointable(&self, body: &[Stmt]) -> Result<()> {
         // Run again in the backward pass, it would repeat an effect (another random draw).
-        let known = |c: &str| {
-            crate::recipes::builtin().adjoints.contains_key(c)
-                || crate::recipes::builtin().tangents.contains_key(c)
-                || crate::recipes::builtin().nondifferentiable.contains(c)
-        };
+        let known = |c: &str| crate::recipes::builtin().knows(c);
         let summaries = |f: &str| self.effects.and_then(|e| e.get(f)).cloned();
         if let Some((s, what)) = crate::effects::first_effect(body, &known, &summaries) {
             let o = s.origin();

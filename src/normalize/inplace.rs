@@ -241,7 +241,8 @@ impl Normalizer<'_> {
                     return Err(self.unsupported(
                         c.range(),
                         format!("`{text}` changes its argument `{p}` in place and also gives `{p}` a new value: Tangent cannot tell which one the caller's `{n}` holds"),
-                    ));
+                    )
+                    .with_help(format!("inside `{text}`, give the new value another name than `{p}`, or make `{text}` return it instead of changing `{p}`")));
                 }
                 definite.push((i, n.clone()));
             } else if summary.rebinds.contains(p) {
@@ -400,5 +401,94 @@ fn runtime(name: &str) -> Callee {
         text: name.into(),
         canonical: Some(name.into()),
         local: false,
+    }
+}
+
+impl Normalizer<'_> {
+    /// A call of a function Tangent does not know (no recipe, not the module's), given the
+    /// function's own values: it could change them in place, which the derivative would not
+    /// see. The generated code keeps a snapshot of them and checks after the call that they
+    /// are unchanged (raising at the line if not). `None` for other calls.
+    pub(super) fn call_checked_unchanged(
+        &mut self,
+        c: &ast::ExprCall,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> Option<Expr> {
+        let recipes = self.recipes?;
+        let unknown = match callee {
+            Callee::Function { local: true, .. } => false,
+            // (Functions known to write into their first argument are changes in place.)
+            Callee::Function {
+                canonical: Some(name),
+                ..
+            } => {
+                !recipes.knows(name)
+                    && !name.starts_with("builtins.")
+                    && !name.starts_with("tangent.")
+                    && !MUTATING_FUNCTIONS.contains(&name.as_str())
+            }
+            Callee::Function {
+                canonical: None, ..
+            } => true,
+            Callee::Method { method, .. } => {
+                !recipes.knows(&format!("numpy.{method}"))
+                    && !crate::effects::DRAW_METHODS.contains(&method.as_str())
+                    && !matches!(
+                        method.as_str(),
+                        "copy" | "astype" | "flatten" | "tolist" | "item"
+                    )
+            }
+        };
+        let given: Vec<String> = args
+            .iter()
+            .chain(kwargs.iter().map(|(_, a)| a))
+            .filter_map(|a| a.name())
+            .filter(|n| self.locals.contains(*n) && !self.stacks.contains(*n))
+            .map(str::to_string)
+            .collect();
+        if !unknown || given.is_empty() {
+            return None;
+        }
+        let call = Expr::Call {
+            callee: callee.clone(),
+            args: args.to_vec(),
+            kwargs: kwargs.to_vec(),
+        };
+        let text = self.expr_text(&AExpr::Call(c.clone()));
+        let line = self.file.line_of(c.range().start().into());
+        let message = format!(
+            "{}:{line}: `{text}` changed in place what it was given (`{}`): Tangent cannot differentiate a change it does not see; give it a copy, or a function Tangent knows",
+            self.file.path,
+            given.join("`, `")
+        );
+        let saved = self.fresh("given");
+        let result = self.fresh("result");
+        self.locals.insert(saved.clone());
+        self.locals.insert(result.clone());
+        let names = Expr::Tuple(given.iter().map(|n| Atom::Name(n.clone())).collect());
+        let tuple = self.fresh("values");
+        self.locals.insert(tuple.clone());
+        self.assign(&tuple, names);
+        self.assign(
+            &saved,
+            Expr::Call {
+                callee: runtime("tangent.snapshot"),
+                args: vec![Atom::Name(tuple.clone())],
+                kwargs: Vec::new(),
+            },
+        );
+        self.assign(&result, call);
+        let origin = self.origin.clone();
+        self.emit(crate::ir::Stmt::Opaque {
+            text: format!(
+                "tangent.check_unchanged({tuple}, {saved}, {})",
+                crate::emit::python_string(&message)
+            ),
+            reads: vec![tuple, saved],
+            origin,
+        });
+        Some(Expr::Atom(Atom::Name(result)))
     }
 }

@@ -99,7 +99,24 @@ def scalar_helper(x, rs):
     return np.sin(x * rs.uniform(0.5, 1.5)) * x
 
 
-CASES = [loss_noisy, loss_noisy_twice, loss_noisy_in_loop, loss_noisy_in_branch, loss_nested]
+def loss_carried_from_a_draw(w, rs):
+    # `e` starts as a draw (a constant of the differentiation), then carries `w`.
+    e = rs.normal(size=(1, 3))
+    for _ in range(2):
+        e = np.sin(w * e)
+    return np.sum(e)
+
+
+def skips_then_draws(w, rs):
+    rs.randn(2)  # numbers thrown away: only the generator moves on
+    return w * rs.standard_normal(3)
+
+
+def loss_skipped_draws(w, rs):
+    return np.sum(np.tanh(skips_then_draws(w, rs)) ** 2)
+
+
+CASES = [loss_noisy, loss_noisy_twice, loss_noisy_in_loop, loss_noisy_in_branch, loss_nested, loss_carried_from_a_draw, loss_skipped_draws]
 
 
 def _fresh():

@@ -359,3 +359,112 @@ def test_out_with_where_is_refused():
 
     with pytest.raises(tangent.UnsupportedError, match="where="):
         tangent.grad(f)
+
+
+# --- calls Tangent does not know, methods, views of views ----------------------------------
+
+
+def _normalize_in_place(h):
+    h /= np.linalg.norm(h)
+
+
+def _looks_at(h):
+    return float(np.max(h))
+
+
+TOOLS = {"normalize": _normalize_in_place, "look": _looks_at}
+
+
+def unknown_call_changes_a_value(w, x):
+    h = np.tanh(x * w)
+    tool = TOOLS["normalize"]
+    tool(h)
+    return np.sum(h)
+
+
+def unknown_call_only_reads(w, x):
+    h = np.tanh(x * w)
+    tool = TOOLS["look"]
+    tool(h)
+    return np.sum(h * h)
+
+
+def test_an_unknown_call_changing_a_value_is_refused_at_its_line():
+    w, x = np.array([0.5, 0.2]), np.array([1.0, 2.0])
+    with pytest.raises(tangent.UnsupportedError, match=r"test_inplace.py:\d+: `tool\(h\)` changed in place"):
+        tangent.grad(unknown_call_changes_a_value)(w, x)
+    with pytest.raises(tangent.UnsupportedError, match="changed in place"):
+        tangent.jvp(unknown_call_changes_a_value)(w, x, np.ones(2))
+
+
+def test_an_unknown_call_that_only_reads_is_differentiated():
+    w, x = np.array([0.5, 0.2]), np.array([1.0, 2.0])
+    assert_close(tangent.grad(unknown_call_only_reads)(w, x), _fd(unknown_call_only_reads, (w, x)), rtol=1e-5, atol=1e-6)
+
+
+class Noisy:
+    def __init__(self, W, seed):
+        self.W = W
+        self.rs = np.random.RandomState(seed)
+        self.s = 1.5
+
+    def jitter(self, h):
+        return h + 0.1 * self.rs.randn(*np.shape(h))
+
+    def scale_(self, a):
+        a *= self.s
+
+    def loss(self, x):
+        h = self.jitter(x @ self.W)
+        self.scale_(h)
+        return np.sum(np.tanh(h) ** 2)
+
+
+def test_methods_draw_once_and_write_into_their_arguments():
+    W = RNG.standard_normal((3, 2))
+    x = RNG.standard_normal(3)
+    primal = Noisy(W, 5)
+    value = primal.loss(x)
+    after_primal = primal.rs.randn()
+    model = Noisy(W, 5)
+    g, got_value = tangent.grad(model.loss, preserve_result=True)(x)
+    assert_close(got_value, value, rtol=1e-12, atol=1e-12, what="value")
+    assert model.rs.randn() == after_primal, "the gradient drew a different number of random numbers"
+
+    def fresh_loss(x):
+        return Noisy(W, 5).loss(x)
+
+    assert_close(g, _fd(fresh_loss, (x,)), rtol=1e-5, atol=1e-6)
+    direction = RNG.standard_normal(3)
+    model = Noisy(W, 5)
+    jv = tangent.jvp(model.loss)(x, direction)
+    assert model.rs.randn() == after_primal
+    assert_close(jv, float(np.dot(g, direction)), rtol=1e-5, atol=1e-6)
+
+
+def view_of_a_view(v):
+    v = v * 1.0
+    a = v[1:]
+    b = a[:2]
+    v *= 2.0
+    return np.sum(b * b)
+
+
+def test_a_view_of_a_view_is_refused():
+    with pytest.raises(tangent.UnsupportedError, match="`v \\*= 2.0`"):
+        tangent.grad(view_of_a_view)(np.array([0.5, -0.3, 0.8, 0.1]))
+
+
+def spread_shapes(x, shape, seed):
+    rs = np.random.RandomState(seed)
+    y = x.reshape(*shape)
+    noise = rs.randn(*x.shape) + rs.rand(*np.shape(x))
+    return np.sum(np.sin(y) ** 2) + np.sum(noise * x)
+
+
+def test_calls_that_spread_a_shape_of_unknown_length():
+    x = RNG.standard_normal(6)
+    g = tangent.grad(spread_shapes)(x, (2, 3), 3)
+    assert_close(g, _fd(lambda x: spread_shapes(x, (2, 3), 3), (x,)), rtol=1e-5, atol=1e-6)
+    jv = tangent.jvp(spread_shapes)(x, (2, 3), 3, np.ones(6))
+    assert_close(jv, float(np.sum(g)), rtol=1e-6, atol=1e-8)

@@ -55,6 +55,7 @@ __all__ = [
     "check_updated",
     "in_place_check",
     "is_mutable",
+    "check_unchanged",
     "insert_grad_of",
     "einsum",
     "einsum_adjoint",
@@ -853,6 +854,26 @@ def in_place_check(value, message, *others):
     from tangent.errors import UnsupportedError
 
     raise UnsupportedError(message)
+
+
+def _same(a, b, depth=0):
+    if type(a) is numpy.ndarray:
+        return type(b) is numpy.ndarray and a.shape == b.shape and numpy.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if depth < 32 and isinstance(a, (list, tuple)) and type(a) is type(b):
+        return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b))
+    if depth < 32 and isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
+    return True
+
+
+def check_unchanged(values, saved, message):
+    """Raises ``UnsupportedError(message)`` when ``values`` (what a call Tangent does not know
+    was given) differ from their snapshot ``saved`` taken before it: the call changed them in
+    place, which the derivative does not see."""
+    if not _same(saved, values):
+        from tangent.errors import UnsupportedError
+
+        raise UnsupportedError(message)
 
 
 def is_mutable(*values):
