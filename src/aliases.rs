@@ -241,21 +241,152 @@ pub struct Guard {
     pub others: Vec<String>,
     /// The error to raise when one does (with the file and line).
     pub message: String,
+    /// The (view, base) pairs the statements after the change keep in step (see
+    /// `normalize::views`): they must share memory as arrays do, or not at all (a list
+    /// holding an array is not followed).
+    pub views: Vec<(String, String)>,
 }
 
 impl Guard {
     /// The statements making the check: `tangent.in_place_check(x, message, other...)`.
     pub fn code(&self) -> Vec<String> {
         let message = crate::emit::python_string(&self.message);
+        let mut args = self.others.clone();
+        if !self.views.is_empty() {
+            let pairs: Vec<String> = self
+                .views
+                .iter()
+                .map(|(v, b)| format!("({v}, {b})"))
+                .collect();
+            args.push(format!("views=({},)", pairs.join(", ")));
+        }
         self.changed
             .iter()
             .map(|c| {
                 format!(
                     "tangent.in_place_check({c}, {message}, {})",
-                    self.others.join(", ")
+                    args.join(", ")
                 )
             })
             .collect()
+    }
+
+    /// Every name the check reads besides the changed ones.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.others
+            .iter()
+            .chain(self.views.iter().flat_map(|(v, b)| [v, b]))
+    }
+}
+
+/// The runtime test guarding the statements that keep a view in step (`normalize::views`).
+pub const IS_VIEW_OF: &str = "tangent.is_view_of";
+
+/// `_v = tangent.is_view_of(view, base)` followed by `if _v: ...`: the pair `(view, base)`,
+/// the name the block gives a new value (`base` written back, or `view` made again), and
+/// the block.
+fn view_step<'s>(test: &'s Stmt, block: &'s Stmt) -> Option<(String, String, String, &'s [Stmt])> {
+    let Stmt::Assign {
+        target: flag,
+        value:
+            Expr::Call {
+                callee:
+                    Callee::Function {
+                        canonical: Some(c), ..
+                    },
+                args,
+                ..
+            },
+        inplace: None,
+        ..
+    } = test
+    else {
+        return None;
+    };
+    let [Atom::Name(view), Atom::Name(base)] = &args[..] else {
+        return None;
+    };
+    let Stmt::If {
+        test: Expr::Atom(Atom::Name(t)),
+        body,
+        orelse,
+        ..
+    } = block
+    else {
+        return None;
+    };
+    if c != IS_VIEW_OF || t != flag || !orelse.is_empty() {
+        return None;
+    }
+    let named = match body.last()? {
+        Stmt::AssignIndex { target, .. } if target == base => base.clone(),
+        Stmt::Assign {
+            target,
+            inplace: None,
+            ..
+        } if (target == view || target == base) && body.len() == 1 => target.clone(),
+        _ => return None,
+    };
+    Some((view.clone(), base.clone(), named, body))
+}
+
+/// For each change in place followed by steps keeping views in step: the names they give new
+/// values and the (view, base) pairs; and the statements of those steps (not checked).
+#[derive(Default)]
+struct ViewSteps {
+    after: BTreeMap<usize, (BTreeSet<String>, Vec<(String, String)>)>,
+    inside: BTreeSet<usize>,
+}
+
+impl ViewSteps {
+    fn of(body: &[Stmt]) -> ViewSteps {
+        let mut out = ViewSteps::default();
+        out.block(body);
+        out
+    }
+
+    fn block(&mut self, body: &[Stmt]) {
+        let mut i = 0;
+        while i < body.len() {
+            let s = &body[i];
+            match s {
+                Stmt::If { body, orelse, .. } => {
+                    self.block(body);
+                    self.block(orelse);
+                }
+                Stmt::For { body, .. } | Stmt::While { body, .. } => self.block(body),
+                _ => {}
+            }
+            i += 1;
+            if !changes_in_place(s) {
+                continue;
+            }
+            // A call changing its arguments: the steps follow their new values.
+            while matches!(
+                body.get(i),
+                Some(Stmt::Assign {
+                    inplace: Some(InPlace::Updated),
+                    ..
+                })
+            ) {
+                i += 1;
+            }
+            let mut steps = (BTreeSet::new(), Vec::new());
+            while i + 1 < body.len() {
+                let Some((view, base, named, block)) = view_step(&body[i], &body[i + 1]) else {
+                    break;
+                };
+                for t in crate::ir::all_statements(block) {
+                    self.inside.insert(t as *const Stmt as usize);
+                }
+                steps.0.insert(named);
+                steps.1.push((view, base));
+                i += 2;
+            }
+            if !steps.1.is_empty() {
+                self.after.insert(s as *const Stmt as usize, steps);
+            }
+        }
     }
 }
 
@@ -271,6 +402,30 @@ pub fn analyze(
     summaries: Summaries<'_>,
     file: SourceFile<'_>,
     check: bool,
+) -> Result<Sharing, Diagnostic> {
+    let mode = if check { Checks::Refuse } else { Checks::None };
+    analyze_with(f, result, recipes, summaries, file, mode)
+}
+
+/// What [`analyze_with`] does about changes another name in use would see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Nothing (generated code).
+    None,
+    /// Refuses those certain to be seen, guards the others (code the user wrote).
+    Refuse,
+    /// Guards them all (to plan which to keep in step, see `normalize::views`).
+    Guard,
+}
+
+/// [`analyze`], with the checks `mode` says.
+pub fn analyze_with(
+    f: &Function,
+    result: &[Atom],
+    recipes: &RecipeSet,
+    summaries: Summaries<'_>,
+    file: SourceFile<'_>,
+    mode: Checks,
 ) -> Result<Sharing, Diagnostic> {
     // Nothing changes in place: nothing to find.
     if !crate::ir::all_statements(&f.body)
@@ -319,11 +474,17 @@ pub fn analyze(
             .insert(*key, objs.iter().map(Obj::any_run).collect());
     }
     let live = Liveness::of(f, result);
+    let steps = ViewSteps::of(&f.body);
     for s in crate::ir::all_statements(&f.body) {
         let key = s as *const Stmt as usize;
         let Some(changed) = a.changes.get(&key) else {
             continue;
         };
+        // A write-back keeping a view in step changes no value (see `normalize::views`).
+        if steps.inside.contains(&key) {
+            continue;
+        }
+        let (kept, views) = steps.after.get(&key).cloned().unwrap_or_default();
         let own = changed_names(s);
         let state = a.before.get(&key).cloned().unwrap_or_default();
         let after = live.after.get(&key).cloned().unwrap_or_default();
@@ -331,12 +492,13 @@ pub fn analyze(
             .iter()
             .filter(|n| {
                 !own.contains(&n.as_str())
+                    && !kept.contains(*n)
                     && !state
                         .closure(state.names.get(*n).cloned().unwrap_or_default())
                         .is_disjoint(changed)
             })
             .collect();
-        if seen.is_empty() || !check {
+        if (seen.is_empty() && views.is_empty()) || mode == Checks::None {
             continue;
         }
         let o = s.origin();
@@ -359,7 +521,7 @@ pub fn analyze(
             own.iter()
                 .any(|m| whole(m).is_some() && whole(m) == whole(n))
         });
-        if let (Some(other), false) = (certain, augmented) {
+        if let (Some(other), false, Checks::Refuse) = (certain, augmented, mode) {
             return Err(file
                 .diagnostic(
                     DiagnosticKind::Unsupported,
@@ -371,6 +533,12 @@ pub fn analyze(
         }
         let changed_names: Vec<String> = own.iter().filter(|n| !matches!(s, Stmt::Assign { target, inplace: Some(InPlace::Updates(_)), .. } if target == *n)).map(|n| n.to_string()).collect();
         let others: Vec<String> = seen.iter().map(|n| n.to_string()).collect();
+        let mut named = others.clone();
+        for n in views.iter().flat_map(|(v, b)| [v, b]) {
+            if !changed_names.contains(n) && !named.contains(n) {
+                named.push(n.clone());
+            }
+        }
         let what = if augmented {
             " (it is an array or a list)"
         } else {
@@ -382,8 +550,8 @@ pub fn analyze(
             file.line_of(o.start),
             o.text,
             changed_names.join("`, `"),
-            others.join("`, `"),
-            others[0],
+            named.join("`, `"),
+            named[0],
         );
         sharing.guarded.insert(
             key,
@@ -391,6 +559,7 @@ pub fn analyze(
                 changed: changed_names,
                 others,
                 message,
+                views,
             },
         );
     }

@@ -647,6 +647,7 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
         halves: None,
         effects: Some(module_effects(db, file)),
         recipes: Some(recipes.set()),
+        generated: false,
     };
     derive::normalized_with(text, scope, def, recipes.set(), false, context)
 }

@@ -175,6 +175,7 @@ impl<'a> Driver<'a> {
             halves: Some(&self.halves),
             effects: Some(self.effects()),
             recipes: Some(self.recipes),
+            generated: !self.check_wrt_use,
         };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }
@@ -1235,7 +1236,7 @@ impl Driver<'_> {
             let checked: BTreeSet<String> = sharing
                 .guarded
                 .values()
-                .flat_map(|g| g.others.iter().cloned())
+                .flat_map(|g| g.names().cloned())
                 .filter(|o| !params.contains(o.as_str()))
                 .collect();
             let entry_guards = if self.check_wrt_use {

@@ -23,6 +23,7 @@ pub use halves::Halves;
 mod inplace;
 mod methods;
 mod scopes;
+mod views;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
@@ -84,6 +85,11 @@ struct Normalizer<'a> {
     returns_nothing: Option<(usize, usize)>,
     /// The temporaries the normalizer made (`fresh`), which the user's code never names.
     temporaries: BTreeSet<String>,
+    /// A generated derivative differentiated again (see `Context::generated`).
+    generated: bool,
+    /// Inside an inlined body whose names were renamed in the tree (see `scopes`): its text
+    /// is printed from the tree.
+    renaming: usize,
     /// The recipes in force (see `Context::recipes`).
     recipes: Option<&'a crate::recipes::RecipeSet>,
 }
@@ -97,6 +103,9 @@ pub struct Context<'a> {
     pub effects: Option<&'a crate::effects::Effects>,
     /// The recipes in force: functions they know compute new values and change nothing.
     pub recipes: Option<&'a crate::recipes::RecipeSet>,
+    /// The function is a generated derivative differentiated again (its views are kept in
+    /// step by its own statements; see `views`).
+    pub generated: bool,
 }
 
 pub fn normalize(
@@ -118,6 +127,7 @@ pub fn normalize_with(
     n.halves = context.halves.filter(|h| !h.is_empty());
     n.effects = context.effects;
     n.recipes = context.recipes;
+    n.generated = context.generated;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -155,14 +165,22 @@ pub fn normalize_with(
     let (body, result, tuple) = n.returns_to_result(body, &mut result_name, def)?;
     let mut body = n.stabilize_tests(body);
     numbers_rebind(&mut body, &params);
+    let mut function = Function {
+        name: def.name.to_string(),
+        params,
+        body,
+        names: BTreeSet::new(),
+    };
+    n.keep_views_in_step(&mut function, &result);
     let mut names = n.taken.clone();
-    collect_ir_names(&body, &mut names);
+    collect_ir_names(&function.body, &mut names);
+    function.names = names;
     Ok(Normalized {
         function: Function {
-            name: def.name.to_string(),
-            params,
-            body,
-            names,
+            name: function.name,
+            params: function.params,
+            body: function.body,
+            names: function.names,
         },
         result,
         result_is_tuple: tuple,
@@ -269,6 +287,8 @@ impl<'a> Normalizer<'a> {
             effects: None,
             returns_nothing: None,
             temporaries: BTreeSet::new(),
+            generated: false,
+            renaming: 0,
             recipes: None,
         }
     }
@@ -298,6 +318,15 @@ impl<'a> Normalizer<'a> {
     /// spans lines (implicitly joined strings inside the user's brackets) gets brackets of
     /// its own, without which its line breaks would end the statement.
     fn expr_text(&self, e: &AExpr) -> String {
+        // Inlined code (its names renamed in the tree): printed from the tree, not the source.
+        if self.renaming > 0 {
+            let indent = ruff_python_codegen::Indentation::new("    ".to_string());
+            return format!(
+                "({})",
+                ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf)
+                    .expr(e)
+            );
+        }
         let text = self.text(e);
         if text.contains('\n') {
             format!("({text})")
@@ -503,7 +532,13 @@ impl<'a> Normalizer<'a> {
                 let mut reads = Vec::new();
                 collect_reads_stmt(stmt, &mut reads);
                 let origin = self.origin.clone();
-                self.emit(Stmt::Opaque { text: self.text(stmt), reads, origin });
+                let text = if self.renaming > 0 {
+                    let indent = ruff_python_codegen::Indentation::new("    ".to_string());
+                    ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf).stmt(stmt)
+                } else {
+                    self.text(stmt)
+                };
+                self.emit(Stmt::Opaque { text, reads, origin });
                 Ok(())
             }
             AStmt::Global(_) => Err(self.unsupported(stmt.range(), "`global` cannot be differentiated")),
@@ -1544,7 +1579,9 @@ impl<'a> Normalizer<'a> {
                 // The sole argument of a call (`sum(y for y in ys)`) is a generator expression
                 // without parentheses of its own: they are the call's.
                 let text = match e {
-                    AExpr::Generator(g) if !g.parenthesized => format!("({})", self.text(e)),
+                    AExpr::Generator(g) if !g.parenthesized && self.renaming == 0 => {
+                        format!("({})", self.text(e))
+                    }
                     _ => self.expr_text(e),
                 };
                 Ok(Expr::Opaque {

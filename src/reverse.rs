@@ -2040,7 +2040,7 @@ impl<'a> Reverse<'a> {
             // A change in place another name may see: checked before it happens.
             if let Some(guard) = self.sharing.guarded.get(&(s as *const Stmt as usize)) {
                 // A name it checks may not be assigned yet (a later iteration's): None until it is.
-                for o in &guard.others {
+                for o in guard.names() {
                     if !defined.contains(o) {
                         self.preinit.insert(o.clone());
                     }

@@ -330,11 +330,17 @@ impl Normalizer<'_> {
         map: &BTreeMap<String, String>,
     ) -> Result<Expr> {
         match nested {
-            Nested::Lambda(l) => self.expr(&renamed_expr(&l.body, map)),
+            Nested::Lambda(l) => {
+                self.renaming += 1;
+                let result = self.expr(&renamed_expr(&l.body, map));
+                self.renaming -= 1;
+                result
+            }
             Nested::Def(def) => {
                 let caller_origin = self.origin.clone();
                 let (last, rest) = def.body.split_last().expect("a body ending with return");
                 // Nested definitions inside it belong to it: they are inlined too.
+                self.renaming += 1;
                 let result = (|| {
                     for s in rest {
                         self.stmt(&renamed_stmt(s, map))?;
@@ -347,6 +353,7 @@ impl Normalizer<'_> {
                     let value = self.atom(&value, "value")?;
                     Ok(Expr::Atom(value))
                 })();
+                self.renaming -= 1;
                 self.origin = caller_origin;
                 result
             }

@@ -333,6 +333,10 @@ def add_grad(a, b):
         return out
     if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
         seq = a if isinstance(a, _SEQUENCES) else b
+        other = b if seq is a else a
+        # A zero written as a number (a zero tangent of a list's derivative): adds nothing.
+        if type(other) in (int, float) and other == 0:
+            return _copy_grad(seq)
         if len(a) != len(b):
             raise ValueError(
                 f"tangent.add_grad: cannot add adjoints of lengths {len(a)} and {len(b)}"
@@ -842,18 +846,35 @@ def _shares(value, other, depth=0):
     return False
 
 
-def in_place_check(value, message, *others):
+def in_place_check(value, message, *others, views=()):
     """Raises ``UnsupportedError(message)`` before a change in place of ``value`` that one of
     ``others`` would see (it shares ``value``'s memory, holds it, or is it) and the derivative
     could not follow. A number is never changed in place (``x op= v`` gives it a new value).
-    Without ``others``, any array, list, dict or set raises."""
+    Without ``others`` or ``views``, any array, list, dict or set raises.
+
+    ``views``: (view, base) pairs the statements after the change keep in step when they
+    share memory as arrays (``is_view_of``); sharing of another kind (a list holding the
+    array) raises."""
     if not _is_mutable(value):
         return
-    if others and not any(_shares(value, o) for o in others):
-        return
+    if not any(_shares(v, b) and not is_view_of(v, b) for v, b in views):
+        if others and not any(_shares(value, o) for o in others):
+            return
+        if not others and views:
+            return
     from tangent.errors import UnsupportedError
 
     raise UnsupportedError(message)
+
+
+def is_view_of(view, base):
+    """Are ``view`` and ``base`` the same array, list or dict, or NumPy arrays sharing memory
+    (one a view of the other)?
+    Generated code branches on it to keep a view and its base in step after a change in place
+    of one of them; a copy (advanced indexing, a reshape that had to copy) shares nothing."""
+    if view is base:
+        return _is_mutable(view)
+    return type(view) is numpy.ndarray and type(base) is numpy.ndarray and numpy.may_share_memory(view, base)
 
 
 def _same(a, b, depth=0):
