@@ -913,7 +913,14 @@ impl Callees for Driver<'_> {
             ));
         };
         let params = self.params(function).unwrap_or_default();
-        let stem = halves_stem(function, &params, wrt);
+        // One stem for both halves (`<stem>_forward` / `<stem>_backward`), free for both, so
+        // that generated code differentiated again pairs them (`normalize::Halves`).
+        let mut stem = halves_stem(function, &params, wrt);
+        while self.reserved.contains(&format!("{stem}_forward"))
+            || self.reserved.contains(&format!("{stem}_backward"))
+        {
+            stem.push('_');
+        }
         let forward = self.function_name(&format!("{stem}_forward"));
         let backward = self.function_name(&format!("{stem}_backward"));
         self.done

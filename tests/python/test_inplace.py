@@ -317,6 +317,54 @@ def view_changed_in_a_branch(v, flag):
     return np.sum(head * v[1:3]) + np.sum(v ** 2)
 
 
+def _normalize_rows(A):
+    for row in A:
+        row /= row.sum()
+    return A
+
+
+def softmax_rows(X):
+    # A helper normalizing the rows of its argument in place and returning it.
+    E = np.exp(X)
+    P = _normalize_rows(E)
+    return np.sum(P * np.arange(1.0, 1.0 + X.size).reshape(X.shape))
+
+
+def views_made_in_a_while_loop(v):
+    v = v * 1.0
+    i = 0
+    while i < 3:
+        w = v[i:i + 2]
+        w *= np.cos(v[i])
+        i += 1
+    return np.sum(v ** 2)
+
+
+def columns_written_by_out(m):
+    m = np.tanh(m)
+    for j in range(m.shape[1]):
+        col = m[:, j]
+        np.exp(col, out=col)
+    return np.sum(m * m)
+
+
+def ravel_written(m):
+    m = m * 1.0
+    flat = m.ravel()
+    flat[::2] = flat[1::2] ** 2
+    return np.sum(m ** 3)
+
+
+def rows_swapped_through_views(m):
+    m = m * 1.0
+    a = m[0]
+    b = m[1]
+    t = a.copy()
+    a[:] = b
+    b[:] = t * 2.0
+    return np.sum(m * np.arange(4.0).reshape(2, 2)) + np.sum(a * b)
+
+
 CASES = [
     (loss_fill, lambda: (0.7,)),
     (loss_scale, lambda: (RNG.standard_normal(3),)),
@@ -350,6 +398,11 @@ CASES = [
     (number_from_a_vector, lambda: (RNG.standard_normal(3),)),
     (reshape_of_a_strided_slice_copies, lambda: (RNG.standard_normal(4),)),
     (alias_then_changed, lambda: (RNG.standard_normal(3),)),
+    (softmax_rows, lambda: (RNG.standard_normal((3, 4)),)),
+    (views_made_in_a_while_loop, lambda: (RNG.standard_normal(5),)),
+    (columns_written_by_out, lambda: (RNG.standard_normal((2, 3)),)),
+    (ravel_written, lambda: (RNG.standard_normal((2, 2)),)),
+    (rows_swapped_through_views, lambda: (RNG.standard_normal((2, 2)),)),
     (list_alias_appended, lambda: (RNG.standard_normal(3),)),
     (alias_of_a_view, lambda: (RNG.standard_normal(4),)),
     (view_changed_in_a_branch, lambda: (RNG.standard_normal(4), 1.0)),
