@@ -655,3 +655,31 @@ def test_calls_that_spread_a_shape_of_unknown_length():
     assert_close(g, _fd(lambda x: spread_shapes(x, (2, 3), 3), (x,)), rtol=1e-5, atol=1e-6)
     jv = tangent.jvp(spread_shapes)(x, (2, 3), 3, np.ones(6))
     assert_close(jv, float(np.sum(g)), rtol=1e-6, atol=1e-8)
+
+
+class RowNormalizer:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def _normalize(self, B):
+        for row in B:
+            row /= row.sum()
+
+    def loss(self, A):
+        B = np.exp(A) * self.scale
+        head = B[:, :2]
+        self._normalize(B)
+        return np.sum(B ** 3) + np.sum(head * head)
+
+
+def test_a_method_changing_rows_through_views_is_differentiated():
+    model = RowNormalizer(1.5)
+    A = RNG.standard_normal((3, 4))
+    expected = _fd(model.loss, (A,))
+    assert_close(tangent.grad(model.loss)(A.copy()), expected, rtol=1e-5, atol=1e-6)
+    direction = RNG.standard_normal((3, 4))
+    assert_close(tangent.jvp(model.loss)(A.copy(), direction), float(np.sum(expected * direction)), rtol=1e-5, atol=1e-6)
+    g = tangent.grad(model.loss)
+    eps = 1e-5
+    expected_hv = (g(A + eps * direction) - g(A - eps * direction)) / (2 * eps)
+    assert_close(tangent.hvp(model.loss)(A.copy(), direction), expected_hv, rtol=1e-4, atol=1e-6)
