@@ -141,6 +141,24 @@ impl Reaching<'_> {
             };
             self.at.insert(key, met);
         }
+        // An index or shape changed in place (`w = b[idx]`, then `idx[0] = 2`): making the
+        // view again would make another one.
+        let in_place = matches!(
+            s,
+            Stmt::AssignIndex { .. }
+                | Stmt::Append { .. }
+                | Stmt::PopLast { .. }
+                | Stmt::Restore { .. }
+                | Stmt::Assign {
+                    inplace: Some(_),
+                    ..
+                }
+        );
+        if in_place {
+            for n in crate::aliases::changed_names(s) {
+                defs.retain(|_, d| d.base == n || !d.reads().contains(&n));
+            }
+        }
         match s {
             Stmt::Assign {
                 target,

@@ -520,12 +520,24 @@ def _head_of(v):
     return v[:2]
 
 
+def view_whose_shape_list_changed(x):
+    # Making `w` again after `v` changes would give another shape: not kept in step.
+    v = x * 1.0
+    s = [2, 2]
+    w = v.reshape(s)
+    s[0] = 4
+    s[1] = 1
+    v *= 2.0
+    return np.sum(w ** 2)
+
+
 @pytest.mark.parametrize(
     "f, args, line",
     [
         (item_of_a_list_changed_by_a_helper, (np.array([0.5, -0.3]), np.ones((2, 2))), "inplace_tanh(acts[1])"),
         (row_of_a_list_scaled, (np.array([0.5, -0.3]),), "row *= 2.0"),
         (view_made_by_a_helper, (np.array([0.5, -0.3, 0.8]),), "v *= 3.0"),
+        (view_whose_shape_list_changed, (np.arange(4.0),), "v *= 2.0"),
     ],
     ids=lambda v: getattr(v, "__name__", None),
 )
