@@ -439,6 +439,7 @@ pub fn analyze_with(
         summaries,
         changes: BTreeMap::new(),
         before: BTreeMap::new(),
+        keep_before: mode != Checks::None,
         objects: BTreeMap::new(),
         contents: BTreeMap::new(),
     };
@@ -592,6 +593,9 @@ struct Analysis<'a> {
     changes: BTreeMap<usize, Objs>,
     /// The state before each change in place, by address (joined over the runs of loops).
     before: BTreeMap<usize, State>,
+    /// Whether to keep `before` (only checks read it; it is most of the cost on big
+    /// generated functions).
+    keep_before: bool,
     /// Every object each name holds somewhere, and every object each holds (whatever the
     /// run of the statement that made it).
     objects: BTreeMap<String, Objs>,
@@ -666,7 +670,7 @@ impl Analysis<'_> {
 
     fn stmt(&mut self, s: &Stmt, state: State) -> State {
         let key = s as *const Stmt as usize;
-        if changes_in_place(s) {
+        if self.keep_before && changes_in_place(s) {
             self.before.entry(key).or_default().join(&state);
         }
         let state = self.transfer(s, key, state);

@@ -1229,14 +1229,20 @@ impl Driver<'_> {
         let f = &norm.function;
         let mut names = Names::with_shared(taken_names(&norm), reserved);
         let (body, tangent_params, outputs) = {
-            let sharing = crate::aliases::analyze(
-                f,
-                &norm.result,
-                recipes,
-                &|n| self.effects().get(n).cloned(),
-                file,
-                self.check_wrt_use,
-            )?;
+            // Forward mode reads only the checks (of the user's code): generated code
+            // differentiated again needs no analysis (the bulk of an HVP's time otherwise).
+            let sharing = if self.check_wrt_use {
+                crate::aliases::analyze(
+                    f,
+                    &norm.result,
+                    recipes,
+                    &|n| self.effects().get(n).cloned(),
+                    file,
+                    true,
+                )?
+            } else {
+                crate::aliases::Sharing::default()
+            };
             // Names a check before a change in place reads may not be assigned yet (a later
             // iteration's): None until they are.
             let params: BTreeSet<&str> = f.params.iter().map(|p| p.name.as_str()).collect();

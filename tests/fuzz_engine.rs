@@ -502,6 +502,7 @@ fn run_case(source: &str, targets: &[Target], variants: &[Variant]) -> Result<()
     };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
+    let shown = source.clone();
     install_panic_hook();
     let mine = counters();
     std::thread::Builder::new()
@@ -543,8 +544,13 @@ fn run_case(source: &str, targets: &[Target], variants: &[Variant]) -> Result<()
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(TestCaseError::fail(message)),
         Err(_) => {
-            // The thread cannot be stopped; a few may spin while the input is shrunk.
-            if LEAKED.fetch_add(1, Ordering::SeqCst) >= 4 {
+            // The thread cannot be stopped; a few may spin while the input is shrunk. The
+            // first input that ran out of time is printed (shrinking may not get to finish).
+            let leaked = LEAKED.fetch_add(1, Ordering::SeqCst);
+            if leaked == 0 {
+                eprintln!("fuzz_engine: this input ran out of time:\n{shown}\n--- end of input");
+            }
+            if leaked >= 4 {
                 eprintln!("fuzz_engine: too many cases ran out of time; giving up");
                 std::process::abort();
             }
