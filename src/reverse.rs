@@ -688,6 +688,16 @@ impl<'a> Reverse<'a> {
         self.needed.contains(var) || self.sharing.change_is_read(key, &self.needed)
     }
 
+    /// `var = tangent.write_into(var, stack.pop())`: the saved contents go back into the
+    /// object (views and saved references see them too).
+    fn put_back_in_place(&self, var: &str) -> Code {
+        Code::stmt(
+            &format!("{var} = tangent.write_into({var}, {}.pop())", self.stack),
+            vec![var.to_string()],
+            false,
+        )
+    }
+
     /// Records that the backward pass puts back, into `var`, what statement `key` changed
     /// in place.
     fn note_restored(&mut self, key: usize, var: &str) {
@@ -1772,14 +1782,7 @@ impl<'a> Reverse<'a> {
                         if self.sharing.changes.contains_key(&key) {
                             // A change in place: the old contents go back into the object.
                             self.note_restored(key, &var);
-                            out.push(Code::stmt(
-                                &format!(
-                                    "{var} = tangent.write_into({var}, {stack}.pop())",
-                                    stack = self.stack
-                                ),
-                                vec![var.clone()],
-                                false,
-                            ));
+                            out.push(self.put_back_in_place(&var));
                         } else {
                             out.push(Code::stmt(
                                 &format!("{var} = {stack}.pop()", stack = self.stack),
@@ -1793,14 +1796,7 @@ impl<'a> Reverse<'a> {
                     if self.save_updated(&var, key) {
                         self.uses_stack = true;
                         self.note_restored(key, &var);
-                        out.push(Code::stmt(
-                            &format!(
-                                "{var} = tangent.write_into({var}, {stack}.pop())",
-                                stack = self.stack
-                            ),
-                            vec![var.clone()],
-                            false,
-                        ));
+                        out.push(self.put_back_in_place(&var));
                     }
                 }
                 B::RestoreItem { var, index, key } => {

@@ -396,7 +396,7 @@ impl Normalizer<'_> {
 }
 
 /// A function of Tangent's runtime, as generated code calls it.
-fn runtime(name: &str) -> Callee {
+pub(super) fn runtime(name: &str) -> Callee {
     Callee::Function {
         text: name.into(),
         canonical: Some(name.into()),

@@ -415,11 +415,7 @@ impl Normalizer<'_> {
     ) {
         let flag = self.fresh("shares");
         let test = Expr::Call {
-            callee: Callee::Function {
-                text: IS_VIEW_OF.into(),
-                canonical: Some(IS_VIEW_OF.into()),
-                local: false,
-            },
+            callee: super::inplace::runtime(IS_VIEW_OF),
             args: vec![Atom::Name(view.to_string()), Atom::Name(base.to_string())],
             kwargs: Vec::new(),
         };
