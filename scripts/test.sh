@@ -12,6 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 ensure_venv
 pip_ensure 'import numpy, pytest, xdist, pytest_timeout' numpy pytest pytest-xdist pytest-timeout
+# A real Jupyter kernel for the notebook tests (test_notebook.py).
+pip_ensure 'import nbclient, nbformat, ipykernel' nbclient nbformat ipykernel
 ensure_maturin
 # Optional references for comparison tests: skip them when pip cannot install them.
 if ! "$venv_python" -c 'import autograd, scipy' 2>/dev/null; then

@@ -306,6 +306,13 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
         let line_start = text.text[..start].rfind('\n').map_or(0, |i| i + 1);
         lines += text.text[counted_to..line_start].matches('\n').count();
         counted_to = line_start;
+        // A definition lifted from a module-level block (`if __name__ == "__main__":`) keeps
+        // its indentation: a block header before it makes the text parse (and is lifted too).
+        let header = if header.is_empty() && start > line_start {
+            "if True:\n".to_string()
+        } else {
+            header
+        };
         FunctionEntry {
             name,
             line_offset: lines.saturating_sub(usize::from(!header.is_empty())),
@@ -573,14 +580,17 @@ fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'d
             path: file.path(db),
             line_offset: 0,
         }),
-        None => Err(Diagnostic::without_span(
-            DiagnosticKind::FunctionNotFound,
-            format!(
-                "no function named `{}` at the top level of this module",
-                function.name(db)
-            ),
-            file.path(db),
-        )),
+        None => Err(function_not_found(db, file, &function.name(db))),
+    }
+}
+
+/// Why `name` is not among the file's functions (see `parse::function_not_found`); parses
+/// the file again, on this error path only.
+fn function_not_found(db: &dyn Db, file: SourceFile, name: &str) -> Diagnostic {
+    let text = file_text(db, file);
+    match parsing::parse(&text) {
+        Ok(parsed) => parsing::function_not_found(&text, &parsed.syntax().body, name),
+        Err(d) => d,
     }
 }
 
@@ -1306,14 +1316,7 @@ pub fn derivative_module(
     let reserved = reserved_names(db, file);
     for (target, target_wrt) in targets {
         let Some(entry) = index.functions.iter().rev().find(|e| &e.name == target) else {
-            skipped.push((
-                target.clone(),
-                Diagnostic::without_span(
-                    DiagnosticKind::FunctionNotFound,
-                    format!("no function named `{target}` at the top level of this module"),
-                    file.path(db),
-                ),
-            ));
+            skipped.push((target.clone(), function_not_found(db, file, target)));
             continue;
         };
         if target_wrt.iter().any(|&i| i >= entry.params.len()) {

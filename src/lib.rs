@@ -284,7 +284,7 @@ fn generate_with_project(
         name: entry.clone(),
         wrt: &options.wrt,
         seed: if options.seed_required {
-            derive::SeedStyle::Required
+            derive::SeedStyle::Leading
         } else {
             derive::SeedStyle::DefaultOne
         },
@@ -342,7 +342,7 @@ fn forward_mode(
     let spec = derive::Spec {
         name: entry.clone(),
         wrt: &options.wrt,
-        seed: derive::SeedStyle::Required,
+        seed: derive::SeedStyle::Leading,
         preserve_result: options.preserve_result,
         motion: Motion::Joint,
         halves: None,
@@ -366,13 +366,7 @@ fn forward_mode(
 /// The function's own source when it is not at the module's top level (see `Request`).
 fn parse_function_source<'a>(
     request: &Request<'a>,
-) -> Result<
-    Option<(
-        ruff_python_parser::Parsed<ruff_python_ast::ModModule>,
-        parse::SourceFile<'a>,
-    )>,
-    Diagnostic,
-> {
+) -> Result<Option<(parse::ParsedModule, parse::SourceFile<'a>)>, Diagnostic> {
     let Some(text) = request.function_source else {
         return Ok(None);
     };
@@ -389,10 +383,7 @@ fn target_function<'m>(
     request: &Request<'_>,
     module: &'m ruff_python_ast::ModModule,
     module_file: parse::SourceFile<'m>,
-    nested: &'m Option<(
-        ruff_python_parser::Parsed<ruff_python_ast::ModModule>,
-        parse::SourceFile<'m>,
-    )>,
+    nested: &'m Option<(parse::ParsedModule, parse::SourceFile<'m>)>,
 ) -> Result<(&'m ruff_python_ast::StmtFunctionDef, parse::SourceFile<'m>), Diagnostic> {
     let found = match nested {
         Some((parsed, file)) => {
@@ -412,15 +403,14 @@ fn target_function<'m>(
             }
         }
     };
-    found.ok_or_else(|| {
-        Diagnostic::without_span(
-            DiagnosticKind::FunctionNotFound,
-            format!(
-                "no function named `{}` at the top level of this module",
-                request.function
-            ),
-            request.path,
-        )
+    found.ok_or_else(|| match nested {
+        Some((parsed, file)) => {
+            parse::function_not_found(file, &parsed.syntax().body, request.function)
+        }
+        None => {
+            let own = &module.body[..own_statements(module, request.module_source.len())];
+            parse::function_not_found(&module_file, own, request.function)
+        }
     })
 }
 
@@ -579,28 +569,24 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
     };
     let module = parse::parse(&module_file)?;
     let nested = parse_function_source(request)?;
-    let params =
-        parse::param_names(target_function(request, module.syntax(), module_file, &nested)?.0);
+    let (def, def_file) = target_function(request, module.syntax(), module_file, &nested)?;
+    let params = parse::param_names(def);
     let vectors: Vec<String> = options
         .wrt
         .iter()
         .map(|&i| format!("v{}", params.get(i).map(String::as_str).unwrap_or("x")))
         .collect();
+    let (declared, passed) = hvp_parameters(def, def_file.text, &vectors);
     let entry = format!("hvp_{}", request.function.replace('.', "_"));
     let forward_functions = forward
         .source
         .split_once("\n\n\n")
         .map_or(forward.source.as_str(), |(_, rest)| rest);
     let source = format!(
-        "{}\n\n\n{}\n\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({}, 1.0, {})\n",
+        "{}\n\n\n{}\n\n\ndef {entry}({}):\n    \"Hessian-vector product of `{}`: the forward derivative of its gradient along {}.\"\n    return {}({})\n",
         gradient.source.trim_end(),
         forward_functions.trim_end(),
-        params
-            .iter()
-            .chain(vectors.iter())
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
+        declared,
         request.function,
         vectors
             .iter()
@@ -608,10 +594,55 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
             .collect::<Vec<_>>()
             .join(", "),
         forward.entry,
-        params.join(", "),
-        vectors.join(", "),
+        passed,
     );
     Ok(Generated { source, entry })
+}
+
+/// `hvp_<f>`'s parameter list and the arguments it passes to the gradient's forward
+/// derivative: `f`'s parameters with their defaults, the vectors right after those without
+/// one (as the forward derivative takes its tangents), the gradient's seed left at 1.0.
+fn hvp_parameters(
+    def: &ruff_python_ast::StmtFunctionDef,
+    text: &str,
+    vectors: &[String],
+) -> (String, String) {
+    use ruff_text_size::Ranged;
+    let p = &def.parameters;
+    let default_of =
+        |d: &Option<Box<ruff_python_ast::Expr>>| d.as_ref().map(|d| text[d.range()].to_string());
+    let (mut declared, mut passed) = (Vec::new(), Vec::new());
+    let positional: Vec<_> = p.posonlyargs.iter().chain(p.args.iter()).collect();
+    let required = positional
+        .iter()
+        .take_while(|a| a.default.is_none())
+        .count();
+    for a in &positional[..required] {
+        declared.push(a.parameter.name.to_string());
+        passed.push(a.parameter.name.to_string());
+    }
+    declared.extend(vectors.iter().cloned());
+    passed.extend(vectors.iter().cloned());
+    for a in &positional[required..] {
+        let name = a.parameter.name.as_str();
+        match default_of(&a.default) {
+            Some(d) => declared.push(format!("{name}={d}")),
+            None => declared.push(name.to_string()),
+        }
+        passed.push(format!("{name}={name}"));
+    }
+    if !p.kwonlyargs.is_empty() {
+        declared.push("*".into());
+    }
+    for a in &p.kwonlyargs {
+        let name = a.parameter.name.as_str();
+        match default_of(&a.default) {
+            Some(d) => declared.push(format!("{name}={d}")),
+            None => declared.push(name.to_string()),
+        }
+        passed.push(format!("{name}={name}"));
+    }
+    (declared.join(", "), passed.join(", "))
 }
 
 /// What Tangent knows about one function (`tangent recipes`).

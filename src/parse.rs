@@ -24,10 +24,15 @@
 
 use ruff_python_ast::visitor::{Visitor, walk_expr, walk_pattern, walk_stmt};
 use ruff_python_ast::{Expr, ModModule, Pattern, PySourceType, Stmt, StmtFunctionDef};
-use ruff_python_parser::{Parsed, parse_unchecked_source};
+use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange};
 
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
+
+mod hoist;
+mod not_found;
+
+pub use not_found::function_not_found;
 
 /// Largest source text accepted, in bytes (10 MiB).
 pub const MAX_SOURCE_BYTES: usize = 10 << 20;
@@ -187,7 +192,7 @@ pub fn too_large(len: u64, limit: usize, path: &str) -> Diagnostic {
 }
 
 /// Parses a module, after checking the limits (see the module documentation).
-pub fn parse(file: &SourceFile<'_>) -> Result<Parsed<ModModule>, Diagnostic> {
+pub fn parse(file: &SourceFile<'_>) -> Result<ParsedModule, Diagnostic> {
     let limits = Limits::for_text(file.text);
     parse_within(file, limits).map_err(|d| {
         if limits == GENERATED_LIMITS && d.kind == DiagnosticKind::Limit {
@@ -207,12 +212,12 @@ pub fn parse(file: &SourceFile<'_>) -> Result<Parsed<ModModule>, Diagnostic> {
     })
 }
 
-fn parse_within(file: &SourceFile<'_>, limits: Limits) -> Result<Parsed<ModModule>, Diagnostic> {
+fn parse_within(file: &SourceFile<'_>, limits: Limits) -> Result<ParsedModule, Diagnostic> {
     check_text(file, limits)?;
     let parsed = parse_unchecked_source(file.text, PySourceType::Python);
     if let Some(err) = parsed.errors().first() {
         let d = syntax_error(file, err);
-        drop_deep(parsed);
+        drop_deep(parsed.into_syntax());
         return Err(d);
     }
     let limit = limits.nesting;
@@ -230,10 +235,29 @@ fn parse_within(file: &SourceFile<'_>, limits: Limits) -> Result<Parsed<ModModul
                 "split this into smaller expressions or functions; each `elif`, each operand of a long \
                  `and`/`or` or chained comparison, and each `if ...: return` before it counts as a level",
             );
-        drop_deep(parsed);
+        drop_deep(parsed.into_syntax());
         return Err(d);
     }
-    Ok(parsed)
+    let mut module = parsed.into_syntax();
+    if module.body.iter().any(hoist::is_block) {
+        let body: Vec<Stmt> = std::mem::take(&mut module.body).into_iter().collect();
+        module.body = hoist::hoist_definitions(body).into();
+    }
+    Ok(ParsedModule(module))
+}
+
+/// A module parsed and checked by [`parse`], with the definitions of its module-level blocks
+/// lifted to the top level (see `hoist`).
+pub struct ParsedModule(ModModule);
+
+impl ParsedModule {
+    pub fn syntax(&self) -> &ModModule {
+        &self.0
+    }
+
+    pub fn into_syntax(self) -> ModModule {
+        self.0
+    }
 }
 
 fn syntax_error(file: &SourceFile<'_>, err: &ruff_python_parser::ParseError) -> Diagnostic {
@@ -305,9 +329,9 @@ fn check_text(file: &SourceFile<'_>, limits: Limits) -> Result<(), Diagnostic> {
 }
 
 /// Drops a syntax tree that may be too deep for the drop glue's recursion on this stack.
-fn drop_deep(parsed: Parsed<ModModule>) {
+fn drop_deep(parsed: ModModule) {
     let mut nesting = Nesting::new(usize::MAX, false);
-    nesting.visit_body(&parsed.syntax().body);
+    nesting.visit_body(&parsed.body);
     if nesting.deepest <= 1000 {
         drop(parsed);
     } else {

@@ -129,6 +129,8 @@ impl ModuleScope {
                         let full = alias.name.as_str();
                         match &alias.asname {
                             Some(asname) => {
+                                self.functions.remove(asname.as_str());
+                                self.globals.remove(asname.as_str());
                                 self.imports
                                     .insert(asname.to_string(), canonical_module(full));
                                 self.import_statements.insert(
@@ -138,6 +140,8 @@ impl ModuleScope {
                             }
                             None => {
                                 let first = full.split('.').next().unwrap_or(full);
+                                self.functions.remove(first);
+                                self.globals.remove(first);
                                 self.imports
                                     .insert(first.to_string(), canonical_module(first));
                                 self.import_statements
@@ -177,6 +181,8 @@ impl ModuleScope {
                             }
                             None => format!("from {module} import {}", alias.name),
                         };
+                        self.functions.remove(&local);
+                        self.globals.remove(&local);
                         self.import_statements.insert(local.clone(), statement);
                         self.imports.insert(local, full);
                     }

@@ -55,6 +55,7 @@ from tangent.runtime import (
 from tangent.errors import (
     FunctionNotFoundError,
     InternalError,
+    InvalidDirectionError,
     InvalidInputError,
     InvalidRecipeError,
     InvalidWrtError,

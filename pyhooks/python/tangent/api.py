@@ -9,6 +9,7 @@ it in a copy of the function's globals.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import linecache
@@ -21,9 +22,10 @@ import threading
 import types
 import weakref
 
-from tangent import _project
+from tangent import _live, _project
 from tangent.errors import (
     FunctionNotFoundError,
+    InvalidDirectionError,
     InvalidWrtError,
     UnsupportedError,
     error_from_engine,
@@ -286,15 +288,6 @@ def _plain_function(f):
             "tangent: can only differentiate a Python function defined with `def`, "
             f"not {type(fn).__name__} {fn!r}"
         )
-    if fn.__name__ == "<lambda>":
-        code = fn.__code__
-        raise make_error(
-            UnsupportedError,
-            "cannot differentiate a lambda; define the function with `def`",
-            path=code.co_filename,
-            line=code.co_firstlineno,
-            source_line=linecache.getline(code.co_filename, code.co_firstlineno).rstrip("\r\n"),
-        )
     return fn
 
 
@@ -341,6 +334,21 @@ def _find_source(fn):
     src.module_hash = _text_hash(src.module_source)
     src.first_line = code.co_firstlineno
     src.engine_name = _engine_name(fn)
+    if fn.__name__ == "<lambda>":
+        # A lambda: differentiated as the `def` it stands for, at its line.
+        text = _live.lambda_source(fn)
+        if text is None:
+            raise make_error(
+                UnsupportedError,
+                "cannot find this lambda's source: its line holds several lambdas with the same "
+                "parameters; define the function with `def`",
+                path=path,
+                line=code.co_firstlineno,
+                source_line=linecache.getline(path, code.co_firstlineno).rstrip("\r\n"),
+            )
+        src.engine_name = _LAMBDA_NAME
+        src.function_source = f"def {_LAMBDA_NAME}{text}"
+        return src
     if fn.__qualname__ == fn.__name__ or _engine_name(fn) == fn.__qualname__:
         src.function_source = None
     else:
@@ -354,6 +362,21 @@ def _find_source(fn):
                 line=code.co_firstlineno,
             ) from None
     return src
+
+
+# The name a lambda is differentiated under (`d_lambda`).
+_LAMBDA_NAME = "_lambda"
+
+
+def _closure_values(fn):
+    """``fn``'s closure as ``{name: value}`` (cells not yet assigned left out)."""
+    out = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return out
 
 
 def _sibling_functions(fn):
@@ -572,37 +595,41 @@ def _generated_context(fn):
 
 
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, checkpoint=False):
+    options = dict(optimized=optimized, preserve_result=preserve_result, motion=motion, seed_required=seed_required, verbose=verbose, checkpoint=checkpoint)
+    if isinstance(f, functools.partial):
+        # `partial(f, *args, **kwargs)`: the derivative of `f` with the same arguments bound;
+        # positions in `wrt` count the parameters the partial leaves open.
+        df = _derivative(f.func, wrt=_shifted(wrt, len(f.args)), instance_of=instance_of, **options)
+        return functools.partial(df, *f.args, **f.keywords)
     if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
         # A bound method (`model.loss`): positions count its parameters after `self` (names
         # may also name `self`); the derivative is bound to the same object.
-        items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
-        shifted = tuple(item + 1 if isinstance(item, int) and not isinstance(item, bool) and item >= 0 else item for item in items)
-        df = _derivative(
-            f.__func__,
-            wrt=shifted,
-            optimized=optimized,
-            preserve_result=preserve_result,
-            motion=motion,
-            seed_required=seed_required,
-            verbose=verbose,
-            instance_of=type(f.__self__),
-            checkpoint=checkpoint,
-        )
+        df = _derivative(f.__func__, wrt=_shifted(wrt, 1), instance_of=type(f.__self__), **options)
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
     src = _with_sibling_closures(src, fn) or _as_method_of(src, fn, instance_of) or src
     if checkpoint:
         src = _with_checkpointing(src, fn)
+    parent_context, parent_origin = _generated_context(fn)
+    live = None
+    if parent_context is None:
+        # Names the file does not bind as the running program does (a notebook's other cells,
+        # a closure's functions, a helper defined again): their imports and source follow it.
+        live = _live.prelude(fn, src.module_source, src.path, _closure_values(fn))
+        if live is not None:
+            src = src.replaced(module_source=src.module_source + live.text)
     optimized = bool(optimized)
     preserve_result = bool(preserve_result)
     wrt_items = _wrt_items(src, wrt)
     options = (wrt_items, optimized, preserve_result, motion, seed_required, bool(checkpoint))
-    parent_context, parent_origin = _generated_context(fn)
     origin = parent_origin or src.path
     recipe_files = _project.recipe_files(origin)
+    # The values the prelude's names hold (a closure's cells): a new closure of the same text
+    # is a new derivative (the namespace holds them, so their ids stay theirs).
+    live_values = tuple(sorted((k, id(v)) for k, v in live.namespace.items())) if live else ()
     # Editing a project recipe file changes the derivatives that use it.
-    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name)
+    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name, live_values)
 
     with _lock:
         cached = _derivatives.get(fn, {}).get(per_function_key)
@@ -651,9 +678,11 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             generated = _generated.setdefault(generated_key, generated)
             _generated_by_file[generated.filename] = generated
 
-    df = _load(fn, generated)
+    df = _load(fn, generated, live.namespace if live else None)
     if motion in _MOTIONS:
         df = _with_init_grad(df, fn)
+    else:
+        df = _with_directions(df, fn, _wrt_positions(fn, src, wrt_items))
     if verbose:
         print(generated.source)
     with _lock:
@@ -664,13 +693,39 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     return df
 
 
+def _shifted(wrt, by):
+    """``wrt`` with its positions moved ``by`` parameters on (names stay)."""
+    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
+    return tuple(item + by if isinstance(item, int) and not isinstance(item, bool) and item >= 0 else item for item in items)
+
+
 def _generated_of(df):
     return df.__tangent_generated__
 
 
-def _load(fn, generated):
-    """Executes the generated module in a copy of ``fn``'s globals and closure."""
-    namespace = dict(fn.__globals__)
+class _LiveNamespace(dict):
+    """The globals of a generated module: its own definitions, plus ``fn``'s closure and the
+    values of names the engine was told about (``_live``), over ``fn``'s module globals read
+    *at each use* (a name the program binds again after the derivative was made, as notebooks
+    do, is seen as the primal sees it; never a stale copy). CPython reads globals that are
+    not exactly a ``dict`` through ``__getitem__``, so ``__missing__`` applies."""
+
+    __slots__ = ("_globals",)
+
+    def __init__(self, module_globals):
+        super().__init__()
+        self._globals = module_globals
+
+    def __missing__(self, name):
+        return self._globals[name]
+
+
+def _load(fn, generated, extra=None):
+    """Executes the generated module in a namespace over ``fn``'s globals (read live), with
+    ``fn``'s closure and ``extra`` (values of the prelude's names) in it."""
+    namespace = _LiveNamespace(fn.__globals__)
+    if extra:
+        namespace.update(extra)
     code = fn.__code__
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         try:
@@ -721,6 +776,114 @@ def derivative(*args, **kwargs):
 """
 
 
+def _extras(df, fn):
+    """``(first, count)``: where the parameters ``df`` adds to ``f``'s (its seed, tangents or
+    vectors) stand among its positional parameters."""
+    code = df.__code__
+    params = code.co_varnames[: code.co_argcount]
+    fcode = fn.__code__
+    own = set(fcode.co_varnames[: fcode.co_argcount + fcode.co_kwonlyargcount])
+    extra = [i for i, p in enumerate(params) if p not in own]
+    if not extra:
+        return code.co_argcount, 0
+    return extra[0], len(extra)
+
+
+def _trailing_extras(args, first, count, positional, name):
+    """``args`` given the original way, the seed or tangents after all of ``f``'s arguments
+    (``jf(w, 3.0, v)`` for ``f(w, scale=2.0)``), in the generated function's order, which has
+    them before ``f``'s parameters with defaults (``jvp_f(w, dw, scale=2.0)``)."""
+    given = len(args)
+    if given <= first + count:
+        return args
+    if given > positional:
+        raise TypeError(f"{name}() takes at most {positional} positional arguments ({given} given)")
+    args = tuple(args)
+    return args[:first] + args[given - count :] + args[first : given - count]
+
+
+def _direction_problem(value, direction):
+    """Why ``direction`` cannot be a tangent of ``value`` (None when it can, or cannot be told)."""
+    import numpy
+
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, (int, float, complex, numpy.ndarray, numpy.number)):
+        return None  # containers and objects: their derivative checks their parts
+    if direction is None or not isinstance(direction, (int, float, complex, numpy.ndarray, numpy.number)) or isinstance(direction, bool):
+        return f"is {type(direction).__name__}, not a number or array"
+    if numpy.shape(direction) != numpy.shape(value):
+        return f"has shape {numpy.shape(direction)}, but the argument has shape {numpy.shape(value)}"
+    return None
+
+
+def _with_directions(df, fn, positions):
+    """``df``, a generated forward-mode derivative or Hessian-vector product, taking its
+    tangents (vectors) also after all of ``f``'s arguments, and checking that each has its
+    argument's shape (`InvalidDirectionError`, never an error deep in generated code)."""
+    code = df.__code__
+    first, count = _extras(df, fn)
+    params = code.co_varnames[: code.co_argcount]
+    names = params[first : first + count]
+    fparams = fn.__code__.co_varnames[: fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
+    pairs = [(fparams[p], n) for p, n in zip(positions, names) if p < len(fparams)]
+    defaults = dict(zip(params[len(params) - len(df.__defaults__ or ()):], df.__defaults__ or ()))
+    defaults.update(df.__kwdefaults__ or {})
+    name = df.__name__
+    positional = code.co_argcount
+
+    def arrange(args, kwargs):
+        if len(args) > first + count:
+            args = _trailing_extras(args, first, count, positional, name)
+        for param, direction_name in pairs:
+            where = params.index(param) if param in params else None
+            value = args[where] if where is not None and where < len(args) else kwargs.get(param, defaults.get(param))
+            at = params.index(direction_name)
+            if at < len(args):
+                direction = args[at]
+            elif direction_name in kwargs:
+                direction = kwargs[direction_name]
+            else:
+                continue  # missing: Python's own TypeError names it
+            problem = _direction_problem(value, direction)
+            if problem is not None:
+                raise make_error(
+                    InvalidDirectionError,
+                    f"{name}(): the direction `{direction_name}` for `{param}` {problem}",
+                    path=code.co_filename,
+                    line=code.co_firstlineno,
+                )
+        return args, kwargs
+
+    tree = ast.parse(_DIRECTIONS_WRAPPER)
+    return _compiled_wrapper(tree, df, {"_arrange": arrange, "_derivative": df})
+
+
+def _compiled_wrapper(tree, df, names):
+    """The wrapper function of ``tree`` named and placed as ``df`` (its code attributed to
+    ``df``'s ``def`` line in the generated file, so tracebacks show the derivative)."""
+    import functools
+
+    code = df.__code__
+    name = df.__name__
+    tree.body[0].name = name
+    line = code.co_firstlineno
+    text = linecache.getline(code.co_filename, line).rstrip()
+    for node in ast.walk(tree):
+        if "lineno" in node._attributes:
+            node.lineno = node.end_lineno = line
+            node.col_offset, node.end_col_offset = 0, len(text.encode("utf-8"))
+    namespace = dict(names, __name__=df.__module__)
+    exec(compile(tree, code.co_filename, "exec", dont_inherit=True), namespace)
+    return functools.update_wrapper(namespace[name], df)
+
+
+# The function that takes a forward-mode derivative's calls (see `_with_directions`).
+_DIRECTIONS_WRAPPER = """\
+def derivative(*args, **kwargs):
+    args, kwargs = _arrange(args, kwargs)
+    return _derivative(*args, **kwargs)
+"""
+
+
 def _with_init_grad(df, fn):
     """``df``, a generated reverse-mode derivative ``d<f>(<f's params>, b<f>)``, also taking
     its seed by the keyword ``init_grad`` (the original Tangent's calling convention), besides
@@ -733,12 +896,15 @@ def _with_init_grad(df, fn):
     through. ``df`` differentiated again is the generated function (``_plain_function``
     unwraps). When ``f`` has a parameter named ``init_grad`` the keyword is that parameter's.
     """
-    import functools
-
     code = df.__code__
     params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    seed_index = code.co_argcount - 1
+    seed_index, count = _extras(df, fn)
+    if count != 1:  # not a derivative of `fn` (the seed is always one parameter)
+        seed_index = code.co_argcount - 1
     seed = params[seed_index]
+    positional = code.co_argcount
+    # The seed stands before `f`'s parameters with defaults (`autodiff`): also taken after them.
+    trailing = seed_index + 1 < positional
     name = df.__name__
     accepted = frozenset(params[code.co_posonlyargcount :])
     own_init_grad = "init_grad" in params
@@ -746,6 +912,8 @@ def _with_init_grad(df, fn):
     where = f"{fn.__module__}.{fn.__qualname__}" if fn.__module__ else fn.__qualname__
 
     def seed_keyword(args, kwargs):
+        if trailing and len(args) > seed_index + 1:
+            args = _trailing_extras(args, seed_index, 1, positional, name)
         if "init_grad" in kwargs and not own_init_grad:
             kwargs = dict(kwargs)
             value = kwargs.pop("init_grad")
@@ -763,17 +931,9 @@ def _with_init_grad(df, fn):
                 )
         return args, kwargs
 
-    tree = ast.parse(_SEED_WRAPPER)
-    tree.body[0].name = name
-    line = code.co_firstlineno
-    text = linecache.getline(code.co_filename, line).rstrip()
-    for node in ast.walk(tree):
-        if "lineno" in node._attributes:
-            node.lineno = node.end_lineno = line
-            node.col_offset, node.end_col_offset = 0, len(text.encode("utf-8"))
-    namespace = {"_seed_keyword": seed_keyword, "_derivative": df, "__name__": df.__module__}
-    exec(compile(tree, code.co_filename, "exec", dont_inherit=True), namespace)
-    return functools.update_wrapper(namespace[name], df)
+    tree = ast.parse(_DIRECTIONS_WRAPPER if trailing else _SEED_WRAPPER)
+    arrange = seed_keyword
+    return _compiled_wrapper(tree, df, {"_seed_keyword": seed_keyword, "_arrange": arrange, "_derivative": df})
 
 
 def _docstring(fn, positions, seed_required):

@@ -129,6 +129,15 @@ class InvalidInputError(TangentError, ValueError):
     help = "Tangent reads Python source files as UTF-8 text (PEP 3120); save the file as UTF-8"
 
 
+class InvalidDirectionError(TangentError, ValueError):
+    """A forward-mode tangent or Hessian-vector product's vector does not match its argument
+    (another shape, or not a number or array)."""
+
+    kind = "invalid-direction"
+    code = "T011"
+    help = "give one direction per differentiated argument, of that argument's shape and type"
+
+
 class LimitExceededError(TangentError, ValueError):
     """The source exceeds one of Tangent's limits (size, nesting, expression length)."""
 
@@ -163,6 +172,7 @@ ERRORS_BY_KIND = {
         InvalidWrtError,
         InvalidRecipeError,
         InvalidInputError,
+        InvalidDirectionError,
         LimitExceededError,
         TangentIOError,
         InternalError,

@@ -1,0 +1,422 @@
+"""Names from the running program: what the engine cannot read in the function's file.
+
+The engine reads source text and never runs code, so it knows a name through the file's
+imports and definitions. A function object knows more: in a notebook its imports and helpers
+live in other cells; a closure a factory made holds functions in its cells; a helper may have
+been defined again in a later cell (or in the other branch of an ``if``) so that the name is
+bound to another definition than the file's last one. For those names this module writes a
+*prelude*: import lines and the helpers' own source, appended to the text the engine reads
+(after the file's lines, so the file's line numbers stay true). The generated code runs in a
+namespace holding the same objects (see ``api._load``), so the derivative differentiates
+exactly the code that runs.
+
+Nothing is executed: only the objects the function refers to are inspected.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import inspect
+import keyword
+import sys
+import textwrap
+import threading
+import types
+
+__all__ = ["Prelude", "prelude"]
+
+# Modules whose functions the engine knows by canonical name (recipes), tried in this order
+# for a builtin or ufunc bound to a name (`act = np.tanh`).
+_KNOWN_MODULES = ("numpy", "math", "scipy.special", "numpy.linalg", "builtins")
+
+
+class Prelude:
+    """``text`` to append to the module's source; ``namespace``: values the generated code
+    needs under names the function's globals do not have (a closure's cells)."""
+
+    __slots__ = ("text", "namespace")
+
+    def __init__(self, text, namespace):
+        self.text = text
+        self.namespace = namespace
+
+
+_MISSING = object()
+_lock = threading.Lock()
+_bindings_cache: dict[str, dict] = {}
+_names_cache: dict[types.CodeType, frozenset] = {}
+
+
+def prelude(fn, module_source, path, free_values=None):
+    """The prelude for ``fn`` (a plain function) whose file text is ``module_source`` (at
+    ``path``), or None when the text already binds every name as the running program does.
+    ``free_values``: the closure's ``{name: value}`` (cells) to resolve besides globals."""
+    bindings = _top_level_bindings(module_source)
+    if bindings is None:
+        return None
+    writer = _Writer(fn, bindings, path)
+    writer.visit(fn, dict(free_values or {}))
+    if not writer.lines:
+        return None
+    text = "\n\n# Names of the running program that this file does not bind (added by Tangent)\n"
+    return Prelude(text + "\n".join(writer.lines) + "\n", writer.namespace)
+
+
+class _Writer:
+    def __init__(self, fn, bindings, path):
+        self.root = fn
+        self.globals = fn.__globals__
+        self.bindings = bindings
+        self.path = path
+        self.lines: list[str] = []
+        self.namespace: dict[str, object] = {}
+        self.done: dict[str, object] = {}
+        self.seen: set[int] = set()
+
+    def visit(self, function, free):
+        if id(function) in self.seen:
+            return
+        self.seen.add(id(function))
+        for name in sorted(_global_names(function.__code__)):
+            if name in free:
+                continue
+            if name in function.__globals__:
+                self.resolve(name, function.__globals__[name])
+            elif function.__globals__ is not self.globals and name in self.globals:
+                pass  # a builtin there, a global here: left as the engine sees it
+        for name, value in free.items():
+            self.resolve(name, value, cell=True)
+
+    def resolve(self, name, value, cell=False):
+        if name in self.done or not name.isidentifier() or keyword.iskeyword(name):
+            return  # (names tools inject, such as pytest's `@pytest_ar`, are no Python names)
+        self.done[name] = value
+        bound = self.bindings.get(name)
+        if isinstance(value, types.ModuleType):
+            if bound is None or bound[0] != "import" or _import_is(bound, value) is False:
+                self.lines.append(_import_module(name, value))
+            return
+        if isinstance(value, types.FunctionType):
+            self.function(name, value, bound, cell)
+            return
+        if isinstance(value, type):
+            if bound is None and value.__module__ != self.root.__module__:
+                line = _import_from(name, value)
+                if line:
+                    self.lines.append(line)
+            return
+        if (bound is None or bound[0] == "value") and callable(value):
+            line = _known_callable(name, value)
+            if line:
+                self.lines.append(line)
+
+    def function(self, name, value, bound, cell):
+        code = value.__code__
+        if bound is not None and bound[0] == "import" and _import_is(bound, value) is not False:
+            return
+        if bound is not None and bound[0] == "def" and _same_file(code.co_filename, self.path) and bound[1] == code.co_firstlineno:
+            # The file's own definition, the one the name is bound to: follow its calls.
+            self.visit(value, _cells(value))
+            return
+        # From here on, the file binds `name` to something else than `value` (or not at all):
+        # whatever the engine is told must be `value`, or nothing it could differentiate.
+        if not self.inline_function(name, value, cell) and bound is not None:
+            self.opaque(name, value)
+
+    def opaque(self, name, value):
+        """Binds ``name`` to a plain value after the file's binding: the engine then refuses
+        calls of it rather than differentiate the file's other definition."""
+        what = getattr(value, "__qualname__", type(value).__name__)
+        self.lines.append(f"from tangent._live import source_unreadable as {name}  # `{what}` when running")
+
+    def inline_function(self, name, value, cell):
+        """Tells the engine ``value`` under ``name`` (an import line or its source); False
+        when it cannot."""
+        if value.__globals__ is not self.globals:
+            line = _import_from(name, value)
+            if line is not None:
+                # A top-level function of a module that can be imported: as the file would
+                # import it (a project module's derivative comes through the import hook).
+                self.lines.append(line)
+                return True
+            # A closure or a function of a namespace that cannot be imported: its source comes
+            # along, provided each name it reads means the same here.
+            reads = {n: value.__globals__[n] for n in _global_names(value.__code__) if n in value.__globals__}
+            for n, v in reads.items():
+                here = self.done.get(n, self.namespace.get(n, self.globals.get(n, _MISSING)))
+                if here is not _MISSING and here is not v:
+                    return False
+        else:
+            reads = {}
+        if value.__name__ == "<lambda>":
+            text = lambda_source(value)
+            if text is None:
+                return False
+            source = f"def {name}{text}"
+        else:
+            try:
+                source = textwrap.dedent(inspect.getsource(value))
+            except (OSError, TypeError):
+                return False
+            source = _renamed(source, value.__name__, name)
+            if source is None:
+                return False
+        cells = _cells(value)
+        for cell_name, cell_value in cells.items():
+            if cell_name in self.globals or cell_name in self.namespace:
+                if self.namespace.get(cell_name, self.globals.get(cell_name)) is not cell_value:
+                    return False  # the closure's name means another value here
+        for n, v in reads.items():
+            if n not in self.globals and not isinstance(v, (types.FunctionType, types.ModuleType, type)):
+                self.namespace[n] = v
+        for cell_name, cell_value in cells.items():
+            if not isinstance(cell_value, (types.FunctionType, types.ModuleType, type)):
+                self.namespace[cell_name] = cell_value
+        if cell or value.__globals__ is not self.globals:
+            self.namespace[name] = value
+        self.lines.append(source.rstrip("\n") + "\n")
+        self.visit(value, cells)
+        return True
+
+
+def _import_is(bound, value):
+    """Whether the file's import ``bound`` gives ``value`` (None when that cannot be told
+    without importing: a relative import or a module not loaded)."""
+    _, _, module, attr = bound
+    loaded = sys.modules.get(module) if module else None
+    if loaded is None:
+        return None
+    if attr is None:
+        return loaded is value
+    if not hasattr(loaded, attr):
+        return None  # a submodule not imported yet, or a lazy attribute
+    return getattr(loaded, attr) is value
+
+
+def _cells(function):
+    out = {}
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return out
+
+
+def _same_file(a, b):
+    import os
+
+    return a == b or (bool(a) and bool(b) and os.path.abspath(a) == os.path.abspath(b))
+
+
+def _global_names(code):
+    """Names ``code`` (and the code nested in it) reads as globals."""
+    with _lock:
+        cached = _names_cache.get(code)
+    if cached is not None:
+        return cached
+    names = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        for ins in dis.get_instructions(c):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+                names.add(ins.argval)
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    result = frozenset(names)
+    with _lock:
+        if len(_names_cache) > 4096:
+            _names_cache.clear()
+        _names_cache[code] = result
+    return result
+
+
+def _top_level_bindings(text):
+    """``{name: (kind, line)}`` for the names the module's top level binds, the last binding
+    of each as the engine takes it (definitions in module-level blocks included, an
+    ``except`` handler's before its ``try`` body's). ``kind``: "def", "class", "import",
+    "value"; ``line``: a definition's first line (its first decorator). None if the text does
+    not parse."""
+    with _lock:
+        cached = _bindings_cache.get(text)
+    if cached is not None:
+        return cached
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    out: dict[str, tuple] = {}
+
+    def first_line(node):
+        return min([node.lineno] + [d.lineno for d in node.decorator_list])
+
+    def bind_target(target):
+        if isinstance(target, ast.Name):
+            out[target.id] = ("value", target.lineno)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                bind_target(t)
+        elif isinstance(target, ast.Starred):
+            bind_target(target.value)
+
+    def walk(body):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out[node.name] = ("def", first_line(node))
+            elif isinstance(node, ast.ClassDef):
+                out[node.name] = ("class", first_line(node))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        out[alias.asname] = ("import", node.lineno, alias.name, None)
+                    else:
+                        top = alias.name.split(".")[0]
+                        out[top] = ("import", node.lineno, top, None)
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        module = node.module if not node.level else None
+                        out[alias.asname or alias.name] = ("import", node.lineno, module, alias.name)
+            elif isinstance(node, ast.Assign):
+                for t in node.targets:
+                    bind_target(t)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                bind_target(node.target)
+            elif isinstance(node, ast.If):
+                walk(node.body)
+                walk(node.orelse)
+            elif isinstance(node, ast.Try) or (sys.version_info >= (3, 11) and isinstance(node, ast.TryStar)):
+                for handler in node.handlers:
+                    walk(handler.body)
+                walk(node.body)
+                walk(node.orelse)
+                walk(node.finalbody)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                walk(node.body)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+                walk(node.body)
+                walk(node.orelse)
+
+    walk(tree.body)
+    with _lock:
+        if len(_bindings_cache) > 64:
+            _bindings_cache.clear()
+        _bindings_cache[text] = out
+    return out
+
+
+def _import_module(name, module):
+    full = module.__name__
+    if full == name:
+        return f"import {full}"
+    return f"import {full} as {name}"
+
+
+def _import_from(name, value):
+    """``from <module> import <name> as <local>`` for a function or class defined at the top
+    level of an importable module, else None."""
+    module = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", "")
+    if not module or "." in qualname or "<" in qualname or module == "__main__":
+        return None
+    if getattr(sys.modules.get(module), qualname, None) is not value:
+        return None
+    return _from_line(_public_module(module, qualname, value), qualname, name)
+
+
+def _public_module(module, attr, value):
+    """The shortest enclosing package of ``module`` that has ``value`` as ``attr``
+    (``scipy.special`` for ``scipy.special._logsumexp``): the name recipes know."""
+    parts = module.split(".")
+    for i in range(1, len(parts)):
+        candidate = ".".join(parts[:i])
+        if getattr(sys.modules.get(candidate), attr, None) is value:
+            return candidate
+    return module
+
+
+def _known_callable(name, value):
+    """The import line of a builtin or ufunc bound to ``name`` (``act = np.tanh``)."""
+    short = getattr(value, "__name__", None)
+    if not isinstance(short, str):
+        return None
+    candidates = [getattr(value, "__module__", None), *_KNOWN_MODULES]
+    for module in candidates:
+        if module and getattr(sys.modules.get(module), short, None) is value:
+            if module == "builtins":
+                return None if short == name else f"{name} = {short}"
+            return _from_line(_public_module(module, short, value), short, name)
+    return None
+
+
+def _from_line(module, attr, name):
+    if attr == name:
+        return f"from {module} import {attr}"
+    return f"from {module} import {attr} as {name}"
+
+
+def _renamed(source, old, new):
+    """``source`` (a dedented ``def``, maybe decorated) with the function named ``new``."""
+    if old == new:
+        return source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != old:
+        return None
+    lines = source.splitlines(keepends=True)
+    row = node.lineno - 1
+    line = lines[row]
+    at = line.find(f"def {old}")
+    if at < 0:
+        return None
+    lines[row] = line[:at] + f"def {new}" + line[at + 4 + len(old) :]
+    return "".join(lines)
+
+
+def lambda_source(fn):
+    """``(params):\n    return <body>`` for a lambda, from the source of its file or cell
+    (None when its line holds several lambdas with these parameters that its code does not
+    tell apart)."""
+    code = fn.__code__
+    try:
+        lines, _ = inspect.findsource(fn)
+    except (OSError, TypeError, IndexError):
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    params = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    found = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Lambda)
+        and n.lineno == code.co_firstlineno
+        and [a.arg for a in n.args.posonlyargs + n.args.args + n.args.kwonlyargs] == params
+    ]
+    if len(found) > 1:
+        # Tell them apart by where the lambda's instructions stand in the line.
+        spots = {(p[0], p[2]) for p in code.co_positions() if p[0] is not None and p[2] is not None}
+        found = [
+            n
+            for n in found
+            if any(
+                (n.body.lineno, n.body.col_offset) <= spot <= (n.body.end_lineno, n.body.end_col_offset)
+                for spot in spots
+            )
+        ]
+    if len(found) != 1:
+        return None
+    node = found[0]
+    return f"({ast.unparse(node.args)}):\n    return {ast.unparse(node.body)}\n"
+
+
+def source_unreadable(*args, **kwargs):
+    """What the prelude binds a name to when the running program binds it to a function whose
+    source Tangent cannot read (the engine refuses to differentiate calls of it). Never called
+    by generated code: the primal calls the program's own function."""
+    raise RuntimeError("tangent: internal placeholder called")
