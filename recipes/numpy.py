@@ -8,7 +8,11 @@ Contributions may be read-only views; the runtime never updates an adjoint in pl
 A function returning a tuple or a list (`numpy.linalg.slogdet`, `numpy.split`) gets `d[y]` as
 a tuple or list of adjoints, one per item (items the code never used have zero adjoints), and
 `tangent.grad_like(d[y], y)` also lays out a scalar seed that way; its tangent template builds
-a tuple or list like `y`.
+a tuple or list like `y`. A function taking a list of arrays (`numpy.concatenate`,
+`numpy.linalg.multi_dot`, `numpy.column_stack`) gets the list of their adjoints as `d[arrays]`
+and reads the list of their tangents as `d[arrays]`; a template goes through such a list with a
+list comprehension over a local (`[... for k_ in positions]`, with `positions` a
+`numpy.arange`), whose variables end in `_` so that no argument's name can capture them.
 
 Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
 parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
@@ -290,6 +294,28 @@ def rad2deg(y, x):
     d[y] = d[x] * (180.0 / numpy.pi)
 
 
+@adjoint(numpy.sinc)
+def sinc(y, x):
+    # sinc(x) = sin(pi x) / (pi x) has the slope (cos(pi x) - sinc(x)) / x. Near 0, where that
+    # cancels and divides by zero, its Taylor polynomial -pi^2 x / 3 + pi^4 x^3 / 30 (exact to
+    # rounding for |x| < 1e-3, with the right derivatives at 0); `shifted` keeps the other
+    # branch, multiplied by 0 there, away from 0.
+    small = numpy.abs(x) < 1e-3
+    shifted = x + small
+    slope = (small * (numpy.pi ** 4 / 30.0 * x ** 3 - numpy.pi ** 2 / 3.0 * x)
+             + numpy.logical_not(small) * (numpy.cos(numpy.pi * shifted) - numpy.sinc(shifted)) / shifted)
+    d[x] = d[y] * slope
+
+
+@tangent_(numpy.sinc)
+def sinc(y, x):
+    small = numpy.abs(x) < 1e-3
+    shifted = x + small
+    slope = (small * (numpy.pi ** 4 / 30.0 * x ** 3 - numpy.pi ** 2 / 3.0 * x)
+             + numpy.logical_not(small) * (numpy.cos(numpy.pi * shifted) - numpy.sinc(shifted)) / shifted)
+    d[y] = d[x] * slope
+
+
 # ---------------------------------------------------------------- elementwise, two arguments
 
 
@@ -486,6 +512,71 @@ def mean(y, a, axis=None, dtype=None, out=None, keepdims=False):
     d[y] = numpy.mean(d[a], axis=axis, dtype=dtype, keepdims=keepdims)
 
 
+@adjoint(numpy.average)
+def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
+    # sum(a * w, axis) / sum(w, axis), with w = 1 without weights. Weights of a's shape are w;
+    # weights shaped like a's axis (or, for a tuple axis, its axes in that order) are laid
+    # along it as NumPy lays them (`laid_out`, `order`). returned=True (a pair) is refused:
+    # the adjoints are NaN.
+    refused = numpy.nan if returned else 1.0
+    nd = numpy.ndim(a)
+    axes = numpy.atleast_1d(numpy.mod(numpy.arange(nd) if axis is None else axis, numpy.maximum(nd, 1)))
+    order = numpy.argsort(axes)
+    along = numpy.any(numpy.equal(numpy.expand_dims(numpy.arange(nd), 1), axes), axis=1)
+    laid_out = numpy.where(along, numpy.shape(a), 1)
+    same = numpy.shape(weights) == numpy.shape(a)
+    w = 1.0 if weights is None else (weights if same else numpy.reshape(numpy.transpose(weights, order), laid_out))
+    total = numpy.sum(w * numpy.ones(numpy.shape(a)), axis=axis, keepdims=True)
+    mean = numpy.reshape(y[0] if returned else y, numpy.shape(total))
+    g = tangent.unreduce(tangent.grad_like(d[y], y)[0] if returned else d[y], a, axis, keepdims) * refused
+    d[a] = tangent.unbroadcast(g * w / total, a)
+    g_w = g * (a - mean) / total
+    d[weights] = tangent.unbroadcast(g_w if same else numpy.transpose(numpy.reshape(tangent.unbroadcast(g_w, w), numpy.shape(numpy.transpose(weights, order))), numpy.argsort(order)), weights)
+
+
+@tangent_(numpy.average)
+def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
+    # returned=True is refused: NaN for both items of the pair (stacked in an array, which the
+    # statements can add).
+    refused = numpy.full((2,) + numpy.shape(y[0]), numpy.nan) if returned else 1.0
+    nd = numpy.ndim(a)
+    axes = numpy.atleast_1d(numpy.mod(numpy.arange(nd) if axis is None else axis, numpy.maximum(nd, 1)))
+    order = numpy.argsort(axes)
+    along = numpy.any(numpy.equal(numpy.expand_dims(numpy.arange(nd), 1), axes), axis=1)
+    laid_out = numpy.where(along, numpy.shape(a), 1)
+    same = numpy.shape(weights) == numpy.shape(a)
+    w = 1.0 if weights is None else (weights if same else numpy.reshape(numpy.transpose(weights, order), laid_out))
+    total = numpy.sum(w * numpy.ones(numpy.shape(a)), axis=axis, keepdims=True)
+    mean = numpy.reshape(y[0] if returned else y, numpy.shape(total))
+    total_y = numpy.sum(w * numpy.ones(numpy.shape(a)), axis=axis, keepdims=keepdims)
+    d[y] = numpy.sum(numpy.asarray(d[a]) * w, axis=axis, keepdims=keepdims) / total_y * refused
+    d[y] += numpy.sum((d[weights] if same else numpy.reshape(numpy.transpose(d[weights], order), laid_out)) * (a - mean), axis=axis, keepdims=keepdims) / total_y * refused
+
+
+@adjoint(numpy.nansum)
+def nansum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    # NaNs count as zeros: no adjoint for them.
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * numpy.logical_not(numpy.isnan(a))
+
+
+@tangent_(numpy.nansum)
+def nansum(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    d[y] = numpy.sum(numpy.where(numpy.isnan(a), 0.0, d[a]), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@adjoint(numpy.nanmean)
+def nanmean(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    # The mean of the numbers that are not NaN: each gets the adjoint over their count.
+    kept = numpy.logical_not(numpy.isnan(a))
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * kept / numpy.sum(kept, axis=axis, keepdims=True)
+
+
+@tangent_(numpy.nanmean)
+def nanmean(y, a, axis=None, dtype=None, out=None, keepdims=False):
+    kept = numpy.logical_not(numpy.isnan(a))
+    d[y] = numpy.sum(numpy.where(kept, d[a], 0.0), axis=axis, dtype=dtype, keepdims=keepdims) / numpy.sum(kept, axis=axis, keepdims=keepdims)
+
+
 @adjoint(numpy.prod)
 def prod(y, a, axis=None, dtype=None, out=None, keepdims=False):
     # The derivative of each factor is the product of the others: the product of those before
@@ -544,8 +635,11 @@ def std(y, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 @adjoint(numpy.amax)
 @adjoint(numpy.min)
 @adjoint(numpy.amin)
+@adjoint(numpy.nanmax)
+@adjoint(numpy.nanmin)
 def extremum(y, a, axis=None, out=None, keepdims=False):
-    # The adjoint goes to the elements equal to the extremum, split equally between ties.
+    # The adjoint goes to the elements equal to the extremum, split equally between ties (a
+    # NaN equals nothing: nanmax and nanmin give it none).
     hit = a == tangent.unreduce(y, a, axis, keepdims)
     d[a] = tangent.unreduce(d[y], a, axis, keepdims) * hit / numpy.sum(hit, axis=axis, keepdims=True)
 
@@ -554,10 +648,29 @@ def extremum(y, a, axis=None, out=None, keepdims=False):
 @tangent_(numpy.amax)
 @tangent_(numpy.min)
 @tangent_(numpy.amin)
+@tangent_(numpy.nanmax)
+@tangent_(numpy.nanmin)
 def extremum(y, a, axis=None, out=None, keepdims=False):
     # The mean of the tangents of the elements equal to the extremum.
     hit = a == tangent.unreduce(y, a, axis, keepdims)
     d[y] = numpy.sum(hit * d[a], axis=axis, keepdims=keepdims) / numpy.sum(hit, axis=axis, keepdims=keepdims)
+
+
+@adjoint(numpy.ptp)
+def ptp(y, a, axis=None, out=None, keepdims=False):
+    # max - min: the adjoint goes to the maxima (split between ties) and, negated, to the minima.
+    top = a == numpy.max(a, axis=axis, keepdims=True)
+    bottom = a == numpy.min(a, axis=axis, keepdims=True)
+    share = top / numpy.sum(top, axis=axis, keepdims=True) - bottom / numpy.sum(bottom, axis=axis, keepdims=True)
+    d[a] = tangent.unreduce(d[y], a, axis, keepdims) * share
+
+
+@tangent_(numpy.ptp)
+def ptp(y, a, axis=None, out=None, keepdims=False):
+    top = a == numpy.max(a, axis=axis, keepdims=True)
+    bottom = a == numpy.min(a, axis=axis, keepdims=True)
+    share = top / numpy.sum(top, axis=axis, keepdims=True) - bottom / numpy.sum(bottom, axis=axis, keepdims=True)
+    d[y] = numpy.sum(share * d[a], axis=axis, keepdims=keepdims)
 
 
 @adjoint(numpy.cumsum)
@@ -802,6 +915,147 @@ def cholesky(y, a, upper=False):
     d[y] = numpy.swapaxes(numpy.matmul(l, numpy.tril((1.0 - 0.5 * eye) * numpy.matmul(l_inv, numpy.matmul(
         numpy.tril(numpy.swapaxes(d[a], -1, mirror))
         + numpy.swapaxes(numpy.tril(numpy.swapaxes(d[a], -1, mirror), -1), -1, -2), l_inv_t)))), -1, mirror)
+
+
+@adjoint(numpy.cross)
+def cross(y, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    # The vectors are moved to the last axis and given three components (a 2-vector's third is
+    # 0): y is cross(a3, b3) with its last axis moved to axisc, or only its third component
+    # when both are 2-vectors. <g, a x b> = <a, b x g> = <b, g x a> gives the adjoints, cut to
+    # the vectors' lengths, put back on their axes and summed over broadcast axes.
+    along_a = numpy.mod(axisa if axis is None else axis, numpy.ndim(a)) - numpy.ndim(a)
+    along_b = numpy.mod(axisb if axis is None else axis, numpy.ndim(b)) - numpy.ndim(b)
+    along_c = axisc if axis is None else axis
+    a_last = numpy.moveaxis(a, along_a, -1)
+    b_last = numpy.moveaxis(b, along_b, -1)
+    size_a = numpy.shape(a_last)[-1]
+    size_b = numpy.shape(b_last)[-1]
+    a3 = numpy.concatenate([a_last, numpy.zeros(numpy.shape(a_last)[:-1] + (3 - size_a,))], axis=-1)
+    b3 = numpy.concatenate([b_last, numpy.zeros(numpy.shape(b_last)[:-1] + (3 - size_b,))], axis=-1)
+    planar = size_a == 2 and size_b == 2
+    g = tangent.grad_like(d[y], y)
+    g3 = numpy.stack([numpy.zeros(numpy.shape(g)), numpy.zeros(numpy.shape(g)), g], axis=-1) if planar else numpy.moveaxis(g, along_c, -1)
+    d[a] = tangent.unbroadcast(numpy.moveaxis(numpy.cross(b3, g3)[..., :size_a], -1, along_a), a)
+    d[b] = tangent.unbroadcast(numpy.moveaxis(numpy.cross(g3, a3)[..., :size_b], -1, along_b), b)
+
+
+@tangent_(numpy.cross)
+def cross(y, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    along_a = numpy.mod(axisa if axis is None else axis, numpy.ndim(a)) - numpy.ndim(a)
+    along_b = numpy.mod(axisb if axis is None else axis, numpy.ndim(b)) - numpy.ndim(b)
+    along_c = axisc if axis is None else axis
+    a_last = numpy.moveaxis(a, along_a, -1)
+    b_last = numpy.moveaxis(b, along_b, -1)
+    size_a = numpy.shape(a_last)[-1]
+    size_b = numpy.shape(b_last)[-1]
+    pad_a = numpy.zeros(numpy.shape(a_last)[:-1] + (3 - size_a,))
+    pad_b = numpy.zeros(numpy.shape(b_last)[:-1] + (3 - size_b,))
+    a3 = numpy.concatenate([a_last, pad_a], axis=-1)
+    b3 = numpy.concatenate([b_last, pad_b], axis=-1)
+    planar = size_a == 2 and size_b == 2
+    d[y] = (numpy.cross(numpy.concatenate([numpy.moveaxis(d[a], along_a, -1), pad_a], axis=-1), b3)[..., 2] if planar
+            else numpy.moveaxis(numpy.cross(numpy.concatenate([numpy.moveaxis(d[a], along_a, -1), pad_a], axis=-1), b3), -1, along_c))
+    d[y] += (numpy.cross(a3, numpy.concatenate([numpy.moveaxis(d[b], along_b, -1), pad_b], axis=-1))[..., 2] if planar
+             else numpy.moveaxis(numpy.cross(a3, numpy.concatenate([numpy.moveaxis(d[b], along_b, -1), pad_b], axis=-1)), -1, along_c))
+
+
+@adjoint(numpy.kron)
+def kron(y, a, b):
+    # With both operands given n = max(ndim) axes, y[i * shape(b) + j] = a[i] b[j]: g seen as
+    # blocks (a0, b0, a1, b1, ...), its a axes moved first, contracts with b for a's adjoint
+    # and with a for b's.
+    n = numpy.maximum(numpy.ndim(a), numpy.ndim(b))
+    shape_a = numpy.concatenate([numpy.ones(n - numpy.ndim(a), dtype=numpy.intp), numpy.array(numpy.shape(a), dtype=numpy.intp)])
+    shape_b = numpy.concatenate([numpy.ones(n - numpy.ndim(b), dtype=numpy.intp), numpy.array(numpy.shape(b), dtype=numpy.intp)])
+    g = tangent.grad_like(d[y], y)
+    blocks = numpy.transpose(numpy.reshape(g, numpy.ravel(numpy.stack([shape_a, shape_b], axis=1))),
+                             numpy.concatenate([numpy.arange(0, 2 * n, 2), numpy.arange(1, 2 * n, 2)]))
+    d[a] = tangent.unbroadcast(numpy.reshape(numpy.tensordot(blocks, numpy.reshape(b, shape_b), n), numpy.shape(a)), a)
+    d[b] = tangent.unbroadcast(numpy.reshape(numpy.tensordot(numpy.reshape(a, shape_a), blocks, n), numpy.shape(b)), b)
+
+
+@tangent_(numpy.kron)
+def kron(y, a, b):
+    d[y] = numpy.kron(d[a], b)
+    d[y] += numpy.kron(a, d[b])
+
+
+@adjoint(numpy.linalg.multi_dot)
+def multi_dot(y, arrays, out=None):
+    # A list of two or more arrays, the first a row and the last a column when 1-D: as
+    # matrices M_0 ... M_(n-1), M_k's adjoint is (M_0 ... M_(k-1))^T g (M_(k+1) ... M_(n-1))^T
+    # (the products before and after it, identities at the ends), given M_k's shape.
+    count = numpy.size([0.0 for part_ in arrays])
+    positions = numpy.arange(count)
+    first = numpy.atleast_2d(arrays[0])
+    last = numpy.reshape(arrays[-1], (-1, 1)) if numpy.ndim(arrays[-1]) == 1 else arrays[-1]
+    matrices = [first if k_ == 0 else (last if k_ == count - 1 else arrays[k_]) for k_ in positions]
+    g = numpy.reshape(tangent.grad_like(d[y], y), (numpy.shape(first)[0], numpy.shape(last)[1]))
+    before = [numpy.eye(numpy.shape(first)[0]) if k_ == 0 else (first if k_ == 1 else numpy.linalg.multi_dot(matrices[:k_])) for k_ in positions]
+    after = [numpy.eye(numpy.shape(last)[1]) if k_ == count - 1 else (last if k_ == count - 2 else numpy.linalg.multi_dot(matrices[k_ + 1:])) for k_ in positions]
+    pieces = [numpy.reshape(numpy.matmul(numpy.matmul(numpy.transpose(before[k_]), g), numpy.transpose(after[k_])), numpy.shape(arrays[k_])) for k_ in positions]
+    d[arrays] = tangent.unbroadcast(pieces, arrays)
+
+
+@tangent_(numpy.linalg.multi_dot)
+def multi_dot(y, arrays, out=None):
+    # The sum over k of the product with the k-th array replaced by its tangent
+    # (d[arrays] is the list of the arrays' tangents).
+    positions = numpy.arange(numpy.size([0.0 for part_ in arrays]))
+    d[y] = numpy.sum([numpy.linalg.multi_dot([d[arrays][j_] if j_ == k_ else arrays[j_] for j_ in positions]) for k_ in positions], axis=0)
+
+
+@adjoint(numpy.linalg.matrix_power)
+def matrix_power(y, a, n):
+    # y = B^m with B = a (n >= 0) or inv(a) (n < 0) and m = |n|. B's adjoint is the sum over
+    # k < m of (B^T)^k g (B^T)^(m-1-k); through the inverse, a's is -B^T (that) B^T.
+    base = numpy.linalg.inv(a) if n < 0 else a
+    base_t = numpy.swapaxes(base, -1, -2)
+    g = tangent.grad_like(d[y], y)
+    steps = numpy.arange(numpy.abs(n))
+    terms = [numpy.matmul(numpy.linalg.matrix_power(base_t, k_), numpy.matmul(g, numpy.linalg.matrix_power(base_t, numpy.abs(n) - 1 - k_))) for k_ in steps]
+    g_base = numpy.sum(terms, axis=0) + numpy.zeros(numpy.shape(a))
+    d[a] = -numpy.matmul(base_t, numpy.matmul(g_base, base_t)) if n < 0 else g_base
+
+
+@tangent_(numpy.linalg.matrix_power)
+def matrix_power(y, a, n):
+    # dB = da (n >= 0) or -B da B (n < 0); d(B^m) is the sum over k < m of B^k dB B^(m-1-k).
+    base = numpy.linalg.inv(a) if n < 0 else a
+    steps = numpy.arange(numpy.abs(n))
+    d[y] = numpy.sum([numpy.matmul(numpy.linalg.matrix_power(base, k_), numpy.matmul(-numpy.matmul(base, numpy.matmul(d[a], base)) if n < 0 else d[a], numpy.linalg.matrix_power(base, numpy.abs(n) - 1 - k_))) for k_ in steps], axis=0) + numpy.zeros(numpy.shape(y))
+
+
+@adjoint(numpy.linalg.pinv)
+def pinv(y, a, rcond=None, hermitian=False, rtol=None):
+    # For a (stack of) matrix A of locally constant rank, with Y = pinv(A) (Golub and Pereyra):
+    #     dY = -Y dA Y + Y Y^T dA^T (I - A Y) + (I - Y A) dA^T Y^T Y,
+    # whose transpose gives the adjoint below. The cutoff (rcond, rtol) is taken as fixed.
+    # With hermitian=True NumPy reads a's lower triangle only (the symmetric matrix it spells
+    # is `sym`): as for cholesky, an entry below the diagonal stands for itself and its mirror.
+    sym = numpy.tril(a) + numpy.swapaxes(numpy.tril(a, -1), -1, -2) if hermitian else a
+    y_t = numpy.swapaxes(y, -1, -2)
+    g = tangent.grad_like(d[y], y)
+    g_t = numpy.swapaxes(g, -1, -2)
+    rows = numpy.eye(numpy.shape(a)[-2])
+    cols = numpy.eye(numpy.shape(a)[-1])
+    p = (-numpy.matmul(y_t, numpy.matmul(g, y_t))
+         + numpy.matmul(rows - numpy.matmul(sym, y), numpy.matmul(g_t, numpy.matmul(y, y_t)))
+         + numpy.matmul(numpy.matmul(y_t, y), numpy.matmul(g_t, cols - numpy.matmul(y, sym))))
+    d[a] = numpy.tril(p + numpy.swapaxes(p, -1, -2)) - p * rows if hermitian else p
+
+
+@tangent_(numpy.linalg.pinv)
+def pinv(y, a, rcond=None, hermitian=False, rtol=None):
+    # The change of the matrix NumPy reads is d[a], or with hermitian=True the symmetric matrix
+    # spelled by d[a]'s lower triangle.
+    sym = numpy.tril(a) + numpy.swapaxes(numpy.tril(a, -1), -1, -2) if hermitian else a
+    y_t = numpy.swapaxes(y, -1, -2)
+    rows = numpy.eye(numpy.shape(a)[-2])
+    cols = numpy.eye(numpy.shape(a)[-1])
+    d[y] = -numpy.matmul(y, numpy.matmul(numpy.tril(d[a]) + numpy.swapaxes(numpy.tril(d[a], -1), -1, -2) if hermitian else d[a], y))
+    d[y] += numpy.matmul(numpy.matmul(y, y_t), numpy.matmul(numpy.swapaxes(numpy.tril(d[a]) + numpy.swapaxes(numpy.tril(d[a], -1), -1, -2) if hermitian else d[a], -1, -2), rows - numpy.matmul(sym, y)))
+    d[y] += numpy.matmul(cols - numpy.matmul(y, sym), numpy.matmul(numpy.swapaxes(numpy.tril(d[a]) + numpy.swapaxes(numpy.tril(d[a], -1), -1, -2) if hermitian else d[a], -1, -2), numpy.matmul(y_t, y)))
 
 
 @adjoint(numpy.einsum)
@@ -1174,13 +1428,46 @@ def hstack(y, tup, dtype=None, casting='same_kind'):
 
 
 @adjoint(numpy.vstack)
+@adjoint(numpy.row_stack)
 def vstack(y, tup, dtype=None, casting='same_kind'):
     d[tup] = tangent.split_like(tangent.grad_like(d[y], y), tup, 0, 2)
 
 
 @tangent_(numpy.vstack)
+@tangent_(numpy.row_stack)
 def vstack(y, tup, dtype=None, casting='same_kind'):
+    # (row_stack is vstack's old name.)
     d[y] = numpy.vstack(d[tup], dtype=dtype, casting=casting)
+
+
+@adjoint(numpy.column_stack)
+def column_stack(y, tup):
+    # Parts of at most one dimension join as columns, the others as they are, along axis 1:
+    # g's columns cut at the parts' widths, each piece in its part's shape.
+    widths = [1 if numpy.ndim(part_) < 2 else numpy.shape(part_)[1] for part_ in tup]
+    pieces = numpy.split(tangent.grad_like(d[y], y), numpy.cumsum(widths)[:-1], axis=1)
+    positions = numpy.arange(numpy.size(widths))
+    d[tup] = tangent.unbroadcast([numpy.reshape(pieces[k_], numpy.shape(tup[k_])) for k_ in positions], tup)
+
+
+@tangent_(numpy.column_stack)
+def column_stack(y, tup):
+    d[y] = numpy.column_stack(d[tup])
+
+
+@adjoint(numpy.dstack)
+def dstack(y, tup):
+    # The parts, raised to three dimensions as atleast_3d raises them, join along axis 2: g cut
+    # at their depths, each piece in its part's shape.
+    depths = [numpy.shape(numpy.atleast_3d(part_))[2] for part_ in tup]
+    pieces = numpy.split(tangent.grad_like(d[y], y), numpy.cumsum(depths)[:-1], axis=2)
+    positions = numpy.arange(numpy.size(depths))
+    d[tup] = tangent.unbroadcast([numpy.reshape(pieces[k_], numpy.shape(tup[k_])) for k_ in positions], tup)
+
+
+@tangent_(numpy.dstack)
+def dstack(y, tup):
+    d[y] = numpy.dstack(d[tup])
 
 
 @adjoint(numpy.split)
@@ -1249,6 +1536,132 @@ def tril(y, m, k=0):
 @tangent_(numpy.tril)
 def tril(y, m, k=0):
     d[y] = numpy.tril(d[m], k)
+
+
+# ---------------------------------------------------------------- differences, convolution, interpolation
+
+
+@adjoint(numpy.diff)
+def diff(y, a, n=1, axis=-1, prepend=None, append=None):
+    # y is the n-th difference of [prepend, a, append] joined along the axis (a scalar prepend
+    # or append is one slice). Its adjoint is (-1)^n times the n-th difference of g padded with
+    # n zeros at both ends of the axis, cut back into the three parts.
+    along = numpy.mod(axis, numpy.ndim(a))
+    before = 0 if prepend is None else (1 if numpy.ndim(prepend) == 0 else numpy.shape(prepend)[along])
+    length = numpy.shape(a)[along]
+    g = tangent.grad_like(d[y], y)
+    widths = numpy.outer(numpy.arange(numpy.ndim(a)) == along, [n, n])
+    joined = (-1.0) ** n * numpy.diff(numpy.pad(g, widths), n, axis=along)
+    parts = numpy.split(joined, [before, before + length], axis=along)
+    d[a] = parts[1]
+    d[prepend] = tangent.unbroadcast(parts[0], prepend)
+    d[append] = tangent.unbroadcast(parts[2], append)
+
+
+@tangent_(numpy.diff)
+def diff(y, a, n=1, axis=-1, prepend=None, append=None):
+    # The difference of the joined tangents, each statement with zeros for the other parts.
+    along = numpy.mod(axis, numpy.ndim(a))
+    at_axis = numpy.arange(numpy.ndim(a)) == along
+    zeros_before = numpy.zeros(numpy.where(at_axis, 0 if prepend is None else (1 if numpy.ndim(prepend) == 0 else numpy.shape(prepend)[along]), numpy.shape(a)))
+    zeros_after = numpy.zeros(numpy.where(at_axis, 0 if append is None else (1 if numpy.ndim(append) == 0 else numpy.shape(append)[along]), numpy.shape(a)))
+    zeros_a = numpy.zeros(numpy.shape(a))
+    d[y] = numpy.diff(numpy.concatenate([zeros_before, d[a], zeros_after], axis=along), n, axis=along)
+    d[y] += numpy.diff(numpy.concatenate([numpy.broadcast_to(d[prepend], numpy.shape(zeros_before)), zeros_a, zeros_after], axis=along), n, axis=along)
+    d[y] += numpy.diff(numpy.concatenate([zeros_before, zeros_a, numpy.broadcast_to(d[append], numpy.shape(zeros_after))], axis=along), n, axis=along)
+
+
+@adjoint(numpy.convolve)
+def convolve(y, a, v, mode='full'):
+    # y is the window of the full convolution (length len(a) + len(v) - 1) starting at `start`
+    # ('same': (min - 1) // 2, 'valid': min - 1, with min the shorter length). With g put back
+    # in its window, a's adjoint is correlate(g, v, 'valid') and v's correlate(g, a, 'valid').
+    shorter = numpy.minimum(numpy.size(a), numpy.size(v))
+    full = numpy.size(a) + numpy.size(v) - 1
+    start = 0 if mode == 'full' else ((shorter - 1) // 2 if mode == 'same' else shorter - 1)
+    g = numpy.ravel(tangent.grad_like(d[y], y))
+    window = numpy.pad(g, (start, full - start - numpy.size(g)))
+    d[a] = tangent.unbroadcast(numpy.correlate(window, numpy.ravel(v), 'valid'), a)
+    d[v] = tangent.unbroadcast(numpy.correlate(window, numpy.ravel(a), 'valid'), v)
+
+
+@tangent_(numpy.convolve)
+def convolve(y, a, v, mode='full'):
+    d[y] = numpy.convolve(d[a], v, mode)
+    d[y] += numpy.convolve(a, d[v], mode)
+
+
+@adjoint(numpy.correlate)
+def correlate(y, a, v, mode='valid'):
+    # correlate(a, v) is convolve(a, v reversed), with the window of 'same' starting at
+    # (min - 1) // 2, or min // 2 when a is the shorter one.
+    shorter = numpy.minimum(numpy.size(a), numpy.size(v))
+    full = numpy.size(a) + numpy.size(v) - 1
+    centre = shorter // 2 if numpy.size(a) < numpy.size(v) else (shorter - 1) // 2
+    start = 0 if mode == 'full' else (centre if mode == 'same' else shorter - 1)
+    g = numpy.ravel(tangent.grad_like(d[y], y))
+    window = numpy.pad(g, (start, full - start - numpy.size(g)))
+    d[a] = tangent.unbroadcast(numpy.correlate(window, numpy.flip(numpy.ravel(v)), 'valid'), a)
+    d[v] = tangent.unbroadcast(numpy.flip(numpy.correlate(window, numpy.ravel(a), 'valid')), v)
+
+
+@tangent_(numpy.correlate)
+def correlate(y, a, v, mode='valid'):
+    d[y] = numpy.correlate(d[a], v, mode)
+    d[y] += numpy.correlate(a, d[v], mode)
+
+
+@adjoint(numpy.interp)
+def interp(y, x, xp, fp, left=None, right=None, period=None):
+    # Inside [xp[0], xp[-1]], x in [xp[k], xp[k+1]] at t = (x - xp[k]) / h, h = xp[k+1] - xp[k],
+    # gives y = (1 - t) fp[k] + t fp[k+1]: slope s = (fp[k+1] - fp[k]) / h for x, weights 1 - t
+    # and t for fp, s (t - 1) and -s t for xp. Outside, y is left / right, or fp[0] / fp[-1]
+    # when they are None (`t` clipped to [0, 1] picks those). `period` is not handled: NaN.
+    xp_v = numpy.asarray(xp)
+    fp_v = numpy.asarray(fp)
+    count = numpy.size(xp_v)
+    k = numpy.clip(numpy.searchsorted(xp_v, x, side='right') - 1, 0, count - 2)
+    h = xp_v[k + 1] - xp_v[k]
+    t = (x - xp_v[k]) / h
+    s = (fp_v[k + 1] - fp_v[k]) / h
+    below = x < xp_v[0]
+    above = x > xp_v[-1]
+    inside = numpy.logical_not(numpy.logical_or(below, above))
+    kept = numpy.logical_and(numpy.logical_or(numpy.logical_not(below), left is None), numpy.logical_or(numpy.logical_not(above), right is None))
+    t_in = numpy.clip(t, 0.0, 1.0)
+    refused = 1.0 if period is None else numpy.nan
+    g = tangent.grad_like(d[y], y)
+    d[x] = tangent.unbroadcast(g * s * inside * refused, x)
+    at_k = numpy.bincount(numpy.ravel(k), numpy.ravel(g * (1.0 - t_in) * kept), count)
+    at_next = numpy.bincount(numpy.ravel(k) + 1, numpy.ravel(g * t_in * kept), count)
+    d[fp] = tangent.unbroadcast((at_k + at_next) * refused, fp)
+    xp_k = numpy.bincount(numpy.ravel(k), numpy.ravel(g * s * (t - 1.0) * inside), count)
+    xp_next = numpy.bincount(numpy.ravel(k) + 1, numpy.ravel(-g * s * t * inside), count)
+    d[xp] = tangent.unbroadcast((xp_k + xp_next) * refused, xp)
+    d[left] = tangent.unbroadcast(g * below * refused, left)
+    d[right] = tangent.unbroadcast(g * above * refused, right)
+
+
+@tangent_(numpy.interp)
+def interp(y, x, xp, fp, left=None, right=None, period=None):
+    xp_v = numpy.asarray(xp)
+    fp_v = numpy.asarray(fp)
+    count = numpy.size(xp_v)
+    k = numpy.clip(numpy.searchsorted(xp_v, x, side='right') - 1, 0, count - 2)
+    h = xp_v[k + 1] - xp_v[k]
+    t = (x - xp_v[k]) / h
+    s = (fp_v[k + 1] - fp_v[k]) / h
+    below = x < xp_v[0]
+    above = x > xp_v[-1]
+    inside = numpy.logical_not(numpy.logical_or(below, above))
+    kept = numpy.logical_and(numpy.logical_or(numpy.logical_not(below), left is None), numpy.logical_or(numpy.logical_not(above), right is None))
+    t_in = numpy.clip(t, 0.0, 1.0)
+    refused = 1.0 if period is None else numpy.nan
+    d[y] = d[x] * s * inside * refused
+    d[y] += (numpy.asarray(d[fp])[k] * (1.0 - t_in) + numpy.asarray(d[fp])[k + 1] * t_in) * kept * refused
+    d[y] += (numpy.asarray(d[xp])[k] * (t - 1.0) - numpy.asarray(d[xp])[k + 1] * t) * s * inside * refused
+    d[y] += d[left] * below * refused
+    d[y] += d[right] * above * refused
 
 
 # ---------------------------------------------------------------- conversions

@@ -658,6 +658,8 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
         effects: Some(module_effects(db, file)),
         recipes: Some(recipes.set()),
         generated: false,
+        // A function's text here is its own, not the module's (see `Context::module`).
+        module: None,
     };
     derive::normalized_with(text, scope, def, recipes.set(), false, context)
 }

@@ -181,6 +181,8 @@ impl<'a> Driver<'a> {
             effects: Some(self.effects()),
             recipes: Some(self.recipes),
             generated: !self.check_wrt_use,
+            // Module functions are inlined only where their ranges index this text.
+            module: std::ptr::eq(file.text, self.module_file.text).then_some(&self.module.body[..]),
         };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }

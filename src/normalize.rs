@@ -23,6 +23,7 @@ pub use halves::Halves;
 mod inplace;
 mod methods;
 mod scopes;
+mod specialize;
 mod views;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -92,6 +93,8 @@ struct Normalizer<'a> {
     renaming: usize,
     /// The recipes in force (see `Context::recipes`).
     recipes: Option<&'a crate::recipes::RecipeSet>,
+    /// The module's statements, when the function's text is the module's (see `specialize`).
+    module: Option<&'a [AStmt]>,
 }
 
 /// What normalization knows of the module around a function.
@@ -106,6 +109,9 @@ pub struct Context<'a> {
     /// The function is a generated derivative differentiated again (its views are kept in
     /// step by its own statements; see `views`).
     pub generated: bool,
+    /// The module's statements, parsed from the same text as the function: calls of its
+    /// functions that take functions or spread arguments are specialized (`specialize`).
+    pub module: Option<&'a [AStmt]>,
 }
 
 pub fn normalize(
@@ -128,6 +134,7 @@ pub fn normalize_with(
     n.effects = context.effects;
     n.recipes = context.recipes;
     n.generated = context.generated;
+    n.module = context.module;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -139,7 +146,12 @@ pub fn normalize_with(
     collect_all_names(&def.body, &mut n.taken);
     n.taken.extend(n.locals.iter().cloned());
 
-    let mut body = n.block(&def.body)?;
+    // Parameters whose default is a function the body calls: specialized for it, checked.
+    let (mut body, guards) = match (n.generated, n.function_defaults(def)) {
+        (false, Some((specialized, guards))) => (n.block(&specialized)?, guards),
+        _ => (n.block(&def.body)?, Vec::new()),
+    };
+    body.splice(0..0, guards);
     if n.checkpoints_loops(def)? {
         body = n.checkpoint_loops(body);
     }
@@ -290,6 +302,7 @@ impl<'a> Normalizer<'a> {
             generated: false,
             renaming: 0,
             recipes: None,
+            module: None,
         }
     }
 
@@ -546,7 +559,12 @@ impl<'a> Normalizer<'a> {
             AStmt::Try(_) => Err(self.unsupported(stmt.range(), "`try` cannot be differentiated")),
             AStmt::FunctionDef(def) => self.nested_def(def),
             AStmt::ClassDef(_) => Err(self.unsupported(stmt.range(), "class definitions inside a differentiated function are not supported")),
-            AStmt::Delete(_) => Err(self.unsupported(stmt.range(), "`del` cannot be differentiated")),
+            // `del name` only unbinds names: nothing to compute or differentiate.
+            AStmt::Delete(d) if d.targets.iter().all(|t| matches!(t, AExpr::Name(_))) => Ok(()),
+            AStmt::Delete(_) => Err(self.unsupported(
+                stmt.range(),
+                "`del` of an item or attribute cannot be differentiated (`del name` can)",
+            )),
             AStmt::Match(_) => Err(self.unsupported(stmt.range(), "`match` cannot be differentiated yet")),
             AStmt::Import(_) | AStmt::ImportFrom(_) => Err(self.unsupported(stmt.range(), "imports inside a differentiated function are not supported; import at module level")),
             _ => Err(self.unsupported(stmt.range(), "this statement cannot be differentiated")),
@@ -744,11 +762,16 @@ impl<'a> Normalizer<'a> {
                 Ok(())
             }
             AExpr::Tuple(ast::ExprTuple { elts, .. }) | AExpr::List(ast::ExprList { elts, .. }) => {
-                if elts.iter().any(|e| matches!(e, AExpr::Starred(_))) {
-                    return Err(self.unsupported(
-                        target.range(),
-                        "starred assignment targets are not supported",
-                    ));
+                let starred: Vec<usize> = elts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| matches!(e, AExpr::Starred(_)))
+                    .map(|(i, _)| i)
+                    .collect();
+                if starred.len() > 1 {
+                    return Err(
+                        self.unsupported(target.range(), "more than one starred assignment target")
+                    );
                 }
                 let source = match value {
                     Atom::Name(n) if !target_names(elts).contains(&n) => Atom::Name(n),
@@ -758,14 +781,33 @@ impl<'a> Normalizer<'a> {
                         Atom::Name(t)
                     }
                 };
+                let after = starred.first().map_or(0, |&k| elts.len() - k - 1);
                 for (i, t) in elts.iter().enumerate() {
+                    // Targets after a starred one count from the end; the starred one takes
+                    // the slice between (`W, *_ = f(x)`: `_ = t[1:]`, a tuple or array slice
+                    // rather than a list: the same items).
+                    let (text, arg) = match starred.first() {
+                        Some(&k) if i == k => match after {
+                            0 => (format!("{k}:"), format!("slice({k}, None)")),
+                            m => (format!("{k}:-{m}"), format!("slice({k}, -{m})")),
+                        },
+                        Some(&k) if i > k => {
+                            let back = elts.len() - i;
+                            (format!("-{back}"), format!("-{back}"))
+                        }
+                        _ => (i.to_string(), i.to_string()),
+                    };
                     let item = Expr::Subscript {
                         value: source.clone(),
                         index: Index {
-                            text: i.to_string(),
-                            arg: i.to_string(),
+                            text,
+                            arg,
                             reads: vec![],
                         },
+                    };
+                    let t = match t {
+                        AExpr::Starred(s) => s.value.as_ref(),
+                        other => other,
                     };
                     match t {
                         AExpr::Name(n) => self.assign(n.id.as_str(), item),
@@ -1270,9 +1312,18 @@ impl<'a> Normalizer<'a> {
             _ => None,
         };
         let Some((var, alias)) = grad_of else {
+            if self.value_neutral_context(w) {
+                // Its body runs as written; the context changes no value it computes.
+                for s in &w.body {
+                    self.stmt(s)?;
+                }
+                return Ok(());
+            }
             return Err(self.unsupported(
                 w.range(),
-                "only `with insert_grad_of(x) as dx:` blocks can be differentiated",
+                "only `with insert_grad_of(x) as dx:` blocks and context managers that change no \
+                 value (`np.errstate(...)` ignoring or warning, `warnings.catch_warnings()`, \
+                 `np.printoptions(...)`) can be differentiated",
             ));
         };
         let first = w
@@ -1306,6 +1357,34 @@ impl<'a> Normalizer<'a> {
             origin,
         });
         Ok(())
+    }
+
+    /// A `with` whose context managers change no value its body computes and raise nothing
+    /// the body would not: `numpy.errstate` whose settings only ignore or report floating
+    /// point errors (not `raise`/`call`), `warnings.catch_warnings()`, `numpy.printoptions`.
+    /// The derivative runs the body without them (warnings may show).
+    fn value_neutral_context(&self, w: &ast::StmtWith) -> bool {
+        w.items.iter().all(|item| {
+            let AExpr::Call(c) = &item.context_expr else {
+                return false;
+            };
+            let Some(canon) = dotted_name(&c.func).and_then(|d| self.scope.canonical(&d)) else {
+                return false;
+            };
+            let quiet = |e: &AExpr| {
+                matches!(e, AExpr::StringLiteral(s)
+                    if matches!(s.value.to_str(), "ignore" | "warn" | "print" | "log"))
+            };
+            item.optional_vars.is_none()
+                && match canon.as_str() {
+                    "numpy.errstate" => {
+                        c.arguments.args.is_empty()
+                            && c.arguments.keywords.iter().all(|k| quiet(&k.value))
+                    }
+                    "warnings.catch_warnings" | "numpy.printoptions" => true,
+                    _ => false,
+                }
+        })
     }
 
     fn is_insert_grad_of(&self, func: &AExpr) -> bool {
@@ -1678,6 +1757,11 @@ impl<'a> Normalizer<'a> {
                 && self.halves.is_some_and(|h| h.contains(n.id.as_str()))
             {
                 return self.inline_half(n.id.as_str(), c);
+            }
+        }
+        if let AExpr::Name(n) = c.func.as_ref() {
+            if let Some(value) = self.specialized_call(n.id.as_str(), c)? {
+                return Ok(value);
             }
         }
         let receiver = self.method_receiver(c);

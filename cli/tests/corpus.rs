@@ -485,10 +485,16 @@ fn every_code_is_documented_and_produced_by_the_corpus() {
         .iter()
         .map(|k| (k.code().to_string(), k.as_str().to_string()))
         .collect();
+    // Raised by the Python API only (a direction checked before generated code runs).
+    let python_only: BTreeSet<(String, String)> =
+        [("T011".to_string(), "invalid-direction".to_string())].into();
     assert_eq!(
-        documented(),
+        documented()
+            .difference(&python_only)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
         engine,
-        "docs/errors.md documents exactly the engine's codes and kinds"
+        "docs/errors.md documents exactly the engine's codes and kinds (and the API's own)"
     );
     let table = std::fs::read_to_string(workspace_root().join("docs/errors.md")).unwrap();
     for (code, kind) in &engine {

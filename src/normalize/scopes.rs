@@ -54,7 +54,7 @@ fn renamed_stmt(s: &AStmt, map: &BTreeMap<String, String>) -> AStmt {
 
 impl Normalizer<'_> {
     /// Fresh names for `names`, recorded as locals of the function.
-    fn fresh_locals(
+    pub(super) fn fresh_locals(
         &mut self,
         names: impl IntoIterator<Item = String>,
     ) -> BTreeMap<String, String> {
@@ -361,7 +361,7 @@ impl Normalizer<'_> {
     }
 }
 
-fn contains_return(s: &AStmt) -> bool {
+pub(super) fn contains_return(s: &AStmt) -> bool {
     use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
     struct V(bool);
     impl<'a> StatementVisitor<'a> for V {

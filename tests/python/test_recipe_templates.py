@@ -678,6 +678,201 @@ MATH_SCIPY_CASES = {
 }
 CASES.update(MATH_SCIPY_CASES)
 
+
+# ------------------------------------------------ numpy.py: more reductions, products, shapes
+XP = numpy.array([-1.0, -0.2, 0.5, 1.0])  # interp's knots: the random points fall between them
+VSTACK_CASES = [C([arr(3), arr(3)]), C([arr(2, 3), arr(3)]), C([arr(), arr()]),
+                C((arr(2, 2, 2), arr(1, 2, 2))), C(tup=[arr(3), arr(3)], casting='same_kind')]
+NUMPY_MORE_CASES = {
+    "numpy.average": [
+        C(arr(4)), C(arr(2, 3), axis=0), C(arr(2, 3), 1), C(arr()), C(arr(2, 3), keepdims=True),
+        C(arr(2, 3), weights=pos(2, 3)), C(arr(2, 3), None, pos(2, 3)), C(arr(2, 3), axis=-1, weights=pos(2, 3)),
+        C(arr(2, 3), 1, pos(3)), C(arr(2, 3), axis=0, weights=pos(2)), C(arr(2, 3), axis=1, weights=pos(3), keepdims=True),
+        C(arr(2, 3, 4), axis=(0, 2), weights=pos(2, 4)), C(arr(2, 3, 4), axis=(2, 0), weights=pos(4, 2)),
+        C(arr(2, 3, 4), axis=(-1, 1), weights=pos(4, 3), keepdims=True), C(arr(3), weights=[pos(), pos(), pos()]),
+    ],
+    "numpy.nansum": SUM_LIKE, "numpy.nanmean": SUM_LIKE,
+    "numpy.nanmax": EXTREMA, "numpy.nanmin": EXTREMA,
+    "numpy.ptp": reductions(arr) + [C(numpy.array([1.0, 3.0, 3.0, 2.0])), C(numpy.array([[1.0, 3.0], [3.0, 3.0]]), axis=0)],
+    "numpy.sinc": unary(arr) + [C(numpy.array([0.0, 1e-4, -5e-4, 2e-3, 1.0, -2.5])), C(0.0)],
+    "numpy.cross": [
+        C(arr(3), arr(3)), C(arr(2, 3), arr(3)), C(arr(4, 1, 3), arr(2, 3)), C(arr(3, 4), arr(4, 3), axisa=0),
+        C(arr(3, 4), arr(3, 4), axis=0), C(arr(2, 3), arr(2, 3), axisc=0), C(arr(3, 2, 3), arr(3, 1, 2, 3), -1, -1, 1),
+        # (2-vectors, deprecated by NumPy 2, warn: they are checked in test_numpy_more.py)
+    ],
+    "numpy.kron": [C(arr(2), arr(3)), C(arr(2, 2), arr(2, 3)), C(arr(2), arr(2, 3)), C(arr(2, 3), arr(2)),
+                   C(arr(), arr(3)), C(arr(2, 1, 2), arr(3, 2)), C(arr(), arr())],
+    "numpy.linalg.multi_dot": [
+        C([arr(2, 3), arr(3, 4)]), C([arr(2, 3), arr(3, 4), arr(4, 2)]), C([arr(3), arr(3, 4), arr(4)]),
+        C([arr(3), arr(3, 2)]), C((arr(2, 3), arr(3))), C([arr(2, 3), arr(3, 3), arr(3, 2), arr(2, 4)]),
+        C([arr(3), arr(3)]), C(arrays=[arr(4), arr(4, 2), arr(2, 3)]),
+    ],
+    "numpy.linalg.matrix_power": [
+        C(wellconditioned(3, 3), 2), C(arr(3, 3), 3), C(wellconditioned(3, 3), -2), C(wellconditioned(3, 3), 0),
+        C(arr(3, 3), 1), C(arr(2, 3, 3), 2), C(wellconditioned(2, 2), n=-1), C(a=arr(2, 2), n=4),
+    ],
+    "numpy.linalg.pinv": [
+        C(wellconditioned(3, 3)), C(arr(4, 2)), C(arr(2, 4)), C(arr(2, 3, 2)), C(a=arr(3, 2)),
+        C(spd(3, 3), hermitian=True), C(spd(3, 3) + numpy.triu(arr(3, 3), 1), None, True), C(spd(2, 3, 3), hermitian=True),
+        C(arr(3, 2), rtol=1e-12),
+    ],
+    "numpy.row_stack": VSTACK_CASES,
+    "numpy.column_stack": [C([arr(3), arr(3)]), C([arr(3, 2), arr(3)]), C((arr(2, 2), arr(2, 1))), C([arr(), arr()]),
+                           C([arr(3)]), C(tup=[arr(2, 3, 2), arr(2, 1, 2)])],
+    "numpy.dstack": [C([arr(3), arr(3)]), C([arr(2, 3), arr(2, 3)]), C([arr(2, 2, 2), arr(2, 2)]), C([arr(), arr()]),
+                     C((arr(2, 1, 3), arr(2, 1, 1))), C(tup=[arr(2)])],
+    "numpy.diff": [
+        C(arr(5)), C(arr(5), 2), C(arr(3, 4), axis=0), C(arr(3, 4), 1, -1), C(arr(2, 5), n=3), C(arr(4), 0),
+        C(arr(4), prepend=arr()), C(arr(4), append=arr(2)), C(arr(3, 4), axis=0, prepend=arr(1, 4), append=arr()),
+        C(arr(3, 4), 2, 0, arr(), arr(2, 4)), C(arr(2, 3), n=2, axis=-1, prepend=arr(2, 2), append=arr(2, 1)),
+    ],
+    "numpy.convolve": [
+        C(arr(5), arr(3)), C(arr(3), arr(5)), C(arr(5), arr(3), 'same'), C(arr(3), arr(6), 'same'), C(arr(4), arr(4), 'same'),
+        C(arr(6), arr(3), mode='valid'), C(arr(3), arr(5), 'valid'), C(arr(1), arr(4)), C(arr(5), arr(2), 'same'),
+        C(arr(2), arr(5), 'same'), C(arr(4), arr(6), 'same'), C(a=arr(4), v=arr(4), mode='full'),
+    ],
+    "numpy.correlate": [
+        C(arr(5), arr(3)), C(arr(3), arr(5)), C(arr(5), arr(3), 'same'), C(arr(3), arr(6), 'same'), C(arr(4), arr(4), 'same'),
+        C(arr(6), arr(3), mode='full'), C(arr(3), arr(5), 'full'), C(arr(1), arr(4), 'same'), C(arr(5), arr(2), 'same'),
+        C(arr(2), arr(5), 'same'), C(arr(4), arr(6), 'same'), C(arr(4), arr(7), 'same'), C(a=arr(4), v=arr(4), mode='valid'),
+    ],
+    "numpy.interp": [
+        C(arr(5), XP, arr(4)), C(arr(), XP, arr(4)), C(numpy.array([-1.5, -0.6, 0.1, 0.9, 1.7]), XP, arr(4)),
+        C(numpy.array([-1.5, 0.1, 1.7]), XP, arr(4), left=arr(), right=arr()), C(arr(2, 3), XP, arr(4)),
+        C(numpy.array([-1.5, 0.3]), XP, arr(4), right=arr()), C(arr(3), [-1.0, 0.0, 1.0], [arr(), arr(), arr()]),
+        C(x=numpy.array([1.5, -0.3]), xp=XP, fp=arr(4), left=arr(), right=None),
+    ],
+}
+CASES.update(NUMPY_MORE_CASES)
+
+
+# ------------------------------------------------ scipy_stats.py
+def near(lo, hi):
+    """Values in [lo, hi]: a float without a shape."""
+    return lambda *shape: _draw(shape, lo, hi)
+
+
+def simplex(k, *points):
+    """Dirichlet points: k positive components along the first axis, summing to 1."""
+    w = _rng.uniform(0.5, 2.0, size=(k,) + points)
+    return w / numpy.sum(w, axis=0)
+
+
+def location_scale(x_gen, shapes=(), refused=(), first_name="x"):
+    """Cases of f(x, *shapes, loc=0, scale=1): `shapes` are (name, generator) pairs; `refused`
+    the parameters whose derivative the recipe refuses (left out of wrt)."""
+    small, wide = near(-0.1, 0.1), near(1.2, 1.5)
+    names = [first_name] + [n for n, _ in shapes]
+    every = [p for p in names + ["loc", "scale"] if p not in refused]
+    first = [p for p in names if p not in refused]
+
+    def draw(*shape):
+        return [g(*shape) for _, g in shapes]
+
+    return [
+        C(x_gen(), *draw(), wrt=first),
+        C(x_gen(4), *draw(), wrt=first),
+        C(x_gen(2, 3), *draw(3), small(), wide(2, 1), wrt=every),
+        C(x_gen(3), *draw(), loc=small(3), scale=wide(), wrt=every),
+        C(x_gen(), *draw(2, 2), small(), wide(), wrt=every),
+        C(zero_d(x_gen()), *draw(), wrt=first),
+    ]
+
+
+def _stats_cases():
+    cases = {}
+    for f in ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"):
+        cases[f"scipy.stats.norm.{f}"] = location_scale(arr) + [C(numpy.array([-6.0, -2.0, 3.0, 6.0]), 0.5, 2.0)]
+        refusing = f not in ("logpdf", "pdf")
+        cases[f"scipy.stats.t.{f}"] = location_scale(arr, [("df", near(1.5, 8.0))], ("df",) if refusing else ())
+        cases[f"scipy.stats.chi2.{f}"] = location_scale(near(0.5, 3.0), [("df", near(1.5, 6.0))],
+                                                        ("df",) if refusing else ())
+        cases[f"scipy.stats.gamma.{f}"] = location_scale(near(0.5, 3.0), [("a", near(0.7, 4.0))],
+                                                         ("a",) if refusing else ())
+        cases[f"scipy.stats.beta.{f}"] = location_scale(near(0.2, 0.8), [("a", near(0.7, 3.0)), ("b", near(0.7, 3.0))],
+                                                        ("a", "b") if refusing else ())
+    for f in ("ppf", "isf"):
+        cases[f"scipy.stats.norm.{f}"] = location_scale(prob, first_name="q")
+    ks = numpy.array([0, 1, 3, 6])
+    for f in ("logpmf", "pmf", "cdf", "logcdf", "sf", "logsf"):
+        cases[f"scipy.stats.poisson.{f}"] = [
+            C(2, pos()), C(ks, pos()), C(ks, pos(4)), C(numpy.array([[0], [4]]), pos(3)), C(5, mu=near(2.0, 6.0)(2, 2)),
+            C(ks + 1, near(1.0, 4.0)(), loc=1), C(ks, 2.5, -1),
+        ]
+    for f in ("logpdf", "pdf"):
+        cases[f"scipy.stats.multivariate_normal.{f}"] = [
+            C(arr(3), arr(3), spd(3, 3)),
+            C(arr(4, 3), arr(3), spd(3, 3)),
+            C(arr(2, 2, 3), mean=arr(3), cov=spd(3, 3)),
+            C(arr(1, 3), arr(3), spd(3, 3)),
+            C(arr(4, 2), arr(2), pos(2)),
+            C(arr(4, 2), arr(2), pos()),
+            C(arr(3), cov=spd(3, 3)),
+            C(arr(5), arr(), pos()),
+            C(arr(), 0.5, pos()),
+            C(arr(3), arr(3), spd(3, 3) + numpy.triu(arr(3, 3), 1)),
+        ]
+        cases[f"scipy.stats.dirichlet.{f}"] = [
+            # With all K components SciPy checks that they sum to 1, which a finite difference in x
+            # breaks: x is checked with K - 1 components (the last one is 1 - their sum).
+            C(simplex(3), pos(3), wrt=["alpha"]),
+            C(simplex(3, 4), pos(3), wrt=["alpha"]),
+            C(simplex(4, 6), pos(4), wrt=["alpha"]),
+            C(simplex(3, 1), alpha=pos(3), wrt=["alpha"]),
+            C(simplex(3, 5)[:2], pos(3)),
+            C(simplex(3)[:2], pos(3)),
+            C(simplex(4, 2)[:3], pos(4)),
+        ]
+    return cases
+
+
+CASES.update(_stats_cases())
+
+
+# ------------------------------------------------ scipy_linalg.py
+def _garbage_factor(lower):
+    """A Cholesky factor in one triangle of c, arbitrary values in the other (as cho_factor)."""
+    factor = numpy.linalg.cholesky(spd(3, 3))
+    return factor + numpy.triu(arr(3, 3), 1) if lower else factor.T + numpy.tril(arr(3, 3), -1)
+
+
+LINALG_CASES = {
+    "scipy.linalg.solve": [
+        C(wellconditioned(3, 3), arr(3)), C(wellconditioned(3, 3), arr(3, 2)), C(wellconditioned(2, 3, 3), arr(3)),
+        C(wellconditioned(2, 3, 3), arr(2, 3, 2)), C(wellconditioned(3, 3), arr(3), transposed=True),
+        C(wellconditioned(3, 3), arr(3, 2), assume_a="gen"), C(spd(3, 3), arr(3)),
+        C(spd(3, 3) + numpy.tril(arr(3, 3), -1), arr(3), assume_a="sym"),
+        C(spd(3, 3) + numpy.triu(arr(3, 3), 1), arr(3, 2), True, assume_a="pos"),
+        C(spd(3, 3) + numpy.triu(arr(3, 3), 1), arr(3), lower=True, assume_a="symmetric", transposed=True),
+        C(wellconditioned(3, 3), arr(3), assume_a="upper triangular"),
+        C(wellconditioned(3, 3), arr(3, 2), assume_a="lower triangular", transposed=True),
+        C(wellconditioned(3, 3), arr(3), assume_a="diagonal"),
+        C(wellconditioned(4, 4), arr(4), assume_a="tridiagonal"),
+    ],
+    "scipy.linalg.solve_triangular": [
+        C(wellconditioned(3, 3), arr(3)), C(wellconditioned(3, 3), arr(3, 2), lower=True),
+        C(wellconditioned(3, 3), arr(3), trans=1), C(wellconditioned(3, 3), arr(3, 2), trans="T", lower=True),
+        C(wellconditioned(3, 3), arr(3), unit_diagonal=True), C(wellconditioned(3, 3), arr(3, 2), 2, True, True),
+        C(wellconditioned(3, 3), arr(3), "N", False, True),
+    ],
+    "scipy.linalg.cholesky": [
+        C(spd(3, 3)), C(spd(3, 3), lower=True), C(spd(3, 3), True),
+        C(spd(3, 3) + numpy.tril(arr(3, 3), -1)), C(spd(3, 3) + numpy.triu(arr(3, 3), 1), lower=True),
+        C(spd(2, 3, 3)),
+    ],
+    "scipy.linalg.cho_solve": [
+        C((_garbage_factor(True), True), arr(3), wrt=["b"]),
+        C((_garbage_factor(False), False), arr(3, 2), wrt=["b"]),
+        C((_garbage_factor(True), True), b=arr(3, 2), wrt=["b"]),
+    ],
+}
+CASES.update(LINALG_CASES)
+EXPM_CASES = {
+    "scipy.linalg.expm": [C(arr(3, 3)), C(3.0 * arr(3, 3)), C(0.1 * arr(2, 2)), C(arr(2, 3, 3)), C(wellconditioned(3, 3)),
+                          C(numpy.zeros((2, 2)))],
+}
+CASES.update(EXPM_CASES)
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -38,6 +38,7 @@ from tangent.runtime import (
     pop,
     push,
     resolves_to,
+    is_function,
     restore_item,
     save_item,
     write_into,

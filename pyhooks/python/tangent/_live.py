@@ -19,6 +19,7 @@ import ast
 import dis
 import inspect
 import keyword
+import os
 import sys
 import textwrap
 import threading
@@ -67,6 +68,10 @@ class _Writer:
     def __init__(self, fn, bindings, path):
         self.root = fn
         self.globals = fn.__globals__
+        # A function Tangent wrote (`functools.partial`) has a namespace over its module's.
+        self.module_globals = getattr(fn.__globals__, "_globals", fn.__globals__)
+        self.project_dir = _project_dir(fn, path)
+        self.size = 0
         self.bindings = bindings
         self.path = path
         self.lines: list[str] = []
@@ -81,10 +86,9 @@ class _Writer:
         for name in sorted(_global_names(function.__code__)):
             if name in free:
                 continue
-            if name in function.__globals__:
-                self.resolve(name, function.__globals__[name])
-            elif function.__globals__ is not self.globals and name in self.globals:
-                pass  # a builtin there, a global here: left as the engine sees it
+            value = _lookup(function.__globals__, name)
+            if value is not _MISSING:
+                self.resolve(name, value)
         for name, value in free.items():
             self.resolve(name, value, cell=True)
 
@@ -124,6 +128,24 @@ class _Writer:
         if not self.inline_function(name, value, cell) and bound is not None:
             self.opaque(name, value)
 
+    def imported(self, value):
+        """Is ``value`` (a function of another module) better imported than inlined: a function
+        of a library with recipes (NumPy, SciPy, ...) or of a module of the same project
+        (whose derivatives come through the import hook)? Others are inlined (their source
+        read, nothing run)."""
+        module = getattr(value, "__module__", None) or ""
+        if module.split(".")[0] in _LIBRARIES:
+            return True
+        if self.project_dir is None:
+            return False
+        loaded = sys.modules.get(module)
+        path = getattr(loaded, "__file__", None)
+        if not path:
+            return False
+        # Importable by its name from the project's directory, as the engine finds modules.
+        stem = os.path.join(self.project_dir, *module.split("."))
+        return os.path.abspath(path) in (stem + ".py", os.path.join(stem, "__init__.py"))
+
     def opaque(self, name, value):
         """Binds ``name`` to a plain value after the file's binding: the engine then refuses
         calls of it rather than differentiate the file's other definition."""
@@ -133,8 +155,9 @@ class _Writer:
     def inline_function(self, name, value, cell):
         """Tells the engine ``value`` under ``name`` (an import line or its source); False
         when it cannot."""
-        if value.__globals__ is not self.globals:
-            line = _import_from(name, value)
+        foreign = value.__globals__ is not self.globals and value.__globals__ is not self.module_globals
+        if foreign:
+            line = _import_from(name, value) if self.imported(value) else None
             if line is not None:
                 # A top-level function of a module that can be imported: as the file would
                 # import it (a project module's derivative comes through the import hook).
@@ -144,7 +167,7 @@ class _Writer:
             # along, provided each name it reads means the same here.
             reads = {n: value.__globals__[n] for n in _global_names(value.__code__) if n in value.__globals__}
             for n, v in reads.items():
-                here = self.done.get(n, self.namespace.get(n, self.globals.get(n, _MISSING)))
+                here = self.done.get(n, self.namespace.get(n, _lookup(self.globals, n)))
                 if here is not _MISSING and here is not v:
                     return False
         else:
@@ -164,20 +187,55 @@ class _Writer:
                 return False
         cells = _cells(value)
         for cell_name, cell_value in cells.items():
-            if cell_name in self.globals or cell_name in self.namespace:
-                if self.namespace.get(cell_name, self.globals.get(cell_name)) is not cell_value:
-                    return False  # the closure's name means another value here
+            here = self.namespace.get(cell_name, _lookup(self.globals, cell_name))
+            if here is not _MISSING and here is not cell_value:
+                return False  # the closure's name means another value here
         for n, v in reads.items():
-            if n not in self.globals and not isinstance(v, (types.FunctionType, types.ModuleType, type)):
+            if _lookup(self.globals, n) is _MISSING and not isinstance(v, (types.FunctionType, types.ModuleType, type)):
                 self.namespace[n] = v
         for cell_name, cell_value in cells.items():
             if not isinstance(cell_value, (types.FunctionType, types.ModuleType, type)):
                 self.namespace[cell_name] = cell_value
-        if cell or value.__globals__ is not self.globals:
+        if cell or foreign:
             self.namespace[name] = value
+        self.size += len(source)
+        if self.size > _MAX_PRELUDE_CHARS:
+            return False  # a library's worth of code: left to the engine's refusal
         self.lines.append(source.rstrip("\n") + "\n")
         self.visit(value, cells)
         return True
+
+
+# Most source the prelude inlines (functions of other modules read for one derivative).
+_MAX_PRELUDE_CHARS = 400_000
+
+# Top-level packages whose functions the engine knows by recipe: imported, never inlined.
+_LIBRARIES = frozenset({"numpy", "scipy", "math", "builtins", "tangent", "cmath", "operator"})
+
+
+def _project_dir(fn, path):
+    """The directory holding the top-level package of ``fn``'s module (the project whose
+    modules' derivatives the import hook gives), or None (a notebook, a script run as
+    ``__main__``, a file that is not there)."""
+    name = getattr(fn, "__module__", None) or ""
+    if not name or name == "__main__" or not path or not os.path.isfile(path):
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    depth = name.count(".") + (os.path.basename(path) == "__init__.py")
+    for _ in range(depth):
+        directory = os.path.dirname(directory)
+    return directory
+
+
+def _lookup(namespace, name):
+    """``namespace[name]``, also through a generated function's namespace over its module's
+    globals (``api._LiveNamespace``: ``_globals``); ``_MISSING`` when unbound."""
+    if name in namespace:
+        return namespace[name]
+    inner = getattr(namespace, "_globals", None)
+    if inner is not None and name in inner:
+        return inner[name]
+    return _MISSING
 
 
 def _import_is(bound, value):
@@ -205,8 +263,6 @@ def _cells(function):
 
 
 def _same_file(a, b):
-    import os
-
     return a == b or (bool(a) and bool(b) and os.path.abspath(a) == os.path.abspath(b))
 
 

@@ -597,10 +597,17 @@ def _generated_context(fn):
 def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, checkpoint=False):
     options = dict(optimized=optimized, preserve_result=preserve_result, motion=motion, seed_required=seed_required, verbose=verbose, checkpoint=checkpoint)
     if isinstance(f, functools.partial):
-        # `partial(f, *args, **kwargs)`: the derivative of `f` with the same arguments bound;
-        # positions in `wrt` count the parameters the partial leaves open.
+        # `partial(f, *args, **kwargs)`: positions in `wrt` count the parameters it leaves open.
+        wrapper = _partial_function(f)
+        if wrapper is not None:
+            # A function calling `f` with the bound arguments, differentiated as written:
+            # functions among them are followed (specialized), as at any call.
+            return _derivative(wrapper, wrt=wrt, instance_of=instance_of, **options)
         df = _derivative(f.func, wrt=_shifted(wrt, len(f.args)), instance_of=instance_of, **options)
         return functools.partial(df, *f.args, **f.keywords)
+    if not inspect.isfunction(f) and not inspect.ismethod(f) and inspect.isfunction(getattr(type(f), "__call__", None)):
+        # A callable object (`tangent.grad(quad)`): its `__call__`, bound to it.
+        f = types.MethodType(type(f).__call__, f)
     if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
         # A bound method (`model.loss`): positions count its parameters after `self` (names
         # may also name `self`); the derivative is bound to the same object.
@@ -619,6 +626,16 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         live = _live.prelude(fn, src.module_source, src.path, _closure_values(fn))
         if live is not None:
             src = src.replaced(module_source=src.module_source + live.text)
+    synthetic = getattr(fn, "__tangent_source__", None)
+    if synthetic is not None:
+        # A function Tangent wrote (`functools.partial`): after the file's text.
+        text = src.module_source.rstrip("\n") + "\n\n\n"
+        src = src.replaced(
+            module_source=text + synthetic,
+            first_line=text.count("\n") + 1,
+            engine_name=fn.__name__,
+            function_source=None,
+        )
     optimized = bool(optimized)
     preserve_result = bool(preserve_result)
     wrt_items = _wrt_items(src, wrt)
@@ -691,6 +708,55 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         except TypeError:  # not weak-referenceable: no per-function cache
             pass
     return df
+
+
+_PARTIAL_NAME = "_partial"
+
+
+def _partial_function(p):
+    """A function standing for ``functools.partial`` object ``p`` of a module-level function:
+    ``def _partial(<open parameters>): return f(<bound arguments>, <open parameters>)``, its
+    text carried in ``__tangent_source__`` (appended to the module's text for the engine) and
+    the bound values held in its globals' own names. None when ``p`` is not of that kind."""
+    inner = p.func
+    if not inspect.isfunction(inner) or inner.__globals__.get(inner.__name__) is not inner or "<" in inner.__qualname__:
+        return None
+    code = inner.__code__
+    if code.co_flags & inspect.CO_VARARGS and p.args:
+        return None
+    params = list(inspect.signature(inner).parameters.values())
+    values = {}
+
+    def held(prefix, name, value):
+        if inspect.isfunction(value) and inner.__globals__.get(value.__name__) is value and value.__name__.isidentifier():
+            return value.__name__  # a function of the module: by its own name
+        key = f"_{_PARTIAL_NAME}_{prefix}_{name}"
+        values[key] = value
+        return key
+
+    bound = [held("arg", str(i), a) for i, a in enumerate(p.args)]
+    decl, call = [], list(bound)
+    keyword_only = False
+    positional = [q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+    for q in positional[len(p.args):] + [q for q in params if q.kind == q.KEYWORD_ONLY]:
+        if q.name in p.keywords:
+            if q.kind != q.KEYWORD_ONLY:
+                keyword_only = True  # what follows can only be given by keyword, as in Python
+            continue
+        if (q.kind == q.KEYWORD_ONLY or keyword_only) and "*" not in decl:
+            decl.append("*")
+        decl.append(q.name if q.default is q.empty else f"{q.name}={held('default', q.name, q.default)}")
+        call.append(f"{q.name}={q.name}" if "*" in decl else q.name)
+    call.extend(f"{k}={held('keyword', k, v)}" for k, v in p.keywords.items())
+    text = f"def {_PARTIAL_NAME}({', '.join(decl)}):\n    return {inner.__name__}({', '.join(call)})\n"
+    namespace = _LiveNamespace(inner.__globals__)
+    namespace.update(values)
+    module_code = compile(text, code.co_filename, "exec")
+    function_code = next(c for c in module_code.co_consts if isinstance(c, types.CodeType))
+    wrapper = types.FunctionType(function_code, namespace, _PARTIAL_NAME)
+    wrapper.__tangent_source__ = text
+    wrapper.__module__ = inner.__module__
+    return wrapper
 
 
 def _shifted(wrt, by):

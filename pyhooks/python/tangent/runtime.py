@@ -277,6 +277,20 @@ def resolves_to(obj, name, function):
     )
 
 
+def is_function(value, expected, name):
+    """True when parameter ``name`` holds ``expected``, the function its default names, which a
+    derivative was specialized for; raises TypeError when it was given another function."""
+    if value is expected:
+        return True
+    wanted = getattr(expected, "__qualname__", None) or repr(expected)
+    given = getattr(value, "__qualname__", None) or repr(value)
+    raise TypeError(
+        f"this derivative was generated for `{name}={wanted}` (the parameter's default), and was "
+        f"given `{name}={given}`: differentiate `functools.partial(f, {name}={given})` (or a "
+        "function calling f with it) to get that function's derivative"
+    )
+
+
 def _defined_at(function):
     """``file:line`` of a function's definition, or its repr when it has no code."""
     code = getattr(function, "__code__", None)
