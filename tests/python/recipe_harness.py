@@ -61,6 +61,9 @@ except ImportError:
 # Functions newer than the oldest supported Python (3.11): checks of their recipes skip on
 # an older one.
 NEWER_PRIMALS = {"math.sumprod": "3.12", "math.fma": "3.13"}
+# Functions that newer versions of their library removed (the recipe stays for older ones):
+# name -> the version that removed it.
+REMOVED_PRIMALS = {"numpy.row_stack": "NumPy 2.5"}
 
 
 # --------------------------------------------------------------------------- reference runtime
@@ -239,6 +242,8 @@ def resolve(name):
     for part in rest:
         if not hasattr(value, part) and name in NEWER_PRIMALS:
             _skip(f"{name} needs Python {NEWER_PRIMALS[name]}")
+        if not hasattr(value, part) and name in REMOVED_PRIMALS:
+            _skip(f"{name} was removed in {REMOVED_PRIMALS[name]}")
         value = getattr(value, part)
     return value
 
