@@ -59,6 +59,30 @@ def attribute_grads(y, g, obj):
     d[y] = tangent.attribute_grads(d[g], obj)
 
 
+@adjoint(tangent.attribute_tangent)
+def attribute_tangent(y, t, name, value):
+    # y is the entry `name` of the object gradient or tangent t (zeros like value if absent):
+    # t's adjoint is y's at that entry, zero at t's others.
+    d[t] = tangent.attribute_grads_adjoint(
+        tangent.object_tangent(name, tangent.grad_like(d[y], value)), t
+    )
+
+
+@tangent_(tangent.attribute_tangent)
+def attribute_tangent(y, t, name, value):
+    d[y] = tangent.attribute_tangent(d[t], name, value)
+
+
+@adjoint(tangent.object_tangent)
+def object_tangent(y, name, t):
+    d[t] = tangent.attribute_tangent(d[y], name, t)
+
+
+@tangent_(tangent.object_tangent)
+def object_tangent(y, name, t):
+    d[y] = tangent.object_tangent(name, d[t])
+
+
 @adjoint(tangent.add_grad_at)
 def add_grad_at(y, b, x, index, g):
     gy = tangent.grad_like(d[y], y)

@@ -100,6 +100,9 @@ pub struct ModuleIndex {
     /// The module's own recipe templates (`@tangent.adjoint(f)`), as text: they are not
     /// functions to differentiate.
     pub recipes: Vec<FunctionEntry>,
+    /// Recipes for the constructors of the module's classes, written from their definitions
+    /// (`recipes::constructor_templates`), as text.
+    pub constructors: String,
 }
 
 /// A name a module binds more than once with `def` or `class` at its top level: calls of it
@@ -425,6 +428,7 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
         functions,
         redefined,
         recipes: recipe_defs,
+        constructors: recipes::constructor_templates(&module.body),
     })
 }
 
@@ -479,7 +483,7 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
     let index = parse(db, file).as_ref().map_err(Clone::clone)?;
     let shared = db.project_recipes();
     let base_hash = shared.map_or(String::new(), |p| p.hash.clone());
-    if index.recipes.is_empty() {
+    if index.recipes.is_empty() && index.constructors.is_empty() {
         return Ok(match shared {
             None => ModuleRecipes {
                 own: None,
@@ -493,8 +497,11 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
             },
         });
     }
-    let mut user = recipes::RecipeSet::default();
-    let mut parts: Vec<Vec<u8>> = vec![base_hash.into_bytes()];
+    let mut user = recipes::constructor_recipes(&index.constructors);
+    let mut parts: Vec<Vec<u8>> = vec![
+        base_hash.into_bytes(),
+        index.constructors.clone().into_bytes(),
+    ];
     for entry in &index.recipes {
         let text = Text {
             text: &entry.text,

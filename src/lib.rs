@@ -162,7 +162,9 @@ impl Request<'_> {
         scope: &resolve::ModuleScope,
         module: &str,
     ) -> Result<Option<recipes::RecipeSet>, Diagnostic> {
-        let own = recipes::user_recipes(body, file, scope)?;
+        // The user's recipes over those written from the module's constructors.
+        let own = recipes::constructor_recipes(&recipes::constructor_templates(body))
+            .overlaid(&recipes::user_recipes(body, file, scope)?);
         let shared = self.project_recipes.filter(|p| !p.is_empty());
         Ok(match (shared, own.is_empty()) {
             (None, true) => None,

@@ -95,6 +95,9 @@ struct Normalizer<'a> {
     recipes: Option<&'a crate::recipes::RecipeSet>,
     /// The module's statements, when the function's text is the module's (see `specialize`).
     module: Option<&'a [AStmt]>,
+    /// Locals holding objects the function made of one class of the module (see
+    /// `methods::object_classes`).
+    object_classes: BTreeMap<String, String>,
 }
 
 /// What normalization knows of the module around a function.
@@ -303,6 +306,7 @@ impl<'a> Normalizer<'a> {
             renaming: 0,
             recipes: None,
             module: None,
+            object_classes: methods::object_classes(&def.body, scope),
         }
     }
 
@@ -1824,6 +1828,14 @@ impl<'a> Normalizer<'a> {
                         canonical: None,
                         local: true,
                     }
+                } else if self.scope.classes.iter().any(|c| c.name == name) {
+                    // A class of the module: its constructor, known by the class's name (its
+                    // recipe is the user's or written from `__init__`, see `recipes`).
+                    Callee::Function {
+                        text: name.to_string(),
+                        canonical: Some(name.to_string()),
+                        local: false,
+                    }
                 } else if let Some(canon) = self.scope.canonical(name) {
                     Callee::Function {
                         text: name.to_string(),
@@ -2602,12 +2614,24 @@ pub fn collect_assigned(body: &[AStmt], out: &mut BTreeSet<String>) {
 
 /// The names `body` binds; with `augmented`, also the targets of `x op= v`.
 fn collect_bound(body: &[AStmt], out: &mut BTreeSet<String>, augmented: bool) {
+    collect_bound_with(body, out, augmented, true);
+}
+
+/// [`collect_bound`]; without `assignments`, leaving out the targets of plain `=`.
+fn collect_bound_with(
+    body: &[AStmt],
+    out: &mut BTreeSet<String>,
+    augmented: bool,
+    assignments: bool,
+) {
     use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
-    struct V<'o>(&'o mut BTreeSet<String>, bool);
+    struct V<'o>(&'o mut BTreeSet<String>, bool, bool);
     impl<'a, 'o> StatementVisitor<'a> for V<'o> {
         fn visit_stmt(&mut self, stmt: &'a AStmt) {
             match stmt {
-                AStmt::Assign(a) => a.targets.iter().for_each(|t| collect_target(t, self.0)),
+                AStmt::Assign(a) if self.2 => {
+                    a.targets.iter().for_each(|t| collect_target(t, self.0))
+                }
                 AStmt::AugAssign(a) if self.1 => collect_target(&a.target, self.0),
                 AStmt::AnnAssign(a) => collect_target(&a.target, self.0),
                 AStmt::For(f) => collect_target(&f.target, self.0),
@@ -2627,10 +2651,16 @@ fn collect_bound(body: &[AStmt], out: &mut BTreeSet<String>, augmented: bool) {
             walk_stmt(self, stmt);
         }
     }
-    let mut v = V(out, augmented);
+    let mut v = V(out, augmented, assignments);
     for s in body {
         v.visit_stmt(s);
     }
+}
+
+/// The names `body` binds other than by a plain assignment: loop targets, `x op= v`,
+/// annotated assignments, `with ... as`, nested definitions.
+fn collect_bound_plain(body: &[AStmt], out: &mut BTreeSet<String>) {
+    collect_bound_with(body, out, true, false);
 }
 
 fn collect_all_names(body: &[AStmt], out: &mut BTreeSet<String>) {

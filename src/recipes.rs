@@ -4,6 +4,9 @@
 //! primal result, the others mirror the primal's signature. In its body `d[v]` is the adjoint of
 //! `v`; `d[x] = expr` contributes `expr` to the adjoint of argument `x`.
 
+mod constructors;
+
+pub use constructors::{constructor_recipes, constructor_templates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -286,6 +289,8 @@ pub fn user_recipes(
                 let name = dotted(a).and_then(|d| match scope.canonical(&d) {
                     Some(canonical) => Some(canonical),
                     None if scope.functions.contains_key(&d) => Some(d),
+                    // A class of the module: a recipe for its constructor.
+                    None if scope.classes.iter().any(|c| c.name == d) => Some(d),
                     None => None,
                 });
                 let Some(name) = name else {

@@ -14,11 +14,18 @@ impl Normalizer<'_> {
     /// (a base class's) as `(Owner.m, self)`: the call of that method as a function with
     /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
     pub(super) fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
-        let (self_name, class) = self.method.as_ref()?;
         let AExpr::Attribute(a) = c.func.as_ref() else {
             return None;
         };
         let method = a.attr.as_str();
+        // An object the function made itself (`layer = Linear(w, b)`): its class's method.
+        if let AExpr::Name(n) = a.value.as_ref() {
+            if let Some(class) = self.object_classes.get(n.id.as_str()) {
+                let owner = self.scope.method_owner(class, method)?;
+                return Some((format!("{}.{method}", owner.name), n.id.to_string()));
+            }
+        }
+        let (self_name, class) = self.method.as_ref()?;
         let owner = match a.value.as_ref() {
             AExpr::Name(n) if n.id.as_str() == self_name => {
                 self.scope.method_owner(class, method)?
@@ -61,6 +68,71 @@ impl Normalizer<'_> {
                 self.function_name
             )))
     }
+}
+
+/// The locals of `body` that only ever hold objects of one class of the module, made by
+/// calling it (`layer = Linear(w, b)`): their methods are that class's.
+pub(super) fn object_classes(
+    body: &[ast::Stmt],
+    scope: &ModuleScope,
+) -> std::collections::BTreeMap<String, String> {
+    use ruff_python_ast::visitor::{Visitor, walk_stmt};
+    use std::collections::{BTreeMap, BTreeSet};
+    struct V<'s> {
+        scope: &'s ModuleScope,
+        classes: BTreeMap<String, String>,
+        other: BTreeSet<String>,
+    }
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_stmt(&mut self, stmt: &'a ast::Stmt) {
+            if let ast::Stmt::Assign(a) = stmt {
+                let class = match a.value.as_ref() {
+                    AExpr::Call(c) => match c.func.as_ref() {
+                        AExpr::Name(n)
+                            if self.scope.classes.iter().any(|k| k.name == n.id.as_str()) =>
+                        {
+                            Some(n.id.to_string())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                for t in &a.targets {
+                    if let (AExpr::Name(n), Some(class)) = (t, &class) {
+                        let name = n.id.to_string();
+                        if self.classes.get(&name).is_some_and(|k| k != class) {
+                            self.other.insert(name);
+                        } else {
+                            self.classes.insert(name, class.clone());
+                        }
+                        continue;
+                    }
+                    let mut names = BTreeSet::new();
+                    super::collect_target(t, &mut names);
+                    self.other.extend(names);
+                }
+                return;
+            }
+            if !matches!(stmt, ast::Stmt::FunctionDef(_) | ast::Stmt::ClassDef(_)) {
+                walk_stmt(self, stmt);
+            }
+        }
+    }
+    let mut v = V {
+        scope,
+        classes: BTreeMap::new(),
+        other: BTreeSet::new(),
+    };
+    for s in body {
+        v.visit_stmt(s);
+    }
+    // Names bound any other way (a loop target, `x op= v`, a `with ... as`) are not known.
+    let mut bound = BTreeSet::new();
+    super::collect_bound_plain(body, &mut bound);
+    v.classes
+        .into_iter()
+        .filter(|(n, _)| !v.other.contains(n) && !bound.contains(n))
+        .collect()
 }
 
 /// `(self, class, methods)` when `def` is a plain method of a top-level class of the module

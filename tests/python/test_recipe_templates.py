@@ -226,6 +226,12 @@ RUNTIME_CASES = {
         C({"W": arr(2, 3)}, types.SimpleNamespace(W=arr(2, 3), b=arr(2), name="layer"), wrt=["g"]),
         C({"W": arr(2, 3), "s": arr()}, types.SimpleNamespace(W=arr(2, 3), s=arr(), b=arr(2)), wrt=["g"]),
     ],
+    # An object made in the differentiated function: its tangent or gradient by attribute.
+    "tangent.attribute_tangent": [
+        C({"w": arr(2, 3), "b": arr(2)}, "w", arr(2, 3), wrt=["t"]),
+        C({"b": arr(2)}, "w", arr(2, 3), wrt=["t"]),
+    ],
+    "tangent.object_tangent": [C("w", arr(2, 3), wrt=["t"]), C("s", arr(), wrt=["t"])],
     "tangent.appended": [C([arr(), arr()], arr()), C([arr(3)], arr(3)), C([], arr(2))],
     # The checks compare results as one array: pieces of one shape here (ragged ones are
     # covered end to end by the concatenate/hstack/vstack cases and their HVPs).

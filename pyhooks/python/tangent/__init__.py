@@ -39,6 +39,7 @@ from tangent.runtime import (
     push,
     resolves_to,
     is_function,
+    object_tangent,
     restore_item,
     save_item,
     write_into,

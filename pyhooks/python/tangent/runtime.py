@@ -297,6 +297,28 @@ def _defined_at(function):
     return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else repr(function)
 
 
+class ObjectTangent(dict):
+    """The tangent of an object made inside a differentiated function (``Linear(w, b)``): its
+    attributes' tangents by name, read back by ``attribute_tangent``; ``+`` merges two (entries
+    of the same attribute add)."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        if other is None or (type(other) in (int, float) and other == 0):
+            return ObjectTangent(self)
+        if not isinstance(other, dict):
+            return NotImplemented
+        return ObjectTangent(add_grad(dict(self), dict(other)))
+
+    __radd__ = __add__
+
+
+def object_tangent(name, t):
+    """The tangent of an object whose attribute ``name`` has tangent ``t`` (others zero)."""
+    return ObjectTangent({name: t})
+
+
 def attribute_grads_adjoint(gy, g):
     """The adjoint of ``attribute_grads(g, obj)`` with respect to ``g``: the entries of ``gy``
     (a mapping; None for zero; a number for the same number in every entry) at ``g``'s
@@ -315,6 +337,8 @@ def attribute_tangent(t, name, value):
     with that attribute); a missing entry is zero."""
     if isinstance(t, dict):
         d = t.get(name)
+    elif isinstance(t, (float, numpy.floating)) or (type(t) is int):
+        return grad_like(t, value)  # a number seeds every entry alike
     else:
         d = getattr(t, name, None)
     return init_grad(value) if d is None else d
