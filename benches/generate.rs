@@ -27,6 +27,7 @@ fn request<'a>(module: &'a str, function: &'a str) -> Request<'a> {
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Driver<'a> {
     /// What the module's functions do besides computing their results (computed on first
     /// use, once `scope` is final).
     effects: std::cell::OnceCell<crate::effects::Effects>,
+    /// Classes of objects held in attributes (see `Request::object_classes`), by
+    /// `(class, path)`.
+    pub object_classes: BTreeMap<(String, String), String>,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -110,6 +113,7 @@ impl<'a> Driver<'a> {
             recursive: BTreeMap::new(),
             halves: Halves::of_module(&module.body),
             effects: std::cell::OnceCell::new(),
+            object_classes: BTreeMap::new(),
         }
     }
 
@@ -183,6 +187,7 @@ impl<'a> Driver<'a> {
             generated: !self.check_wrt_use,
             // Module functions are inlined only where their ranges index this text.
             module: std::ptr::eq(file.text, self.module_file.text).then_some(&self.module.body[..]),
+            object_classes: Some(&self.object_classes),
         };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }

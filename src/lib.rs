@@ -110,6 +110,11 @@ pub struct Request<'a> {
     pub context_source: Option<&'a str>,
     /// Recipes shared by the project (`[tool.tangent] recipes`), under the module's own.
     pub project_recipes: Option<&'a recipes::ProjectRecipes>,
+    /// Classes of objects held in attributes, as the Python API finds them on the object a
+    /// bound method is taken from: `(class, path, attribute's class)`, e.g. `("GLM",
+    /// "self.family", "Poisson")`: in a method of `class`, `self.family.loglike(...)` calls
+    /// `Poisson.loglike` (checked when it runs). Classes of the module only.
+    pub object_classes: &'a [(String, String, String)],
 }
 
 impl Request<'_> {
@@ -151,6 +156,11 @@ impl Request<'_> {
         );
         driver.scope = scope;
         driver.own_statements = own_statements(module, self.module_source.len());
+        driver.object_classes = self
+            .object_classes
+            .iter()
+            .map(|(class, path, held)| ((class.clone(), path.clone()), held.clone()))
+            .collect();
         driver
     }
 
@@ -549,6 +559,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         definition_line: None,
         context_source: None,
         project_recipes: request.project_recipes,
+        object_classes: request.object_classes,
     };
     let forward = forward_mode(&forward_request, &Options { preserve_result: false, ..options.clone() }, false).map_err(|mut d| {
         // A place in the generated gradient (after the module's own lines) is named as such,
@@ -740,6 +751,7 @@ pub fn parameter_positions_at(
         definition_line: line,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let (def, _) = target_function(&request, module.syntax(), file, &None)?;
     let params = parse::param_names(def);

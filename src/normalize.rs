@@ -98,6 +98,8 @@ struct Normalizer<'a> {
     /// Locals holding objects the function made of one class of the module (see
     /// `methods::object_classes`).
     object_classes: BTreeMap<String, String>,
+    /// Classes of objects in attributes (`Context::object_classes`).
+    attribute_classes: Option<&'a BTreeMap<(String, String), String>>,
 }
 
 /// What normalization knows of the module around a function.
@@ -115,6 +117,8 @@ pub struct Context<'a> {
     /// The module's statements, parsed from the same text as the function: calls of its
     /// functions that take functions or spread arguments are specialized (`specialize`).
     pub module: Option<&'a [AStmt]>,
+    /// Classes of objects held in attributes, by `(class, path)` (`Request::object_classes`).
+    pub object_classes: Option<&'a BTreeMap<(String, String), String>>,
 }
 
 pub fn normalize(
@@ -138,6 +142,7 @@ pub fn normalize_with(
     n.recipes = context.recipes;
     n.generated = context.generated;
     n.module = context.module;
+    n.attribute_classes = context.object_classes;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -307,6 +312,7 @@ impl<'a> Normalizer<'a> {
             recipes: None,
             module: None,
             object_classes: methods::object_classes(&def.body, scope),
+            attribute_classes: None,
         }
     }
 
@@ -1768,12 +1774,21 @@ impl<'a> Normalizer<'a> {
                 return Ok(value);
             }
         }
-        let receiver = self.method_receiver(c);
+        let mut receiver = self.method_receiver(c);
         if receiver.is_none() {
             self.check_self_call(c)?;
         }
+        if let (Some((_, self_name)), AExpr::Attribute(a)) = (&mut receiver, c.func.as_ref()) {
+            if matches!(a.value.as_ref(), AExpr::Attribute(_)) {
+                // An object held in an attribute (`self.family.loglike(...)`): read once.
+                match self.atom(&a.value, "obj")? {
+                    Atom::Name(n) => *self_name = n,
+                    Atom::Const(_) => {}
+                }
+            }
+        }
         if let (Some((text, self_name)), AExpr::Attribute(a)) = (&receiver, c.func.as_ref()) {
-            if matches!(a.value.as_ref(), AExpr::Name(_)) {
+            if matches!(a.value.as_ref(), AExpr::Name(_) | AExpr::Attribute(_)) {
                 // Resolved as written: a subclass overriding the method would make the
                 // derivative wrong, so the generated code checks the object's class.
                 let method = a.attr.as_str();

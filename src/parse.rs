@@ -1234,6 +1234,7 @@ mod tests {
             definition_line: None,
             context_source: None,
             project_recipes: None,
+            object_classes: &[],
         };
         let generated =
             with_stack(|| crate::generate(&request, &crate::Options::default())).unwrap();

@@ -265,6 +265,7 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let what = format!("{:?} of `{}` with {options:?}", variant.mode, target.name);
     let result = match variant.mode {
@@ -341,6 +342,7 @@ fn exercise(source: &str, target: &Target, variant: &Variant) -> Result<(), Stri
             definition_line: None,
             context_source: Some(source),
             project_recipes: None,
+            object_classes: &[],
         };
         let options = Options {
             wrt: vec![0],
@@ -1863,6 +1865,7 @@ mod regressions {
             definition_line: None,
             context_source: None,
             project_recipes: None,
+            object_classes: &[],
         }
     }
 

@@ -57,6 +57,7 @@ fn request<'a>(source: &'a str, function: &'a str, line: Option<usize>) -> Reque
         definition_line: line,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     }
 }
 

@@ -137,6 +137,7 @@ fn generate(case: &Case) -> String {
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let generated = match case.mode.as_str() {
         "forward" => tangent::generate_forward(&request, &options),
@@ -185,6 +186,7 @@ fn twice(
         definition_line: None,
         context_source: Some(request.module_source),
         project_recipes: None,
+        object_classes: &[],
     };
     derive(&again, options)
 }

@@ -76,6 +76,7 @@ fn gen_with(src: &str, function: &str, options: &Options) -> Result<Generated, D
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     tangent::generate(&request, options)
 }
@@ -1119,6 +1120,7 @@ fn generate_stack_calls_with_op_id_in_both_modes() {
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let forward = match tangent::generate_forward(&request, &Options::default()) {
         Ok(g) => g.source,
@@ -1158,6 +1160,7 @@ fn generate_hvp_of_a_copy_pushed_in_a_loop() {
             definition_line: None,
             context_source: None,
             project_recipes: None,
+            object_classes: &[],
         };
         match tangent::generate_hvp(&request, &Options::default()) {
             Ok(g) => assert_parses(&g.source),
@@ -1884,6 +1887,7 @@ fn generate_is_deterministic_and_path_independent() {
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let c = tangent::generate(&request, &options).unwrap().source;
     assert_eq!(
@@ -1968,6 +1972,7 @@ fn generate_nested_function_source_reports_file_lines() {
         definition_line: None,
         context_source: None,
         project_recipes: None,
+        object_classes: &[],
     };
     let d = tangent::generate(&request, &Options::default()).unwrap_err();
     assert_eq!(d.kind, DiagnosticKind::Unsupported);

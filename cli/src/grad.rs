@@ -136,6 +136,7 @@ fn grad(args: &GradArgs) -> Result<String, Failure> {
         definition_line: None,
         context_source: None,
         project_recipes: shared.as_deref(),
+        object_classes: &[],
     };
     let generated = match args.mode {
         ModeArg::Reverse => tangent::generate(&request, &options)?,

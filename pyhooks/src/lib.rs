@@ -119,6 +119,7 @@ where
     context_source=None,
     recipe_files=None,
     definition_line=None,
+    object_classes=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -138,7 +139,9 @@ fn generate(
     context_source: Option<String>,
     recipe_files: Option<Vec<(String, String)>>,
     definition_line: Option<usize>,
+    object_classes: Option<Vec<(String, String, String)>>,
 ) -> PyResult<(String, String)> {
+    let object_classes = object_classes.unwrap_or_default();
     // `motion="forward"` asks for forward mode (the Python API's `mode='forward'`).
     let motion_name = motion.to_string();
     let motion = match motion {
@@ -168,6 +171,7 @@ fn generate(
             definition_line,
             context_source: context_source.as_deref(),
             project_recipes: shared.as_deref(),
+            object_classes: &object_classes,
         };
         if motion_name == "forward" {
             return tangent::generate_forward(&request, &options);

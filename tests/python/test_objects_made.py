@@ -149,3 +149,79 @@ def test_dataclass_and_defaults(m, optimized):
 def test_a_constructor_that_computes_is_refused(m):
     with pytest.raises(tangent.TangentError, match="Logged"):
         tangent.grad(m.not_a_store)
+
+
+HELD = '''
+import numpy as np
+
+
+class LogLink:
+    def inverse(self, eta):
+        return np.exp(eta)
+
+
+class IdentityLink:
+    def inverse(self, eta):
+        return eta
+
+
+class Poisson:
+    def __init__(self):
+        self.link = LogLink()
+
+    def loglike(self, y, mu):
+        return np.sum(y * np.log(mu) - mu)
+
+
+class Gaussian:
+    def __init__(self, link):
+        self.link = link
+
+    def loglike(self, y, mu):
+        return -0.5 * np.sum((y - mu) ** 2)
+
+
+class GLM:
+    def __init__(self, family, alpha=0.1):
+        self.family = family
+        self.alpha = alpha
+
+    def mean(self, beta, X):
+        return self.family.link.inverse(X @ beta)
+
+    def loss(self, beta, X, y):
+        mu = self.mean(beta, X)
+        return -self.family.loglike(y, mu) / len(y) + self.alpha * np.sum(beta ** 2)
+'''
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory):
+    path = tmp_path_factory.mktemp("objects_held") / "objects_held_mod.py"
+    path.write_text(HELD)
+    spec = importlib.util.spec_from_file_location("objects_held_mod", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("optimized", [True, False])
+def test_methods_of_objects_held_in_attributes_of_a_bound_method_s_object(held, optimized):
+    X = 0.3 * RNG.normal(size=(8, 3))
+    y = RNG.poisson(2.0, size=8).astype(float)
+    beta = 0.2 * RNG.normal(size=3)
+    for model in (held.GLM(held.Poisson()), held.GLM(held.Gaussian(held.IdentityLink()), alpha=0.3)):
+        all_modes(model.loss, (beta, X, y), (0,), optimized)
+
+
+def test_an_attribute_object_replaced_by_another_class_is_refused(held):
+    model = held.GLM(held.Poisson())
+    dloss = tangent.grad(model.loss)
+    X = 0.3 * RNG.normal(size=(4, 3))
+    y = np.ones(4)
+    beta = np.zeros(3)
+    dloss(beta, X, y)
+    model.family = held.Gaussian(held.LogLink())  # the derivative was written for Poisson
+    with pytest.raises(TypeError, match="loglike"):
+        dloss(beta, X, y)

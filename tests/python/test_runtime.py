@@ -143,11 +143,15 @@ class TestInitGrad:
         assert init_grad(["a", 1.0]) == [None, 0.0]
 
     def test_unknown_object_raises(self):
-        class Thing:
-            pass
+        with pytest.raises(TypeError, match="object"):
+            init_grad(object())  # no attributes it could hold parameters in
 
-        with pytest.raises(TypeError, match="Thing"):
-            init_grad(Thing())
+    def test_an_object_without_attributes_is_an_empty_container(self):
+        class Tanh:  # a stateless layer held by a model
+            def fn(self, z):
+                return z
+
+        assert init_grad(Tanh()) == {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -368,6 +368,55 @@ def _find_source(fn):
 _LAMBDA_NAME = "_lambda"
 
 
+def _object_classes(instance, fn, depth=3):
+    """``(class, path, held class)`` for the objects ``instance`` holds in attributes (to
+    ``depth`` levels), seen from each object on the way and each of its classes (a method
+    inherited from a base class is differentiated as that class's): in a method of ``class``,
+    ``self.<path>`` holds a ``held class``. Classes of ``fn``'s module only; a path where two
+    objects of one class hold different classes is left out (the derivative would then refuse
+    the call rather than guess)."""
+    namespace = fn.__globals__
+
+    def module_classes(obj):
+        return [
+            c.__name__
+            for c in type(obj).__mro__
+            if c.__qualname__ == c.__name__ and namespace.get(c.__name__) is c
+        ]
+
+    def held(obj, level):
+        """``(relative path, object)`` for the objects under ``obj``."""
+        if level == 0:
+            return
+        attributes = getattr(obj, "__dict__", None)
+        if not isinstance(attributes, dict):
+            return
+        for name, value in attributes.items():
+            if name.startswith("__") or not module_classes(value):
+                continue
+            yield name, value
+            for rest, deeper in held(value, level - 1):
+                yield f"{name}.{rest}", deeper
+
+    found, conflicts = {}, set()
+    seen, todo = set(), [(instance, depth)]
+    while todo:
+        obj, level = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        owners = module_classes(obj)
+        for path, value in held(obj, level):
+            cls = type(value).__name__
+            for owner in owners:
+                key = (owner, f"self.{path}")
+                if found.setdefault(key, cls) != cls:
+                    conflicts.add(key)
+            if "." not in path:
+                todo.append((value, level - 1))
+    return tuple(sorted((owner, path, cls) for (owner, path), cls in found.items() if (owner, path) not in conflicts))
+
+
 def _closure_values(fn):
     """``fn``'s closure as ``{name: value}`` (cells not yet assigned left out)."""
     out = {}
@@ -594,7 +643,7 @@ def _generated_context(fn):
     return None, None
 
 
-def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, checkpoint=False):
+def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False):
     options = dict(optimized=optimized, preserve_result=preserve_result, motion=motion, seed_required=seed_required, verbose=verbose, checkpoint=checkpoint)
     if isinstance(f, functools.partial):
         # `partial(f, *args, **kwargs)`: positions in `wrt` count the parameters it leaves open.
@@ -611,7 +660,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     if inspect.ismethod(f) and inspect.isfunction(f.__func__) and not isinstance(f.__self__, type):
         # A bound method (`model.loss`): positions count its parameters after `self` (names
         # may also name `self`); the derivative is bound to the same object.
-        df = _derivative(f.__func__, wrt=_shifted(wrt, 1), instance_of=type(f.__self__), **options)
+        df = _derivative(f.__func__, wrt=_shifted(wrt, 1), instance_of=type(f.__self__), instance=f.__self__, **options)
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     src = _find_source(fn)
@@ -645,8 +694,10 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     # The values the prelude's names hold (a closure's cells): a new closure of the same text
     # is a new derivative (the namespace holds them, so their ids stay theirs).
     live_values = tuple(sorted((k, id(v)) for k, v in live.namespace.items())) if live else ()
+    # The classes of the objects a bound method's object holds (`self.family.loglike(...)`).
+    object_classes = _object_classes(instance, fn) if instance is not None else ()
     # Editing a project recipe file changes the derivatives that use it.
-    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name, live_values)
+    per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name, live_values, object_classes)
 
     with _lock:
         cached = _derivatives.get(fn, {}).get(per_function_key)
@@ -655,7 +706,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             print(_generated_of(cached).source)
         return cached
 
-    generated_key = (fn.__code__, src.module_hash, src.function_source, per_function_key[1], options)
+    generated_key = (fn.__code__, src.module_hash, src.function_source, per_function_key[1], options, object_classes)
     with _lock:
         generated = _generated.get(generated_key)
     if generated is None:
@@ -664,6 +715,8 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         extra = _project_of(fn, origin)
         if recipe_files:
             extra["recipe_files"] = recipe_files
+        if object_classes:
+            extra["object_classes"] = list(object_classes)
         context = src.module_source
         if parent_context is not None:
             extra["context_source"] = parent_context

@@ -216,19 +216,32 @@ def init_grad(x):
     raise TypeError(f"tangent.init_grad: no zero adjoint for a value of type {type(x).__name__}")
 
 
+# Callables that are code, not objects holding parameters.
+_NOT_CONTAINERS = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    numpy.ufunc,
+)
+
+
 def _attributes(obj):
     """The attributes of a parameter container by name: a dataclass's fields, else the
     instance's `__dict__` or `__slots__`; None for anything else."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)}
-    if isinstance(obj, (type, types.ModuleType)) or callable(obj):
+    if isinstance(obj, _NOT_CONTAINERS):
         return None
     names = list(getattr(obj, "__dict__", {}))
     for cls in type(obj).__mro__:
         slots = getattr(cls, "__slots__", ())
         names.extend([slots] if isinstance(slots, str) else slots)
     if not names:
-        return None
+        # An object of a user's class with no attributes (a stateless activation, a loss
+        # head): an empty container; anything else is not one.
+        return {} if isinstance(getattr(obj, "__dict__", None), dict) else None
     return {n: getattr(obj, n) for n in names if not n.startswith("__") and hasattr(obj, n)}
 
 
