@@ -133,3 +133,52 @@ def test_tangent_grad_differentiates_calls_into_other_modules(tmp_path, hook_at_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+FORWARD_MODEL = """
+import numpy as np
+from .layers import dense
+from pkg.utils import scale
+
+
+def loss(x, W):
+    return np.sum(scale(dense(x, W), 2.0) ** 2)
+"""
+
+FORWARD_CHECK = """
+import numpy as np
+import tangent
+from pkg.model import loss
+
+rng = np.random.default_rng(2)
+x = rng.normal(size=3)
+W = rng.normal(size=(3, 2))
+V = rng.normal(size=(3, 2))
+eps = 1e-6
+numeric_jv = (loss(x, W + eps * V) - loss(x, W - eps * V)) / (2 * eps)
+assert np.isclose(tangent.jvp(loss, wrt=1)(x, W, V), numeric_jv, atol=1e-6)
+dW = tangent.grad(loss, wrt=1)
+numeric_hv = (dW(x, W + 1e-5 * V) - dW(x, W - 1e-5 * V)) / 2e-5
+assert np.allclose(tangent.hvp(loss, wrt=1)(x, W, V), numeric_hv, atol=1e-5)
+print("ok")
+"""
+
+
+def test_forward_mode_and_hvps_follow_functions_imported_from_other_modules(tmp_path):
+    """The source of `dense` and `scale` (other modules of the project) comes along for
+    forward mode and HVPs; `import pkg.utils as U; U.scale(...)` is refused there, clearly."""
+    write_package(tmp_path)
+    (tmp_path / "pkg" / "model.py").write_text(textwrap.dedent(FORWARD_MODEL))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "TANGENT_GENERATED_DIR")}
+    env["PYTHONPATH"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", FORWARD_CHECK], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    (tmp_path / "pkg" / "model.py").write_text(textwrap.dedent(MODEL))  # `U.scale(...)`
+    result = subprocess.run(
+        [sys.executable, "-c", FORWARD_CHECK], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "no forward-mode derivative known for `U.scale`" in result.stderr

@@ -49,14 +49,14 @@ _bindings_cache: dict[str, dict] = {}
 _names_cache: dict[types.CodeType, frozenset] = {}
 
 
-def prelude(fn, module_source, path, free_values=None):
+def prelude(fn, module_source, path, free_values=None, follow_project=False):
     """The prelude for ``fn`` (a plain function) whose file text is ``module_source`` (at
     ``path``), or None when the text already binds every name as the running program does.
     ``free_values``: the closure's ``{name: value}`` (cells) to resolve besides globals."""
     bindings = _top_level_bindings(module_source)
     if bindings is None:
         return None
-    writer = _Writer(fn, bindings, path)
+    writer = _Writer(fn, bindings, path, follow_project)
     writer.visit(fn, dict(free_values or {}))
     if not writer.lines:
         return None
@@ -65,13 +65,16 @@ def prelude(fn, module_source, path, free_values=None):
 
 
 class _Writer:
-    def __init__(self, fn, bindings, path):
+    def __init__(self, fn, bindings, path, follow_project=False):
         self.root = fn
         self.globals = fn.__globals__
         # A function Tangent wrote (`functools.partial`) has a namespace over its module's.
         self.module_globals = getattr(fn.__globals__, "_globals", fn.__globals__)
         self.project_dir = _project_dir(fn, path)
         self.size = 0
+        # Forward mode and HVPs: functions of the project's other modules come as source
+        # (their derivatives are not in those modules' gradient modules).
+        self.follow_project = follow_project
         self.bindings = bindings
         self.path = path
         self.lines: list[str] = []
@@ -118,7 +121,8 @@ class _Writer:
     def function(self, name, value, bound, cell):
         code = value.__code__
         if bound is not None and bound[0] == "import" and _import_is(bound, value) is not False:
-            return
+            if not (self.follow_project and self.in_project(value)):
+                return
         if bound is not None and bound[0] == "def" and _same_file(code.co_filename, self.path) and bound[1] == code.co_firstlineno:
             # The file's own definition, the one the name is bound to: follow its calls.
             self.visit(value, _cells(value))
@@ -136,7 +140,13 @@ class _Writer:
         module = getattr(value, "__module__", None) or ""
         if module.split(".")[0] in _LIBRARIES:
             return True
-        if self.project_dir is None:
+        return not self.follow_project and self.in_project(value)
+
+    def in_project(self, value):
+        """Is ``value`` a function of a module of the same project (importable by its name
+        from the project's directory, as the engine finds modules)?"""
+        module = getattr(value, "__module__", None) or ""
+        if self.project_dir is None or module.split(".")[0] in _LIBRARIES:
             return False
         loaded = sys.modules.get(module)
         path = getattr(loaded, "__file__", None)

@@ -672,7 +672,9 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     if parent_context is None:
         # Names the file does not bind as the running program does (a notebook's other cells,
         # a closure's functions, a helper defined again): their imports and source follow it.
-        live = _live.prelude(fn, src.module_source, src.path, _closure_values(fn))
+        live = _live.prelude(
+            fn, src.module_source, src.path, _closure_values(fn), follow_project=motion in ("forward", "hvp")
+        )
         if live is not None:
             src = src.replaced(module_source=src.module_source + live.text)
     synthetic = getattr(fn, "__tangent_source__", None)
