@@ -561,6 +561,19 @@ impl<'a> Forward<'a> {
                 {
                     return Ok(Vec::new());
                 }
+                if !self.recipes.tangents.contains_key(&name) {
+                    let what = format!("the method `.{method}()`");
+                    let (start, end) = crate::reverse::locate(self.file.text, s, &what);
+                    return Err(self
+                        .file
+                        .diagnostic(
+                            DiagnosticKind::NoRecipe,
+                            format!("no forward-mode derivative known for {what}"),
+                            start,
+                            end,
+                        )
+                        .with_help(crate::ir::method_help(method, &name)));
+                }
                 self.template(s, &name, result, dt, &all, kwargs)
             }
         }

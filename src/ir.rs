@@ -596,6 +596,75 @@ pub fn call_arguments(args: &[Atom], kwargs: &[(String, Atom)]) -> Vec<String> {
         .collect()
 }
 
+/// The methods of NumPy arrays (a method of another name is called on an object of a class
+/// Tangent does not know, never an array).
+pub const ARRAY_METHODS: &[&str] = &[
+    "all",
+    "any",
+    "argmax",
+    "argmin",
+    "argpartition",
+    "argsort",
+    "astype",
+    "byteswap",
+    "choose",
+    "clip",
+    "compress",
+    "conj",
+    "conjugate",
+    "copy",
+    "cumprod",
+    "cumsum",
+    "diagonal",
+    "dot",
+    "fill",
+    "flatten",
+    "item",
+    "max",
+    "mean",
+    "min",
+    "nonzero",
+    "partition",
+    "prod",
+    "ptp",
+    "put",
+    "ravel",
+    "repeat",
+    "reshape",
+    "resize",
+    "round",
+    "searchsorted",
+    "sort",
+    "squeeze",
+    "std",
+    "sum",
+    "swapaxes",
+    "take",
+    "tolist",
+    "trace",
+    "transpose",
+    "var",
+    "view",
+];
+
+/// The help for a call of method `method` with no derivative known: an array method has a
+/// NumPy function's recipe (`recipe`) to add; any other method is an object's whose class is
+/// unknown where it is called.
+pub fn method_help(method: &str, recipe: &str) -> String {
+    if ARRAY_METHODS.contains(&method) {
+        return format!(
+            "call a NumPy function with a known derivative instead, or add a recipe for `{recipe}`"
+        );
+    }
+    format!(
+        "`.{method}()` is not an array method: it is called on an object whose class Tangent \
+         cannot tell here. Make the object's class known: make the object in the function \
+         (`obj = Model(...)`, a class of the module), differentiate a bound method \
+         (`tangent.grad(model.loss)`: the classes of the objects it holds are read from it), or \
+         call a function of the module"
+    )
+}
+
 pub fn method_recipe(object: &Atom, method: &str, args: &[Atom]) -> (String, Vec<Atom>) {
     let name = if method == "flatten" {
         "numpy.ravel".to_string()

@@ -1567,7 +1567,11 @@ impl<'a> Reverse<'a> {
                     {
                         return Ok(());
                     }
-                    return Err(self.no_recipe(s, &format!("the method `.{method}()`"), format!("call a NumPy function with a known derivative instead, or add a recipe for `{name}`")));
+                    return Err(self.no_recipe(
+                        s,
+                        &format!("the method `.{method}()`"),
+                        crate::ir::method_help(method, &name),
+                    ));
                 }
                 self.recipe(s, &name, result_name, &all_args, kwargs, seed, out)
             }

@@ -252,3 +252,47 @@ def test_cli_forward_and_hvp_signatures(tmp_path):
     hvp = subprocess.run([cli(), "grad", "m.py:loss", "--mode", "hvp"], cwd=tmp_path, capture_output=True, text=True)
     assert "def hvp_loss(w, x, vw, scale=2.0, *, bias=None):" in hvp.stdout, hvp.stdout + hvp.stderr
     assert "return jvp_dloss(w, x, vw, scale=scale, bias=bias)" in hvp.stdout
+
+
+# ------------------------------------------------------------------------ errors, as users read them
+
+ERRORS = '''
+import numpy as np
+import scipy.linalg
+
+
+def installed(x):
+    return np.sum(scipy.linalg.logm(x))
+
+
+def compiled(x):
+    return np.sum(np.frexp(x)[0])
+
+
+def unknown_object(w, model):
+    return np.sum(model.forward_pass(w))
+'''
+
+
+def test_no_recipe_help_names_the_callee_s_parameters_and_where_it_lives(tmp_path):
+    path = tmp_path / "errors_mod.py"
+    path.write_text(ERRORS)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("errors_mod", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(tangent.NoRecipeError) as info:
+        tangent.grad(module.installed)
+    text = str(info.value)
+    assert "def logm_adjoint(result, A):" in text and "d[A] = d[result]" in text, text
+    assert "installed package `scipy`" in text
+    assert "errors_mod.py:7:19" in text
+    with pytest.raises(tangent.NoRecipeError, match="compiled code"):
+        tangent.grad(module.compiled)
+    for mode in (tangent.grad, tangent.jvp):
+        with pytest.raises(tangent.NoRecipeError) as info:
+            mode(module.unknown_object)
+        text = str(info.value)
+        assert "`.forward_pass()` is not an array method" in text, text
+        assert "numpy.forward_pass" not in text

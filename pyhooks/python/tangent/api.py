@@ -417,6 +417,81 @@ def _object_classes(instance, fn, depth=3):
     return tuple(sorted((owner, path, cls) for (owner, path), cls in found.items() if (owner, path) not in conflicts))
 
 
+_NO_RECIPE = re.compile(r"no (?:forward-mode )?derivative known for `([\w.]+)`")
+_PLACEHOLDERS = ("x", "y", "z", "u", "v", "w")
+
+
+def _explained(error, fn):
+    """``error`` with what the running program tells about a callee with no derivative: the
+    recipe the help suggests names the callee's real parameters, and a note says when the
+    callee is compiled code or a function of an installed package."""
+    if error.kind != "no-recipe":
+        return error
+    found = _NO_RECIPE.search(error.message or "")
+    callee = _resolve_dotted(fn, found.group(1)) if found else None
+    if callee is None:
+        return error
+    try:
+        names = [
+            p.name
+            for p in inspect.signature(callee).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        names = []
+    placeholders = list(_PLACEHOLDERS) + [f"x{i}" for i in range(len(_PLACEHOLDERS), 32)]
+    mapping = {placeholders[i]: n for i, n in enumerate(names) if n not in placeholders}
+    head, sep, suggestion = error.rendered.partition("help: ")
+    if mapping and sep:
+        # Only inside the suggested recipe: its parameter list, `d[...]` and comments.
+        real = lambda name: mapping.get(name, name)  # noqa: E731
+        suggestion = re.sub(r"\bd\[(\w+)\]", lambda m: f"d[{real(m.group(1))}]", suggestion)
+        suggestion = re.sub(
+            r"(def \w+\(result, )([^)]*)\)",
+            lambda m: m.group(1) + ", ".join(real(a.strip()) for a in m.group(2).split(",")) + ")",
+            suggestion,
+        )
+        suggestion = re.sub(r"(of )(\w+)$", lambda m: m.group(1) + real(m.group(2)), suggestion, flags=re.M)
+    rendered = head + sep + suggestion
+    where = _callee_origin(callee)
+    if where:
+        rendered = rendered.rstrip("\n") + f"\nnote: `{found.group(1)}` {where}\n"
+    error.rendered = rendered
+    error.args = (rendered,)
+    return error
+
+
+def _resolve_dotted(fn, dotted):
+    """The callable ``dotted`` (``scipy.linalg.logm``, ``norm.logpdf``) names in ``fn``'s
+    globals, or None. Attributes are only read (modules' loaded submodules, class members)."""
+    import builtins
+
+    head, *rest = dotted.split(".")
+    value = fn.__globals__.get(head, getattr(builtins, head, None))
+    for part in rest:
+        if value is None:
+            return None
+        if isinstance(value, types.ModuleType):
+            value = value.__dict__.get(part)
+        else:
+            value = inspect.getattr_static(value, part, None)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+    return value if callable(value) else None
+
+
+def _callee_origin(callee):
+    """Where a callee with no derivative lives, when that explains why Tangent cannot follow
+    it: compiled code, or a function of an installed package."""
+    if not inspect.isfunction(callee) and not inspect.ismethod(callee):
+        return f"is compiled code ({type(callee).__name__}): Tangent cannot read its source; give it a recipe"
+    path = getattr(callee.__code__, "co_filename", "") or ""
+    if "site-packages" in path or "dist-packages" in path:
+        package = (getattr(callee, "__module__", "") or "").split(".")[0]
+        return f"is a function of the installed package `{package}` ({path}); give it a recipe"
+    return None
+
+
 def _closure_values(fn):
     """``fn``'s closure as ``{name: value}`` (cells not yet assigned left out)."""
     out = {}
@@ -741,7 +816,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
                 **extra,
             )
         except engine.EngineError as error:
-            raise error_from_engine(error) from None
+            raise _explained(error_from_engine(error), fn) from None
         filename = _write_source(fn, source)
         code = compile(source, filename, "exec", dont_inherit=True)
         doc = _docstring(fn, positions, seed_required)
