@@ -100,6 +100,8 @@ struct Normalizer<'a> {
     object_classes: BTreeMap<String, String>,
     /// Classes of objects in attributes (`Context::object_classes`).
     attribute_classes: Option<&'a BTreeMap<(String, String), String>>,
+    /// Names the function reads other than as the function of a call.
+    value_uses: BTreeSet<String>,
 }
 
 /// What normalization knows of the module around a function.
@@ -313,6 +315,7 @@ impl<'a> Normalizer<'a> {
             module: None,
             object_classes: methods::object_classes(&def.body, scope),
             attribute_classes: None,
+            value_uses: value_uses(&def.body),
         }
     }
 
@@ -721,7 +724,14 @@ impl<'a> Normalizer<'a> {
                 let AExpr::Lambda(l) = value else {
                     unreachable!()
                 };
-                self.nested_lambda(n.id.as_str(), l)
+                self.nested_lambda(n.id.as_str(), l)?;
+                // (Generated code never calls a lambda it holds: it passes it on.)
+                if self.generated || self.value_uses.contains(n.id.as_str()) {
+                    // Also passed as a value (`sorted(xs, key=by_rank)`): the name holds it.
+                    let e = self.expr(value)?;
+                    self.assign(n.id.as_str(), e);
+                }
+                Ok(())
             }
             AExpr::Name(n) => {
                 let e = self.expr(value)?;
@@ -1711,6 +1721,10 @@ impl<'a> Normalizer<'a> {
     }
 
     fn call(&mut self, c: &ast::ExprCall) -> Result<Expr> {
+        // `map(f, xs)` is `[f(x) for x in xs]`; `list(...)` of a list made here is that list.
+        if let Some(lowered) = self.iteration_builtin(c) {
+            return self.expr(&lowered);
+        }
         // `stack.pop()` on a stack of generated code: the pop the IR knows (`tangent.pop`).
         if let AExpr::Attribute(a) = c.func.as_ref() {
             if let AExpr::Name(obj) = a.value.as_ref() {
@@ -2676,6 +2690,35 @@ fn collect_bound_with(
 /// annotated assignments, `with ... as`, nested definitions.
 fn collect_bound_plain(body: &[AStmt], out: &mut BTreeSet<String>) {
     collect_bound_with(body, out, true, false);
+}
+
+/// The names `body` reads other than as the function of a call (`f` in `g(f)`, not in `f(x)`).
+fn value_uses(body: &[AStmt]) -> BTreeSet<String> {
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
+    struct V(BTreeSet<String>);
+    impl<'a> Visitor<'a> for V {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            match expr {
+                AExpr::Call(c) if matches!(c.func.as_ref(), AExpr::Name(_)) => {
+                    for a in c.arguments.args.iter() {
+                        self.visit_expr(a);
+                    }
+                    for k in c.arguments.keywords.iter() {
+                        self.visit_expr(&k.value);
+                    }
+                }
+                AExpr::Name(n) if n.ctx == ast::ExprContext::Load => {
+                    self.0.insert(n.id.to_string());
+                }
+                _ => walk_expr(self, expr),
+            }
+        }
+    }
+    let mut v = V(BTreeSet::new());
+    for s in body {
+        walk_stmt(&mut v, s);
+    }
+    v.0
 }
 
 fn collect_all_names(body: &[AStmt], out: &mut BTreeSet<String>) {

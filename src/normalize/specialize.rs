@@ -394,6 +394,59 @@ impl Normalizer<'_> {
     }
 }
 
+impl Normalizer<'_> {
+    /// `map(f, xs)` (one iterable, `f` a function the engine knows) as the comprehension
+    /// `[f(x) for x in xs]`, and `list(e)` of a comprehension, generator or `map` as `e`'s
+    /// list: iteration builtins of Python's, lowered to what the engine differentiates.
+    pub(super) fn iteration_builtin(&mut self, c: &ast::ExprCall) -> Option<AExpr> {
+        let AExpr::Name(n) = c.func.as_ref() else {
+            return None;
+        };
+        let name = n.id.as_str();
+        if self.locals.contains(name) || self.scope.binds(name) || !c.arguments.keywords.is_empty()
+        {
+            return None;
+        }
+        match (name, &c.arguments.args[..]) {
+            ("map", [f, xs]) if self.function_reference(f) => {
+                let item = self.fresh("item");
+                let mut applied = c.clone();
+                // A lambda is recorded as a nested function, to be inlined at each call.
+                applied.func = Box::new(self.function_expression(f, "f").ok()?);
+                applied.arguments.args = vec![name_expr(&item)].into_boxed_slice();
+                let comprehension = ast::ExprListComp {
+                    node_index: ast::AtomicNodeIndex::NONE,
+                    range: c.range(),
+                    elt: Box::new(AExpr::Call(applied)),
+                    generators: vec![ast::Comprehension {
+                        node_index: ast::AtomicNodeIndex::NONE,
+                        range: c.range(),
+                        target: AExpr::Name(ast::ExprName {
+                            node_index: ast::AtomicNodeIndex::NONE,
+                            range: c.range(),
+                            id: item.as_str().into(),
+                            ctx: ast::ExprContext::Store,
+                        }),
+                        iter: xs.clone(),
+                        ifs: Vec::new(),
+                        is_async: false,
+                    }],
+                };
+                Some(AExpr::ListComp(comprehension))
+            }
+            ("list", [AExpr::ListComp(_)]) => Some(c.arguments.args[0].clone()),
+            ("list", [AExpr::Generator(g)]) => Some(AExpr::ListComp(ast::ExprListComp {
+                node_index: ast::AtomicNodeIndex::NONE,
+                range: g.range,
+                elt: g.elt.clone(),
+                generators: g.generators.clone(),
+            })),
+            ("list", [AExpr::Call(inner)]) => self.iteration_builtin(inner),
+            _ => None,
+        }
+    }
+}
+
 fn name_expr(name: &str) -> AExpr {
     AExpr::Name(ast::ExprName {
         node_index: ast::AtomicNodeIndex::NONE,

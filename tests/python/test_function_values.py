@@ -97,6 +97,19 @@ def idioms(w, X, y):
     coef, *_ = (w * 2.0, w, None)
     return np.sum(r ** 2) + first * last + sum(middle) + np.sum(coef ** 2)
 
+def square(t):
+    return t * t
+
+def iteration_builtins(w, items):
+    order = sorted(items, key=lambda p: p[1])
+    total = 0.0
+    for name, rank in order:
+        total = total + np.sum(w) * rank
+    parts = list(map(square, [w, 2.0 * w]))
+    scaled = list(map(lambda t: np.sin(t) * 0.5, parts))
+    more = list(x * 3.0 for x in scaled)
+    return total + np.sum(parts[0]) + np.sum(parts[1]) + np.sum(more[1])
+
 class Quadratic:
     def __init__(self, a, b):
         self.a = a
@@ -219,3 +232,9 @@ def test_errstate_that_raises_is_refused(tmp_path):
     spec.loader.exec_module(module)
     with pytest.raises(tangent.UnsupportedError, match="change no value"):
         tangent.grad(module.f)
+
+
+@pytest.mark.parametrize("optimized", [True, False])
+def test_map_list_and_sorted_with_a_key(m, optimized):
+    items = [("b", 2.0), ("a", 0.5), ("c", 1.5)]
+    check(functools.partial(m.iteration_builtins, items=items), (W,), optimized)
