@@ -195,3 +195,32 @@ def test_a_helper_of_another_file_bound_again(tmp_path):
     # the file's own.
     dloss = tangent.grad(m.loss)
     assert_close(dloss(W), numeric_grad(m.loss, (W,)), rtol=1e-5, atol=1e-6)
+
+
+def test_code_run_from_a_string_is_never_read_from_another_string_s_text(tmp_path):
+    """`<string>` names every string `exec` runs: the text linecache holds under it may be
+    another's. Such a function (or helper) is refused, never differentiated from that text."""
+    import linecache
+
+    ns = {"np": np}
+    exec(compile("def f(w):\n    return np.sum(np.sin(w))\n", "<string>", "exec"), ns)  # noqa: S102
+    other = "def f(w):\n    return np.sum(w ** 3)\n"
+    linecache.cache["<string>"] = (len(other), None, other.splitlines(True), "<string>")
+    try:
+        with pytest.raises(tangent.FunctionNotFoundError):
+            tangent.grad(ns["f"])
+        m = load(
+            tmp_path,
+            """
+            import numpy as np
+            def helper(x):
+                return np.tanh(x)
+            def loss(w):
+                return np.sum(helper(w) ** 2)
+            """,
+        )
+        m.helper = ns["f"]
+        with pytest.raises(tangent.TangentError):
+            tangent.grad(m.loss)
+    finally:
+        linecache.cache.pop("<string>", None)

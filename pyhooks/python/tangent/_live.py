@@ -182,6 +182,8 @@ class _Writer:
                     return False
         else:
             reads = {}
+        if not _readable_source(value):
+            return False
         if value.__name__ == "<lambda>":
             text = lambda_source(value)
             if text is None:
@@ -191,6 +193,8 @@ class _Writer:
             try:
                 source = textwrap.dedent(inspect.getsource(value))
             except (OSError, TypeError):
+                return False
+            if not _defines(source, value):
                 return False
             source = _renamed(source, value.__name__, name)
             if source is None:
@@ -260,6 +264,37 @@ def _import_is(bound, value):
     if not hasattr(loaded, attr):
         return None  # a submodule not imported yet, or a lazy attribute
     return getattr(loaded, attr) is value
+
+
+def _readable_source(function):
+    """Does ``function`` come from a file or a notebook cell whose text Python keeps (not code
+    run from a string, whose `<string>` text another string may stand in for)?"""
+    filename = function.__code__.co_filename or ""
+    return not filename.startswith("<") or filename.startswith("<ipython-input-")
+
+
+def _defines(source, function):
+    """Is ``source`` (dedented) the definition of ``function``: a ``def`` of its name with its
+    parameters, spanning the lines its code does?"""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != function.__name__:
+        return False
+    code = function.__code__
+    params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    if params != list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]):
+        return False
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    if lines:
+        # Every line the code runs stands within the definition's text.
+        first = code.co_firstlineno
+        span = node.end_lineno - min([node.lineno] + [d.lineno for d in node.decorator_list])
+        if max(lines) - first > span or min(lines) < first:
+            return False
+    return True
 
 
 def _cells(function):

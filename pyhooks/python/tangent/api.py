@@ -317,6 +317,10 @@ def _find_source(fn):
         path = None
     if path is None and code.co_filename in linecache.cache:
         path = code.co_filename
+    if path is not None and not _live._readable_source(fn):
+        # Only a notebook cell's text (`<ipython-input-...>`) stands for a file; never
+        # `<string>`, whose cached text may be another string's.
+        path = None
     lines = []
     if path is not None:
         linecache.checkcache(path)
