@@ -110,6 +110,15 @@ def iteration_builtins(w, items):
     more = list(x * 3.0 for x in scaled)
     return total + np.sum(parts[0]) + np.sum(parts[1]) + np.sum(more[1])
 
+def objective(w, logprob, scale):
+    return -logprob(w) * scale
+
+def gaussian_logprob(w):
+    return -0.5 * np.sum(w ** 2)
+
+def banana_logprob(w):
+    return -0.5 * (w[0] ** 2 + (w[1] - w[0] ** 2) ** 2) + 0.1 * np.sum(np.sin(w))
+
 class Quadratic:
     def __init__(self, a, b):
         self.a = a
@@ -238,3 +247,22 @@ def test_errstate_that_raises_is_refused(tmp_path):
 def test_map_list_and_sorted_with_a_key(m, optimized):
     items = [("b", 2.0), ("a", 0.5), ("c", 1.5)]
     check(functools.partial(m.iteration_builtins, items=items), (W,), optimized)
+
+
+@pytest.mark.parametrize("optimized", [True, False])
+def test_a_function_given_only_when_the_derivative_is_called(m, optimized):
+    """`tangent.grad(objective)(w, logprob, 2.0)`: specialized for the function it is given,
+    once per function."""
+    w = np.array([0.4, -0.3])
+    dobjective = tangent.grad(m.objective, optimized=optimized)
+    for logprob in (m.gaussian_logprob, m.banana_logprob, m.gaussian_logprob):
+        f = lambda x: m.objective(x, logprob, 2.0)  # noqa: E731
+        assert_close(dobjective(w, logprob, 2.0), numeric_grad(f, (w,)), rtol=1e-5, atol=1e-6)
+        assert_close(dobjective(w, logprob=logprob, scale=2.0), numeric_grad(f, (w,)), rtol=1e-5, atol=1e-6)
+        v = np.array([0.5, 1.0])
+        numeric_jv = (f(w + 1e-6 * v) - f(w - 1e-6 * v)) / 2e-6
+        assert_close(tangent.jvp(m.objective, optimized=optimized)(w, logprob, 2.0, v), numeric_jv, rtol=1e-5, atol=1e-6)
+        numeric_hv = (dobjective(w + 1e-5 * v, logprob, 2.0) - dobjective(w - 1e-5 * v, logprob, 2.0)) / 2e-5
+        assert_close(tangent.hvp(m.objective, optimized=optimized)(w, logprob, 2.0, v), numeric_hv, rtol=1e-4, atol=1e-5)
+    with pytest.raises(tangent.NoRecipeError, match="`logprob`"):
+        dobjective(w, 3.0, 2.0)  # not a function: the refusal it had

@@ -25,6 +25,7 @@ import weakref
 from tangent import _live, _project
 from tangent.errors import (
     FunctionNotFoundError,
+    NoRecipeError,
     InvalidDirectionError,
     InvalidWrtError,
     UnsupportedError,
@@ -742,6 +743,22 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         df = _derivative(f.__func__, wrt=_shifted(wrt, 1), instance_of=type(f.__self__), instance=f.__self__, **options)
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
+    options.update(instance_of=instance_of, instance=instance)
+    called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
+    if not called:
+        return _derivative_of(fn, wrt=wrt, **options)
+    try:
+        return _derivative_of(fn, wrt=wrt, **options)
+    except NoRecipeError as error:
+        if not any(f"`{name}`" in (error.message or "") for name in called):
+            raise
+        # A parameter the function calls, with no function known until the derivative is
+        # called: specialized then, for the function it is given.
+        return _specialized_at_call(fn, wrt, called, options, error)
+
+
+def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False):
+    """The derivative of the plain function ``fn`` (see `_derivative`)."""
     src = _find_source(fn)
     src = _with_sibling_closures(src, fn) or _as_method_of(src, fn, instance_of) or src
     if checkpoint:
@@ -847,7 +864,7 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
 _PARTIAL_NAME = "_partial"
 
 
-def _partial_function(p):
+def _partial_function(p, keep_positional=False):
     """A function standing for ``functools.partial`` object ``p`` of a module-level function:
     ``def _partial(<open parameters>): return f(<bound arguments>, <open parameters>)``, its
     text carried in ``__tangent_source__`` (appended to the module's text for the engine) and
@@ -870,17 +887,19 @@ def _partial_function(p):
 
     bound = [held("arg", str(i), a) for i, a in enumerate(p.args)]
     decl, call = [], list(bound)
-    keyword_only = False
+    keyword_only = by_keyword = False
     positional = [q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
     for q in positional[len(p.args):] + [q for q in params if q.kind == q.KEYWORD_ONLY]:
         if q.name in p.keywords:
             if q.kind != q.KEYWORD_ONLY:
-                keyword_only = True  # what follows can only be given by keyword, as in Python
+                by_keyword = True  # what follows is passed on by keyword
+                # ... and can only be given so, as in Python (unless kept positional).
+                keyword_only = keyword_only or not keep_positional
             continue
         if (q.kind == q.KEYWORD_ONLY or keyword_only) and "*" not in decl:
             decl.append("*")
         decl.append(q.name if q.default is q.empty else f"{q.name}={held('default', q.name, q.default)}")
-        call.append(f"{q.name}={q.name}" if "*" in decl else q.name)
+        call.append(f"{q.name}={q.name}" if "*" in decl or by_keyword else q.name)
     call.extend(f"{k}={held('keyword', k, v)}" for k, v in p.keywords.items())
     text = f"def {_PARTIAL_NAME}({', '.join(decl)}):\n    return {inner.__name__}({', '.join(call)})\n"
     namespace = _LiveNamespace(inner.__globals__)
@@ -891,6 +910,61 @@ def _partial_function(p):
     wrapper.__tangent_source__ = text
     wrapper.__module__ = inner.__module__
     return wrapper
+
+
+def _called_parameters(fn):
+    """The parameters ``fn`` calls as functions (``logprob(x)``), that have no default."""
+    code = fn.__code__
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    try:
+        sig = inspect.signature(fn)
+        defaults = {n for n, p in sig.parameters.items() if p.default is not p.empty}
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, ValueError, SyntaxError):
+        return ()
+    called = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    return tuple(n for n in names if n in called and n not in defaults)
+
+
+def _specialized_at_call(fn, wrt, called, options, error):
+    """A derivative of ``fn`` that, when called, takes the functions given for the parameters
+    in ``called`` and differentiates ``fn`` with them bound (one derivative per set of
+    functions, kept while the functions live); without a function there, ``error``."""
+    code = fn.__code__
+    positional = list(code.co_varnames[: code.co_argcount])
+    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
+    names = tuple(positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i for i in items)
+    if any(n in called for n in names):
+        raise error
+    cache = {}
+
+    @functools.wraps(fn)
+    def derivative(*args, **kwargs):
+        chosen, kept = {}, list(args)
+        for name in called:
+            if name in kwargs:
+                chosen[name] = kwargs.pop(name)
+            elif name in positional and positional.index(name) < len(args):
+                chosen[name] = args[positional.index(name)]
+        if not chosen or not all(callable(v) for v in chosen.values()):
+            raise error
+        drop = {positional.index(n) for n in chosen if n in positional and positional.index(n) < len(args)}
+        kept = [a for i, a in enumerate(args) if i not in drop]
+        key = tuple(sorted((n, id(v)) for n, v in chosen.items()))
+        entry = cache.get(key)
+        if entry is None:
+            bound = _partial_function(functools.partial(fn, **chosen), keep_positional=True)
+            if bound is None:
+                raise error
+            entry = (_derivative(bound, wrt=names, **options), tuple(chosen.values()))
+            cache[key] = entry
+        return entry[0](*kept, **kwargs)
+
+    return derivative
 
 
 def _shifted(wrt, by):
