@@ -25,7 +25,7 @@ import textwrap
 import threading
 import types
 
-__all__ = ["Prelude", "prelude"]
+__all__ = ["Prelude", "closure_values", "lambda_source", "prelude", "readable_source"]
 
 # Modules whose functions the engine knows by canonical name (recipes), tried in this order
 # for a builtin or ufunc bound to a name (`act = np.tanh`).
@@ -125,7 +125,7 @@ class _Writer:
                 return
         if bound is not None and bound[0] == "def" and _same_file(code.co_filename, self.path) and bound[1] == code.co_firstlineno:
             # The file's own definition, the one the name is bound to: follow its calls.
-            self.visit(value, _cells(value))
+            self.visit(value, closure_values(value))
             return
         # From here on, the file binds `name` to something else than `value` (or not at all):
         # whatever the engine is told must be `value`, or nothing it could differentiate.
@@ -182,7 +182,7 @@ class _Writer:
                     return False
         else:
             reads = {}
-        if not _readable_source(value):
+        if not readable_source(value):
             return False
         if value.__name__ == "<lambda>":
             text = lambda_source(value)
@@ -199,7 +199,7 @@ class _Writer:
             source = _renamed(source, value.__name__, name)
             if source is None:
                 return False
-        cells = _cells(value)
+        cells = closure_values(value)
         for cell_name, cell_value in cells.items():
             here = self.namespace.get(cell_name, _lookup(self.globals, cell_name))
             if here is not _MISSING and here is not cell_value:
@@ -234,11 +234,9 @@ def _project_dir(fn, path):
     name = getattr(fn, "__module__", None) or ""
     if not name or name == "__main__" or not path or not os.path.isfile(path):
         return None
-    directory = os.path.dirname(os.path.abspath(path))
-    depth = name.count(".") + (os.path.basename(path) == "__init__.py")
-    for _ in range(depth):
-        directory = os.path.dirname(directory)
-    return directory
+    from tangent._import_hook import _project_roots
+
+    return _project_roots(name, path)[0]
 
 
 def _lookup(namespace, name):
@@ -266,7 +264,7 @@ def _import_is(bound, value):
     return getattr(loaded, attr) is value
 
 
-def _readable_source(function):
+def readable_source(function):
     """Does ``function`` come from a file or a notebook cell whose text Python keeps (not code
     run from a string, whose `<string>` text another string may stand in for)?"""
     filename = function.__code__.co_filename or ""
@@ -297,7 +295,8 @@ def _defines(source, function):
     return True
 
 
-def _cells(function):
+def closure_values(function):
+    """``function``'s closure as ``{name: value}`` (cells not yet assigned left out)."""
     out = {}
     for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
         try:

@@ -318,7 +318,7 @@ def _find_source(fn):
         path = None
     if path is None and code.co_filename in linecache.cache:
         path = code.co_filename
-    if path is not None and not _live._readable_source(fn):
+    if path is not None and not _live.readable_source(fn):
         # Only a notebook cell's text (`<ipython-input-...>`) stands for a file; never
         # `<string>`, whose cached text may be another string's.
         path = None
@@ -495,17 +495,6 @@ def _callee_origin(callee):
         package = (getattr(callee, "__module__", "") or "").split(".")[0]
         return f"is a function of the installed package `{package}` ({path}); give it a recipe"
     return None
-
-
-def _closure_values(fn):
-    """``fn``'s closure as ``{name: value}`` (cells not yet assigned left out)."""
-    out = {}
-    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
-        try:
-            out[name] = cell.cell_contents
-        except ValueError:
-            pass
-    return out
 
 
 def _sibling_functions(fn):
@@ -744,12 +733,11 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     options.update(instance_of=instance_of, instance=instance)
-    called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
-    if not called:
-        return _derivative_of(fn, wrt=wrt, **options)
     try:
         return _derivative_of(fn, wrt=wrt, **options)
     except NoRecipeError as error:
+        # Read only on this path: a refusal is rare, a derivative asked for often.
+        called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
         if not any(f"`{name}`" in (error.message or "") for name in called):
             raise
         # A parameter the function calls, with no function known until the derivative is
@@ -769,7 +757,7 @@ def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required
         # Names the file does not bind as the running program does (a notebook's other cells,
         # a closure's functions, a helper defined again): their imports and source follow it.
         live = _live.prelude(
-            fn, src.module_source, src.path, _closure_values(fn), follow_project=motion in ("forward", "hvp")
+            fn, src.module_source, src.path, _live.closure_values(fn), follow_project=motion in ("forward", "hvp")
         )
         if live is not None:
             src = src.replaced(module_source=src.module_source + live.text)
@@ -1001,19 +989,12 @@ def _load(fn, generated, extra=None):
     if extra:
         namespace.update(extra)
     code = fn.__code__
-    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-        try:
-            namespace[name] = cell.cell_contents
-        except ValueError:  # a cell not yet assigned
-            pass
+    namespace.update(_live.closure_values(fn))
     # Functions of the same factory that the generated code calls read their own closures.
     for sibling in _sibling_functions(fn).values():
-        for name, cell in zip(sibling.__code__.co_freevars, sibling.__closure__ or ()):
+        for name, value in _live.closure_values(sibling).items():
             if name not in code.co_freevars:  # inside the sibling, its closure shadows globals
-                try:
-                    namespace[name] = cell.cell_contents
-                except ValueError:
-                    pass
+                namespace[name] = value
     namespace["__file__"] = generated.filename
     # Make sure tracebacks and inspect.getsource see the text even if the file is gone.
     _register_lines(generated.filename, generated.source)
