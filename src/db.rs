@@ -587,7 +587,7 @@ fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'d
             path: file.path(db),
             line_offset: 0,
         }),
-        None => Err(function_not_found(db, file, &function.name(db))),
+        None => Err(function_not_found(db, file, function.name(db))),
     }
 }
 

@@ -1783,22 +1783,22 @@ impl<'a> Normalizer<'a> {
                 return self.inline_half(n.id.as_str(), c);
             }
         }
-        if let AExpr::Name(n) = c.func.as_ref() {
-            if let Some(value) = self.specialized_call(n.id.as_str(), c)? {
-                return Ok(value);
-            }
+        if let AExpr::Name(n) = c.func.as_ref()
+            && let Some(value) = self.specialized_call(n.id.as_str(), c)?
+        {
+            return Ok(value);
         }
         let mut receiver = self.method_receiver(c);
         if receiver.is_none() {
             self.check_self_call(c)?;
         }
-        if let (Some((_, self_name)), AExpr::Attribute(a)) = (&mut receiver, c.func.as_ref()) {
-            if matches!(a.value.as_ref(), AExpr::Attribute(_)) {
-                // An object held in an attribute (`self.family.loglike(...)`): read once.
-                match self.atom(&a.value, "obj")? {
-                    Atom::Name(n) => *self_name = n,
-                    Atom::Const(_) => {}
-                }
+        if let (Some((_, self_name)), AExpr::Attribute(a)) = (&mut receiver, c.func.as_ref())
+            && matches!(a.value.as_ref(), AExpr::Attribute(_))
+        {
+            // An object held in an attribute (`self.family.loglike(...)`): read once.
+            match self.atom(&a.value, "obj")? {
+                Atom::Name(n) => *self_name = n,
+                Atom::Const(_) => {}
             }
         }
         if let (Some((text, self_name)), AExpr::Attribute(a)) = (&receiver, c.func.as_ref()) {

@@ -19,21 +19,21 @@ impl Normalizer<'_> {
         };
         let method = a.attr.as_str();
         // An object the function made itself (`layer = Linear(w, b)`): its class's method.
-        if let AExpr::Name(n) = a.value.as_ref() {
-            if let Some(class) = self.object_classes.get(n.id.as_str()) {
-                let owner = self.scope.method_owner(class, method)?;
-                return Some((format!("{}.{method}", owner.name), n.id.to_string()));
-            }
+        if let AExpr::Name(n) = a.value.as_ref()
+            && let Some(class) = self.object_classes.get(n.id.as_str())
+        {
+            let owner = self.scope.method_owner(class, method)?;
+            return Some((format!("{}.{method}", owner.name), n.id.to_string()));
         }
         let (self_name, class) = self.method.as_ref()?;
         // An object in an attribute whose class the API found (`self.family.loglike(...)`).
-        if let Some(path) = super::dotted_name(a.value.as_ref()) {
-            if let Some(rest) = path.strip_prefix(&format!("{self_name}.")) {
-                let key = (class.clone(), format!("self.{rest}"));
-                let held = self.attribute_classes.and_then(|m| m.get(&key))?;
-                let owner = self.scope.method_owner(held, method)?;
-                return Some((format!("{}.{method}", owner.name), path));
-            }
+        if let Some(path) = super::dotted_name(a.value.as_ref())
+            && let Some(rest) = path.strip_prefix(&format!("{self_name}."))
+        {
+            let key = (class.clone(), format!("self.{rest}"));
+            let held = self.attribute_classes.and_then(|m| m.get(&key))?;
+            let owner = self.scope.method_owner(held, method)?;
+            return Some((format!("{}.{method}", owner.name), path));
         }
         let owner = match a.value.as_ref() {
             AExpr::Name(n) if n.id.as_str() == self_name => {
