@@ -266,3 +266,29 @@ def test_a_function_given_only_when_the_derivative_is_called(m, optimized):
         assert_close(tangent.hvp(m.objective, optimized=optimized)(w, logprob, 2.0, v), numeric_hv, rtol=1e-4, atol=1e-5)
     with pytest.raises(tangent.NoRecipeError, match="`logprob`"):
         dobjective(w, 3.0, 2.0)  # not a function: the refusal it had
+
+
+def test_a_helper_reading_a_global_the_caller_shadows_is_not_inlined(tmp_path):
+    """Inlining `apply(f, w)` into a caller with a local `scale` would make the helper's global
+    `scale` read the caller's: refused instead, never that wrong gradient."""
+    import importlib.util
+
+    path = tmp_path / "shadowing_mod.py"
+    path.write_text(textwrap.dedent(
+        """
+        import numpy as np
+        scale = 2.0
+
+        def apply(f, w):
+            return f(w) * scale
+
+        def caller(w):
+            scale = 5.0
+            return np.sum(apply(np.sin, w)) + scale
+        """
+    ))
+    spec = importlib.util.spec_from_file_location("shadowing_mod", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(tangent.TangentError, match="`f`"):
+        tangent.grad(module.caller)
