@@ -167,31 +167,37 @@ def tan(y, x):
 
 
 @adjoint(numpy.arcsin)
+@adjoint(numpy.asin)
 def arcsin(y, x):
     d[x] = d[y] / numpy.sqrt(1.0 - x * x)
 
 
 @tangent_(numpy.arcsin)
+@tangent_(numpy.asin)
 def arcsin(y, x):
     d[y] = d[x] / numpy.sqrt(1.0 - x * x)
 
 
 @adjoint(numpy.arccos)
+@adjoint(numpy.acos)
 def arccos(y, x):
     d[x] = -d[y] / numpy.sqrt(1.0 - x * x)
 
 
 @tangent_(numpy.arccos)
+@tangent_(numpy.acos)
 def arccos(y, x):
     d[y] = -d[x] / numpy.sqrt(1.0 - x * x)
 
 
 @adjoint(numpy.arctan)
+@adjoint(numpy.atan)
 def arctan(y, x):
     d[x] = d[y] / (1.0 + x * x)
 
 
 @tangent_(numpy.arctan)
+@tangent_(numpy.atan)
 def arctan(y, x):
     d[y] = d[x] / (1.0 + x * x)
 
@@ -227,31 +233,37 @@ def tanh(y, x):
 
 
 @adjoint(numpy.arcsinh)
+@adjoint(numpy.asinh)
 def arcsinh(y, x):
     d[x] = d[y] / numpy.sqrt(x * x + 1.0)
 
 
 @tangent_(numpy.arcsinh)
+@tangent_(numpy.asinh)
 def arcsinh(y, x):
     d[y] = d[x] / numpy.sqrt(x * x + 1.0)
 
 
 @adjoint(numpy.arccosh)
+@adjoint(numpy.acosh)
 def arccosh(y, x):
     d[x] = d[y] / numpy.sqrt(x * x - 1.0)
 
 
 @tangent_(numpy.arccosh)
+@tangent_(numpy.acosh)
 def arccosh(y, x):
     d[y] = d[x] / numpy.sqrt(x * x - 1.0)
 
 
 @adjoint(numpy.arctanh)
+@adjoint(numpy.atanh)
 def arctanh(y, x):
     d[x] = d[y] / (1.0 - x * x)
 
 
 @tangent_(numpy.arctanh)
+@tangent_(numpy.atanh)
 def arctanh(y, x):
     d[y] = d[x] / (1.0 - x * x)
 
@@ -320,6 +332,7 @@ def sinc(y, x):
 
 
 @adjoint(numpy.arctan2)
+@adjoint(numpy.atan2)
 def arctan2(z, x1, x2):
     r2 = x1 * x1 + x2 * x2
     d[x1] = tangent.unbroadcast(d[z] * x2 / r2, x1)
@@ -327,6 +340,7 @@ def arctan2(z, x1, x2):
 
 
 @tangent_(numpy.arctan2)
+@tangent_(numpy.atan2)
 def arctan2(z, x1, x2):
     r2 = x1 * x1 + x2 * x2
     d[z] = d[x1] * x2 / r2
@@ -1134,7 +1148,7 @@ def reshape(y, a, shape, order='C'):
 @adjoint(numpy.ravel)
 def ravel(y, a, order='C'):
     g = tangent.grad_like(d[y], y)
-    d[a] = tangent.unbroadcast(numpy.reshape(g, numpy.shape(a), order=order), a)
+    d[a] = tangent.unbroadcast(tangent.unravel(g, a, order), a)
 
 
 @tangent_(numpy.ravel)
@@ -1394,15 +1408,31 @@ def diag(y, v, k=0):
 
 
 @adjoint(numpy.concatenate)
+@adjoint(numpy.concat)
 def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
     # The adjoint of the list `arrays` is a list: g cut at the part boundaries.
     d[arrays] = tangent.split_like(tangent.grad_like(d[y], y), arrays, axis, 0)
 
 
 @tangent_(numpy.concatenate)
+@tangent_(numpy.concat)
 def concatenate(y, arrays, axis=0, out=None, dtype=None, casting='same_kind'):
     # d[arrays] is the list (tuple) of the parts' tangents.
     d[y] = numpy.concatenate(d[arrays], axis=axis, dtype=dtype, casting=casting)
+
+
+@adjoint(numpy.append)
+def append(y, arr, values, axis=None):
+    # Joining two parts (flattened when axis is None): g cut at their boundary.
+    pieces = tangent.split_like(tangent.grad_like(d[y], y), [arr, values], axis, 0)
+    d[arr] = pieces[0]
+    d[values] = pieces[1]
+
+
+@tangent_(numpy.append)
+def append(y, arr, values, axis=None):
+    d[y] = numpy.append(d[arr], numpy.zeros(numpy.shape(values)), axis=axis)
+    d[y] += numpy.append(numpy.zeros(numpy.shape(arr)), d[values], axis=axis)
 
 
 @adjoint(numpy.stack)
@@ -1682,13 +1712,13 @@ def array(y, object, dtype=None, copy=True, order='K', subok=False, ndmin=0):
 
 @adjoint(numpy.asarray)
 @adjoint(numpy.asanyarray)
-def asarray(y, a, dtype=None, order=None):
+def asarray(y, a, dtype=None, order=None, device=None, copy=None):
     d[a] = tangent.unbroadcast(numpy.reshape(tangent.grad_like(d[y], y), numpy.shape(a)), a)
 
 
 @tangent_(numpy.asarray)
 @tangent_(numpy.asanyarray)
-def asarray(y, a, dtype=None, order=None):
+def asarray(y, a, dtype=None, order=None, device=None, copy=None):
     d[y] = numpy.asarray(d[a], dtype=dtype, order=order)
 
 
@@ -1712,6 +1742,68 @@ def float64(y, x):
     d[y] = numpy.float64(d[x])
 
 
+# ---------------------------------------------------------------- the array API's own spellings
+# (what `xp.astype(x, dtype)` and friends mean for NumPy arrays, in libraries using the array API)
+
+
+@adjoint(numpy.astype)
+def astype(y, x, dtype, copy=True, device=None):
+    d[x] = tangent.unbroadcast(tangent.grad_like(d[y], y), x)
+
+
+@tangent_(numpy.astype)
+def astype(y, x, dtype, copy=True, device=None):
+    d[y] = numpy.astype(d[x], dtype)
+
+
+@adjoint(numpy.matrix_transpose)
+@adjoint(numpy.linalg.matrix_transpose)
+def matrix_transpose(y, x):
+    d[x] = numpy.matrix_transpose(tangent.grad_like(d[y], y))
+
+
+@tangent_(numpy.matrix_transpose)
+@tangent_(numpy.linalg.matrix_transpose)
+def matrix_transpose(y, x):
+    d[y] = numpy.matrix_transpose(d[x])
+
+
+@adjoint(numpy.linalg.vecdot)
+def vecdot(y, x1, x2, axis=-1):
+    # Real arrays: y = sum(x1 * x2) over `axis` of the broadcast shape.
+    g = numpy.expand_dims(tangent.grad_like(d[y], y), axis)
+    d[x1] = tangent.unbroadcast(g * x2, x1)
+    d[x2] = tangent.unbroadcast(g * x1, x2)
+
+
+@tangent_(numpy.linalg.vecdot)
+def vecdot(y, x1, x2, axis=-1):
+    d[y] = numpy.sum(d[x1] * x2, axis=axis)
+    d[y] += numpy.sum(x1 * d[x2], axis=axis)
+
+
+@adjoint(numpy.linalg.vector_norm)
+def vector_norm(y, x, axis=None, keepdims=False, ord=2):
+    # The vector p-norm over `axis` (all elements when None): finite p, inf and -inf.
+    extreme = numpy.isinf(ord)
+    y_full = tangent.unreduce(y, x, axis, keepdims)
+    g_full = tangent.unreduce(d[y], x, axis, keepdims) * numpy.sign(x)
+    hit = numpy.abs(x) == y_full if extreme else None
+    d_extreme = g_full * hit / numpy.sum(hit, axis=axis, keepdims=True) if extreme else None
+    d_finite = g_full * (numpy.abs(x) / y_full) ** ((1.0 if extreme else ord) - 1.0) * (ord != 0)
+    d[x] = d_extreme if extreme else d_finite
+
+
+@tangent_(numpy.linalg.vector_norm)
+def vector_norm(y, x, axis=None, keepdims=False, ord=2):
+    extreme = numpy.isinf(ord)
+    y_full = tangent.unreduce(y, x, axis, keepdims)
+    hit = numpy.abs(x) == y_full if extreme else None
+    w_extreme = hit / numpy.sum(hit, axis=axis, keepdims=True) if extreme else None
+    w_finite = (numpy.abs(x) / y_full) ** ((1.0 if extreme else ord) - 1.0) * (ord != 0)
+    d[y] = numpy.sum(numpy.sign(x) * (w_extreme if extreme else w_finite) * d[x], axis=axis, keepdims=keepdims)
+
+
 # ---------------------------------------------------------------- no derivative
 
 nondifferentiable(
@@ -1733,4 +1825,7 @@ nondifferentiable(
     numpy.random.normal, numpy.random.standard_normal, numpy.random.randint,
     numpy.random.choice, numpy.random.permutation, numpy.random.shuffle,
     numpy.random.binomial, numpy.random.poisson, numpy.random.exponential,
+    numpy.isdtype, numpy.finfo, numpy.iinfo, numpy.result_type, numpy.can_cast,
+    numpy.unique_values, numpy.unique_counts, numpy.unique_inverse, numpy.unique_all,
+    numpy.bitwise_and, numpy.bitwise_or, numpy.bitwise_xor, numpy.bitwise_not, numpy.invert,
 )

@@ -113,6 +113,7 @@ def mod(z, x1, x2):
 
 
 @adjoint(numpy.power)
+@adjoint(numpy.pow)
 @adjoint(numpy.float_power)
 @adjoint(operator.pow)
 def power(z, x1, x2):
@@ -123,6 +124,7 @@ def power(z, x1, x2):
 
 
 @tangent_(numpy.power)
+@tangent_(numpy.pow)
 @tangent_(numpy.float_power)
 @tangent_(operator.pow)
 def power(z, x1, x2):

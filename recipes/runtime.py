@@ -23,6 +23,17 @@ def unbroadcast(y, g, x):
     d[y] = tangent.unbroadcast(d[g], x)
 
 
+@adjoint(tangent.unravel)
+def unravel(y, g, a, order='C'):
+    # y lays the flat g out in a's shape: the adjoint reads it back in ravel's order.
+    d[g] = tangent.unbroadcast(tangent.ravel_like(tangent.grad_like(d[y], y), a, order), g)
+
+
+@tangent_(tangent.unravel)
+def unravel(y, g, a, order='C'):
+    d[y] = tangent.unravel(d[g], a, order)
+
+
 @adjoint(tangent.unreduce)
 def unreduce(y, g, x, axis=None, keepdims=False):
     gy = tangent.grad_like(d[y], y)

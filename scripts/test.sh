@@ -22,6 +22,13 @@ if ! "$venv_python" -c 'import autograd, scipy' 2>/dev/null; then
         log "warning: could not install autograd/scipy; tests that need them will skip"
 fi
 
+# scikit-learn: its functions, called as installed, are followed (test_installed_packages.py).
+if ! "$venv_python" -c 'import sklearn' 2>/dev/null; then
+    log "installing scikit-learn (optional)"
+    "$venv_python" -m pip install -q scikit-learn ||
+        log "warning: could not install scikit-learn; tests that need it will skip"
+fi
+
 failed=()
 
 log "cargo test --workspace --no-fail-fast"

@@ -668,6 +668,7 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
         // A function's text here is its own, not the module's (see `Context::module`).
         module: None,
         object_classes: None,
+        left_out: None,
     };
     derive::normalized_with(text, scope, def, recipes.set(), false, context)
 }

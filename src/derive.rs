@@ -54,6 +54,8 @@ pub struct Driver<'a> {
     /// Classes of objects held in attributes (see `Request::object_classes`), by
     /// `(class, path)`.
     pub object_classes: BTreeMap<(String, String), String>,
+    /// Branches left out of derivatives, raising their refusal if they run.
+    left_out: crate::normalize::LeftOut,
 }
 
 /// How the seed (the adjoint of the output) is passed.
@@ -114,6 +116,7 @@ impl<'a> Driver<'a> {
             halves: Halves::of_module(&module.body),
             effects: std::cell::OnceCell::new(),
             object_classes: BTreeMap::new(),
+            left_out: crate::normalize::LeftOut::new(),
         }
     }
 
@@ -188,6 +191,7 @@ impl<'a> Driver<'a> {
             // Module functions are inlined only where their ranges index this text.
             module: std::ptr::eq(file.text, self.module_file.text).then_some(&self.module.body[..]),
             object_classes: Some(&self.object_classes),
+            left_out: Some(&self.left_out),
         };
         normalized_with(file, &self.scope, def, self.recipes, forward, context)
     }
@@ -248,7 +252,44 @@ impl<'a> Driver<'a> {
         result
     }
 
+    /// [`Self::derive_attempt`], again without each `if` branch it refuses (see
+    /// `normalize::branches`): a branch that cannot be differentiated raises if it runs.
     fn derive_inner(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        spec: &Spec<'_>,
+    ) -> R<(String, String)> {
+        self.leaving_out_branches(def, file, |driver| driver.derive_attempt(def, file, spec))
+    }
+
+    /// `attempt` (a derivative of `def`), made again without each `if` branch of `def` it
+    /// refuses, until it succeeds or refuses something else.
+    fn leaving_out_branches<T>(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        mut attempt: impl FnMut(&mut Self) -> R<T>,
+    ) -> R<T> {
+        let mut left_out = 0;
+        loop {
+            match attempt(self) {
+                Err(refusal) if left_out < crate::normalize::MAX_LEFT_OUT => {
+                    let Some(branch) = crate::normalize::branch_of(def, file, &refusal) else {
+                        return Err(refusal);
+                    };
+                    if self.left_out.contains_key(&branch) {
+                        return Err(refusal);
+                    }
+                    self.left_out.insert(branch, refusal);
+                    left_out += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn derive_attempt(
         &mut self,
         def: &StmtFunctionDef,
         file: SourceFile<'_>,
@@ -1226,6 +1267,17 @@ impl Driver<'_> {
     /// Forward mode: `spec.name(<f's params>, d<p>...)` returning the tangent of the output
     /// (with the value after it when `spec.preserve_result`). Returns the tangent parameters.
     pub fn derive_forward(
+        &mut self,
+        def: &StmtFunctionDef,
+        file: SourceFile<'_>,
+        spec: &Spec<'_>,
+    ) -> R<Vec<String>> {
+        self.leaving_out_branches(def, file, |driver| {
+            driver.derive_forward_attempt(def, file, spec)
+        })
+    }
+
+    fn derive_forward_attempt(
         &mut self,
         def: &StmtFunctionDef,
         file: SourceFile<'_>,

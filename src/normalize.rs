@@ -16,12 +16,15 @@ use crate::ir::{Atom, Callee, Expr, Function, InPlace, Index, Origin, Param, Stm
 use crate::parse::SourceFile;
 use crate::resolve::{BUILTINS, ModuleScope};
 
+mod branches;
+pub use branches::{LeftOut, MAX_LEFT_OUT, branch_of};
 mod checkpoints;
 pub use checkpoints::is_checkpoint;
 mod halves;
 pub use halves::Halves;
 mod inplace;
 mod methods;
+mod namespaces;
 mod scopes;
 mod specialize;
 mod views;
@@ -91,6 +94,10 @@ struct Normalizer<'a> {
     /// Inside an inlined body whose names were renamed in the tree (see `scopes`): its text
     /// is printed from the tree.
     renaming: usize,
+    /// Branches left out of the derivative (see `branches`).
+    left_out: Option<&'a LeftOut>,
+    /// Where the function's definition starts in `file` (to tell its branches apart).
+    def_start: usize,
     /// The recipes in force (see `Context::recipes`).
     recipes: Option<&'a crate::recipes::RecipeSet>,
     /// The module's statements, when the function's text is the module's (see `specialize`).
@@ -121,6 +128,8 @@ pub struct Context<'a> {
     pub module: Option<&'a [AStmt]>,
     /// Classes of objects held in attributes, by `(class, path)` (`Request::object_classes`).
     pub object_classes: Option<&'a BTreeMap<(String, String), String>>,
+    /// Branches left out of the derivative: raising their refusal if they run (`branches`).
+    pub left_out: Option<&'a LeftOut>,
 }
 
 pub fn normalize(
@@ -138,13 +147,38 @@ pub fn normalize_with(
     def: &ast::StmtFunctionDef,
     context: Context<'_>,
 ) -> Result<Normalized> {
+    // `xp = array_namespace(x)`: the function read with `xp` meaning NumPy.
+    if let Some((def, bind)) = namespaces::numpy_namespaces(def, scope) {
+        let mut scope = scope.clone();
+        if let Some(name) = bind {
+            scope.imports.insert(name.clone(), "numpy".to_string());
+            scope
+                .import_statements
+                .insert(name, "import numpy".to_string());
+        }
+        return normalize_read(file, &scope, &def, context, true);
+    }
+    normalize_read(file, scope, def, context, false)
+}
+
+/// [`normalize_with`] of `def` as read; `rewritten`: its tree differs from its source text
+/// (names read otherwise), so code is printed from the tree.
+fn normalize_read(
+    file: SourceFile<'_>,
+    scope: &ModuleScope,
+    def: &ast::StmtFunctionDef,
+    context: Context<'_>,
+    rewritten: bool,
+) -> Result<Normalized> {
     let mut n = Normalizer::new(file, scope, def);
+    n.renaming = usize::from(rewritten);
     n.halves = context.halves.filter(|h| !h.is_empty());
     n.effects = context.effects;
     n.recipes = context.recipes;
     n.generated = context.generated;
     n.module = context.module;
     n.attribute_classes = context.object_classes;
+    n.left_out = context.left_out;
     if def.is_async {
         return Err(n.error_at(def.range(), "async functions cannot be differentiated"));
     }
@@ -311,6 +345,8 @@ impl<'a> Normalizer<'a> {
             temporaries: BTreeSet::new(),
             generated: false,
             renaming: 0,
+            left_out: None,
+            def_start: def.range().start().to_usize(),
             recipes: None,
             module: None,
             object_classes: methods::object_classes(&def.body, scope),
@@ -450,6 +486,9 @@ impl<'a> Normalizer<'a> {
         let saved = std::mem::take(&mut self.out);
         let saved_origin = self.origin.clone();
         let result = (|| {
+            if self.left_out(body) {
+                return Ok(());
+            }
             for s in body {
                 self.stmt(s)?;
             }
@@ -2624,7 +2663,7 @@ fn target_names(elts: &[AExpr]) -> Vec<String> {
     out.into_iter().collect()
 }
 
-fn collect_target(e: &AExpr, out: &mut BTreeSet<String>) {
+pub(crate) fn collect_target(e: &AExpr, out: &mut BTreeSet<String>) {
     match e {
         AExpr::Name(n) => {
             out.insert(n.id.to_string());

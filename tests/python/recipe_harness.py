@@ -39,7 +39,7 @@ RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
 RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
 # Runtime helpers templates may call that the reference runtime does not mirror.
 RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "appended", "attribute_grads", "attribute_grads_adjoint", "attribute_tangent", "object_tangent", "split_like", "join_like", "unstack", "diagonal_like", "scatter_along_axis", "to_rows", "from_rows",
-                        "digamma", "polygamma", "einsum", "einsum_adjoint", "broadcast_into")
+                        "digamma", "polygamma", "einsum", "einsum_adjoint", "broadcast_into", "unravel", "ravel_like")
 # Modules a template may name.
 TEMPLATE_MODULES = ("numpy", "math", "tangent")
 # Roots of the dotted names recipes are registered under.

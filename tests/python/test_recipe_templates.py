@@ -198,6 +198,12 @@ NORM = [
 
 # ------------------------------------------------------------ runtime.py (generated code)
 RUNTIME_CASES = {
+    "tangent.unravel": [
+        C(arr(6), arr(2, 3), "C", wrt=["g"]),
+        C(arr(6), arr(2, 3), "F", wrt=["g"]),
+        C(arr(6), numpy.asfortranarray(arr(2, 3)), "K", wrt=["g"]),
+        C(arr(6), arr(3, 2).T, "A", wrt=["g"]),
+    ],
     "tangent.unbroadcast": [
         C(arr(2, 3), arr(3), wrt=["g"]),
         C(arr(3), arr(2, 3), wrt=["g"]),
@@ -478,7 +484,10 @@ CASES = {
     # ------------------------------------------------------------ numpy.py, shapes
     "numpy.reshape": [C(arr(2, 3), (3, 2)), C(arr(2, 3), (-1,)), C(arr(6), shape=(2, 3)),
                       C(arr(2, 3), (3, 2), order='F'), C(arr(2, 3, 2), (4, 3), 'F'), C(arr(), (1, 1))],
-    "numpy.ravel": [C(arr(2, 3)), C(arr(2, 3), 'F'), C(arr(2, 3, 2), order='F'), C(arr(4))],
+    "numpy.ravel": [C(arr(2, 3)), C(arr(2, 3), 'F'), C(arr(2, 3, 2), order='F'), C(arr(4)),
+                    # 'K'/'A' read memory order; finite differences perturb C-ordered copies, so
+                    # the cases are C-ordered (tangent.unravel's own cases cover other layouts).
+                    C(arr(2, 3), 'K'), C(arr(2, 3), order='A')],
     "numpy.expand_dims": [C(arr(3), 0), C(arr(2, 3), -1), C(arr(2, 3), (0, 3)), C(arr(), 0),
                           C(arr(2, 3), axis=1)],
     "numpy.squeeze": [C(arr(1, 3, 1)), C(arr(1, 3, 1), axis=0), C(arr(1, 3, 1), (0, 2)), C(arr(1, 1))],
@@ -531,6 +540,20 @@ CASES = {
     ],
     "numpy.diag": [C(arr(3)), C(arr(3), 1), C(arr(3), k=-2), C(arr(3, 3)), C(arr(3, 4), 1),
                    C(arr(4, 3), -1), C(arr(2, 4), k=-1), C(arr(3, 4), 2), C(v=arr(3, 3), k=1)],
+    # ------------------------------------------------------------ the array API's spellings
+    "numpy.asin": unary(unit), "numpy.acos": unary(unit), "numpy.atan": unary(arr),
+    "numpy.asinh": unary(arr), "numpy.acosh": unary(big), "numpy.atanh": unary(unit),
+    "numpy.atan2": binary(arr, nonzero), "numpy.pow": POW,
+    "numpy.concat": [C([arr(2), arr(3)]), C([arr(2, 3), arr(2, 2)], axis=1), C((arr(2, 2), arr(3)), axis=None)],
+    "numpy.astype": [C(arr(2, 3), numpy.float64), C(arr(3), "float64", copy=False)],
+    "numpy.matrix_transpose": [C(arr(2, 3)), C(arr(4, 2, 3))],
+    "numpy.linalg.matrix_transpose": [C(arr(2, 3)), C(arr(2, 2, 3))],
+    "numpy.linalg.vecdot": [C(arr(3), arr(3)), C(arr(2, 3), arr(3)), C(arr(3, 2), arr(3, 2), axis=0),
+                            C(arr(2, 3, 4), arr(2, 3, 4), axis=-2)],
+    "numpy.linalg.vector_norm": [C(arr(4)), C(arr(2, 3)), C(arr(2, 3), axis=1), C(arr(2, 3), axis=0, keepdims=True),
+                                 C(arr(3), ord=1), C(arr(2, 3), ord=3), C(arr(2, 3), axis=(0, 1), ord=2)],
+    "numpy.append": [C(arr(3), arr(2)), C(arr(2, 3), arr(1, 3), axis=0), C(arr(2, 3), arr(2, 2), axis=1),
+                     C(arr(2, 2), arr(3)), C(arr(3), 1.5)],
     "numpy.concatenate": [
         C([arr(2), arr(3)]),
         C([arr(2, 3), arr(1, 3)]),

@@ -51,6 +51,9 @@ from tangent.runtime import (
     is_mutable,
     check_unchanged,
     unbroadcast,
+    unravel,
+    ravel_like,
+    branch_not_differentiated,
     unreduce,
     zero_at,
 )

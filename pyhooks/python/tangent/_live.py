@@ -34,13 +34,24 @@ _KNOWN_MODULES = ("numpy", "math", "scipy.special", "numpy.linalg", "builtins")
 
 class Prelude:
     """``text`` to append to the module's source; ``namespace``: values the generated code
-    needs under names the function's globals do not have (a closure's cells)."""
+    needs under names the function's globals do not have (a closure's cells); ``origins``:
+    ``(first, count, path, line, indent)`` for each function's source in ``text`` (its
+    ``count`` lines from 0-based line ``first`` of ``text`` are lines ``line``... of ``path``,
+    dedented by ``indent`` columns), so that an error in them is told at their own place."""
 
-    __slots__ = ("text", "namespace")
+    __slots__ = ("text", "namespace", "origins")
 
-    def __init__(self, text, namespace):
+    def __init__(self, text, namespace, origins=()):
         self.text = text
         self.namespace = namespace
+        self.origins = tuple(origins)
+
+    def place(self, line_in_text, column):
+        """``(path, line, column)`` of 0-based line ``line_in_text`` of ``text``, or None."""
+        for first, count, path, line, indent in self.origins:
+            if first <= line_in_text < first + count:
+                return path, line + line_in_text - first, column + indent
+        return None
 
 
 _MISSING = object()
@@ -61,7 +72,14 @@ def prelude(fn, module_source, path, free_values=None, follow_project=False):
     if not writer.lines:
         return None
     text = "\n\n# Names of the running program that this file does not bind (added by Tangent)\n"
-    return Prelude(text + "\n".join(writer.lines) + "\n", writer.namespace)
+    origins = []
+    line = text.count("\n")
+    for entry in writer.lines:
+        where = writer.origins.get(id(entry))
+        if where is not None:
+            origins.append((line, entry.count("\n") + 1, *where))
+        line += entry.count("\n") + 1
+    return Prelude(text + "\n".join(writer.lines) + "\n", writer.namespace, origins)
 
 
 class _Writer:
@@ -78,6 +96,8 @@ class _Writer:
         self.bindings = bindings
         self.path = path
         self.lines: list[str] = []
+        # id of a line of `lines` holding a function's source -> (path, first line, indent).
+        self.origins: dict[int, tuple] = {}
         self.namespace: dict[str, object] = {}
         self.done: dict[str, object] = {}
         self.seen: set[int] = set()
@@ -121,7 +141,7 @@ class _Writer:
     def function(self, name, value, bound, cell):
         code = value.__code__
         if bound is not None and bound[0] == "import" and _import_is(bound, value) is not False:
-            if not (self.follow_project and self.in_project(value)):
+            if not (self.follow_project and self.in_project(value)) and not _followed_installed(value):
                 return
         if bound is not None and bound[0] == "def" and _same_file(code.co_filename, self.path) and bound[1] == code.co_firstlineno:
             # The file's own definition, the one the name is bound to: follow its calls.
@@ -137,6 +157,10 @@ class _Writer:
         of a library with recipes (NumPy, SciPy, ...) or of a module of the same project
         (whose derivatives come through the import hook)? Others are inlined (their source
         read, nothing run)."""
+        if _followed_installed(value):
+            return False
+        if _installed_function(value) and _engine_knows(value):
+            return True  # an installed function with a recipe (or the engine reads it)
         module = getattr(value, "__module__", None) or ""
         if module.split(".")[0] in _LIBRARIES:
             return True
@@ -166,6 +190,8 @@ class _Writer:
         """Tells the engine ``value`` under ``name`` (an import line or its source); False
         when it cannot."""
         foreign = value.__globals__ is not self.globals and value.__globals__ is not self.module_globals
+        # An installed function's decorator wrapper: the function it wraps is read.
+        source_of = _unwrapped(value) if foreign and _installed_function(value) else value
         if foreign:
             line = _import_from(name, value) if self.imported(value) else None
             if line is not None:
@@ -175,14 +201,14 @@ class _Writer:
                 return True
             # A closure or a function of a namespace that cannot be imported: its source comes
             # along, provided each name it reads means the same here.
-            reads = {n: value.__globals__[n] for n in _global_names(value.__code__) if n in value.__globals__}
+            reads = {n: source_of.__globals__[n] for n in _global_names(source_of.__code__) if n in source_of.__globals__}
             for n, v in reads.items():
                 here = self.done.get(n, self.namespace.get(n, _lookup(self.globals, n)))
                 if here is not _MISSING and here is not v:
                     return False
         else:
             reads = {}
-        if not readable_source(value):
+        if not readable_source(source_of):
             return False
         if value.__name__ == "<lambda>":
             text = lambda_source(value)
@@ -191,21 +217,28 @@ class _Writer:
             source = f"def {name}{text}"
         else:
             try:
-                source = textwrap.dedent(inspect.getsource(value))
+                raw = inspect.getsource(source_of)
             except (OSError, TypeError):
                 return False
-            if not _defines(source, value):
+            source = textwrap.dedent(raw)
+            first = raw.splitlines()[0] if raw else ""
+            indent = len(first) - len(first.lstrip()) - (len(source.splitlines()[0]) - len(source.splitlines()[0].lstrip()) if source else 0)
+            if not _defines(source, source_of):
                 return False
+            if foreign:
+                source = _undecorated(source)
             source = _renamed(source, value.__name__, name)
             if source is None:
                 return False
-        cells = closure_values(value)
+        cells = closure_values(source_of)
         for cell_name, cell_value in cells.items():
             here = self.namespace.get(cell_name, _lookup(self.globals, cell_name))
             if here is not _MISSING and here is not cell_value:
                 return False  # the closure's name means another value here
         for n, v in reads.items():
-            if _lookup(self.globals, n) is _MISSING and not isinstance(v, (types.FunctionType, types.ModuleType, type)):
+            # What the function reads from its own module (its imports too): the generated
+            # code, run among the caller's globals, reads the same objects.
+            if _lookup(self.globals, n) is _MISSING:
                 self.namespace[n] = v
         for cell_name, cell_value in cells.items():
             if not isinstance(cell_value, (types.FunctionType, types.ModuleType, type)):
@@ -215,10 +248,109 @@ class _Writer:
         self.size += len(source)
         if self.size > _MAX_PRELUDE_CHARS:
             return False  # a library's worth of code: left to the engine's refusal
-        self.lines.append(source.rstrip("\n") + "\n")
-        self.visit(value, cells)
+        entry = source.rstrip("\n") + "\n"
+        if value.__name__ != "<lambda>":
+            # The line the kept source starts at in its file (decorators cut off count).
+            skipped = len(raw.splitlines()) - len(source.splitlines())
+            self.origins[id(entry)] = (source_of.__code__.co_filename, _first_line(source_of) + skipped, indent)
+        self.lines.append(entry)
+        self.visit(source_of, cells)
         return True
 
+
+def _first_line(function):
+    """The first line of ``function``'s source (its first decorator's, else its ``def``)."""
+    try:
+        return inspect.getsourcelines(function)[1]
+    except (OSError, TypeError):
+        return function.__code__.co_firstlineno
+
+
+def _followed_installed(value):
+    """Is ``value`` a pure-Python function of an installed package whose source the engine
+    is given (the engine has no recipe for it, and it is not NumPy's, the standard
+    library's or Tangent's own)? Its source is read from the package's file; nothing runs."""
+    return _installed_function(value) and not _engine_knows(value)
+
+
+def _installed_function(value):
+    """Is ``value`` a pure-Python function of an installed package (not NumPy's, the
+    standard library's or Tangent's own), its source in a file under site-packages?"""
+    if not isinstance(value, types.FunctionType) or not readable_source(value):
+        return False
+    module = getattr(value, "__module__", None) or ""
+    top = module.split(".")[0]
+    if not module or module == "__main__" or top in _NEVER_FOLLOWED:
+        return False
+    path = _unwrapped(value).__code__.co_filename
+    return bool(path) and os.path.isfile(path) and _installed_file(path)
+
+
+def _unwrapped(value):
+    """The function an installed package's decorator wrapped (``functools.wraps``: argument
+    validation such as scikit-learn's ``validate_params``), else ``value``. Its source is
+    what the engine reads; the wrapper still runs when the derivative calls the function."""
+    inner = value
+    for _ in range(8):
+        wrapped = getattr(inner, "__wrapped__", None)
+        if not isinstance(wrapped, types.FunctionType):
+            break
+        inner = wrapped
+    return inner
+
+
+def _installed_file(path):
+    """Is ``path`` a file of an installed package (under site-packages or dist-packages)?"""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
+
+def _engine_knows(value):
+    """Has the engine a recipe for ``value`` (under its module's name or the public module
+    it is imported from), or does it read calls of it itself (array-namespace getters)?"""
+    qualname = getattr(value, "__qualname__", "")
+    module = getattr(value, "__module__", None) or ""
+    if value.__name__ in _NAMESPACE_GETTERS:
+        return True
+    names = _recipe_names()
+    if f"{module}.{qualname}" in names:
+        return True
+    public = _public_module(module, qualname, value)
+    return f"{public}.{qualname}" in names
+
+
+_recipe_name_set = None
+
+
+def _recipe_names():
+    global _recipe_name_set
+    if _recipe_name_set is None:
+        from tangent import _engine
+
+        _recipe_name_set = frozenset(name for name, *_ in _engine.recipe_names())
+    return _recipe_name_set
+
+
+def _undecorated(source):
+    """``source`` of a function without its decorator lines (an installed function's
+    decorators check arguments or record capabilities; the engine reads the function)."""
+    try:
+        node = ast.parse(source).body[0]
+    except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
+        return source
+    if not getattr(node, "decorator_list", None):
+        return source
+    lines = source.splitlines(keepends=True)
+    return "".join(lines[node.lineno - 1 :])
+
+
+# Packages whose functions are never inlined: NumPy (recipes, or compiled), the standard
+# library's modules with recipes, and Tangent itself.
+_NEVER_FOLLOWED = frozenset({"numpy", "math", "builtins", "tangent", "cmath", "operator"})
+
+# Functions of the array-API idiom the engine reads itself (`xp = array_namespace(x)`,
+# `x = xp_promote(x, force_floating=True, xp=xp)`).
+_NAMESPACE_GETTERS = frozenset({"array_namespace", "get_namespace", "get_namespace_and_device", "xp_promote"})
 
 # Most source the prelude inlines (functions of other modules read for one derivative).
 _MAX_PRELUDE_CHARS = 400_000

@@ -745,6 +745,46 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         return _specialized_at_call(fn, wrt, called, options, error)
 
 
+def _at_own_place(error, src, live):
+    """``error`` told at the construct's own file and line when it stands in source the
+    prelude brought along (a helper of another module, an installed package's function)."""
+    if live is None or not error.line or error.path != src.path:
+        return error
+    own_lines = src.module_source[: len(src.module_source) - len(live.text)].count("\n")
+    place = live.place(error.line - own_lines - 1, error.column)
+    if place is None:
+        return error
+    from tangent.errors import relocated
+
+    return relocated(error, *place)
+
+
+_LEFT_OUT_BRANCH = re.compile(
+    r"(tangent\.branch_not_differentiated\((?:'(?:[^'\\]|\\.)*', ){2})('(?:[^'\\]|\\.)*'), (\d+), (\d+)\)"
+)
+
+
+def _branches_at_own_place(source, src, live):
+    """``source`` (generated) with each branch it leaves out told at the branch's own place
+    when the branch stands in source the prelude brought along (see `_at_own_place`)."""
+    if live is None or "branch_not_differentiated" not in source:
+        return source
+    own_lines = src.module_source[: len(src.module_source) - len(live.text)].count("\n")
+
+    def moved(match):
+        try:
+            path = ast.literal_eval(match.group(2))
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        line, column = int(match.group(3)), int(match.group(4))
+        place = live.place(line - own_lines - 1, column) if path == src.path else None
+        if place is None:
+            return match.group(0)
+        return f"{match.group(1)}{place[0]!r}, {place[1]}, {place[2]})"
+
+    return _LEFT_OUT_BRANCH.sub(moved, source)
+
+
 def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False):
     """The derivative of the plain function ``fn`` (see `_derivative`)."""
     src = _find_source(fn)
@@ -825,7 +865,8 @@ def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required
                 **extra,
             )
         except engine.EngineError as error:
-            raise _explained(error_from_engine(error), fn) from None
+            raise _explained(_at_own_place(error_from_engine(error), src, live), fn) from None
+        source = _branches_at_own_place(source, src, live)
         filename = _write_source(fn, source)
         code = compile(source, filename, "exec", dont_inherit=True)
         doc = _docstring(fn, positions, seed_required)

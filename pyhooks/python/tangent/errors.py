@@ -188,6 +188,25 @@ def error_from_engine(engine_error):
     return cls(rendered, kind=kind, message=message, path=path, line=line, column=column, code=code)
 
 
+def relocated(error, path, line, column):
+    """``error`` (a ``TangentError``) told at ``path:line:column``, its snippet that line's."""
+    import linecache
+
+    source_line = linecache.getline(path, line).rstrip("\n")
+    lines = error.rendered.splitlines()
+    tail_at = next((i for i, text in enumerate(lines) if text.startswith(("help:", "note:"))), len(lines))
+    where = f"{path}:{line}:{max(column, 1)}"
+    head = [lines[0] if lines else f"error[{error.code} {error.kind}]: {error.message}", f"  --> {where}"]
+    if source_line:
+        gutter = " " * len(str(line))
+        head += [f"{gutter} |", f"{line} | {source_line}", f"{gutter} | " + " " * max(column - 1, 0) + "^"]
+    rendered = "\n".join(head + lines[tail_at:]) + "\n"
+    moved = type(error)(
+        rendered, kind=error.kind, message=error.message, path=path, line=line, column=column, code=error.code
+    )
+    return moved
+
+
 def make_error(cls, message, *, path=None, line=0, column=0, source_line=None):
     """A ``TangentError`` raised by the Python side, rendered like the engine's diagnostics."""
     title = f"error[{cls.code} {cls.kind}]: {message}"

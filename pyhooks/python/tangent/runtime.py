@@ -33,6 +33,8 @@ __all__ = [
     "attribute_tangent",
     "add_grad",
     "unbroadcast",
+    "unravel",
+    "ravel_like",
     "unreduce",
     "grad_like",
     "add_grad_at",
@@ -61,6 +63,7 @@ __all__ = [
     "einsum_adjoint",
     "digamma",
     "polygamma",
+    "branch_not_differentiated",
 ]
 
 
@@ -256,7 +259,12 @@ def _carries_adjoint(v):
 
 def attribute_grads(g, obj):
     """The gradient of a parameter container: a mapping with an entry for every
-    differentiable attribute of ``obj`` (zero for those the function did not read)."""
+    differentiable attribute of ``obj`` (zero for those the function did not read).
+
+    A parameter the function reads attributes of may be an array after all (``X.format``
+    checked for sparse matrices, ``X.dtype``): its adjoint is then the whole value's, kept."""
+    if g is not None and not isinstance(g, dict):
+        return g
     if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a named tuple read by name
         full = {f: init_grad(v) for f, v in zip(obj._fields, obj) if _carries_adjoint(v)}
     else:
@@ -414,6 +422,30 @@ def _copy_grad(g):
 
 # --------------------------------------------------------------------------------------------
 # Shapes
+
+
+def unravel(g, a, order="C"):
+    """The adjoint of ``numpy.ravel(a, order)``: the flat ``g`` laid back into ``a``'s shape,
+    each element where ``ravel`` took it from (``'K'``/``'A'``: in ``a``'s memory order)."""
+    shape = numpy.shape(a)
+    if order in ("C", "F"):
+        return numpy.reshape(g, shape, order=order)
+    # Each element's C-order position, laid out in memory as ``a`` is; ravelled as ``a`` was.
+    layout = numpy.empty_like(numpy.asarray(a), dtype=numpy.intp)
+    layout[...] = numpy.arange(layout.size).reshape(shape)
+    out = numpy.zeros(layout.size, dtype=numpy.result_type(g, float))
+    out[numpy.ravel(layout, order=order)] = numpy.ravel(g)
+    return out.reshape(shape)
+
+
+def ravel_like(g, a, order="C"):
+    """``g`` (shaped as ``a``) flattened in the order ``numpy.ravel(a, order)`` reads ``a``:
+    the inverse of :func:`unravel`."""
+    if order in ("C", "F"):
+        return numpy.ravel(g, order=order)
+    layout = numpy.empty_like(numpy.asarray(a), dtype=numpy.intp)
+    layout[...] = numpy.arange(layout.size).reshape(numpy.shape(a))
+    return numpy.ravel(g)[numpy.ravel(layout, order=order)]
 
 
 def unbroadcast(g, x):
@@ -1452,3 +1484,28 @@ def einsum_adjoint(g, subscripts, k, operand0, operand1=None, operand2=None):
         r = numpy.einsum(",".join([labels] + ties) + "->" + "".join(renamed), r, *ones)
     # 4. Axes operand k broadcast (size 1) get the sum.
     return unbroadcast(r, x)
+
+
+# --------------------------------------------------------------------------------------------
+# Branches left out of a derivative
+
+
+def branch_not_differentiated(kind, message, path, line, column):
+    """The error a derivative raises when a branch it could not differentiate runs (code for
+    sparse matrices, say, in a function differentiated for dense arrays): the engine's
+    refusal of that branch, at its line, raised only if the branch is taken."""
+    import linecache
+
+    from tangent import errors
+
+    cls = errors.ERRORS_BY_KIND.get(kind, errors.NotDifferentiableError)
+    source_line = linecache.getline(path, line).rstrip("\n") if path and line else None
+    error = errors.make_error(
+        cls,
+        f"{message} (this branch ran; Tangent differentiated the function only where it does not)",
+        path=path,
+        line=line,
+        column=column,
+        source_line=source_line,
+    )
+    return error

@@ -1,0 +1,448 @@
+//! The array-API idiom of libraries: `xp = array_namespace(x)` (SciPy),
+//! `xp, _ = get_namespace(X)` (scikit-learn), then `xp.sum(x, axis=0)`.
+//!
+//! For NumPy arrays the namespace a getter returns is NumPy (or a thin compatibility layer
+//! over it that computes the same values), and NumPy 2 spells the array API's functions as
+//! the standard does. So a function whose namespace name is bound only by such getters is
+//! read with that name meaning `numpy`: the getter's statement goes (its other results, a
+//! flag and a device, become `False` and `None`, what they are for NumPy arrays), and each
+//! use of the name becomes the module's name for NumPy, whose functions have recipes.
+
+use std::collections::BTreeSet;
+
+use ruff_python_ast::visitor::transformer::{Transformer, walk_expr, walk_stmt};
+use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
+use ruff_text_size::Ranged;
+
+use crate::resolve::ModuleScope;
+
+/// Functions returning an array namespace, by the last part of their canonical name.
+const GETTERS: &[&str] = &[
+    "array_namespace",
+    "get_namespace",
+    "get_namespace_and_device",
+];
+
+/// Packages whose getters are known to return NumPy's namespace for NumPy arrays.
+const GETTER_PACKAGES: &[&str] = &["sklearn", "scipy", "array_api_compat"];
+
+/// `def` with its array-namespace names read as NumPy, and the name NumPy goes by in it
+/// (`Some("numpy")` when the module has no import of NumPy the function can use: the
+/// caller binds it); `None` when the function uses no namespace getter.
+pub(super) fn numpy_namespaces(
+    def: &ast::StmtFunctionDef,
+    scope: &ModuleScope,
+) -> Option<(ast::StmtFunctionDef, Option<String>)> {
+    let promotes = uses_promote(def, scope) || spreads_shape(def);
+    let mut bindings = Bindings {
+        scope,
+        getter_targets: BTreeSet::new(),
+        other_targets: BTreeSet::new(),
+    };
+    bindings.block(&def.body);
+    let names: BTreeSet<String> = bindings
+        .getter_targets
+        .difference(&bindings.other_targets)
+        .cloned()
+        .collect();
+    if names.is_empty() && !promotes {
+        return None;
+    }
+    let mut locals = BTreeSet::new();
+    super::collect_assigned(&def.body, &mut locals);
+    for p in def.parameters.iter_non_variadic_params() {
+        locals.insert(p.parameter.name.to_string());
+    }
+    let (alias, bind) = match scope
+        .imports
+        .iter()
+        .find(|(name, canon)| canon.as_str() == "numpy" && !locals.contains(name.as_str()))
+    {
+        Some((name, _)) => (name.clone(), None),
+        None if !locals.contains("numpy") && !scope.binds("numpy") => {
+            ("numpy".to_string(), Some("numpy".to_string()))
+        }
+        None => return None,
+    };
+    let mut out = def.clone();
+    let rewrite = Rewrite {
+        scope,
+        names: &names,
+        alias: &alias,
+    };
+    rewrite.visit_body(&mut out.body);
+    Some((out, bind))
+}
+
+/// Is `call` a namespace getter of a known package?
+fn is_getter(call: &ast::ExprCall, scope: &ModuleScope) -> bool {
+    let Some(dotted) = super::dotted_name(&call.func) else {
+        return false;
+    };
+    let Some(canon) = scope.canonical(&dotted) else {
+        return false;
+    };
+    let package = canon.split('.').next().unwrap_or("");
+    let last = canon.rsplit('.').next().unwrap_or("");
+    GETTER_PACKAGES.contains(&package) && GETTERS.contains(&last)
+}
+
+/// The namespace name a getter statement binds (`xp` of `xp, _ = get_namespace(X)`).
+fn getter_target<'s>(stmt: &'s AStmt, scope: &ModuleScope) -> Option<&'s str> {
+    let AStmt::Assign(a) = stmt else { return None };
+    let AExpr::Call(call) = a.value.as_ref() else {
+        return None;
+    };
+    if a.targets.len() != 1 || !is_getter(call, scope) {
+        return None;
+    }
+    match &a.targets[0] {
+        AExpr::Name(n) => Some(n.id.as_str()),
+        AExpr::Tuple(t) => match t.elts.first() {
+            Some(AExpr::Name(n)) => Some(n.id.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Names bound by getters, and names bound (also) otherwise.
+struct Bindings<'s> {
+    scope: &'s ModuleScope,
+    getter_targets: BTreeSet<String>,
+    other_targets: BTreeSet<String>,
+}
+
+impl Bindings<'_> {
+    fn block(&mut self, body: &[AStmt]) {
+        for stmt in body {
+            if let Some(name) = getter_target(stmt, self.scope) {
+                self.getter_targets.insert(name.to_string());
+                continue;
+            }
+            match stmt {
+                AStmt::If(s) => {
+                    self.block(&s.body);
+                    for clause in &s.elif_else_clauses {
+                        self.block(&clause.body);
+                    }
+                }
+                AStmt::While(s) => {
+                    self.block(&s.body);
+                    self.block(&s.orelse);
+                }
+                AStmt::Try(s) => {
+                    self.block(&s.body);
+                    for handler in &s.handlers {
+                        let ast::ExceptHandler::ExceptHandler(h) = handler;
+                        if let Some(name) = &h.name {
+                            self.other_targets.insert(name.to_string());
+                        }
+                        self.block(&h.body);
+                    }
+                    self.block(&s.orelse);
+                    self.block(&s.finalbody);
+                }
+                AStmt::For(s) => {
+                    super::collect_target(&s.target, &mut self.other_targets);
+                    self.block(&s.body);
+                    self.block(&s.orelse);
+                }
+                AStmt::With(s) => {
+                    for item in &s.items {
+                        if let Some(v) = &item.optional_vars {
+                            super::collect_target(v, &mut self.other_targets);
+                        }
+                    }
+                    self.block(&s.body);
+                }
+                _ => super::collect_assigned(std::slice::from_ref(stmt), &mut self.other_targets),
+            }
+        }
+    }
+}
+
+struct Rewrite<'r> {
+    scope: &'r ModuleScope,
+    names: &'r BTreeSet<String>,
+    alias: &'r str,
+}
+
+impl Transformer for Rewrite<'_> {
+    fn visit_stmt(&self, stmt: &mut AStmt) {
+        if getter_target(stmt, self.scope).is_some_and(|n| self.names.contains(n)) {
+            *stmt = other_results(stmt);
+            return;
+        }
+        if let AStmt::FunctionDef(f) = stmt {
+            let shadows = f
+                .parameters
+                .iter_non_variadic_params()
+                .any(|p| self.names.contains(p.parameter.name.as_str()));
+            if shadows {
+                return;
+            }
+        }
+        walk_stmt(self, stmt);
+    }
+
+    fn visit_expr(&self, expr: &mut AExpr) {
+        if let AExpr::Call(call) = expr {
+            if let Some(promoted) = promoted(call, self.scope, self.alias) {
+                *expr = promoted;
+            } else if let Some(packed) = packed_shape(call) {
+                call.arguments.args = vec![packed].into_boxed_slice();
+            }
+        }
+        if let AExpr::Name(n) = expr {
+            if n.ctx == ast::ExprContext::Load && self.names.contains(n.id.as_str()) {
+                n.id = self.alias.into();
+            }
+            return;
+        }
+        walk_expr(self, expr);
+    }
+}
+
+/// What a getter statement leaves: its other targets bound to what a getter gives for NumPy
+/// arrays (`is_array_api_compliant = False`, `device = None`), or `pass`.
+fn other_results(stmt: &AStmt) -> AStmt {
+    let range = stmt.range();
+    let AStmt::Assign(a) = stmt else {
+        return stmt.clone();
+    };
+    let rest: Vec<AExpr> = match &a.targets[0] {
+        AExpr::Tuple(t) => t.elts.iter().skip(1).cloned().collect(),
+        _ => Vec::new(),
+    };
+    if rest.is_empty() {
+        return AStmt::Pass(ast::StmtPass {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+        });
+    }
+    let values: Vec<AExpr> = (0..rest.len())
+        .map(|i| {
+            if i == 0 {
+                AExpr::BooleanLiteral(ast::ExprBooleanLiteral {
+                    node_index: ast::AtomicNodeIndex::NONE,
+                    range,
+                    value: false,
+                })
+            } else {
+                AExpr::NoneLiteral(ast::ExprNoneLiteral {
+                    node_index: ast::AtomicNodeIndex::NONE,
+                    range,
+                })
+            }
+        })
+        .collect();
+    let tuple = |elts: Vec<AExpr>, ctx| {
+        AExpr::Tuple(ast::ExprTuple {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            elts,
+            ctx,
+            parenthesized: false,
+        })
+    };
+    let (target, value) = if rest.len() == 1 {
+        (rest[0].clone(), values[0].clone())
+    } else {
+        (
+            tuple(rest, ast::ExprContext::Store),
+            tuple(values, ast::ExprContext::Load),
+        )
+    };
+    AStmt::Assign(ast::StmtAssign {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        targets: vec![target],
+        value: Box::new(value),
+    })
+}
+
+/// SciPy's `xp_promote(a, b, force_floating=True, xp=xp)`: its arguments as arrays of their
+/// common type (floating when forced), spelled in NumPy; `None` for other calls and for
+/// broadcasting ones (left to the engine, which refuses them).
+fn promoted(call: &ast::ExprCall, scope: &ModuleScope, numpy: &str) -> Option<AExpr> {
+    if !is_promote(call, scope) {
+        return None;
+    }
+    let mut floating = false;
+    for k in call.arguments.keywords.iter() {
+        match (k.arg.as_ref().map(|a| a.as_str()), &k.value) {
+            (Some("xp"), _) => {}
+            (Some("broadcast"), AExpr::BooleanLiteral(b)) if !b.value => {}
+            (Some("force_floating"), AExpr::BooleanLiteral(b)) => floating = b.value,
+            _ => return None,
+        }
+    }
+    let args = &call.arguments.args;
+    if args.is_empty()
+        || args
+            .iter()
+            .any(|a| matches!(a, AExpr::Starred(_) | AExpr::NoneLiteral(_)))
+    {
+        return None;
+    }
+    let range = call.range();
+    let name = |id: &str| {
+        AExpr::Name(ast::ExprName {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            id: id.into(),
+            ctx: ast::ExprContext::Load,
+        })
+    };
+    let attribute = |attr: &str| {
+        AExpr::Attribute(ast::ExprAttribute {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            value: Box::new(name(numpy)),
+            attr: ast::Identifier::new(attr, range),
+            ctx: ast::ExprContext::Load,
+        })
+    };
+    let call_of = |func: AExpr, args: Vec<AExpr>, keywords: Vec<ast::Keyword>| {
+        let mut made = call.clone();
+        made.func = Box::new(func);
+        made.arguments.args = args.into_boxed_slice();
+        made.arguments.keywords = keywords.into();
+        AExpr::Call(made)
+    };
+    let mut types: Vec<AExpr> = args.to_vec();
+    if floating {
+        types.push(AExpr::NumberLiteral(ast::ExprNumberLiteral {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            value: ast::Number::Float(1.0),
+        }));
+    }
+    let dtype = call_of(attribute("result_type"), types, Vec::new());
+    let converted: Vec<AExpr> = args
+        .iter()
+        .map(|a| {
+            let keyword = ast::Keyword {
+                node_index: ast::AtomicNodeIndex::NONE,
+                range,
+                arg: Some(ast::Identifier::new("dtype", range)),
+                value: dtype.clone(),
+            };
+            call_of(attribute("asarray"), vec![a.clone()], vec![keyword])
+        })
+        .collect();
+    if converted.len() == 1 {
+        return converted.into_iter().next();
+    }
+    Some(AExpr::Tuple(ast::ExprTuple {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        elts: converted,
+        ctx: ast::ExprContext::Load,
+        parenthesized: true,
+    }))
+}
+
+fn is_promote(call: &ast::ExprCall, scope: &ModuleScope) -> bool {
+    super::dotted_name(&call.func)
+        .and_then(|d| scope.canonical(&d))
+        .is_some_and(|c| c == "scipy._lib._array_api.xp_promote")
+}
+
+/// Does `def` call SciPy's `xp_promote`?
+fn uses_promote(def: &ast::StmtFunctionDef, scope: &ModuleScope) -> bool {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V<'s>(&'s ModuleScope, bool);
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Call(c) = expr {
+                self.1 |= is_promote(c, self.0);
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(scope, false);
+    v.visit_body(&def.body);
+    v.1
+}
+
+/// `x.reshape(n, *rest.shape[1:])`, a shape spread over the arguments of `reshape`: the
+/// shape as one tuple, `(n,) + tuple(rest.shape[1:])`, whose length need not be known.
+fn packed_shape(call: &ast::ExprCall) -> Option<AExpr> {
+    if !is_spread_reshape(call) {
+        return None;
+    }
+    let range = call.range();
+    let tuple_of = |elts: Vec<AExpr>| {
+        AExpr::Tuple(ast::ExprTuple {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            elts,
+            ctx: ast::ExprContext::Load,
+            parenthesized: true,
+        })
+    };
+    let mut parts: Vec<AExpr> = Vec::new();
+    let mut plain: Vec<AExpr> = Vec::new();
+    for arg in call.arguments.args.iter() {
+        match arg {
+            AExpr::Starred(s) => {
+                if !plain.is_empty() {
+                    parts.push(tuple_of(std::mem::take(&mut plain)));
+                }
+                let mut as_tuple = call.clone();
+                as_tuple.func = Box::new(AExpr::Name(ast::ExprName {
+                    node_index: ast::AtomicNodeIndex::NONE,
+                    range,
+                    id: "tuple".into(),
+                    ctx: ast::ExprContext::Load,
+                }));
+                as_tuple.arguments.args = vec![(*s.value).clone()].into_boxed_slice();
+                as_tuple.arguments.keywords = Default::default();
+                parts.push(AExpr::Call(as_tuple));
+            }
+            other => plain.push(other.clone()),
+        }
+    }
+    if !plain.is_empty() {
+        parts.push(tuple_of(plain));
+    }
+    parts.into_iter().reduce(|left, right| {
+        AExpr::BinOp(ast::ExprBinOp {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            left: Box::new(left),
+            op: ast::Operator::Add,
+            right: Box::new(right),
+        })
+    })
+}
+
+/// A method call `x.reshape(...)` with a starred argument.
+fn is_spread_reshape(call: &ast::ExprCall) -> bool {
+    matches!(call.func.as_ref(), AExpr::Attribute(a) if a.attr.as_str() == "reshape")
+        && call.arguments.keywords.is_empty()
+        && call
+            .arguments
+            .args
+            .iter()
+            .any(|a| matches!(a, AExpr::Starred(_)))
+}
+
+/// Does `def` spread a shape over the arguments of `reshape`?
+fn spreads_shape(def: &ast::StmtFunctionDef) -> bool {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V(bool);
+    impl<'a> Visitor<'a> for V {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Call(c) = expr {
+                self.0 |= is_spread_reshape(c);
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(false);
+    v.visit_body(&def.body);
+    v.0
+}
