@@ -25,6 +25,17 @@ impl Normalizer<'_> {
             let owner = self.scope.method_owner(class, method)?;
             return Some((format!("{}.{method}", owner.name), n.id.to_string()));
         }
+        // An object passed in (`def loss(model, x): ... model.forward(x)`, `model.head.apply`)
+        // whose class the API found on the argument the derivative was called with: keyed by
+        // `def <function>` (a key no class has).
+        if let Some(path) = super::dotted_name(a.value.as_ref())
+            && let Some(held) = self
+                .attribute_classes
+                .and_then(|m| m.get(&(format!("def {}", self.function_name), path.clone())))
+        {
+            let owner = self.scope.method_owner(held, method)?;
+            return Some((format!("{}.{method}", owner.name), path));
+        }
         let (self_name, class) = self.method.as_ref()?;
         // An object in an attribute whose class the API found (`self.family.loglike(...)`).
         if let Some(path) = super::dotted_name(a.value.as_ref())

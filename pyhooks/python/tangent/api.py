@@ -736,6 +736,10 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     try:
         return _derivative_of(fn, wrt=wrt, **options)
     except NoRecipeError as error:
+        if instance is None and _OBJECT_OF_UNKNOWN_CLASS in str(error):
+            # A method of an object passed in (`loss(model, x)` calling `model.forward`): its
+            # class is known when the derivative is called, from the argument.
+            return _specialized_for_objects(fn, wrt, options, error)
         # Read only on this path: a refusal is rare, a derivative asked for often.
         called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
         if not any(f"`{name}`" in (error.message or "") for name in called):
@@ -785,7 +789,7 @@ def _branches_at_own_place(source, src, live):
     return _LEFT_OUT_BRANCH.sub(moved, source)
 
 
-def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False):
+def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False, argument_classes=()):
     """The derivative of the plain function ``fn`` (see `_derivative`)."""
     src = _find_source(fn)
     src = _with_sibling_closures(src, fn) or _as_method_of(src, fn, instance_of) or src
@@ -822,6 +826,8 @@ def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required
     live_values = tuple(sorted((k, id(v)) for k, v in live.namespace.items())) if live else ()
     # The classes of the objects a bound method's object holds (`self.family.loglike(...)`).
     object_classes = _object_classes(instance, fn) if instance is not None else ()
+    # The classes of objects passed as arguments (`_specialized_for_objects`).
+    object_classes = tuple(sorted(set(object_classes) | set(argument_classes)))
     # Editing a project recipe file changes the derivatives that use it.
     per_function_key = (src.module_hash, _project.recipe_stamp(recipe_files), options, src.engine_name, live_values, object_classes)
 
@@ -957,6 +963,73 @@ def _called_parameters(fn):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     return tuple(n for n in names if n in called and n not in defaults)
+
+
+# The engine's help for a method called on an object whose class it cannot tell.
+_OBJECT_OF_UNKNOWN_CLASS = "it is called on an object whose class Tangent"
+
+
+def _specialized_for_objects(fn, wrt, options, error):
+    """A derivative of ``fn`` that, when called, reads the classes of the objects it is given
+    (and of the objects they hold) and differentiates ``fn`` with their methods known: one
+    derivative per set of classes. The generated code checks each object's class when it
+    runs. Without an object of a class of ``fn``'s module among the arguments, ``error``."""
+    code = fn.__code__
+    names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    positional = names[: code.co_argcount]
+    cache = {}
+
+    @functools.wraps(fn)
+    def derivative(*args, **kwargs):
+        given = dict(zip(positional, args))
+        given.update((k, v) for k, v in kwargs.items() if k in names)
+        hints = set()
+        for name, value in given.items():
+            hints.update(_argument_classes(fn, name, value))
+        # A path where two objects of one class hold different classes is left out (the
+        # engine then refuses the call there rather than guess).
+        classes_at = {}
+        for owner, path, cls in hints:
+            classes_at.setdefault((owner, path), set()).add(cls)
+        hints = {h for h in hints if len(classes_at[h[:2]]) == 1}
+        if not hints:
+            raise error
+        key = tuple(sorted(hints))
+        df = cache.get(key)
+        if df is None:
+            df = _derivative_of(fn, wrt=wrt, argument_classes=key, **options)
+            cache[key] = df
+        return df(*args, **kwargs)
+
+    return derivative
+
+
+def _argument_classes(fn, name, value, depth=3):
+    """``(owner, path, class)`` hints for the object ``value`` given for parameter ``name``
+    of ``fn``: ``("def <fn>", "name[.attr...]", class)`` for it and the objects it holds, and
+    the hints of `_object_classes` for the methods of their classes. Classes of ``fn``'s
+    module only."""
+    namespace = fn.__globals__
+
+    def module_class(obj):
+        cls = type(obj)
+        return cls.__name__ if cls.__qualname__ == cls.__name__ and namespace.get(cls.__name__) is cls else None
+
+    out = []
+    todo = [(name, value, depth)]
+    while todo:
+        path, obj, level = todo.pop()
+        cls = module_class(obj)
+        if cls is None:
+            continue
+        out.append((f"def {fn.__name__}", path, cls))
+        out.extend(_object_classes(obj, fn))
+        attributes = getattr(obj, "__dict__", None)
+        if level > 1 and isinstance(attributes, dict):
+            for attr, held in attributes.items():
+                if not attr.startswith("__"):
+                    todo.append((f"{path}.{attr}", held, level - 1))
+    return out
 
 
 def _specialized_at_call(fn, wrt, called, options, error):
