@@ -27,6 +27,7 @@ mod methods;
 mod namespaces;
 mod scopes;
 mod specialize;
+mod unroll;
 mod views;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -147,6 +148,13 @@ pub fn normalize_with(
     def: &ast::StmtFunctionDef,
     context: Context<'_>,
 ) -> Result<Normalized> {
+    // Loops over lists of objects passed in, each item's class known: unrolled.
+    let method = methods::method_context(file, scope, def);
+    let unrolled = context
+        .object_classes
+        .and_then(|hints| unroll::unrolled_object_loops(def, hints, method.as_ref()));
+    let rewritten = unrolled.is_some();
+    let def = unrolled.as_ref().unwrap_or(def);
     // `xp = array_namespace(x)`: the function read with `xp` meaning NumPy.
     if let Some((def, bind)) = namespaces::numpy_namespaces(def, scope) {
         let mut scope = scope.clone();
@@ -158,7 +166,7 @@ pub fn normalize_with(
         }
         return normalize_read(file, &scope, &def, context, true);
     }
-    normalize_read(file, scope, def, context, false)
+    normalize_read(file, scope, def, context, rewritten)
 }
 
 /// [`normalize_with`] of `def` as read; `rewritten`: its tree differs from its source text
@@ -1831,20 +1839,28 @@ impl<'a> Normalizer<'a> {
         if receiver.is_none() {
             self.check_self_call(c)?;
         }
-        if let (Some((_, self_name)), AExpr::Attribute(a)) = (&mut receiver, c.func.as_ref())
-            && matches!(a.value.as_ref(), AExpr::Attribute(_))
+        // The object a method is called on (`obj` of `obj.m(...)`), or called itself.
+        let (object, method) = match c.func.as_ref() {
+            AExpr::Attribute(a) => (a.value.as_ref(), a.attr.as_str()),
+            other => (other, "__call__"),
+        };
+        if let Some((_, self_name)) = &mut receiver
+            && matches!(object, AExpr::Attribute(_) | AExpr::Subscript(_))
         {
-            // An object held in an attribute (`self.family.loglike(...)`): read once.
-            match self.atom(&a.value, "obj")? {
+            // An object held in an attribute (`self.family.loglike(...)`) or a list
+            // (`layers[0].forward(x)`): read once.
+            match self.atom(object, "obj")? {
                 Atom::Name(n) => *self_name = n,
                 Atom::Const(_) => {}
             }
         }
-        if let (Some((text, self_name)), AExpr::Attribute(a)) = (&receiver, c.func.as_ref()) {
-            if matches!(a.value.as_ref(), AExpr::Name(_) | AExpr::Attribute(_)) {
+        if let Some((text, self_name)) = &receiver {
+            if matches!(
+                object,
+                AExpr::Name(_) | AExpr::Attribute(_) | AExpr::Subscript(_)
+            ) {
                 // Resolved as written: a subclass overriding the method would make the
                 // derivative wrong, so the generated code checks the object's class.
-                let method = a.attr.as_str();
                 let owner = text.split('.').next().unwrap_or_default().to_string();
                 let origin = self.origin.clone();
                 self.emit(Stmt::Opaque {

@@ -14,6 +14,11 @@ impl Normalizer<'_> {
     /// (a base class's) as `(Owner.m, self)`: the call of that method as a function with
     /// `self` first. Resolved statically, as written in the classes, not a subclass's override.
     pub(super) fn method_receiver(&self, c: &ast::ExprCall) -> Option<(String, String)> {
+        // A callable object passed in (`quad(x)`, `terms[0](x)`): its class's `__call__`.
+        if let Some((held, path)) = self.passed_object(&c.func) {
+            let owner = self.scope.method_owner(held, "__call__")?;
+            return Some((format!("{}.__call__", owner.name), path));
+        }
         let AExpr::Attribute(a) = c.func.as_ref() else {
             return None;
         };
@@ -25,20 +30,15 @@ impl Normalizer<'_> {
             let owner = self.scope.method_owner(class, method)?;
             return Some((format!("{}.{method}", owner.name), n.id.to_string()));
         }
-        // An object passed in (`def loss(model, x): ... model.forward(x)`, `model.head.apply`)
-        // whose class the API found on the argument the derivative was called with: keyed by
-        // `def <function>` (a key no class has).
-        if let Some(path) = super::dotted_name(a.value.as_ref())
-            && let Some(held) = self
-                .attribute_classes
-                .and_then(|m| m.get(&(format!("def {}", self.function_name), path.clone())))
-        {
+        // An object passed in (`def loss(model, x): ... model.forward(x)`, `model.head.apply`,
+        // `layers[0].forward`) whose class the API found on the argument.
+        if let Some((held, path)) = self.passed_object(&a.value) {
             let owner = self.scope.method_owner(held, method)?;
             return Some((format!("{}.{method}", owner.name), path));
         }
         let (self_name, class) = self.method.as_ref()?;
         // An object in an attribute whose class the API found (`self.family.loglike(...)`).
-        if let Some(path) = super::dotted_name(a.value.as_ref())
+        if let Some(path) = parameter_path(a.value.as_ref())
             && let Some(rest) = path.strip_prefix(&format!("{self_name}."))
         {
             let key = (class.clone(), format!("self.{rest}"));
@@ -60,6 +60,16 @@ impl Normalizer<'_> {
             _ => return None,
         };
         Some((format!("{}.{method}", owner.name), self_name.clone()))
+    }
+
+    /// The class the API found for the object `e` reaches from a parameter (`model`,
+    /// `model.head`, `layers[1]`) on the arguments the derivative was called with (keyed by
+    /// `def <function>`, a key no class has), and that path.
+    fn passed_object(&self, e: &AExpr) -> Option<(&String, String)> {
+        let path = parameter_path(e)?;
+        let key = (format!("def {}", self.function_name), path);
+        let held = self.attribute_classes?.get(&key)?;
+        Some((held, key.1))
     }
 
     /// `self.m(...)` in a method, where neither the class nor its bases in this module define
@@ -190,4 +200,21 @@ pub(super) fn method_context(
         .chain(def.parameters.args.iter())
         .next()?;
     (!decorated).then(|| (first.parameter.name.to_string(), class.name.clone()))
+}
+
+/// `model`, `model.head`, `layers[1]`, `layers[1].act`: the path of an object reached from a
+/// name by attributes and integer indices.
+pub(super) fn parameter_path(e: &AExpr) -> Option<String> {
+    match e {
+        AExpr::Name(n) => Some(n.id.to_string()),
+        AExpr::Attribute(a) => Some(format!("{}.{}", parameter_path(&a.value)?, a.attr)),
+        AExpr::Subscript(s) => match s.slice.as_ref() {
+            AExpr::NumberLiteral(ast::ExprNumberLiteral {
+                value: ast::Number::Int(i),
+                ..
+            }) => Some(format!("{}[{i}]", parameter_path(&s.value)?)),
+            _ => None,
+        },
+        _ => None,
+    }
 }

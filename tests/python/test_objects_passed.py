@@ -131,3 +131,121 @@ def test_objects_of_one_class_holding_different_classes_are_refused_not_guessed(
     net = Net(linear(3, 3, Tanh()), linear(3, 2, Softplus()))
     with pytest.raises(tangent.TangentError):
         tangent.grad(net_loss, wrt=(1,))(net, X, Y)
+
+
+class Quadratic:
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+
+    def __call__(self, x):
+        return 0.5 * x @ self.a @ x - self.b @ x
+
+
+class Barrier:
+    def __init__(self, strength):
+        self.strength = strength
+
+    def __call__(self, x):
+        return -self.strength * np.sum(np.log(4.0 - x * x))
+
+
+class Sequential:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x, y):
+        return np.mean((self.forward(x) - y) ** 2)
+
+
+def network_loss(layers, x, y):
+    h = x
+    for layer in layers:
+        h = layer.forward(h)
+    return np.mean((h - y) ** 2)
+
+
+def energy(x, quad):
+    return quad(x) + 0.1 * np.sum(x**4)
+
+
+def total(x, terms):
+    return sum(term(x) for term in terms)
+
+
+def stacked(x, terms):
+    values = [term(x) for term in terms]
+    return values[0] * values[-1]
+
+
+class SoftplusLayer:
+    def forward(self, x):
+        return np.log1p(np.exp(x))
+
+
+def layers_of_kinds():
+    """Layers of three classes (the `act` of each `Linear` is a `Tanh`: objects of one class
+    holding different classes at one attribute are refused, see above)."""
+    return [linear(3, 4), SoftplusLayer(), linear(4, 4), Scaled(RNG.normal(size=(4, 2)), RNG.normal(size=2), Tanh())]
+
+
+def spd(n):
+    m = RNG.normal(size=(n, n))
+    return m @ m.T / n + np.eye(n)
+
+
+@pytest.mark.parametrize("optimized", [True, False], ids=["opt", "noopt"])
+def test_a_list_of_objects_of_different_classes_iterated(optimized):
+    layers = layers_of_kinds()
+    df = tangent.grad(network_loss, wrt=(1,), optimized=optimized)
+    assert_close(df(layers, X, Y), numeric_grad(network_loss, (layers, X, Y), wrt=(1,)), rtol=1e-6, atol=1e-8)
+    longer = layers[:2] + [SoftplusLayer()] + layers[2:]
+    assert_close(df(longer, X, Y), numeric_grad(network_loss, (longer, X, Y), wrt=(1,)), rtol=1e-6, atol=1e-8)
+    v = RNG.normal(size=X.shape)
+    eps = 1e-6
+    fd = (network_loss(layers, X + eps * v, Y) - network_loss(layers, X - eps * v, Y)) / (2 * eps)
+    assert np.isclose(tangent.jvp(network_loss, wrt=(1,))(layers, X, Y, v), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_model_holding_a_list_of_layers():
+    model = Sequential(layers_of_kinds())
+    dloss = tangent.grad(model.loss)
+    assert_close(dloss(X, Y), numeric_grad(model.loss, (X, Y)), rtol=1e-6, atol=1e-8)
+
+    def sequential_loss(m, x, y):
+        return np.mean((m.forward(x) - y) ** 2)
+
+    globals()["sequential_loss"] = sequential_loss  # a function of this module, as written
+    try:
+        assert_close(
+            tangent.grad(sequential_loss, wrt=(1,))(model, X, Y),
+            numeric_grad(sequential_loss, (model, X, Y), wrt=(1,)),
+            rtol=1e-6,
+            atol=1e-8,
+        )
+    finally:
+        del globals()["sequential_loss"]
+    # The list changed after the derivative was made: refused when it runs, not wrong.
+    model.layers.append(linear(2, 2, Tanh()))
+    with pytest.raises(AssertionError, match="generated for 4 objects"):
+        dloss(X, Y)
+
+
+@pytest.mark.parametrize("f", [energy, total, stacked], ids=["callable_argument", "sum_over_callables", "list_of_callables"])
+def test_callable_objects_passed_in(f):
+    x = RNG.uniform(-1.0, 1.0, size=4)
+    quad = Quadratic(spd(4), RNG.normal(size=4))
+    arg = quad if f is energy else [quad, Barrier(0.1)]
+    assert_close(tangent.grad(f)(x, arg), numeric_grad(f, (x, arg)), rtol=1e-6, atol=1e-8)
+    v = RNG.normal(size=4)
+    eps = 1e-6
+    fd = (f(x + eps * v, arg) - f(x - eps * v, arg)) / (2 * eps)
+    assert np.isclose(tangent.jvp(f)(x, arg, v), fd, rtol=1e-6, atol=1e-8)
+    g = tangent.grad(f)
+    fd_hv = (g(x + eps * v, arg) - g(x - eps * v, arg)) / (2 * eps)
+    assert_close(tangent.hvp(f)(x, arg, v), fd_hv, rtol=1e-5, atol=1e-6)

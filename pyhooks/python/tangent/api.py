@@ -397,7 +397,17 @@ def _object_classes(instance, fn, depth=3):
         if not isinstance(attributes, dict):
             return
         for name, value in attributes.items():
-            if name.startswith("__") or not module_classes(value):
+            if name.startswith("__"):
+                continue
+            if isinstance(value, (list, tuple)) and len(value) <= _MAX_UNROLLED:
+                # A list of objects (`self.layers`): each item, for a loop over it.
+                for i, item in enumerate(value):
+                    if module_classes(item):
+                        yield f"{name}[{i}]", item
+                        for rest, deeper in held(item, level - 1):
+                            yield f"{name}[{i}].{rest}", deeper
+                continue
+            if not module_classes(value):
                 continue
             yield name, value
             for rest, deeper in held(value, level - 1):
@@ -735,8 +745,13 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     options.update(instance_of=instance_of, instance=instance)
     try:
         return _derivative_of(fn, wrt=wrt, **options)
+    except UnsupportedError as error:
+        if instance is None and _COMPUTED_CALLEE in str(error) and _module_has_classes(fn):
+            # An object of a list passed in, called (`sum(term(x) for term in terms)`).
+            return _specialized_for_objects(fn, wrt, options, error)
+        raise
     except NoRecipeError as error:
-        if instance is None and _OBJECT_OF_UNKNOWN_CLASS in str(error):
+        if instance is None and _called_object(error, fn) and _module_has_classes(fn):
             # A method of an object passed in (`loss(model, x)` calling `model.forward`): its
             # class is known when the derivative is called, from the argument.
             return _specialized_for_objects(fn, wrt, options, error)
@@ -965,8 +980,35 @@ def _called_parameters(fn):
     return tuple(n for n in names if n in called and n not in defaults)
 
 
+# Most objects of a list passed in whose loop is unrolled, one copy per object.
+_MAX_UNROLLED = 64
+
 # The engine's help for a method called on an object whose class it cannot tell.
 _OBJECT_OF_UNKNOWN_CLASS = "it is called on an object whose class Tangent"
+# The engine's refusal of a call of a value it cannot tell (an item of a list passed in).
+_COMPUTED_CALLEE = "calling a lambda or a computed function"
+
+
+def _called_object(error, fn):
+    """Is ``error`` the engine's refusal of a method of an object it cannot tell, or of a call
+    of a local value (an item of a list passed in, in forward mode)?"""
+    if _OBJECT_OF_UNKNOWN_CLASS in str(error):
+        return True
+    found = _NO_RECIPE.search(error.message or "")
+    if found is None:
+        return False
+    callee = found.group(1)
+    code = fn.__code__
+    parameters = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    # (A parameter called is specialized for what it is given: `_specialized_at_call`.)
+    # A name the function reads as a global (bound or not) is no local value.
+    return "." not in callee and callee not in parameters and callee not in _live._global_names(code)
+
+
+def _module_has_classes(fn):
+    """Does ``fn``'s module define classes (whose objects a call could be given)?"""
+    module = getattr(fn, "__module__", None)
+    return any(isinstance(v, type) and v.__module__ == module for v in list(fn.__globals__.values()))
 
 
 def _specialized_for_objects(fn, wrt, options, error):
@@ -1006,9 +1048,9 @@ def _specialized_for_objects(fn, wrt, options, error):
 
 def _argument_classes(fn, name, value, depth=3):
     """``(owner, path, class)`` hints for the object ``value`` given for parameter ``name``
-    of ``fn``: ``("def <fn>", "name[.attr...]", class)`` for it and the objects it holds, and
-    the hints of `_object_classes` for the methods of their classes. Classes of ``fn``'s
-    module only."""
+    of ``fn``: ``("def <fn>", "name[.attr...]", class)`` for it and the objects it holds
+    (``name[i]`` for the items of a list), and the hints of `_object_classes` for the methods
+    of their classes. Classes of ``fn``'s module only."""
     namespace = fn.__globals__
 
     def module_class(obj):
@@ -1019,6 +1061,10 @@ def _argument_classes(fn, name, value, depth=3):
     todo = [(name, value, depth)]
     while todo:
         path, obj, level = todo.pop()
+        if isinstance(obj, (list, tuple)) and len(obj) <= _MAX_UNROLLED and level > 0:
+            # A list of objects (`layers`): each item's class, for a loop over it.
+            todo.extend((f"{path}[{i}]", item, level - 1) for i, item in enumerate(obj))
+            continue
         cls = module_class(obj)
         if cls is None:
             continue
@@ -1040,8 +1086,9 @@ def _specialized_at_call(fn, wrt, called, options, error):
     positional = list(code.co_varnames[: code.co_argcount])
     items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
     names = tuple(positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i for i in items)
+    objects = _specialized_for_objects(fn, wrt, options, error)
     if any(n in called for n in names):
-        raise error
+        return objects
     cache = {}
 
     @functools.wraps(fn)
@@ -1049,9 +1096,14 @@ def _specialized_at_call(fn, wrt, called, options, error):
         chosen, kept = {}, list(args)
         for name in called:
             if name in kwargs:
-                chosen[name] = kwargs.pop(name)
+                chosen[name] = kwargs[name]
             elif name in positional and positional.index(name) < len(args):
                 chosen[name] = args[positional.index(name)]
+        if any(_is_object_of_module(fn, v) for v in chosen.values()):
+            # A callable object (`energy(x, quad)` calling `quad(x)`): its class's `__call__`.
+            return objects(*args, **kwargs)
+        for name in chosen:
+            kwargs.pop(name, None)
         if not chosen or not all(callable(v) for v in chosen.values()):
             raise error
         drop = {positional.index(n) for n in chosen if n in positional and positional.index(n) < len(args)}
@@ -1067,6 +1119,13 @@ def _specialized_at_call(fn, wrt, called, options, error):
         return entry[0](*kept, **kwargs)
 
     return derivative
+
+
+def _is_object_of_module(fn, value):
+    """Is ``value`` an object of a class of ``fn``'s module (a callable object, not a
+    function given as a value)?"""
+    cls = type(value)
+    return cls.__qualname__ == cls.__name__ and fn.__globals__.get(cls.__name__) is cls
 
 
 def _shifted(wrt, by):
