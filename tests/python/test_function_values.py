@@ -181,10 +181,14 @@ def test_function_default_and_function_arguments(m, optimized):
     check(m.twice_sin, (W,), optimized)
 
 
-def test_a_function_default_given_another_function_refuses(m):
+def test_a_function_default_given_another_function_gets_its_derivative(m):
+    """The derivative made for the default (`nonlinearity=np.tanh`), given another function
+    when called, differentiates the function with that one (one derivative per function)."""
     dmse = tangent.grad(m.mse)
-    with pytest.raises(TypeError, match="generated for `nonlinearity=tanh`"):
-        dmse(PARAMS, XIN, YOUT, m.relu)
+    for other in (m.softplus, m.softplus, np.tanh):
+        numeric = numeric_grad(lambda p0: m.mse([p0, PARAMS[1], PARAMS[2]], XIN, YOUT, other), (PARAMS[0],))
+        assert_close(dmse(PARAMS, XIN, YOUT, other)[0], numeric, rtol=1e-5, atol=1e-6)
+        assert_close(dmse(PARAMS, XIN, YOUT, nonlinearity=other)[0], numeric, rtol=1e-5, atol=1e-6)
     # The partial of the other function is differentiated.
     relu_loss = functools.partial(m.mse, nonlinearity=m.softplus)
     g = tangent.grad(relu_loss)(PARAMS, XIN, YOUT)
@@ -292,3 +296,19 @@ def test_a_helper_reading_a_global_the_caller_shadows_is_not_inlined(tmp_path):
     spec.loader.exec_module(module)
     with pytest.raises(tangent.TangentError, match="`f`"):
         tangent.grad(module.caller)
+
+
+@pytest.mark.parametrize("optimized", [True, False])
+def test_keyword_arguments_of_the_differentiated_function(m, optimized):
+    """`def penalized(w, X, y, penalty=l2_penalty, **penalty_kwargs)` differentiated itself:
+    the keywords (and another penalty) it is called with are bound when it is called."""
+    dpen = tangent.grad(m.penalized, optimized=optimized)
+    cases = [
+        ((W, X, Y), {}),
+        ((W, X, Y), {"lam": 0.3}),
+        ((W, X, Y, m.smooth_l1), {"lam": 0.05, "eps": 1e-3}),
+        ((W, X, Y), {"penalty": m.smooth_l1, "lam": 0.2}),
+    ]
+    for args, kwargs in cases:
+        numeric = numeric_grad(lambda w: m.penalized(w, *args[1:], **kwargs), (args[0],))
+        assert_close(dpen(*args, **kwargs), numeric, rtol=1e-5, atol=1e-6)

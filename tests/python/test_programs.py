@@ -600,8 +600,6 @@ SCRIPTS = sorted(
 # jvp, hvp, script.
 
 XFAIL = {
-    ('mlp.objective_relu_argument', 'grad-opt'): "TypeError: the derivative was generated for the parameter's default function; given another, it refuses (use functools.partial)",
-    ('mlp.objective_relu_argument', 'grad-noopt'): "TypeError: the derivative was generated for the parameter's default function; given another, it refuses (use functools.partial)",
     ('softmax_classifier.loss', 'grad-opt'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
     ('softmax_classifier.loss', 'grad-noopt'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
     ('softmax_classifier.loss', 'jvp'): 'UnsupportedError: T002 `{name: ... for name, value in params.items() if ...}` over a differentiated value cannot be differentiated (softmax_classifier.py:29)',
@@ -612,16 +610,9 @@ XFAIL = {
     ('glm.poisson_deviance', 'grad-opt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'grad-noopt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'hvp'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
-    ('neural_ode.trajectory_loss_linear_dynamics', 'grad-opt'): "TypeError: the derivative was generated for the parameter's default function; given another, it refuses (use functools.partial)",
-    ('neural_ode.trajectory_loss_linear_dynamics', 'grad-noopt'): "TypeError: the derivative was generated for the parameter's default function; given another, it refuses (use functools.partial)",
     ('base_class_model.exp_unbound', 'grad-opt'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
     ('base_class_model.exp_unbound', 'grad-noopt'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
     ('base_class_model.exp_unbound', 'jvp'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
-    ('penalized_regression.penalized_loss_default', 'grad-opt'): 'UnsupportedError: T002 `**kwargs` parameters cannot be differentiated (penalized_regression.py:38)',
-    ('penalized_regression.penalized_loss_default', 'grad-noopt'): 'UnsupportedError: T002 `**kwargs` parameters cannot be differentiated (penalized_regression.py:38)',
-    ('penalized_regression.penalized_loss_default', 'hvp'): 'UnsupportedError: T002 `**kwargs` parameters cannot be differentiated (penalized_regression.py:38)',
-    ('penalized_regression.penalized_loss_smooth_l1', 'grad-opt'): 'UnsupportedError: T002 `**kwargs` parameters cannot be differentiated (penalized_regression.py:38)',
-    ('penalized_regression.penalized_loss_smooth_l1', 'grad-noopt'): 'UnsupportedError: T002 `**kwargs` parameters cannot be differentiated (penalized_regression.py:38)',
     ('softmax_classifier', 'script'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
     ('variational_inference', 'script'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
 }

@@ -744,11 +744,25 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
     fn = _plain_function(f)
     options.update(instance_of=instance_of, instance=instance)
     try:
-        return _derivative_of(fn, wrt=wrt, **options)
+        df = _derivative_of(fn, wrt=wrt, **options)
+        if instance is None and not hasattr(fn, "__tangent_source__"):
+            df = _with_other_functions(df, fn, wrt, options)
+        return df
     except UnsupportedError as error:
         if instance is None and _COMPUTED_CALLEE in str(error) and _module_has_classes(fn):
             # An object of a list passed in, called (`sum(term(x) for term in terms)`).
             return _specialized_for_objects(fn, wrt, options, error)
+        code = fn.__code__
+        if (
+            instance is None
+            and "`**kwargs` parameters" in (error.message or "")
+            and code.co_flags & inspect.CO_VARKEYWORDS
+            and not code.co_flags & inspect.CO_VARARGS
+            and not hasattr(fn, "__tangent_source__")
+        ):
+            # `def loss(w, X, y, **penalty_kwargs)`: the keywords it is given, bound when the
+            # derivative is called.
+            return _specialized_for_keywords(fn, wrt, options, error)
         raise
     except NoRecipeError as error:
         if instance is None and _called_object(error, fn) and _module_has_classes(fn):
@@ -1076,6 +1090,100 @@ def _argument_classes(fn, name, value, depth=3):
                 if not attr.startswith("__"):
                     todo.append((f"{path}.{attr}", held, level - 1))
     return out
+
+
+def _with_other_functions(df, fn, wrt, options):
+    """``df`` (generated for the functions ``fn``'s parameters default to, checked when it
+    runs), which, called with another function for such a parameter, differentiates ``fn``
+    with that function instead (one derivative per function given, as for a parameter with
+    no default: `_specialized_at_call`)."""
+    defaults = _function_defaults(fn)
+    if not defaults:
+        return df
+    code = fn.__code__
+    positional = list(code.co_varnames[: code.co_argcount])
+    refusal = TypeError("tangent: no derivative for the functions given")
+    other = _specialized_at_call(fn, wrt, tuple(defaults), options, refusal)
+
+    @functools.wraps(df)
+    def derivative(*args, **kwargs):
+        for name, default in defaults.items():
+            if name in kwargs:
+                given = kwargs[name]
+            elif name in positional and positional.index(name) < len(args):
+                given = args[positional.index(name)]
+            else:
+                continue
+            if given is not default and callable(given):
+                return other(*args, **kwargs)
+        return df(*args, **kwargs)
+
+    for attribute in ("__tangent_generated__",):
+        if hasattr(df, attribute):
+            setattr(derivative, attribute, getattr(df, attribute))
+    return derivative
+
+
+def _function_defaults(fn):
+    """``{parameter: default}`` for ``fn``'s parameters whose default is a function."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {
+        q.name: q.default
+        for q in parameters
+        if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)
+        and q.default is not q.empty
+        and callable(q.default)
+        and not isinstance(q.default, type)
+    }
+
+
+def _specialized_for_keywords(fn, wrt, options, error):
+    """A derivative of ``fn`` (which takes ``**kwargs``) that, when called, binds the extra
+    keywords it is given (none is a case too) as ``functools.partial`` would and
+    differentiates that: one derivative per set of keyword values."""
+    code = fn.__code__
+    named = set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    positional = list(code.co_varnames[: code.co_argcount])
+    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
+    names = tuple(
+        positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i
+        for i in items
+    )
+    cache = {}
+
+    defaults = _function_defaults(fn)
+
+    @functools.wraps(fn)
+    def derivative(*args, **kwargs):
+        extra = {k: v for k, v in kwargs.items() if k not in named}
+        given = {k: v for k, v in kwargs.items() if k in named}
+        # Another function than a parameter's default is bound too (the derivative of the
+        # default would refuse it).
+        args = list(args)
+        for name, default in defaults.items():
+            if name in given and given[name] is not default and callable(given[name]):
+                extra[name] = given.pop(name)
+            elif name in positional and positional.index(name) < len(args):
+                value = args[positional.index(name)]
+                if value is not default and callable(value):
+                    extra[name] = value
+        drop = {positional.index(n) for n in extra if n in positional and positional.index(n) < len(args)}
+        args = [a for i, a in enumerate(args) if i not in drop]
+        key = tuple(sorted((k, id(v)) for k, v in extra.items()))
+        entry = cache.get(key)
+        if entry is None:
+            bound = _partial_function(functools.partial(fn, **extra), keep_positional=True)
+            if bound is None:
+                raise error
+            # The values stay referenced while their derivative is kept (ids stay theirs).
+            entry = (_derivative(bound, wrt=names, **options), tuple(extra.values()))
+            cache[key] = entry
+        return entry[0](*args, **given)
+
+    return derivative
 
 
 def _specialized_at_call(fn, wrt, called, options, error):
