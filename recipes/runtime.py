@@ -370,4 +370,4 @@ def polygamma(y, n, x):
     d[y] = d[x] * tangent.polygamma(n + 1, x)
 
 
-nondifferentiable(tangent.init_grad, tangent.Stack, tangent.in_place_check, tangent.check_updated, tangent.is_mutable, tangent.check_unchanged, tangent.is_view_of)
+nondifferentiable(tangent.init_grad, tangent.Stack, tangent.in_place_check, tangent.check_updated, tangent.is_mutable, tangent.check_unchanged, tangent.is_view_of, tangent.keys_of)

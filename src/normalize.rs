@@ -19,6 +19,7 @@ use crate::resolve::{BUILTINS, ModuleScope};
 mod branches;
 pub use branches::{LeftOut, MAX_LEFT_OUT, branch_of};
 mod checkpoints;
+mod dicts;
 pub use checkpoints::is_checkpoint;
 mod halves;
 pub use halves::Halves;
@@ -153,8 +154,27 @@ pub fn normalize_with(
     let unrolled = context
         .object_classes
         .and_then(|hints| unroll::unrolled_object_loops(def, hints, method.as_ref()));
-    let rewritten = unrolled.is_some();
+    let mut rewritten = unrolled.is_some();
     let def = unrolled.as_ref().unwrap_or(def);
+    // `params.items()` / `.values()` / `.keys()`: the items read by key.
+    let mut bound_scope = None;
+    let tangent = tangent_name(def, scope);
+    let views = tangent
+        .as_ref()
+        .and_then(|(name, _)| dicts::dict_views(def, name));
+    if let (Some(_), Some((name, true))) = (&views, &tangent) {
+        let mut with_tangent = scope.clone();
+        with_tangent
+            .imports
+            .insert(name.clone(), "tangent".to_string());
+        with_tangent
+            .import_statements
+            .insert(name.clone(), "import tangent".to_string());
+        bound_scope = Some(with_tangent);
+    }
+    rewritten |= views.is_some();
+    let def = views.as_ref().unwrap_or(def);
+    let scope = bound_scope.as_ref().unwrap_or(scope);
     // `xp = array_namespace(x)`: the function read with `xp` meaning NumPy.
     if let Some((def, bind)) = namespaces::numpy_namespaces(def, scope) {
         let mut scope = scope.clone();
@@ -167,6 +187,26 @@ pub fn normalize_with(
         return normalize_read(file, &scope, &def, context, true);
     }
     normalize_read(file, scope, def, context, rewritten)
+}
+
+/// The name `tangent` goes by in `def`'s module, and whether the module must be told it
+/// (it does not import `tangent`; generated code always does); `None` when `def` binds it.
+fn tangent_name(def: &ast::StmtFunctionDef, scope: &ModuleScope) -> Option<(String, bool)> {
+    let mut locals = BTreeSet::new();
+    collect_assigned(&def.body, &mut locals);
+    locals.extend(
+        def.parameters
+            .iter_non_variadic_params()
+            .map(|p| p.parameter.name.to_string()),
+    );
+    if let Some((name, _)) = scope
+        .imports
+        .iter()
+        .find(|(name, canon)| canon.as_str() == "tangent" && !locals.contains(name.as_str()))
+    {
+        return Some((name.clone(), false));
+    }
+    (!locals.contains("tangent") && !scope.binds("tangent")).then(|| ("tangent".to_string(), true))
 }
 
 /// [`normalize_with`] of `def` as read; `rewritten`: its tree differs from its source text
@@ -1704,6 +1744,12 @@ impl<'a> Normalizer<'a> {
             AExpr::Generator(g) if lowerable(&g.generators) => {
                 self.comprehension(&g.elt, &g.generators)
             }
+            AExpr::DictComp(ast::ExprDictComp {
+                key: Some(key),
+                value,
+                generators,
+                ..
+            }) if lowerable(generators) => self.dict_comprehension(key, value, generators),
             AExpr::Lambda(_)
             | AExpr::ListComp(_)
             | AExpr::SetComp(_)
@@ -2517,8 +2563,13 @@ fn fixed_lengths(body: &[AStmt]) -> BTreeMap<String, usize> {
 /// `range`/`zip`/`enumerate` (anything else, e.g. `d.items()`, stays as it is).
 fn lowerable(generators: &[ast::Comprehension]) -> bool {
     generators.iter().all(|g| match &g.iter {
-        AExpr::Call(c) => matches!(c.func.as_ref(), AExpr::Name(n) if matches!(n.id.as_str(), "range" | "zip" | "enumerate")),
+        AExpr::Call(c) => {
+            matches!(c.func.as_ref(), AExpr::Name(n) if matches!(n.id.as_str(), "range" | "zip" | "enumerate"))
+                // The keys of a dict (`dicts`: `params.items()` read by key).
+                || matches!(c.func.as_ref(), AExpr::Attribute(a) if a.attr.as_str() == "keys_of")
+        }
         AExpr::Name(_) | AExpr::Attribute(_) | AExpr::Subscript(_) | AExpr::List(_) | AExpr::Tuple(_) => true,
+        AExpr::ListComp(inner) => lowerable(&inner.generators),
         _ => false,
     })
 }

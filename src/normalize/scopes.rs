@@ -75,6 +75,26 @@ impl Normalizer<'_> {
         elt: &AExpr,
         generators: &[ast::Comprehension],
     ) -> Result<Expr> {
+        self.comprehension_into(elt, None, generators)
+    }
+
+    /// `{key: value for target in iter if cond ...}`: a fresh dict filled by nested loops.
+    pub(super) fn dict_comprehension(
+        &mut self,
+        key: &AExpr,
+        value: &AExpr,
+        generators: &[ast::Comprehension],
+    ) -> Result<Expr> {
+        self.comprehension_into(key, Some(value), generators)
+    }
+
+    /// A list of `elt` (or, with `value`, a dict from `elt` to `value`) over `generators`.
+    fn comprehension_into(
+        &mut self,
+        elt: &AExpr,
+        value: Option<&AExpr>,
+        generators: &[ast::Comprehension],
+    ) -> Result<Expr> {
         let mut targets = BTreeSet::new();
         for g in generators {
             if g.is_async {
@@ -109,10 +129,16 @@ impl Normalizer<'_> {
             })
             .collect();
         let elt = renamed_expr(elt, &map);
+        let value = value.map(|v| renamed_expr(v, &map));
         let result = self.fresh("items");
         self.locals.insert(result.clone());
-        self.assign(&result, Expr::List(Vec::new()));
-        self.comprehension_level(&levels, &elt, &result)?;
+        let empty = if value.is_some() {
+            Expr::Dict(Vec::new())
+        } else {
+            Expr::List(Vec::new())
+        };
+        self.assign(&result, empty);
+        self.comprehension_level(&levels, &elt, value.as_ref(), &result)?;
         Ok(Expr::Atom(Atom::Name(result)))
     }
 
@@ -120,23 +146,46 @@ impl Normalizer<'_> {
         &mut self,
         levels: &[(AExpr, AExpr, Vec<AExpr>)],
         elt: &AExpr,
+        value: Option<&AExpr>,
         result: &str,
     ) -> Result<()> {
         let Some(((target, iter, ifs), rest)) = levels.split_first() else {
-            let value = self.atom(elt, "item")?;
+            let item = self.atom(elt, "item")?;
             let origin = self.origin.clone();
-            self.emit(Stmt::Append {
-                target: result.to_string(),
-                value,
-                origin,
-            });
+            match value {
+                None => self.emit(Stmt::Append {
+                    target: result.to_string(),
+                    value: item,
+                    origin,
+                }),
+                Some(value) => {
+                    let value = self.atom(value, "value")?;
+                    let text = item.to_string();
+                    let reads = match &item {
+                        Atom::Name(n) => vec![n.clone()],
+                        Atom::Const(_) => Vec::new(),
+                    };
+                    self.emit(Stmt::AssignIndex {
+                        target: result.to_string(),
+                        index: crate::ir::Index {
+                            text: text.clone(),
+                            arg: text,
+                            reads,
+                        },
+                        value,
+                        origin,
+                    });
+                }
+            }
             return Ok(());
         };
         // A comprehension's own variables are fresh names: the iterables cannot be rebound.
         let mut rebound = BTreeSet::new();
         collect_target(target, &mut rebound);
         self.for_loop(target, iter, &rebound, |me| {
-            me.filtered(ifs, &mut |me| me.comprehension_level(rest, elt, result))
+            me.filtered(ifs, &mut |me| {
+                me.comprehension_level(rest, elt, value, result)
+            })
         })
     }
 

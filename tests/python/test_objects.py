@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tangent
-from gradcheck import assert_close
+from gradcheck import assert_close, numeric_grad
 
 RNG = np.random.default_rng(3)
 
@@ -450,17 +450,27 @@ def test_methods_through_inheritance(case):
     assert_close(hv, expected, rtol=1e-5, atol=1e-6, what="H v")
 
 
-def test_unbound_method_of_a_base_class_is_checked_against_overrides():
-    """`tangent.grad(Inherits.loss)` is written for Inherits' own `forward`; called on an
-    instance whose class overrides it, the derivative refuses instead of being wrong."""
+def test_unbound_method_of_a_base_class_follows_the_overrides_of_the_object_it_is_called_on():
+    """`tangent.grad(Inherits.loss)`, called on an instance whose class overrides `forward`:
+    differentiated for that class (its `forward`), at the first call per class; on an
+    `Inherits`, Inherits' own."""
+    x = RNG.standard_normal(4)
+    dloss = tangent.grad(Inherits.loss, wrt=(1,))
+    for obj in (Overrides(RNG.standard_normal((3, 4)), RNG.standard_normal(3)), Inherits(RNG.standard_normal((3, 4)), RNG.standard_normal(3))):
+        assert_close(dloss(obj, x), numeric_grad(lambda x: obj.loss(x), (x,)), rtol=1e-6, atol=1e-8)
     obj = Overrides(RNG.standard_normal((3, 4)), RNG.standard_normal(3))
-    with pytest.raises(TypeError, match="`forward` of this Overrides is not `Base.forward`"):
-        tangent.grad(Inherits.loss)(obj, RNG.standard_normal(4))
+    by_object = tangent.grad(Inherits.loss)(obj, x)
+    assert_close(by_object["W"], _attribute_fd(obj, lambda: obj.loss(x), "W"), rtol=1e-6, atol=1e-8)
 
 
-def test_abstract_method_through_the_base_class_says_how():
+def test_abstract_method_through_the_base_class():
+    """`tangent.grad(AbstractLoss.loss)` where only subclasses define `predict`: works on a
+    subclass's object; on the base class's own it says how."""
+    model, x, y = SinModel(RNG.standard_normal((3, 4)), np.ones(3)), RNG.standard_normal(4), np.ones(3)
+    got = tangent.grad(AbstractLoss.loss, wrt=(1,))(model, x, y)
+    assert_close(got, numeric_grad(lambda x: model.loss(x, y), (x,)), rtol=1e-6, atol=1e-8)
     with pytest.raises(tangent.NoRecipeError) as info:
-        tangent.grad(AbstractLoss.loss)(SinModel(np.ones((3, 4)), np.ones(3)), np.ones(4), np.ones(3))
+        tangent.grad(AbstractLoss.loss)(AbstractLoss(np.ones((3, 4)), np.ones(3)), np.ones(4), np.ones(3))
     message = str(info.value)
     assert "`self.predict` is not a method of `AbstractLoss`" in message
     assert "tangent.grad(model.loss)" in message

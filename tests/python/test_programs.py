@@ -600,20 +600,12 @@ SCRIPTS = sorted(
 # jvp, hvp, script.
 
 XFAIL = {
-    ('softmax_classifier.loss', 'grad-opt'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
-    ('softmax_classifier.loss', 'grad-noopt'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
-    ('softmax_classifier.loss', 'jvp'): 'UnsupportedError: T002 `{name: ... for name, value in params.items() if ...}` over a differentiated value cannot be differentiated (softmax_classifier.py:29)',
-    ('softmax_classifier.loss', 'hvp'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
     ('variational_inference.objective_closure', 'grad-opt'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
     ('variational_inference.objective_closure', 'grad-noopt'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
     ('variational_inference.objective_closure', 'hvp'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
     ('glm.poisson_deviance', 'grad-opt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'grad-noopt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'hvp'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
-    ('base_class_model.exp_unbound', 'grad-opt'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
-    ('base_class_model.exp_unbound', 'grad-noopt'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
-    ('base_class_model.exp_unbound', 'jvp'): 'NotDifferentiableError: T004 function `predict` returns nothing to differentiate (base_class_model.py:12)',
-    ('softmax_classifier', 'script'): 'NoRecipeError: T003 no derivative known for the method `.values()` (softmax_classifier.py:30)',
     ('variational_inference', 'script'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
 }
 

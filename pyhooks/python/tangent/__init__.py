@@ -54,6 +54,7 @@ from tangent.runtime import (
     unravel,
     ravel_like,
     branch_not_differentiated,
+    keys_of,
     unreduce,
     zero_at,
 )

@@ -28,6 +28,7 @@ from tangent.errors import (
     NoRecipeError,
     InvalidDirectionError,
     InvalidWrtError,
+    TangentError,
     UnsupportedError,
     error_from_engine,
     make_error,
@@ -743,12 +744,27 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
         return types.MethodType(df, f.__self__)
     fn = _plain_function(f)
     options.update(instance_of=instance_of, instance=instance)
+    subclasses = _overriding_subclasses(fn) if instance is None and instance_of is None else ()
     try:
         df = _derivative_of(fn, wrt=wrt, **options)
         if instance is None and not hasattr(fn, "__tangent_source__"):
             df = _with_other_functions(df, fn, wrt, options)
+        if subclasses:
+            df = _per_class(fn, wrt, options, df, None)
         return df
-    except UnsupportedError as error:
+    except TangentError as error:
+        if subclasses:
+            # A method of a base class (`tangent.grad(ExpRegressor.loss)` is `Regressor.loss`)
+            # calling what subclasses define: differentiated for the class of the object it
+            # is called on.
+            return _per_class(fn, wrt, options, None, error)
+        return _derivative_refused(fn, wrt, options, instance, error)
+
+
+def _derivative_refused(fn, wrt, options, instance, error):
+    """What a refusal of ``fn``'s derivative leaves: a derivative made when it is called (for
+    the objects, keywords or functions it is given), or ``error``."""
+    if isinstance(error, UnsupportedError):
         if instance is None and _COMPUTED_CALLEE in str(error) and _module_has_classes(fn):
             # An object of a list passed in, called (`sum(term(x) for term in terms)`).
             return _specialized_for_objects(fn, wrt, options, error)
@@ -763,19 +779,19 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
             # `def loss(w, X, y, **penalty_kwargs)`: the keywords it is given, bound when the
             # derivative is called.
             return _specialized_for_keywords(fn, wrt, options, error)
-        raise
-    except NoRecipeError as error:
+        raise error
+    if isinstance(error, NoRecipeError):
         if instance is None and _called_object(error, fn) and _module_has_classes(fn):
             # A method of an object passed in (`loss(model, x)` calling `model.forward`): its
             # class is known when the derivative is called, from the argument.
             return _specialized_for_objects(fn, wrt, options, error)
         # Read only on this path: a refusal is rare, a derivative asked for often.
         called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
-        if not any(f"`{name}`" in (error.message or "") for name in called):
-            raise
-        # A parameter the function calls, with no function known until the derivative is
-        # called: specialized then, for the function it is given.
-        return _specialized_at_call(fn, wrt, called, options, error)
+        if any(f"`{name}`" in (error.message or "") for name in called):
+            # A parameter the function calls, with no function known until the derivative is
+            # called: specialized then, for the function it is given.
+            return _specialized_at_call(fn, wrt, called, options, error)
+    raise error
 
 
 def _at_own_place(error, src, live):
@@ -1090,6 +1106,55 @@ def _argument_classes(fn, name, value, depth=3):
                 if not attr.startswith("__"):
                     todo.append((f"{path}.{attr}", held, level - 1))
     return out
+
+
+def _overriding_subclasses(fn):
+    """The classes of ``fn``'s module deriving from the class ``fn`` is a method of (defined
+    in its body), when any of them defines a method of its own; else ()."""
+    owner_name, _, name = fn.__qualname__.rpartition(".")
+    if not owner_name or "." in owner_name or "<" in owner_name:
+        return ()
+    owner = fn.__globals__.get(owner_name)
+    if not isinstance(owner, type) or owner.__dict__.get(name) is not fn:
+        return ()
+    found = []
+    todo = list(owner.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if fn.__globals__.get(cls.__name__) is cls and any(
+            inspect.isfunction(v) and owner.__dict__.get(k) is not v for k, v in vars(cls).items()
+        ):
+            found.append(cls)
+    return tuple(found)
+
+
+def _per_class(fn, wrt, options, df, error):
+    """A derivative of the method ``fn`` that, called on an object of a subclass of the class
+    defining ``fn``, is the derivative of ``fn`` looked up on that subclass (its overrides
+    called, the classes of the objects it holds known), made at the first call per class;
+    on an object of the defining class, ``df`` (or ``error`` when ``fn`` has none there)."""
+    owner = fn.__globals__.get(fn.__qualname__.rpartition(".")[0])
+    first = fn.__code__.co_varnames[0] if fn.__code__.co_argcount else None
+    rest = {k: v for k, v in options.items() if k not in ("instance_of", "instance")}
+    cache = {}
+
+    @functools.wraps(fn)
+    def derivative(*args, **kwargs):
+        obj = args[0] if args else kwargs.get(first)
+        cls = type(obj)
+        if cls is not owner and isinstance(obj, owner) and fn.__globals__.get(cls.__name__) is cls:
+            key = (cls, _object_classes(obj, fn))
+            made = cache.get(key)
+            if made is None:
+                made = _derivative_of(fn, wrt=wrt, instance_of=cls, instance=obj, **rest)
+                cache[key] = made
+            return made(*args, **kwargs)
+        if df is None:
+            raise error
+        return df(*args, **kwargs)
+
+    return derivative
 
 
 def _with_other_functions(df, fn, wrt, options):

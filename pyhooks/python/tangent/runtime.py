@@ -64,6 +64,7 @@ __all__ = [
     "digamma",
     "polygamma",
     "branch_not_differentiated",
+    "keys_of",
 ]
 
 
@@ -1509,3 +1510,8 @@ def branch_not_differentiated(kind, message, path, line, column):
         source_line=source_line,
     )
     return error
+
+
+def keys_of(mapping):
+    """The keys of ``mapping`` as a list (``params.items()`` read by key in a derivative)."""
+    return list(mapping.keys())
