@@ -312,3 +312,33 @@ def test_keyword_arguments_of_the_differentiated_function(m, optimized):
     for args, kwargs in cases:
         numeric = numeric_grad(lambda w: m.penalized(w, *args[1:], **kwargs), (args[0],))
         assert_close(dpen(*args, **kwargs), numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_a_closure_giving_its_cell_function_to_a_module_helper():
+    """A factory's closure calling a module helper with a function from its cells: read as a
+    function of its module, the helper specialized for that function."""
+    objective = m_factory_objective()
+    w = np.array([0.3, -0.2, 0.5])
+    numeric = numeric_grad(objective, (w,))
+    assert_close(tangent.grad(objective)(w), numeric, rtol=1e-6, atol=1e-8)
+    v = np.array([1.0, 0.5, -0.25])
+    g = tangent.grad(objective)
+    eps = 1e-6
+    assert_close(tangent.hvp(objective)(w, v), (g(w + eps * v) - g(w - eps * v)) / (2 * eps), rtol=1e-5, atol=1e-6)
+
+
+def _cubed_log(z):
+    return np.log1p(z**2) * z
+
+
+def _helper_given_function(w, fn, scale):
+    return scale * np.sum(fn(w))
+
+
+def m_factory_objective():
+    scale = 0.7
+
+    def objective(w):
+        return _helper_given_function(w, _cubed_log, scale) + np.sum(w**2)
+
+    return objective

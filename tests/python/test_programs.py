@@ -600,13 +600,9 @@ SCRIPTS = sorted(
 # jvp, hvp, script.
 
 XFAIL = {
-    ('variational_inference.objective_closure', 'grad-opt'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
-    ('variational_inference.objective_closure', 'grad-noopt'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
-    ('variational_inference.objective_closure', 'hvp'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
     ('glm.poisson_deviance', 'grad-opt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'grad-noopt'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
     ('glm.poisson_deviance', 'hvp'): 'NaN: np.where(y > 0, y * np.log(y / mu), 0.0) differentiates the branch not taken too (0 / 0), as autograd and JAX do',
-    ('variational_inference', 'script'): 'NoRecipeError: T003 no derivative known for `logprob` (variational_inference.py:36)',
 }
 
 

@@ -781,6 +781,14 @@ def _derivative_refused(fn, wrt, options, instance, error):
             return _specialized_for_keywords(fn, wrt, options, error)
         raise error
     if isinstance(error, NoRecipeError):
+        if instance is None and _passes_a_cell_function(error, fn, options):
+            # `def objective(params): return -elbo(params, logprob, noise)` in a factory
+            # (`logprob` a function in its cells, or of the module): read as a module function,
+            # its calls specialized.
+            try:
+                return _derivative_of(fn, wrt=wrt, rehomed=True, **options)
+            except TangentError:
+                raise error from None
         if instance is None and _called_object(error, fn) and _module_has_classes(fn):
             # A method of an object passed in (`loss(model, x)` calling `model.forward`): its
             # class is known when the derivative is called, from the argument.
@@ -834,7 +842,7 @@ def _branches_at_own_place(source, src, live):
     return _LEFT_OUT_BRANCH.sub(moved, source)
 
 
-def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False, argument_classes=()):
+def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required, verbose, instance_of=None, instance=None, checkpoint=False, argument_classes=(), rehomed=False):
     """The derivative of the plain function ``fn`` (see `_derivative`)."""
     src = _find_source(fn)
     src = _with_sibling_closures(src, fn) or _as_method_of(src, fn, instance_of) or src
@@ -851,6 +859,10 @@ def _derivative_of(fn, *, wrt, optimized, preserve_result, motion, seed_required
         if live is not None:
             src = src.replaced(module_source=src.module_source + live.text)
     synthetic = getattr(fn, "__tangent_source__", None)
+    if rehomed and src.function_source is not None and synthetic is None:
+        # A closure read as a function of its module (its cells are the prelude's names), so
+        # that the module's functions it gives functions to are specialized at its calls.
+        synthetic = src.function_source
     if synthetic is not None:
         # A function Tangent wrote (`functools.partial`): after the file's text.
         text = src.module_source.rstrip("\n") + "\n\n\n"
@@ -1106,6 +1118,18 @@ def _argument_classes(fn, name, value, depth=3):
                 if not attr.startswith("__"):
                     todo.append((f"{path}.{attr}", held, level - 1))
     return out
+
+
+def _passes_a_cell_function(error, fn, options):
+    """Could a function defined inside another (a factory's closure), read on its own, have
+    failed on a function it gives to a function of the module (which is specialized only
+    where the module's text is read)? ``fn``'s name must be free at module level, where it
+    is then read."""
+    if _NO_RECIPE.search(error.message or "") is None or fn.__name__ == "<lambda>":
+        return False
+    if "<locals>" not in fn.__qualname__ or fn.__name__ in fn.__globals__ or options.get("checkpoint"):
+        return False
+    return fn.__name__.isidentifier()
 
 
 def _overriding_subclasses(fn):
