@@ -941,9 +941,14 @@ impl<'a> Analysis<'a> {
             } => {
                 self.calls.insert(name);
                 for (param, arg) in &bound {
-                    if summary.writes.contains(param) && base_name(arg).is_some() {
+                    if summary.writes.contains(param) {
                         let augmented = summary.augmented_writes.contains(param);
-                        self.write(arg, arg.range(), record, augmented);
+                        // `h(p if c else q)`: the object written may be either.
+                        for root in object_roots(arg) {
+                            if base_name(root).is_some() {
+                                self.write(root, arg.range(), record, augmented);
+                            }
+                        }
                     }
                 }
                 if let (Some(e), true) = (&summary.impure, record) {
@@ -1211,4 +1216,19 @@ pub fn first_effect<'s>(
         }
     }
     None
+}
+
+/// The expressions whose object `e`'s value may be: both branches of `a if c else b`, each
+/// operand of `a or b`, the value of `(x := v)`; else `e` itself.
+fn object_roots(e: &AExpr) -> Vec<&AExpr> {
+    match e {
+        AExpr::If(i) => {
+            let mut out = object_roots(&i.body);
+            out.extend(object_roots(&i.orelse));
+            out
+        }
+        AExpr::BoolOp(b) => b.values.iter().flat_map(object_roots).collect(),
+        AExpr::Named(n) => object_roots(&n.value),
+        _ => vec![e],
+    }
 }

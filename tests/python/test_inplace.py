@@ -695,3 +695,40 @@ def test_a_method_changing_rows_through_views_is_differentiated():
     eps = 1e-5
     expected_hv = (g(A + eps * direction) - g(A - eps * direction)) / (2 * eps)
     assert_close(tangent.hvp(model.loss)(A.copy(), direction), expected_hv, rtol=1e-4, atol=1e-6)
+
+
+# A helper changing in place the object a conditional expression gives it (fuzz 1912:218):
+# the caller writes whichever the expression is, a change the derivative must not miss.
+
+
+def _subtract_into(p0, p1):
+    p1 -= p0
+    return np.sum(p1)
+
+
+def _passes_either(p0, log):
+    return _subtract_into(np.tanh(p0), (p0 if len(log) >= 2 else p0))
+
+
+def _reads_after_conditional_write(y, log):
+    v = np.tanh(y)
+    s = _passes_either(v, log)
+    return v[1] + s
+
+
+def _passes_itself(p0, log):
+    return _subtract_into(np.tanh(p0), p0)
+
+
+def _reads_after_direct_write(y, log):
+    v = np.tanh(y)
+    s = _passes_itself(v, log)
+    return v[1] + s
+
+
+def test_a_write_through_a_conditional_argument_is_refused_never_missed():
+    y = np.array([0.3, -0.4, 0.8])
+    with pytest.raises(tangent.UnsupportedError, match="changes in place memory that `p0` shares"):
+        tangent.grad(_reads_after_conditional_write)(y, [])
+    got = tangent.grad(_reads_after_direct_write)(y, [])
+    assert_close(got, numeric_grad(lambda y: _reads_after_direct_write(y, []), (y,)), rtol=1e-6, atol=1e-8)
