@@ -155,43 +155,42 @@ pub fn normalize_with(
         .object_classes
         .and_then(|hints| unroll::unrolled_object_loops(def, hints, method.as_ref()));
     let mut rewritten = unrolled.is_some();
-    let def = unrolled.as_ref().unwrap_or(def);
-    // `params.items()` / `.values()` / `.keys()`: the items read by key.
-    let mut bound_scope = None;
-    let tangent = tangent_name(def, scope);
-    let views = tangent
-        .as_ref()
-        .and_then(|(name, _)| dicts::dict_views(def, name));
-    if let (Some(_), Some((name, true))) = (&views, &tangent) {
-        let mut with_tangent = scope.clone();
-        with_tangent
-            .imports
-            .insert(name.clone(), "tangent".to_string());
-        with_tangent
-            .import_statements
-            .insert(name.clone(), "import tangent".to_string());
-        bound_scope = Some(with_tangent);
-    }
-    rewritten |= views.is_some();
-    let def = views.as_ref().unwrap_or(def);
-    let scope = bound_scope.as_ref().unwrap_or(scope);
-    // `xp = array_namespace(x)`: the function read with `xp` meaning NumPy.
-    if let Some((def, bind)) = namespaces::numpy_namespaces(def, scope) {
-        let mut scope = scope.clone();
-        if let Some(name) = bind {
-            scope.imports.insert(name.clone(), "numpy".to_string());
-            scope
-                .import_statements
-                .insert(name, "import numpy".to_string());
+    let mut def = std::borrow::Cow::Borrowed(unrolled.as_ref().unwrap_or(def));
+    let mut scope = std::borrow::Cow::Borrowed(scope);
+    // `params.items()` / `.values()` / `.keys()`: the items read by key; `xp =
+    // array_namespace(x)`: the function read with `xp` meaning NumPy.
+    let idioms: [LibraryIdiom; 2] = [dicts::dict_views, namespaces::numpy_namespaces];
+    for idiom in idioms {
+        if let Some((read, bind)) = idiom(&def, &scope) {
+            if let Some((name, module)) = bind {
+                let bound = scope.to_mut();
+                bound.imports.insert(name.clone(), module.to_string());
+                bound
+                    .import_statements
+                    .insert(name, format!("import {module}"));
+            }
+            def = std::borrow::Cow::Owned(read);
+            rewritten = true;
         }
-        return normalize_read(file, &scope, &def, context, true);
     }
-    normalize_read(file, scope, def, context, rewritten)
+    normalize_read(file, &scope, &def, context, rewritten)
 }
 
-/// The name `tangent` goes by in `def`'s module, and whether the module must be told it
-/// (it does not import `tangent`; generated code always does); `None` when `def` binds it.
-fn tangent_name(def: &ast::StmtFunctionDef, scope: &ModuleScope) -> Option<(String, bool)> {
+/// A rewrite of a function before it is lowered: the function read otherwise, and a name the
+/// module must bind to a module for it (`("numpy", "numpy")`); `None` when nothing applies.
+type LibraryIdiom = fn(
+    &ast::StmtFunctionDef,
+    &ModuleScope,
+) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)>;
+
+/// The name `module` (`numpy`, `tangent`) goes by in `def`: an import of it that `def` does
+/// not shadow (`(np, false)`), else the module's own name when nothing binds it (`(numpy,
+/// true)`: the scope must be told; generated code imports it); `None` when neither.
+pub(super) fn module_alias(
+    def: &ast::StmtFunctionDef,
+    scope: &ModuleScope,
+    module: &str,
+) -> Option<(String, bool)> {
     let mut locals = BTreeSet::new();
     collect_assigned(&def.body, &mut locals);
     locals.extend(
@@ -202,11 +201,31 @@ fn tangent_name(def: &ast::StmtFunctionDef, scope: &ModuleScope) -> Option<(Stri
     if let Some((name, _)) = scope
         .imports
         .iter()
-        .find(|(name, canon)| canon.as_str() == "tangent" && !locals.contains(name.as_str()))
+        .find(|(name, canon)| canon.as_str() == module && !locals.contains(name.as_str()))
     {
         return Some((name.clone(), false));
     }
-    (!locals.contains("tangent") && !scope.binds("tangent")).then(|| ("tangent".to_string(), true))
+    (!locals.contains(module) && !scope.binds(module)).then(|| (module.to_string(), true))
+}
+
+/// Does `def`'s body call anything `wanted` accepts?
+pub(super) fn calls_any(
+    def: &ast::StmtFunctionDef,
+    wanted: &dyn Fn(&ast::ExprCall) -> bool,
+) -> bool {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V<'w>(&'w dyn Fn(&ast::ExprCall) -> bool, bool);
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Call(c) = expr {
+                self.1 |= (self.0)(c);
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(wanted, false);
+    v.visit_body(&def.body);
+    v.1
 }
 
 /// [`normalize_with`] of `def` as read; `rewritten`: its tree differs from its source text

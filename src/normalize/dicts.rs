@@ -8,26 +8,43 @@ use ruff_python_ast::visitor::transformer::{Transformer, walk_expr};
 use ruff_python_ast::{self as ast, Expr as AExpr};
 use ruff_text_size::{Ranged, TextRange};
 
-/// `def` with its dictionary views read by key, and whether the module must bind `tangent`
-/// for it; `None` when it has none.
+use crate::resolve::ModuleScope;
+
+/// `def` with its dictionary views read by key, and the name the module must bind to
+/// `tangent` for it (when it does not import it); `None` when it has none.
 pub(super) fn dict_views(
     def: &ast::StmtFunctionDef,
-    tangent: &str,
-) -> Option<ast::StmtFunctionDef> {
+    scope: &ModuleScope,
+) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)> {
+    if !super::calls_any(def, &|c| view(c).is_some()) {
+        return None;
+    }
+    let (tangent, bind) = super::module_alias(def, scope, "tangent")?;
     let mut out = def.clone();
     let rewrite = Views {
-        tangent,
-        changed: std::cell::Cell::new(false),
+        tangent: &tangent,
         next: std::cell::Cell::new(0),
     };
     rewrite.visit_body(&mut out.body);
-    rewrite.changed.get().then_some(out)
+    let bind = bind.then(|| (tangent.clone(), "tangent"));
+    Some((out, bind))
+}
+
+/// `(container, view)` of a call `container.items()` (`values`, `keys`).
+fn view(call: &ast::ExprCall) -> Option<(&AExpr, &str)> {
+    let AExpr::Attribute(a) = call.func.as_ref() else {
+        return None;
+    };
+    let plain = call.arguments.args.is_empty()
+        && call.arguments.keywords.is_empty()
+        && matches!(a.value.as_ref(), AExpr::Name(_) | AExpr::Attribute(_));
+    (plain && matches!(a.attr.as_str(), "items" | "values" | "keys"))
+        .then(|| (a.value.as_ref(), a.attr.as_str()))
 }
 
 struct Views<'v> {
     /// The name `tangent` goes by in the module.
     tangent: &'v str,
-    changed: std::cell::Cell<bool>,
     next: std::cell::Cell<usize>,
 }
 
@@ -100,23 +117,14 @@ impl Transformer for Views<'_> {
     fn visit_expr(&self, expr: &mut AExpr) {
         walk_expr(self, expr);
         let AExpr::Call(call) = expr else { return };
-        let AExpr::Attribute(a) = call.func.as_ref() else {
+        let Some((container, kind)) = view(call) else {
             return;
         };
-        if !call.arguments.args.is_empty()
-            || !call.arguments.keywords.is_empty()
-            || !matches!(a.value.as_ref(), AExpr::Name(_) | AExpr::Attribute(_))
-        {
-            return;
-        }
-        let container = a.value.as_ref().clone();
-        let new = match a.attr.as_str() {
+        let container = container.clone();
+        *expr = match kind {
             "items" => self.by_key(call, &container, true),
             "values" => self.by_key(call, &container, false),
-            "keys" => self.keys(call, &container),
-            _ => return,
+            _ => self.keys(call, &container),
         };
-        *expr = new;
-        self.changed.set(true);
     }
 }

@@ -27,13 +27,13 @@ const GETTERS: &[&str] = &[
 const GETTER_PACKAGES: &[&str] = &["sklearn", "scipy", "array_api_compat"];
 
 /// `def` with its array-namespace names read as NumPy, and the name NumPy goes by in it
-/// (`Some("numpy")` when the module has no import of NumPy the function can use: the
-/// caller binds it); `None` when the function uses no namespace getter.
+/// to bind (`numpy`, when the module has no import of NumPy the function can use); `None`
+/// when the function uses no namespace getter.
 pub(super) fn numpy_namespaces(
     def: &ast::StmtFunctionDef,
     scope: &ModuleScope,
-) -> Option<(ast::StmtFunctionDef, Option<String>)> {
-    let promotes = uses_promote(def, scope) || spreads_shape(def);
+) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)> {
+    let promotes = super::calls_any(def, &|c| is_promote(c, scope) || is_spread_reshape(c));
     let mut bindings = Bindings {
         scope,
         getter_targets: BTreeSet::new(),
@@ -48,22 +48,7 @@ pub(super) fn numpy_namespaces(
     if names.is_empty() && !promotes {
         return None;
     }
-    let mut locals = BTreeSet::new();
-    super::collect_assigned(&def.body, &mut locals);
-    for p in def.parameters.iter_non_variadic_params() {
-        locals.insert(p.parameter.name.to_string());
-    }
-    let (alias, bind) = match scope
-        .imports
-        .iter()
-        .find(|(name, canon)| canon.as_str() == "numpy" && !locals.contains(name.as_str()))
-    {
-        Some((name, _)) => (name.clone(), None),
-        None if !locals.contains("numpy") && !scope.binds("numpy") => {
-            ("numpy".to_string(), Some("numpy".to_string()))
-        }
-        None => return None,
-    };
+    let (alias, bind) = super::module_alias(def, scope, "numpy")?;
     let mut out = def.clone();
     let rewrite = Rewrite {
         scope,
@@ -71,7 +56,7 @@ pub(super) fn numpy_namespaces(
         alias: &alias,
     };
     rewrite.visit_body(&mut out.body);
-    Some((out, bind))
+    Some((out, bind.then(|| (alias.clone(), "numpy"))))
 }
 
 /// Is `call` a namespace getter of a known package?
@@ -350,23 +335,6 @@ fn is_promote(call: &ast::ExprCall, scope: &ModuleScope) -> bool {
         .is_some_and(|c| c == "scipy._lib._array_api.xp_promote")
 }
 
-/// Does `def` call SciPy's `xp_promote`?
-fn uses_promote(def: &ast::StmtFunctionDef, scope: &ModuleScope) -> bool {
-    use ruff_python_ast::visitor::{Visitor, walk_expr};
-    struct V<'s>(&'s ModuleScope, bool);
-    impl<'a> Visitor<'a> for V<'_> {
-        fn visit_expr(&mut self, expr: &'a AExpr) {
-            if let AExpr::Call(c) = expr {
-                self.1 |= is_promote(c, self.0);
-            }
-            walk_expr(self, expr);
-        }
-    }
-    let mut v = V(scope, false);
-    v.visit_body(&def.body);
-    v.1
-}
-
 /// `x.reshape(n, *rest.shape[1:])`, a shape spread over the arguments of `reshape`: the
 /// shape as one tuple, `(n,) + tuple(rest.shape[1:])`, whose length need not be known.
 fn packed_shape(call: &ast::ExprCall) -> Option<AExpr> {
@@ -428,21 +396,4 @@ fn is_spread_reshape(call: &ast::ExprCall) -> bool {
             .args
             .iter()
             .any(|a| matches!(a, AExpr::Starred(_)))
-}
-
-/// Does `def` spread a shape over the arguments of `reshape`?
-fn spreads_shape(def: &ast::StmtFunctionDef) -> bool {
-    use ruff_python_ast::visitor::{Visitor, walk_expr};
-    struct V(bool);
-    impl<'a> Visitor<'a> for V {
-        fn visit_expr(&mut self, expr: &'a AExpr) {
-            if let AExpr::Call(c) = expr {
-                self.0 |= is_spread_reshape(c);
-            }
-            walk_expr(self, expr);
-        }
-    }
-    let mut v = V(false);
-    v.visit_body(&def.body);
-    v.0
 }

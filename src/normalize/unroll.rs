@@ -80,17 +80,7 @@ impl Comprehensions<'_> {
         self.unrolled.borrow_mut().push((list, n, range));
         (0..n)
             .map(|i| {
-                let item = AExpr::Subscript(ast::ExprSubscript {
-                    node_index: ast::AtomicNodeIndex::NONE,
-                    range,
-                    value: Box::new(g.iter.clone()),
-                    slice: Box::new(AExpr::NumberLiteral(ast::ExprNumberLiteral {
-                        node_index: ast::AtomicNodeIndex::NONE,
-                        range,
-                        value: ast::Number::Int(ast::Int::from(u32::try_from(i).ok()?)),
-                    })),
-                    ctx: ast::ExprContext::Load,
-                });
+                let item = item_of(&g.iter, i, range)?;
                 let mut copy = elt.clone();
                 ReadAs {
                     name: target.id.as_str(),
@@ -206,17 +196,7 @@ fn unrolled(
     let header = TextRange::new(f.range().start(), f.iter.range().end());
     let mut out = vec![length_check(&list, n, header)];
     for i in 0..n {
-        let item = AExpr::Subscript(ast::ExprSubscript {
-            node_index: ast::AtomicNodeIndex::NONE,
-            range: header,
-            value: f.iter.clone(),
-            slice: Box::new(AExpr::NumberLiteral(ast::ExprNumberLiteral {
-                node_index: ast::AtomicNodeIndex::NONE,
-                range: header,
-                value: ast::Number::Int(ast::Int::from(u32::try_from(i).ok()?)),
-            })),
-            ctx: ast::ExprContext::Load,
-        });
+        let item = item_of(&f.iter, i, header)?;
         let replace = ReadAs {
             name: variable,
             item: &item,
@@ -228,6 +208,21 @@ fn unrolled(
         }
     }
     Some(out)
+}
+
+/// `list[i]`, at `range`.
+fn item_of(list: &AExpr, i: usize, range: TextRange) -> Option<AExpr> {
+    Some(AExpr::Subscript(ast::ExprSubscript {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        value: Box::new(list.clone()),
+        slice: Box::new(AExpr::NumberLiteral(ast::ExprNumberLiteral {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            value: ast::Number::Int(ast::Int::from(u32::try_from(i).ok()?)),
+        })),
+        ctx: ast::ExprContext::Load,
+    }))
 }
 
 /// `assert len(P) == n, "..."`: the derivative was made for `n` items.

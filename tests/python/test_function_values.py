@@ -138,18 +138,22 @@ XIN = RNG.normal(size=(5, 3))
 YOUT = RNG.normal(size=5)
 
 
-@pytest.fixture(scope="module")
-def m(tmp_path_factory):
+def _module(path, name, text):
+    """``text`` written to ``path`` and imported as ``name`` (a file, as the engine reads)."""
     import importlib.util
     import sys
 
-    path = tmp_path_factory.mktemp("fv") / "function_values_mod.py"
-    path.write_text(MODULE)
-    spec = importlib.util.spec_from_file_location("function_values_mod", path)
+    path.write_text(textwrap.dedent(text))
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory):
+    return _module(tmp_path_factory.mktemp("fv") / "function_values_mod.py", "function_values_mod", MODULE)
 
 
 def check(f, args, optimized, hvp=True):
@@ -227,8 +231,9 @@ def test_a_callable_object(m):
 
 
 def test_errstate_that_raises_is_refused(tmp_path):
-    path = tmp_path / "raising.py"
-    path.write_text(textwrap.dedent(
+    module = _module(
+        tmp_path / "raising.py",
+        "raising_errstate",
         """
         import numpy as np
 
@@ -236,13 +241,8 @@ def test_errstate_that_raises_is_refused(tmp_path):
             with np.errstate(all="raise"):
                 z = np.exp(w)
             return np.sum(z)
-        """
-    ))
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("raising_errstate", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+        """,
+    )
     with pytest.raises(tangent.UnsupportedError, match="change no value"):
         tangent.grad(module.f)
 
@@ -277,8 +277,9 @@ def test_a_helper_reading_a_global_the_caller_shadows_is_not_inlined(tmp_path):
     `scale` read the caller's: refused instead, never that wrong gradient."""
     import importlib.util
 
-    path = tmp_path / "shadowing_mod.py"
-    path.write_text(textwrap.dedent(
+    module = _module(
+        tmp_path / "shadowing_mod.py",
+        "shadowing_mod",
         """
         import numpy as np
         scale = 2.0
@@ -289,11 +290,8 @@ def test_a_helper_reading_a_global_the_caller_shadows_is_not_inlined(tmp_path):
         def caller(w):
             scale = 5.0
             return np.sum(apply(np.sin, w)) + scale
-        """
-    ))
-    spec = importlib.util.spec_from_file_location("shadowing_mod", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+        """,
+    )
     with pytest.raises(tangent.TangentError, match="`f`"):
         tangent.grad(module.caller)
 

@@ -92,15 +92,20 @@ def not_a_store(w):
 RNG = np.random.default_rng(11)
 
 
-@pytest.fixture(scope="module")
-def m(tmp_path_factory):
-    path = tmp_path_factory.mktemp("objects_made") / "objects_made_mod.py"
-    path.write_text(MODULE)
-    spec = importlib.util.spec_from_file_location("objects_made_mod", path)
+def _module(tmp_path_factory, stem, text):
+    """``text`` written to ``<stem>_mod.py`` and imported (a file, as the engine reads)."""
+    path = tmp_path_factory.mktemp(stem) / f"{stem}_mod.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(f"{stem}_mod", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory):
+    return _module(tmp_path_factory, "objects_made", MODULE)
 
 
 def all_modes(f, args, wrt, optimized):
@@ -197,13 +202,7 @@ class GLM:
 
 @pytest.fixture(scope="module")
 def held(tmp_path_factory):
-    path = tmp_path_factory.mktemp("objects_held") / "objects_held_mod.py"
-    path.write_text(HELD)
-    spec = importlib.util.spec_from_file_location("objects_held_mod", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _module(tmp_path_factory, "objects_held", HELD)
 
 
 @pytest.mark.parametrize("optimized", [True, False])

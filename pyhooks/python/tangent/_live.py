@@ -221,8 +221,8 @@ class _Writer:
             except (OSError, TypeError):
                 return False
             source = textwrap.dedent(raw)
-            first = raw.splitlines()[0] if raw else ""
-            indent = len(first) - len(first.lstrip()) - (len(source.splitlines()[0]) - len(source.splitlines()[0].lstrip()) if source else 0)
+            # The columns the dedent took off (the same from every line).
+            indent = len(raw.splitlines()[0]) - len(source.splitlines()[0]) if raw else 0
             if not _defines(source, source_of):
                 return False
             if foreign:

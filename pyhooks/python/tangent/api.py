@@ -381,14 +381,9 @@ def _object_classes(instance, fn, depth=3):
     ``self.<path>`` holds a ``held class``. Classes of ``fn``'s module only; a path where two
     objects of one class hold different classes is left out (the derivative would then refuse
     the call rather than guess)."""
-    namespace = fn.__globals__
 
     def module_classes(obj):
-        return [
-            c.__name__
-            for c in type(obj).__mro__
-            if c.__qualname__ == c.__name__ and namespace.get(c.__name__) is c
-        ]
+        return [c.__name__ for c in type(obj).__mro__ if _is_module_class(fn, c)]
 
     def held(obj, level):
         """``(relative path, object)`` for the objects under ``obj``."""
@@ -502,7 +497,7 @@ def _callee_origin(callee):
     if not inspect.isfunction(callee) and not inspect.ismethod(callee):
         return f"is compiled code ({type(callee).__name__}): Tangent cannot read its source; give it a recipe"
     path = getattr(callee.__code__, "co_filename", "") or ""
-    if "site-packages" in path or "dist-packages" in path:
+    if path and _live._installed_file(path):
         package = (getattr(callee, "__module__", "") or "").split(".")[0]
         return f"is a function of the installed package `{package}` ({path}); give it a recipe"
     return None
@@ -763,15 +758,17 @@ def _derivative(f, *, wrt, optimized, preserve_result, motion, seed_required, ve
 
 def _derivative_refused(fn, wrt, options, instance, error):
     """What a refusal of ``fn``'s derivative leaves: a derivative made when it is called (for
-    the objects, keywords or functions it is given), or ``error``."""
+    the objects, keywords or functions it is given), or ``error``. (A bound method's
+    ``instance`` already tells what the call would.)"""
+    if instance is not None:
+        raise error
     if isinstance(error, UnsupportedError):
-        if instance is None and _COMPUTED_CALLEE in str(error) and _module_has_classes(fn):
+        if _COMPUTED_CALLEE in str(error) and _module_has_classes(fn):
             # An object of a list passed in, called (`sum(term(x) for term in terms)`).
             return _specialized_for_objects(fn, wrt, options, error)
         code = fn.__code__
         if (
-            instance is None
-            and "`**kwargs` parameters" in (error.message or "")
+            "`**kwargs` parameters" in (error.message or "")
             and code.co_flags & inspect.CO_VARKEYWORDS
             and not code.co_flags & inspect.CO_VARARGS
             and not hasattr(fn, "__tangent_source__")
@@ -781,7 +778,7 @@ def _derivative_refused(fn, wrt, options, instance, error):
             return _specialized_for_keywords(fn, wrt, options, error)
         raise error
     if isinstance(error, NoRecipeError):
-        if instance is None and _passes_a_cell_function(error, fn, options):
+        if _passes_a_cell_function(error, fn, options):
             # `def objective(params): return -elbo(params, logprob, noise)` in a factory
             # (`logprob` a function in its cells, or of the module): read as a module function,
             # its calls specialized.
@@ -789,12 +786,12 @@ def _derivative_refused(fn, wrt, options, instance, error):
                 return _derivative_of(fn, wrt=wrt, rehomed=True, **options)
             except TangentError:
                 raise error from None
-        if instance is None and _called_object(error, fn) and _module_has_classes(fn):
+        if _called_object(error, fn) and _module_has_classes(fn):
             # A method of an object passed in (`loss(model, x)` calling `model.forward`): its
             # class is known when the derivative is called, from the argument.
             return _specialized_for_objects(fn, wrt, options, error)
         # Read only on this path: a refusal is rare, a derivative asked for often.
-        called = _called_parameters(fn) if instance is None and not hasattr(fn, "__tangent_source__") else ()
+        called = _called_parameters(fn) if not hasattr(fn, "__tangent_source__") else ()
         if any(f"`{name}`" in (error.message or "") for name in called):
             # A parameter the function calls, with no function known until the derivative is
             # called: specialized then, for the function it is given.
@@ -805,15 +802,22 @@ def _derivative_refused(fn, wrt, options, instance, error):
 def _at_own_place(error, src, live):
     """``error`` told at the construct's own file and line when it stands in source the
     prelude brought along (a helper of another module, an installed package's function)."""
-    if live is None or not error.line or error.path != src.path:
-        return error
-    own_lines = src.module_source[: len(src.module_source) - len(live.text)].count("\n")
-    place = live.place(error.line - own_lines - 1, error.column)
+    place = _prelude_place(src, live, error.path, error.line, error.column)
     if place is None:
         return error
     from tangent.errors import relocated
 
     return relocated(error, *place)
+
+
+def _prelude_place(src, live, path, line, column):
+    """``(path, line, column)`` in its own file of ``line``/``column`` of the text the engine
+    read (``src.module_source``, the prelude ``live`` at its end), when that stands in source
+    the prelude brought along; else None."""
+    if live is None or not line or path != src.path:
+        return None
+    own_lines = src.module_source[: len(src.module_source) - len(live.text)].count("\n")
+    return live.place(line - own_lines - 1, column)
 
 
 _LEFT_OUT_BRANCH = re.compile(
@@ -826,15 +830,13 @@ def _branches_at_own_place(source, src, live):
     when the branch stands in source the prelude brought along (see `_at_own_place`)."""
     if live is None or "branch_not_differentiated" not in source:
         return source
-    own_lines = src.module_source[: len(src.module_source) - len(live.text)].count("\n")
 
     def moved(match):
         try:
             path = ast.literal_eval(match.group(2))
         except (ValueError, SyntaxError):
             return match.group(0)
-        line, column = int(match.group(3)), int(match.group(4))
-        place = live.place(line - own_lines - 1, column) if path == src.path else None
+        place = _prelude_place(src, live, path, int(match.group(3)), int(match.group(4)))
         if place is None:
             return match.group(0)
         return f"{match.group(1)}{place[0]!r}, {place[1]}, {place[2]})"
@@ -1093,12 +1095,6 @@ def _argument_classes(fn, name, value, depth=3):
     of ``fn``: ``("def <fn>", "name[.attr...]", class)`` for it and the objects it holds
     (``name[i]`` for the items of a list), and the hints of `_object_classes` for the methods
     of their classes. Classes of ``fn``'s module only."""
-    namespace = fn.__globals__
-
-    def module_class(obj):
-        cls = type(obj)
-        return cls.__name__ if cls.__qualname__ == cls.__name__ and namespace.get(cls.__name__) is cls else None
-
     out = []
     todo = [(name, value, depth)]
     while todo:
@@ -1107,10 +1103,9 @@ def _argument_classes(fn, name, value, depth=3):
             # A list of objects (`layers`): each item's class, for a loop over it.
             todo.extend((f"{path}[{i}]", item, level - 1) for i, item in enumerate(obj))
             continue
-        cls = module_class(obj)
-        if cls is None:
+        if not _is_object_of_module(fn, obj):
             continue
-        out.append((f"def {fn.__name__}", path, cls))
+        out.append((f"def {fn.__name__}", path, type(obj).__name__))
         out.extend(_object_classes(obj, fn))
         attributes = getattr(obj, "__dict__", None)
         if level > 1 and isinstance(attributes, dict):
@@ -1146,7 +1141,7 @@ def _overriding_subclasses(fn):
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        if fn.__globals__.get(cls.__name__) is cls and any(
+        if _is_module_class(fn, cls) and any(
             inspect.isfunction(v) and owner.__dict__.get(k) is not v for k, v in vars(cls).items()
         ):
             found.append(cls)
@@ -1167,7 +1162,7 @@ def _per_class(fn, wrt, options, df, error):
     def derivative(*args, **kwargs):
         obj = args[0] if args else kwargs.get(first)
         cls = type(obj)
-        if cls is not owner and isinstance(obj, owner) and fn.__globals__.get(cls.__name__) is cls:
+        if cls is not owner and isinstance(obj, owner) and _is_module_class(fn, cls):
             key = (cls, _object_classes(obj, fn))
             made = cache.get(key)
             if made is None:
@@ -1189,27 +1184,17 @@ def _with_other_functions(df, fn, wrt, options):
     defaults = _function_defaults(fn)
     if not defaults:
         return df
-    code = fn.__code__
-    positional = list(code.co_varnames[: code.co_argcount])
     refusal = TypeError("tangent: no derivative for the functions given")
     other = _specialized_at_call(fn, wrt, tuple(defaults), options, refusal)
 
     @functools.wraps(df)
     def derivative(*args, **kwargs):
         for name, default in defaults.items():
-            if name in kwargs:
-                given = kwargs[name]
-            elif name in positional and positional.index(name) < len(args):
-                given = args[positional.index(name)]
-            else:
-                continue
-            if given is not default and callable(given):
+            given = _given(fn, name, args, kwargs)
+            if given is not _live._MISSING and given is not default and callable(given):
                 return other(*args, **kwargs)
         return df(*args, **kwargs)
 
-    for attribute in ("__tangent_generated__",):
-        if hasattr(df, attribute):
-            setattr(derivative, attribute, getattr(df, attribute))
     return derivative
 
 
@@ -1229,21 +1214,55 @@ def _function_defaults(fn):
     }
 
 
+def _wrt_names(fn, wrt):
+    """``wrt`` with positions of ``fn``'s positional parameters given as their names (which
+    stay valid once other parameters are bound)."""
+    positional = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
+    return tuple(
+        positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i
+        for i in items
+    )
+
+
+def _given(fn, name, args, kwargs):
+    """The value a call ``fn(*args, **kwargs)`` gives parameter ``name``, else ``_live._MISSING``."""
+    if name in kwargs:
+        return kwargs[name]
+    positional = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    if name in positional and positional.index(name) < len(args):
+        return args[positional.index(name)]
+    return _live._MISSING
+
+
+def _call_bound(fn, values, names, options, error, cache, args, kwargs):
+    """Calls the derivative (w.r.t. ``names``) of ``fn`` with ``values`` bound by name, as
+    ``functools.partial`` would bind them, on ``args`` without the positional arguments of
+    those parameters and on ``kwargs``: one derivative per set of values, kept in ``cache``
+    (with the values, so that their ids stay theirs); ``error`` when it cannot be made."""
+    positional = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    drop = {positional.index(n) for n in values if n in positional and positional.index(n) < len(args)}
+    kept = [a for i, a in enumerate(args) if i not in drop]
+    key = tuple(sorted((n, id(v)) for n, v in values.items()))
+    entry = cache.get(key)
+    if entry is None:
+        bound = _partial_function(functools.partial(fn, **values), keep_positional=True)
+        if bound is None:
+            raise error
+        entry = (_derivative(bound, wrt=names, **options), tuple(values.values()))
+        cache[key] = entry
+    return entry[0](*kept, **kwargs)
+
+
 def _specialized_for_keywords(fn, wrt, options, error):
     """A derivative of ``fn`` (which takes ``**kwargs``) that, when called, binds the extra
     keywords it is given (none is a case too) as ``functools.partial`` would and
     differentiates that: one derivative per set of keyword values."""
     code = fn.__code__
     named = set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
-    positional = list(code.co_varnames[: code.co_argcount])
-    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
-    names = tuple(
-        positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i
-        for i in items
-    )
-    cache = {}
-
+    names = _wrt_names(fn, wrt)
     defaults = _function_defaults(fn)
+    cache = {}
 
     @functools.wraps(fn)
     def derivative(*args, **kwargs):
@@ -1251,26 +1270,12 @@ def _specialized_for_keywords(fn, wrt, options, error):
         given = {k: v for k, v in kwargs.items() if k in named}
         # Another function than a parameter's default is bound too (the derivative of the
         # default would refuse it).
-        args = list(args)
         for name, default in defaults.items():
-            if name in given and given[name] is not default and callable(given[name]):
-                extra[name] = given.pop(name)
-            elif name in positional and positional.index(name) < len(args):
-                value = args[positional.index(name)]
-                if value is not default and callable(value):
-                    extra[name] = value
-        drop = {positional.index(n) for n in extra if n in positional and positional.index(n) < len(args)}
-        args = [a for i, a in enumerate(args) if i not in drop]
-        key = tuple(sorted((k, id(v)) for k, v in extra.items()))
-        entry = cache.get(key)
-        if entry is None:
-            bound = _partial_function(functools.partial(fn, **extra), keep_positional=True)
-            if bound is None:
-                raise error
-            # The values stay referenced while their derivative is kept (ids stay theirs).
-            entry = (_derivative(bound, wrt=names, **options), tuple(extra.values()))
-            cache[key] = entry
-        return entry[0](*args, **given)
+            value = _given(fn, name, args, given)
+            if value is not _live._MISSING and value is not default and callable(value):
+                extra[name] = value
+                given.pop(name, None)
+        return _call_bound(fn, extra, names, options, error, cache, args, given)
 
     return derivative
 
@@ -1279,10 +1284,7 @@ def _specialized_at_call(fn, wrt, called, options, error):
     """A derivative of ``fn`` that, when called, takes the functions given for the parameters
     in ``called`` and differentiates ``fn`` with them bound (one derivative per set of
     functions, kept while the functions live); without a function there, ``error``."""
-    code = fn.__code__
-    positional = list(code.co_varnames[: code.co_argcount])
-    items = (wrt,) if isinstance(wrt, (int, str)) else tuple(wrt)
-    names = tuple(positional[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(positional) else i for i in items)
+    names = _wrt_names(fn, wrt)
     objects = _specialized_for_objects(fn, wrt, options, error)
     if any(n in called for n in names):
         return objects
@@ -1290,39 +1292,28 @@ def _specialized_at_call(fn, wrt, called, options, error):
 
     @functools.wraps(fn)
     def derivative(*args, **kwargs):
-        chosen, kept = {}, list(args)
-        for name in called:
-            if name in kwargs:
-                chosen[name] = kwargs[name]
-            elif name in positional and positional.index(name) < len(args):
-                chosen[name] = args[positional.index(name)]
+        chosen = {name: _given(fn, name, args, kwargs) for name in called}
+        chosen = {name: value for name, value in chosen.items() if value is not _live._MISSING}
         if any(_is_object_of_module(fn, v) for v in chosen.values()):
             # A callable object (`energy(x, quad)` calling `quad(x)`): its class's `__call__`.
             return objects(*args, **kwargs)
-        for name in chosen:
-            kwargs.pop(name, None)
         if not chosen or not all(callable(v) for v in chosen.values()):
             raise error
-        drop = {positional.index(n) for n in chosen if n in positional and positional.index(n) < len(args)}
-        kept = [a for i, a in enumerate(args) if i not in drop]
-        key = tuple(sorted((n, id(v)) for n, v in chosen.items()))
-        entry = cache.get(key)
-        if entry is None:
-            bound = _partial_function(functools.partial(fn, **chosen), keep_positional=True)
-            if bound is None:
-                raise error
-            entry = (_derivative(bound, wrt=names, **options), tuple(chosen.values()))
-            cache[key] = entry
-        return entry[0](*kept, **kwargs)
+        rest = {k: v for k, v in kwargs.items() if k not in chosen}
+        return _call_bound(fn, chosen, names, options, error, cache, args, rest)
 
     return derivative
+
+
+def _is_module_class(fn, cls):
+    """Is ``cls`` a top-level class of ``fn``'s module, bound there under its name?"""
+    return cls.__qualname__ == cls.__name__ and fn.__globals__.get(cls.__name__) is cls
 
 
 def _is_object_of_module(fn, value):
     """Is ``value`` an object of a class of ``fn``'s module (a callable object, not a
     function given as a value)?"""
-    cls = type(value)
-    return cls.__qualname__ == cls.__name__ and fn.__globals__.get(cls.__name__) is cls
+    return _is_module_class(fn, type(value))
 
 
 def _shifted(wrt, by):

@@ -193,18 +193,26 @@ def relocated(error, path, line, column):
     import linecache
 
     source_line = linecache.getline(path, line).rstrip("\n")
-    lines = error.rendered.splitlines()
+    lines = error.rendered.splitlines(keepends=True)
     tail_at = next((i for i, text in enumerate(lines) if text.startswith(("help:", "note:"))), len(lines))
-    where = f"{path}:{line}:{max(column, 1)}"
-    head = [lines[0] if lines else f"error[{error.code} {error.kind}]: {error.message}", f"  --> {where}"]
-    if source_line:
-        gutter = " " * len(str(line))
-        head += [f"{gutter} |", f"{line} | {source_line}", f"{gutter} | " + " " * max(column - 1, 0) + "^"]
-    rendered = "\n".join(head + lines[tail_at:]) + "\n"
+    title = (lines[0].rstrip("\n") if lines else f"error[{error.code} {error.kind}]: {error.message}") + "\n"
+    rendered = title + _location(path, line, column, source_line) + "".join(lines[tail_at:])
+    if not rendered.endswith("\n"):
+        rendered += "\n"
     moved = type(error)(
         rendered, kind=error.kind, message=error.message, path=path, line=line, column=column, code=error.code
     )
     return moved
+
+
+def _location(path, line, column, source_line):
+    """``  --> path:line:col``, then the line and a caret under the column (when known)."""
+    rendered = f"  --> {path}:{line}:{max(column, 1)}\n"
+    if source_line:
+        gutter = " " * len(str(line))
+        caret = " " * max(column - 1, 0) + "^"
+        rendered += f"{gutter} |\n{line} | {source_line}\n{gutter} | {caret}\n"
+    return rendered
 
 
 def make_error(cls, message, *, path=None, line=0, column=0, source_line=None):
@@ -215,11 +223,6 @@ def make_error(cls, message, *, path=None, line=0, column=0, source_line=None):
     elif line <= 0:
         rendered = f"{title}\n  --> {path}\n"
     else:
-        where = f"{path}:{line}:{max(column, 1)}"
-        rendered = f"{title}\n  --> {where}\n"
-        if source_line:
-            gutter = " " * len(str(line))
-            caret = " " * max(column - 1, 0) + "^"
-            rendered += f"{gutter} |\n{line} | {source_line}\n{gutter} | {caret}\n"
+        rendered = f"{title}\n" + _location(path, line, column, source_line)
     rendered += f"help: {cls.help}\n"
     return cls(rendered, message=message, path=path, line=line, column=column)

@@ -431,11 +431,8 @@ def unravel(g, a, order="C"):
     shape = numpy.shape(a)
     if order in ("C", "F"):
         return numpy.reshape(g, shape, order=order)
-    # Each element's C-order position, laid out in memory as ``a`` is; ravelled as ``a`` was.
-    layout = numpy.empty_like(numpy.asarray(a), dtype=numpy.intp)
-    layout[...] = numpy.arange(layout.size).reshape(shape)
-    out = numpy.zeros(layout.size, dtype=numpy.result_type(g, float))
-    out[numpy.ravel(layout, order=order)] = numpy.ravel(g)
+    out = numpy.zeros(numpy.size(a), dtype=numpy.result_type(g, float))
+    out[_ravelled_positions(a, order)] = numpy.ravel(g)
     return out.reshape(shape)
 
 
@@ -444,9 +441,15 @@ def ravel_like(g, a, order="C"):
     the inverse of :func:`unravel`."""
     if order in ("C", "F"):
         return numpy.ravel(g, order=order)
+    return numpy.ravel(g)[_ravelled_positions(a, order)]
+
+
+def _ravelled_positions(a, order):
+    """The C-order position of each element ``numpy.ravel(a, order)`` gives, in its order
+    (``'K'``/``'A'`` read ``a`` as it is laid out in memory)."""
     layout = numpy.empty_like(numpy.asarray(a), dtype=numpy.intp)
     layout[...] = numpy.arange(layout.size).reshape(numpy.shape(a))
-    return numpy.ravel(g)[numpy.ravel(layout, order=order)]
+    return numpy.ravel(layout, order=order)
 
 
 def unbroadcast(g, x):
