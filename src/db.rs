@@ -282,6 +282,7 @@ fn file_text(db: &dyn Db, file: SourceFile) -> Text<'_> {
         text: file.text(db),
         path: file.path(db),
         line_offset: 0,
+        lines_read: None,
     }
 }
 
@@ -507,6 +508,7 @@ pub fn module_recipes(db: &dyn Db, file: SourceFile) -> R<ModuleRecipes> {
             text: &entry.text,
             path: file.path(db),
             line_offset: entry.line_offset,
+            lines_read: None,
         };
         let parsed = parsing::parse(&text)?;
         user = user.overlaid(&recipes::user_recipes(
@@ -570,25 +572,100 @@ pub fn function_signature<'db>(
         .map(|params| (params, written_params(db, function)))
 }
 
-/// Diagnostics of per-function queries are relative to the function's text; this moves them
-/// to their place in the file.
-fn at_file_position(db: &dyn Db, function: FunctionId<'_>, mut d: Diagnostic) -> Diagnostic {
-    if d.line > 0 {
-        d.line += function_line(db, function);
-    }
-    d
+/// The top-level functions of a file that callers specialize when they give them functions
+/// or spread arguments (`normalize::takes_functions_or_spreads`); backdated, so most edits
+/// stop here.
+#[salsa::tracked(returns(ref))]
+pub fn specialized_callees(db: &dyn Db, file: SourceFile) -> BTreeSet<String> {
+    let text = file_text(db, file);
+    let Ok(parsed) = parsing::parse(&text) else {
+        return BTreeSet::new();
+    };
+    parsed
+        .syntax()
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            AStmt::FunctionDef(def) if crate::normalize::takes_functions_or_spreads(def) => {
+                Some(def.name.to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
-fn function_source<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Text<'db>> {
-    let file = function.file(db);
-    match function_text(db, function) {
-        Some(text) => Ok(Text {
-            text,
-            path: file.path(db),
-            line_offset: 0,
-        }),
-        None => Err(function_not_found(db, file, function.name(db))),
+/// Is `function` read in its module's whole text rather than its own: a top-level function
+/// calling one of [`specialized_callees`], whose body is inlined at the call (the ranges of
+/// what is inlined index the module's text). Only such functions depend on the rest of the
+/// file's text.
+#[salsa::tracked]
+pub fn reads_module_text<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> bool {
+    let name = function.name(db);
+    let callees = specialized_callees(db, function.file(db));
+    if name.contains('.') || callees.is_empty() {
+        return false;
     }
+    let Some(entry) = entry(db, function) else {
+        return false;
+    };
+    let Ok(parsed) = parsing::parse(&Text {
+        text: &entry.text,
+        path: "",
+        line_offset: 0,
+        lines_read: None,
+    }) else {
+        return false;
+    };
+    let Some(def) = parsing::find_function(parsed.syntax(), name) else {
+        return false;
+    };
+    let calls = crate::normalize::calls_any(
+        def,
+        &|call| matches!(&*call.func, ruff_python_ast::Expr::Name(n) if callees.contains(n.id.as_str())),
+    );
+    // The entry must be the module's top-level definition of the name (not one in a block).
+    let file = file_text(db, function.file(db));
+    calls
+        && parsing::parse(&file).is_ok_and(|module| {
+            parsing::find_function(module.syntax(), name).is_some_and(|d| {
+                parsing::line_of(file.text, d.range().start().into()) == entry.line_offset + 1
+            })
+        })
+}
+
+/// `run` on the text a per-function query reads: the function's own text, its lines counted
+/// from its first line, so that the result does not depend on where the function stands in
+/// its file; run again with its place in the file only when the first run reported a line (a
+/// diagnostic, a message generated code carries). A function read in its module's text
+/// (`reads_module_text`) is read there once.
+fn on_function_source<'db, T>(
+    db: &'db dyn Db,
+    function: FunctionId<'db>,
+    run: impl Fn(Text<'_>) -> R<T>,
+) -> R<T> {
+    let file = function.file(db);
+    if *reads_module_text(db, function) {
+        return run(file_text(db, file));
+    }
+    let Some(text) = function_text(db, function) else {
+        return Err(function_not_found(db, file, function.name(db)));
+    };
+    let read = std::cell::Cell::new(false);
+    let own = Text {
+        text,
+        path: file.path(db),
+        line_offset: 0,
+        lines_read: Some(&read),
+    };
+    let out = run(own);
+    if !read.get() {
+        return out;
+    }
+    run(Text {
+        line_offset: *function_line(db, function),
+        lines_read: None,
+        ..own
+    })
 }
 
 /// Why `name` is not among the file's functions (see `parse::function_not_found`); parses
@@ -650,27 +727,29 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
             Diagnostic::without_span(DiagnosticKind::Internal, "unparsable module", file.path(db))
         }));
     };
-    let text = function_source(db, function)?;
-    let parsed = parsing::parse(&text)?;
-    let def = parsing::find_function(parsed.syntax(), function.name(db)).ok_or_else(|| {
-        Diagnostic::without_span(
-            DiagnosticKind::Internal,
-            "function text without its definition",
-            text.path,
-        )
-    })?;
+    let whole = *reads_module_text(db, function);
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let context = crate::normalize::Context {
-        halves: None,
-        effects: Some(module_effects(db, file)),
-        recipes: Some(recipes.set()),
-        generated: false,
-        // A function's text here is its own, not the module's (see `Context::module`).
-        module: None,
-        object_classes: None,
-        left_out: None,
-    };
-    derive::normalized_with(text, scope, def, recipes.set(), false, context)
+    on_function_source(db, function, |text| {
+        let parsed = parsing::parse(&text)?;
+        let def = parsing::find_function(parsed.syntax(), function.name(db)).ok_or_else(|| {
+            Diagnostic::without_span(
+                DiagnosticKind::Internal,
+                "function text without its definition",
+                text.path,
+            )
+        })?;
+        let context = crate::normalize::Context {
+            halves: None,
+            effects: Some(module_effects(db, file)),
+            recipes: Some(recipes.set()),
+            generated: false,
+            // The module's statements when the text is the module's (see `reads_module_text`).
+            module: whole.then_some(&parsed.syntax().body[..]),
+            object_classes: None,
+            left_out: None,
+        };
+        derive::normalized_with(text, scope, def, recipes.set(), false, context)
+    })
 }
 
 /// The IR a derivative differentiates: the function's, with the parameters it writes into
@@ -687,11 +766,12 @@ pub fn normalize_for<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<Normalized> 
 pub fn activity<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<(Activity, Vec<String>)> {
     let function = key.function(db);
     let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
-    let text = function_source(db, function)?;
     let recipes = module_recipes(db, function.file(db))
         .as_ref()
         .map_err(Clone::clone)?;
-    derive::analyze(norm, key.wrt(db), recipes.set(), text)
+    on_function_source(db, function, |text| {
+        derive::analyze(norm, key.wrt(db), recipes.set(), text)
+    })
 }
 
 /// The derivative `key` names exists (`derive::check_wrt_use`): checked for the derivatives a
@@ -700,11 +780,12 @@ fn check_target(db: &dyn Db, key: DerivKey<'_>) -> R<()> {
     let function = key.function(db);
     let norm = normalize(db, function).as_ref().map_err(Clone::clone)?;
     let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
-    let text = function_source(db, function)?;
     let recipes = module_recipes(db, function.file(db))
         .as_ref()
         .map_err(Clone::clone)?;
-    derive::check_wrt_use(norm, act, wrt_names, recipes.set(), text)
+    on_function_source(db, function, |text| {
+        derive::check_wrt_use(norm, act, wrt_names, recipes.set(), text)
+    })
 }
 
 /// Module-level names a generated function must not take.
@@ -996,7 +1077,6 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
     let file = function.file(db);
     let norm = normalize_for(db, key).as_ref().map_err(Clone::clone)?;
     let (act, wrt_names) = activity(db, key).as_ref().map_err(Clone::clone)?;
-    let text = function_source(db, function)?;
     let reserved = reserved_names(db, file);
     let params: Vec<String> = norm
         .function
@@ -1028,27 +1108,29 @@ pub fn adjoint<'db>(db: &'db dyn Db, key: DerivKey<'db>) -> R<AdjointArtifact> {
         halves,
         updates: key.updates(db),
     };
-    let mut callees = DbCallees {
-        db,
-        file,
-        optimized: key.optimized(db),
-        requires: Vec::new(),
-    };
     let recipes = module_recipes(db, file).as_ref().map_err(Clone::clone)?;
-    let Packaged { functions, .. } = derive::derive_function(
-        norm,
-        act,
-        wrt_names,
-        text,
-        &spec,
-        recipes.set(),
-        reserved,
-        &mut callees,
-        key.optimized(db),
-    )?;
-    Ok(AdjointArtifact {
-        functions,
-        requires: callees.requires,
+    on_function_source(db, function, |text| {
+        let mut callees = DbCallees {
+            db,
+            file,
+            optimized: key.optimized(db),
+            requires: Vec::new(),
+        };
+        let Packaged { functions, .. } = derive::derive_function(
+            norm,
+            act,
+            wrt_names,
+            text,
+            &spec,
+            recipes.set(),
+            reserved,
+            &mut callees,
+            key.optimized(db),
+        )?;
+        Ok(AdjointArtifact {
+            functions,
+            requires: callees.requires,
+        })
     })
 }
 
@@ -1346,7 +1428,7 @@ pub fn derivative_module(
             db,
             DerivKey::new(db, id, target_wrt.clone(), optimized, false, Vec::new()),
         ) {
-            skipped.push((entry.name.clone(), at_file_position(db, id, d)));
+            skipped.push((entry.name.clone(), d));
             continue;
         }
         let mut needed = Vec::new();
@@ -1372,7 +1454,7 @@ pub fn derivative_module(
             ) {
                 Ok(t) => texts.push((k, t)),
                 Err(d) => {
-                    failed = Some(at_file_position(db, fid, d));
+                    failed = Some(d);
                     break;
                 }
             }
@@ -1498,9 +1580,7 @@ fn visit<'db>(
     }
     out.push(entry);
     let key = DerivKey::new(db, function, wrt, optimized, halves, updates);
-    let reqs = requirements(db, key)
-        .clone()
-        .map_err(|d| at_file_position(db, function, d))?;
+    let reqs = requirements(db, key).clone()?;
     stack.push(name);
     for req in reqs {
         // Derivatives of other modules are imported, not generated here.

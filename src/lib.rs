@@ -274,6 +274,7 @@ fn generate_with_project(
         text: &text,
         path: request.path,
         line_offset: 0,
+        lines_read: None,
     };
     let module = parse::parse(&module_file)?;
     let (scope, merged) = request.resolution(module.syntax(), module_file, project)?;
@@ -337,6 +338,7 @@ fn forward_mode(
         text: &text,
         path: request.path,
         line_offset: 0,
+        lines_read: None,
     };
     let module = parse::parse(&module_file)?;
     let (scope, merged) = request.resolution(module.syntax(), module_file, None)?;
@@ -386,6 +388,7 @@ fn parse_function_source<'a>(
         text,
         path: request.path,
         line_offset: request.function_first_line.saturating_sub(1),
+        lines_read: None,
     };
     Ok(Some((parse::parse(&file)?, file)))
 }
@@ -579,6 +582,7 @@ pub fn generate_hvp(request: &Request<'_>, options: &Options) -> Result<Generate
         text: request.module_source,
         path: request.path,
         line_offset: 0,
+        lines_read: None,
     };
     let module = parse::parse(&module_file)?;
     let nested = parse_function_source(request)?;
@@ -686,6 +690,7 @@ pub fn recipe_listing(
                 text,
                 path,
                 line_offset: 0,
+                lines_read: None,
             };
             let parsed = parse::parse(&file)?;
             let scope = resolve::ModuleScope::new(parsed.syntax());
@@ -740,6 +745,7 @@ pub fn parameter_positions_at(
         text: module_source,
         path,
         line_offset: 0,
+        lines_read: None,
     };
     let module = parse::parse(&file)?;
     let request = Request {

@@ -28,6 +28,7 @@ mod methods;
 mod namespaces;
 mod scopes;
 mod specialize;
+pub use specialize::takes_functions_or_spreads;
 mod unroll;
 mod views;
 

@@ -109,6 +109,9 @@ pub struct SourceFile<'a> {
     pub path: &'a str,
     /// Added to every line number reported for this text.
     pub line_offset: usize,
+    /// Set when a line number of this text is reported (a diagnostic, or a message that
+    /// generated code carries): such a result depends on where the text stands in its file.
+    pub lines_read: Option<&'a std::cell::Cell<bool>>,
 }
 
 impl<'a> SourceFile<'a> {
@@ -119,6 +122,7 @@ impl<'a> SourceFile<'a> {
         start: usize,
         end: usize,
     ) -> Diagnostic {
+        self.note_lines_read();
         let mut d = Diagnostic::at(kind, message, self.path, self.text, start, end);
         d.line += self.line_offset;
         d
@@ -126,11 +130,20 @@ impl<'a> SourceFile<'a> {
 
     /// The line (1-based, in the file) of byte `offset` of the text.
     pub fn line_of(&self, offset: usize) -> usize {
+        self.note_lines_read();
         self.text[..offset.min(self.text.len())]
             .matches('\n')
             .count()
             + 1
             + self.line_offset
+    }
+}
+
+impl SourceFile<'_> {
+    fn note_lines_read(&self) {
+        if let Some(read) = self.lines_read {
+            read.set(true);
+        }
     }
 }
 
@@ -1069,6 +1082,7 @@ mod tests {
             text,
             path: "m.py",
             line_offset: 0,
+            lines_read: None,
         };
         parse(&file).map(drop)
     }

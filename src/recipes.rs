@@ -405,6 +405,7 @@ impl ProjectRecipes {
                 text,
                 path,
                 line_offset: 0,
+                lines_read: None,
             };
             let parsed = crate::parse::parse(&file)?;
             let scope = crate::resolve::ModuleScope::new(parsed.syntax());

@@ -317,3 +317,75 @@ fn a_recipe_replaces_the_helpers_body_and_editing_it_reruns_its_users() {
     let log = db.take_executions();
     assert_eq!(count(&log, "adjoint"), 21, "{log:?}");
 }
+
+/// A module whose `loss` gives a function and spread arguments to a helper (`integrate(rhs,
+/// y0, n, *args)`): `build` inlines the helper at the call, specialized (as the API does).
+const SPECIALIZED: &str = "import numpy as np\n\n\ndef rhs(y, a, b):\n    return -a * y + b\n\n\ndef integrate(f, y, n, *args):\n    for i in range(n):\n        y = y + 0.1 * f(y, *args)\n    return y\n\n\ndef loss(p, y0):\n    a, b = p[0], p[1]\n    return np.sum(integrate(rhs, y0, 3, a, b) ** 2)\n\n\ndef unrelated(x):\n    return x * 3.0\n";
+
+#[test]
+fn a_caller_of_a_helper_taking_functions_is_specialized_and_follows_its_edits() {
+    let mut db = Database::default();
+    let file = SourceFile::new(&db, "m.py".into(), "m".into(), SPECIALIZED.into());
+    let out = grad_module(&db, file, true).unwrap();
+    let names: Vec<&str> = out.generated.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(names.contains(&"loss"), "{:?}", out.skipped);
+    assert!(out.source.contains("def dloss(p, y0, bloss=1.0):"));
+    // The helper itself (a function parameter it calls, `*args`) stays skipped.
+    assert!(out.skipped.iter().any(|(f, _)| f == "integrate"));
+    db.take_executions();
+    // An edit of a function `loss` does not call: `loss`'s stages that read the module's
+    // text run again but come out the same, so its code is neither optimized nor printed
+    // again.
+    file.set_text(&mut db)
+        .to(SPECIALIZED.replace("return x * 3.0", "return x * 4.0"));
+    let again = grad_module(&db, file, true).unwrap();
+    let log = db.take_executions();
+    for stage in ["optimize", "emit"] {
+        assert_eq!(count(&log, stage), 1, "only `unrelated`: {stage}: {log:?}");
+    }
+    let before_unrelated = |s: &str| {
+        s.lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .split("def dunrelated")
+            .next()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        before_unrelated(&again.source),
+        before_unrelated(&out.source)
+    );
+    // An edit of the helper's body changes `loss`'s derivative.
+    file.set_text(&mut db)
+        .to(SPECIALIZED.replace("y = y + 0.1 * f(y, *args)", "y = y + 0.2 * f(y, *args)"));
+    let edited = grad_module(&db, file, true).unwrap();
+    assert!(edited.source.contains("0.2"), "{}", edited.source);
+    assert_ne!(edited.source, out.source);
+}
+
+#[test]
+fn lines_in_messages_and_skips_follow_the_function_but_not_its_cache() {
+    // A call Tangent does not know, given a local array: generated code checks it left the
+    // array alone, with a message naming the file's line.
+    let body = "import numpy as np\nimport mystery\n\n\ndef f(x):\n    y = x * 2.0\n    mystery.inspect(y)\n    return np.sum(y ** 2)\n\n\ndef bad(x):\n    try:\n        y = x\n    except Exception:\n        y = 0\n    return y\n";
+    let mut db = Database::default();
+    let file = SourceFile::new(&db, "m.py".into(), "m".into(), body.into());
+    let out = grad_module(&db, file, true).unwrap();
+    assert!(
+        out.source.contains("m.py:7: `mystery.inspect(y)`"),
+        "{}",
+        out.source
+    );
+    assert_eq!(out.skipped[0].1.line, 12);
+    // Three lines more above: the message and the skip move with them.
+    file.set_text(&mut db)
+        .to(format!("# one\n# two\n# three\n{body}"));
+    let out = grad_module(&db, file, true).unwrap();
+    assert!(
+        out.source.contains("m.py:10: `mystery.inspect(y)`"),
+        "{}",
+        out.source
+    );
+    assert_eq!(out.skipped[0].1.line, 15);
+}

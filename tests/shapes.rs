@@ -11,6 +11,7 @@ fn analyzed(src: &str) -> (normalize::Normalized, Option<ShapeFacts>) {
         text: src,
         path: "model.py",
         line_offset: 0,
+        lines_read: None,
     };
     let module = parse::parse(&f).expect("parses");
     let scope = resolve::ModuleScope::new(module.syntax());

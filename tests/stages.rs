@@ -24,6 +24,7 @@ fn file(text: &str) -> parse::SourceFile<'_> {
         text,
         path: "pkg/model.py",
         line_offset: 0,
+        lines_read: None,
     }
 }
 
@@ -341,6 +342,7 @@ fn parse_line_offset_shifts_reported_lines() {
         text: src,
         path: "pkg/model.py",
         line_offset: 10,
+        lines_read: None,
     };
     let err = parse::parse(&f).map(|_| ()).unwrap_err();
     assert_eq!((err.line, err.column), (12, 14));

@@ -33,6 +33,22 @@ enum Binding {
     Keywords(Vec<(String, AExpr)>),
 }
 
+/// Does a call of `def` get specialized (see [`Normalizer::specialized_call`]) when a caller
+/// gives it a function: it has `*args` / `**kwargs`, or calls one of its parameters? Such
+/// callees are why a caller is normalized with its module's text.
+pub fn takes_functions_or_spreads(def: &ast::StmtFunctionDef) -> bool {
+    let p = &def.parameters;
+    if p.vararg.is_some() || p.kwarg.is_some() {
+        return true;
+    }
+    let used = called_names(&def.body);
+    p.posonlyargs
+        .iter()
+        .chain(&p.args)
+        .chain(&p.kwonlyargs)
+        .any(|param| used.contains(param.parameter.name.as_str()))
+}
+
 impl Normalizer<'_> {
     /// The module function `name` called as `call`, inlined with its function-valued
     /// parameters and spreads specialized; `None` when the call needs no specializing or

@@ -132,3 +132,30 @@ def test_a_break_a_checkpoint_cannot_hold_is_refused_not_left_out(tmp_path, monk
 
     with pytest.raises(tangent.UnsupportedError, match="break"):
         tangent.grad(ckpt_break.f)
+
+
+# `row_energy` as a module of its own (the hook reads a module's file as it stands; pytest
+# rewrites this one's asserts).
+HOOKED = "import numpy as np\n\n\n" + inspect.getsource(row_energy).replace("is_sparse(x)", 'hasattr(x, "toarray")')
+
+
+def test_the_import_hook_leaves_out_the_same_branches(tmp_path, monkeypatch):
+    """`from <module>.__grad__ import drow_energy`: the module's source alone refuses the
+    function (`tangent build` skips it); the import hook gives the derivative `tangent.grad`
+    makes from the live module, branches left out alike."""
+    import importlib
+
+    (tmp_path / "hooked_branches.py").write_text(HOOKED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("hooked_branches")
+    gradients = importlib.import_module("hooked_branches.__grad__")
+    assert "row_energy" in gradients.__tangent_skipped__
+    d = gradients.drow_energy
+    assert_close(d(X), numeric_grad(module.row_energy, (X,)), rtol=1e-6, atol=1e-8)
+    with pytest.raises(tangent.NoRecipeError, match="this branch ran"):
+        d(SparseLike(X))
+    v = RNG.normal(size=X.shape)
+    jvp = importlib.import_module("hooked_branches.__jvp__").drow_energy
+    eps = 1e-6
+    want = (module.row_energy(X + eps * v) - module.row_energy(X - eps * v)) / (2 * eps)
+    assert np.isclose(jvp(X, v), want, rtol=1e-6, atol=1e-8)

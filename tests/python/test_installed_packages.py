@@ -186,3 +186,53 @@ def test_the_engine_does_not_copy_installed_code_into_site_packages():
     for _, dirs, files in os.walk(root):
         assert "__grad__.py" not in files
         assert not any(name.startswith("__grad__") for name in files)
+
+
+HOOKED = """
+from sklearn.neural_network._base import log_loss, squared_loss
+from sklearn.utils.extmath import row_norms, squared_norm
+from scipy.optimize import rosen
+
+
+def sk_squared_loss(pred, y):
+    return squared_loss(y, pred)
+
+
+def sk_log_loss(prob, y):
+    return log_loss(y, prob)
+
+
+def sk_row_norms(a):
+    return row_norms(a, squared=True).sum()
+
+
+def sk_squared_norm(w):
+    return squared_norm(w)
+
+
+def scipy_rosen(x):
+    return rosen(x)
+"""
+
+
+def test_the_import_hook_follows_installed_packages_too(tmp_path, monkeypatch):
+    """`from <module>.__grad__ import d<f>`: the source alone leaves the package calls to
+    recipes (none: `tangent build` skips them); the hook's derivatives are `tangent.grad`'s."""
+    import importlib
+
+    (tmp_path / "hooked_sk.py").write_text(HOOKED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("hooked_sk")
+    gradients = importlib.import_module("hooked_sk.__grad__")
+    cases = {
+        "sk_squared_loss": (Y + 0.1, Y),
+        "sk_log_loss": (PROBS, LABELS),
+        "sk_row_norms": (X,),
+        "sk_squared_norm": (Y,),
+        "scipy_rosen": (np.array([0.3, 0.7, 1.2]),),
+    }
+    for name, args in cases.items():
+        assert name in gradients.__tangent_skipped__, name
+        f = getattr(module, name)
+        got = getattr(gradients, f"d{name}")(*args)
+        assert_close(got, numeric_grad(f, args), rtol=1e-5, atol=1e-6)

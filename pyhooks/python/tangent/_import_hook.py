@@ -719,12 +719,42 @@ def _not_differentiable(state, name, function, kind, rendered, path):
     )
 
 
+# A refusal the live module cannot change (what the function does with its own parameter):
+# told without calling the engine again.
+_NO_DERIVATIVE_EITHER_WAY = re.compile(r"cannot differentiate `[^`]+` with respect to `[^`]+`: it is used ")
+
+
+def _from_live_module(namespace, state, name, function, wrt):
+    """For a derivative the module's source alone does not allow (a function, an object or
+    keywords it is given, an installed package it calls, a branch it cannot differentiate):
+    the derivative ``tangent.grad`` makes from the live module, as ``__jvp__`` / ``__hvp__``
+    do, kept in the gradient module under ``name``; None when ``tangent.grad`` refuses it too
+    (or the module is not imported)."""
+    parent = sys.modules.get(state.fullname[: -len(".__grad__")])
+    if parent is None or not wrt:
+        return None
+    import tangent
+
+    try:
+        value = _api_derivative(parent, function, wrt, "grad")
+    except (tangent.TangentError, AttributeError):
+        return None
+    namespace[name] = value
+    return value
+
+
 def _generate_on_access(module, state, name):
     namespace = module.__dict__
     skipped = namespace.get("__tangent_skipped__", {})
     function = next((f for f in skipped if _exported(f) == name), name[1:])
     if function in skipped:
         kind, rendered = skipped[function]
+        if not _NO_DERIVATIVE_EITHER_WAY.search(rendered):
+            parameters = namespace.get("__tangent_parameters__", {}).get(function)
+            wrt = parameters[:1] if parameters else None
+            live = _from_live_module(namespace, state, name, function, wrt)
+            if live is not None:
+                return live
         raise _not_differentiable(state, name, function, kind, rendered, module.__file__)
     parsed = _parse_name(name, namespace.get("__tangent_parameters__", {}))
     if parsed is None:
@@ -756,6 +786,9 @@ def _generate_on_access(module, state, name):
         exec(code, scope)
         if "__tangent_error__" in scope:
             kind, _message, rendered = scope["__tangent_error__"]
+            live = _from_live_module(namespace, state, name, function, wrt)
+            if live is not None:
+                return live
             raise _not_differentiable(state, name, function, kind, rendered, path)
         value = scope[scope["__tangent_entry__"]]
         # Its public name (the engine calls it `d<f>`): repr and pickling by reference.
@@ -818,6 +851,33 @@ def _functions_of(parent, parent_name):
     return out
 
 
+def _api_derivative(parent, function, wrt, kind):
+    """The derivative ``tangent.grad`` / ``jvp`` / ``hvp`` (``kind``) gives of ``function``
+    (``f`` or ``Class.method``) of module ``parent`` w.r.t. the parameters ``wrt``: made from
+    the live module, so functions, objects and keywords it is given are known when it is
+    called. Raises the API's TangentError."""
+    from tangent.api import _derivative
+
+    owner, _, attr = function.rpartition(".")
+    cls = getattr(parent, owner) if owner else None
+    target = getattr(cls, attr) if cls is not None else getattr(parent, function)
+    if cls is not None and getattr(target, "__qualname__", None) == f"{cls.__qualname__}.{attr}":
+        # The class's own method: as `tangent.grad(Class.method)`, for the class of the
+        # object it is called on (a subclass's overrides of what it calls are used).
+        cls = None
+    # An inherited method as an instance of `cls` finds it (`self.other(...)` is `cls`'s).
+    return _derivative(
+        target,
+        wrt=tuple(wrt),
+        optimized=True,
+        preserve_result=False,
+        motion={"grad": "joint", "jvp": "forward", "hvp": "hvp"}[kind],
+        seed_required=kind == "jvp",
+        verbose=0,
+        instance_of=cls,
+    )
+
+
 class _DerivativeLoader:
     """Loads ``<parent>.__jvp__`` / ``.__hvp__``: a module whose names are generated on
     access, with the same naming as ``__grad__`` (``d<f>``, ``d<f>_d<p>``, ...), through
@@ -852,23 +912,8 @@ class _DerivativeLoader:
                 function, wrt = parsed
             import tangent
 
-            from tangent.api import _derivative
-
-            owner, _, attr = function.rpartition(".")
-            cls = getattr(parent, owner) if owner else None
-            target = getattr(cls, attr) if cls is not None else getattr(parent, function)
             try:
-                # A method as an instance of `cls` finds it (`self.other(...)` is `cls`'s).
-                value = _derivative(
-                    target,
-                    wrt=tuple(wrt),
-                    optimized=True,
-                    preserve_result=False,
-                    motion="forward" if kind == "jvp" else "hvp",
-                    seed_required=kind == "jvp",
-                    verbose=0,
-                    instance_of=cls,
-                )
+                value = _api_derivative(parent, function, wrt, kind)
             except tangent.TangentError as error:
                 raise GradientImportError(
                     f"cannot import name {name!r} from {module.__name__!r}: Tangent cannot "
