@@ -572,6 +572,17 @@ pub fn function_signature<'db>(
         .map(|params| (params, written_params(db, function)))
 }
 
+/// The classes of objects the file's classes hold in attributes, as its source tells them
+/// (`normalize::attribute_classes`); backdated.
+#[salsa::tracked(returns(ref))]
+pub fn attribute_classes(db: &dyn Db, file: SourceFile) -> BTreeMap<(String, String), String> {
+    let (Some(scope), Ok(parsed)) = (module_scope(db, file), parsing::parse(&file_text(db, file)))
+    else {
+        return BTreeMap::new();
+    };
+    crate::normalize::attribute_classes(&parsed.syntax().body, scope)
+}
+
 /// The top-level functions of a file that callers specialize when they give them functions
 /// or spread arguments (`normalize::takes_functions_or_spreads`); backdated, so most edits
 /// stop here.
@@ -745,7 +756,7 @@ pub fn normalize<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> R<Normalize
             generated: false,
             // The module's statements when the text is the module's (see `reads_module_text`).
             module: whole.then_some(&parsed.syntax().body[..]),
-            object_classes: None,
+            object_classes: Some(attribute_classes(db, file)),
             left_out: None,
         };
         derive::normalized_with(text, scope, def, recipes.set(), false, context)

@@ -25,6 +25,7 @@ mod halves;
 pub use halves::Halves;
 mod inplace;
 mod methods;
+pub use methods::attribute_classes;
 mod namespaces;
 mod scopes;
 mod specialize;

@@ -116,17 +116,7 @@ pub(super) fn object_classes(
     impl<'a> Visitor<'a> for V<'_> {
         fn visit_stmt(&mut self, stmt: &'a ast::Stmt) {
             if let ast::Stmt::Assign(a) = stmt {
-                let class = match a.value.as_ref() {
-                    AExpr::Call(c) => match c.func.as_ref() {
-                        AExpr::Name(n)
-                            if self.scope.classes.iter().any(|k| k.name == n.id.as_str()) =>
-                        {
-                            Some(n.id.to_string())
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
+                let class = class_made_by(&a.value, self.scope);
                 for t in &a.targets {
                     if let (AExpr::Name(n), Some(class)) = (t, &class) {
                         let name = n.id.to_string();
@@ -163,6 +153,19 @@ pub(super) fn object_classes(
         .into_iter()
         .filter(|(n, _)| !v.other.contains(n) && !bound.contains(n))
         .collect()
+}
+
+/// The class of the module `value` calls to make an object (`Linear(w, b)`), if any.
+fn class_made_by(value: &AExpr, scope: &ModuleScope) -> Option<String> {
+    match value {
+        AExpr::Call(c) => match c.func.as_ref() {
+            AExpr::Name(n) if scope.classes.iter().any(|k| k.name == n.id.as_str()) => {
+                Some(n.id.to_string())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `(self, class, methods)` when `def` is a plain method of a top-level class of the module
@@ -217,4 +220,167 @@ pub(super) fn parameter_path(e: &AExpr) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// The classes of objects held in attributes, as the module's source tells them (what
+/// `tangent build` knows; the Python API reads them from the live object): `(Class,
+/// "self.link")` -> `LogLink` when every assignment of `self.link` in `Class`'s methods and
+/// its module bases' (or in the class body) makes an object of that one class of the module
+/// (`self.link = LogLink()`), and through such objects to three levels (`self.family.link`).
+/// The derivative checks the object's class when it runs (`tangent.resolves_to`), so an
+/// object put there by other code raises rather than differentiating the wrong method.
+pub fn attribute_classes(
+    body: &[ast::Stmt],
+    scope: &ModuleScope,
+) -> std::collections::BTreeMap<(String, String), String> {
+    use std::collections::BTreeMap;
+    // Per class: attribute -> the one class its assignments make, or `None` when they differ
+    // or make something else.
+    let mut own: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    for stmt in body {
+        if let ast::Stmt::ClassDef(class) = stmt {
+            own.insert(class.name.to_string(), assigned_attributes(class, scope));
+        }
+    }
+    // With the bases' assignments (any disagreement makes the attribute unknown).
+    let mut direct: BTreeMap<(String, String), String> = BTreeMap::new();
+    for class in own.keys() {
+        let mut merged: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut todo = vec![class.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(c) = todo.pop() {
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            for (attr, made) in own.get(&c).into_iter().flatten() {
+                merged
+                    .entry(attr.clone())
+                    .and_modify(|m| {
+                        if m != made {
+                            *m = None;
+                        }
+                    })
+                    .or_insert_with(|| made.clone());
+            }
+            if let Some(info) = scope.classes.iter().rev().find(|k| k.name == c) {
+                todo.extend(info.bases.iter().cloned());
+            }
+        }
+        for (attr, made) in merged {
+            if let Some(made) = made {
+                direct.insert((class.clone(), format!("self.{attr}")), made);
+            }
+        }
+    }
+    // Through the objects held: `self.family.link`, to three levels.
+    let mut all = direct.clone();
+    let mut level = direct.clone();
+    for _ in 1..3 {
+        let mut next = BTreeMap::new();
+        for ((class, path), held) in &level {
+            for ((owner, inner), made) in &direct {
+                if owner == held {
+                    let rest = inner.strip_prefix("self").unwrap_or(inner);
+                    next.insert((class.clone(), format!("{path}{rest}")), made.clone());
+                }
+            }
+        }
+        all.extend(next.clone());
+        level = next;
+    }
+    all
+}
+
+/// `attr` -> the class of the module every assignment of `self.attr` in `class`'s methods
+/// (and `attr = ...` in its body) calls, or `None` when they do not agree on one.
+fn assigned_attributes(
+    class: &ast::StmtClassDef,
+    scope: &ModuleScope,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    use ruff_python_ast::visitor::{Visitor, walk_stmt};
+    use std::collections::BTreeMap;
+    let made_class = |value: &AExpr| class_made_by(value, scope);
+    let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut note = |attr: String, made: Option<String>| {
+        out.entry(attr)
+            .and_modify(|m| {
+                if *m != made {
+                    *m = None;
+                }
+            })
+            .or_insert(made);
+    };
+    struct Writes<'n> {
+        self_name: &'n str,
+        found: Vec<(String, Option<&'n AExpr>)>,
+    }
+    impl<'a: 'n, 'n> Visitor<'a> for Writes<'n> {
+        fn visit_stmt(&mut self, stmt: &'a ast::Stmt) {
+            let (targets, value): (Vec<&AExpr>, Option<&AExpr>) = match stmt {
+                ast::Stmt::Assign(a) => (a.targets.iter().collect(), Some(&a.value)),
+                ast::Stmt::AnnAssign(a) => (vec![&a.target], a.value.as_deref()),
+                ast::Stmt::AugAssign(a) => (vec![&a.target], None),
+                ast::Stmt::FunctionDef(_) | ast::Stmt::ClassDef(_) => return,
+                _ => (Vec::new(), None),
+            };
+            for t in targets {
+                self.target(t, value);
+            }
+            walk_stmt(self, stmt);
+        }
+    }
+    impl<'n> Writes<'n> {
+        fn target(&mut self, t: &'n AExpr, value: Option<&'n AExpr>) {
+            match t {
+                AExpr::Attribute(a) if matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self.self_name) =>
+                {
+                    self.found.push((a.attr.to_string(), value));
+                }
+                // `self.a, self.b = ...`: not one call each.
+                AExpr::Tuple(t) => t.elts.iter().for_each(|e| self.target(e, None)),
+                AExpr::List(l) => l.elts.iter().for_each(|e| self.target(e, None)),
+                AExpr::Starred(s) => self.target(&s.value, None),
+                _ => {}
+            }
+        }
+    }
+    for stmt in &class.body {
+        match stmt {
+            ast::Stmt::FunctionDef(def) => {
+                let Some(first) = def
+                    .parameters
+                    .posonlyargs
+                    .iter()
+                    .chain(def.parameters.args.iter())
+                    .next()
+                else {
+                    continue;
+                };
+                let mut writes = Writes {
+                    self_name: first.parameter.name.as_str(),
+                    found: Vec::new(),
+                };
+                for s in &def.body {
+                    writes.visit_stmt(s);
+                }
+                for (attr, value) in writes.found {
+                    note(attr, value.and_then(made_class));
+                }
+            }
+            ast::Stmt::Assign(a) => {
+                for t in &a.targets {
+                    if let AExpr::Name(n) = t {
+                        note(n.id.to_string(), made_class(&a.value));
+                    }
+                }
+            }
+            ast::Stmt::AnnAssign(a) => {
+                if let AExpr::Name(n) = a.target.as_ref() {
+                    note(n.id.to_string(), a.value.as_deref().and_then(made_class));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
