@@ -81,7 +81,7 @@ type Objs = BTreeSet<Obj>;
 
 /// The analysis state at a point: the objects each name may hold, and the objects each
 /// object may hold (a list's items, a tuple's, a dict's values, an object's attributes).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct State {
     names: BTreeMap<String, Objs>,
     contents: BTreeMap<Obj, Objs>,
@@ -442,6 +442,8 @@ pub fn analyze_with(
         keep_before: mode != Checks::None,
         objects: BTreeMap::new(),
         contents: BTreeMap::new(),
+        loops: BTreeMap::new(),
+        loop_depth: 0,
     };
     let mut entry = State::default();
     for (i, p) in f.params.iter().enumerate() {
@@ -600,6 +602,13 @@ struct Analysis<'a> {
     /// run of the statement that made it).
     objects: BTreeMap<String, Objs>,
     contents: BTreeMap<Obj, Objs>,
+    /// Each loop's state after it, by the address of its body and the state before it: a
+    /// loop nested in others is met again with the same state on their later rounds, and
+    /// what it records (changes, contents) only grows, so its result is reused (without,
+    /// nested loops cost their rounds multiplied).
+    loops: BTreeMap<(usize, Option<String>, State), State>,
+    /// How many loops the statement being analysed is in.
+    loop_depth: usize,
 }
 
 /// Does `s` itself change an object in place?
@@ -681,6 +690,14 @@ impl Analysis<'_> {
         state
     }
 
+    /// The statement at `key` makes a new value (see `State::age`); outside loops it runs
+    /// once, so no value it made before can be around (and the whole state is not walked).
+    fn age(&self, state: &mut State, key: usize) {
+        if self.loop_depth > 0 {
+            state.age(key);
+        }
+    }
+
     /// Notes the objects `name` holds in `state`, whatever the run.
     fn note(&mut self, name: &str, state: &State) {
         if let Some(objs) = state.names.get(name) {
@@ -720,7 +737,7 @@ impl Analysis<'_> {
                         changed.extend(self.parts(&state, &Atom::Name(n.clone())));
                     }
                     self.change(s, changed.clone());
-                    state.age(key);
+                    self.age(&mut state, key);
                     let mut held = self.value(s, value, &mut state);
                     held.extend(changed);
                     self.hold(&mut state, &site, &held);
@@ -728,7 +745,7 @@ impl Analysis<'_> {
                 }
                 Some(InPlace::Updated) => {}
                 None => {
-                    state.age(key);
+                    self.age(&mut state, key);
                     let objs = self.value(s, value, &mut state);
                     state.names.insert(target.clone(), objs);
                 }
@@ -779,7 +796,17 @@ impl Analysis<'_> {
     /// A loop: the state at the top of its body joins the state before it with the state at
     /// the end of its body, until it settles; after the loop, the body may have run or not.
     fn looped(&mut self, state: State, body: &[Stmt], target: Option<(&String, Objs)>) -> State {
-        let mut top = state;
+        // (An empty body's address is no loop's own: the target tells those apart.)
+        let key = (
+            body.as_ptr() as usize,
+            target.as_ref().map(|(t, _)| (*t).clone()),
+            state,
+        );
+        if let Some(after) = self.loops.get(&key) {
+            return after.clone();
+        }
+        let mut top = key.2.clone();
+        self.loop_depth += 1;
         for _ in 0..64 {
             let mut entry = top.clone();
             if let Some((t, items)) = &target {
@@ -793,6 +820,8 @@ impl Analysis<'_> {
             }
             top = next;
         }
+        self.loop_depth -= 1;
+        self.loops.insert(key, top.clone());
         top
     }
 

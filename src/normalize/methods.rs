@@ -236,7 +236,7 @@ pub fn attribute_classes(
     use std::collections::BTreeMap;
     // Per class: attribute -> the one class its assignments make, or `None` when they differ
     // or make something else.
-    let mut own: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    let mut own: BTreeMap<String, BTreeMap<String, Option<Made>>> = BTreeMap::new();
     for stmt in body {
         if let ast::Stmt::ClassDef(class) = stmt {
             own.insert(class.name.to_string(), assigned_attributes(class, scope));
@@ -245,7 +245,7 @@ pub fn attribute_classes(
     // With the bases' assignments (any disagreement makes the attribute unknown).
     let mut direct: BTreeMap<(String, String), String> = BTreeMap::new();
     for class in own.keys() {
-        let mut merged: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut merged: BTreeMap<String, Option<Made>> = BTreeMap::new();
         let mut todo = vec![class.clone()];
         let mut seen = std::collections::BTreeSet::new();
         while let Some(c) = todo.pop() {
@@ -267,8 +267,17 @@ pub fn attribute_classes(
             }
         }
         for (attr, made) in merged {
-            if let Some(made) = made {
-                direct.insert((class.clone(), format!("self.{attr}")), made);
+            match made {
+                Some(Made::Object(made)) => {
+                    direct.insert((class.clone(), format!("self.{attr}")), made);
+                }
+                // A list of objects (`self.layers = [Dense(...), Relu()]`): item by item.
+                Some(Made::Items(items)) => {
+                    for (i, made) in items.into_iter().enumerate() {
+                        direct.insert((class.clone(), format!("self.{attr}[{i}]")), made);
+                    }
+                }
+                None => {}
             }
         }
     }
@@ -291,17 +300,40 @@ pub fn attribute_classes(
     all
 }
 
+/// What an attribute's assignments make: one object of a class of the module, or a list (or
+/// tuple) of such objects, item by item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Made {
+    Object(String),
+    Items(Vec<String>),
+}
+
+impl Made {
+    fn of(value: &AExpr, scope: &ModuleScope) -> Option<Made> {
+        let items = match value {
+            AExpr::List(l) => &l.elts,
+            AExpr::Tuple(t) => &t.elts,
+            other => return class_made_by(other, scope).map(Made::Object),
+        };
+        items
+            .iter()
+            .map(|e| class_made_by(e, scope))
+            .collect::<Option<Vec<_>>>()
+            .map(Made::Items)
+    }
+}
+
 /// `attr` -> the class of the module every assignment of `self.attr` in `class`'s methods
 /// (and `attr = ...` in its body) calls, or `None` when they do not agree on one.
 fn assigned_attributes(
     class: &ast::StmtClassDef,
     scope: &ModuleScope,
-) -> std::collections::BTreeMap<String, Option<String>> {
+) -> std::collections::BTreeMap<String, Option<Made>> {
     use ruff_python_ast::visitor::{Visitor, walk_stmt};
     use std::collections::BTreeMap;
-    let made_class = |value: &AExpr| class_made_by(value, scope);
-    let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut note = |attr: String, made: Option<String>| {
+    let made_class = |value: &AExpr| Made::of(value, scope);
+    let mut out: BTreeMap<String, Option<Made>> = BTreeMap::new();
+    let mut note = |attr: String, made: Option<Made>| {
         out.entry(attr)
             .and_modify(|m| {
                 if *m != made {

@@ -156,3 +156,62 @@ def test_tangent_build_writes_them(glm):
         assert f"\ndef {name}(" in text, name
     assert "assert tangent.resolves_to(" in text
     assert "Either.mean" in proc.stdout + proc.stderr and "dEither_mean" not in text
+
+
+SEQUENTIAL = '''
+import numpy as np
+
+
+class Dense:
+    def __init__(self, n_in, n_out, seed):
+        rng = np.random.default_rng(seed)
+        self.W = 0.5 * rng.normal(size=(n_in, n_out))
+        self.b = 0.1 * rng.normal(size=n_out)
+
+    def forward(self, x):
+        return x @ self.W + self.b
+
+
+class Tanh:
+    def forward(self, x):
+        return np.tanh(x)
+
+
+class Sequential:
+    def __init__(self):
+        self.layers = [Dense(3, 4, 0), Tanh(), Dense(4, 1, 1)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x, y):
+        return np.mean((self.forward(x)[:, 0] - y) ** 2)
+'''
+
+
+def test_a_list_of_layers_made_in_init_is_unrolled_from_the_source(tmp_path, monkeypatch):
+    (tmp_path / "seq_static.py").write_text(SEQUENTIAL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("seq_static")
+    d = importlib.import_module("seq_static.__grad__").dSequential_loss
+    assert d.__module__ == "seq_static.__grad__"
+    model = module.Sequential()
+    x, y = X[:, :3], Y / 4.0
+    got = d(model, x, y)
+    for i, name in [(0, "W"), (0, "b"), (2, "W"), (2, "b")]:
+        layer = model.layers[i]
+        value = getattr(layer, name)
+
+        def loss_at(v, layer=layer, name=name, value=value):
+            setattr(layer, name, v)
+            try:
+                return model.loss(x, y)
+            finally:
+                setattr(layer, name, value)
+
+        assert_close(got["layers"][i][name], numeric_grad(loss_at, (value,)), rtol=1e-6, atol=1e-8)
+    model.layers.append(module.Tanh())
+    with pytest.raises(AssertionError, match="3 objects in `self.layers`"):
+        d(model, x, y)
