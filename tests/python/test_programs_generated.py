@@ -251,3 +251,20 @@ def test_build_has_exactly_the_static_derivatives(tmp_path):
             continue  # `d<f>_d<p>` names are made on first use, not written by `build`
         text = (out / f"{module.split('.')[-1]}.__grad__.py").read_text()
         assert (f"\ndef {name}(" in text) == (case.id not in LIVE), case.id
+
+
+def test_a_refusal_is_told_again_without_differentiating_again(monkeypatch):
+    """A name neither the source nor the live module allows (`_fd.flatten`: a comprehension
+    over the differentiated value): the second access raises the same ImportError without
+    asking the engine again."""
+    import tangent._import_hook as hook
+
+    gen = importlib.import_module("programs._fd.__grad__")
+    assert "flatten" in gen.__tangent_skipped__
+    with pytest.raises(ImportError) as first:
+        gen.dflatten
+    calls = []
+    monkeypatch.setattr(hook, "_api_derivative", lambda *a: calls.append(a))
+    with pytest.raises(ImportError) as second:
+        gen.dflatten
+    assert str(second.value) == str(first.value) and not calls

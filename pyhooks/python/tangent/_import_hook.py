@@ -731,13 +731,15 @@ def _from_live_module(namespace, state, name, function, wrt):
     do, kept in the gradient module under ``name``; None when ``tangent.grad`` refuses it too
     (or the module is not imported)."""
     parent = sys.modules.get(state.fullname[: -len(".__grad__")])
-    if parent is None or not wrt:
+    refused = namespace.setdefault("__tangent_live_refused__", set())
+    if parent is None or not wrt or name in refused:
         return None
     import tangent
 
     try:
         value = _api_derivative(parent, function, wrt, "grad")
     except (tangent.TangentError, AttributeError):
+        refused.add(name)  # asked again (`hasattr`), told again without the engine
         return None
     namespace[name] = value
     return value
