@@ -87,6 +87,10 @@ pub struct FunctionEntry {
     /// Line of the definition's first line in the file, minus one.
     pub line_offset: usize,
     pub params: Vec<String>,
+    /// It calls a function of the module that callers specialize (one taking functions or
+    /// spreading arguments: `normalize::takes_functions_or_spreads`), whose body is inlined at
+    /// the call: it is read in the module's text (see [`reads_module_text`]).
+    pub calls_specialized: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +107,9 @@ pub struct ModuleIndex {
     /// Recipes for the constructors of the module's classes, written from their definitions
     /// (`recipes::constructor_templates`), as text.
     pub constructors: String,
+    /// The classes of objects the module's classes hold in attributes, as its source tells
+    /// them (`normalize::attribute_classes`).
+    pub attribute_classes: BTreeMap<(String, String), String>,
 }
 
 /// A name a module binds more than once with `def` or `class` at its top level: calls of it
@@ -298,6 +305,24 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     let scope = ModuleScope::new_in(module, location);
     let mut functions = Vec::new();
     let mut recipe_defs = Vec::new();
+    // The module's functions callers specialize (the last definition of each name counts).
+    let mut specialized: BTreeSet<&str> = BTreeSet::new();
+    for stmt in &module.body {
+        if let AStmt::FunctionDef(def) = stmt {
+            if normalizing::takes_functions_or_spreads(def) {
+                specialized.insert(def.name.as_str());
+            } else {
+                specialized.remove(def.name.as_str());
+            }
+        }
+    }
+    let calls_specialized = |def: &ruff_python_ast::StmtFunctionDef| {
+        !specialized.is_empty()
+            && normalizing::calls_any(
+                def,
+                &|call| matches!(&*call.func, ruff_python_ast::Expr::Name(n) if specialized.contains(n.id.as_str())),
+            )
+    };
     // Line numbers counted incrementally: one pass over the file, not one per function.
     let (mut counted_to, mut lines) = (0usize, 0usize);
     // The entry of `def` under `name`; a `header` line (`class C:\n`) goes before its text and
@@ -320,6 +345,9 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
         FunctionEntry {
             name,
             line_offset: lines.saturating_sub(usize::from(!header.is_empty())),
+            // (Only a definition standing at the top level as written: not a method, nor
+            // one lifted from a block.)
+            calls_specialized: header.is_empty() && calls_specialized(def),
             text: header + &text.text[line_start..end],
             params: parsing::param_names(def),
         }
@@ -425,11 +453,12 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> R<ModuleIndex> {
     functions.extend(inherited_methods(&scope, &functions));
     let redefined = redefined.into_iter().map(|(_, r)| r).collect();
     Ok(ModuleIndex {
-        scope,
         functions,
         redefined,
         recipes: recipe_defs,
         constructors: recipes::constructor_templates(&module.body),
+        attribute_classes: normalizing::attribute_classes(&module.body, &scope),
+        scope,
     })
 }
 
@@ -471,6 +500,7 @@ fn inherited_methods(scope: &ModuleScope, own: &[FunctionEntry]) -> Vec<Function
                     text: format!("class {}:\n{body}", class.name),
                     line_offset: entry.line_offset,
                     params: entry.params.clone(),
+                    calls_specialized: false,
                 });
             }
         }
@@ -576,72 +606,19 @@ pub fn function_signature<'db>(
 /// (`normalize::attribute_classes`); backdated.
 #[salsa::tracked(returns(ref))]
 pub fn attribute_classes(db: &dyn Db, file: SourceFile) -> BTreeMap<(String, String), String> {
-    let (Some(scope), Ok(parsed)) = (module_scope(db, file), parsing::parse(&file_text(db, file)))
-    else {
-        return BTreeMap::new();
-    };
-    crate::normalize::attribute_classes(&parsed.syntax().body, scope)
-}
-
-/// The top-level functions of a file that callers specialize when they give them functions
-/// or spread arguments (`normalize::takes_functions_or_spreads`); backdated, so most edits
-/// stop here.
-#[salsa::tracked(returns(ref))]
-pub fn specialized_callees(db: &dyn Db, file: SourceFile) -> BTreeSet<String> {
-    let text = file_text(db, file);
-    let Ok(parsed) = parsing::parse(&text) else {
-        return BTreeSet::new();
-    };
-    parsed
-        .syntax()
-        .body
-        .iter()
-        .filter_map(|s| match s {
-            AStmt::FunctionDef(def) if crate::normalize::takes_functions_or_spreads(def) => {
-                Some(def.name.to_string())
-            }
-            _ => None,
-        })
-        .collect()
+    parse(db, file)
+        .as_ref()
+        .map(|index| index.attribute_classes.clone())
+        .unwrap_or_default()
 }
 
 /// Is `function` read in its module's whole text rather than its own: a top-level function
-/// calling one of [`specialized_callees`], whose body is inlined at the call (the ranges of
-/// what is inlined index the module's text). Only such functions depend on the rest of the
-/// file's text.
+/// calling one the module's callers specialize (`FunctionEntry::calls_specialized`), whose
+/// body is inlined at the call (the ranges of what is inlined index the module's text). Only
+/// such functions depend on the rest of the file's text.
 #[salsa::tracked]
 pub fn reads_module_text<'db>(db: &'db dyn Db, function: FunctionId<'db>) -> bool {
-    let name = function.name(db);
-    let callees = specialized_callees(db, function.file(db));
-    if name.contains('.') || callees.is_empty() {
-        return false;
-    }
-    let Some(entry) = entry(db, function) else {
-        return false;
-    };
-    let Ok(parsed) = parsing::parse(&Text {
-        text: &entry.text,
-        path: "",
-        line_offset: 0,
-        lines_read: None,
-    }) else {
-        return false;
-    };
-    let Some(def) = parsing::find_function(parsed.syntax(), name) else {
-        return false;
-    };
-    let calls = crate::normalize::calls_any(
-        def,
-        &|call| matches!(&*call.func, ruff_python_ast::Expr::Name(n) if callees.contains(n.id.as_str())),
-    );
-    // The entry must be the module's top-level definition of the name (not one in a block).
-    let file = file_text(db, function.file(db));
-    calls
-        && parsing::parse(&file).is_ok_and(|module| {
-            parsing::find_function(module.syntax(), name).is_some_and(|d| {
-                parsing::line_of(file.text, d.range().start().into()) == entry.line_offset + 1
-            })
-        })
+    entry(db, function).is_some_and(|e| e.calls_specialized)
 }
 
 /// `run` on the text a per-function query reads: the function's own text, its lines counted
