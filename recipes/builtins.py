@@ -1,7 +1,8 @@
 """Adjoints of Python builtins that act on numbers (and on lists or arrays of numbers).
 
 `builtins.max` and `builtins.min` cover the two-argument form only; `builtins.sum` covers a
-list of numbers or of equally shaped arrays, and an array (summed over its first axis).
+list of numbers or of equally shaped arrays, and an array (summed over its first axis);
+`builtins.tuple` and `builtins.list` a list, a tuple or an array (its rows).
 
 Each adjoint is followed by its forward-mode template, `@tangent_(name)`, with the same
 parameters: `d[x]` reads the tangent of input `x`, `d[y] = e` / `d[y] += e` builds the result's
@@ -89,5 +90,26 @@ def min(y, arg1, arg2):
 
 nondifferentiable(
     builtins.len, builtins.range, builtins.int, builtins.bool, builtins.isinstance,
-    builtins.round, builtins.type,
+    builtins.round, builtins.type, builtins.hasattr, builtins.callable, builtins.issubclass,
+    builtins.id, builtins.repr, builtins.str,
 )
+
+
+@adjoint(builtins.tuple)
+def tuple(y, iterable=()):
+    d[iterable] = tangent.sequence_like(d[y], iterable)
+
+
+@tangent_(builtins.tuple)
+def tuple(y, iterable=()):
+    d[y] = tangent.sequence_like(d[iterable], y)
+
+
+@adjoint(builtins.list)
+def list(y, iterable=()):
+    d[iterable] = tangent.sequence_like(d[y], iterable)
+
+
+@tangent_(builtins.list)
+def list(y, iterable=()):
+    d[y] = tangent.sequence_like(d[iterable], y)

@@ -545,7 +545,7 @@ def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
     g = tangent.unreduce(tangent.grad_like(d[y], y)[0] if returned else d[y], a, axis, keepdims) * refused
     d[a] = tangent.unbroadcast(g * w / total, a)
     g_w = g * (a - mean) / total
-    d[weights] = tangent.unbroadcast(g_w if same else numpy.transpose(numpy.reshape(tangent.unbroadcast(g_w, w), numpy.shape(numpy.transpose(weights, order))), numpy.argsort(order)), weights)
+    d[weights] = None if weights is None else tangent.unbroadcast(g_w if same else numpy.transpose(numpy.reshape(tangent.unbroadcast(g_w, w), numpy.shape(numpy.transpose(weights, order))), numpy.argsort(order)), weights)
 
 
 @tangent_(numpy.average)
@@ -564,7 +564,7 @@ def average(y, a, axis=None, weights=None, returned=False, keepdims=False):
     mean = numpy.reshape(y[0] if returned else y, numpy.shape(total))
     total_y = numpy.sum(w * numpy.ones(numpy.shape(a)), axis=axis, keepdims=keepdims)
     d[y] = numpy.sum(numpy.asarray(d[a]) * w, axis=axis, keepdims=keepdims) / total_y * refused
-    d[y] += numpy.sum((d[weights] if same else numpy.reshape(numpy.transpose(d[weights], order), laid_out)) * (a - mean), axis=axis, keepdims=keepdims) / total_y * refused
+    d[y] += numpy.zeros(numpy.shape(y)) if weights is None else numpy.sum((d[weights] if same else numpy.reshape(numpy.transpose(d[weights], order), laid_out)) * (a - mean), axis=axis, keepdims=keepdims) / total_y * refused
 
 
 @adjoint(numpy.nansum)
@@ -1826,6 +1826,7 @@ nondifferentiable(
     numpy.random.choice, numpy.random.permutation, numpy.random.shuffle,
     numpy.random.binomial, numpy.random.poisson, numpy.random.exponential,
     numpy.isdtype, numpy.finfo, numpy.iinfo, numpy.result_type, numpy.can_cast,
+    numpy.dtype, numpy.promote_types, numpy.issubdtype, numpy.min_scalar_type,
     numpy.unique_values, numpy.unique_counts, numpy.unique_inverse, numpy.unique_all,
     numpy.bitwise_and, numpy.bitwise_or, numpy.bitwise_xor, numpy.bitwise_not, numpy.invert,
 )

@@ -371,3 +371,14 @@ def polygamma(y, n, x):
 
 
 nondifferentiable(tangent.init_grad, tangent.Stack, tangent.in_place_check, tangent.check_updated, tangent.is_mutable, tangent.check_unchanged, tangent.is_view_of, tangent.keys_of)
+
+
+@adjoint(tangent.sequence_like)
+def sequence_like(y, g, like):
+    # y lays g's items out as like's: the adjoint lays them back out as g's.
+    d[g] = tangent.sequence_like(tangent.grad_like(d[y], y), g)
+
+
+@tangent_(tangent.sequence_like)
+def sequence_like(y, g, like):
+    d[y] = tangent.sequence_like(d[g], like)

@@ -13,7 +13,7 @@ use crate::recipes::RecipeSet;
 
 /// Attributes whose value does not depend differentiably on the object.
 pub(crate) const INERT_ATTRIBUTES: &[&str] = &[
-    "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides",
+    "shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides", "device", "flags",
 ];
 /// Methods whose result does not depend differentiably on the object.
 const INERT_METHODS: &[&str] = &[
@@ -93,6 +93,9 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
         Expr::Compare { .. } => vec![],
         // Opaque code (lambdas, comprehensions) may compute with what it reads: the target is
         // active if they are, and reverse mode then reports it as unsupported.
+        Expr::Opaque { reads, .. } if reads.iter().any(|r| r == crate::ir::NO_DERIVATIVE_READS) => {
+            vec![]
+        }
         Expr::Opaque { reads, .. } => reads
             .iter()
             .filter(|r| !r.starts_with("__"))

@@ -19,7 +19,9 @@
 //! value, module-level objects), with flow-insensitive *contents* (the objects a list, tuple,
 //! dict or array holds: a view or item of `c` is taken to share all of `c`), and liveness.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 use crate::diagnostics::{Diagnostic, DiagnosticKind};
 use crate::effects::Summary;
@@ -79,28 +81,46 @@ fn with_parts(objs: &Objs) -> Objs {
 
 type Objs = BTreeSet<Obj>;
 
+/// A set of objects shared between states until one of them changes it (states are copied
+/// at every branch and loop round; most of their sets stay as they were).
+type Shared = Rc<Objs>;
+
 /// The analysis state at a point: the objects each name may hold, and the objects each
 /// object may hold (a list's items, a tuple's, a dict's values, an object's attributes).
-#[derive(Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 struct State {
-    names: BTreeMap<String, Objs>,
-    contents: BTreeMap<Obj, Objs>,
+    names: BTreeMap<String, Shared>,
+    contents: BTreeMap<Obj, Shared>,
+}
+
+/// `theirs` joined into `mine`, copying `mine` only when it gains something.
+fn join_into(mine: &mut Shared, theirs: &Shared) {
+    if Rc::ptr_eq(mine, theirs) || theirs.is_subset(mine) {
+        return;
+    }
+    if mine.is_empty() {
+        *mine = theirs.clone();
+        return;
+    }
+    Rc::make_mut(mine).extend(theirs.iter().cloned());
 }
 
 impl State {
     fn join(&mut self, other: &State) {
         for (k, v) in &other.names {
-            self.names
-                .entry(k.clone())
-                .or_default()
-                .extend(v.iter().cloned());
+            join_into(self.names.entry(k.clone()).or_default(), v);
         }
         for (k, v) in &other.contents {
-            self.contents
-                .entry(k.clone())
-                .or_default()
-                .extend(v.iter().cloned());
+            join_into(self.contents.entry(k.clone()).or_default(), v);
         }
+    }
+
+    /// The objects `name` may hold (none when it holds nothing yet).
+    fn name(&self, name: &str) -> Objs {
+        self.names
+            .get(name)
+            .map(|o| (**o).clone())
+            .unwrap_or_default()
     }
 
     /// `objs` and everything they hold.
@@ -112,12 +132,17 @@ impl State {
     fn age(&mut self, key: usize) {
         let latest = Obj::Site(key);
         let older = Obj::Older(key);
-        let rename = |objs: &mut Objs| {
+        let (latest_part, older_part) = (latest.part(), older.part());
+        let rename = |objs: &mut Shared| {
+            if !objs.contains(&latest) && !objs.contains(&latest_part) {
+                return;
+            }
+            let objs = Rc::make_mut(objs);
             if objs.remove(&latest) {
                 objs.insert(older.clone());
             }
-            if objs.remove(&latest.part()) {
-                objs.insert(older.part());
+            if objs.remove(&latest_part) {
+                objs.insert(older_part.clone());
             }
         };
         for objs in self.names.values_mut() {
@@ -127,17 +152,25 @@ impl State {
             rename(objs);
         }
         if let Some(held) = self.contents.remove(&latest) {
-            self.contents.entry(older).or_default().extend(held);
+            join_into(self.contents.entry(older).or_default(), &held);
         }
     }
 }
 
-fn closure(contents: &BTreeMap<Obj, Objs>, mut objs: Objs) -> Objs {
+fn closure<V: std::borrow::Borrow<Objs>>(contents: &BTreeMap<Obj, V>, mut objs: Objs) -> Objs {
     let mut todo: Vec<Obj> = objs.iter().cloned().collect();
+    // Each object's contents are walked once (its views and items share them).
+    let mut walked: BTreeSet<&Obj> = BTreeSet::new();
     while let Some(o) = todo.pop() {
-        for held in contents.get(o.whole()).into_iter().flatten() {
-            if objs.insert(held.clone()) {
-                todo.push(held.clone());
+        let Some((whole, held)) = contents.get_key_value(o.whole()) else {
+            continue;
+        };
+        if !walked.insert(whole) {
+            continue;
+        }
+        for h in held.borrow() {
+            if objs.insert(h.clone()) {
+                todo.push(h.clone());
             }
         }
     }
@@ -442,18 +475,18 @@ pub fn analyze_with(
         keep_before: mode != Checks::None,
         objects: BTreeMap::new(),
         contents: BTreeMap::new(),
-        loops: BTreeMap::new(),
+        loops: HashMap::new(),
         loop_depth: 0,
     };
     let mut entry = State::default();
     for (i, p) in f.params.iter().enumerate() {
-        entry.names.insert(p.name.clone(), [Obj::Param(i)].into());
+        entry
+            .names
+            .insert(p.name.clone(), Rc::new([Obj::Param(i)].into()));
         // What a parameter holds (its items, attributes) is part of it.
         entry
             .contents
-            .entry(Obj::Param(i))
-            .or_default()
-            .insert(Obj::Param(i).part());
+            .insert(Obj::Param(i), Rc::new([Obj::Param(i).part()].into()));
     }
     for p in &f.params {
         a.note(&p.name, &entry);
@@ -496,9 +529,7 @@ pub fn analyze_with(
             .filter(|n| {
                 !own.contains(&n.as_str())
                     && !kept.contains(*n)
-                    && !state
-                        .closure(state.names.get(*n).cloned().unwrap_or_default())
-                        .is_disjoint(changed)
+                    && !state.closure(state.name(n)).is_disjoint(changed)
             })
             .collect();
         if (seen.is_empty() && views.is_empty()) || mode == Checks::None {
@@ -588,6 +619,10 @@ pub fn changed_names(s: &Stmt) -> Vec<&str> {
     }
 }
 
+/// A loop's state after it, by the loop (its body's address, its target) and a hash of the
+/// state before it (the states themselves told apart in the list).
+type LoopResults = HashMap<(usize, Option<String>, u64), Vec<(State, State)>>;
+
 struct Analysis<'a> {
     recipes: &'a RecipeSet,
     summaries: Summaries<'a>,
@@ -606,7 +641,7 @@ struct Analysis<'a> {
     /// loop nested in others is met again with the same state on their later rounds, and
     /// what it records (changes, contents) only grows, so its result is reused (without,
     /// nested loops cost their rounds multiplied).
-    loops: BTreeMap<(usize, Option<String>, State), State>,
+    loops: LoopResults,
     /// How many loops the statement being analysed is in.
     loop_depth: usize,
 }
@@ -639,7 +674,7 @@ impl Analysis<'_> {
             Atom::Name(n) => state
                 .names
                 .get(n)
-                .cloned()
+                .map(|o| (**o).clone())
                 .unwrap_or_else(|| [Obj::Global(n.clone())].into()),
             Atom::Const(_) => Objs::new(),
         }
@@ -650,19 +685,24 @@ impl Analysis<'_> {
     fn parts(&self, state: &State, a: &Atom) -> Objs {
         let objs = self.objs(state, a);
         let mut out: Objs = objs.iter().map(Obj::part).collect();
-        for o in objs {
-            out.extend(state.closure(state.contents.get(o.whole()).cloned().unwrap_or_default()));
-        }
+        // What they hold, and what that holds: one walk for all of them.
+        let held: Objs = objs
+            .iter()
+            .filter_map(|o| state.contents.get(o.whole()))
+            .flat_map(|held| held.iter())
+            .cloned()
+            .collect();
+        out.extend(state.closure(held));
         out
     }
 
     fn hold(&mut self, state: &mut State, container: &Objs, held: &Objs) {
+        let held_shared: Shared = Rc::new(held.clone());
         for c in container {
-            state
-                .contents
-                .entry(c.whole().clone())
-                .or_default()
-                .extend(held.iter().cloned());
+            join_into(
+                state.contents.entry(c.whole().clone()).or_default(),
+                &held_shared,
+            );
             self.contents
                 .entry(c.whole().any_run())
                 .or_default()
@@ -741,13 +781,13 @@ impl Analysis<'_> {
                     let mut held = self.value(s, value, &mut state);
                     held.extend(changed);
                     self.hold(&mut state, &site, &held);
-                    state.names.insert(target.clone(), site);
+                    state.names.insert(target.clone(), Rc::new(site));
                 }
                 Some(InPlace::Updated) => {}
                 None => {
                     self.age(&mut state, key);
                     let objs = self.value(s, value, &mut state);
-                    state.names.insert(target.clone(), objs);
+                    state.names.insert(target.clone(), Rc::new(objs));
                 }
             },
             // The container changes (an array's memory, a list's slot): its items stay the
@@ -800,17 +840,25 @@ impl Analysis<'_> {
         let key = (
             body.as_ptr() as usize,
             target.as_ref().map(|(t, _)| (*t).clone()),
-            state,
+            {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                state.hash(&mut hasher);
+                hasher.finish()
+            },
         );
-        if let Some(after) = self.loops.get(&key) {
+        if let Some((_, after)) = self
+            .loops
+            .get(&key)
+            .and_then(|seen| seen.iter().find(|(before, _)| *before == state))
+        {
             return after.clone();
         }
-        let mut top = key.2.clone();
+        let mut top = state.clone();
         self.loop_depth += 1;
         for _ in 0..64 {
             let mut entry = top.clone();
             if let Some((t, items)) = &target {
-                entry.names.insert((*t).clone(), items.clone());
+                entry.names.insert((*t).clone(), Rc::new(items.clone()));
             }
             let end = self.block(body, entry);
             let mut next = top.clone();
@@ -821,7 +869,10 @@ impl Analysis<'_> {
             top = next;
         }
         self.loop_depth -= 1;
-        self.loops.insert(key, top.clone());
+        self.loops
+            .entry(key)
+            .or_default()
+            .push((state, top.clone()));
         top
     }
 

@@ -48,6 +48,14 @@ pub struct Summary {
     pub rebinds: BTreeSet<String>,
     /// Its first effect outside its values: what, and the byte range of the code doing it.
     pub impure: Option<Effect>,
+    /// Those of `writes` it changes whenever it runs, before anything could give them a new
+    /// value (by a statement of its body's top level, none before it assigning them): the
+    /// caller's object is certainly changed.
+    pub certain_writes: BTreeSet<String>,
+    /// Its result carries no derivative, whatever it is given: each `return` gives a
+    /// constant, a size or type (`a.shape`, `a.device`, `len(a)`), a test, or a call of a
+    /// function without a derivative (see [`inert_results`]).
+    pub returns_inert: bool,
 }
 
 impl Summary {
@@ -413,12 +421,320 @@ impl Effects {
                 break;
             }
         }
+        for name in inert_results(&defs, scope, recipes) {
+            if let Some(summary) = effects.by_function.get_mut(&name) {
+                summary.returns_inert = true;
+            }
+        }
         effects
     }
 
     pub fn get(&self, function: &str) -> Option<&Summary> {
         self.by_function.get(function)
     }
+}
+
+/// The functions of `defs` whose results carry no derivative (see
+/// [`Summary::returns_inert`]): found from none, adding those whose returns are all inert
+/// given the ones found so far (a recursive function is never inert on its own account).
+fn inert_results(
+    defs: &BTreeMap<String, (&ast::StmtFunctionDef, Option<String>)>,
+    scope: &ModuleScope,
+    recipes: &RecipeSet,
+) -> BTreeSet<String> {
+    let mut inert: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let found: Vec<String> = defs
+            .iter()
+            .filter(|(name, (def, class))| {
+                class.is_none()
+                    && !inert.contains(*name)
+                    && Inert::of(def, scope, recipes, &inert).returns()
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if found.is_empty() {
+            return inert;
+        }
+        inert.extend(found);
+    }
+}
+
+/// Which values of one function carry no derivative, read from its text.
+struct Inert<'a> {
+    def: &'a ast::StmtFunctionDef,
+    scope: &'a ModuleScope,
+    recipes: &'a RecipeSet,
+    functions: &'a BTreeSet<String>,
+    /// What each local is assigned (`None`: assigned some other way, a loop's target, ...).
+    assigned: BTreeMap<String, Vec<Option<&'a AExpr>>>,
+    /// Locals that may be changed in place after they are assigned (`lap[1:-1] = ...` into
+    /// `lap = np.zeros_like(u)`, a method called on them, handed to a call): never inert.
+    changed: BTreeSet<String>,
+    params: BTreeSet<String>,
+}
+
+impl<'a> Inert<'a> {
+    fn of(
+        def: &'a ast::StmtFunctionDef,
+        scope: &'a ModuleScope,
+        recipes: &'a RecipeSet,
+        functions: &'a BTreeSet<String>,
+    ) -> Self {
+        let mut inert = Inert {
+            def,
+            scope,
+            recipes,
+            functions,
+            assigned: BTreeMap::new(),
+            changed: changed_in_place(&def.body),
+            params: crate::parse::param_names(def).into_iter().collect(),
+        };
+        if let Some(v) = &def.parameters.vararg {
+            inert.params.insert(v.name.to_string());
+        }
+        if let Some(k) = &def.parameters.kwarg {
+            inert.params.insert(k.name.to_string());
+        }
+        inert.collect(&def.body);
+        inert
+    }
+
+    fn collect(&mut self, body: &'a [AStmt]) {
+        for s in body {
+            match s {
+                AStmt::Assign(a) => {
+                    for t in &a.targets {
+                        match t {
+                            AExpr::Name(n) => self
+                                .assigned
+                                .entry(n.id.to_string())
+                                .or_default()
+                                .push(Some(&a.value)),
+                            other => self.unknown(std::slice::from_ref(other)),
+                        }
+                    }
+                }
+                AStmt::If(i) => {
+                    self.collect(&i.body);
+                    for c in &i.elif_else_clauses {
+                        self.collect(&c.body);
+                    }
+                }
+                AStmt::For(f) => {
+                    self.unknown(std::slice::from_ref(&f.target));
+                    self.collect(&f.body);
+                    self.collect(&f.orelse);
+                }
+                AStmt::While(w) => {
+                    self.collect(&w.body);
+                    self.collect(&w.orelse);
+                }
+                AStmt::With(w) => {
+                    for item in &w.items {
+                        if let Some(v) = &item.optional_vars {
+                            self.unknown(std::slice::from_ref(v.as_ref()));
+                        }
+                    }
+                    self.collect(&w.body);
+                }
+                AStmt::Try(t) => {
+                    self.collect(&t.body);
+                    for h in &t.handlers {
+                        let ast::ExceptHandler::ExceptHandler(h) = h;
+                        self.collect(&h.body);
+                    }
+                    self.collect(&t.orelse);
+                    self.collect(&t.finalbody);
+                }
+                other => {
+                    let mut names = BTreeSet::new();
+                    crate::normalize::collect_assigned(std::slice::from_ref(other), &mut names);
+                    for n in names {
+                        self.assigned.entry(n).or_default().push(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn unknown(&mut self, targets: &[AExpr]) {
+        let mut names = BTreeSet::new();
+        for t in targets {
+            crate::normalize::collect_target(t, &mut names);
+        }
+        for n in names {
+            self.assigned.entry(n).or_default().push(None);
+        }
+    }
+
+    /// Are all of the function's returns inert (it has at least one)?
+    fn returns(&self) -> bool {
+        use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+        struct Returns<'r>(Vec<Option<&'r AExpr>>);
+        impl<'r> StatementVisitor<'r> for Returns<'r> {
+            fn visit_stmt(&mut self, stmt: &'r AStmt) {
+                match stmt {
+                    AStmt::Return(r) => self.0.push(r.value.as_deref()),
+                    AStmt::FunctionDef(_) | AStmt::ClassDef(_) => {}
+                    _ => walk_stmt(self, stmt),
+                }
+            }
+        }
+        let mut returns = Returns(Vec::new());
+        returns.visit_body(&self.def.body);
+        let mut seen = BTreeSet::new();
+        !returns.0.is_empty()
+            && returns
+                .0
+                .iter()
+                .all(|r| r.is_none_or(|e| self.expr(e, &mut seen)))
+    }
+
+    fn expr(&self, e: &AExpr, seen: &mut BTreeSet<String>) -> bool {
+        match e {
+            AExpr::NumberLiteral(_)
+            | AExpr::StringLiteral(_)
+            | AExpr::BytesLiteral(_)
+            | AExpr::BooleanLiteral(_)
+            | AExpr::NoneLiteral(_)
+            | AExpr::EllipsisLiteral(_)
+            | AExpr::FString(_)
+            | AExpr::Compare(_) => true,
+            AExpr::UnaryOp(u) => u.op == ast::UnaryOp::Not || self.expr(&u.operand, seen),
+            AExpr::Attribute(a) => {
+                crate::activity::INERT_ATTRIBUTES.contains(&a.attr.as_str())
+                    || crate::normalize::dotted_name(e).is_some_and(|d| {
+                        let head = d.split('.').next().unwrap_or_default();
+                        !self.params.contains(head) && !self.assigned.contains_key(head)
+                    })
+            }
+            AExpr::BoolOp(b) => b.values.iter().all(|v| self.expr(v, seen)),
+            AExpr::BinOp(b) => self.expr(&b.left, seen) && self.expr(&b.right, seen),
+            // An item of a size, a type or a constant (`a.shape[0]`).
+            AExpr::Subscript(s) => self.expr(&s.value, seen) && self.expr(&s.slice, seen),
+            AExpr::Slice(s) => [&s.lower, &s.upper, &s.step]
+                .into_iter()
+                .all(|part| part.as_deref().is_none_or(|p| self.expr(p, seen))),
+            AExpr::If(i) => self.expr(&i.body, seen) && self.expr(&i.orelse, seen),
+            AExpr::Tuple(t) => t.elts.iter().all(|v| self.expr(v, seen)),
+            AExpr::List(l) => l.elts.iter().all(|v| self.expr(v, seen)),
+            AExpr::Name(n) => self.name(n.id.as_str(), seen),
+            AExpr::Call(c) => self.call(c),
+            _ => false,
+        }
+    }
+
+    /// A local all of whose values are inert, or a global (which no parameter reaches).
+    fn name(&self, name: &str, seen: &mut BTreeSet<String>) -> bool {
+        if self.params.contains(name) || self.changed.contains(name) {
+            return false;
+        }
+        let Some(values) = self.assigned.get(name) else {
+            return true;
+        };
+        if !seen.insert(name.to_string()) {
+            return true; // (its other values decide)
+        }
+        values.iter().all(|v| v.is_some_and(|v| self.expr(v, seen)))
+    }
+
+    fn call(&self, c: &ast::ExprCall) -> bool {
+        let Some(dotted) = crate::normalize::dotted_name(&c.func) else {
+            return false;
+        };
+        if PURE_BUILTINS.contains(&dotted.as_str()) {
+            return true;
+        }
+        if self.functions.contains(&dotted) && !self.assigned.contains_key(&dotted) {
+            return true;
+        }
+        self.scope
+            .canonical(&dotted)
+            .is_some_and(|canon| self.recipes.nondifferentiable.contains(&canon))
+    }
+}
+
+/// Builtins that change nothing they are given.
+const PURE_BUILTINS: &[&str] = &[
+    "len",
+    "isinstance",
+    "issubclass",
+    "hasattr",
+    "type",
+    "str",
+    "repr",
+    "id",
+    "callable",
+];
+
+/// The names `body` may change in place: roots of item and attribute assignments, targets of
+/// `x op= v`, objects whose methods it calls, names it hands to calls (other than
+/// [`PURE_BUILTINS`]).
+fn changed_in_place(body: &[AStmt]) -> BTreeSet<String> {
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
+    fn root(e: &AExpr) -> Option<&str> {
+        match e {
+            AExpr::Name(n) => Some(n.id.as_str()),
+            AExpr::Subscript(s) => root(&s.value),
+            AExpr::Attribute(a) => root(&a.value),
+            AExpr::Starred(s) => root(&s.value),
+            _ => None,
+        }
+    }
+    struct V(BTreeSet<String>);
+    impl V {
+        fn target(&mut self, t: &AExpr, augmented: bool) {
+            match t {
+                AExpr::Name(n) if augmented => {
+                    self.0.insert(n.id.to_string());
+                }
+                AExpr::Subscript(_) | AExpr::Attribute(_) => {
+                    self.0.extend(root(t).map(str::to_string));
+                }
+                AExpr::Tuple(tuple) => tuple.elts.iter().for_each(|e| self.target(e, augmented)),
+                AExpr::List(list) => list.elts.iter().for_each(|e| self.target(e, augmented)),
+                AExpr::Starred(s) => self.target(&s.value, augmented),
+                _ => {}
+            }
+        }
+    }
+    impl<'a> Visitor<'a> for V {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            match stmt {
+                AStmt::Assign(a) => a.targets.iter().for_each(|t| self.target(t, false)),
+                AStmt::AugAssign(a) => self.target(&a.target, true),
+                AStmt::AnnAssign(a) => self.target(&a.target, false),
+                AStmt::Delete(d) => d.targets.iter().for_each(|t| self.target(t, false)),
+                _ => {}
+            }
+            walk_stmt(self, stmt);
+        }
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Call(c) = expr {
+                if let AExpr::Attribute(a) = c.func.as_ref() {
+                    self.0.extend(root(&a.value).map(str::to_string));
+                }
+                let pure = matches!(c.func.as_ref(), AExpr::Name(n) if PURE_BUILTINS.contains(&n.id.as_str()));
+                if !pure {
+                    let given = c
+                        .arguments
+                        .args
+                        .iter()
+                        .chain(c.arguments.keywords.iter().map(|k| &k.value));
+                    for a in given {
+                        self.0.extend(root(a).map(str::to_string));
+                    }
+                }
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(BTreeSet::new());
+    for s in body {
+        v.visit_stmt(s);
+    }
+    v.0
 }
 
 /// One function's summary, from its body.
@@ -442,6 +758,9 @@ struct Analysis<'a> {
     augmented: BTreeSet<String>,
     /// The functions of the module it calls.
     calls: BTreeSet<String>,
+    /// Parameters written through a call of a module function that may not write them
+    /// (not one of its `certain_writes`), in the statement being recorded.
+    uncertain: BTreeSet<String>,
 }
 
 impl<'a> Analysis<'a> {
@@ -473,6 +792,7 @@ impl<'a> Analysis<'a> {
             definite: BTreeSet::new(),
             augmented: BTreeSet::new(),
             calls: BTreeSet::new(),
+            uncertain: BTreeSet::new(),
         };
         // Names share what they are assigned from: iterate until the links settle.
         for _ in 0..32 {
@@ -482,9 +802,40 @@ impl<'a> Analysis<'a> {
                 break;
             }
         }
-        a.block(&def.body, true);
+        a.recorded_body(&def.body);
         a.summary.augmented_writes = a.augmented.difference(&a.definite).cloned().collect();
         (a.summary, a.calls)
+    }
+
+    /// The last pass over the body, recording effects; notes the writes of its top-level
+    /// simple statements made before any statement assigns the parameter (`certain_writes`).
+    fn recorded_body(&mut self, body: &[AStmt]) {
+        let mut assigned: BTreeSet<String> = BTreeSet::new();
+        for s in body {
+            let before = std::mem::take(&mut self.summary.writes);
+            self.uncertain.clear();
+            self.stmt(s, true);
+            let written = std::mem::replace(&mut self.summary.writes, before);
+            let simple = !crate::parse::is_block(s)
+                && !matches!(
+                    s,
+                    AStmt::Match(_) | AStmt::FunctionDef(_) | AStmt::ClassDef(_)
+                );
+            if simple {
+                self.summary.certain_writes.extend(
+                    written
+                        .iter()
+                        .filter(|p| {
+                            self.params.contains(*p)
+                                && !assigned.contains(*p)
+                                && !self.uncertain.contains(*p)
+                        })
+                        .cloned(),
+                );
+            }
+            self.summary.writes.extend(written);
+            crate::normalize::collect_assigned(std::slice::from_ref(s), &mut assigned);
+        }
     }
 
     /// The parameters a name may be (or be a view of).
@@ -945,8 +1296,12 @@ impl<'a> Analysis<'a> {
                         let augmented = summary.augmented_writes.contains(param);
                         // `h(p if c else q)`: the object written may be either.
                         for root in object_roots(arg) {
-                            if base_name(root).is_some() {
+                            if let Some(base) = base_name(root) {
                                 self.write(root, arg.range(), record, augmented);
+                                if !summary.certain_writes.contains(param) {
+                                    let written = self.name_links(base);
+                                    self.uncertain.extend(written);
+                                }
                             }
                         }
                     }

@@ -55,6 +55,10 @@ pub enum Callee {
     Method { object: Atom, method: String },
 }
 
+/// Among the reads of an [`Expr::Opaque`]: no derivative flows through it (a call of a
+/// function without one, its result inactive whatever it reads).
+pub const NO_DERIVATIVE_READS: &str = "__no_derivative";
+
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {

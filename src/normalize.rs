@@ -20,6 +20,7 @@ mod branches;
 pub use branches::{LeftOut, MAX_LEFT_OUT, branch_of};
 mod checkpoints;
 mod dicts;
+mod exits;
 pub use checkpoints::is_checkpoint;
 mod halves;
 pub use halves::Halves;
@@ -100,8 +101,6 @@ struct Normalizer<'a> {
     renaming: usize,
     /// Branches left out of the derivative (see `branches`).
     left_out: Option<&'a LeftOut>,
-    /// Where the function's definition starts in `file` (to tell its branches apart).
-    def_start: usize,
     /// The recipes in force (see `Context::recipes`).
     recipes: Option<&'a crate::recipes::RecipeSet>,
     /// The module's statements, when the function's text is the module's (see `specialize`).
@@ -163,8 +162,8 @@ pub fn normalize_with(
     // array_namespace(x)`: the function read with `xp` meaning NumPy.
     let idioms: [LibraryIdiom; 2] = [dicts::dict_views, namespaces::numpy_namespaces];
     for idiom in idioms {
-        if let Some((read, bind)) = idiom(&def, &scope) {
-            if let Some((name, module)) = bind {
+        if let Some((read, binds)) = idiom(&def, &scope) {
+            for (name, module) in binds {
                 let bound = scope.to_mut();
                 bound.imports.insert(name.clone(), module.to_string());
                 bound
@@ -183,7 +182,7 @@ pub fn normalize_with(
 type LibraryIdiom = fn(
     &ast::StmtFunctionDef,
     &ModuleScope,
-) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)>;
+) -> Option<(ast::StmtFunctionDef, Vec<(String, &'static str)>)>;
 
 /// The name `module` (`numpy`, `tangent`) goes by in `def`: an import of it that `def` does
 /// not shadow (`(np, false)`), else the module's own name when nothing binds it (`(numpy,
@@ -415,7 +414,6 @@ impl<'a> Normalizer<'a> {
             generated: false,
             renaming: 0,
             left_out: None,
-            def_start: def.range().start().to_usize(),
             recipes: None,
             module: None,
             object_classes: methods::object_classes(&def.body, scope),
@@ -677,7 +675,7 @@ impl<'a> Normalizer<'a> {
             }
             AStmt::Global(_) => Err(self.unsupported(stmt.range(), "`global` cannot be differentiated")),
             AStmt::Nonlocal(_) => Err(self.unsupported(stmt.range(), "`nonlocal` cannot be differentiated")),
-            AStmt::Try(_) => Err(self.unsupported(stmt.range(), "`try` cannot be differentiated")),
+            AStmt::Try(t) => self.try_stmt(t),
             AStmt::FunctionDef(def) => self.nested_def(def),
             AStmt::ClassDef(_) => Err(self.unsupported(stmt.range(), "class definitions inside a differentiated function are not supported")),
             // `del name` only unbinds names: nothing to compute or differentiate.
@@ -1441,9 +1439,31 @@ impl<'a> Normalizer<'a> {
         };
         let Some((var, alias)) = grad_of else {
             if self.value_neutral_context(w) {
-                // Its body runs as written; the context changes no value it computes.
+                // Its body runs as written; the context changes no value it computes. Warning
+                // filters the body sets stay within it, as `catch_warnings` keeps them.
+                let scope = self.catches_warnings(w).then(|| {
+                    let scope = self.fresh("warnings_scope");
+                    self.locals.insert(scope.clone());
+                    self.assign(
+                        &scope,
+                        Expr::Call {
+                            callee: inplace::runtime("tangent.enter_warnings_scope"),
+                            args: Vec::new(),
+                            kwargs: Vec::new(),
+                        },
+                    );
+                    scope
+                });
                 for s in &w.body {
                     self.stmt(s)?;
+                }
+                if let Some(scope) = scope {
+                    let origin = self.origin.clone();
+                    self.emit(Stmt::Opaque {
+                        text: format!("tangent.exit_warnings_scope({scope})"),
+                        reads: vec![scope],
+                        origin,
+                    });
                 }
                 return Ok(());
             }
@@ -1512,6 +1532,37 @@ impl<'a> Normalizer<'a> {
                     "warnings.catch_warnings" | "numpy.printoptions" => true,
                     _ => false,
                 }
+        })
+    }
+
+    /// A `try` whose handlers only raise (another error, or the one caught, after messages
+    /// or cleanup of their own): its body and `else` are what it computes when it gives a
+    /// value, so the derivative runs those. An error in the body reaches the caller as
+    /// raised, not as the handler's error. Other `try` statements are refused.
+    fn try_stmt(&mut self, t: &ast::StmtTry) -> Result<()> {
+        let handlers_raise = t.handlers.iter().all(|h| {
+            let ast::ExceptHandler::ExceptHandler(h) = h;
+            matches!(h.body.last(), Some(AStmt::Raise(_)))
+        });
+        if t.is_star || !handlers_raise || !t.finalbody.is_empty() {
+            return Err(self.unsupported(
+                t.range(),
+                "`try` cannot be differentiated unless its handlers only raise (no `finally`)",
+            ));
+        }
+        for s in t.body.iter().chain(&t.orelse) {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    /// Is one of `w`'s context managers `warnings.catch_warnings()`?
+    fn catches_warnings(&self, w: &ast::StmtWith) -> bool {
+        w.items.iter().any(|item| {
+            matches!(&item.context_expr, AExpr::Call(c)
+                if dotted_name(&c.func)
+                    .and_then(|d| self.scope.canonical(&d))
+                    .is_some_and(|canon| canon == "warnings.catch_warnings"))
         })
     }
 
@@ -2057,6 +2108,9 @@ impl<'a> Normalizer<'a> {
                 }
             }
         };
+        if let Some(opaque) = self.nondifferentiable_spread(c, &callee) {
+            return Ok(opaque);
+        }
         let mut args = Vec::new();
         if let Some((_, self_name)) = &receiver {
             args.push(Atom::Name(self_name.clone()));
@@ -2089,6 +2143,27 @@ impl<'a> Normalizer<'a> {
         }
         if let Some(e) = self.call_with_updates(c, &callee, &args, &kwargs)? {
             return Ok(e);
+        }
+        if let Some(e) = self.inert_call(&callee, &args, &kwargs) {
+            return Ok(e);
+        }
+        // `getattr(a, "dtype", None)`: an attribute without a derivative, as `a.dtype` is.
+        if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "builtins.getattr")
+            && matches!(args.get(1), Some(Atom::Const(name))
+                if crate::activity::INERT_ATTRIBUTES.contains(&name.trim_matches(['(', ')', '"', '\''])))
+        {
+            let mut reads: Vec<String> = args
+                .iter()
+                .filter_map(|a| a.name().map(str::to_string))
+                .collect();
+            reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
+            return Ok(Expr::Opaque {
+                text: format!(
+                    "getattr({})",
+                    crate::ir::call_arguments(&args, &kwargs).join(", ")
+                ),
+                reads,
+            });
         }
         // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
         if let Callee::Function {
@@ -2234,6 +2309,72 @@ impl<'a> Normalizer<'a> {
         };
         let shape = self.atom(&spread.value, "shape")?;
         Ok(Some((sized, shape)))
+    }
+
+    /// `f(*items)` of a function without a derivative (`np.result_type(*dtypes)`) and a
+    /// spread of a length not known here: computed as written, its result inactive.
+    fn nondifferentiable_spread(&self, c: &ast::ExprCall, callee: &Callee) -> Option<Expr> {
+        let Callee::Function {
+            canonical: Some(canon),
+            ..
+        } = callee
+        else {
+            return None;
+        };
+        let inert = self
+            .recipes
+            .is_some_and(|r| r.nondifferentiable.contains(canon));
+        let unknown_spread = c
+            .arguments
+            .args
+            .iter()
+            .any(|a| matches!(a, AExpr::Starred(s) if !self.spread_length_known(s)));
+        if !inert || !unknown_spread {
+            return None;
+        }
+        let call = AExpr::Call(c.clone());
+        let mut reads = Vec::new();
+        collect_reads_expr(&call, &mut reads);
+        reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
+        let indent = ruff_python_codegen::Indentation::new("    ".to_string());
+        let text = ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf)
+            .expr(&call);
+        Some(Expr::Opaque { text, reads })
+    }
+
+    /// A call of a function of the module whose result carries no derivative and which
+    /// changes nothing (`effects::Summary::returns_inert`, `_single_array_device(a)`):
+    /// computed as written, its result inactive whatever it is given.
+    fn inert_call(
+        &self,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+    ) -> Option<Expr> {
+        let Callee::Function {
+            text, local: true, ..
+        } = callee
+        else {
+            return None;
+        };
+        let summary = self.effects?.get(text)?;
+        // (An effect outside values runs as in the function: the call is made as written.)
+        if !summary.returns_inert || !summary.writes.is_empty() {
+            return None;
+        }
+        let mut reads: Vec<String> = args
+            .iter()
+            .chain(kwargs.iter().map(|(_, a)| a))
+            .filter_map(|a| a.name().map(str::to_string))
+            .collect();
+        reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
+        Some(Expr::Opaque {
+            text: format!(
+                "{text}({})",
+                crate::ir::call_arguments(args, kwargs).join(", ")
+            ),
+            reads,
+        })
     }
 
     /// Whether [`Self::unpacked`] knows the length of `*value`.

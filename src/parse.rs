@@ -32,6 +32,7 @@ use crate::diagnostics::{Diagnostic, DiagnosticKind};
 mod hoist;
 mod not_found;
 
+pub use hoist::is_block;
 pub use not_found::function_not_found;
 
 /// Largest source text accepted, in bytes (10 MiB).

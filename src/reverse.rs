@@ -1283,6 +1283,8 @@ impl<'a> Reverse<'a> {
                 self.recipe(s, name, result_name, &[operand.clone()], &[], seed, out)?;
             }
             Expr::Compare { .. } => {}
+            Expr::Opaque { reads, .. }
+                if reads.iter().any(|r| r == crate::ir::NO_DERIVATIVE_READS) => {}
             Expr::Opaque { text, reads } => {
                 let active_read = reads.iter().find(|r| self.act.is_active(r));
                 if let Some(r) = active_read {

@@ -18,19 +18,20 @@ use crate::parse::SourceFile;
 pub const MAX_LEFT_OUT: usize = 16;
 
 /// The branches left out, with the refusal that left each out, by where each stands: the
-/// path and line offset of the text its function was read from, the offset of the function's
-/// definition and of the branch's first statement in that text.
-pub type LeftOut = BTreeMap<(String, usize, usize, usize), Diagnostic>;
+/// path and line offset of the text its function was read from and the offset of the
+/// branch's first statement in that text.
+pub type LeftOut = BTreeMap<(String, usize, usize), Diagnostic>;
 
-/// The branch of an `if` in `def` (read from `file`) where `refusal` stands (its key in
-/// [`LeftOut`]): the innermost one holding the refusal's line and column. `None`
-/// when the refusal is not of a construct (a wrong `wrt`, a syntax error, a bug), or stands
-/// outside every branch.
+/// The branch of an `if` where `refusal` stands (its key in [`LeftOut`]), in `def` (read
+/// from `file`) or in a function of `file` its derivative inlines (a helper specialized at
+/// the call, a nested function): the innermost one holding the refusal's line and column.
+/// `None` when the refusal is not of a construct (a wrong `wrt`, a syntax error, a bug), or
+/// stands outside every branch.
 pub fn branch_of(
     def: &ast::StmtFunctionDef,
     file: SourceFile<'_>,
     refusal: &Diagnostic,
-) -> Option<(String, usize, usize, usize)> {
+) -> Option<(String, usize, usize)> {
     let leaves_out = matches!(
         refusal.kind,
         DiagnosticKind::Unsupported | DiagnosticKind::NoRecipe | DiagnosticKind::NotDifferentiable
@@ -39,17 +40,59 @@ pub fn branch_of(
         return None;
     }
     let offset = offset_of(file.text, refusal.line - file.line_offset, refusal.column)?;
+    let within_def =
+        def.range().start().to_usize() <= offset && offset <= def.range().end().to_usize();
+    let branch = if within_def {
+        innermost_branch(def_holding(&def.body, offset).unwrap_or(def), offset)?
+    } else {
+        // In a function of the text inlined where `def` calls it.
+        let parsed = crate::parse::parse(&file).ok()?;
+        innermost_branch(def_holding(&parsed.syntax().body, offset)?, offset)?
+    };
+    Some(key(file, branch))
+}
+
+/// The branch of `def`'s body holding `offset`, unless a jump stands there.
+fn innermost_branch(def: &ast::StmtFunctionDef, offset: usize) -> Option<usize> {
     if jump_at(&def.body, offset) {
         // `break`/`continue`/`return` where they cannot be: the structure around them is
         // refused, not something the branch computes.
         return None;
     }
-    let branch = innermost(&def.body, offset)?;
-    Some(key(file, def.range().start().to_usize(), branch))
+    innermost(&def.body, offset)
 }
 
-fn key(file: SourceFile<'_>, def_start: usize, branch: usize) -> (String, usize, usize, usize) {
-    (file.path.to_string(), file.line_offset, def_start, branch)
+/// The innermost function defined in `body` (at any depth: in classes, blocks, other
+/// functions) whose text holds `offset`.
+fn def_holding(body: &[AStmt], offset: usize) -> Option<&ast::StmtFunctionDef> {
+    let stmt = body
+        .iter()
+        .find(|s| s.range().start().to_usize() <= offset && offset <= s.range().end().to_usize())?;
+    let inner: Vec<&[AStmt]> = match stmt {
+        AStmt::FunctionDef(d) => {
+            return def_holding(&d.body, offset).or(Some(d));
+        }
+        AStmt::ClassDef(c) => vec![&c.body],
+        AStmt::If(s) => std::iter::once(&s.body[..])
+            .chain(s.elif_else_clauses.iter().map(|c| &c.body[..]))
+            .collect(),
+        AStmt::For(s) => vec![&s.body, &s.orelse],
+        AStmt::While(s) => vec![&s.body, &s.orelse],
+        AStmt::With(s) => vec![&s.body],
+        AStmt::Try(s) => {
+            let mut all: Vec<&[AStmt]> = vec![&s.body, &s.orelse, &s.finalbody];
+            all.extend(s.handlers.iter().map(|h| match h {
+                ast::ExceptHandler::ExceptHandler(h) => &h.body[..],
+            }));
+            all
+        }
+        _ => Vec::new(),
+    };
+    inner.into_iter().find_map(|b| def_holding(b, offset))
+}
+
+fn key(file: SourceFile<'_>, branch: usize) -> (String, usize, usize) {
+    (file.path.to_string(), file.line_offset, branch)
 }
 
 /// Byte offset of 1-based `line` and `column` (in characters) of `text`.
@@ -139,13 +182,10 @@ impl Normalizer<'_> {
         let Some(refused) = self.left_out else {
             return false;
         };
-        let Some(refusal) = body.first().and_then(|s| {
-            refused.get(&key(
-                self.file,
-                self.def_start,
-                s.range().start().to_usize(),
-            ))
-        }) else {
+        let Some(refusal) = body
+            .first()
+            .and_then(|s| refused.get(&key(self.file, s.range().start().to_usize())))
+        else {
             return false;
         };
         let python_string = crate::emit::python_string;

@@ -15,7 +15,7 @@ use crate::resolve::ModuleScope;
 pub(super) fn dict_views(
     def: &ast::StmtFunctionDef,
     scope: &ModuleScope,
-) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)> {
+) -> Option<(ast::StmtFunctionDef, Vec<(String, &'static str)>)> {
     if !super::calls_any(def, &|c| view(c).is_some()) {
         return None;
     }
@@ -27,7 +27,7 @@ pub(super) fn dict_views(
     };
     rewrite.visit_body(&mut out.body);
     let bind = bind.then(|| (tangent.clone(), "tangent"));
-    Some((out, bind))
+    Some((out, bind.into_iter().collect()))
 }
 
 /// `(container, view)` of a call `container.items()` (`values`, `keys`).

@@ -152,6 +152,7 @@ impl Normalizer<'_> {
         let Atom::Name(target) = out else {
             return Err(self.unsupported(c.range(), "`out=` must name an array"));
         };
+        let target = self.out_array_itself(c, target);
         let value = Expr::Call {
             callee: callee.clone(),
             args: args.clone(),
@@ -190,6 +191,47 @@ impl Normalizer<'_> {
         Ok(Some(Expr::Atom(Atom::Name(target))))
     }
 
+    /// `out=np.asarray(x)` (scikit-learn's `np.exp(X, out=np.asarray(X))`): for an array `x`,
+    /// `np.asarray` gives `x` itself, so the call writes into `x`; checked when the
+    /// derivative runs (a list or another dtype would make a copy the write goes into).
+    /// `held` (the name holding `np.asarray(x)`) for any other `out`.
+    fn out_array_itself(&mut self, c: &ast::ExprCall, held: String) -> String {
+        let Some(AExpr::Call(inner)) = c
+            .arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "out"))
+            .map(|k| &k.value)
+        else {
+            return held;
+        };
+        let itself = super::dotted_name(&inner.func)
+            .and_then(|d| self.scope.canonical(&d))
+            .is_some_and(|canon| canon == "numpy.asarray" || canon == "numpy.asanyarray");
+        let [AExpr::Name(x)] = &inner.arguments.args[..] else {
+            return held;
+        };
+        if !itself || !inner.arguments.keywords.is_empty() || !self.locals.contains(x.id.as_str()) {
+            return held;
+        }
+        let x = x.id.to_string();
+        let line = self.file.line_of(c.range().start().into());
+        let message = format!(
+            "{}:{line}: `out=np.asarray({x})` is not `{x}` itself here (a list, or an array NumPy copied): the call writes into a copy, which Tangent does not follow; pass an array",
+            self.file.path
+        );
+        let origin = self.origin.clone();
+        self.emit(crate::ir::Stmt::Opaque {
+            text: format!(
+                "tangent.same_object({held}, {x}, {})",
+                crate::emit::python_string(&message)
+            ),
+            reads: vec![held, x.clone()],
+            origin,
+        });
+        x
+    }
+
     /// A call of a function of the module that writes into some of its arguments (see
     /// `effects`): `_g = g(a, b)` giving `(result, new b)`, then `b = _g[1]`; the call's value
     /// is `_g[0]`. `None` when the function writes into none of the names it is given.
@@ -198,7 +240,9 @@ impl Normalizer<'_> {
     /// array or a list, and not at all (`p` gets a new value) when it is a number: the call
     /// branches at run time on what the argument is. If the function also gives that
     /// parameter a new value, the caller's array would hold neither: refused at run time for
-    /// an array (a number works).
+    /// an array (a number works) when every call changes it; when only some paths do (a copy
+    /// made first on others), the call runs as it is and the caller's object is checked
+    /// unchanged after it.
     pub(super) fn call_with_updates(
         &mut self,
         c: &ast::ExprCall,
@@ -220,6 +264,7 @@ impl Normalizer<'_> {
         }
         let mut definite: Vec<(usize, String)> = Vec::new();
         let mut augmented: Vec<(usize, String)> = Vec::new();
+        let mut checked: Vec<(String, String)> = Vec::new();
         for (i, p) in summary.params.iter().enumerate() {
             if !summary.writes.contains(p) {
                 continue;
@@ -233,7 +278,16 @@ impl Normalizer<'_> {
             if self.made_for_the_call(n) {
                 continue;
             }
-            if definite.iter().chain(&augmented).any(|(_, u)| u == n) {
+            if definite.iter().chain(&augmented).any(|(_, u)| u == n)
+                || checked.iter().any(|(_, u)| u == n)
+            {
+                continue;
+            }
+            if summary.rebinds.contains(p) && !summary.certain_writes.contains(p) {
+                // It may write the caller's object or only a new value it made (a copy on
+                // one path, `check_array`): whether the caller's object changed is checked
+                // when the call has run.
+                checked.push((p.clone(), n.clone()));
                 continue;
             }
             if !summary.augmented_writes.contains(p) {
@@ -264,9 +318,84 @@ impl Normalizer<'_> {
                 augmented.push((i, n.clone()));
             }
         }
+        if checked.is_empty() {
+            return Ok(self.call_updating(text, callee, args, kwargs, definite, augmented));
+        }
+        let line = self.file.line_of(c.range().start().into());
+        let (params, names): (Vec<String>, Vec<String>) = checked.into_iter().unzip();
+        let message = format!(
+            "{}:{line}: `{text}` changed in place what it was given for `{}` (here `{}`) and also gives it a new value: Tangent cannot tell which one the caller's value holds; inside `{text}`, give the new value another name, or return it",
+            self.file.path,
+            params.join("`, `"),
+            names.join("`, `"),
+        );
+        let hint = text.rsplit('.').next().unwrap_or(text).to_string();
+        Ok(Some(self.checked_unchanged(&names, &message, &hint, |n| {
+            n.call_updating(text, callee, args, kwargs, definite, augmented)
+                .unwrap_or_else(|| Expr::Call {
+                    callee: callee.clone(),
+                    args: args.to_vec(),
+                    kwargs: kwargs.to_vec(),
+                })
+        })))
+    }
+
+    /// `value` (made by `make` after a snapshot of `names` is taken) into a fresh `hint`,
+    /// then `tangent.check_unchanged` of `names` against the snapshot, raising `message`.
+    fn checked_unchanged(
+        &mut self,
+        names: &[String],
+        message: &str,
+        hint: &str,
+        make: impl FnOnce(&mut Self) -> Expr,
+    ) -> Expr {
+        let tuple = self.fresh("values");
+        let saved = self.fresh("given");
+        self.locals.insert(tuple.clone());
+        self.locals.insert(saved.clone());
+        self.assign(
+            &tuple,
+            Expr::Tuple(names.iter().map(|n| Atom::Name(n.clone())).collect()),
+        );
+        self.assign(
+            &saved,
+            Expr::Call {
+                callee: runtime("tangent.snapshot"),
+                args: vec![Atom::Name(tuple.clone())],
+                kwargs: Vec::new(),
+            },
+        );
+        let value = make(self);
+        let result = self.fresh(hint);
+        self.locals.insert(result.clone());
+        self.assign(&result, value);
+        let origin = self.origin.clone();
+        self.emit(crate::ir::Stmt::Opaque {
+            text: format!(
+                "tangent.check_unchanged({tuple}, {saved}, {})",
+                crate::emit::python_string(message)
+            ),
+            reads: vec![tuple, saved],
+            origin,
+        });
+        Expr::Atom(Atom::Name(result))
+    }
+
+    /// The call of `text` taking back the new values of the `definite` arguments, and of the
+    /// `augmented` ones when they are arrays or lists (one branch each); `None` when it
+    /// updates none.
+    fn call_updating(
+        &mut self,
+        text: &str,
+        callee: &Callee,
+        args: &[Atom],
+        kwargs: &[(String, Atom)],
+        definite: Vec<(usize, String)>,
+        augmented: Vec<(usize, String)>,
+    ) -> Option<Expr> {
         if augmented.is_empty() {
-            return Ok((!definite.is_empty())
-                .then(|| self.updating_call(text, callee, args, kwargs, definite)));
+            return (!definite.is_empty())
+                .then(|| self.updating_call(text, callee, args, kwargs, definite));
         }
         // Changed in place for arrays and lists, not for numbers: one branch each.
         let mutable = self.fresh("in_place");
@@ -307,7 +436,7 @@ impl Normalizer<'_> {
             orelse,
             origin,
         });
-        Ok(Some(Expr::Atom(Atom::Name(result))))
+        Some(Expr::Atom(Atom::Name(result)))
     }
 
     /// Is `name` a temporary holding a new value just made (arithmetic, a display, a NumPy
@@ -463,32 +592,6 @@ impl Normalizer<'_> {
             self.file.path,
             given.join("`, `")
         );
-        let saved = self.fresh("given");
-        let result = self.fresh("result");
-        self.locals.insert(saved.clone());
-        self.locals.insert(result.clone());
-        let names = Expr::Tuple(given.iter().map(|n| Atom::Name(n.clone())).collect());
-        let tuple = self.fresh("values");
-        self.locals.insert(tuple.clone());
-        self.assign(&tuple, names);
-        self.assign(
-            &saved,
-            Expr::Call {
-                callee: runtime("tangent.snapshot"),
-                args: vec![Atom::Name(tuple.clone())],
-                kwargs: Vec::new(),
-            },
-        );
-        self.assign(&result, call);
-        let origin = self.origin.clone();
-        self.emit(crate::ir::Stmt::Opaque {
-            text: format!(
-                "tangent.check_unchanged({tuple}, {saved}, {})",
-                crate::emit::python_string(&message)
-            ),
-            reads: vec![tuple, saved],
-            origin,
-        });
-        Some(Expr::Atom(Atom::Name(result)))
+        Some(self.checked_unchanged(&given, &message, "result", |_| call))
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use ruff_python_ast::visitor::transformer::{Transformer, walk_expr, walk_stmt};
 use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use crate::resolve::ModuleScope;
 
@@ -26,13 +26,30 @@ const GETTERS: &[&str] = &[
 /// Packages whose getters are known to return NumPy's namespace for NumPy arrays.
 const GETTER_PACKAGES: &[&str] = &["sklearn", "scipy", "array_api_compat"];
 
-/// `def` with its array-namespace names read as NumPy, and the name NumPy goes by in it
-/// to bind (`numpy`, when the module has no import of NumPy the function can use); `None`
-/// when the function uses no namespace getter.
+/// The name array-API code gives a namespace it is handed (`def _helper(x, xp): ...`).
+const NAMESPACE_PARAMETER: &str = "xp";
+
+/// `def` with its array-namespace names read as NumPy, and the names the module must bind
+/// for it (NumPy's, when the module has no import of NumPy the function can use; Tangent's,
+/// for the check of a namespace parameter); `None` when the function uses no namespace.
+///
+/// A namespace handed in as a parameter (`xp`, never assigned otherwise) is read as NumPy
+/// too, and checked when the derivative runs: anything but NumPy (or a compatibility layer
+/// over it) raises there, as the derivative would not compute what the function does.
 pub(super) fn numpy_namespaces(
     def: &ast::StmtFunctionDef,
     scope: &ModuleScope,
-) -> Option<(ast::StmtFunctionDef, Option<(String, &'static str)>)> {
+) -> Option<(ast::StmtFunctionDef, Vec<(String, &'static str)>)> {
+    read_as_numpy(def, scope, true)
+}
+
+/// [`numpy_namespaces`]; a namespace parameter is read as NumPy only when `parameters` (an
+/// inlined callee has it replaced by what the call gives instead).
+pub(super) fn read_as_numpy(
+    def: &ast::StmtFunctionDef,
+    scope: &ModuleScope,
+    parameters: bool,
+) -> Option<(ast::StmtFunctionDef, Vec<(String, &'static str)>)> {
     let promotes = super::calls_any(def, &|c| is_promote(c, scope) || is_spread_reshape(c));
     let mut bindings = Bindings {
         scope,
@@ -40,10 +57,23 @@ pub(super) fn numpy_namespaces(
         other_targets: BTreeSet::new(),
     };
     bindings.block(&def.body);
+    let handed: Vec<String> = def
+        .parameters
+        .iter_non_variadic_params()
+        .map(|p| p.parameter.name.to_string())
+        .filter(|p| {
+            parameters
+                && p == NAMESPACE_PARAMETER
+                && !bindings.getter_targets.contains(p)
+                && !bindings.other_targets.contains(p)
+                && used_as_namespace(def, p)
+        })
+        .collect();
     let names: BTreeSet<String> = bindings
         .getter_targets
         .difference(&bindings.other_targets)
         .cloned()
+        .chain(handed.iter().cloned())
         .collect();
     if names.is_empty() && !promotes {
         return None;
@@ -56,7 +86,107 @@ pub(super) fn numpy_namespaces(
         alias: &alias,
     };
     rewrite.visit_body(&mut out.body);
-    Some((out, bind.then(|| (alias.clone(), "numpy"))))
+    let mut binds: Vec<(String, &'static str)> = Vec::new();
+    if bind {
+        binds.push((alias.clone(), "numpy"));
+    }
+    if !handed.is_empty() {
+        let (tangent, bind) = super::module_alias(def, scope, "tangent")?;
+        if bind {
+            binds.push((tangent.clone(), "tangent"));
+        }
+        let checks = handed.iter().map(|p| namespace_check(&tangent, p, def));
+        out.body = checks.chain(out.body).collect();
+    }
+    Some((out, binds))
+}
+
+/// Is `name` read in `def` only as a namespace: its attributes (`xp.sum`), or handed on as
+/// `xp=xp` (not an array named `xp`, as `np.interp(x, xp, fp)` names one)?
+pub(super) fn used_as_namespace(def: &ast::StmtFunctionDef, name: &str) -> bool {
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_keyword};
+    struct Uses<'n> {
+        name: &'n str,
+        attributes: usize,
+        other: usize,
+    }
+    impl<'a> Visitor<'a> for Uses<'_> {
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            match expr {
+                AExpr::Attribute(a) if matches!(a.value.as_ref(), AExpr::Name(n) if n.id.as_str() == self.name) =>
+                {
+                    self.attributes += 1;
+                }
+                AExpr::Name(n) if n.id.as_str() == self.name => self.other += 1,
+                _ => walk_expr(self, expr),
+            }
+        }
+        fn visit_keyword(&mut self, keyword: &'a ast::Keyword) {
+            let handed_on = keyword
+                .arg
+                .as_ref()
+                .is_some_and(|a| a.as_str() == self.name)
+                && matches!(&keyword.value, AExpr::Name(n) if n.id.as_str() == self.name);
+            if !handed_on {
+                walk_keyword(self, keyword);
+            }
+        }
+    }
+    let mut uses = Uses {
+        name,
+        attributes: 0,
+        other: 0,
+    };
+    for s in &def.body {
+        uses.visit_stmt(s);
+    }
+    uses.attributes > 0 && uses.other == 0
+}
+
+/// `tangent.numpy_namespace(xp)`: raises unless the namespace parameter `p` holds NumPy.
+fn namespace_check(tangent: &str, p: &str, def: &ast::StmtFunctionDef) -> AStmt {
+    let range = def
+        .parameters
+        .iter_non_variadic_params()
+        .find(|q| q.parameter.name.as_str() == p)
+        .map_or(def.range(), |q| q.range());
+    let call = AExpr::Call(ast::ExprCall {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range_start: range.start(),
+        func: Box::new(attribute_of(tangent, "numpy_namespace", range)),
+        arguments: ast::Arguments {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            args: vec![name_at(p, range)].into_boxed_slice(),
+            keywords: Default::default(),
+        },
+    });
+    AStmt::Expr(ast::StmtExpr {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        value: Box::new(call),
+    })
+}
+
+/// The name `id` read, at `range`.
+fn name_at(id: &str, range: TextRange) -> AExpr {
+    AExpr::Name(ast::ExprName {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        id: id.into(),
+        ctx: ast::ExprContext::Load,
+    })
+}
+
+/// `module.attr` read, at `range`.
+fn attribute_of(module: &str, attr: &str, range: TextRange) -> AExpr {
+    AExpr::Attribute(ast::ExprAttribute {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        value: Box::new(name_at(module, range)),
+        attr: ast::Identifier::new(attr, range),
+        ctx: ast::ExprContext::Load,
+    })
 }
 
 /// Is `call` a namespace getter of a known package?
@@ -272,23 +402,7 @@ fn promoted(call: &ast::ExprCall, scope: &ModuleScope, numpy: &str) -> Option<AE
         return None;
     }
     let range = call.range();
-    let name = |id: &str| {
-        AExpr::Name(ast::ExprName {
-            node_index: ast::AtomicNodeIndex::NONE,
-            range,
-            id: id.into(),
-            ctx: ast::ExprContext::Load,
-        })
-    };
-    let attribute = |attr: &str| {
-        AExpr::Attribute(ast::ExprAttribute {
-            node_index: ast::AtomicNodeIndex::NONE,
-            range,
-            value: Box::new(name(numpy)),
-            attr: ast::Identifier::new(attr, range),
-            ctx: ast::ExprContext::Load,
-        })
-    };
+    let attribute = |attr: &str| attribute_of(numpy, attr, range);
     let call_of = |func: AExpr, args: Vec<AExpr>, keywords: Vec<ast::Keyword>| {
         let mut made = call.clone();
         made.func = Box::new(func);

@@ -39,13 +39,13 @@ impl Transformer for Rename<'_> {
     }
 }
 
-fn renamed_expr(e: &AExpr, map: &BTreeMap<String, String>) -> AExpr {
+pub(super) fn renamed_expr(e: &AExpr, map: &BTreeMap<String, String>) -> AExpr {
     let mut e = e.clone();
     Rename(map).visit_expr(&mut e);
     e
 }
 
-fn renamed_stmt(s: &AStmt, map: &BTreeMap<String, String>) -> AStmt {
+pub(super) fn renamed_stmt(s: &AStmt, map: &BTreeMap<String, String>) -> AStmt {
     let mut s = s.clone();
     // Only the statement's expressions: `walk_stmt` visits targets and values alike.
     walk_stmt(&Rename(map), &mut s);
@@ -228,15 +228,12 @@ impl Normalizer<'_> {
             ));
         }
         self.check_simple_parameters(&def.parameters)?;
-        // The value is the last statement's `return`; no other statement may return.
-        let returns_early = def.body[..def.body.len().saturating_sub(1)]
-            .iter()
-            .any(contains_return);
-        let ends_with_return =
-            matches!(def.body.last(), Some(AStmt::Return(r)) if r.value.is_some());
-        if returns_early || !ends_with_return {
-            return Err(self.unsupported(def.range(), format!("the nested function `{}` must end with its only `return <value>` to be differentiated", def.name)));
-        }
+        // The value is the last statement's `return`; returns in `if` branches are brought
+        // there (see `exits`), others (in loops, `try`, `with`) are refused.
+        let Some(def) = super::exits::single_exit(def) else {
+            return Err(self.unsupported(def.range(), format!("the nested function `{}` must give its value by `return <value>` at its end or in `if` branches (not in a loop, `try` or `with`) to be differentiated", def.name)));
+        };
+        let def = &def;
         if let Some(s) = def
             .body
             .iter()

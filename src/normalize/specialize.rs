@@ -7,7 +7,8 @@
 //! (`penalty(w)` becomes `l2_penalty(w)`, a call the engine differentiates like any other),
 //! `*args` expanded to the call's extra arguments and `**kwargs` to its extra keywords. The
 //! function must be one the engine can inline: one `return` at its end, no names it reads as
-//! globals that the caller binds as locals (they would mean the caller's variable). Anything
+//! globals that the caller binds as locals (they would mean the caller's variable); returns
+//! in `if` branches are first brought to one at the end (`exits`). Anything
 //! else is left as a plain call (and refused there if it is differentiated).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ use ruff_python_ast::{self as ast, Expr as AExpr, Stmt as AStmt};
 use ruff_text_size::Ranged;
 
 use super::scopes::Nested;
-use super::{Normalizer, Result, collect_all_names, collect_assigned};
+use super::{Normalizer, Result, collect_all_names, collect_assigned, collect_target};
 use crate::ir::{Atom, Expr};
 
 /// What one parameter of the callee receives at a call.
@@ -34,14 +35,15 @@ enum Binding {
 }
 
 /// Does a call of `def` get specialized (see [`Normalizer::specialized_call`]) when a caller
-/// gives it a function: it has `*args` / `**kwargs`, or calls one of its parameters? Such
-/// callees are why a caller is normalized with its module's text.
+/// gives it a function: it has `*args` / `**kwargs`, calls one of its parameters, or returns
+/// different numbers of values ([`returns_vary`])? Such callees are why a caller is
+/// normalized with its module's text.
 pub fn takes_functions_or_spreads(def: &ast::StmtFunctionDef) -> bool {
     let p = &def.parameters;
-    if p.vararg.is_some() || p.kwarg.is_some() {
+    if p.vararg.is_some() || p.kwarg.is_some() || returns_vary(def) {
         return true;
     }
-    let used = called_names(&def.body);
+    let used = called_parameters(def);
     p.posonlyargs
         .iter()
         .chain(&p.args)
@@ -67,7 +69,22 @@ impl Normalizer<'_> {
         let Some(def) = crate::parse::find_function_in(module, name) else {
             return Ok(None);
         };
-        if !self.needs_specializing(def, call) || !self.can_inline(def) {
+        if !self.needs_specializing(def, call) {
+            return Ok(None);
+        }
+        // Returns in branches: one at the end (see `exits`).
+        let Some(mut def) = super::exits::single_exit(def) else {
+            return Ok(None);
+        };
+        // The array-API idiom (`xp, _ = get_namespace(a)`) read as the caller's function is,
+        // when it needs no name the module lacks.
+        if let Some((read, binds)) = super::namespaces::read_as_numpy(&def, self.scope, false)
+            && binds.is_empty()
+        {
+            def = read;
+        }
+        let def = &def;
+        if !self.can_inline(def) {
             return Ok(None);
         }
         if self.inline_depth >= 32 {
@@ -78,6 +95,20 @@ impl Normalizer<'_> {
         let Some(bindings) = self.bind_arguments(def, call)? else {
             return Ok(None);
         };
+        // A parameter given a function or a spread and assigned in the body: its uses after
+        // the assignment read the new value, under a name of its own.
+        let substituted: BTreeSet<String> = bindings
+            .iter()
+            .filter(|(_, b)| !matches!(b, Binding::Value(_)))
+            .map(|(p, _)| p.clone())
+            .filter(|p| callee_locals.contains(p))
+            .collect();
+        let Some(def) = rebinding_renamed(def, &substituted) else {
+            return Ok(None);
+        };
+        let def = &def;
+        let mut callee_locals = BTreeSet::new();
+        collect_assigned(&def.body, &mut callee_locals);
         // A function handed in must keep its meaning inside: no local of the callee may
         // bear its name.
         let clash = bindings.iter().any(|(_, b)| match b {
@@ -139,7 +170,7 @@ impl Normalizer<'_> {
     /// `*args` / `**kwargs` parameters?
     fn needs_specializing(&self, def: &ast::StmtFunctionDef, call: &ast::ExprCall) -> bool {
         let p = &def.parameters;
-        if p.vararg.is_some() || p.kwarg.is_some() {
+        if p.vararg.is_some() || p.kwarg.is_some() || returns_vary(def) {
             return true;
         }
         let positional: Vec<&ast::ParameterWithDefault> =
@@ -149,7 +180,7 @@ impl Normalizer<'_> {
             .copied()
             .chain(p.kwonlyargs.iter())
             .collect();
-        let used = called_names(&def.body);
+        let used = called_parameters(def);
         all.iter().enumerate().any(|(i, param)| {
             let name = param.parameter.name.as_str();
             if !used.contains(name) {
@@ -227,6 +258,7 @@ impl Normalizer<'_> {
         for v in p.vararg.iter().chain(p.kwarg.iter()) {
             own.insert(v.name.to_string());
         }
+        own.extend(comprehension_names(&def.body));
         let mut read = BTreeSet::new();
         collect_all_names(&def.body, &mut read);
         !read
@@ -253,7 +285,7 @@ impl Normalizer<'_> {
         {
             return Ok(None);
         }
-        let used = called_names(&def.body);
+        let used = called_parameters(def);
         let mut given: BTreeMap<String, &AExpr> = BTreeMap::new();
         let mut extra_positional = Vec::new();
         for (i, a) in call.arguments.args.iter().enumerate() {
@@ -293,7 +325,10 @@ impl Normalizer<'_> {
                     None => return Ok(None),
                 },
             };
-            let binding = if used.contains(name) && self.function_reference(value) {
+            // A function, or a module handed in as a namespace (`xp=np`): substituted.
+            let substituted =
+                used.contains(name) || super::namespaces::used_as_namespace(def, name);
+            let binding = if substituted && self.function_reference(value) {
                 Binding::Function(self.function_expression(value, name)?)
             } else {
                 Binding::Value(self.atom(value, name)?)
@@ -359,7 +394,7 @@ impl Normalizer<'_> {
         &mut self,
         def: &ast::StmtFunctionDef,
     ) -> Option<(Vec<AStmt>, Vec<crate::ir::Stmt>)> {
-        let used = called_names(&def.body);
+        let used = called_parameters(def);
         let mut assigned = BTreeSet::new();
         collect_assigned(&def.body, &mut assigned);
         let p = &def.parameters;
@@ -474,6 +509,106 @@ fn name_expr(name: &str) -> AExpr {
 
 /// Names used as functions or passed on as arguments in `body` (a function parameter may be
 /// handed down: `apply_penalty(penalty, w)`).
+/// `def` with each of `params` (given a function or a spread at the call) read under a new
+/// name from the statement assigning it on: `arrays = _remove(*arrays)` reads the spread on
+/// its right and binds `arrays_` for what follows. `None` when a parameter is assigned other
+/// than by one statement of the body's top level (in a branch or loop, or more than once
+/// before its uses could be told apart).
+fn rebinding_renamed(
+    def: &ast::StmtFunctionDef,
+    params: &BTreeSet<String>,
+) -> Option<ast::StmtFunctionDef> {
+    let mut out = def.clone();
+    for param in params {
+        let first = out.body.iter().position(|s| {
+            let mut assigned = BTreeSet::new();
+            collect_assigned(std::slice::from_ref(s), &mut assigned);
+            assigned.contains(param)
+        })?;
+        let AStmt::Assign(assign) = &out.body[first] else {
+            return None;
+        };
+        let fresh = super::exits::unused_name(&out, &format!("{param}_"));
+        let map: BTreeMap<String, String> = [(param.clone(), fresh)].into();
+        let mut renamed = assign.clone();
+        renamed.targets = assign
+            .targets
+            .iter()
+            .map(|t| super::scopes::renamed_expr(t, &map))
+            .collect();
+        out.body[first] = AStmt::Assign(renamed);
+        for s in out.body[first + 1..].iter_mut() {
+            *s = super::scopes::renamed_stmt(s, &map);
+        }
+    }
+    Some(out)
+}
+
+/// The names comprehensions and lambdas in `body` bind for themselves (`a` of
+/// `[a.dtype for a in arrays]`): not globals the body reads.
+fn comprehension_names(body: &[AStmt]) -> BTreeSet<String> {
+    use ruff_python_ast::visitor::{Visitor, walk_expr};
+    struct V(BTreeSet<String>);
+    impl<'a> Visitor<'a> for V {
+        fn visit_comprehension(&mut self, c: &'a ast::Comprehension) {
+            collect_target(&c.target, &mut self.0);
+            ruff_python_ast::visitor::walk_comprehension(self, c);
+        }
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Lambda(l) = expr
+                && let Some(p) = &l.parameters
+            {
+                self.0.extend(p.iter().map(|p| p.name().to_string()));
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(BTreeSet::new());
+    for s in body {
+        v.visit_stmt(s);
+    }
+    v.0
+}
+
+/// Does `def` return different numbers of values on different paths (`return X, norms` if
+/// a flag asks for them, else `return X`)? Its calls are then specialized (inlined), each
+/// giving what its path returns; a function differentiated on its own must return one form.
+pub fn returns_vary(def: &ast::StmtFunctionDef) -> bool {
+    use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
+    struct Arities(BTreeSet<Option<usize>>);
+    impl<'a> StatementVisitor<'a> for Arities {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            match stmt {
+                AStmt::Return(r) => {
+                    let arity = match r.value.as_deref() {
+                        Some(AExpr::Tuple(t)) if !t.elts.iter().any(AExpr::is_starred_expr) => {
+                            Some(t.elts.len())
+                        }
+                        Some(AExpr::Tuple(_)) => None,
+                        _ => Some(1),
+                    };
+                    self.0.insert(arity);
+                }
+                AStmt::FunctionDef(_) | AStmt::ClassDef(_) => {}
+                _ => walk_stmt(self, stmt),
+            }
+        }
+    }
+    let mut arities = Arities(BTreeSet::new());
+    arities.visit_body(&def.body);
+    arities.0.len() > 1
+}
+
+/// The names `def` calls or hands on to calls that it does not assign: the parameters it
+/// may use as functions (one it gives a new value is a variable, never substituted).
+fn called_parameters(def: &ast::StmtFunctionDef) -> BTreeSet<String> {
+    let mut assigned = BTreeSet::new();
+    collect_assigned(&def.body, &mut assigned);
+    let mut used = called_names(&def.body);
+    used.retain(|n| !assigned.contains(n));
+    used
+}
+
 fn called_names(body: &[AStmt]) -> BTreeSet<String> {
     use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
     struct V(BTreeSet<String>);
@@ -568,10 +703,42 @@ impl Transformer for Substitute {
                 });
                 return;
             }
+            if let Some(items) = self.keywords.get(&id) {
+                // `kwargs` read as a value: the dict of the call's extra keywords.
+                *expr = keywords_dict(items, n.range());
+                return;
+            }
             return;
         }
         walk_expr(self, expr);
     }
+}
+
+/// `{"key": value, ...}`: what `**kwargs` holds for the call's extra keywords.
+fn keywords_dict(items: &[(String, AExpr)], range: ruff_text_size::TextRange) -> AExpr {
+    let key = |k: &str| {
+        AExpr::StringLiteral(ast::ExprStringLiteral {
+            node_index: ast::AtomicNodeIndex::NONE,
+            range,
+            value: ast::StringLiteralValue::single(ast::StringLiteral {
+                range,
+                node_index: ast::AtomicNodeIndex::NONE,
+                value: k.into(),
+                flags: ast::StringLiteralFlags::empty(),
+            }),
+        })
+    };
+    AExpr::Dict(ast::ExprDict {
+        node_index: ast::AtomicNodeIndex::NONE,
+        range,
+        items: items
+            .iter()
+            .map(|(k, v)| ast::DictItem {
+                key: Some(key(k)),
+                value: v.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// Gives a substituted expression the range of the name it replaces (diagnostics point at

@@ -38,7 +38,7 @@ RUNTIME_FILE = REPO / "pyhooks" / "python" / "tangent" / "runtime.py"
 # The runtime helpers templates may call, as listed in ARCHITECTURE.md.
 RUNTIME_HELPERS = ("unbroadcast", "unreduce", "init_grad", "add_grad", "add_grad_at", "zero_at", "copy")
 # Runtime helpers templates may call that the reference runtime does not mirror.
-RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "appended", "attribute_grads", "attribute_grads_adjoint", "attribute_tangent", "object_tangent", "split_like", "join_like", "unstack", "diagonal_like", "scatter_along_axis", "to_rows", "from_rows",
+RUNTIME_ONLY_HELPERS = ("matmul_adjoint_a", "matmul_adjoint_b", "dot_adjoint_a", "dot_adjoint_b", "save_item", "grad_like", "sequence_like", "appended", "attribute_grads", "attribute_grads_adjoint", "attribute_tangent", "object_tangent", "split_like", "join_like", "unstack", "diagonal_like", "scatter_along_axis", "to_rows", "from_rows",
                         "digamma", "polygamma", "einsum", "einsum_adjoint", "broadcast_into", "unravel", "ravel_like")
 # Modules a template may name.
 TEMPLATE_MODULES = ("numpy", "math", "tangent")

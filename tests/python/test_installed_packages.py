@@ -23,9 +23,19 @@ from scipy.optimize import rosen, rosen_der  # noqa: E402
 from sklearn.linear_model._huber import _huber_loss_and_gradient  # noqa: E402
 from sklearn.neural_network._base import binary_log_loss, log_loss, squared_loss  # noqa: E402
 from sklearn.utils._array_api import get_namespace  # noqa: E402
-from sklearn.utils.extmath import fast_logdet, row_norms, safe_sparse_dot, squared_norm  # noqa: E402
+from sklearn.utils.extmath import fast_logdet, row_norms, safe_sparse_dot, softmax, squared_norm  # noqa: E402
 from sklearn.decomposition._nmf import _beta_divergence  # noqa: E402
 from sklearn.mixture._gaussian_mixture import _compute_log_det_cholesky, _estimate_log_gaussian_prob  # noqa: E402
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score  # noqa: E402
+from sklearn.metrics.pairwise import (  # noqa: E402
+    cosine_similarity,
+    euclidean_distances,
+    linear_kernel,
+    polynomial_kernel,
+    rbf_kernel,
+    sigmoid_kernel,
+)
+from sklearn.preprocessing import normalize  # noqa: E402
 
 RNG = np.random.default_rng(14)
 X = RNG.normal(size=(7, 3))
@@ -106,6 +116,54 @@ def gmm_log_det(precisions_cholesky):
     return np.sum(_compute_log_det_cholesky(precisions_cholesky, "full", 2))
 
 
+# Metrics and kernels: input validation (check_array, check_consistent_length), the array-API
+# plumbing (get_namespace_and_device, move_to, device, _find_matching_floating_dtype, each
+# with `*arrays`), `try`/`with warnings.catch_warnings()` blocks, sparse branches never taken.
+def sk_mean_squared_error(pred, y):
+    return mean_squared_error(y, pred)
+
+
+def sk_mean_absolute_error(pred, y):
+    return mean_absolute_error(y, pred)
+
+
+def sk_r2_score(pred, y):
+    return r2_score(y, pred)
+
+
+def sk_rbf_kernel(a, b):
+    return np.sum(rbf_kernel(a, b, gamma=0.3) * b[0, 0])
+
+
+def sk_linear_kernel(a, b):
+    return np.sum(np.sin(linear_kernel(a, b)))
+
+
+def sk_polynomial_kernel(a, b):
+    return np.sum(polynomial_kernel(a, b, degree=2, gamma=0.5, coef0=1.0))
+
+
+def sk_sigmoid_kernel(a, b):
+    return np.sum(sigmoid_kernel(a, b, gamma=0.2, coef0=0.1))
+
+
+def sk_cosine_similarity(a, b):
+    return np.sum(cosine_similarity(a, b) ** 2)
+
+
+def sk_euclidean_distances(a, b):
+    return np.sum(euclidean_distances(a, b))
+
+
+def sk_normalize(a, b):
+    return np.sum(normalize(a) * b[:1])
+
+
+def sk_softmax(a):
+    # A copy changed in place, `np.exp(X, out=np.asarray(X))` writing into it.
+    return np.sum(softmax(a) ** 2)
+
+
 def array_api_user(x):
     xp, _ = get_namespace(x)
     return xp.sum(xp.exp(x) * x, axis=0)
@@ -129,6 +187,17 @@ CASES = [
     (gmm_log_prob_full, (MEANS, X[:, :2], PRECISIONS)),
     (gmm_log_prob_diag, (MEANS, X[:, :2], np.full((2, 2), 1.1))),
     (gmm_log_det, (PRECISIONS,)),
+    (sk_mean_squared_error, (Y + 0.3, Y)),
+    (sk_mean_absolute_error, (Y + np.linspace(0.2, 0.9, Y.size), Y)),
+    (sk_r2_score, (Y + 0.3, Y)),
+    (sk_rbf_kernel, (X, X[:4] + 0.1)),
+    (sk_linear_kernel, (X, X[:4] + 0.1)),
+    (sk_polynomial_kernel, (X, X[:4] + 0.1)),
+    (sk_sigmoid_kernel, (X, X[:4] + 0.1)),
+    (sk_cosine_similarity, (X, X[:4] + 0.1)),
+    (sk_euclidean_distances, (X, X[:4] + 0.1)),
+    (sk_normalize, (X, X[:4] + 0.1)),
+    (sk_softmax, (X,)),
 ]
 
 
@@ -236,3 +305,32 @@ def test_the_import_hook_follows_installed_packages_too(tmp_path, monkeypatch):
         f = getattr(module, name)
         got = getattr(gradients, f"d{name}")(*args)
         assert_close(got, numeric_grad(f, args), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (sk_mean_squared_error, (Y + 0.3, Y)),
+        (sk_linear_kernel, (X, X[:4] + 0.1)),
+        (sk_polynomial_kernel, (X, X[:4] + 0.1)),
+        (sk_cosine_similarity, (X, X[:4] + 0.1)),
+    ],
+    ids=["mean_squared_error", "linear_kernel", "polynomial_kernel", "cosine_similarity"],
+)
+def test_hessian_vector_product_through_installed_package(f, args):
+    x = args[0]
+    v = np.linspace(0.4, -0.6, x.size).reshape(x.shape)
+    got = tangent.hvp(f)(*args, v)
+    grad = tangent.grad(f)
+    eps = 1e-5
+    expected = (grad(x + eps * v, *args[1:]) - grad(x - eps * v, *args[1:])) / (2 * eps)
+    assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_validator_changing_a_list_it_converted_leaves_arrays_alone():
+    """check_array may change in place only what it made (a copy); the caller's array is
+    checked unchanged after each call, and the derivative gives it back as it was."""
+    pred = Y + 0.3
+    before = pred.copy()
+    tangent.grad(sk_mean_squared_error)(pred, Y)
+    assert np.array_equal(pred, before)

@@ -277,6 +277,9 @@ RUNTIME_CASES = {
         C(arr(2, 3), (arr(2), arr(2), arr(2)), 1, wrt=["g"]),
         C(arr(2), [arr(), arr()], 0, wrt=["g"]),
     ],
+    "tangent.sequence_like": [C([arr(3), arr(3)], [arr(3), arr(3)], wrt=["g"]),
+                              C((arr(), arr()), (arr(), arr()), wrt=["g"]),
+                              C([arr(2), arr(2)], arr(2, 2), wrt=["g"])],
     "tangent.grad_like": [C(arr(), arr(2, 3), wrt=["g"]), C(arr(3), arr(2, 3), wrt=["g"]), C(arr(2, 3), arr(3), wrt=["g"])],
     "tangent.save_item": [C(arr(4), 1, wrt=["container"]), C(arr(2, 3), (0, slice(None)), wrt=["container"])],
     "tangent.matmul_adjoint_a": [
@@ -624,6 +627,8 @@ CASES = {
     "builtins.float": [C(arr()), C(zero_d(arr())), C(numpy.float64(arr()))],
     "builtins.sum": [C([arr(), arr(), arr()]), C(arr(4)), C(arr(3, 2)), C([arr(2), arr(2)]),
                      C([arr(), arr()], 1.5), C([arr(), arr()], start=arr()), C((arr(), arr()))],
+    "builtins.tuple": [C([arr(3), arr(3)]), C((arr(), arr())), C(arr(3, 2)), C(arr(4))],
+    "builtins.list": [C([arr(3), arr(3)]), C((arr(), arr())), C(arr(3, 2)), C(arr(4))],
     "builtins.max": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
     "builtins.min": [C(0.3, 0.7), C(0.7, 0.3), C(-1.0, 2.0)],
 }

@@ -257,13 +257,14 @@ def nested_assigns_enclosing(x):
     return bump(x)
 
 
-def nested_returns_early(x):
-    def clip(v):
-        if v > 1.0:
-            return 1.0
-        return v
+def nested_returns_in_loop(x):
+    def first_big(v):
+        for item in v:
+            if item > 1.0:
+                return item
+        return v[0]
 
-    return clip(x) * 2.0
+    return first_big(x) * 2.0
 
 
 @pytest.mark.parametrize(
@@ -271,7 +272,7 @@ def nested_returns_early(x):
     [
         (recursive_nested, "recursive nested functions"),
         (nested_assigns_enclosing, "may read enclosing variables, not assign them"),
-        (nested_returns_early, "must end with its only `return"),
+        (nested_returns_in_loop, "not in a loop, `try` or `with`"),
     ],
 )
 def test_unsupported_nested_functions_are_reported(f, message):

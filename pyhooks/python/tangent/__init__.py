@@ -55,6 +55,11 @@ from tangent.runtime import (
     ravel_like,
     branch_not_differentiated,
     keys_of,
+    numpy_namespace,
+    same_object,
+    sequence_like,
+    enter_warnings_scope,
+    exit_warnings_scope,
     unreduce,
     zero_at,
 )

@@ -180,6 +180,22 @@ class _Writer:
         stem = os.path.join(self.project_dir, *module.split("."))
         return os.path.abspath(path) in (stem + ".py", os.path.join(stem, "__init__.py"))
 
+    def function_alias(self, module_name, attr, function):
+        """A name for ``function``, called as ``module_name.attr`` in a function's source."""
+        alias = f"{module_name}_{attr}"
+        while self.done.get(alias, function) is not function or _lookup(self.globals, alias) not in (_MISSING, function):
+            alias += "_"
+        return alias
+
+    def module_alias(self, name, module):
+        """A name of its own for ``module`` (``sp_scipy_sparse``), imported in the prelude."""
+        alias = f"{name}_{module.__name__.replace('.', '_')}"
+        if alias not in self.done:
+            self.done[alias] = module
+            self.namespace[alias] = module
+            self.lines.append(_import_module(alias, module))
+        return alias
+
     def opaque(self, name, value):
         """Binds ``name`` to a plain value after the file's binding: the engine then refuses
         calls of it rather than differentiate the file's other definition."""
@@ -190,6 +206,7 @@ class _Writer:
         """Tells the engine ``value`` under ``name`` (an import line or its source); False
         when it cannot."""
         foreign = value.__globals__ is not self.globals and value.__globals__ is not self.module_globals
+        renames: dict[str, str] = {}
         # An installed function's decorator wrapper: the function it wraps is read.
         source_of = _unwrapped(value) if foreign and _installed_function(value) else value
         if foreign:
@@ -201,11 +218,16 @@ class _Writer:
                 return True
             # A closure or a function of a namespace that cannot be imported: its source comes
             # along, provided each name it reads means the same here.
-            reads = {n: source_of.__globals__[n] for n in _global_names(source_of.__code__) if n in source_of.__globals__}
+            names = _global_names(source_of.__code__) | _default_names(source_of)
+            reads = {n: source_of.__globals__[n] for n in names if n in source_of.__globals__}
             for n, v in reads.items():
                 here = self.done.get(n, self.namespace.get(n, _lookup(self.globals, n)))
                 if here is not _MISSING and here is not v:
-                    return False
+                    if not isinstance(v, types.ModuleType):
+                        return False
+                    # A module its file names as another module is named here (`sp`,
+                    # scipy.sparse there, scipy here): read under a name of its own.
+                    renames[n] = self.module_alias(n, v)
         else:
             reads = {}
         if not readable_source(source_of):
@@ -230,6 +252,16 @@ class _Writer:
             source = _renamed(source, value.__name__, name)
             if source is None:
                 return False
+            # Functions it calls through their modules (`_array_api.supported_float_dtypes`),
+            # read as functions of their own under a name each.
+            attributes = _module_functions(source, source_of.__globals__) if foreign else {}
+            aliases = {key: self.function_alias(*key, fn) for key, fn in attributes.items()}
+            if renames or aliases:
+                source = _names_replaced(source, renames, aliases)
+                if source is None:
+                    return False
+                for n in renames:
+                    del reads[n]
         cells = closure_values(source_of)
         for cell_name, cell_value in cells.items():
             here = self.namespace.get(cell_name, _lookup(self.globals, cell_name))
@@ -254,6 +286,8 @@ class _Writer:
             skipped = len(raw.splitlines()) - len(source.splitlines())
             self.origins[id(entry)] = (source_of.__code__.co_filename, _first_line(source_of) + skipped, indent)
         self.lines.append(entry)
+        for (module_name, attr), alias in (aliases.items() if foreign and value.__name__ != "<lambda>" else ()):
+            self.resolve(alias, attributes[(module_name, attr)])
         self.visit(source_of, cells)
         return True
 
@@ -607,6 +641,76 @@ def _renamed(source, old, new):
         return None
     lines[row] = line[:at] + f"def {new}" + line[at + 4 + len(old) :]
     return "".join(lines)
+
+
+def _default_names(function):
+    """The global names the default values of ``function``'s parameters read (evaluated in
+    its module when it was defined; a specialized call reads them where it is inlined)."""
+    if not (function.__defaults__ or function.__kwdefaults__):
+        return frozenset()
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return frozenset()
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return frozenset()
+    defaults = [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
+    return frozenset(n.id for d in defaults for n in ast.walk(d) if isinstance(n, ast.Name))
+
+
+def _module_functions(source, namespace):
+    """``{(module_name, attr): function}`` for the calls ``module_name.attr(...)`` in
+    ``source`` of pure-Python functions of installed packages (read as source, see
+    `_followed_installed`), ``module_name`` a module in ``namespace``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        base = node.func.value
+        if not isinstance(base, ast.Name) or node.func.lineno != node.func.end_lineno:
+            continue
+        module = namespace.get(base.id)
+        if not isinstance(module, types.ModuleType):
+            continue
+        function = getattr(module, node.func.attr, None)
+        if isinstance(function, types.FunctionType) and _followed_installed(function):
+            found[(base.id, node.func.attr)] = function
+    return found
+
+
+def _names_replaced(source, renames, attributes=None):
+    """``source`` with each name ``renames`` maps read under its new name, and each
+    ``module_name.attr`` of ``attributes`` (one line) under its name (None when the text does
+    not parse)."""
+    attributes = attributes or {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    spots = []
+
+    def walk(node):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.lineno == node.end_lineno:
+            alias = attributes.get((node.value.id, node.attr))
+            if alias is not None:
+                spots.append((node.lineno, node.col_offset, node.end_col_offset, alias))
+                return
+        if isinstance(node, ast.Name) and node.id in renames:
+            spots.append((node.lineno, node.col_offset, node.end_col_offset, renames[node.id]))
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+
+    walk(tree)
+    lines = [line.encode() for line in source.splitlines(keepends=True)]
+    for lineno, start, end, new in sorted(spots, reverse=True):
+        line = lines[lineno - 1]
+        lines[lineno - 1] = line[:start] + new.encode() + line[end:]
+    return b"".join(lines).decode()
 
 
 def lambda_source(fn):

@@ -65,6 +65,11 @@ __all__ = [
     "polygamma",
     "branch_not_differentiated",
     "keys_of",
+    "numpy_namespace",
+    "same_object",
+    "sequence_like",
+    "enter_warnings_scope",
+    "exit_warnings_scope",
 ]
 
 
@@ -206,7 +211,7 @@ def init_grad(x):
         return tuple(init_grad(v) for v in x)
     if isinstance(x, dict):
         return {k: init_grad(v) for k, v in x.items()}
-    if isinstance(x, (str, bytes, bytearray, range, slice, type)) or callable(x):
+    if isinstance(x, (str, bytes, bytearray, range, slice, type, numpy.dtype, types.ModuleType)) or callable(x):
         # Values that cannot carry a derivative: their adjoint is always zero.
         return None
     if hasattr(x, "shape") and hasattr(x, "dtype"):
@@ -296,6 +301,46 @@ def resolves_to(obj, name, function):
         f"`{name}` of this {cls} is not `{function.__qualname__}`, which this derivative was "
         f"generated for: differentiate {cls}'s own method (tangent.grad({cls}.<method>) or the "
         f"bound method) so that its override is used"
+    )
+
+
+def enter_warnings_scope():
+    """What ``with warnings.catch_warnings():`` does on entering, for a derivative that runs
+    the block's statements without the ``with``: the warning filters they set are undone by
+    ``exit_warnings_scope`` when the block is done."""
+    import warnings
+
+    scope = warnings.catch_warnings()
+    scope.__enter__()
+    return scope
+
+
+def exit_warnings_scope(scope):
+    """Restores the warning filters ``enter_warnings_scope`` saved."""
+    scope.__exit__(None, None, None)
+
+
+def same_object(value, original, message):
+    """Raises ``UnsupportedError(message)`` unless ``value`` is ``original`` itself (what a
+    derivative read ``out=np.asarray(x)`` as: the write goes into ``x``)."""
+    if value is not original:
+        from tangent.errors import UnsupportedError
+
+        raise UnsupportedError(message)
+
+
+def numpy_namespace(xp):
+    """Checks that ``xp``, an array namespace a function was handed (``def f(x, xp)``), is
+    NumPy or a compatibility layer over it: the derivative was generated reading ``xp`` as
+    NumPy. Raises UnsupportedError for any other."""
+    name = getattr(xp, "__name__", "")
+    if xp is numpy or name == "numpy" or name.endswith("array_api_compat.numpy"):
+        return
+    from tangent.errors import UnsupportedError
+
+    raise UnsupportedError(
+        f"this derivative reads the array namespace `xp` as NumPy, but it was given {xp!r}: "
+        "Tangent differentiates NumPy arrays; call the function with NumPy's namespace"
     )
 
 
@@ -500,6 +545,29 @@ def unbroadcast(g, x):
             g = g.sum(axis=axes, keepdims=True)
         return _fresh_array(g, shape)
     return _copy_grad(g)
+
+
+def sequence_like(g, like):
+    """The adjoint (or tangent) ``g`` of the items of a sequence, laid out as ``like``: a list
+    or a tuple of the items' adjoints (zeros for ``None``), or for an array the array of its
+    rows' adjoints (``tuple(a)``, ``list(a)`` iterate rows)."""
+    if g is None:
+        return init_grad(like)
+    if isinstance(g, (list, tuple)) and isinstance(like, (numbers.Number, numpy.generic)):
+        # The adjoint of a number given to every item (a seed): what the items give back.
+        return float(numpy.sum([numpy.sum(x) for x in g if x is not None]))
+    count = len(like) if isinstance(like, (list, tuple)) or numpy.ndim(like) > 0 else 0
+    if isinstance(g, (list, tuple)) or (numpy.ndim(g) > 0 and len(g) == count):
+        items = list(g)
+    else:
+        items = [g] * count  # a seed for every item (a number, or an array each broadcasts)
+    if isinstance(like, numpy.ndarray):
+        rows = [numpy.zeros(like.shape[1:]) if x is None else grad_like(x, like[i]) for i, x in enumerate(items)]
+        return numpy.reshape(numpy.stack(rows), like.shape) if rows else init_grad(like)
+    if isinstance(like, (list, tuple)):
+        filled = [init_grad(v) if x is None else grad_like(x, v) for x, v in zip(items, like)]
+        return type(like)(filled) if type(like) in (list, tuple) else filled
+    return items
 
 
 def grad_like(g, like):
