@@ -133,6 +133,11 @@ impl Normalizer<'_> {
                     spreads.insert(param.clone(), items.clone());
                 }
                 Binding::Keywords(items) => {
+                    // Read as a dict literal at each use: a body changing it would change a
+                    // copy each time.
+                    if dict_changed(&def.body, param) {
+                        return Ok(None);
+                    }
                     keywords.insert(param.clone(), items.clone());
                 }
                 Binding::Value(_) => {}
@@ -712,6 +717,61 @@ impl Transformer for Substitute {
         }
         walk_expr(self, expr);
     }
+}
+
+/// Does `body` change the dict `name` holds (`name.pop(...)`, `name[k] = v`, `del name[k]`,
+/// `name |= ...`)?
+fn dict_changed(body: &[AStmt], name: &str) -> bool {
+    use ruff_python_ast::visitor::{Visitor, walk_expr, walk_stmt};
+    struct V<'n>(&'n str, bool);
+    impl V<'_> {
+        fn is_name(&self, e: &AExpr) -> bool {
+            matches!(e, AExpr::Name(n) if n.id.as_str() == self.0)
+        }
+        fn target(&mut self, t: &AExpr) {
+            match t {
+                AExpr::Subscript(s) if self.is_name(&s.value) => self.1 = true,
+                AExpr::Attribute(a) if self.is_name(&a.value) => self.1 = true,
+                AExpr::Tuple(t) => t.elts.iter().for_each(|e| self.target(e)),
+                AExpr::List(l) => l.elts.iter().for_each(|e| self.target(e)),
+                _ => {}
+            }
+        }
+    }
+    impl<'a> Visitor<'a> for V<'_> {
+        fn visit_stmt(&mut self, stmt: &'a AStmt) {
+            match stmt {
+                AStmt::Assign(a) => a.targets.iter().for_each(|t| self.target(t)),
+                AStmt::AugAssign(a) => {
+                    if self.is_name(&a.target) {
+                        self.1 = true;
+                    }
+                    self.target(&a.target);
+                }
+                AStmt::Delete(d) => d.targets.iter().for_each(|t| self.target(t)),
+                _ => {}
+            }
+            walk_stmt(self, stmt);
+        }
+        fn visit_expr(&mut self, expr: &'a AExpr) {
+            if let AExpr::Call(c) = expr
+                && let AExpr::Attribute(a) = c.func.as_ref()
+                && self.is_name(&a.value)
+                && matches!(
+                    a.attr.as_str(),
+                    "pop" | "popitem" | "update" | "setdefault" | "clear"
+                )
+            {
+                self.1 = true;
+            }
+            walk_expr(self, expr);
+        }
+    }
+    let mut v = V(name, false);
+    for s in body {
+        v.visit_stmt(s);
+    }
+    v.1
 }
 
 /// `{"key": value, ...}`: what `**kwargs` holds for the call's extra keywords.

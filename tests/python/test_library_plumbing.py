@@ -412,3 +412,39 @@ def test_out_into_asarray_of_a_non_array_is_refused_when_it_runs():
     assert np.isclose(loss_exp_into_list(x), np.sum(x))
     with pytest.raises(tangent.UnsupportedError, match="is not `X` itself"):
         tangent.grad(loss_exp_into_list)(x)
+
+
+# ---------------------------------------------------------------- **kwargs read as a dict
+
+
+def with_options(x, **options):
+    total = 0.0
+    for k in sorted(options):
+        total = total + options[k]
+    if options:
+        return x * total
+    return x
+
+
+def popping_options(x, **options):
+    scale = options.pop("scale", 1.0)
+    return with_options(x, **options) * scale
+
+
+def loss_options(x):
+    return np.sum(with_options(x, a=2.0, b=0.5) ** 2) + np.sum(with_options(x))
+
+
+def loss_popping_options(x):
+    return np.sum(popping_options(x, scale=3.0, a=2.0))
+
+
+def test_kwargs_read_as_a_dict():
+    args = (V,)
+    assert_close(tangent.grad(loss_options)(*args), numeric_grad(loss_options, args))
+
+
+def test_kwargs_changed_by_the_helper_is_not_specialized():
+    # Each use would read a fresh dict: refused rather than differentiated so.
+    with pytest.raises(tangent.UnsupportedError, match=r"\*\*kwargs"):
+        tangent.grad(loss_popping_options)(V)
