@@ -75,6 +75,9 @@ struct Normalizer<'a> {
     nested: BTreeMap<String, scopes::Nested>,
     /// How many inlined calls enclose the code being normalized.
     inline_depth: usize,
+    /// The module functions specialized (inlined) around the code being normalized: a call
+    /// of one of them is recursion, left as a call rather than inlined again.
+    specializing: Vec<String>,
     /// Names the function assigns exactly once, to a tuple or list literal of this length.
     fixed_lengths: BTreeMap<String, usize>,
     /// For a method of a top-level class: its `self` parameter, the class and its methods
@@ -403,6 +406,7 @@ impl<'a> Normalizer<'a> {
             op_ids: BTreeMap::new(),
             nested: BTreeMap::new(),
             inline_depth: 0,
+            specializing: Vec::new(),
             fixed_lengths: fixed_lengths(&def.body),
             method: methods::method_context(file, scope, def),
             halves: None,

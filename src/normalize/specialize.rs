@@ -63,7 +63,10 @@ impl Normalizer<'_> {
         let Some(module) = self.module else {
             return Ok(None);
         };
-        if self.locals.contains(name) || !self.scope.functions.contains_key(name) {
+        if self.locals.contains(name)
+            || !self.scope.functions.contains_key(name)
+            || self.specializing.iter().any(|s| s == name)
+        {
             return Ok(None);
         }
         let Some(def) = crate::parse::find_function_in(module, name) else {
@@ -166,7 +169,9 @@ impl Normalizer<'_> {
             }
         }
         self.inline_depth += 1;
+        self.specializing.push(name.to_string());
         let result = self.inline_body(&Nested::Def(Box::new(substituted)), &map);
+        self.specializing.pop();
         self.inline_depth -= 1;
         result.map(Some)
     }

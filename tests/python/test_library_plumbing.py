@@ -448,3 +448,25 @@ def test_kwargs_changed_by_the_helper_is_not_specialized():
     # Each use would read a fresh dict: refused rather than differentiated so.
     with pytest.raises(tangent.UnsupportedError, match=r"\*\*kwargs"):
         tangent.grad(loss_popping_options)(V)
+
+
+# ---------------------------------------------------------------- recursion through a specialized helper
+
+
+def nested_sum(obj, convert):
+    """Recursive, given a function, with returns in branches (numpy's `_inspect.strseq`):
+    specialized once at the call, its call of itself left a call (inlining it again and
+    again used to exhaust the memory of a whole-tree build)."""
+    if type(obj) in [list, tuple]:
+        return np.sum([nested_sum(o, convert) for o in obj])
+    return np.sum(convert(obj))
+
+
+def loss_recursive_helper(x):
+    return nested_sum([x, x * 2.0], np.sin)
+
+
+def test_a_recursive_helper_given_a_function_is_refused_at_its_line():
+    with pytest.raises(tangent.UnsupportedError, match="`nested_sum` calls itself") as info:
+        tangent.grad(loss_recursive_helper)(V)
+    assert info.value.line > 0
