@@ -93,9 +93,7 @@ pub fn differentiable_reads<'e>(e: &'e Expr, recipes: &RecipeSet) -> Vec<&'e str
         Expr::Compare { .. } => vec![],
         // Opaque code (lambdas, comprehensions) may compute with what it reads: the target is
         // active if they are, and reverse mode then reports it as unsupported.
-        Expr::Opaque { reads, .. } if reads.iter().any(|r| r == crate::ir::NO_DERIVATIVE_READS) => {
-            vec![]
-        }
+        Expr::Opaque { .. } if e.carries_no_derivative() => vec![],
         Expr::Opaque { reads, .. } => reads
             .iter()
             .filter(|r| !r.starts_with("__"))

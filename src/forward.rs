@@ -444,8 +444,7 @@ impl<'a> Forward<'a> {
                 out = self.template(s, name, result, dt, &[operand.clone()], &[])?;
             }
             Expr::Compare { .. } => {}
-            Expr::Opaque { reads, .. }
-                if reads.iter().any(|r| r == crate::ir::NO_DERIVATIVE_READS) => {}
+            e @ Expr::Opaque { .. } if e.carries_no_derivative() => {}
             Expr::Opaque { text, .. } => {
                 let o = s.origin();
                 return Err(self.file.diagnostic(

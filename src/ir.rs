@@ -57,7 +57,7 @@ pub enum Callee {
 
 /// Among the reads of an [`Expr::Opaque`]: no derivative flows through it (a call of a
 /// function without one, its result inactive whatever it reads).
-pub const NO_DERIVATIVE_READS: &str = "__no_derivative";
+const NO_DERIVATIVE_READS: &str = "__no_derivative";
 
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +104,17 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// `text`, computed as written, reading `reads`, its value carrying no derivative.
+    pub fn without_derivative(text: String, mut reads: Vec<String>) -> Expr {
+        reads.push(NO_DERIVATIVE_READS.to_string());
+        Expr::Opaque { text, reads }
+    }
+
+    /// Is this an [`Expr::without_derivative`]?
+    pub fn carries_no_derivative(&self) -> bool {
+        matches!(self, Expr::Opaque { reads, .. } if reads.iter().any(|r| r == NO_DERIVATIVE_READS))
+    }
+
     /// Names this expression reads, in order of appearance (may repeat).
     pub fn reads(&self) -> Vec<&str> {
         let mut out = Vec::new();

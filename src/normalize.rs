@@ -2151,24 +2151,6 @@ impl<'a> Normalizer<'a> {
         if let Some(e) = self.inert_call(&callee, &args, &kwargs) {
             return Ok(e);
         }
-        // `getattr(a, "dtype", None)`: an attribute without a derivative, as `a.dtype` is.
-        if matches!(&callee, Callee::Function { canonical: Some(c), .. } if c == "builtins.getattr")
-            && matches!(args.get(1), Some(Atom::Const(name))
-                if crate::activity::INERT_ATTRIBUTES.contains(&name.trim_matches(['(', ')', '"', '\''])))
-        {
-            let mut reads: Vec<String> = args
-                .iter()
-                .filter_map(|a| a.name().map(str::to_string))
-                .collect();
-            reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
-            return Ok(Expr::Opaque {
-                text: format!(
-                    "getattr({})",
-                    crate::ir::call_arguments(&args, &kwargs).join(", ")
-                ),
-                reads,
-            });
-        }
         // `max(items)` / `min(items)`: a loop of the two-argument form (ties keep the first).
         if let Callee::Function {
             canonical: Some(c), ..
@@ -2339,45 +2321,59 @@ impl<'a> Normalizer<'a> {
         let call = AExpr::Call(c.clone());
         let mut reads = Vec::new();
         collect_reads_expr(&call, &mut reads);
-        reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
         let indent = ruff_python_codegen::Indentation::new("    ".to_string());
         let text = ruff_python_codegen::Generator::new(&indent, ruff_source_file::LineEnding::Lf)
             .expr(&call);
-        Some(Expr::Opaque { text, reads })
+        Some(Expr::without_derivative(text, reads))
     }
 
-    /// A call of a function of the module whose result carries no derivative and which
-    /// changes nothing (`effects::Summary::returns_inert`, `_single_array_device(a)`):
-    /// computed as written, its result inactive whatever it is given.
+    /// A call whose result carries no derivative, computed as written: a function of the
+    /// module that returns none and changes nothing (`effects::Summary::returns_inert`,
+    /// `_single_array_device(a)`), or `getattr(a, "dtype", None)` of an attribute without
+    /// one (as `a.dtype` is).
     fn inert_call(
         &self,
         callee: &Callee,
         args: &[Atom],
         kwargs: &[(String, Atom)],
     ) -> Option<Expr> {
-        let Callee::Function {
-            text, local: true, ..
-        } = callee
-        else {
+        let inert = match callee {
+            Callee::Function {
+                text, local: true, ..
+            } => self
+                .effects
+                .and_then(|e| e.get(text))
+                .is_some_and(|summary| {
+                    // (An effect outside values runs as in the function: the call is made as
+                    // written.)
+                    summary.returns_inert && summary.writes.is_empty()
+                }),
+            Callee::Function {
+                canonical: Some(c), ..
+            } => {
+                c == "builtins.getattr"
+                    && matches!(args.get(1), Some(Atom::Const(name))
+                        if crate::activity::INERT_ATTRIBUTES
+                            .contains(&name.trim_matches(['(', ')', '"', '\''])))
+            }
+            _ => false,
+        };
+        let Callee::Function { text, .. } = callee else {
             return None;
         };
-        let summary = self.effects?.get(text)?;
-        // (An effect outside values runs as in the function: the call is made as written.)
-        if !summary.returns_inert || !summary.writes.is_empty() {
-            return None;
-        }
-        let mut reads: Vec<String> = args
-            .iter()
-            .chain(kwargs.iter().map(|(_, a)| a))
-            .filter_map(|a| a.name().map(str::to_string))
-            .collect();
-        reads.push(crate::ir::NO_DERIVATIVE_READS.to_string());
-        Some(Expr::Opaque {
-            text: format!(
-                "{text}({})",
-                crate::ir::call_arguments(args, kwargs).join(", ")
-            ),
-            reads,
+        inert.then(|| {
+            let reads = args
+                .iter()
+                .chain(kwargs.iter().map(|(_, a)| a))
+                .filter_map(|a| a.name().map(str::to_string))
+                .collect();
+            Expr::without_derivative(
+                format!(
+                    "{text}({})",
+                    crate::ir::call_arguments(args, kwargs).join(", ")
+                ),
+                reads,
+            )
         })
     }
 

@@ -1283,8 +1283,7 @@ impl<'a> Reverse<'a> {
                 self.recipe(s, name, result_name, &[operand.clone()], &[], seed, out)?;
             }
             Expr::Compare { .. } => {}
-            Expr::Opaque { reads, .. }
-                if reads.iter().any(|r| r == crate::ir::NO_DERIVATIVE_READS) => {}
+            e @ Expr::Opaque { .. } if e.carries_no_derivative() => {}
             Expr::Opaque { text, reads } => {
                 let active_read = reads.iter().find(|r| self.act.is_active(r));
                 if let Some(r) = active_read {

@@ -220,15 +220,7 @@ impl Normalizer<'_> {
             "{}:{line}: `out=np.asarray({x})` is not `{x}` itself here (a list, or an array NumPy copied): the call writes into a copy, which Tangent does not follow; pass an array",
             self.file.path
         );
-        let origin = self.origin.clone();
-        self.emit(crate::ir::Stmt::Opaque {
-            text: format!(
-                "tangent.same_object({held}, {x}, {})",
-                crate::emit::python_string(&message)
-            ),
-            reads: vec![held, x.clone()],
-            origin,
-        });
+        self.runtime_check("tangent.same_object", &[&held, &x], &message);
         x
     }
 
@@ -305,15 +297,7 @@ impl Normalizer<'_> {
                     "{}:{line}: `{text}` changes its argument `{p}` in place (`{p} op= ...`, here `{n}`, an array or a list) and then gives `{p}` a new value: Tangent cannot tell what `{n}` holds after the call; make `{text}` return the new value",
                     self.file.path
                 );
-                let origin = self.origin.clone();
-                self.emit(crate::ir::Stmt::Opaque {
-                    text: format!(
-                        "tangent.in_place_check({n}, {})",
-                        crate::emit::python_string(&message)
-                    ),
-                    reads: vec![n.clone()],
-                    origin,
-                });
+                self.runtime_check("tangent.in_place_check", &[n], &message);
             } else {
                 augmented.push((i, n.clone()));
             }
@@ -369,16 +353,23 @@ impl Normalizer<'_> {
         let result = self.fresh(hint);
         self.locals.insert(result.clone());
         self.assign(&result, value);
+        self.runtime_check("tangent.check_unchanged", &[&tuple, &saved], message);
+        Expr::Atom(Atom::Name(result))
+    }
+
+    /// `function(names..., "message")`: a check of Tangent's runtime, raising `message` when
+    /// the derivative runs and finds what it cannot follow.
+    fn runtime_check(&mut self, function: &str, names: &[&str], message: &str) {
         let origin = self.origin.clone();
         self.emit(crate::ir::Stmt::Opaque {
             text: format!(
-                "tangent.check_unchanged({tuple}, {saved}, {})",
+                "{function}({}, {})",
+                names.join(", "),
                 crate::emit::python_string(message)
             ),
-            reads: vec![tuple, saved],
+            reads: names.iter().map(|n| n.to_string()).collect(),
             origin,
         });
-        Expr::Atom(Atom::Name(result))
     }
 
     /// The call of `text` taking back the new values of the `definite` arguments, and of the
